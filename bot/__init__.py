@@ -1,0 +1,1 @@
+"""The Liaison bot: commands in the patients' liaison rooms."""

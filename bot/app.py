@@ -1,0 +1,138 @@
+"""The bot's loop: sync, accept or decline invites, store each command, then answer it.
+
+Order matters for crash safety: a command is written to the database before the sync
+position moves past it, and marked answered only after the homeserver took the reply
+(sent with a transaction id derived from the command, so a resend never posts twice).
+"""
+from __future__ import annotations
+
+import asyncio
+import secrets
+from dataclasses import dataclass
+
+import structlog
+
+from bot.commands import Context, Invocation, Problem, Registry, Reply
+from bot.store import BotStore
+from liaison.matrix import Invite, Matrix, MatrixError, TextMessage, reply_content, reply_txn_id
+from policies.bot import bot_may_join
+
+log = structlog.get_logger(__name__)
+
+SYNC_TIMEOUT_MS = 30_000
+WELCOME = Reply(
+    "Bonjour, je suis Liaison, l'assistant de coordination de l'équipe. Tapez !aide pour voir ce que je sais faire.",
+    "<p>Bonjour, je suis <b>Liaison</b>, l'assistant de coordination de l'équipe. "
+    "Tapez <code>!aide</code> pour voir ce que je sais faire.</p>",
+)
+
+
+@dataclass
+class BotSettings:
+    password: str
+    staff: frozenset[str]
+
+
+class Bot:
+    def __init__(self, matrix: Matrix, store: BotStore, registry: Registry, settings: BotSettings,
+                 services: object = None) -> None:
+        self.matrix = matrix
+        self.store = store
+        self.registry = registry
+        self.settings = settings
+        self.services = services
+        self._in_flight: dict[str, asyncio.Task] = {}
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        saved = await self.store.account(self.matrix.user_id)
+        session = await self.matrix.login(self.settings.password, saved.session if saved else None)
+        if saved is None or saved.session != session:
+            await self.store.save_session(session)
+        since = saved.sync_token if saved else None
+        log.info("bot.started", user_id=session.user_id, device_id=session.device_id, resumed=bool(since))
+        for msg in await self.store.unanswered():
+            self._answer_soon(msg)
+        first = since is None
+        while True:
+            try:
+                batch = await self.matrix.sync(since, 0 if first else SYNC_TIMEOUT_MS)
+            except (MatrixError, OSError, asyncio.TimeoutError) as err:
+                log.warning("bot.sync_failed", error=str(err))
+                await asyncio.sleep(2)
+                continue
+            for invite in batch.invites:
+                await self._on_invite(invite)
+            # The first sync of a new account replays history: none of it is addressed to us.
+            commands = [] if first else [m for m in batch.messages if self.registry.parse(m.body) is not None]
+            for msg in await self.store.record_commands(commands):
+                self._answer_soon(msg)
+            await self.store.save_sync_token(session.user_id, batch.next_batch)
+            since, first = batch.next_batch, False
+            if batch.undecryptable:
+                log.info("bot.undecryptable", count=batch.undecryptable)
+            self.ready.set()
+
+    async def _on_invite(self, invite: Invite) -> None:
+        decision = bot_may_join(invite.inviter, self.settings.staff)
+        try:
+            if decision.allowed:
+                await self.matrix.join(invite.room_id)
+                await self.matrix.send(invite.room_id, {"msgtype": "m.notice", "body": WELCOME.text,
+                                                        "format": "org.matrix.custom.html",
+                                                        "formatted_body": WELCOME.html},
+                                       txn_id=reply_txn_id("welcome" + invite.room_id))
+            else:
+                await self.matrix.leave(invite.room_id)
+            log.info("bot.invite", room_id=invite.room_id, inviter=invite.inviter, rule=decision.rule)
+        except MatrixError as err:
+            log.warning("bot.invite_failed", room_id=invite.room_id, rule=decision.rule, error=str(err))
+
+    def _answer_soon(self, msg: TextMessage) -> None:
+        if msg.event_id in self._in_flight:
+            return
+        task = asyncio.create_task(self._answer(msg))
+        self._in_flight[msg.event_id] = task
+        task.add_done_callback(lambda _t: self._in_flight.pop(msg.event_id, None))
+
+    async def _answer(self, msg: TextMessage) -> None:
+        reply = await self._reply_for(msg)
+        content = reply_content(msg, reply.text, reply.html or reply.text)
+        for attempt in range(5):
+            try:
+                reply_id = await self.matrix.send(msg.room_id, content, reply_txn_id(msg.event_id))
+                break
+            except (MatrixError, OSError, asyncio.TimeoutError) as err:
+                log.warning("bot.reply_failed", event_id=msg.event_id, attempt=attempt, error=str(err))
+                await asyncio.sleep(0.5 * 2 ** attempt)
+        else:
+            return   # left unanswered in the database: retried at the next start
+        await self.store.mark_answered(msg.event_id, reply_id)
+        log.info("bot.answered", event_id=msg.event_id, reply_id=reply_id)
+
+    async def _reply_for(self, msg: TextMessage) -> Reply:
+        parsed = self.registry.parse(msg.body)
+        if parsed is None:
+            return Reply.plain("Message ignoré.")
+        if isinstance(parsed, Problem):
+            return parsed.reply
+        return await self._run(parsed, msg)
+
+    async def _run(self, inv: Invocation, msg: TextMessage) -> Reply:
+        is_staff = msg.sender in self.settings.staff
+        if inv.command not in self.registry.visible_to(is_staff):
+            return Reply.plain(f"!{inv.command.name} est réservée à {inv.command.who.value}.")
+        ctx = Context(msg.sender, msg.room_id, msg.event_id, inv.args, self.registry, is_staff, self.services)
+        try:
+            return await inv.command.handler(ctx)
+        except Exception:
+            ref = secrets.token_hex(4)
+            log.exception("bot.command_crashed", command=inv.command.name, ref=ref, event_id=msg.event_id)
+            return Reply.plain(f"Erreur interne en traitant !{inv.command.name} (réf. {ref}). "
+                               "Réessayez ; si cela persiste, transmettez cette référence à l'administrateur.")
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Let the replies being sent finish (they are in the database either way)."""
+        tasks = list(self._in_flight.values())
+        if tasks:
+            await asyncio.wait(tasks, timeout=timeout)

@@ -1,0 +1,79 @@
+"""What the bot keeps in the database: its Matrix session and the commands it has seen."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from liaison.matrix import Session, TextMessage
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class SavedAccount:
+    session: Session
+    sync_token: str | None
+
+
+class BotStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def account(self, user_id: str) -> SavedAccount | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(
+                "SELECT user_id, device_id, access_token, sync_token FROM matrix_account WHERE user_id = :u"),
+                {"u": user_id})).first()
+        if row is None:
+            return None
+        return SavedAccount(Session(row.user_id, row.device_id, row.access_token), row.sync_token)
+
+    async def save_session(self, session: Session) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM matrix_account WHERE user_id = :u"), {"u": session.user_id})
+            await conn.execute(text(
+                "INSERT INTO matrix_account (user_id, device_id, access_token) VALUES (:u, :d, :t)"),
+                {"u": session.user_id, "d": session.device_id, "t": session.access_token})
+
+    async def save_sync_token(self, user_id: str, token: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE matrix_account SET sync_token = :t WHERE user_id = :u"),
+                               {"t": token, "u": user_id})
+
+    async def record_commands(self, messages: list[TextMessage]) -> list[TextMessage]:
+        """Store the commands of one sync; returns those not answered yet (new or left over by a crash)."""
+        if not messages:
+            return []
+        async with self.engine.begin() as conn:
+            for m in messages:
+                await conn.execute(text(
+                    "INSERT INTO bot_command (event_id, room_id, sender, body, thread_root, received_at) "
+                    "VALUES (:e, :r, :s, :b, :th, :t) ON CONFLICT (event_id) DO NOTHING"),
+                    {"e": m.event_id, "r": m.room_id, "s": m.sender, "b": m.body, "th": m.thread_root,
+                     "t": _now_ms()})
+            ids = [m.event_id for m in messages]
+            answered = {r.event_id for r in (await conn.execute(
+                text("SELECT event_id FROM bot_command WHERE answered_at IS NOT NULL AND event_id IN ("
+                     + ",".join(f":e{i}" for i in range(len(ids))) + ")"),
+                {f"e{i}": e for i, e in enumerate(ids)}))}
+        return [m for m in messages if m.event_id not in answered]
+
+    async def unanswered(self) -> list[TextMessage]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT event_id, room_id, sender, body, thread_root FROM bot_command "
+                "WHERE answered_at IS NULL ORDER BY received_at"))).all()
+        return [TextMessage(r.room_id, r.event_id, r.sender, r.body or "", encrypted=True,
+                            thread_root=r.thread_root) for r in rows]
+
+    async def mark_answered(self, event_id: str, reply_event_id: str | None) -> None:
+        """The body is dropped once answered: the database keeps no more than it needs."""
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "UPDATE bot_command SET answered_at = :t, reply_event_id = :r, body = NULL WHERE event_id = :e"),
+                {"t": _now_ms(), "r": reply_event_id, "e": event_id})

@@ -1,0 +1,1 @@
+"""Shared pieces of Liaison: configuration, database, logging, the Matrix adapter, the local stack."""

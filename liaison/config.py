@@ -1,0 +1,177 @@
+"""The configuration file: declared once as dataclasses, loaded with errors that name the key.
+
+Secrets may be written as `${ENV_VAR}`: the value is then read from the environment.
+A secret still holding a placeholder (`changeme`, `<...>`, `xxx`...) is refused.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+class ConfigError(ValueError):
+    """A configuration problem, with the dotted key it concerns."""
+
+    def __init__(self, key: str, message: str) -> None:
+        super().__init__(f"configuration : {key} : {message}")
+        self.key = key
+
+
+_SECRET = {"secret": True}
+_PLACEHOLDER = re.compile(r"^(|changeme|change[-_ ]?me|xxx+|todo|secret|password|<.*>|\.\.\.)$", re.I)
+_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+
+_MXID = re.compile(r"^@[a-z0-9._=/+-]+:[A-Za-z0-9.-]+(:[0-9]+)?$")
+
+
+def _check_mxid(key: str, value: str) -> None:
+    if not _MXID.match(value):
+        raise ConfigError(key, f"« {value} » n'est pas un identifiant Matrix (@nom:serveur)")
+
+
+@dataclass
+class HomeserverConfig:
+    url: str
+    server_name: str
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^https?://[^\s/]+", self.url):
+            raise ConfigError("url", f"« {self.url} » : adresse http(s):// attendue")
+
+
+@dataclass
+class BotConfig:
+    user_id: str
+    password: str = field(default="", metadata=_SECRET)
+    device_name: str = "Liaison"
+    # Accounts whose invitations the bot accepts; every other invite is declined.
+    staff: list[str] = field(default_factory=list)
+    # Where the end-to-end encryption keys are kept. Keep it across restarts.
+    store_dir: str = ".liaison/bot-store"
+
+    def __post_init__(self) -> None:
+        _check_mxid("user_id", self.user_id)
+        for i, who in enumerate(self.staff):
+            _check_mxid(f"staff[{i}]", who)
+
+
+@dataclass
+class DatabaseConfig:
+    url: str = "sqlite+aiosqlite:///.liaison/liaison.db"
+
+    def __post_init__(self) -> None:
+        if not self.url.startswith(("sqlite+aiosqlite:///", "postgresql+asyncpg://")):
+            raise ConfigError("url", "attendu sqlite+aiosqlite:///chemin ou postgresql+asyncpg://…")
+
+
+@dataclass
+class LoggingConfig:
+    format: str = "console"   # console | json
+    level: str = "info"
+    file: str = ""
+
+    def __post_init__(self) -> None:
+        if self.format not in ("console", "json"):
+            raise ConfigError("logging.format", f"« {self.format} » : attendu console ou json")
+        if self.level.lower() not in ("debug", "info", "warning", "error"):
+            raise ConfigError("logging.level", f"« {self.level} » : attendu debug, info, warning ou error")
+
+
+@dataclass
+class Config:
+    homeserver: HomeserverConfig
+    bot: BotConfig
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    logging: LoggingConfig = field(default_factory=LoggingConfig)
+
+
+def load_config(path: str | Path, environ: typing.Mapping[str, str] | None = None) -> Config:
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"ligne {mark.line + 1}" if mark else "fichier"
+        raise ConfigError(where, f"YAML illisible ({getattr(err, 'problem', err)})") from None
+    cfg = parse_config(raw or {}, os.environ if environ is None else environ)
+    return _resolve_paths(cfg, path.parent)
+
+
+def parse_config(raw: dict, environ: typing.Mapping[str, str]) -> Config:
+    return _build(Config, raw, "", environ)
+
+
+def _build(cls, raw, prefix: str, environ):
+    if not isinstance(raw, dict):
+        raise ConfigError(prefix or "(racine)", "une section (clé: valeur) est attendue")
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(raw) - set(fields))
+    if unknown:
+        raise ConfigError(_join(prefix, unknown[0]), f"clé inconnue (clés possibles : {', '.join(fields)})")
+    values = {}
+    for name, f in fields.items():
+        key = _join(prefix, name)
+        if name not in raw:
+            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                raise ConfigError(key, "clé obligatoire absente")
+            continue
+        value = _convert(hints[name], raw[name], key, environ)
+        if f.metadata.get("secret") and value and _PLACEHOLDER.match(value.strip()):
+            raise ConfigError(key, "secret laissé à sa valeur d'exemple : mettez la vraie valeur ou ${VARIABLE}")
+        values[name] = value
+    try:
+        return cls(**values)
+    except ConfigError as err:
+        raise ConfigError(_join(prefix, err.key), str(err).split(" : ", 2)[-1]) from None
+
+
+def _convert(tp, value, key: str, environ):
+    if dataclasses.is_dataclass(tp):
+        return _build(tp, value, key, environ)
+    if isinstance(value, str) and (m := _ENV_REF.match(value.strip())):
+        if m.group(1) not in environ:
+            raise ConfigError(key, f"la variable d'environnement {m.group(1)} n'est pas définie")
+        value = environ[m.group(1)]
+    origin = typing.get_origin(tp)
+    if origin in (list, typing.List):
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(key, "une liste est attendue")
+        return [_convert(item, v, f"{key}[{i}]", environ) for i, v in enumerate(value)]
+    if origin in (types.UnionType, typing.Union):
+        return value
+    if tp is bool and not isinstance(value, bool):
+        raise ConfigError(key, f"« {value} » : vrai/faux attendu (true ou false)")
+    if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
+        raise ConfigError(key, f"« {value} » : nombre entier attendu")
+    if tp is str:
+        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+            raise ConfigError(key, "texte attendu")
+        value = str(value)
+    return value
+
+
+def _join(prefix: str, name: str) -> str:
+    return f"{prefix}.{name}" if prefix else name
+
+
+def _resolve_paths(cfg: Config, base: Path) -> Config:
+    """Relative paths in the file are relative to the file itself."""
+    def absolute(p: str) -> str:
+        return p if not p or Path(p).is_absolute() else str((base / p).resolve())
+
+    cfg.bot.store_dir = absolute(cfg.bot.store_dir)
+    cfg.logging.file = absolute(cfg.logging.file)
+    prefix = "sqlite+aiosqlite:///"
+    if cfg.database.url.startswith(prefix) and not cfg.database.url.startswith(prefix + "/"):
+        cfg.database.url = prefix + absolute(cfg.database.url[len(prefix):])
+    return cfg

@@ -1,0 +1,230 @@
+"""The one module that talks to matrix-nio.
+
+It turns nio's `Response | ErrorResponse` values into plain results or `MatrixError`,
+and a sync into a small batch of what the services care about (invites, text messages),
+so no other module imports nio.
+"""
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import structlog
+from nio import (
+    AsyncClient,
+    AsyncClientConfig,
+    ErrorResponse,
+    InviteMemberEvent,
+    LoginResponse,
+    MegolmEvent,
+    RoomGetStateEventResponse,
+    RoomMessageText,
+    SyncResponse,
+)
+from nio.exceptions import EncryptionError
+from nio.rooms import MatrixRoom
+
+log = structlog.get_logger(__name__)
+
+# Presence and typing are of no use to a bot: do not ask for them.
+SYNC_FILTER = {
+    "presence": {"types": []},
+    "room": {"timeline": {"limit": 100}, "ephemeral": {"types": []}},
+}
+_PENDING_MAX = 500
+
+
+class MatrixError(RuntimeError):
+    def __init__(self, what: str, response: object) -> None:
+        code = getattr(response, "status_code", None) or getattr(response, "errcode", "")
+        super().__init__(f"{what} failed: {code} {getattr(response, 'message', response)}")
+        self.errcode = getattr(response, "status_code", None)
+
+
+@dataclass(frozen=True)
+class Session:
+    user_id: str
+    device_id: str
+    access_token: str
+
+
+@dataclass(frozen=True)
+class Invite:
+    room_id: str
+    inviter: str | None   # None when the invite carries no usable member event
+
+
+@dataclass(frozen=True)
+class TextMessage:
+    room_id: str
+    event_id: str
+    sender: str
+    body: str
+    encrypted: bool
+    thread_root: str | None = None
+
+
+@dataclass
+class SyncBatch:
+    next_batch: str
+    invites: list[Invite] = field(default_factory=list)
+    messages: list[TextMessage] = field(default_factory=list)
+    undecryptable: int = 0
+
+
+def reply_txn_id(event_id: str) -> str:
+    """A transaction id derived from the command, so a resent reply is deduplicated by the homeserver."""
+    return "liaison-" + hashlib.sha256(event_id.encode()).hexdigest()[:32]
+
+
+class Matrix:
+    """An end-to-end-encrypting Matrix client for one account."""
+
+    def __init__(self, homeserver: str, user_id: str, store_dir: str | Path, device_name: str = "Liaison"):
+        Path(store_dir).mkdir(parents=True, exist_ok=True)
+        self.device_name = device_name
+        self.client = AsyncClient(
+            homeserver, user_id, store_path=str(store_dir),
+            config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False,
+                                     max_timeouts=None, request_timeout=90),
+        )
+        self._keys_lock = asyncio.Lock()
+        self._pending: OrderedDict[str, tuple[str, MegolmEvent]] = OrderedDict()
+        self._filter_id: str | None = None
+
+    @property
+    def user_id(self) -> str:
+        return self.client.user_id
+
+    @property
+    def device_id(self) -> str:
+        return self.client.device_id
+
+    async def login(self, password: str, saved: Session | None) -> Session:
+        """Reuse the saved device (and its keys) when there is one; else log in with the password."""
+        if saved and saved.user_id == self.client.user_id:
+            self.client.restore_login(saved.user_id, saved.device_id, saved.access_token)
+            return saved
+        resp = await self.client.login(password, device_name=self.device_name)
+        if not isinstance(resp, LoginResponse):
+            raise MatrixError("login", resp)
+        return Session(resp.user_id, resp.device_id, resp.access_token)
+
+    async def sync(self, since: str | None, timeout_ms: int) -> SyncBatch:
+        if self._filter_id is None:
+            resp = await self.client.upload_filter(**SYNC_FILTER)
+            self._filter_id = getattr(resp, "filter_id", None) or ""
+        await self._keys_upkeep()
+        resp = await self.client.sync(timeout=timeout_ms, sync_filter=self._filter_id or None,
+                                      since=since or None)
+        if not isinstance(resp, SyncResponse):
+            raise MatrixError("sync", resp)
+        batch = SyncBatch(next_batch=resp.next_batch)
+        for room_id, info in resp.rooms.invite.items():
+            batch.invites.append(Invite(room_id, self._inviter(info.invite_state)))
+        for room_id, info in resp.rooms.join.items():
+            for event in info.timeline.events:
+                self._collect(room_id, event, batch)
+        self._retry_undecrypted(batch)
+        await self._keys_upkeep()
+        return batch
+
+    def _inviter(self, invite_state) -> str | None:
+        for ev in invite_state:
+            if (isinstance(ev, InviteMemberEvent) and ev.state_key == self.user_id
+                    and ev.membership == "invite"):
+                return ev.sender
+        return None
+
+    def _collect(self, room_id: str, event, batch: SyncBatch) -> None:
+        if isinstance(event, MegolmEvent):
+            batch.undecryptable += 1
+            self._pending[event.event_id] = (room_id, event)
+            while len(self._pending) > _PENDING_MAX:
+                self._pending.popitem(last=False)
+            return
+        if not isinstance(event, RoomMessageText) or event.sender == self.user_id:
+            return
+        relates = event.source.get("content", {}).get("m.relates_to") or {}
+        if relates.get("rel_type") == "m.replace":
+            return   # an edit: the command was read when first sent
+        thread = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
+        batch.messages.append(TextMessage(room_id, event.event_id, event.sender, event.body,
+                                          encrypted=event.decrypted, thread_root=thread))
+
+    def _retry_undecrypted(self, batch: SyncBatch) -> None:
+        """Room keys often arrive a sync after the message they open: try again then."""
+        for event_id, (room_id, event) in list(self._pending.items()):
+            try:
+                decrypted = self.client.decrypt_event(event)
+            except EncryptionError:
+                continue
+            del self._pending[event_id]
+            if isinstance(decrypted, MegolmEvent):
+                continue
+            self._collect(room_id, decrypted, batch)
+
+    async def _keys_upkeep(self) -> None:
+        c = self.client
+        async with self._keys_lock:
+            if c.should_upload_keys:
+                await c.keys_upload()
+            if c.should_query_keys:
+                await c.keys_query()
+            if c.should_claim_keys:
+                await c.keys_claim(c.get_users_for_key_claiming())
+            await c.send_to_device_messages()
+
+    async def join(self, room_id: str) -> None:
+        resp = await self.client.join(room_id)
+        if isinstance(resp, ErrorResponse):
+            raise MatrixError("join", resp)
+
+    async def leave(self, room_id: str) -> None:
+        resp = await self.client.room_leave(room_id)
+        if isinstance(resp, ErrorResponse):
+            raise MatrixError("leave", resp)
+
+    async def send(self, room_id: str, content: dict, txn_id: str) -> str:
+        """Send a message, encrypted when the room is; the same txn_id never posts twice."""
+        await self._ensure_room(room_id)
+        await self._keys_upkeep()
+        resp = await self.client.room_send(room_id, "m.room.message", content, tx_id=txn_id,
+                                           ignore_unverified_devices=True)
+        if isinstance(resp, ErrorResponse):
+            raise MatrixError("send", resp)
+        return resp.event_id
+
+    async def _ensure_room(self, room_id: str) -> None:
+        """After a restart nio only knows rooms seen since: ask the server whether one is encrypted."""
+        if room_id in self.client.rooms:
+            return
+        encrypted = room_id in self.client.encrypted_rooms
+        if not encrypted:
+            resp = await self.client.room_get_state_event(room_id, "m.room.encryption")
+            if isinstance(resp, ErrorResponse) and resp.status_code != "M_NOT_FOUND":
+                raise MatrixError("room state", resp)
+            encrypted = isinstance(resp, RoomGetStateEventResponse)
+        self.client.rooms[room_id] = MatrixRoom(room_id, self.user_id, encrypted)
+        if encrypted:
+            self.client.encrypted_rooms.add(room_id)
+
+    async def close(self) -> None:
+        await self.client.close()
+
+
+def reply_content(to: TextMessage, text: str, html: str, notice: bool = True) -> dict:
+    """A reply to `to` (kept in its thread when it was in one), HTML with a plain-text body."""
+    relates: dict = {"m.in_reply_to": {"event_id": to.event_id}}
+    if to.thread_root:
+        relates.update(rel_type="m.thread", event_id=to.thread_root, is_falling_back=False)
+    return {
+        "msgtype": "m.notice" if notice else "m.text",
+        "body": text,
+        "format": "org.matrix.custom.html",
+        "formatted_body": html,
+        "m.relates_to": relates,
+    }

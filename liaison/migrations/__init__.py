@@ -1,0 +1,1 @@
+"""Numbered SQL migrations (NNNN_name.sql), portable between SQLite and PostgreSQL."""

@@ -1,0 +1,65 @@
+"""Shared fixtures: a real Synapse for the session, the real bot as a process, clinicians."""
+from __future__ import annotations
+
+import itertools
+import os
+import secrets
+
+import pytest
+
+from liaison.stack.synapse import Synapse
+from tests.support.botproc import BotProcess
+from tests.support.clinician import Clinician
+
+_names = itertools.count(1)
+
+
+@pytest.fixture(scope="session")
+def synapse(tmp_path_factory):
+    hs = Synapse(tmp_path_factory.mktemp("synapse"))
+    hs.start()
+    yield hs
+    hs.stop()
+
+
+@pytest.fixture
+def new_user(synapse):
+    """Register a fresh account: returns (user_id, password)."""
+    def make(prefix: str = "user", displayname: str | None = None) -> tuple[str, str]:
+        password = secrets.token_urlsafe(12)
+        user_id = synapse.register(f"{prefix}{next(_names)}", password, displayname=displayname)
+        return user_id, password
+    return make
+
+
+@pytest.fixture
+async def clinician(synapse, new_user, tmp_path):
+    made: list[Clinician] = []
+
+    async def make(prefix: str = "clinicien") -> Clinician:
+        user_id, password = new_user(prefix)
+        c = Clinician(synapse.url, user_id, password, tmp_path / f"store-{user_id[1:].split(':')[0]}")
+        made.append(await c.start())
+        return c
+    yield make
+    for c in made:
+        await c.stop()
+
+
+@pytest.fixture
+def bot_process(synapse, new_user, tmp_path):
+    made: list[BotProcess] = []
+
+    def make(staff: list[str], database_url: str = "") -> BotProcess:
+        user_id, password = new_user("liaison")
+        bot = BotProcess(tmp_path / f"bot{len(made)}", synapse.url, synapse.server_name, user_id,
+                         password, staff, database_url)
+        made.append(bot)
+        return bot.start()
+    yield make
+    for b in made:
+        b.stop()
+
+
+def pg_url() -> str | None:
+    return os.environ.get("LIAISON_TEST_PG_URL")

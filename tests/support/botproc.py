@@ -1,0 +1,78 @@
+"""Run the real bot as a separate process, the way the stack runs it."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+
+@dataclass
+class BotProcess:
+    workdir: Path
+    homeserver: str
+    server_name: str
+    user_id: str
+    password: str
+    staff: list[str]
+    database_url: str = ""
+    process: subprocess.Popen | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        self.database_url = self.database_url or f"sqlite+aiosqlite:///{self.workdir / 'liaison.db'}"
+
+    @property
+    def config_path(self) -> Path:
+        return self.workdir / "liaison.yaml"
+
+    @property
+    def log_path(self) -> Path:
+        return self.workdir / "bot.log"
+
+    def write_config(self) -> None:
+        cfg = {
+            "homeserver": {"url": self.homeserver, "server_name": self.server_name},
+            "bot": {"user_id": self.user_id, "password": "${LIAISON_BOT_PASSWORD}",
+                    "staff": self.staff, "store_dir": "store"},
+            "database": {"url": self.database_url},
+            "logging": {"format": "json", "level": "info"},
+        }
+        self.config_path.write_text(yaml.safe_dump(cfg))
+
+    def start(self) -> "BotProcess":
+        self.write_config()
+        env = dict(os.environ, LIAISON_BOT_PASSWORD=self.password)
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "bot", "-c", str(self.config_path)],
+                                        stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.wait_log("bot.started")
+        return self
+
+    def wait_log(self, marker: str, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.log_path.exists() and marker in self.log_path.read_text(errors="replace"):
+                return
+            if self.process and self.process.poll() is not None:
+                raise RuntimeError(f"bot exited ({self.process.returncode}):\n{self.log_path.read_text()}")
+            time.sleep(0.05)
+        raise TimeoutError(f"no {marker!r} in the bot's log:\n{self.log_path.read_text()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if not self.process or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()
+
+    def log_lines(self) -> list[str]:
+        return self.log_path.read_text(errors="replace").splitlines()
