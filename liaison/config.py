@@ -80,9 +80,9 @@ class LoggingConfig:
 
     def __post_init__(self) -> None:
         if self.format not in ("console", "json"):
-            raise ConfigError("logging.format", f"« {self.format} » : attendu console ou json")
+            raise ConfigError("format", f"« {self.format} » : attendu console ou json")
         if self.level.lower() not in ("debug", "info", "warning", "error"):
-            raise ConfigError("logging.level", f"« {self.level} » : attendu debug, info, warning ou error")
+            raise ConfigError("level", f"« {self.level} » : attendu debug, info, warning ou error")
 
 
 @dataclass

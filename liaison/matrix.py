@@ -86,6 +86,7 @@ class Matrix:
     def __init__(self, homeserver: str, user_id: str, store_dir: str | Path, device_name: str = "Liaison"):
         Path(store_dir).mkdir(parents=True, exist_ok=True)
         self.device_name = device_name
+        self._user_id = user_id   # nio leaves client.user_id empty until a login
         self.client = AsyncClient(
             homeserver, user_id, store_path=str(store_dir),
             config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False,
@@ -97,7 +98,7 @@ class Matrix:
 
     @property
     def user_id(self) -> str:
-        return self.client.user_id
+        return self._user_id
 
     @property
     def device_id(self) -> str:
@@ -105,7 +106,7 @@ class Matrix:
 
     async def login(self, password: str, saved: Session | None) -> Session:
         """Reuse the saved device (and its keys) when there is one; else log in with the password."""
-        if saved and saved.user_id == self.client.user_id:
+        if saved and saved.user_id == self._user_id:
             self.client.restore_login(saved.user_id, saved.device_id, saved.access_token)
             return saved
         resp = await self.client.login(password, device_name=self.device_name)

@@ -63,3 +63,25 @@ def bot_process(synapse, new_user, tmp_path):
 
 def pg_url() -> str | None:
     return os.environ.get("LIAISON_TEST_PG_URL")
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+async def db_url(request, tmp_path):
+    """A fresh empty database URL, on SQLite and on PostgreSQL (LIAISON_TEST_PG_URL)."""
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
+        return
+    base = pg_url()
+    if not base:
+        if os.environ.get("CI"):
+            pytest.fail("LIAISON_TEST_PG_URL is not set: .ci/run must start PostgreSQL")
+        pytest.skip("LIAISON_TEST_PG_URL not set (make test starts PostgreSQL)")
+    import asyncpg
+
+    name = f"t_{secrets.token_hex(6)}"
+    dsn = base.replace("postgresql+asyncpg://", "postgresql://")
+    admin = await asyncpg.connect(dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    yield base.rsplit("/", 1)[0] + "/" + name
+    await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+    await admin.close()

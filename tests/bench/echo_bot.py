@@ -2,7 +2,8 @@
 
 Plain idiomatic nio: E2EE through vodozemac, one initial sync whose history is skipped,
 then `sync_forever` with callbacks. Joins on invite; answers every m.text message not
-its own with a rich reply (`m.in_reply_to`, plain body and HTML formatted_body).
+its own with a rich reply (`m.in_reply_to`, plain body and HTML formatted_body), so
+two echoing bots in one room answer each other forever: give each peer its own room.
 
     python tests/bench/echo_bot.py --homeserver URL --user @echo:server --password PW --store DIR
 """

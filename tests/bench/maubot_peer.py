@@ -7,7 +7,7 @@ none of its pins touch the project's venv. Then:
 
 1. a config in `workdir` (sqlite database that also holds the crypto store, management
    API on a free loopback port, one admin, the Synapse with its registration secret);
-2. `python -m maubot -c config.yaml`; we wait for GET /_matrix/maubot/v1/version;
+2. `python -m maubot -c config.yaml`; we wait for GET /_matrix/maubot/v1/features;
 3. management API (maubot/management/api/*.py, base path /_matrix/maubot/v1, bearer token
    from POST /auth/login {"username", "password"}):
    - POST /plugins/upload?allow_override=true, the .mbp zip (maubot.yaml + one module) as body;
@@ -178,10 +178,11 @@ class MaubotEcho:
                                         cwd=self.workdir, stdout=log, stderr=subprocess.STDOUT)
         log.close()
         self._http = aiohttp.ClientSession()
-        self.version = (await self._wait_api(timeout))["version"]
+        await self._wait_api(timeout)
         token = (await self._call("POST", "/auth/login", json={
             "username": "bench", "password": self.admin_password}))["token"]
         self._http.headers["Authorization"] = f"Bearer {token}"
+        self.version = (await self._call("GET", "/version"))["version"]
 
         await self._call("POST", "/plugins/upload?allow_override=true", data=build_plugin(),
                          headers={"Content-Type": "application/zip"})
@@ -222,14 +223,14 @@ class MaubotEcho:
                 raise MaubotUnavailable(f"maubot {method} {path}: HTTP {resp.status} {body}")
             return body
 
-    async def _wait_api(self, timeout: float) -> dict:
+    async def _wait_api(self, timeout: float) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             self._check_alive()
             try:
-                async with self._http.get(self.api_url + "/version") as resp:
-                    if resp.status == 200:
-                        return await resp.json()
+                async with self._http.get(self.api_url + "/features") as resp:
+                    if resp.status == 200:  # the one route needing no token
+                        return
             except aiohttp.ClientError:
                 pass
             await asyncio.sleep(0.2)

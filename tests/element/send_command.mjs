@@ -2,12 +2,10 @@
 // Acts as a clinician using Element Web's crypto stack (matrix-js-sdk + Rust crypto WASM):
 // logs in (new device), joins an E2EE room, sends an encrypted command, waits for the
 // bot's reply (m.in_reply_to the command), decrypts it and prints ONE JSON line on stdout.
-// Usage: node send_command.mjs --homeserver URL --user @u:hs --password PW --room '!id:hs'
+// Usage: node send_command.mjs --homeserver URL --user @u:hs --password PW --room '!id'
 //        --command '!aide' [--expect-sender @bot:hs] [--timeout 60] [--resend-after 10] [--verbose]
 import { parseArgs } from "node:util";
 
-// The SDK and the WASM crypto's tracing print through console.* (log/info/debug go to
-// stdout in node): route everything to stderr, and only with --verbose.
 const { values: opt } = parseArgs({
     options: {
         homeserver: { type: "string" }, user: { type: "string" }, password: { type: "string" },
@@ -16,12 +14,18 @@ const { values: opt } = parseArgs({
         verbose: { type: "boolean", default: false },
     },
 });
+// The SDK and the WASM crypto's tracing print through console.* (log/info/debug would go
+// to stdout in node): send them to stderr, and only with --verbose.
 const toStderr = (...a) => process.stderr.write(a.map(String).join(" ") + "\n");
 for (const m of ["log", "info", "debug", "trace", "warn", "error"]) {
-    console[m] = opt.verbose || m === "error" ? toStderr : () => {};
+    console[m] = opt.verbose ? toStderr : () => {};
 }
-let client; // set once logged in, so that a failure can still drop the new device
+
+const MAX_ATTEMPTS = 3;
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+let client; // set once logged in, so that a failure still drops the throw-away device
 let stage = "starting";
+
 async function fail(msg) {
     process.stderr.write(`send_command: ${msg}\n`);
     if (client) {
@@ -30,20 +34,6 @@ async function fail(msg) {
     }
     process.exit(1);
 }
-const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
-process.on("unhandledRejection", (e) => fail(`${stage}: ${e?.message ?? e}`));
-for (const k of ["homeserver", "user", "password", "room", "command"]) {
-    if (!opt[k]) fail(`missing --${k}`);
-}
-const timeoutMs = Number(opt.timeout) * 1000;
-const resendAfterMs = Number(opt["resend-after"]) * 1000;
-const MAX_ATTEMPTS = 3;
-setTimeout(() => fail(`timed out after ${opt.timeout}s (${stage})`), timeoutMs).unref();
-
-const sdk = await import("matrix-js-sdk");
-const { logger } = await import("matrix-js-sdk/lib/logger.js");
-const { AllDevicesIsolationMode } = await import("matrix-js-sdk/lib/crypto-api/index.js");
-logger.setLevel(opt.verbose ? "debug" : "warn");
 
 async function until(what, check, everyMs = 250) {
     stage = `waiting for ${what}`;
@@ -54,98 +44,127 @@ async function until(what, check, everyMs = 250) {
     }
 }
 
-// 1. Password login: a fresh device every run.
-stage = "logging in";
-const login = await sdk.createClient({ baseUrl: opt.homeserver }).loginRequest({
-    type: "m.login.password",
-    identifier: { type: "m.id.user", user: opt.user },
-    password: opt.password,
-    initial_device_display_name: "liaison element-test",
-});
-client = sdk.createClient({
-    baseUrl: opt.homeserver, userId: login.user_id, deviceId: login.device_id,
-    accessToken: login.access_token,
-});
+async function main() {
+    for (const k of ["homeserver", "user", "password", "room", "command"]) {
+        if (!opt[k]) throw new Error(`missing --${k}`);
+    }
+    const sdk = await import("matrix-js-sdk");
+    const { logger } = await import("matrix-js-sdk/lib/logger.js");
+    const { AllDevicesIsolationMode } = await import("matrix-js-sdk/lib/crypto-api/index.js");
+    logger.setLevel(opt.verbose ? "debug" : "warn");
 
-// 2. Rust crypto, in memory; encrypt to unverified devices too (Element's default).
-stage = "starting crypto";
-await client.initRustCrypto({ useIndexedDB: false });
-const crypto = client.getCrypto();
-crypto.globalBlacklistUnverifiedDevices = false;
-crypto.setDeviceIsolationMode(new AllDevicesIsolationMode(false));
-
-let sent = new Map(); // event id -> attempt number
-let resolveReply;
-const replyPromise = new Promise((r) => (resolveReply = r));
-async function consider(ev) {
-    if (ev.getRoomId() !== opt.room || ev.getSender() === login.user_id) return;
-    if (opt["expect-sender"] && ev.getSender() !== opt["expect-sender"]) return;
-    if (ev.isEncrypted()) await client.decryptEventIfNeeded(ev);
-    if (ev.isDecryptionFailure() || ev.getType() !== "m.room.message") return;
-    const content = ev.getContent();
-    const rel = content["m.relates_to"] ?? ev.getWireContent()["m.relates_to"];
-    const inReplyTo = rel?.["m.in_reply_to"]?.event_id;
-    if (inReplyTo && sent.has(inReplyTo)) resolveReply({ ev, content, inReplyTo });
-}
-client.on(sdk.RoomEvent.Timeline, (ev) => consider(ev).catch(() => {}));
-client.on(sdk.MatrixEventEvent.Decrypted, (ev) => consider(ev).catch(() => {}));
-
-stage = "first sync";
-const synced = new Promise((r) => client.on(sdk.ClientEvent.Sync, (s) => s === "PREPARED" && r()));
-await client.startClient({ initialSyncLimit: 1 });
-await synced;
-
-// 3. Our device keys must be on the server before anyone can encrypt to / trust us.
-await until("our device keys to be uploaded", async () => {
-    const res = await client.downloadKeysForUsers([login.user_id]); // raw /keys/query
-    return res.device_keys?.[login.user_id]?.[login.device_id];
-});
-
-// 4. Join (accepts a pending invite too), then wait until sync shows us joined.
-stage = "joining the room";
-if (client.getRoom(opt.room)?.getMyMembership() !== "join") await client.joinRoom(opt.room);
-const room = await until("the joined room in sync", () => {
-    const r = client.getRoom(opt.room);
-    return r?.getMyMembership() === "join" && r;
-});
-await room.loadMembersIfNeeded();
-if (!(await crypto.isEncryptionEnabledInRoom(opt.room))) fail(`room ${opt.room} is not encrypted`);
-if (opt["expect-sender"]) {
-    const devices = await crypto.getUserDeviceInfo([opt["expect-sender"]], true);
-    if (!devices.get(opt["expect-sender"])?.size) fail(`${opt["expect-sender"]} has no device with keys`);
-}
-
-// 5. Send the command (encrypted by the SDK); resend only if no reply came in time.
-let reply;
-let attempts = 0;
-while (!reply && attempts < MAX_ATTEMPTS) {
-    attempts += 1;
-    stage = `sending the command (attempt ${attempts})`;
-    const { event_id } = await client.sendEvent(opt.room, "m.room.message", {
-        msgtype: "m.text", body: opt.command,
+    // 1. Password login: a fresh device every run.
+    stage = "logging in";
+    const login = await sdk.createClient({ baseUrl: opt.homeserver }).loginRequest({
+        type: "m.login.password",
+        identifier: { type: "m.id.user", user: opt.user },
+        password: opt.password,
+        initial_device_display_name: "liaison element-test",
     });
-    sent.set(event_id, attempts);
-    stage = `waiting for a reply to ${[...sent.keys()].join(", ")}`;
-    const wait = attempts < MAX_ATTEMPTS ? resendAfterMs : timeoutMs;
-    reply = await Promise.race([replyPromise, sleep(wait).then(() => null)]);
+    client = sdk.createClient({
+        baseUrl: opt.homeserver, userId: login.user_id, deviceId: login.device_id,
+        accessToken: login.access_token,
+    });
+
+    // 2. Rust crypto, in memory; encrypt to unverified devices too (Element's default).
+    stage = "starting crypto";
+    await client.initRustCrypto({ useIndexedDB: false });
+    const crypto = client.getCrypto();
+    crypto.globalBlacklistUnverifiedDevices = false;
+    crypto.setDeviceIsolationMode(new AllDevicesIsolationMode(false));
+
+    // Replies are recognised on arrival, or later when their room key arrives (Decrypted).
+    const sent = new Set(); // our command's event ids (one per attempt)
+    const noted = new Set();
+    let resolveReply;
+    const replyPromise = new Promise((r) => (resolveReply = r));
+    async function consider(ev) {
+        if (ev.getRoomId() !== opt.room || ev.getSender() === login.user_id) return;
+        if (opt["expect-sender"] && ev.getSender() !== opt["expect-sender"]) return;
+        if (ev.isEncrypted()) await client.decryptEventIfNeeded(ev);
+        if (ev.isDecryptionFailure()) { // after our first send: worth a note (no --verbose needed)
+            if (sent.size && !noted.has(ev.getId())) {
+                noted.add(ev.getId());
+                process.stderr.write(`send_command: note: ${ev.getId()} from ${ev.getSender()}`
+                    + ` is not decryptable (yet): ${ev.decryptionFailureReason}\n`);
+            }
+            return;
+        }
+        if (ev.getType() !== "m.room.message") return;
+        const content = ev.getContent();
+        const rel = content["m.relates_to"] ?? ev.getWireContent()["m.relates_to"];
+        const inReplyTo = rel?.["m.in_reply_to"]?.event_id;
+        if (sent.has(inReplyTo)) resolveReply({ ev, content, inReplyTo });
+    }
+    client.on(sdk.RoomEvent.Timeline, (ev) => consider(ev).catch(() => {}));
+    client.on(sdk.MatrixEventEvent.Decrypted, (ev) => consider(ev).catch(() => {}));
+
+    stage = "first sync";
+    const synced = new Promise((r) => client.on(sdk.ClientEvent.Sync, (s) => s === "PREPARED" && r()));
+    await client.startClient({ initialSyncLimit: 1 });
+    await synced;
+
+    // 3. Our device keys must be on the server before the bot can encrypt its reply to us.
+    await until("our device keys to be uploaded", async () => {
+        const res = await client.downloadKeysForUsers([login.user_id]); // raw /keys/query
+        return res.device_keys?.[login.user_id]?.[login.device_id];
+    });
+
+    // 4. Join (accepts a pending invite too), then wait until sync shows us joined.
+    stage = "joining the room";
+    if (client.getRoom(opt.room)?.getMyMembership() !== "join") await client.joinRoom(opt.room);
+    const room = await until("the joined room in sync", () => {
+        const r = client.getRoom(opt.room);
+        return r?.getMyMembership() === "join" && r;
+    });
+    stage = "checking the room";
+    await room.loadMembersIfNeeded();
+    if (!(await crypto.isEncryptionEnabledInRoom(opt.room))) {
+        throw new Error(`room ${opt.room} is not end-to-end encrypted`);
+    }
+    if (opt["expect-sender"]) {
+        const devices = await crypto.getUserDeviceInfo([opt["expect-sender"]], true);
+        if (!devices.get(opt["expect-sender"])?.size) {
+            throw new Error(`${opt["expect-sender"]} has no device with published keys`);
+        }
+    }
+
+    // 5. Send the command (the SDK encrypts it); resend only if no reply came in time.
+    const resendAfterMs = Number(opt["resend-after"]) * 1000;
+    let reply = null;
+    let attempts = 0;
+    while (!reply && attempts < MAX_ATTEMPTS) {
+        attempts += 1;
+        stage = `sending the command (attempt ${attempts})`;
+        const { event_id } = await client.sendEvent(opt.room, "m.room.message", {
+            msgtype: "m.text", body: opt.command,
+        });
+        sent.add(event_id);
+        stage = `waiting for a reply to ${[...sent].join(", ")} (attempt ${attempts})`;
+        if (attempts === MAX_ATTEMPTS) reply = await replyPromise; // until --timeout
+        else reply = await Promise.race([replyPromise, sleep(resendAfterMs).then(() => null)]);
+    }
+
+    const { ev, content, inReplyTo } = reply;
+    const sentEv = room.findEventById(inReplyTo);
+    process.stdout.write(JSON.stringify({
+        sent_event_id: inReplyTo,
+        sent_encrypted: sentEv ? sentEv.isEncrypted() : null,
+        reply_event_id: ev.getId(),
+        sender: ev.getSender(),
+        encrypted: ev.isEncrypted(), // was it m.room.encrypted on the wire
+        body: content.body ?? null,
+        format: content.format ?? null,
+        formatted_body: content.formatted_body ?? null,
+        in_reply_to: inReplyTo,
+        attempts,
+    }) + "\n");
+
+    // 6. Clean up: stop syncing and drop the throw-away device.
+    client.stopClient();
+    await Promise.race([client.logout(true).catch(() => {}), sleep(3000)]);
+    process.exit(0);
 }
 
-const { ev, content, inReplyTo } = reply;
-const sentEv = room.findEventById(inReplyTo);
-process.stdout.write(JSON.stringify({
-    sent_event_id: inReplyTo,
-    sent_encrypted: sentEv ? sentEv.isEncrypted() : null,
-    reply_event_id: ev.getId(),
-    sender: ev.getSender(),
-    encrypted: ev.isEncrypted(),
-    body: content.body ?? null,
-    format: content.format ?? null,
-    formatted_body: content.formatted_body ?? null,
-    in_reply_to: inReplyTo,
-    attempts,
-}) + "\n");
-
-// 6. Clean up: stop syncing and drop the throw-away device.
-client.stopClient();
-await client.logout(true).catch(() => {});
-process.exit(0);
+setTimeout(() => fail(`timed out after ${opt.timeout}s (${stage})`), Number(opt.timeout) * 1000);
+main().catch((e) => fail(`${stage}: ${e?.message ?? e}`));

@@ -1,6 +1,7 @@
 """Run the real bot as a separate process, the way the stack runs it."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -22,6 +23,7 @@ class BotProcess:
     staff: list[str]
     database_url: str = ""
     process: subprocess.Popen | None = field(default=None, repr=False)
+    _log_offset: int = 0
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -48,16 +50,25 @@ class BotProcess:
     def start(self) -> "BotProcess":
         self.write_config()
         env = dict(os.environ, LIAISON_BOT_PASSWORD=self.password)
+        self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
         self.process = subprocess.Popen([sys.executable, "-m", "bot", "-c", str(self.config_path)],
                                         stdout=log, stderr=subprocess.STDOUT, env=env)
         self.wait_log("bot.started")
         return self
 
+    def current_log(self) -> str:
+        """What this run of the process has logged so far."""
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as fh:
+            fh.seek(self._log_offset)
+            return fh.read().decode(errors="replace")
+
     def wait_log(self, marker: str, timeout: float = 30.0) -> None:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if self.log_path.exists() and marker in self.log_path.read_text(errors="replace"):
+            if marker in self.current_log():
                 return
             if self.process and self.process.poll() is not None:
                 raise RuntimeError(f"bot exited ({self.process.returncode}):\n{self.log_path.read_text()}")
@@ -74,5 +85,14 @@ class BotProcess:
             self.process.kill()
             return self.process.wait()
 
-    def log_lines(self) -> list[str]:
-        return self.log_path.read_text(errors="replace").splitlines()
+    def events(self, name: str) -> list[dict]:
+        """The JSON log lines of this run whose event is `name`."""
+        out = []
+        for line in self.current_log().splitlines():
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("event") == name:
+                out.append(entry)
+        return out

@@ -1,0 +1,73 @@
+"""The config loader names the bad key, refuses placeholder secrets and reads secrets from the environment."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import yaml
+
+from liaison.config import ConfigError, load_config, parse_config
+
+GOOD = {
+    "homeserver": {"url": "https://matrix.msp-exemple.fr", "server_name": "msp-exemple.fr"},
+    "bot": {"user_id": "@liaison:msp-exemple.fr", "password": "${BOT_PW}", "staff": ["@coord:msp-exemple.fr"]},
+}
+
+
+def _with(path: str, value) -> dict:
+    raw = yaml.safe_load(yaml.safe_dump(GOOD))
+    *parents, last = path.split(".")
+    node = raw
+    for p in parents:
+        node = node.setdefault(p, {})
+    node[last] = value
+    return raw
+
+
+def test_example_config_loads_with_its_secret_from_the_environment():
+    example = Path(__file__).parent.parent / "deploy" / "liaison.example.yaml"
+    cfg = load_config(example, environ={"LIAISON_BOT_PASSWORD": "s3cr3t-from-env"})
+    assert cfg.bot.password == "s3cr3t-from-env"
+    assert cfg.database.url.startswith("sqlite+aiosqlite:///")
+
+
+def test_secret_read_from_environment():
+    cfg = parse_config(GOOD, {"BOT_PW": "a-real-password"})
+    assert cfg.bot.password == "a-real-password"
+    assert cfg.logging.format == "console" and cfg.database.url.startswith("sqlite")
+
+
+@pytest.mark.parametrize("raw, key, words", [
+    (_with("bot.pasword", "x"), "bot.pasword", "clé inconnue"),
+    (_with("homeserver.url", "matrix.example.org"), "homeserver.url", "http"),
+    (_with("bot.staff", "@a:b"), "bot.staff", "liste"),
+    (_with("bot.staff", ["coordinatrice"]), "bot.staff[0]", "identifiant Matrix"),
+    (_with("bot.password", "changeme"), "bot.password", "exemple"),
+    (_with("bot.password", "<mot de passe>"), "bot.password", "exemple"),
+    (_with("bot.password", "${NOT_SET}"), "bot.password", "NOT_SET"),
+    (_with("logging.format", "xml"), "logging.format", "json"),
+    (_with("database.url", "mysql://x"), "database.url", "postgresql"),
+    ({"bot": GOOD["bot"]}, "homeserver", "obligatoire"),
+])
+def test_errors_name_the_key(raw, key, words):
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw, {"BOT_PW": "fine-password"})
+    assert err.value.key == key
+    assert words in str(err.value)
+
+
+def test_unreadable_yaml_names_the_line(tmp_path):
+    bad = tmp_path / "c.yaml"
+    bad.write_text("homeserver:\n  url: [\n")
+    with pytest.raises(ConfigError) as err:
+        load_config(bad, environ={})
+    assert "ligne" in str(err.value)
+
+
+def test_relative_paths_are_relative_to_the_file(tmp_path):
+    f = tmp_path / "etc" / "liaison.yaml"
+    f.parent.mkdir()
+    f.write_text(yaml.safe_dump(_with("database.url", "sqlite+aiosqlite:///data/l.db")))
+    cfg = load_config(f, environ={"BOT_PW": "pw-ok-123"})
+    assert cfg.database.url == f"sqlite+aiosqlite:///{tmp_path}/etc/data/l.db"
+    assert cfg.bot.store_dir.startswith(str(tmp_path))
