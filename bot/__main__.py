@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import signal
 import sys
+from pathlib import Path
 
 import structlog
 
@@ -24,7 +26,12 @@ def build_registry() -> Registry:
     return Registry.of([*help_commands.ALL])
 
 
-async def serve(config_path: str) -> int:
+async def _announce_ready(bot: Bot, ready_file: str) -> None:
+    await bot.ready.wait()
+    Path(ready_file).write_text(str(os.getpid()))
+
+
+async def serve(config_path: str, ready_file: str | None = None) -> int:
     cfg = load_config(config_path)
     setup_logging(cfg.logging.format, cfg.logging.level, cfg.logging.file)
     engine = await open_database(cfg.database.url)
@@ -36,6 +43,7 @@ async def serve(config_path: str) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     runner = asyncio.create_task(bot.run())
+    announcer = asyncio.create_task(_announce_ready(bot, ready_file)) if ready_file else None
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
     code = 0
@@ -47,6 +55,9 @@ async def serve(config_path: str) -> int:
         await asyncio.gather(runner, return_exceptions=True)
         await bot.drain()
     stopper.cancel()
+    if announcer:
+        announcer.cancel()
+        Path(ready_file).unlink(missing_ok=True)
     await matrix.close()
     await engine.dispose()
     log.info("bot.stopped")
@@ -56,9 +67,10 @@ async def serve(config_path: str) -> int:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bot", description="Le bot Liaison.")
     parser.add_argument("-c", "--config", required=True, help="fichier de configuration YAML")
+    parser.add_argument("--ready-file", help="fichier écrit quand le bot a fait sa première synchronisation")
     args = parser.parse_args(argv)
     try:
-        return asyncio.run(serve(args.config))
+        return asyncio.run(serve(args.config, args.ready_file))
     except (ConfigError, DatabaseTooNew) as err:
         print(f"liaison: {err}", file=sys.stderr)
         return 2

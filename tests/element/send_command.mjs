@@ -4,6 +4,8 @@
 // bot's reply (m.in_reply_to the command), decrypts it and prints ONE JSON line on stdout.
 // Usage: node send_command.mjs --homeserver URL --user @u:hs --password PW --room '!id'
 //        --command '!aide' [--expect-sender @bot:hs] [--timeout 60] [--resend-after 10] [--verbose]
+// With no reply after --resend-after seconds the command is sent again (3 sends at most;
+// "attempts" in the JSON): a bot may miss a brand-new device's keys at first.
 import { parseArgs } from "node:util";
 
 const { values: opt } = parseArgs({
@@ -21,7 +23,6 @@ for (const m of ["log", "info", "debug", "trace", "warn", "error"]) {
     console[m] = opt.verbose ? toStderr : () => {};
 }
 
-const MAX_ATTEMPTS = 3;
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 let client; // set once logged in, so that a failure still drops the throw-away device
 let stage = "starting";
@@ -131,9 +132,10 @@ async function main() {
 
     // 5. Send the command (the SDK encrypts it); resend only if no reply came in time.
     const resendAfterMs = Number(opt["resend-after"]) * 1000;
+    const maxAttempts = resendAfterMs > 0 ? 3 : 1; // --resend-after 0: never resend
     let reply = null;
     let attempts = 0;
-    while (!reply && attempts < MAX_ATTEMPTS) {
+    while (!reply && attempts < maxAttempts) {
         attempts += 1;
         stage = `sending the command (attempt ${attempts})`;
         const { event_id } = await client.sendEvent(opt.room, "m.room.message", {
@@ -141,7 +143,7 @@ async function main() {
         });
         sent.add(event_id);
         stage = `waiting for a reply to ${[...sent].join(", ")} (attempt ${attempts})`;
-        if (attempts === MAX_ATTEMPTS) reply = await replyPromise; // until --timeout
+        if (attempts === maxAttempts) reply = await replyPromise; // until --timeout
         else reply = await Promise.race([replyPromise, sleep(resendAfterMs).then(() => null)]);
     }
 

@@ -1,0 +1,185 @@
+"""`liaison up`: the whole local stack in the foreground (Synapse, the bot, demo accounts).
+
+Data lives under `.liaison/` and is reused by the next run; `.liaison/stack.json` is
+written once everything answers and removed on shutdown.
+"""
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from liaison.stack.synapse import APPSERVICE_ID, PUPPET_PREFIX, Synapse, free_port
+
+STACK_VERSION = 1
+
+
+@dataclass(frozen=True)
+class DemoAccount:
+    role: str
+    localpart: str
+    display_name: str
+
+
+DEMO_ACCOUNTS = (
+    DemoAccount("coordinator", "coordination", "Claire Morel (coordinatrice)"),
+    DemoAccount("gp", "medecin", "Dr Paul Martin (médecin généraliste)"),
+    DemoAccount("nurse", "infirmiere", "Sophie Bernard (infirmière)"),
+    DemoAccount("pharmacist", "pharmacien", "Luc Petit (pharmacien)"),
+    DemoAccount("social_worker", "assistante.sociale", "Nadia Haddad (assistante sociale)"),
+)
+BOT_LOCALPART = "liaison"
+
+
+def _say(text: str) -> None:
+    print(f"[liaison] {text}", flush=True)
+
+
+def _port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+class Stack:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+        self.logs = self.root / "logs"
+        self.logs.mkdir(parents=True, exist_ok=True)
+        self.stack_file = self.root / "stack.json"
+        self.passwords = self._passwords()
+        self.synapse = Synapse(self.root / "synapse", port=self._port(), log_dir=self.logs)
+        self.bot: subprocess.Popen | None = None
+
+    def _passwords(self) -> dict[str, str]:
+        path = self.root / "accounts.json"
+        known = json.loads(path.read_text()) if path.exists() else {}
+        for name in [BOT_LOCALPART, *(a.localpart for a in DEMO_ACCOUNTS)]:
+            known.setdefault(name, secrets.token_urlsafe(9))
+        path.write_text(json.dumps(known, indent=2))
+        path.chmod(0o600)
+        return known
+
+    def _port(self) -> int:
+        """Keep the homeserver's port from one run to the next, so clients need no new address."""
+        path = self.root / "port"
+        if path.exists() and _port_free(int(path.read_text())):
+            return int(path.read_text())
+        port = free_port()
+        path.write_text(str(port))
+        return port
+
+    def bot_config(self) -> Path:
+        hs = self.synapse
+        cfg = {
+            "homeserver": {"url": hs.url, "server_name": hs.server_name},
+            "bot": {
+                "user_id": f"@{BOT_LOCALPART}:{hs.server_name}",
+                "password": "${LIAISON_BOT_PASSWORD}",
+                "staff": [f"@{a.localpart}:{hs.server_name}" for a in DEMO_ACCOUNTS],
+                "store_dir": "bot-store",
+            },
+            "database": {"url": "sqlite+aiosqlite:///liaison.db"},
+            "logging": {"format": "console", "level": "info", "file": str(self.logs / "bot.log")},
+        }
+        path = self.root / "liaison.yaml"
+        path.write_text("# Généré par `liaison up` pour la pile locale ; voir deploy/liaison.example.yaml.\n"
+                        + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+        return path
+
+    def start(self) -> None:
+        self.stack_file.unlink(missing_ok=True)
+        _say(f"Synapse sur {self.synapse.url} (données : {self.synapse.data_dir})")
+        self.synapse.start()
+        self.synapse.register(BOT_LOCALPART, self.passwords[BOT_LOCALPART], displayname="Liaison")
+        for a in DEMO_ACCOUNTS:
+            self.synapse.register(a.localpart, self.passwords[a.localpart], displayname=a.display_name)
+        ready = self.root / "bot.ready"
+        ready.unlink(missing_ok=True)
+        env = dict(os.environ, LIAISON_BOT_PASSWORD=self.passwords[BOT_LOCALPART])
+        self.bot = subprocess.Popen([sys.executable, "-m", "bot", "-c", str(self.bot_config()),
+                                     "--ready-file", str(ready)], env=env)
+        deadline = time.monotonic() + 60
+        while not ready.exists():
+            if self.bot.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"le bot n'a pas démarré ; voir {self.logs / 'bot.log'}")
+            time.sleep(0.1)
+        self._write_stack_file()
+
+    def _write_stack_file(self) -> None:
+        hs = self.synapse
+        stack = {
+            "version": STACK_VERSION,
+            "homeserver": {"url": hs.url, "server_name": hs.server_name},
+            "bot": {"user_id": f"@{BOT_LOCALPART}:{hs.server_name}", "pid": self.bot.pid},
+            "accounts": [
+                {"role": a.role, "user_id": f"@{a.localpart}:{hs.server_name}", "password": self.passwords[a.localpart],
+                 "display_name": a.display_name}
+                for a in DEMO_ACCOUNTS
+            ],
+            "appservice": {"id": APPSERVICE_ID, "registration": str(hs.appservice_path),
+                           "puppet_prefix": f"@{PUPPET_PREFIX}"},
+            "logs": str(self.logs),
+        }
+        tmp = self.stack_file.with_suffix(".tmp")
+        tmp.write_text(json.dumps(stack, indent=2, ensure_ascii=False))
+        tmp.chmod(0o600)
+        tmp.replace(self.stack_file)
+        _say("Pile prête. Connectez-vous avec n'importe quel client Matrix (Element…) :")
+        _say(f"  serveur : {hs.url}")
+        for a in stack["accounts"]:
+            _say(f"  {a['display_name']:<40} {a['user_id']:<42} mot de passe : {a['password']}")
+        _say(f"  le bot : {stack['bot']['user_id']} (invitez-le dans un salon, puis tapez !aide)")
+        _say(f"Fichier de la pile : {self.stack_file} ; journaux : {self.logs}. Ctrl-C pour arrêter.")
+
+    def wait(self) -> int:
+        stopping = {"sig": None}
+
+        def on_signal(signum, _frame):
+            stopping["sig"] = signum
+
+        signal.signal(signal.SIGINT, on_signal)
+        signal.signal(signal.SIGTERM, on_signal)
+        while stopping["sig"] is None:
+            if self.bot.poll() is not None:
+                _say(f"le bot s'est arrêté (code {self.bot.returncode})")
+                return 1
+            if self.synapse.process.poll() is not None:
+                _say(f"Synapse s'est arrêté (code {self.synapse.process.returncode})")
+                return 1
+            time.sleep(0.2)
+        return 0
+
+    def stop(self) -> None:
+        self.stack_file.unlink(missing_ok=True)
+        if self.bot and self.bot.poll() is None:
+            self.bot.terminate()
+            try:
+                self.bot.wait(20)
+            except subprocess.TimeoutExpired:
+                self.bot.kill()
+        self.synapse.stop()
+        _say("Pile arrêtée ; les données restent dans " + str(self.root))
+
+
+def up(root: Path) -> int:
+    stack = Stack(root)
+    try:
+        stack.start()
+        return stack.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        stack.stop()

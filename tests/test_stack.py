@@ -1,0 +1,74 @@
+"""`liaison up`: the whole local stack, as `make run` starts it, and a second run reusing its data."""
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from tests.support.clinician import Clinician
+
+
+def _start(root: Path, out: Path) -> subprocess.Popen:
+    proc = subprocess.Popen([sys.executable, "-m", "liaison.cli", "up", "--dir", str(root)],
+                            stdout=out.open("ab"), stderr=subprocess.STDOUT)
+    deadline = time.monotonic() + 90
+    while not (root / "stack.json").exists():
+        assert proc.poll() is None, out.read_text()
+        assert time.monotonic() < deadline, out.read_text()
+        time.sleep(0.2)
+    return proc
+
+
+def _stop(proc: subprocess.Popen, root: Path) -> None:
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(40) == 0
+    assert not (root / "stack.json").exists(), "the stack file goes away with the stack"
+
+
+def _devices(root: Path) -> list[str]:
+    return re.findall(r"bot.started\s+device_id=(\w+)", (root / "logs" / "bot.log").read_text())
+
+
+async def test_stack_up_talk_to_bot_stop_and_reuse(tmp_path):
+    root, out = tmp_path / "stack", tmp_path / "out.txt"
+    proc = _start(root, out)
+    try:
+        stack = json.loads((root / "stack.json").read_text())
+        assert stack["version"] == 1
+        roles = {a["role"] for a in stack["accounts"]}
+        assert roles == {"coordinator", "gp", "nurse", "pharmacist", "social_worker"}
+        coord = next(a for a in stack["accounts"] if a["role"] == "coordinator")
+        assert coord["password"] in out.read_text(), "the demo logins are printed"
+        assert stack["appservice"]["puppet_prefix"] == "@mss_"
+        registration = Path(stack["appservice"]["registration"]).read_text()
+        assert "rate_limited: false" in registration and "mss_" in registration
+
+        c = await Clinician(stack["homeserver"]["url"], coord["user_id"], coord["password"], tmp_path / "c").start()
+        room = await c.create_room([stack["bot"]["user_id"]])
+        await c.wait_joined(room, stack["bot"]["user_id"])
+        reply, _ = await c.ask(room, "!aide")
+        assert reply.decrypted and "Commandes de Liaison" in reply.body
+        await c.stop()
+    finally:
+        _stop(proc, root)
+    assert (root / "logs" / "bot.log").stat().st_size > 0 and (root / "logs" / "synapse.log").stat().st_size > 0
+
+    proc = _start(root, out)
+    try:
+        again = json.loads((root / "stack.json").read_text())
+        assert again["accounts"] == stack["accounts"], "accounts and passwords are kept"
+        devices = _devices(root)
+        assert len(devices) == 2 and devices[0] == devices[1], "the bot keeps its device (and keys)"
+        c = await Clinician(again["homeserver"]["url"], coord["user_id"], coord["password"], tmp_path / "c2").start()
+        await asyncio.sleep(0.5)
+        assert room in c.client.rooms, "rooms are kept"
+        reply, _ = await c.ask(room, "!aide")
+        assert "Commandes de Liaison" in reply.body
+        await c.stop()
+    finally:
+        _stop(proc, root)
