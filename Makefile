@@ -1,0 +1,34 @@
+# Liaison — the two commands of the quick start are `make run` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+
+.PHONY: run test bench install clean
+
+$(BIN)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[stack,test]'
+	touch $@
+
+tests/element/node_modules/.installed: tests/element/package-lock.json
+	command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm)
+	cd tests/element && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+install: $(BIN)/.installed
+
+## The whole local stack in the foreground: Synapse, the bot, demo accounts (Ctrl-C stops it).
+run: $(BIN)/.installed
+	$(BIN)/liaison up
+
+## The test suite, against a real Synapse and real SQLite + PostgreSQL.
+test: $(BIN)/.installed tests/element/node_modules/.installed
+	deploy/test/run-tests.sh $(ARGS)
+
+## Latency and memory benchmark (not part of the tests' pass/fail).
+bench: $(BIN)/.installed
+	$(BIN)/python -m tests.bench.run $(ARGS)
+
+clean:
+	rm -rf .liaison .pytest_cache
