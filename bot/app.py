@@ -42,6 +42,8 @@ class Bot:
         self.settings = settings
         self.services = services
         self._in_flight: dict[str, asyncio.Task] = {}
+        self._background: set[asyncio.Task] = set()
+        self._joining = asyncio.Semaphore(8)   # a burst of invites must not starve the commands
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
@@ -62,7 +64,7 @@ class Bot:
                 await asyncio.sleep(2)
                 continue
             for invite in batch.invites:
-                await self._on_invite(invite)
+                self._spawn(self._on_invite(invite))
             # The first sync of a new account replays history: none of it is addressed to us.
             commands = [] if first else [m for m in batch.messages if self.registry.parse(m.body) is not None]
             for msg in await self.store.record_commands(commands):
@@ -73,8 +75,17 @@ class Bot:
                 log.info("bot.undecryptable", count=batch.undecryptable)
             self.ready.set()
 
+    def _spawn(self, coro) -> None:
+        task = asyncio.create_task(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
     async def _on_invite(self, invite: Invite) -> None:
         decision = bot_may_join(invite.inviter, self.settings.staff)
+        async with self._joining:
+            await self._act_on_invite(invite, decision)
+
+    async def _act_on_invite(self, invite: Invite, decision) -> None:
         try:
             if decision.allowed:
                 await self.matrix.join(invite.room_id)
@@ -133,6 +144,6 @@ class Bot:
 
     async def drain(self, timeout: float = 10.0) -> None:
         """Let the replies being sent finish (they are in the database either way)."""
-        tasks = list(self._in_flight.values())
+        tasks = [*self._in_flight.values(), *self._background]
         if tasks:
             await asyncio.wait(tasks, timeout=timeout)

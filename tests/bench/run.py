@@ -1,0 +1,206 @@
+"""`make bench`: the Liaison bot's `!aide` round trip, restart and memory, against floors measured in the same run.
+
+    .venv/bin/python -m tests.bench.run [--samples 200] [--rooms 1000] [--idle 10] [--no-maubot]
+
+One throwaway Synapse; in encrypted rooms (one room per peer: echo bots answer everything):
+- floor: client A → client B via /sync;
+- a minimal matrix-nio echo bot (tests/bench/echo_bot.py): the floor for any bot (two trips through Synapse);
+- maubot with an echo plugin (tests/bench/maubot_peer.py);
+- the Liaison bot's `!aide`.
+Samples are interleaved (one of each per round) so that drift hits every peer alike.
+Then: idle RSS of each bot; the bot's restart with `--rooms` joined rooms, to the first answered command.
+Results are printed and written as JSON under .liaison/bench/.
+"""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from liaison.stack.synapse import Synapse
+from tests.bench.demo_peers import PASSWORD, start_echo_bot
+from tests.bench.maubot_peer import MaubotEcho
+from tests.bench.measure import Clinician, floor_sample, floor_warm_up, percentiles, rss_mib, wait_device_keys
+from tests.support.botproc import BotProcess
+
+ROOT = Path(__file__).resolve().parents[2]
+TARGETS = {  # ratio: (p50 max, p95 max)
+    "!aide ÷ nio echo bot": (1.1, 1.2),
+    "!aide ÷ maubot echo": (1.0, None),
+}
+
+
+async def _bench_rooms(a: Clinician, bot_id: str, count: int, concurrency: int = 6) -> float:
+    """Create `count` encrypted rooms with the bot invited (it joins them all); seconds taken."""
+    started = time.monotonic()
+    sem = asyncio.Semaphore(concurrency)
+
+    async def one(i: int) -> None:
+        async with sem:
+            resp = await a.client.room_create(name=f"charge {i}", invite=[bot_id], initial_state=[
+                {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}])
+            if not hasattr(resp, "room_id"):
+                raise RuntimeError(f"room creation failed: {resp}")
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return time.monotonic() - started
+
+
+async def _joined_count(a: Clinician, bot_id: str) -> int:
+    return sum(1 for room in a.client.rooms.values() if bot_id in room.users and bot_id not in room.invited_users)
+
+
+async def _restart_to_first_answer(bot: BotProcess, a: Clinician, room: str) -> dict:
+    assert bot.stop() == 0
+    started = time.perf_counter()
+    starting = asyncio.create_task(asyncio.to_thread(bot.start))
+    event_id = await a.send(room, "!aide")   # waits on the server while the bot starts
+    arrived = await a._replies.wait(f"{event_id}|{bot.user_id}", 60)
+    await starting
+    return {"seconds": arrived - started}
+
+
+async def run(args: argparse.Namespace, work: Path) -> dict:
+    synapse = Synapse(work / "synapse")
+    await asyncio.to_thread(synapse.start)
+    a, b = Clinician("alice"), Clinician("bob")
+    echo_proc, bot, mau = None, None, None
+    try:
+        alice, bob, echo, liaison = [await synapse.aregister(n, PASSWORD) for n in ("alice", "bob", "echo", "liaison")]
+        echo_proc = start_echo_bot(synapse, echo, work)
+        bot = BotProcess(work / "liaison", synapse.url, synapse.server_name, liaison, PASSWORD, [alice]).start()
+        if not args.no_maubot:
+            mau = MaubotEcho(synapse, work / "maubot")
+            await mau.start()
+        for clin, uid in ((a, alice), (b, bob)):
+            await clin.login(synapse.url, uid, PASSWORD, work / f"store-{clin.name}")
+        await wait_device_keys(synapse.url, echo, a.client.access_token)
+
+        rooms = {"floor": await a.create_encrypted_room(invite=[bob]),
+                 "echo": await a.create_encrypted_room(invite=[echo]),
+                 "liaison": await a.create_encrypted_room(invite=[liaison])}
+        if mau:
+            rooms["maubot"] = await a.create_encrypted_room(invite=[mau.user_id])
+        await b.join(rooms["floor"])
+        for key, who in (("floor", bob), ("echo", echo), ("liaison", liaison)):
+            await a.wait_joined(rooms[key], [who])
+        if mau:
+            await a.wait_joined(rooms["maubot"], [mau.user_id])
+
+        peers = {
+            "client→client (floor)": lambda i: floor_sample(a, b, rooms["floor"], f"floor {i}"),
+            "nio echo bot": lambda i: a.round_trip(rooms["echo"], f"ping {i}", echo),
+            "Liaison !aide": lambda i: a.round_trip(rooms["liaison"], "!aide", liaison),
+        }
+        await floor_warm_up(a, b, rooms["floor"])
+        await a.warm_up(rooms["echo"], "warm-up", echo)
+        await a.warm_up(rooms["liaison"], "!aide", liaison)
+        if mau:
+            peers["maubot echo"] = lambda i: a.round_trip(rooms["maubot"], f"ping {i}", mau.user_id)
+            await a.warm_up(rooms["maubot"], "warm-up", mau.user_id)
+        samples: dict[str, list[float]] = {name: [] for name in peers}
+        for i in range(args.samples):
+            for name, one in peers.items():
+                samples[name].append(await one(i))
+        latency = {name: percentiles(s) for name, s in samples.items()}
+
+        await asyncio.sleep(args.idle)
+        rss = {"Liaison bot": rss_mib(bot.process.pid), "nio echo bot": rss_mib(echo_proc.pid)}
+        if mau:
+            rss["maubot"] = rss_mib(mau.pid)
+
+        restart: dict = {"rooms": args.rooms}
+        if args.rooms:
+            restart["create_seconds"] = await _bench_rooms(a, liaison, args.rooms)
+            deadline = time.monotonic() + 600
+            while await _joined_count(a, liaison) < args.rooms + 1 and time.monotonic() < deadline:
+                await asyncio.sleep(1)
+            restart["joined"] = await _joined_count(a, liaison)
+            await asyncio.sleep(args.idle)
+            restart["rss_before_mib"] = rss_mib(bot.process.pid)
+        restart.update(await _restart_to_first_answer(bot, a, rooms["liaison"]))
+        return {"latency_ms": latency, "rss_mib": rss, "restart": restart, "samples": args.samples,
+                "maubot_version": getattr(mau, "version", None)}
+    finally:
+        await a.close()
+        await b.close()
+        for proc in (echo_proc,):
+            if proc:
+                proc.terminate()
+                proc.wait(10)
+        if bot:
+            bot.stop()
+        if mau:
+            await mau.stop()
+        await asyncio.to_thread(synapse.stop)
+
+
+def report(res: dict) -> list[str]:
+    lat, lines = res["latency_ms"], []
+    lines.append(f"{'peer':<24} {'n':>4} {'p50 ms':>8} {'p95 ms':>8}")
+    for name, p in lat.items():
+        lines.append(f"{name:<24} {p['n']:>4} {p['p50']:>8.1f} {p['p95']:>8.1f}")
+    aide = lat["Liaison !aide"]
+    ratios = {"!aide ÷ nio echo bot": lat["nio echo bot"], "!aide ÷ client→client": lat["client→client (floor)"]}
+    if "maubot echo" in lat:
+        ratios["!aide ÷ maubot echo"] = lat["maubot echo"]
+    lines.append("")
+    res["ratios"] = {}
+    for name, base in ratios.items():
+        r50, r95 = aide["p50"] / base["p50"], aide["p95"] / base["p95"]
+        res["ratios"][name] = {"p50": r50, "p95": r95}
+        t50, t95 = TARGETS.get(name, (None, None))
+        verdict = ""
+        if t50:
+            ok = r50 <= t50 and (t95 is None or r95 <= t95)
+            verdict = f"  target p50 ≤ {t50}" + (f", p95 ≤ {t95}" if t95 else "") + (" ✓" if ok else " ✗")
+        lines.append(f"{name:<24} p50 {r50:5.2f}  p95 {r95:5.2f}{verdict}")
+    lines.append("")
+    for name, mib in res["rss_mib"].items():
+        lines.append(f"idle RSS {name:<16} {mib:6.1f} MiB")
+    if "maubot" in res["rss_mib"]:
+        ratio = res["rss_mib"]["Liaison bot"] / res["rss_mib"]["maubot"]
+        res["ratios"]["RSS Liaison ÷ maubot"] = ratio
+        lines.append(f"RSS Liaison ÷ maubot     {ratio:5.2f}  target ≤ 1.3 {'✓' if ratio <= 1.3 else '✗'}")
+    rs = res["restart"]
+    lines.append(f"restart to first answered command, {rs.get('joined', 1)} joined rooms: {rs['seconds']:.2f} s "
+                 f"(target ≤ 5 s {'✓' if rs['seconds'] <= 5 else '✗'})"
+                 + (f"; RSS with them {rs['rss_before_mib']:.1f} MiB" if "rss_before_mib" in rs else ""))
+    return lines
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--samples", type=int, default=200)
+    parser.add_argument("--rooms", type=int, default=1000)
+    parser.add_argument("--idle", type=float, default=10.0)
+    parser.add_argument("--no-maubot", action="store_true")
+    parser.add_argument("--keep", action="store_true")
+    args = parser.parse_args()
+    logging.getLogger("nio").setLevel(logging.ERROR)
+    base = ROOT / ".liaison" / "bench"
+    base.mkdir(parents=True, exist_ok=True)
+    work = Path(tempfile.mkdtemp(prefix="run-", dir=base))
+    started = time.monotonic()
+    try:
+        res = asyncio.run(run(args, work))
+    finally:
+        if not args.keep:
+            shutil.rmtree(work, ignore_errors=True)
+    lines = report(res)
+    res["total_seconds"] = time.monotonic() - started
+    out = base / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    out.write_text(json.dumps(res, indent=2, ensure_ascii=False))
+    print("\n".join(lines))
+    print(f"\nresults: {out} ; total {res['total_seconds']:.0f} s")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
