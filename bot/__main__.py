@@ -1,6 +1,10 @@
 """Wiring: read the config, build the adapters, hand them to the bot, run until SIGINT/SIGTERM."""
 from __future__ import annotations
 
+from liaison import memory
+
+memory.limit_arenas()   # before any library starts a thread
+
 import argparse
 import asyncio
 import os

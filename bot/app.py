@@ -8,18 +8,22 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import structlog
 
 from bot.commands import Context, Invocation, Problem, Registry, Reply
 from bot.store import BotStore
+from liaison import memory
 from liaison.matrix import Invite, Matrix, MatrixError, TextMessage, reply_content, reply_txn_id
 from policies.bot import bot_may_join
 
 log = structlog.get_logger(__name__)
 
 SYNC_TIMEOUT_MS = 30_000
+ANSWERED_CACHE = 10_000
+ANSWER_HEAD_START = 0.5   # seconds
 WELCOME = Reply(
     "Bonjour, je suis Liaison, l'assistant de coordination de l'équipe. Tapez !aide pour voir ce que je sais faire.",
     "<p>Bonjour, je suis <b>Liaison</b>, l'assistant de coordination de l'équipe. "
@@ -43,6 +47,7 @@ class Bot:
         self.services = services
         self._in_flight: dict[str, asyncio.Task] = {}
         self._background: set[asyncio.Task] = set()
+        self._answered: OrderedDict[str, None] = OrderedDict()   # in front of the database's UNIQUE
         self._joining = asyncio.Semaphore(8)   # a burst of invites must not starve the commands
         self.ready = asyncio.Event()
 
@@ -55,25 +60,54 @@ class Bot:
         log.info("bot.started", user_id=session.user_id, device_id=session.device_id, resumed=bool(since))
         for msg in await self.store.unanswered():
             self._answer_soon(msg)
-        first = since is None
+        fresh = since is None      # a new account's first sync is history: none of it is for us
+        replaying = not fresh      # the first sync after a restart may repeat what was answered
+        was_idle = False
         while True:
             try:
-                batch = await self.matrix.sync(since, 0 if first else SYNC_TIMEOUT_MS)
+                batch = await self.matrix.sync(since, 0 if fresh else SYNC_TIMEOUT_MS)
             except (MatrixError, OSError, asyncio.TimeoutError) as err:
                 log.warning("bot.sync_failed", error=str(err))
                 await asyncio.sleep(2)
                 continue
             for invite in batch.invites:
                 self._spawn(self._on_invite(invite))
-            # The first sync of a new account replays history: none of it is addressed to us.
-            commands = [] if first else [m for m in batch.messages if self.registry.parse(m.body) is not None]
-            for msg in await self.store.record_commands(commands):
-                self._answer_soon(msg)
+            commands = [] if fresh else [m for m in batch.messages if self.registry.parse(m.body) is not None]
+            await self._dispatch(commands, replaying)
             await self.store.save_sync_token(session.user_id, batch.next_batch)
-            since, first = batch.next_batch, False
+            since, fresh, replaying = batch.next_batch, False, False
             if batch.undecryptable:
                 log.info("bot.undecryptable", count=batch.undecryptable)
+            if not self.ready.is_set() or (batch.idle and not was_idle):
+                memory.trim()   # after start-up, and once each time activity stops
+            was_idle = batch.idle
             self.ready.set()
+            await self._let_answers_go()
+
+    async def _let_answers_go(self) -> None:
+        """Give the answers just started a head start before the next long poll.
+
+        Synapse serves one request at a time: a new /sync arriving while our reply is being
+        persisted delays that reply. A slow command never holds the sync loop for long.
+        """
+        if self._in_flight:
+            await asyncio.wait(list(self._in_flight.values()), timeout=ANSWER_HEAD_START)
+
+    async def _dispatch(self, commands: list[TextMessage], replaying: bool) -> None:
+        """Store every command before the sync position moves past it.
+
+        In steady state a command just synced cannot have been answered yet, so its answer
+        starts while it is being stored: if we crash before the store, the sync position has
+        not moved either, and the replayed answer reuses its transaction id.
+        """
+        if replaying:
+            for msg in await self.store.record_commands(commands):
+                self._answer_soon(msg)
+            return
+        stored = asyncio.ensure_future(self.store.record_commands(commands))
+        for msg in commands:
+            self._answer_soon(msg, stored)
+        await stored
 
     def _spawn(self, coro) -> None:
         task = asyncio.create_task(coro)
@@ -99,14 +133,14 @@ class Bot:
         except MatrixError as err:
             log.warning("bot.invite_failed", room_id=invite.room_id, rule=decision.rule, error=str(err))
 
-    def _answer_soon(self, msg: TextMessage) -> None:
-        if msg.event_id in self._in_flight:
+    def _answer_soon(self, msg: TextMessage, stored: asyncio.Future | None = None) -> None:
+        if msg.event_id in self._in_flight or msg.event_id in self._answered:
             return
-        task = asyncio.create_task(self._answer(msg))
+        task = asyncio.create_task(self._answer(msg, stored))
         self._in_flight[msg.event_id] = task
         task.add_done_callback(lambda _t: self._in_flight.pop(msg.event_id, None))
 
-    async def _answer(self, msg: TextMessage) -> None:
+    async def _answer(self, msg: TextMessage, stored: asyncio.Future | None) -> None:
         reply = await self._reply_for(msg)
         content = reply_content(msg, reply.text, reply.html or reply.text)
         for attempt in range(5):
@@ -118,7 +152,12 @@ class Bot:
                 await asyncio.sleep(0.5 * 2 ** attempt)
         else:
             return   # left unanswered in the database: retried at the next start
+        if stored is not None:
+            await stored
         await self.store.mark_answered(msg.event_id, reply_id)
+        self._answered[msg.event_id] = None
+        while len(self._answered) > ANSWERED_CACHE:
+            self._answered.popitem(last=False)
         log.info("bot.answered", event_id=msg.event_id, reply_id=reply_id)
 
     async def _reply_for(self, msg: TextMessage) -> Reply:

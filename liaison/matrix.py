@@ -73,6 +73,7 @@ class SyncBatch:
     invites: list[Invite] = field(default_factory=list)
     messages: list[TextMessage] = field(default_factory=list)
     undecryptable: int = 0
+    idle: bool = False   # nothing happened in any room: the long poll ran out
 
 
 def reply_txn_id(event_id: str) -> str:
@@ -123,15 +124,15 @@ class Matrix:
                                       since=since or None)
         if not isinstance(resp, SyncResponse):
             raise MatrixError("sync", resp)
-        batch = SyncBatch(next_batch=resp.next_batch)
+        batch = SyncBatch(next_batch=resp.next_batch,
+                          idle=not (resp.rooms.join or resp.rooms.invite or resp.rooms.leave or resp.to_device_events))
         for room_id, info in resp.rooms.invite.items():
             batch.invites.append(Invite(room_id, self._inviter(info.invite_state)))
         for room_id, info in resp.rooms.join.items():
             for event in info.timeline.events:
                 self._collect(room_id, event, batch)
         self._retry_undecrypted(batch)
-        await self._keys_upkeep()
-        return batch
+        return batch   # key upkeep waits for the next sync or send: answers come first
 
     def _inviter(self, invite_state) -> str | None:
         for ev in invite_state:

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import yaml
 
+from liaison.stack import bot_command
 from liaison.stack.synapse import APPSERVICE_ID, PUPPET_PREFIX, Synapse, free_port
 
 STACK_VERSION = 1
@@ -109,8 +110,7 @@ class Stack:
         ready = self.root / "bot.ready"
         ready.unlink(missing_ok=True)
         env = dict(os.environ, LIAISON_BOT_PASSWORD=self.passwords[BOT_LOCALPART])
-        self.bot = subprocess.Popen([sys.executable, "-m", "bot", "-c", str(self.bot_config()),
-                                     "--ready-file", str(ready)], env=env)
+        self.bot = subprocess.Popen(bot_command(str(self.bot_config()), "--ready-file", str(ready)), env=env)
         deadline = time.monotonic() + 60
         while not ready.exists():
             if self.bot.poll() is not None or time.monotonic() > deadline:

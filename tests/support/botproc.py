@@ -5,12 +5,13 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from liaison.stack import bot_command
 
 
 @dataclass
@@ -52,7 +53,7 @@ class BotProcess:
         env = dict(os.environ, LIAISON_BOT_PASSWORD=self.password)
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen([sys.executable, "-m", "bot", "-c", str(self.config_path)],
+        self.process = subprocess.Popen(bot_command(str(self.config_path)),
                                         stdout=log, stderr=subprocess.STDOUT, env=env)
         self.wait_log("bot.started")
         return self
