@@ -15,9 +15,14 @@ from pathlib import Path
 import structlog
 
 from bot import help as help_commands
+from bot import pathways, team
 from bot.app import Bot, BotSettings
 from bot.commands import Registry
+from bot.pathway_store import PathwayStore
+from bot.roster import Roster
+from bot.services import PathwaySettings, Services
 from bot.store import BotStore
+from bot.watch import MembershipWatch
 from liaison.config import ConfigError, load_config
 from liaison.db import DatabaseTooNew, open_database
 from liaison.logs import setup_logging
@@ -27,7 +32,7 @@ log = structlog.get_logger("bot")
 
 
 def build_registry() -> Registry:
-    return Registry.of([*help_commands.ALL])
+    return Registry.of([*help_commands.ALL, *team.ALL, *pathways.ALL])
 
 
 async def _announce_ready(bot: Bot, ready_file: str) -> None:
@@ -40,8 +45,14 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
     setup_logging(cfg.logging.format, cfg.logging.level, cfg.logging.file)
     engine = await open_database(cfg.database.url)
     matrix = Matrix(cfg.homeserver.url, cfg.bot.user_id, cfg.bot.store_dir, cfg.bot.device_name)
+    roster = Roster(engine)
+    await roster.load(cfg.roster)
+    services = Services(matrix, roster, PathwayStore(engine), PathwaySettings(
+        server_name=cfg.homeserver.server_name, bot_user_id=cfg.bot.user_id, naming=cfg.pathways.naming,
+        ins_test_mode=cfg.pathways.ins_test_mode, retention_days=cfg.pathways.retention_days))
     bot = Bot(matrix, BotStore(engine), build_registry(),
-              BotSettings(password=cfg.bot.password, staff=frozenset(cfg.bot.staff)))
+              BotSettings(password=cfg.bot.password, staff=frozenset(cfg.bot.staff)),
+              services, MembershipWatch(services).handle)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

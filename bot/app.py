@@ -39,12 +39,13 @@ class BotSettings:
 
 class Bot:
     def __init__(self, matrix: Matrix, store: BotStore, registry: Registry, settings: BotSettings,
-                 services: object = None) -> None:
+                 services: object = None, on_memberships=None) -> None:
         self.matrix = matrix
         self.store = store
         self.registry = registry
         self.settings = settings
         self.services = services
+        self.on_memberships = on_memberships   # async callable(list[Membership])
         self._in_flight: dict[str, asyncio.Task] = {}
         self._background: set[asyncio.Task] = set()
         self._answered: OrderedDict[str, None] = OrderedDict()   # in front of the database's UNIQUE
@@ -72,6 +73,8 @@ class Bot:
                 continue
             for invite in batch.invites:
                 self._spawn(self._on_invite(invite))
+            if batch.memberships and self.on_memberships and not fresh:
+                self._spawn(self.on_memberships(batch.memberships))
             commands = [] if fresh else [m for m in batch.messages if self.registry.parse(m.body) is not None]
             await self._dispatch(commands, replaying)
             await self.store.save_sync_token(session.user_id, batch.next_batch)
@@ -115,7 +118,10 @@ class Bot:
         task.add_done_callback(self._background.discard)
 
     async def _on_invite(self, invite: Invite) -> None:
-        decision = bot_may_join(invite.inviter, self.settings.staff)
+        staff = set(self.settings.staff)
+        if self.services:
+            staff |= {m.user_id for m in await self.services.roster.members()}
+        decision = bot_may_join(invite.inviter, staff)
         async with self._joining:
             await self._act_on_invite(invite, decision)
 
@@ -169,10 +175,13 @@ class Bot:
         return await self._run(parsed, msg)
 
     async def _run(self, inv: Invocation, msg: TextMessage) -> Reply:
-        is_staff = msg.sender in self.settings.staff
-        if inv.command not in self.registry.visible_to(is_staff):
+        member = await self.services.roster.get(msg.sender) if self.services else None
+        is_staff = msg.sender in self.settings.staff or member is not None
+        is_coordinator = bool(member and member.coordinator)
+        if inv.command not in self.registry.visible_to(is_staff, is_coordinator):
             return Reply.plain(f"!{inv.command.name} est réservée à {inv.command.who.value}.")
-        ctx = Context(msg.sender, msg.room_id, msg.event_id, inv.args, self.registry, is_staff, self.services)
+        ctx = Context(msg.sender, msg.room_id, msg.event_id, inv.args, self.registry, is_staff, self.services,
+                      is_coordinator)
         try:
             return await inv.command.handler(ctx)
         except Exception:

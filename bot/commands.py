@@ -20,6 +20,7 @@ PREFIXES = ("!", "/")
 class Audience(enum.Enum):
     EVERYONE = "tous les membres du salon"
     STAFF = "l'équipe de la structure"
+    COORDINATOR = "la coordination de la structure"
 
 
 @dataclass(frozen=True)
@@ -54,6 +55,7 @@ class Context:
     registry: "Registry"
     is_staff: bool
     services: object = None   # the bot's collaborators, set by the wiring
+    is_coordinator: bool = False
 
 
 Handler = Callable[[Context], Awaitable[Reply]]
@@ -172,5 +174,7 @@ class Registry:
             return Problem(Reply.plain(f"!{cmd.name} : {what}. Utilisation : {cmd.usage()}"))
         return Invocation(cmd, args)
 
-    def visible_to(self, is_staff: bool) -> list[Command]:
-        return [c for c in self.commands if is_staff or c.who is Audience.EVERYONE]
+    def visible_to(self, is_staff: bool, is_coordinator: bool = False) -> list[Command]:
+        allowed = {Audience.EVERYONE} | ({Audience.STAFF} if is_staff else set()) | (
+            {Audience.STAFF, Audience.COORDINATOR} if is_coordinator else set())
+        return [c for c in self.commands if c.who in allowed]

@@ -13,10 +13,10 @@ async def aide(ctx: Context) -> Reply:
     wanted = ctx.args.get("commande")
     if wanted:
         cmd = registry.find(wanted.lstrip("!/"))
-        if cmd is None or cmd not in registry.visible_to(ctx.is_staff):
+        if cmd is None or cmd not in registry.visible_to(ctx.is_staff, ctx.is_coordinator):
             return Reply.plain(f"Pas de commande « {wanted} ». Tapez !aide pour la liste.")
         return _detail(cmd)
-    cmds = registry.visible_to(ctx.is_staff)
+    cmds = registry.visible_to(ctx.is_staff, ctx.is_coordinator)
     text = ["Commandes de Liaison (préfixe ! ou /, majuscules et accents indifférents) :"]
     rows = []
     for cmd in cmds:

@@ -86,11 +86,53 @@ class LoggingConfig:
 
 
 @dataclass
+class RosterEntry:
+    """One member of the structure's team (the roster is loaded into the database at start-up)."""
+    user_id: str
+    name: str
+    profession: str
+    professional_id: str = ""   # RPPS (11 chiffres) ou ADELI (9 caractères)
+    structure: str = ""
+    coordinator: bool = False
+
+    def __post_init__(self) -> None:
+        from policies.professions import ProfessionalIdError, check_professional_id, find_profession
+
+        _check_mxid("user_id", self.user_id)
+        if find_profession(self.profession) is None:
+            raise ConfigError("profession", f"« {self.profession} » : profession inconnue")
+        if self.professional_id:
+            try:
+                check_professional_id(self.professional_id)
+            except ProfessionalIdError as err:
+                raise ConfigError("professional_id", err.message) from None
+
+
+@dataclass
+class PathwaysConfig:
+    # initiales : « M. D. (1948) · Diabète » ; pseudonyme : « P-7K3Q9 · Diabète »
+    naming: str = "initiales"
+    # Accepte les OID de test de l'INS (.10, .11) : données fictives uniquement (pile de démonstration).
+    ins_test_mode: bool = False
+    # Durée de conservation après clôture d'un parcours, en jours.
+    retention_days: int = 730
+
+    def __post_init__(self) -> None:
+        if self.naming not in ("initiales", "pseudonyme"):
+            raise ConfigError("naming", f"« {self.naming} » : attendu initiales ou pseudonyme")
+        if not 1 <= self.retention_days <= 36500:
+            raise ConfigError("retention_days", "entre 1 et 36500 jours")
+
+
+@dataclass
 class Config:
     homeserver: HomeserverConfig
     bot: BotConfig
     database: DatabaseConfig = field(default_factory=DatabaseConfig)
     logging: LoggingConfig = field(default_factory=LoggingConfig)
+    structure: str = ""
+    roster: list[RosterEntry] = field(default_factory=list)
+    pathways: PathwaysConfig = field(default_factory=PathwaysConfig)
 
 
 def load_config(path: str | Path, environ: typing.Mapping[str, str] | None = None) -> Config:

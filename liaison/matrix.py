@@ -20,7 +20,10 @@ from nio import (
     InviteMemberEvent,
     LoginResponse,
     MegolmEvent,
+    RoomCreateResponse,
     RoomGetStateEventResponse,
+    RoomGetStateResponse,
+    RoomMemberEvent,
     RoomMessageText,
     SyncResponse,
 )
@@ -67,11 +70,22 @@ class TextMessage:
     thread_root: str | None = None
 
 
+@dataclass(frozen=True)
+class Membership:
+    room_id: str
+    event_id: str
+    sender: str
+    user_id: str
+    membership: str        # invite, join, leave, ban, knock
+    prev_membership: str | None
+
+
 @dataclass
 class SyncBatch:
     next_batch: str
     invites: list[Invite] = field(default_factory=list)
     messages: list[TextMessage] = field(default_factory=list)
+    memberships: list[Membership] = field(default_factory=list)
     undecryptable: int = 0
     idle: bool = False   # nothing happened in any room: the long poll ran out
 
@@ -148,6 +162,10 @@ class Matrix:
             while len(self._pending) > _PENDING_MAX:
                 self._pending.popitem(last=False)
             return
+        if isinstance(event, RoomMemberEvent):
+            batch.memberships.append(Membership(room_id, event.event_id, event.sender, event.state_key,
+                                                event.membership, event.prev_membership))
+            return
         if not isinstance(event, RoomMessageText) or event.sender == self.user_id:
             return
         relates = event.source.get("content", {}).get("m.relates_to") or {}
@@ -213,6 +231,65 @@ class Matrix:
         self.client.rooms[room_id] = MatrixRoom(room_id, self.user_id, encrypted)
         if encrypted:
             self.client.encrypted_rooms.add(room_id)
+
+    async def create_room(self, *, name: str, topic: str, initial_state: list[dict],
+                          power_levels: dict, invite: list[str] = (), space: bool = False) -> str:
+        """A private room (or space) made by this account; encryption is known at once for sending."""
+        resp = await self.client.room_create(name=name, topic=topic, invite=list(invite),
+                                             initial_state=initial_state, power_level_override=power_levels,
+                                             space=space)
+        if not isinstance(resp, RoomCreateResponse):
+            raise MatrixError("create room", resp)
+        encrypted = any(ev.get("type") == "m.room.encryption" for ev in initial_state)
+        room = MatrixRoom(resp.room_id, self.user_id, encrypted)
+        for user_id in invite:
+            room.add_member(user_id, None, None, invited=True)
+        self.client.rooms[resp.room_id] = room
+        if encrypted:
+            self.client.encrypted_rooms.add(resp.room_id)
+        return resp.room_id
+
+    async def invite(self, room_id: str, user_id: str) -> None:
+        resp = await self.client.room_invite(room_id, user_id)
+        if isinstance(resp, ErrorResponse):
+            raise MatrixError("invite", resp)
+        room = self.client.rooms.get(room_id)
+        if room is not None:
+            room.add_member(user_id, None, None, invited=True)
+
+    async def kick(self, room_id: str, user_id: str, reason: str) -> None:
+        resp = await self.client.room_kick(room_id, user_id, reason)
+        if isinstance(resp, ErrorResponse):
+            raise MatrixError("kick", resp)
+
+    async def set_state(self, room_id: str, event_type: str, content: dict, state_key: str = "") -> str:
+        resp = await self.client.room_put_state(room_id, event_type, content, state_key)
+        if isinstance(resp, ErrorResponse):
+            raise MatrixError(f"state {event_type}", resp)
+        return resp.event_id
+
+    async def state(self, room_id: str) -> list[dict]:
+        resp = await self.client.room_get_state(room_id)
+        if not isinstance(resp, RoomGetStateResponse):
+            raise MatrixError("room state", resp)
+        return resp.events
+
+    async def state_event(self, room_id: str, event_type: str, state_key: str = "") -> dict | None:
+        resp = await self.client.room_get_state_event(room_id, event_type, state_key)
+        if isinstance(resp, RoomGetStateEventResponse):
+            return resp.content
+        if resp.status_code == "M_NOT_FOUND":
+            return None
+        raise MatrixError(f"state {event_type}", resp)
+
+    async def display_name(self, user_id: str) -> str | None:
+        """The account's display name (its id when it has none); None when no such account exists."""
+        resp = await self.client.get_displayname(user_id)
+        if isinstance(resp, ErrorResponse):
+            if resp.status_code in ("M_NOT_FOUND", "M_UNKNOWN"):
+                return None
+            raise MatrixError("profile", resp)
+        return resp.displayname or user_id
 
     async def close(self) -> None:
         await self.client.close()

@@ -50,10 +50,10 @@ async def clinician(synapse, new_user, tmp_path):
 def bot_process(synapse, new_user, tmp_path):
     made: list[BotProcess] = []
 
-    def make(staff: list[str], database_url: str = "") -> BotProcess:
+    def make(staff: list[str], database_url: str = "", **extra) -> BotProcess:
         user_id, password = new_user("liaison")
         bot = BotProcess(tmp_path / f"bot{len(made)}", synapse.url, synapse.server_name, user_id,
-                         password, staff, database_url)
+                         password, staff, database_url, extra)
         made.append(bot)
         return bot.start()
     yield make

@@ -23,6 +23,7 @@ class BotProcess:
     password: str
     staff: list[str]
     database_url: str = ""
+    extra: dict = field(default_factory=dict)   # more top-level config sections (roster, pathways…)
     process: subprocess.Popen | None = field(default=None, repr=False)
     _log_offset: int = 0
 
@@ -45,6 +46,7 @@ class BotProcess:
                     "staff": self.staff, "store_dir": "store"},
             "database": {"url": self.database_url},
             "logging": {"format": "json", "level": "info"},
+            **self.extra,
         }
         self.config_path.write_text(yaml.safe_dump(cfg))
 

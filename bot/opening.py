@@ -1,0 +1,222 @@
+"""`!parcours ouvrir`: parse the request, then open (or resume opening) the patient's space and room.
+
+Every step is stored as soon as it is done (space id, room id, summary event), so that an
+opening interrupted by a homeserver failure resumes where it stopped when the same command
+is typed again, instead of leaving a half-made room behind.
+"""
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import date, datetime
+
+import structlog
+
+from bot.commands import Reply, fold
+from bot.pathway_store import Pathway, Patient
+from bot.reply import room_link
+from bot.room_specs import power_levels, room_initial_state, space_initial_state, summary_message
+from policies.ins import Ins, InsError, TraitError, check_traits, parse_birth_date, parse_ins, parse_sex
+from policies.naming import NamingMode, pathway_code, room_name, room_topic, space_name
+from policies.pathway import find_pathway_type, may_join_pathway
+from policies.professions import find_profession
+
+log = structlog.get_logger(__name__)
+
+USAGE = ("!parcours ouvrir <INS> <type> <date de naissance JJ/MM/AAAA> <sexe F|M> <nom de naissance> <prénoms> "
+         "[--equipe @compte,infirmier,…]")
+
+
+@dataclass(frozen=True)
+class OpenRequest:
+    ins: Ins
+    type_key: str
+    type_label: str
+    birth_date: date
+    sex: str
+    birth_name: str
+    first_names: str
+    team: tuple[str, ...] | None   # accounts and professions as typed; None: the patient's usual team
+
+
+def parse_open(words: list[str], test_mode: bool) -> OpenRequest | str:
+    """The request, or a French sentence saying what is wrong."""
+    team = None
+    for flag in ("--equipe", "--team"):
+        hits = [i for i, w in enumerate(words) if fold(w) == flag]
+        if hits:
+            i = hits[0]
+            if i + 1 >= len(words):
+                return "--equipe : indiquez les comptes ou professions, séparés par des virgules."
+            team = tuple(x for x in words[i + 1].split(",") if x)
+            words = words[:i] + words[i + 2:]
+    if len(words) < 6:
+        return f"Il manque des informations. Utilisation : {USAGE}"
+    try:
+        ins = parse_ins(words[0], test_mode=test_mode)
+    except InsError as err:
+        return f"INS refusé : {err.message}"
+    found = find_pathway_type(words[1])
+    if found is None:
+        return f"Type de parcours inconnu « {words[1]} ». Tapez !parcours types pour la liste."
+    try:
+        birth_date, sex = parse_birth_date(words[2]), parse_sex(words[3])
+    except (TraitError, InsError) as err:
+        return err.message
+    problems = check_traits(ins, birth_date, sex)
+    if problems:
+        return "L'INS ne correspond pas aux traits d'identité : " + " ".join(problems)
+    return OpenRequest(ins, found[0], found[1], birth_date, sex, words[4], " ".join(words[5:]), team)
+
+
+def _same(a: str, b: str) -> bool:
+    return fold(a).replace("-", " ") == fold(b).replace("-", " ")
+
+
+def identity_conflict(patient: Patient, req: OpenRequest) -> str | None:
+    differs = []
+    if not _same(patient.birth_name, req.birth_name):
+        differs.append("le nom de naissance")
+    if not _same(patient.first_names, req.first_names):
+        differs.append("les prénoms")
+    if patient.birth_date != req.birth_date:
+        differs.append("la date de naissance")
+    if patient.sex != req.sex:
+        differs.append("le sexe")
+    if not differs:
+        return None
+    return ("Cet INS est déjà connu avec une autre identité : " + ", ".join(differs) + " diffère(nt). "
+            "Vérifiez l'identité (INS qualifié) ; rien n'a été créé.")
+
+
+class Opener:
+    def __init__(self, services) -> None:
+        self.s = services
+
+    async def open(self, actor: str, req: OpenRequest) -> Reply:
+        store = self.s.pathways
+        patient = await store.patient_by_ins(req.ins.value)
+        if patient is None:
+            patient = await store.add_patient(ins=req.ins.value, oid=req.ins.oid, birth_name=req.birth_name,
+                                              first_names=req.first_names, birth_date=req.birth_date, sex=req.sex,
+                                              actor=actor)
+        elif conflict := identity_conflict(patient, req):
+            return Reply.plain(conflict)
+        team, problem = await self._team(patient, req.team)
+        if problem:
+            return Reply.plain(problem)
+        pathway = await store.in_progress(patient.id, req.type_key)
+        if pathway and pathway.status == "open":
+            return Reply.plain(f"Un parcours {req.type_label} est déjà ouvert pour ce patient ({pathway.code}) : "
+                               f"{room_link(pathway.room_id)} — aucun doublon créé.")
+        if pathway is None:
+            pathway = await store.add_pathway(patient_id=patient.id, type_key=req.type_key,
+                                              code=pathway_code(secrets.token_bytes(8)), actor=actor)
+        if req.team is not None:
+            await store.set_usual_team(patient.id, team)
+        return await self._build(actor, patient, pathway, req.type_label, team)
+
+    async def _team(self, patient: Patient, spec: tuple[str, ...] | None) -> tuple[list[str], str | None]:
+        """The accounts named (directly or by profession), or the patient's usual team."""
+        if spec is None:
+            usual = await self.s.pathways.usual_team(patient.id)
+            if not usual:
+                return [], ("Précisez l'équipe de soins du patient avec --equipe (comptes ou professions), "
+                            f"par exemple --equipe @medecin:serveur,infirmier. Utilisation : {USAGE}")
+            return usual, None
+        members, team = await self.s.roster.members(), []
+        for item in spec:
+            if item.startswith("@"):
+                team.append(item)
+                continue
+            profession = find_profession(item)
+            if profession is None:
+                return [], f"« {item} » n'est ni un compte (@nom:serveur) ni une profession connue."
+            matching = [m.user_id for m in members if m.profession.key == profession.key]
+            if not matching:
+                return [], f"Personne dans l'équipe de la structure n'est {profession.label}."
+            team += matching
+        return sorted(set(team)), None
+
+    async def _build(self, actor: str, patient: Patient, pathway: Pathway, label: str, team: list[str]) -> Reply:
+        s, store, matrix = self.s.settings, self.s.pathways, self.s.matrix
+        mode = NamingMode.PSEUDONYMOUS if s.naming == "pseudonyme" else NamingMode.INITIALS
+        names = dict(first_names=patient.first_names, birth_name=patient.birth_name,
+                     birth_year=patient.birth_date.year)
+        roster = {m.user_id: m for m in await self.s.roster.members()}
+        coordinators = sorted(u for u, m in roster.items() if m.coordinator)
+        candidates = sorted(set(team) | set(coordinators) | ({actor} if actor in roster else set()))
+        decisions = {}
+        for user_id in candidates:
+            member = roster.get(user_id)
+            decisions[user_id] = may_join_pathway(member.facts() if member else None, user_id, frozenset(team))
+        invited = [u for u, d in decisions.items() if d.allowed and u != s.bot_user_id]
+
+        space_id = patient.space_id
+        if space_id is None:
+            space_id = await matrix.create_room(
+                name=space_name(mode, code=pathway.code, **names), topic="Espace patient Liaison (parcours de soins).",
+                initial_state=space_initial_state(), power_levels=power_levels(s.bot_user_id, coordinators),
+                invite=[u for u in invited if u in coordinators], space=True)
+            await store.set_space(patient.id, space_id)
+        room_id = pathway.room_id
+        if room_id is None:
+            room_id = await matrix.create_room(
+                name=room_name(mode, pathway_label=label, code=pathway.code, **names),
+                topic=room_topic(mode, label), initial_state=room_initial_state(s.server_name, space_id),
+                power_levels=power_levels(s.bot_user_id, [u for u in invited if u in coordinators]), invite=invited)
+            await store.update(pathway.id, room_id=room_id)
+            for user_id, d in decisions.items():
+                await store.set_member(pathway.id, user_id, "invited" if d.allowed else "refused", d.rule)
+                await store.trace(actor=actor, action="inviter", subject=user_id, decision=d,
+                                  patient_id=patient.id, pathway_id=pathway.id)
+        await matrix.set_state(space_id, "m.space.child", {"via": [s.server_name]}, state_key=room_id)
+        if pathway.summary_event_id is None:
+            await self.post_summary(pathway, patient, label, invited)
+            await matrix.send(room_id, _notice(*_who_message(decisions, roster)), _txn(pathway.id, "who"))
+        await store.update(pathway.id, status="open")
+        log.info("pathway.opened", pathway_id=pathway.id, room_id=room_id, invited=len(invited),
+                 refused=len(decisions) - len(invited))
+        refused = len(decisions) - len(invited)
+        return Reply.plain(f"Parcours {label} ouvert ({pathway.code}) : {room_link(room_id)} — "
+                           f"{len(invited)} invitation(s)" + (f", {refused} refusée(s) : raisons dans le salon."
+                                                              if refused else "."))
+
+    async def post_summary(self, pathway: Pathway, patient: Patient, label: str, team: list[str]) -> str:
+        """Post the summary (encrypted) and pin it in place of the previous one."""
+        store, matrix = self.s.pathways, self.s.matrix
+        fields = await store.summary(pathway.id)
+        identity = dict(birth_name=patient.birth_name, first_names=patient.first_names,
+                        birth_date=patient.birth_date, sex=patient.sex, ins=patient.ins,
+                        ins_kind="INS-NIA" if patient.ins[0] in "78" else "INS-NIR", oid=patient.ins_oid)
+        text, html = summary_message(identity=identity, pathway_label=label, code=pathway.code,
+                                     opened_by=pathway.opened_by,
+                                     opened_on=datetime.fromtimestamp(pathway.opened_at / 1000).date(),
+                                     fields=fields, team=team)
+        version = ",".join(f"{k}{v[1]}" for k, v in sorted(fields.items())) or "v0"
+        room_id = pathway.room_id or (await store.pathway(pathway.id)).room_id
+        event_id = await matrix.send(room_id, _notice(text, html), _txn(pathway.id, "summary", version))
+        await matrix.set_state(room_id, "m.room.pinned_events", {"pinned": [event_id]})
+        await store.update(pathway.id, summary_event_id=event_id)
+        return event_id
+
+
+def _who_message(decisions: dict, roster: dict) -> tuple[str, str]:
+    def name(u):
+        return f"{roster[u].display_name} ({u})" if u in roster else u
+
+    ok = [name(u) for u, d in decisions.items() if d.allowed]
+    no = [(name(u), d) for u, d in decisions.items() if not d.allowed]
+    text = ["Invité(e)s : " + (", ".join(ok) or "personne")]
+    text += [f"Non invité(e) : {n} — {d.reason} (règle {d.rule}, {d.basis})" for n, d in no]
+    html = "<p>" + "<br>".join(t.replace("&", "&amp;").replace("<", "&lt;") for t in text) + "</p>"
+    return "\n".join(text), html
+
+
+def _notice(text: str, html: str) -> dict:
+    return {"msgtype": "m.notice", "body": text, "format": "org.matrix.custom.html", "formatted_body": html}
+
+
+def _txn(*parts: str) -> str:
+    return "liaison-" + hashlib.sha256("/".join(parts).encode()).hexdigest()[:32]

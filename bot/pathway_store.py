@@ -1,0 +1,201 @@
+"""Patients, pathways, their members and summaries, and the decision trace, in the database."""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import date
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+SUMMARY_FIELDS = {
+    "problemes": "Problèmes",
+    "traitements": "Traitements",
+    "entourage": "Entourage",
+    "contacts": "Contacts habituels",
+}
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass(frozen=True)
+class Patient:
+    id: str
+    ins: str
+    ins_oid: str
+    birth_name: str
+    first_names: str
+    birth_date: date
+    sex: str
+    space_id: str | None
+
+
+@dataclass(frozen=True)
+class Pathway:
+    id: str
+    code: str
+    patient_id: str
+    type: str
+    status: str
+    room_id: str | None
+    summary_event_id: str | None
+    opened_by: str
+    opened_at: int
+    closed_at: int | None
+    close_reason: str | None
+    retention_until: int | None
+
+
+_PATHWAY_COLUMNS = ("id, code, patient_id, type, status, room_id, summary_event_id, opened_by, opened_at, "
+                    "closed_at, close_reason, retention_until")
+
+
+class PathwayStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    # -- patients -----------------------------------------------------------
+
+    async def patient_by_ins(self, ins: str) -> Patient | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text("SELECT * FROM patient WHERE ins = :i"), {"i": ins})).first()
+        return _patient(row) if row else None
+
+    async def patient(self, patient_id: str) -> Patient:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text("SELECT * FROM patient WHERE id = :i"), {"i": patient_id})).one()
+        return _patient(row)
+
+    async def add_patient(self, *, ins: str, oid: str, birth_name: str, first_names: str, birth_date: date,
+                          sex: str, actor: str) -> Patient:
+        pid = uuid.uuid4().hex
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO patient (id, ins, ins_oid, birth_name, first_names, birth_date, sex, created_by, "
+                "created_at) VALUES (:id, :ins, :oid, :bn, :fn, :bd, :sex, :by, :at)"),
+                {"id": pid, "ins": ins, "oid": oid, "bn": birth_name, "fn": first_names,
+                 "bd": birth_date.isoformat(), "sex": sex, "by": actor, "at": now_ms()})
+        return await self.patient(pid)
+
+    async def set_space(self, patient_id: str, space_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE patient SET space_id = :s WHERE id = :i"), {"s": space_id, "i": patient_id})
+
+    async def usual_team(self, patient_id: str) -> list[str]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text("SELECT user_id FROM patient_team WHERE patient_id = :p ORDER BY user_id"),
+                                      {"p": patient_id})
+            return [r.user_id for r in rows]
+
+    async def set_usual_team(self, patient_id: str, user_ids: list[str]) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM patient_team WHERE patient_id = :p"), {"p": patient_id})
+            for u in sorted(set(user_ids)):
+                await conn.execute(text("INSERT INTO patient_team (patient_id, user_id) VALUES (:p, :u)"),
+                                   {"p": patient_id, "u": u})
+
+    # -- pathways -----------------------------------------------------------
+
+    async def in_progress(self, patient_id: str, type_key: str) -> Pathway | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(
+                f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE patient_id = :p AND type = :t "
+                "AND status IN ('creating', 'open')"), {"p": patient_id, "t": type_key})).first()
+        return Pathway(*row) if row else None
+
+    async def add_pathway(self, *, patient_id: str, type_key: str, code: str, actor: str) -> Pathway:
+        pid, at = uuid.uuid4().hex, now_ms()
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO pathway (id, code, patient_id, type, status, opened_by, opened_at, last_activity_at) "
+                "VALUES (:id, :c, :p, :t, 'creating', :by, :at, :at)"),
+                {"id": pid, "c": code, "p": patient_id, "t": type_key, "by": actor, "at": at})
+        return await self.pathway(pid)
+
+    async def pathway(self, pathway_id: str) -> Pathway:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE id = :i"),
+                                      {"i": pathway_id})).one()
+        return Pathway(*row)
+
+    async def by_room(self, room_id: str) -> Pathway | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE room_id = :r"),
+                                      {"r": room_id})).first()
+        return Pathway(*row) if row else None
+
+    async def visible_to(self, user_id: str, everything: bool) -> list[tuple[Pathway, Patient]]:
+        """Open and closed pathways the person is a member of (all of them for the coordination)."""
+        query = (f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE status IN ('open', 'closed') "
+                 + ("" if everything else "AND id IN (SELECT pathway_id FROM pathway_member "
+                                          "WHERE user_id = :u AND state IN ('invited', 'joined')) ")
+                 + "ORDER BY last_activity_at DESC")
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(query), {"u": user_id})).all()
+        return [(Pathway(*r), await self.patient(r.patient_id)) for r in rows]
+
+    async def update(self, pathway_id: str, **values) -> None:
+        allowed = {"status", "room_id", "summary_event_id", "closed_by", "closed_at", "close_reason",
+                   "retention_until"}
+        if not set(values) <= allowed:
+            raise ValueError(f"not pathway columns: {set(values) - allowed}")
+        sets = ", ".join(f"{k} = :{k}" for k in values)
+        async with self.engine.begin() as conn:
+            await conn.execute(text(f"UPDATE pathway SET {sets}, last_activity_at = :now WHERE id = :id"),
+                               {**values, "now": now_ms(), "id": pathway_id})
+
+    # -- members, summary, trace --------------------------------------------
+
+    async def set_member(self, pathway_id: str, user_id: str, state: str, rule: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM pathway_member WHERE pathway_id = :p AND user_id = :u"),
+                               {"p": pathway_id, "u": user_id})
+            await conn.execute(text(
+                "INSERT INTO pathway_member (pathway_id, user_id, state, rule, at) VALUES (:p, :u, :s, :r, :t)"),
+                {"p": pathway_id, "u": user_id, "s": state, "r": rule, "t": now_ms()})
+
+    async def members(self, pathway_id: str) -> list[tuple[str, str, str]]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text(
+                "SELECT user_id, state, rule FROM pathway_member WHERE pathway_id = :p ORDER BY user_id"),
+                {"p": pathway_id})
+            return [(r.user_id, r.state, r.rule) for r in rows]
+
+    async def summary(self, pathway_id: str) -> dict[str, tuple[str, int]]:
+        """The latest value of each field, with its version."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text(
+                "SELECT field, value, version FROM pathway_summary s WHERE pathway_id = :p AND version = "
+                "(SELECT MAX(version) FROM pathway_summary WHERE pathway_id = s.pathway_id AND field = s.field)"),
+                {"p": pathway_id})
+            return {r.field: (r.value, r.version) for r in rows}
+
+    async def set_summary(self, pathway_id: str, field: str, value: str, author: str) -> int:
+        async with self.engine.begin() as conn:
+            current = (await conn.execute(text(
+                "SELECT MAX(version) FROM pathway_summary WHERE pathway_id = :p AND field = :f"),
+                {"p": pathway_id, "f": field})).scalar() or 0
+            await conn.execute(text(
+                "INSERT INTO pathway_summary (pathway_id, field, version, value, author, at) "
+                "VALUES (:p, :f, :v, :val, :a, :t)"),
+                {"p": pathway_id, "f": field, "v": current + 1, "val": value, "a": author, "t": now_ms()})
+        return current + 1
+
+    async def trace(self, *, actor: str, action: str, subject: str, decision, patient_id: str | None = None,
+                    pathway_id: str | None = None) -> str:
+        tid = uuid.uuid4().hex[:12]
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO decision_log (id, at, actor, action, subject, patient_id, pathway_id, allowed, rule, "
+                "basis) VALUES (:id, :at, :actor, :action, :subject, :pa, :pw, :ok, :rule, :basis)"),
+                {"id": tid, "at": now_ms(), "actor": actor, "action": action, "subject": subject, "pa": patient_id,
+                 "pw": pathway_id, "ok": int(decision.allowed), "rule": decision.rule, "basis": decision.basis})
+        return tid
+
+
+def _patient(row) -> Patient:
+    return Patient(row.id, row.ins, row.ins_oid, row.birth_name, row.first_names,
+                   date.fromisoformat(row.birth_date), row.sex, row.space_id)

@@ -1,0 +1,165 @@
+"""`!parcours`: open, list, read, summarise, close and reopen a patient's care pathways."""
+from __future__ import annotations
+
+import time
+from datetime import datetime
+
+import structlog
+
+from bot.commands import Arg, Audience, Context, Reply, command, fold
+from bot.opening import Opener, parse_open
+from bot.pathway_store import SUMMARY_FIELDS, now_ms
+from bot.reply import room_link, table
+from bot.room_specs import power_levels
+from liaison.matrix import MatrixError
+from policies.pathway import PATHWAY_TYPES, find_pathway_type
+
+log = structlog.get_logger(__name__)
+
+USAGE = ("!parcours · !parcours ouvrir … · !parcours info · !parcours resume <champ> <texte> · "
+         "!parcours clore <motif> · !parcours rouvrir · !parcours types")
+COORDINATION_ONLY = "Cette action est réservée à la coordination de la structure."
+IN_ROOM_ONLY = "Tapez cette commande dans le salon du parcours concerné."
+
+
+@command("parcours", en="pathway", who=Audience.STAFF,
+         args=[Arg("action", "ouvrir, info, resume, clore, rouvrir, types", required=False),
+               Arg("détails", "selon l'action", required=False, rest=True)],
+         help="Les parcours de soins : ouvrir, lister, résumé, clore (!aide parcours pour le détail).")
+async def parcours(ctx: Context) -> Reply:
+    action = fold(ctx.args.get("action") or "")
+    words = (ctx.args.get("détails") or "").split()
+    handler = _ACTIONS.get(action)
+    if handler is None:
+        return Reply.plain(f"Action inconnue « {action} ». Utilisation : {USAGE}")
+    try:
+        return await handler(ctx, words)
+    except MatrixError as err:
+        ref = f"{int(time.time()) % 100000:05d}"
+        log.warning("pathway.matrix_failed", action=action, ref=ref, error=str(err))
+        return Reply.plain(f"Le serveur Matrix n'a pas répondu comme prévu (réf. {ref}). Rien n'est perdu : "
+                           "relancez la même commande, elle reprendra là où elle s'est arrêtée.")
+
+
+async def _list(ctx: Context, words: list[str]) -> Reply:
+    rows = await ctx.services.pathways.visible_to(ctx.sender, everything=ctx.is_coordinator)
+    if not rows:
+        return Reply.plain("Aucun parcours ouvert vous concernant.")
+    labels = dict(PATHWAY_TYPES)
+    data = [(p.code, labels.get(p.type, p.type), "ouvert" if p.status == "open" else "clos", room_link(p.room_id))
+            for p, _patient in rows]
+    text, html = table(["Code", "Type", "État", "Salon"], data)
+    return Reply(f"Parcours ({len(rows)}) :\n{text}", f"<p>Parcours ({len(rows)}) :</p>{html}")
+
+
+async def _types(ctx: Context, words: list[str]) -> Reply:
+    return Reply.plain("Types de parcours : " + ", ".join(f"{label} ({key})" for key, label in PATHWAY_TYPES))
+
+
+async def _open(ctx: Context, words: list[str]) -> Reply:
+    if not ctx.is_coordinator:
+        return Reply.plain(COORDINATION_ONLY)
+    req = parse_open(words, ctx.services.settings.ins_test_mode)
+    if isinstance(req, str):
+        return Reply.plain(req)
+    return await Opener(ctx.services).open(ctx.sender, req)
+
+
+async def _here(ctx: Context):
+    pathway = await ctx.services.pathways.by_room(ctx.room_id)
+    if pathway is None:
+        return None, None
+    return pathway, await ctx.services.pathways.patient(pathway.patient_id)
+
+
+async def _info(ctx: Context, words: list[str]) -> Reply:
+    pathway, patient = await _here(ctx)
+    if pathway is None:
+        return Reply.plain(IN_ROOM_ONLY)
+    members = await ctx.services.pathways.members(pathway.id)
+    fields = await ctx.services.pathways.summary(pathway.id)
+    label = dict(PATHWAY_TYPES).get(pathway.type, pathway.type)
+    lines = [f"Parcours {label} ({pathway.code}) — {'ouvert' if pathway.status == 'open' else 'clos'}",
+             f"Patient : {patient.birth_name.upper()} {patient.first_names}, né(e) le {patient.birth_date:%d/%m/%Y}",
+             f"Ouvert le {_day(pathway.opened_at)} par {pathway.opened_by}"]
+    if pathway.closed_at:
+        lines.append(f"Clos le {_day(pathway.closed_at)} ; conservation jusqu'au {_day(pathway.retention_until)}")
+    lines.append("Équipe : " + ", ".join(f"{u} ({state})" for u, state, _rule in members))
+    lines += [f"{name} : {fields.get(key, ('—', 0))[0]}" for key, name in SUMMARY_FIELDS.items()]
+    return Reply.plain("\n".join(lines))
+
+
+async def _summary(ctx: Context, words: list[str]) -> Reply:
+    pathway, patient = await _here(ctx)
+    if pathway is None:
+        return Reply.plain(IN_ROOM_ONLY)
+    if len(words) < 2 or fold(words[0]) not in SUMMARY_FIELDS:
+        return Reply.plain("Utilisation : !parcours resume <champ> <texte> ; champs : " + ", ".join(SUMMARY_FIELDS))
+    if pathway.status != "open":
+        return Reply.plain("Ce parcours est clos : rouvrez-le d'abord (!parcours rouvrir).")
+    field = fold(words[0])
+    version = await ctx.services.pathways.set_summary(pathway.id, field, " ".join(words[1:]), ctx.sender)
+    members = [u for u, state, _ in await ctx.services.pathways.members(pathway.id) if state in ("invited", "joined")]
+    label = dict(PATHWAY_TYPES).get(pathway.type, pathway.type)
+    await Opener(ctx.services).post_summary(pathway, patient, label, members)
+    return Reply.plain(f"Résumé mis à jour : {SUMMARY_FIELDS[field]} (version {version}), nouveau résumé épinglé.")
+
+
+async def _close(ctx: Context, words: list[str]) -> Reply:
+    if not ctx.is_coordinator:
+        return Reply.plain(COORDINATION_ONLY)
+    pathway, _ = await _here(ctx)
+    if pathway is None:
+        return Reply.plain(IN_ROOM_ONLY)
+    if pathway.status != "open":
+        return Reply.plain("Ce parcours est déjà clos.")
+    if not words:
+        return Reply.plain("Indiquez le motif : !parcours clore <motif>.")
+    s = ctx.services.settings
+    until = now_ms() + s.retention_days * 86_400_000
+    await ctx.services.matrix.set_state(ctx.room_id, "m.room.power_levels",
+                                        await _levels(ctx, pathway, closed=True))
+    await ctx.services.pathways.update(pathway.id, status="closed", closed_by=ctx.sender, closed_at=now_ms(),
+                                       close_reason=" ".join(words), retention_until=until)
+    return Reply.plain(f"Parcours clos. Le salon passe en lecture seule pour les membres ; il est conservé jusqu'au "
+                       f"{_day(until)} puis archivé. La coordination peut le rouvrir d'ici là (!parcours rouvrir).")
+
+
+async def _reopen(ctx: Context, words: list[str]) -> Reply:
+    if not ctx.is_coordinator:
+        return Reply.plain(COORDINATION_ONLY)
+    pathway, _ = await _here(ctx)
+    if pathway is None:
+        return Reply.plain(IN_ROOM_ONLY)
+    if pathway.status != "closed":
+        return Reply.plain("Ce parcours n'est pas clos.")
+    if pathway.retention_until and now_ms() > pathway.retention_until:
+        return Reply.plain("Le délai de conservation est dépassé : ce parcours ne peut plus être rouvert.")
+    if await ctx.services.pathways.in_progress(pathway.patient_id, pathway.type):
+        return Reply.plain("Un autre parcours du même type est déjà ouvert pour ce patient.")
+    await ctx.services.matrix.set_state(ctx.room_id, "m.room.power_levels", await _levels(ctx, pathway, closed=False))
+    await ctx.services.pathways.update(pathway.id, status="open", closed_by=None, closed_at=None, close_reason=None,
+                                       retention_until=None)
+    return Reply.plain("Parcours rouvert : chacun peut de nouveau écrire dans le salon.")
+
+
+async def _levels(ctx: Context, pathway, closed: bool) -> dict:
+    coordinators = [m.user_id for m in await ctx.services.roster.members() if m.coordinator]
+    return power_levels(ctx.services.settings.bot_user_id, coordinators, closed=closed)
+
+
+def _day(ms: int | None) -> str:
+    return datetime.fromtimestamp(ms / 1000).strftime("%d/%m/%Y") if ms else "—"
+
+
+_ACTIONS = {
+    "": _list, "liste": _list, "list": _list,
+    "ouvrir": _open, "open": _open,
+    "info": _info, "infos": _info,
+    "resume": _summary, "summary": _summary,
+    "clore": _close, "close": _close, "fermer": _close,
+    "rouvrir": _reopen, "reopen": _reopen,
+    "types": _types,
+}
+
+ALL = [parcours]

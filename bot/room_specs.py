@@ -1,0 +1,93 @@
+"""What a patient space and a pathway room look like when created: state, power levels, summary.
+
+Pure functions over plain values; the Matrix calls are made by bot/pathways.py.
+"""
+from __future__ import annotations
+
+from datetime import date
+from html import escape
+
+from bot.pathway_store import SUMMARY_FIELDS
+
+MEGOLM = "m.megolm.v1.aes-sha2"
+COORDINATOR_LEVEL = 50
+CLOSED_EVENTS_DEFAULT = COORDINATOR_LEVEL   # a closed pathway: members read, the coordination may still write
+
+
+def _state(event_type: str, content: dict, state_key: str = "") -> dict:
+    return {"type": event_type, "state_key": state_key, "content": content}
+
+
+def room_initial_state(server_name: str, space_id: str | None) -> list[dict]:
+    """Encrypted, invite-only, no guests, history from one's invitation, a child of the patient's space."""
+    state = [
+        _state("m.room.encryption", {"algorithm": MEGOLM}),
+        _state("m.room.join_rules", {"join_rule": "invite"}),
+        _state("m.room.guest_access", {"guest_access": "forbidden"}),
+        _state("m.room.history_visibility", {"history_visibility": "invited"}),
+    ]
+    if space_id:
+        state.append(_state("m.space.parent", {"via": [server_name], "canonical": True}, space_id))
+    return state
+
+
+def space_initial_state() -> list[dict]:
+    return [
+        _state("m.room.join_rules", {"join_rule": "invite"}),
+        _state("m.room.guest_access", {"guest_access": "forbidden"}),
+        _state("m.room.history_visibility", {"history_visibility": "invited"}),
+    ]
+
+
+def power_levels(bot: str, coordinators: list[str], *, closed: bool = False) -> dict:
+    """The bot above all, the coordination at 50, everyone else at 0; a closed room is read-only for members.
+
+    The bot creates the rooms: in room version 12 (Synapse's default) a creator's power is
+    implicit and unlimited, and naming it in `users` is refused.
+    """
+    users = {c: COORDINATOR_LEVEL for c in coordinators if c != bot}
+    return {
+        "users": users,
+        "users_default": 0,
+        "events_default": CLOSED_EVENTS_DEFAULT if closed else 0,
+        "state_default": COORDINATOR_LEVEL,
+        "invite": 0,
+        "kick": COORDINATOR_LEVEL,
+        "ban": COORDINATOR_LEVEL,
+        "redact": COORDINATOR_LEVEL,
+        "events": {
+            "m.room.name": COORDINATOR_LEVEL,
+            "m.room.topic": COORDINATOR_LEVEL,
+            "m.room.pinned_events": COORDINATOR_LEVEL,
+            "m.room.power_levels": 100,
+            "m.room.encryption": 100,
+            "m.room.history_visibility": 100,
+            "m.room.join_rules": 100,
+            "m.room.guest_access": 100,
+            "m.room.tombstone": 100,
+            "m.room.server_acl": 100,
+            "m.space.parent": 100,
+            "m.space.child": 100,
+        },
+    }
+
+
+def summary_message(*, identity: dict, pathway_label: str, code: str, opened_by: str, opened_on: date,
+                    fields: dict[str, tuple[str, int]], team: list[str]) -> tuple[str, str]:
+    """The pinned summary (sent encrypted): identity, pathway, team, and the summary fields."""
+    sex = {"F": "féminin", "M": "masculin"}[identity["sex"]]
+    lines = [
+        f"Parcours {pathway_label} ({code}) — résumé",
+        f"Patient : {identity['birth_name'].upper()} {identity['first_names']}, né(e) le "
+        f"{identity['birth_date']:%d/%m/%Y}, sexe {sex}",
+        f"INS : {identity['ins']} ({identity['ins_kind']}, OID {identity['oid']})",
+        f"Ouvert le {opened_on:%d/%m/%Y} par {opened_by}",
+        "Équipe : " + (", ".join(team) or "—"),
+    ]
+    for key, label in SUMMARY_FIELDS.items():
+        value, version = fields.get(key, ("—", 0))
+        lines.append(f"{label} : {value}" + (f" (v{version})" if version > 1 else ""))
+    html = [f"<h4>Parcours {escape(pathway_label)} ({escape(code)}) — résumé</h4><ul>"]
+    html += [f"<li>{escape(line)}</li>" for line in lines[1:]]
+    html.append("</ul>")
+    return "\n".join(lines), "".join(html)

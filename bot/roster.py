@@ -1,0 +1,116 @@
+"""The structure's roster: who is on the team, with which profession; every change traced."""
+from __future__ import annotations
+
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from liaison.config import RosterEntry
+from policies.pathway import Member
+from policies.professions import Profession, find_profession
+
+CONFIG_ACTOR = "configuration"
+
+
+@dataclass(frozen=True)
+class RosterMember:
+    user_id: str
+    display_name: str
+    profession: Profession
+    professional_id: str
+    structure: str
+    coordinator: bool
+
+    def facts(self) -> Member:
+        roles = {"member"} | ({"coordinator"} if self.coordinator else set())
+        return Member(self.user_id, self.profession, frozenset(roles))
+
+
+def _now() -> int:
+    return int(time.time() * 1000)
+
+
+class Roster:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._cache: dict[str, RosterMember] | None = None   # this process is the only writer
+
+    async def load(self, entries: list[RosterEntry]) -> int:
+        """Seed the roster from the configuration; members added by command are kept."""
+        for e in entries:
+            await self.upsert(e.user_id, e.name, find_profession(e.profession), actor=CONFIG_ACTOR,
+                              professional_id=e.professional_id, structure=e.structure, coordinator=e.coordinator)
+        return len(entries)
+
+    async def upsert(self, user_id: str, display_name: str, profession: Profession, *, actor: str,
+                     professional_id: str = "", structure: str = "", coordinator: bool = False) -> bool:
+        """Add or update a member; returns True when something changed (and was traced)."""
+        async with self.engine.begin() as conn:
+            row = (await conn.execute(text(
+                "SELECT display_name, profession, professional_id, structure, is_coordinator, active "
+                "FROM roster_member WHERE user_id = :u"), {"u": user_id})).first()
+            values = {"u": user_id, "n": display_name, "p": profession.key, "id": professional_id or None,
+                      "s": structure, "c": int(coordinator), "t": _now()}
+            if row is None:
+                action = "ajout"
+                await conn.execute(text(
+                    "INSERT INTO roster_member (user_id, display_name, profession, professional_id, structure, "
+                    "is_coordinator, active, updated_at) VALUES (:u, :n, :p, :id, :s, :c, 1, :t)"), values)
+            else:
+                same = (row.display_name, row.profession, row.professional_id or None, row.structure,
+                        row.is_coordinator, row.active) == (display_name, profession.key, professional_id or None,
+                                                            structure, int(coordinator), 1)
+                if same:
+                    return False
+                action = "modification" if row.active else "retour"
+                await conn.execute(text(
+                    "UPDATE roster_member SET display_name = :n, profession = :p, professional_id = :id, "
+                    "structure = :s, is_coordinator = :c, active = 1, updated_at = :t WHERE user_id = :u"), values)
+            await self._trace(conn, user_id, action, profession.key, actor)
+        self._cache = None
+        return True
+
+    async def remove(self, user_id: str, *, actor: str) -> bool:
+        async with self.engine.begin() as conn:
+            done = await conn.execute(text(
+                "UPDATE roster_member SET active = 0, updated_at = :t WHERE user_id = :u AND active = 1"),
+                {"u": user_id, "t": _now()})
+            if done.rowcount:
+                await self._trace(conn, user_id, "retrait", None, actor)
+        self._cache = None
+        return bool(done.rowcount)
+
+    async def _trace(self, conn, user_id: str, action: str, profession: str | None, actor: str) -> None:
+        await conn.execute(text(
+            "INSERT INTO roster_change (id, user_id, action, profession, actor, at) "
+            "VALUES (:id, :u, :a, :p, :actor, :t)"),
+            {"id": uuid.uuid4().hex, "u": user_id, "a": action, "p": profession, "actor": actor, "t": _now()})
+
+    async def members(self) -> list[RosterMember]:
+        if self._cache is None:
+            async with self.engine.connect() as conn:
+                rows = (await conn.execute(text(
+                    "SELECT user_id, display_name, profession, professional_id, structure, is_coordinator "
+                    "FROM roster_member WHERE active = 1 ORDER BY display_name"))).all()
+            self._cache = {r.user_id: self._member(r) for r in rows}
+        return list(self._cache.values())
+
+    async def get(self, user_id: str) -> RosterMember | None:
+        await self.members()
+        return self._cache.get(user_id)
+
+    async def changes(self, limit: int = 20) -> list[dict]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT user_id, action, profession, actor, at FROM roster_change ORDER BY at DESC LIMIT :n"),
+                {"n": limit})).all()
+        return [dict(r._mapping) for r in rows]
+
+    @staticmethod
+    def _member(row) -> RosterMember:
+        profession = find_profession(row.profession)
+        return RosterMember(row.user_id, row.display_name, profession, row.professional_id or "",
+                            row.structure, bool(row.is_coordinator))

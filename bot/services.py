@@ -1,0 +1,25 @@
+"""What command functions may use, built once in the wiring."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.pathway_store import PathwayStore
+from bot.roster import Roster
+from liaison.matrix import Matrix
+
+
+@dataclass(frozen=True)
+class PathwaySettings:
+    server_name: str
+    bot_user_id: str
+    naming: str = "initiales"
+    ins_test_mode: bool = False
+    retention_days: int = 730
+
+
+@dataclass
+class Services:
+    matrix: Matrix
+    roster: Roster
+    pathways: PathwayStore
+    settings: PathwaySettings

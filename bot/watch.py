@@ -1,0 +1,48 @@
+"""Invitations made directly in Element bypass the bot: check them, and revoke what the policy refuses."""
+from __future__ import annotations
+
+import structlog
+
+from liaison.matrix import Membership, MatrixError
+from policies.pathway import may_join_pathway
+
+log = structlog.get_logger(__name__)
+
+_STATES = {"invite": "invited", "join": "joined", "leave": "left", "ban": "left"}
+
+
+class MembershipWatch:
+    def __init__(self, services) -> None:
+        self.s = services
+
+    async def handle(self, changes: list[Membership]) -> None:
+        for change in changes:
+            try:
+                await self._one(change)
+            except MatrixError as err:
+                log.warning("watch.failed", room_id=change.room_id, user_id=change.user_id, error=str(err))
+
+    async def _one(self, m: Membership) -> None:
+        bot = self.s.settings.bot_user_id
+        if m.user_id == bot or m.membership not in _STATES:
+            return
+        pathway = await self.s.pathways.by_room(m.room_id)
+        if pathway is None:
+            return
+        if m.membership != "invite" or m.sender == bot:
+            if m.membership != "invite":
+                await self.s.pathways.set_member(pathway.id, m.user_id, _STATES[m.membership], "membership")
+            return
+        member = await self.s.roster.get(m.user_id)
+        decision = may_join_pathway(member.facts() if member else None, m.user_id, None)
+        ref = await self.s.pathways.trace(actor=m.sender, action="inviter", subject=m.user_id, decision=decision,
+                                          patient_id=pathway.patient_id, pathway_id=pathway.id)
+        if decision.allowed:
+            await self.s.pathways.set_member(pathway.id, m.user_id, "invited", decision.rule)
+            return
+        await self.s.matrix.kick(m.room_id, m.user_id, f"Invitation retirée : {decision.reason}")
+        await self.s.pathways.set_member(pathway.id, m.user_id, "revoked", decision.rule)
+        text = (f"Invitation de {m.user_id} par {m.sender} retirée : {decision.reason} "
+                f"(règle {decision.rule}, {decision.basis} ; trace {ref}).")
+        await self.s.matrix.send(m.room_id, {"msgtype": "m.notice", "body": text}, txn_id="revoke-" + m.event_id[1:40])
+        log.info("watch.revoked", room_id=m.room_id, user_id=m.user_id, rule=decision.rule, trace=ref)

@@ -1,0 +1,148 @@
+"""The roster's professions, and the RPPS / ADELI identifiers of health professionals."""
+from __future__ import annotations
+
+import re
+import unicodedata
+from dataclasses import dataclass
+from enum import Enum
+
+
+class Category(Enum):
+    HEALTH = "professionnel de santé"
+    SOCIAL = "professionnel du social ou du médico-social"
+    OTHER = "autre"
+
+
+@dataclass(frozen=True)
+class Profession:
+    key: str
+    label: str
+    category: Category
+    code: str | None  # profession code of the ANS nomenclature TRE_G15-ProfessionSante, see below
+    aliases: tuple[str, ...] = ()
+
+
+# Codes: ANS nomenclature TRE_G15-ProfessionSante (OID 1.2.250.1.71.1.2.7, version 20250328,
+# https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/), as published in the ANS FHIR terminology
+# IG (ansforge/IG-terminologie-de-sante) and the value set JDV_J54-Profession-ROR.
+# Psychologue: TRE_G15 code 93 exists but is deprecated there (created for the CPS cryptolib only);
+# the live code 93 "Psychologue" is in TRE_R95-UsagerTitre. The psychologist is not a health
+# profession under the CSP (usage de titre), hence SOCIAL here (takes part under R.1110-2).
+# Social workers have codes in TRE_R94-ProfessionSocial (41 assistant de service social, 51 éducateur
+# spécialisé, 42 auxiliaire de vie sociale), not in TRE_G15: code None here.
+H, S, O = Category.HEALTH, Category.SOCIAL, Category.OTHER
+PROFESSIONS: tuple[Profession, ...] = (
+    Profession("medecin", "Médecin", H, "10",
+               ("médecin généraliste", "médecin traitant", "MG", "docteur", "Dr", "généraliste")),
+    Profession("pharmacien", "Pharmacien", H, "21", ("pharmacienne", "pharma", "officine")),
+    Profession("chirurgien-dentiste", "Chirurgien-dentiste", H, "40",
+               ("chirurgienne-dentiste", "dentiste", "odontologiste")),
+    Profession("sage-femme", "Sage-femme", H, "50", ("SF", "maïeuticien", "maïeuticienne")),
+    Profession("infirmier", "Infirmier", H, "60",
+               ("infirmière", "IDE", "IDEL", "IPA", "infirmier libéral", "infirmière libérale",
+                "infirmier en pratique avancée", "infirmière en pratique avancée", "infirmier asalée",
+                "infirmière asalée")),
+    Profession("masseur-kinesitherapeute", "Masseur-kinésithérapeute", H, "70",
+               ("masseuse-kinésithérapeute", "kinésithérapeute", "kiné", "MK", "kinésiste", "physiothérapeute")),
+    Profession("pedicure-podologue", "Pédicure-podologue", H, "80", ("podologue", "pédicure")),
+    Profession("orthophoniste", "Orthophoniste", H, "91", ("ortho",)),
+    Profession("orthoptiste", "Orthoptiste", H, "92", ()),
+    Profession("ergotherapeute", "Ergothérapeute", H, "94", ("ergo",)),
+    Profession("dieteticien", "Diététicien", H, "95",
+               ("diététicienne", "diététicien nutritionniste", "diététicienne nutritionniste", "diet")),
+    Profession("psychomotricien", "Psychomotricien", H, "96", ("psychomotricienne", "psychomot")),
+    Profession("psychologue", "Psychologue", S, "93", ("psy", "neuropsychologue")),
+    Profession("assistant-service-social", "Assistant de service social", S, None,
+               ("assistante de service social", "assistant social", "assistante sociale", "ASS",
+                "travailleur social", "travailleuse sociale")),
+    Profession("educateur-specialise", "Éducateur spécialisé", S, None,
+               ("éducatrice spécialisée", "éducateur", "éducatrice")),
+    Profession("enseignant-apa", "Enseignant en activité physique adaptée", S, None,
+               ("enseignante en activité physique adaptée", "enseignant APA", "enseignante APA", "APA", "EAPA",
+                "activité physique adaptée")),
+    Profession("aide-domicile", "Auxiliaire de vie / aide à domicile", S, None,
+               ("auxiliaire de vie", "auxiliaire de vie sociale", "AVS", "aide à domicile",
+                "aide ménagère", "aide-ménagère")),
+    Profession("patient-expert", "Patient expert", O, None,
+               ("patiente experte", "patient partenaire", "patiente partenaire", "patient ressource")),
+    Profession("secretaire-medicale", "Secrétaire médicale", O, None,
+               ("secrétaire médical", "secrétaire", "assistante médicale", "assistant médical")),
+    Profession("coordinateur", "Coordinateur de parcours", O, None,
+               ("coordinatrice de parcours", "coordinatrice", "coordonnateur", "coordonnatrice",
+                "coordinateur de parcours", "coordo")),
+)
+
+
+def fold(text: str) -> str:
+    """Lower-case, without accents, hyphens, spaces, dots or apostrophes."""
+    decomposed = unicodedata.normalize("NFKD", (text or "").casefold())
+    return "".join(c for c in decomposed if c.isalnum() and not unicodedata.combining(c))
+
+
+_INDEX: dict[str, Profession] = {}
+for _profession in PROFESSIONS:
+    for _name in (_profession.key, _profession.label, *_profession.aliases):
+        _INDEX.setdefault(fold(_name), _profession)
+
+
+def find_profession(text: str) -> Profession | None:
+    """The profession named by `text`, forgiving case, accents, hyphens and spaces; None if unknown."""
+    return _INDEX.get(fold(text))
+
+
+class ProfessionalIdError(ValueError):
+    """An RPPS / ADELI number that cannot be right; `.message` in French."""
+
+    def __init__(self, message: str):
+        super().__init__(message)
+        self.message = message
+
+
+def luhn_check_digit(body: str) -> int:
+    """The Luhn digit that completes `body` (digits only)."""
+    total = 0
+    for index, char in enumerate(reversed(body)):
+        digit = int(char) * (2 if index % 2 == 0 else 1)
+        total += digit - 9 if digit > 9 else digit
+    return (10 - total % 10) % 10
+
+
+# RPPS: 11 digits, the last one a Luhn check digit; checked against 6 real published RPPS numbers.
+# ADELI: 9 characters = department (2: digits, 2A/2B for Corsica, 9A…9F overseas), profession (2 digits,
+# e.g. 91 orthophoniste, 70 kiné), order number (4 digits), key (1). No official text on the key was
+# found; every real ADELI number we could check (4, published by their holders) satisfies Luhn over
+# its 9 digits, so the key is checked that way when the number is all digits. A number with letters
+# (Corsica, overseas) is checked for shape only: we know no example to establish how its key is computed.
+# IDNPS (identifiant national, Annuaire Santé): "8" + RPPS or "0" + ADELI; accepted and unwrapped.
+_ADELI = re.compile(r"(?:\d{2}|2[AB]|9[A-F])\d{7}")
+
+
+def check_professional_id(text: str) -> tuple[str, str]:
+    """("RPPS", 11 digits) or ("ADELI", 9 characters); ProfessionalIdError with a French message."""
+    value = re.sub(r"[\s.\-_/]+", "", text or "").upper()
+    if len(value) == 12 and value.startswith("8") and value.isdigit():
+        value = value[1:]
+    elif len(value) == 10 and value.startswith("0"):
+        value = value[1:]
+    if len(value) == 11:
+        if not (value.isdigit() and value.isascii()):
+            bad = next(c for c in value if not c.isdigit())
+            raise ProfessionalIdError(f"Un numéro RPPS ne contient que des chiffres : « {bad} » refusé en "
+                                      f"position {value.index(bad) + 1}.")
+        expected = luhn_check_digit(value[:10])
+        if int(value[10]) != expected:
+            raise ProfessionalIdError(f"Numéro RPPS {value} incorrect : le dernier chiffre (clé) vaut "
+                                      f"{value[10]}, {expected} attendu ; vérifiez la saisie.")
+        return "RPPS", value
+    if len(value) == 9:
+        if not _ADELI.fullmatch(value):
+            raise ProfessionalIdError(f"Numéro ADELI {value} mal formé : 2 caractères de département (chiffres, "
+                                      "2A/2B ou 9A à 9F) puis 7 chiffres.")
+        if value.isdigit():
+            expected = luhn_check_digit(value[:8])
+            if int(value[8]) != expected:
+                raise ProfessionalIdError(f"Numéro ADELI {value} incorrect : le dernier chiffre (clé) vaut "
+                                          f"{value[8]}, {expected} attendu ; vérifiez la saisie.")
+        return "ADELI", value
+    raise ProfessionalIdError(f"Un numéro RPPS compte 11 chiffres et un numéro ADELI 9 caractères ; "
+                              f"{len(value)} reçu{'s' if len(value) > 1 else ''} (espaces non comptés).")

@@ -1,0 +1,140 @@
+"""J1 against a real Synapse: a coordinator opens a pathway; each invited client checks the room."""
+from __future__ import annotations
+
+import asyncio
+import re
+
+import pytest
+from nio import RoomGetStateEventResponse, RoomMemberEvent, RoomMessage, RoomSendResponse
+
+from policies.ins import nir_key
+
+NIR = "1480575123456"                      # a man born in May 1948
+INS = f"{NIR}{nir_key(NIR):02d}"
+OPEN = f"!parcours ouvrir {INS} insuffisance-cardiaque 12/05/1948 M Durand Marcel"
+
+
+@pytest.fixture
+async def team(clinician, bot_process):
+    """A structure: a coordinator, a GP, a nurse, a social worker on the roster; an outsider who is not."""
+    people = {role: await clinician(role) for role in ("coordination", "medecin", "infirmiere", "social", "dehors")}
+    roster = [
+        {"user_id": people["coordination"].user_id, "name": "Claire Morel", "profession": "coordinateur",
+         "coordinator": True},
+        {"user_id": people["medecin"].user_id, "name": "Dr Paul Martin", "profession": "médecin"},
+        {"user_id": people["infirmiere"].user_id, "name": "Sophie Bernard", "profession": "infirmière"},
+        {"user_id": people["social"].user_id, "name": "Nadia Haddad", "profession": "assistante sociale"},
+    ]
+    bot = bot_process(staff=[], roster=roster, pathways={"ins_test_mode": True})
+    coord = people["coordination"]
+    desk = await coord.create_room([bot.user_id])
+    await coord.wait_joined(desk, bot.user_id)
+    return people, bot, desk
+
+
+def _room_of(reply) -> str:
+    match = re.search(r"matrix\.to/#/(![A-Za-z0-9_\-.:]+)", reply.body)
+    assert match, reply.body
+    return match.group(1)
+
+
+async def _state(client, room_id, event_type, key=""):
+    resp = await client.client.room_get_state_event(room_id, event_type, key)
+    assert isinstance(resp, RoomGetStateEventResponse), resp
+    return resp.content
+
+
+async def test_open_pathway_end_to_end(team):
+    people, bot, desk = team
+    coord, gp, nurse = people["coordination"], people["medecin"], people["infirmiere"]
+    team_arg = ",".join(people[r].user_id for r in ("medecin", "infirmiere", "social", "dehors"))
+    reply, _ = await coord.ask(desk, f"{OPEN} --equipe {team_arg}", timeout=60)
+    assert "ouvert" in reply.body, reply.body
+    room = _room_of(reply)
+
+    for client in (gp, nurse):
+        await client.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
+                              and e.state_key == client.user_id and e.membership == "join", 30)
+        assert client.client.rooms[room].encrypted
+        pinned = (await _state(client, room, "m.room.pinned_events"))["pinned"]
+        summary = await client.wait_for(lambda r, e: r == room and getattr(e, "event_id", None) == pinned[0], 30)
+        assert isinstance(summary, RoomMessage) and summary.decrypted, "the summary travels encrypted"
+        assert "DURAND Marcel" in summary.body and INS in summary.body
+
+    name = (await _state(gp, room, "m.room.name"))["name"]
+    assert name == "M. D. (1948) · Insuffisance cardiaque"
+    topic = (await _state(gp, room, "m.room.topic"))["topic"]
+    for secret in ("Durand", "DURAND", "Marcel", INS):
+        assert secret not in name and secret not in topic
+    assert (await _state(gp, room, "m.room.join_rules"))["join_rule"] == "invite"
+    assert (await _state(gp, room, "m.room.guest_access"))["guest_access"] == "forbidden"
+    assert (await _state(gp, room, "m.room.history_visibility"))["history_visibility"] == "invited"
+    assert (await _state(gp, room, "m.room.encryption"))["algorithm"] == "m.megolm.v1.aes-sha2"
+    levels = await _state(gp, room, "m.room.power_levels")
+    assert levels["users"].get(coord.user_id) == 50 and levels["users_default"] == 0
+    create = next(e for e in (await gp.client.room_get_state(room)).events if e["type"] == "m.room.create")
+    assert create["sender"] == bot.user_id and create["content"].get("room_version") == "12", \
+        "room v12: the bot, as creator, holds the highest power implicitly"
+    assert gp.user_id not in levels["users"]
+
+    parents = [e for e in (await gp.client.room_get_state(room)).events if e["type"] == "m.space.parent"]
+    assert len(parents) == 1
+    space = parents[0]["state_key"]
+    await coord.wait_for(lambda r, e: r == space and isinstance(e, RoomMemberEvent)
+                         and e.state_key == coord.user_id and e.membership == "join", 30)
+    assert "via" in await _state(coord, space, "m.space.child", room)
+
+    who = await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMessage) and "Non invité" in e.body, 30)
+    assert people["social"].user_id in who.body and "pathway.non_health" in who.body
+    assert people["dehors"].user_id in who.body and "pathway.outsider" in who.body
+    await asyncio.sleep(1)
+    for outside in ("social", "dehors"):
+        assert room not in people[outside].client.rooms and room not in people[outside].client.invited_rooms
+
+    again, _ = await coord.ask(desk, OPEN, timeout=30)
+    assert "déjà ouvert" in again.body and _room_of(again) == room, "a second opening is not a duplicate"
+
+    conflict, _ = await coord.ask(desk, OPEN.replace("Marcel", "Michel"), timeout=30)
+    assert "les prénoms" in conflict.body and "rien n'a été créé" in conflict.body
+
+
+async def test_invite_outside_policy_is_revoked_and_close_reopen(team):
+    people, bot, desk = team
+    coord, gp, outsider = people["coordination"], people["medecin"], people["dehors"]
+    reply, _ = await coord.ask(desk, f"{OPEN} --equipe medecin", timeout=60)
+    room = _room_of(reply)
+    await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
+                      and e.state_key == gp.user_id and e.membership == "join", 30)
+
+    await gp.client.room_invite(room, outsider.user_id)   # straight from the client, bypassing the bot
+    revoked = await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
+                                and e.state_key == outsider.user_id and e.membership == "leave", 30)
+    assert revoked.sender == bot.user_id
+    told = await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMessage) and "retirée" in e.body, 30)
+    assert "pathway.outsider" in told.body
+
+    refused, _ = await gp.ask(room, "!parcours clore fin de prise en charge")
+    assert "réservée à la coordination" in refused.body
+    closed, _ = await coord.ask(room, "!parcours clore fin de prise en charge")
+    assert "lecture seule" in closed.body
+    await asyncio.sleep(0.5)
+    resp = await gp.client.room_send(room, "m.room.message", {"msgtype": "m.text", "body": "encore là ?"},
+                                     ignore_unverified_devices=True)
+    assert not isinstance(resp, RoomSendResponse), "a closed pathway is read-only for members"
+    reopened, _ = await coord.ask(room, "!parcours rouvrir")
+    assert "rouvert" in reopened.body
+    await asyncio.sleep(0.5)
+    info, _ = await gp.ask(room, "!parcours info")
+    assert "ouvert" in info.body and "DURAND" in info.body
+
+
+@pytest.mark.parametrize("command, expected", [
+    (OPEN[:-len(" Marcel")], "Il manque"),
+    (OPEN.replace(INS, INS[:-2] + f"{(nir_key(NIR) + 1) % 97:02d}"), "clé"),
+    (OPEN.replace("insuffisance-cardiaque", "cardiologie"), "Type de parcours inconnu"),
+    (OPEN.replace("12/05/1948", "12/06/1948"), "mois"),
+])
+async def test_bad_openings_are_refused_in_french(team, command, expected):
+    people, bot, desk = team
+    reply, _ = await people["coordination"].ask(desk, command + " --equipe medecin", timeout=30)
+    assert expected in reply.body, reply.body
