@@ -60,7 +60,9 @@ def create_engine(url: str) -> AsyncEngine:
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
     # pysqlite does not open transactions around DDL by itself: take control of BEGIN,
-    # so that a migration is all or nothing (SQLAlchemy's documented recipe).
+    # so that a migration is all or nothing (SQLAlchemy's documented recipe). IMMEDIATE:
+    # a deferred transaction that reads then writes fails at once with "database is locked"
+    # when another connection writes, instead of waiting out the busy timeout.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_conn, _record):
         dbapi_conn.isolation_level = None
@@ -73,7 +75,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn):
-        conn.exec_driver_sql("BEGIN")
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
 async def schema_version(engine: AsyncEngine) -> int:

@@ -71,3 +71,21 @@ def test_relative_paths_are_relative_to_the_file(tmp_path):
     cfg = load_config(f, environ={"BOT_PW": "pw-ok-123"})
     assert cfg.database.url == f"sqlite+aiosqlite:///{tmp_path}/etc/data/l.db"
     assert cfg.bot.store_dir.startswith(str(tmp_path))
+
+
+@pytest.mark.parametrize("entry, key, words", [
+    ({"user_id": "@a:hs", "name": "A", "profession": "astronaute"}, "roster[0].profession", "inconnue"),
+    ({"user_id": "@a:hs", "name": "A", "profession": "médecin", "professional_id": "10000000008"},
+     "roster[0].professional_id", "clé"),
+    ({"user_id": "a", "name": "A", "profession": "médecin"}, "roster[0].user_id", "identifiant Matrix"),
+])
+def test_roster_entries_are_checked(entry, key, words):
+    with pytest.raises(ConfigError) as err:
+        parse_config({**GOOD, "roster": [entry]}, {"BOT_PW": "fine-password"})
+    assert err.value.key == key and words in str(err.value)
+
+
+def test_pathway_settings_are_checked():
+    with pytest.raises(ConfigError) as err:
+        parse_config({**GOOD, "pathways": {"naming": "nominatif"}}, {"BOT_PW": "fine-password"})
+    assert err.value.key == "pathways.naming"

@@ -138,3 +138,28 @@ async def test_bad_openings_are_refused_in_french(team, command, expected):
     people, bot, desk = team
     reply, _ = await people["coordination"].ask(desk, command + " --equipe medecin", timeout=30)
     assert expected in reply.body, reply.body
+
+
+async def test_roster_command_and_uninvited_join(team):
+    people, bot, desk = team
+    coord, gp, outsider = people["coordination"], people["medecin"], people["dehors"]
+    listing, _ = await coord.ask(desk, "!equipe")
+    assert "Équipe de la structure (4)" in listing.body and "<table>" in listing.source["content"]["formatted_body"]
+    await coord.client.room_invite(desk, gp.user_id)   # the GP accepts invitations
+    await coord.wait_joined(desk, gp.user_id)
+    refused, _ = await gp.ask(desk, f"!equipe ajouter {outsider.user_id} kiné")
+    assert "réservé à la coordination" in refused.body
+    unknown, _ = await coord.ask(desk, "!equipe ajouter @personne:liaison.localhost infirmier")
+    assert "n'existe pas" in unknown.body
+    bad_id, _ = await coord.ask(desk, f"!equipe ajouter {outsider.user_id} kiné 12345")
+    assert "RPPS/ADELI refusé" in bad_id.body
+    added, _ = await coord.ask(desk, f"!Équipe ajouter {outsider.user_id} kiné")
+    assert "Masseur-kinésithérapeute" in added.body and "ajouté" in added.body
+    history, _ = await coord.ask(desk, "!team historique")
+    assert f"{outsider.user_id} : ajout" in history.body and coord.user_id in history.body
+
+    reply, _ = await coord.ask(desk, f"{OPEN} --equipe medecin", timeout=60)
+    room = _room_of(reply)
+    stranger = people["social"]
+    resp = await stranger.client.join(room)
+    assert getattr(resp, "status_code", None) == "M_FORBIDDEN", "nobody joins a pathway room uninvited"

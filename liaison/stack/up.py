@@ -29,15 +29,18 @@ class DemoAccount:
     role: str
     localpart: str
     display_name: str
+    profession: str
+    coordinator: bool = False
 
 
 DEMO_ACCOUNTS = (
-    DemoAccount("coordinator", "coordination", "Claire Morel (coordinatrice)"),
-    DemoAccount("gp", "medecin", "Dr Paul Martin (médecin généraliste)"),
-    DemoAccount("nurse", "infirmiere", "Sophie Bernard (infirmière)"),
-    DemoAccount("pharmacist", "pharmacien", "Luc Petit (pharmacien)"),
-    DemoAccount("social_worker", "assistante.sociale", "Nadia Haddad (assistante sociale)"),
+    DemoAccount("coordinator", "coordination", "Claire Morel (coordinatrice)", "coordinateur", coordinator=True),
+    DemoAccount("gp", "medecin", "Dr Paul Martin (médecin généraliste)", "médecin"),
+    DemoAccount("nurse", "infirmiere", "Sophie Bernard (infirmière)", "infirmier"),
+    DemoAccount("pharmacist", "pharmacien", "Luc Petit (pharmacien)", "pharmacien"),
+    DemoAccount("social_worker", "assistante.sociale", "Nadia Haddad (assistante sociale)", "assistant de service social"),
 )
+DEMO_STRUCTURE = "MSP de démonstration"
 BOT_LOCALPART = "liaison"
 
 
@@ -94,6 +97,14 @@ class Stack:
             },
             "database": {"url": "sqlite+aiosqlite:///liaison.db"},
             "logging": {"format": "console", "level": "info", "file": str(self.logs / "bot.log")},
+            "structure": DEMO_STRUCTURE,
+            "roster": [
+                {"user_id": f"@{a.localpart}:{hs.server_name}", "name": a.display_name.split(" (")[0],
+                 "profession": a.profession, "structure": DEMO_STRUCTURE, "coordinator": a.coordinator}
+                for a in DEMO_ACCOUNTS
+            ],
+            # The demo's patients are fictitious: the INS test OIDs are accepted.
+            "pathways": {"naming": "initiales", "ins_test_mode": True, "retention_days": 730},
         }
         path = self.root / "liaison.yaml"
         path.write_text("# Généré par `liaison up` pour la pile locale ; voir deploy/liaison.example.yaml.\n"

@@ -1,6 +1,6 @@
 """`make bench`: the Liaison bot's `!aide` round trip, restart and memory, against floors measured in the same run.
 
-    .venv/bin/python -m tests.bench.run [--samples 200] [--rooms 1000] [--idle 10] [--no-maubot]
+    .venv/bin/python -m tests.bench.run [--samples 200] [--rooms 1000] [--idle 10] [--no-maubot] [--pathways 30]
 
 One throwaway Synapse; in encrypted rooms (one room per peer: echo bots answer everything):
 - floor: client A → client B via /sync;
@@ -8,7 +8,8 @@ One throwaway Synapse; in encrypted rooms (one room per peer: echo bots answer e
 - maubot with an echo plugin (tests/bench/maubot_peer.py);
 - the Liaison bot's `!aide`.
 Samples are interleaved (one of each per round) so that drift hits every peer alike.
-Then: idle RSS of each bot; the bot's restart with `--rooms` joined rooms, to the first answered command.
+Then: idle RSS of each bot; the bot's restart with `--rooms` joined rooms, to the first answered command;
+then a care-pathway opening against a bare encrypted createRoom (tests/bench/pathways.py).
 Results are printed and written as JSON under .liaison/bench/.
 """
 from __future__ import annotations
@@ -28,6 +29,7 @@ from liaison.stack.synapse import Synapse
 from tests.bench.demo_peers import PASSWORD, start_echo_bot
 from tests.bench.maubot_peer import MaubotEcho
 from tests.bench.measure import Clinician, floor_sample, floor_warm_up, percentiles, rss_mib, wait_device_keys
+from tests.bench.pathways import bench_pathways, report_lines
 from tests.support.botproc import BotProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,8 +128,9 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
             await asyncio.sleep(args.idle)
             restart["rss_before_mib"] = rss_mib(bot.process.pid)
         restart.update(await _restart_to_first_answer(bot, a, rooms["liaison"]))
+        pathways = await bench_pathways(synapse, work, args.pathways) if args.pathways else None
         return {"latency_ms": latency, "rss_mib": rss, "restart": restart, "samples": args.samples,
-                "maubot_version": getattr(mau, "version", None)}
+                "pathways": pathways, "maubot_version": getattr(mau, "version", None)}
     finally:
         await a.close()
         await b.close()
@@ -173,6 +176,8 @@ def report(res: dict) -> list[str]:
     lines.append(f"restart to first answered command, {rs.get('joined', 1)} joined rooms: {rs['seconds']:.2f} s "
                  f"(target ≤ 5 s {'✓' if rs['seconds'] <= 5 else '✗'})"
                  + (f"; RSS with them {rs['rss_before_mib']:.1f} MiB" if "rss_before_mib" in rs else ""))
+    if res.get("pathways"):
+        lines += ["", *report_lines(res["pathways"])]
     return lines
 
 
@@ -182,6 +187,7 @@ def main() -> None:
     parser.add_argument("--rooms", type=int, default=1000)
     parser.add_argument("--idle", type=float, default=10.0)
     parser.add_argument("--no-maubot", action="store_true")
+    parser.add_argument("--pathways", type=int, default=30, help="pathway openings to time (0: none)")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     logging.getLogger("nio").setLevel(logging.ERROR)

@@ -90,6 +90,10 @@ class Clinician:
         self.client.rooms[room_id].members_synced = False
 
     async def send(self, room_id: str, text: str) -> str:
+        for _ in range(200):   # a room just joined is known after the next sync
+            if room_id in self.client.rooms:
+                break
+            await asyncio.sleep(0.05)
         if self.client.should_query_keys:
             await self.client.keys_query()
         resp = await self.client.room_send(room_id, "m.room.message", {"msgtype": "m.text", "body": text},

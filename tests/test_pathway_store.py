@@ -1,0 +1,72 @@
+"""Patients, pathways, roster and trace in the database, on SQLite and PostgreSQL."""
+from __future__ import annotations
+
+from datetime import date
+
+import pytest
+from sqlalchemy.exc import IntegrityError
+
+from bot.pathway_store import PathwayStore
+from bot.roster import Roster
+from liaison.db import create_engine, migrate
+from policies.decision import Deny
+from policies.professions import find_profession
+
+
+@pytest.fixture
+async def engine(db_url):
+    eng = create_engine(db_url)
+    await migrate(eng)
+    yield eng
+    await eng.dispose()
+
+
+async def test_one_pathway_of_a_type_in_progress_per_patient(engine):
+    store = PathwayStore(engine)
+    patient = await store.add_patient(ins="148057512345643", oid="1.2.250.1.213.1.4.10", birth_name="Durand",
+                                      first_names="Marcel", birth_date=date(1948, 5, 12), sex="M", actor="@c:hs")
+    assert (await store.patient_by_ins("148057512345643")).birth_date == date(1948, 5, 12)
+    first = await store.add_pathway(patient_id=patient.id, type_key="diabete", code="P-AAAAA", actor="@c:hs")
+    with pytest.raises(IntegrityError):
+        await store.add_pathway(patient_id=patient.id, type_key="diabete", code="P-BBBBB", actor="@c:hs")
+    await store.update(first.id, status="closed")
+    second = await store.add_pathway(patient_id=patient.id, type_key="diabete", code="P-CCCCC", actor="@c:hs")
+    assert (await store.in_progress(patient.id, "diabete")).id == second.id
+    with pytest.raises(ValueError):
+        await store.update(first.id, patient_id="elsewhere")
+
+
+async def test_summary_fields_are_versioned_and_trace_kept(engine):
+    store = PathwayStore(engine)
+    patient = await store.add_patient(ins="248057512345612", oid="1.2.250.1.213.1.4.10", birth_name="Petit",
+                                      first_names="Anne", birth_date=date(1948, 5, 1), sex="F", actor="@c:hs")
+    pw = await store.add_pathway(patient_id=patient.id, type_key="autre", code="P-DDDDD", actor="@c:hs")
+    assert await store.set_summary(pw.id, "traitements", "furosémide", "@gp:hs") == 1
+    assert await store.set_summary(pw.id, "traitements", "furosémide 40 mg", "@gp:hs") == 2
+    assert await store.summary(pw.id) == {"traitements": ("furosémide 40 mg", 2)}
+    ref = await store.trace(actor="@gp:hs", action="inviter", subject="@x:hs",
+                            decision=Deny("pathway.outsider", "hors équipe", "CSP L.1110-4 III"),
+                            patient_id=patient.id, pathway_id=pw.id)
+    assert ref
+
+
+async def test_roster_changes_are_traced(engine):
+    roster = Roster(engine)
+    nurse = find_profession("infirmière")
+    assert await roster.upsert("@n:hs", "Sophie", nurse, actor="configuration")
+    assert not await roster.upsert("@n:hs", "Sophie", nurse, actor="configuration"), "no change, no trace"
+    assert await roster.upsert("@n:hs", "Sophie", nurse, actor="@c:hs", coordinator=True)
+    assert (await roster.get("@n:hs")).coordinator
+    assert await roster.remove("@n:hs", actor="@c:hs")
+    assert await roster.get("@n:hs") is None
+    actions = [(c["action"], c["actor"]) for c in await roster.changes()]
+    assert sorted(actions) == sorted([("ajout", "configuration"), ("modification", "@c:hs"), ("retrait", "@c:hs")])
+
+
+async def test_concurrent_read_then_write_transactions_wait_instead_of_failing(engine):
+    """SQLite: a transaction that reads then writes must wait for another writer, not fail."""
+    import asyncio
+
+    roster, nurse = Roster(engine), find_profession("infirmier")
+    await asyncio.gather(*(roster.upsert(f"@n{i}:hs", f"N{i}", nurse, actor="@c:hs") for i in range(30)))
+    assert len(await roster.members()) == 30
