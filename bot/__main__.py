@@ -17,6 +17,7 @@ import structlog
 from bot import help as help_commands
 from bot import pathways, team
 from bot.app import Bot, BotSettings
+from bot.archive import Archiver
 from bot.commands import Registry
 from bot.pathway_store import PathwayStore
 from bot.roster import Roster
@@ -58,6 +59,7 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     runner = asyncio.create_task(bot.run())
+    archiving = asyncio.create_task(Archiver(services).loop(cfg.pathways.archive_interval_seconds))
     announcer = asyncio.create_task(_announce_ready(bot, ready_file)) if ready_file else None
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -70,6 +72,7 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
         await asyncio.gather(runner, return_exceptions=True)
         await bot.drain()
     stopper.cancel()
+    archiving.cancel()
     if announcer:
         announcer.cancel()
         Path(ready_file).unlink(missing_ok=True)

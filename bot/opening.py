@@ -6,7 +6,6 @@ is typed again, instead of leaving a half-made room behind.
 """
 from __future__ import annotations
 
-import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -17,6 +16,7 @@ from bot.commands import Reply, fold
 from bot.pathway_store import Pathway, Patient
 from bot.reply import room_link
 from bot.room_specs import power_levels, room_initial_state, space_initial_state, summary_message
+from liaison.matrix import txn_id
 from policies.ins import Ins, InsError, TraitError, check_traits, parse_birth_date, parse_ins, parse_sex
 from policies.naming import NamingMode, pathway_code, room_name, room_topic, space_name
 from policies.pathway import find_pathway_type, may_join_pathway
@@ -174,7 +174,7 @@ class Opener:
         await matrix.set_state(space_id, "m.space.child", {"via": [s.server_name]}, state_key=room_id)
         if pathway.summary_event_id is None:
             await self.post_summary(pathway, patient, label, invited)
-            await matrix.send(room_id, _notice(*_who_message(decisions, roster)), _txn(pathway.id, "who"))
+            await matrix.send(room_id, _notice(*_who_message(decisions, roster)), txn_id(pathway.id, "who"))
         await store.update(pathway.id, status="open")
         log.info("pathway.opened", pathway_id=pathway.id, room_id=room_id, invited=len(invited),
                  refused=len(decisions) - len(invited))
@@ -196,7 +196,7 @@ class Opener:
                                      fields=fields, team=team)
         version = ",".join(f"{k}{v[1]}" for k, v in sorted(fields.items())) or "v0"
         room_id = pathway.room_id or (await store.pathway(pathway.id)).room_id
-        event_id = await matrix.send(room_id, _notice(text, html), _txn(pathway.id, "summary", version))
+        event_id = await matrix.send(room_id, _notice(text, html), txn_id(pathway.id, "summary", version))
         await matrix.set_state(room_id, "m.room.pinned_events", {"pinned": [event_id]})
         await store.update(pathway.id, summary_event_id=event_id)
         return event_id
@@ -217,6 +217,3 @@ def _who_message(decisions: dict, roster: dict) -> tuple[str, str]:
 def _notice(text: str, html: str) -> dict:
     return {"msgtype": "m.notice", "body": text, "format": "org.matrix.custom.html", "formatted_body": html}
 
-
-def _txn(*parts: str) -> str:
-    return "liaison-" + hashlib.sha256("/".join(parts).encode()).hexdigest()[:32]

@@ -44,13 +44,14 @@ class Pathway:
     summary_event_id: str | None
     opened_by: str
     opened_at: int
+    closed_by: str | None
     closed_at: int | None
     close_reason: str | None
     retention_until: int | None
 
 
 _PATHWAY_COLUMNS = ("id, code, patient_id, type, status, room_id, summary_event_id, opened_by, opened_at, "
-                    "closed_at, close_reason, retention_until")
+                    "closed_by, closed_at, close_reason, retention_until")
 
 
 class PathwayStore:

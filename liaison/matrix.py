@@ -7,6 +7,7 @@ so no other module imports nio.
 from __future__ import annotations
 
 import asyncio
+import io
 import hashlib
 from collections import OrderedDict
 from dataclasses import dataclass, field
@@ -24,7 +25,10 @@ from nio import (
     RoomGetStateEventResponse,
     RoomGetStateResponse,
     RoomMemberEvent,
+    RoomMessage,
+    RoomMessagesResponse,
     RoomMessageText,
+    UploadResponse,
     SyncResponse,
 )
 from nio.exceptions import EncryptionError
@@ -90,9 +94,13 @@ class SyncBatch:
     idle: bool = False   # nothing happened in any room: the long poll ran out
 
 
+def txn_id(*parts: str) -> str:
+    """A transaction id derived from what is being sent, so a resend is deduplicated by the homeserver."""
+    return "liaison-" + hashlib.sha256("/".join(parts).encode()).hexdigest()[:32]
+
+
 def reply_txn_id(event_id: str) -> str:
-    """A transaction id derived from the command, so a resent reply is deduplicated by the homeserver."""
-    return "liaison-" + hashlib.sha256(event_id.encode()).hexdigest()[:32]
+    return txn_id(event_id)
 
 
 class Matrix:
@@ -233,10 +241,10 @@ class Matrix:
             self.client.encrypted_rooms.add(room_id)
 
     async def create_room(self, *, name: str, topic: str, initial_state: list[dict],
-                          power_levels: dict, invite: list[str] = (), space: bool = False) -> str:
+                          power_levels: dict | None, invite: list[str] = (), space: bool = False) -> str:
         """A private room (or space) made by this account; encryption is known at once for sending."""
         resp = await self.client.room_create(name=name, topic=topic, invite=list(invite),
-                                             initial_state=initial_state, power_level_override=power_levels,
+                                             initial_state=initial_state, power_level_override=power_levels or None,
                                              space=space)
         if not isinstance(resp, RoomCreateResponse):
             raise MatrixError("create room", resp)
@@ -290,6 +298,48 @@ class Matrix:
                 return None
             raise MatrixError("profile", resp)
         return resp.displayname or user_id
+
+    async def history(self, room_id: str, max_events: int = 100_000) -> list[dict]:
+        """The room's messages, oldest first, decrypted where this device holds the keys."""
+        out, token = [], None
+        while len(out) < max_events:
+            resp = await self.client.room_messages(room_id, start=token, limit=500)
+            if not isinstance(resp, RoomMessagesResponse):
+                raise MatrixError("messages", resp)
+            for ev in resp.chunk:
+                if isinstance(ev, RoomMessage):
+                    out.append({"sender": ev.sender, "ts": ev.server_timestamp, "body": getattr(ev, "body", "")})
+                elif isinstance(ev, MegolmEvent):
+                    out.append({"sender": ev.sender, "ts": ev.server_timestamp, "body": None})
+            if not resp.chunk or not resp.end or resp.end == token:
+                break
+            token = resp.end
+        return list(reversed(out))
+
+    async def send_file(self, room_id: str, data: bytes, filename: str, mime: str, txn_id: str) -> str:
+        """Upload encrypted (the key travels only inside the encrypted event) and post it."""
+        resp, keys = await self.client.upload(io.BytesIO(data), content_type=mime, filename=filename,
+                                              encrypt=True, filesize=len(data))
+        if not isinstance(resp, UploadResponse):
+            raise MatrixError("upload", resp)
+        content = {"msgtype": "m.file", "body": filename, "info": {"mimetype": mime, "size": len(data)},
+                   "file": {**keys, "url": resp.content_uri}}
+        return await self.send(room_id, content, txn_id)
+
+    async def forget_room(self, room_id: str) -> None:
+        """Leave, forget, and drop every room key this device holds for the room."""
+        from nio.store.models import MegolmInboundSessions
+
+        for step in (self.client.room_leave, self.client.room_forget):
+            resp = await step(room_id)
+            if isinstance(resp, ErrorResponse) and resp.status_code not in ("M_NOT_FOUND", "M_UNKNOWN"):
+                raise MatrixError("forget", resp)
+        self.client.olm.outbound_group_sessions.pop(room_id, None)
+        self.client.olm.inbound_group_store._entries.pop(room_id, None)
+        store = self.client.store
+        with store.database.bind_ctx(store.models):
+            MegolmInboundSessions.delete().where(MegolmInboundSessions.room_id == room_id).execute()
+        self.client.rooms.pop(room_id, None)
 
     async def close(self) -> None:
         await self.client.close()

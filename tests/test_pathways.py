@@ -163,3 +163,43 @@ async def test_roster_command_and_uninvited_join(team):
     stranger = people["social"]
     resp = await stranger.client.join(room)
     assert getattr(resp, "status_code", None) == "M_FORBIDDEN", "nobody joins a pathway room uninvited"
+
+
+async def test_pathway_past_retention_is_archived_to_the_coordinator(clinician, bot_process):
+    from nio import RoomEncryptedFile
+    from nio.crypto import decrypt_attachment
+
+    coord, gp = await clinician("coordination"), await clinician("medecin")
+    roster = [{"user_id": coord.user_id, "name": "Claire", "profession": "coordinateur", "coordinator": True},
+              {"user_id": gp.user_id, "name": "Paul", "profession": "médecin"}]
+    bot = bot_process(staff=[], roster=roster, pathways={"ins_test_mode": True, "retention_days": 0,
+                                                         "archive_interval_seconds": 1})
+    desk = await coord.create_room([bot.user_id])
+    await coord.wait_joined(desk, bot.user_id)
+    reply, _ = await coord.ask(desk, f"{OPEN} --equipe medecin", timeout=60)
+    room = _room_of(reply)
+    await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
+                      and e.state_key == gp.user_id and e.membership == "join", 30)
+    await gp.send(room, "TA 13/8, oedèmes en baisse")
+    await asyncio.sleep(1)
+    closed, _ = await coord.ask(room, "!parcours clore décès à domicile")
+    assert "lecture seule" in closed.body
+
+    archive = await coord.wait_for(lambda r, e: isinstance(e, RoomEncryptedFile) and e.sender == bot.user_id, 30)
+    await asyncio.to_thread(bot.wait_log, "archive.done")
+    state = (await gp.client.room_get_state(room)).events   # a member who left reads the state as they left it
+    gone = next(e for e in state if e["type"] == "m.room.member" and e["state_key"] == gp.user_id)
+    assert gone["content"]["membership"] == "leave" and gone["sender"] == bot.user_id, "members are removed"
+    assert archive.decrypted, "the archive is sent in an encrypted room"
+    file = archive.source["content"]["file"]
+    data = (await coord.client.download(file["url"])).body
+    plain = decrypt_attachment(data, file["key"]["k"], file["hashes"]["sha256"], file["iv"]).decode()
+    assert "DURAND Marcel" in plain and "TA 13/8, oedèmes en baisse" in plain and "décès à domicile" in plain
+    assert bot.events("archive.done")
+    import sqlite3
+
+    (store_file,) = (bot.workdir / "store").glob("*.db")
+    with sqlite3.connect(store_file) as db:
+        left = db.execute("SELECT COUNT(*) FROM megolminboundsessions WHERE room_id = ?", (room,)).fetchone()[0]
+        kept = db.execute("SELECT COUNT(*) FROM megolminboundsessions").fetchone()[0]
+    assert left == 0 and kept > 0, "the room's keys are forgotten, the others kept"

@@ -9,7 +9,8 @@ Target of issue "Care pathways": an opening (the patient's space when new, the e
   a new patient each time, so a new space too;
 - floor: the same coordinator's nio client creating an encrypted room (m.room.encryption in the
   initial state) inviting the same 4 professionals, until the createRoom response returns.
-Samples are interleaved (one of each per round); one warm-up of each is not counted.
+Samples are interleaved (one of each per round), each after a short pause so that it does not overlap
+the syncs and key queries that the previous one set off; one warm-up of each is not counted.
 
 The Liaison bot measured here is a process of its own (account `liaison-parcours`, a roster of
 a coordinator and 4 health professionals, INS test mode), so that run.py's `!aide` bot keeps its
@@ -21,6 +22,7 @@ bot shares each new room's key with their devices), then stop syncing.
 """
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 
@@ -38,6 +40,7 @@ PATHWAY_TYPE = "insuffisance-cardiaque"
 TEAM = (("medecin", "Dr Paul Martin", "médecin"), ("infirmiere", "Sophie Bernard", "infirmière"),
         ("pharmacien", "Luc Petit", "pharmacien"), ("kine", "Inès Roux", "kiné"))
 OPENING, FLOOR = "Liaison !parcours ouvrir", "createRoom, 4 invites"
+SETTLE_S = 0.3           # pause before each sample
 
 
 def opening_command(i: int, team: list[str]) -> str:
@@ -110,7 +113,9 @@ async def bench_pathways(synapse: Synapse, work: Path, samples: int) -> dict:
                  FLOOR: await coord.bare_create(team)}
         times: dict[str, list[float]] = {OPENING: [], FLOOR: []}
         for i in range(1, samples + 1):
+            await asyncio.sleep(SETTLE_S)
             times[OPENING].append(await coord.open_pathway(desk, opening_command(i, team), bot_id, invites))
+            await asyncio.sleep(SETTLE_S)
             times[FLOOR].append(await coord.bare_create(team))
         latency = {name: percentiles(s) for name, s in times.items()}
         ratio = {q: latency[OPENING][q] / latency[FLOOR][q] for q in ("p50", "p95")}
