@@ -203,3 +203,28 @@ async def test_pathway_past_retention_is_archived_to_the_coordinator(clinician, 
         left = db.execute("SELECT COUNT(*) FROM megolminboundsessions WHERE room_id = ?", (room,)).fetchone()[0]
         kept = db.execute("SELECT COUNT(*) FROM megolminboundsessions").fetchone()[0]
     assert left == 0 and kept > 0, "the room's keys are forgotten, the others kept"
+
+
+async def test_failed_opening_resumes_on_retry_without_duplicates(clinician, bot_process, synapse):
+    coord, gp = await clinician("coordination"), await clinician("medecin")
+    ghost = "@fantome:ailleurs.example"   # on the roster, on a server this homeserver cannot reach
+    roster = [{"user_id": coord.user_id, "name": "Claire", "profession": "coordinateur", "coordinator": True},
+              {"user_id": gp.user_id, "name": "Paul", "profession": "médecin"},
+              {"user_id": ghost, "name": "Fantôme", "profession": "infirmier"}]
+    bot = bot_process(staff=[], roster=roster, pathways={"ins_test_mode": True})
+    desk = await coord.create_room([bot.user_id])
+    await coord.wait_joined(desk, bot.user_id)
+    failed, _ = await coord.ask(desk, f"{OPEN} --equipe medecin,infirmier", timeout=60)
+    assert "relancez la même commande" in failed.body, failed.body
+
+    removed, _ = await coord.ask(desk, f"!equipe retirer {ghost}")
+    assert "ne fait plus partie" in removed.body
+    done, _ = await coord.ask(desk, f"{OPEN} --equipe medecin", timeout=60)
+    assert "ouvert" in done.body, done.body
+    room = _room_of(done)
+    await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
+                      and e.state_key == gp.user_id and e.membership == "join", 30)
+    opened = bot.events("pathway.opened")
+    assert len(opened) == 1 and opened[0]["room_id"] == room
+    spaces = [e for e in (await gp.client.room_get_state(room)).events if e["type"] == "m.space.parent"]
+    assert len(spaces) == 1
