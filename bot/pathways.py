@@ -12,7 +12,7 @@ from bot.pathway_store import SUMMARY_FIELDS, now_ms
 from bot.reply import room_link, table
 from bot.room_specs import power_levels
 from liaison.matrix import MatrixError
-from policies.pathway import PATHWAY_TYPES, find_pathway_type
+from policies.pathway import PATHWAY_TYPES
 
 log = structlog.get_logger(__name__)
 
@@ -105,20 +105,25 @@ async def _summary(ctx: Context, words: list[str]) -> Reply:
     return Reply.plain(f"Résumé mis à jour : {SUMMARY_FIELDS[field]} (version {version}), nouveau résumé épinglé.")
 
 
-async def _close(ctx: Context, words: list[str]) -> Reply:
+async def _coordinated_here(ctx: Context):
+    """The pathway of this room, or the reason the coordination action cannot run here."""
     if not ctx.is_coordinator:
-        return Reply.plain(COORDINATION_ONLY)
+        return None, Reply.plain(COORDINATION_ONLY)
     pathway, _ = await _here(ctx)
-    if pathway is None:
-        return Reply.plain(IN_ROOM_ONLY)
+    return pathway, None if pathway else Reply.plain(IN_ROOM_ONLY)
+
+
+async def _close(ctx: Context, words: list[str]) -> Reply:
+    pathway, refusal = await _coordinated_here(ctx)
+    if refusal:
+        return refusal
     if pathway.status != "open":
         return Reply.plain("Ce parcours est déjà clos.")
     if not words:
         return Reply.plain("Indiquez le motif : !parcours clore <motif>.")
     s = ctx.services.settings
     until = now_ms() + s.retention_days * 86_400_000
-    await ctx.services.matrix.set_state(ctx.room_id, "m.room.power_levels",
-                                        await _levels(ctx, pathway, closed=True))
+    await ctx.services.matrix.set_state(ctx.room_id, "m.room.power_levels", await _levels(ctx, closed=True))
     await ctx.services.pathways.update(pathway.id, status="closed", closed_by=ctx.sender, closed_at=now_ms(),
                                        close_reason=" ".join(words), retention_until=until)
     return Reply.plain(f"Parcours clos. Le salon passe en lecture seule pour les membres ; il est conservé jusqu'au "
@@ -126,24 +131,22 @@ async def _close(ctx: Context, words: list[str]) -> Reply:
 
 
 async def _reopen(ctx: Context, words: list[str]) -> Reply:
-    if not ctx.is_coordinator:
-        return Reply.plain(COORDINATION_ONLY)
-    pathway, _ = await _here(ctx)
-    if pathway is None:
-        return Reply.plain(IN_ROOM_ONLY)
+    pathway, refusal = await _coordinated_here(ctx)
+    if refusal:
+        return refusal
     if pathway.status != "closed":
         return Reply.plain("Ce parcours n'est pas clos.")
     if pathway.retention_until and now_ms() > pathway.retention_until:
         return Reply.plain("Le délai de conservation est dépassé : ce parcours ne peut plus être rouvert.")
     if await ctx.services.pathways.in_progress(pathway.patient_id, pathway.type):
         return Reply.plain("Un autre parcours du même type est déjà ouvert pour ce patient.")
-    await ctx.services.matrix.set_state(ctx.room_id, "m.room.power_levels", await _levels(ctx, pathway, closed=False))
+    await ctx.services.matrix.set_state(ctx.room_id, "m.room.power_levels", await _levels(ctx, closed=False))
     await ctx.services.pathways.update(pathway.id, status="open", closed_by=None, closed_at=None, close_reason=None,
                                        retention_until=None)
     return Reply.plain("Parcours rouvert : chacun peut de nouveau écrire dans le salon.")
 
 
-async def _levels(ctx: Context, pathway, closed: bool) -> dict:
+async def _levels(ctx: Context, closed: bool) -> dict:
     coordinators = [m.user_id for m in await ctx.services.roster.members() if m.coordinator]
     return power_levels(ctx.services.settings.bot_user_id, coordinators, closed=closed)
 

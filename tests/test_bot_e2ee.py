@@ -1,7 +1,6 @@
 """The bot in encrypted rooms, against a real Synapse: the clinician's side of `!aide`."""
 from __future__ import annotations
 
-import asyncio
 
 from nio import RoomMemberEvent
 
