@@ -28,6 +28,7 @@ from liaison.config import ConfigError, load_config
 from liaison.db import DatabaseTooNew, open_database
 from liaison.logs import setup_logging
 from liaison.matrix import Matrix
+from liaison.trace import Trace
 
 log = structlog.get_logger("bot")
 
@@ -50,7 +51,8 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
     await roster.load(cfg.roster)
     services = Services(matrix, roster, PathwayStore(engine), PathwaySettings(
         server_name=cfg.homeserver.server_name, bot_user_id=cfg.bot.user_id, naming=cfg.pathways.naming,
-        ins_test_mode=cfg.pathways.ins_test_mode, retention_days=cfg.pathways.retention_days))
+        ins_test_mode=cfg.pathways.ins_test_mode, retention_days=cfg.pathways.retention_days),
+        Trace(engine))
     bot = Bot(matrix, BotStore(engine), build_registry(),
               BotSettings(password=cfg.bot.password, staff=frozenset(cfg.bot.staff)),
               services, MembershipWatch(services).handle)

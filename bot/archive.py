@@ -64,7 +64,7 @@ class Archiver:
                 await store.set_member(pathway.id, user_id, "left", ARCHIVE_RULE.rule)
         await matrix.forget_room(pathway.room_id)
         await store.update(pathway.id, status="archived")
-        await store.trace(actor=self.s.settings.bot_user_id, action="archiver", subject=recipient,
+        await self.s.trace.append(actor=self.s.settings.bot_user_id, action="archiver", subject=recipient,
                           decision=ARCHIVE_RULE, patient_id=patient.id, pathway_id=pathway.id)
         log.info("archive.done", pathway_id=pathway.id, bytes=len(export))
 

@@ -169,7 +169,7 @@ class Opener:
             await store.update(pathway.id, room_id=room_id)
             for user_id, d in decisions.items():
                 await store.set_member(pathway.id, user_id, "invited" if d.allowed else "refused", d.rule)
-                await store.trace(actor=actor, action="inviter", subject=user_id, decision=d,
+                await self.s.trace.append(actor=actor, action="inviter", subject=user_id, decision=d,
                                   patient_id=patient.id, pathway_id=pathway.id)
         await matrix.set_state(space_id, "m.space.child", {"via": [s.server_name]}, state_key=room_id)
         if pathway.summary_event_id is None:

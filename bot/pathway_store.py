@@ -1,4 +1,4 @@
-"""Patients, pathways, their members and summaries, and the decision trace, in the database."""
+"""Patients, pathways, their members and summaries, in the database."""
 from __future__ import annotations
 
 import time
@@ -148,7 +148,7 @@ class PathwayStore:
             await conn.execute(text(f"UPDATE pathway SET {sets}, last_activity_at = :now WHERE id = :id"),
                                {**values, "now": now_ms(), "id": pathway_id})
 
-    # -- members, summary, trace --------------------------------------------
+    # -- members and summary --------------------------------------------
 
     async def set_member(self, pathway_id: str, user_id: str, state: str, rule: str) -> None:
         async with self.engine.begin() as conn:
@@ -184,17 +184,6 @@ class PathwayStore:
                 "VALUES (:p, :f, :v, :val, :a, :t)"),
                 {"p": pathway_id, "f": field, "v": current + 1, "val": value, "a": author, "t": now_ms()})
         return current + 1
-
-    async def trace(self, *, actor: str, action: str, subject: str, decision, patient_id: str | None = None,
-                    pathway_id: str | None = None) -> str:
-        tid = uuid.uuid4().hex[:12]
-        async with self.engine.begin() as conn:
-            await conn.execute(text(
-                "INSERT INTO decision_log (id, at, actor, action, subject, patient_id, pathway_id, allowed, rule, "
-                "basis) VALUES (:id, :at, :actor, :action, :subject, :pa, :pw, :ok, :rule, :basis)"),
-                {"id": tid, "at": now_ms(), "actor": actor, "action": action, "subject": subject, "pa": patient_id,
-                 "pw": pathway_id, "ok": int(decision.allowed), "rule": decision.rule, "basis": decision.basis})
-        return tid
 
 
 def _patient(row) -> Patient:

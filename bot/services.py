@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from bot.pathway_store import PathwayStore
 from bot.roster import Roster
 from liaison.matrix import Matrix
+from liaison.trace import Trace
 
 
 @dataclass(frozen=True)
@@ -23,3 +24,4 @@ class Services:
     roster: Roster
     pathways: PathwayStore
     settings: PathwaySettings
+    trace: Trace

@@ -35,7 +35,7 @@ class MembershipWatch:
             return
         member = await self.s.roster.get(m.user_id)
         decision = may_join_pathway(member.facts() if member else None, m.user_id, None)
-        ref = await self.s.pathways.trace(actor=m.sender, action="inviter", subject=m.user_id, decision=decision,
+        ref = await self.s.trace.append(actor=m.sender, action="inviter", subject=m.user_id, decision=decision,
                                           patient_id=pathway.patient_id, pathway_id=pathway.id)
         if decision.allowed:
             await self.s.pathways.set_member(pathway.id, m.user_id, "invited", decision.rule)

@@ -18,6 +18,9 @@ def main(argv: list[str] | None = None) -> int:
                        ("check", "vérifie le fichier de configuration")):
         p = sub.add_parser(name, help=text)
         p.add_argument("-c", "--config", required=True)
+    trace = sub.add_parser("trace", help="la trace des partages")
+    trace.add_argument("what", choices=["verify"], help="verify : vérifie le chaînage de la trace")
+    trace.add_argument("-c", "--config", required=True)
     args = parser.parse_args(argv)
 
     if args.cmd == "up":
@@ -31,6 +34,8 @@ def main(argv: list[str] | None = None) -> int:
     except ConfigError as err:
         print(f"liaison: {err}", file=sys.stderr)
         return 2
+    if args.cmd == "trace":
+        return asyncio.run(_verify_trace(cfg.database.url))
     if args.cmd == "migrate":
         from liaison.db import create_engine, migrate
 
@@ -44,6 +49,23 @@ def main(argv: list[str] | None = None) -> int:
     else:
         print("configuration valide")
     return 0
+
+
+async def _verify_trace(url: str) -> int:
+    from liaison.db import open_database
+    from liaison.trace import Trace
+
+    engine = await open_database(url)
+    try:
+        check = await Trace(engine).verify()
+    finally:
+        await engine.dispose()
+    if check.ok:
+        print(f"trace intègre : {check.entries} entrées, chaînage vérifié")
+        return 0
+    print(f"trace ALTÉRÉE : l'entrée {check.first_bad} ne correspond plus au chaînage "
+          f"({check.entries} entrées valides avant elle)")
+    return 1
 
 
 if __name__ == "__main__":

@@ -9,7 +9,6 @@ from sqlalchemy.exc import IntegrityError
 from bot.pathway_store import PathwayStore
 from bot.roster import Roster
 from liaison.db import create_engine, migrate
-from policies.decision import Deny
 from policies.professions import find_profession
 
 
@@ -36,7 +35,7 @@ async def test_one_pathway_of_a_type_in_progress_per_patient(engine):
         await store.update(first.id, patient_id="elsewhere")
 
 
-async def test_summary_fields_are_versioned_and_trace_kept(engine):
+async def test_summary_fields_are_versioned(engine):
     store = PathwayStore(engine)
     patient = await store.add_patient(ins="248057512345612", oid="1.2.250.1.213.1.4.10", birth_name="Petit",
                                       first_names="Anne", birth_date=date(1948, 5, 1), sex="F", actor="@c:hs")
@@ -44,10 +43,6 @@ async def test_summary_fields_are_versioned_and_trace_kept(engine):
     assert await store.set_summary(pw.id, "traitements", "furosémide", "@gp:hs") == 1
     assert await store.set_summary(pw.id, "traitements", "furosémide 40 mg", "@gp:hs") == 2
     assert await store.summary(pw.id) == {"traitements": ("furosémide 40 mg", 2)}
-    ref = await store.trace(actor="@gp:hs", action="inviter", subject="@x:hs",
-                            decision=Deny("pathway.outsider", "hors équipe", "CSP L.1110-4 III"),
-                            patient_id=patient.id, pathway_id=pw.id)
-    assert ref
 
 
 async def test_roster_changes_are_traced(engine):

@@ -84,19 +84,3 @@ CREATE TABLE pathway_member (
     at         BIGINT NOT NULL,
     PRIMARY KEY (pathway_id, user_id)
 );
-
--- The trace: every policy decision and every share, with its rule and legal basis.
-CREATE TABLE decision_log (
-    id         TEXT PRIMARY KEY,
-    at         BIGINT NOT NULL,
-    actor      TEXT NOT NULL,
-    action     TEXT NOT NULL,
-    subject    TEXT NOT NULL,
-    patient_id TEXT,
-    pathway_id TEXT,
-    allowed    INTEGER NOT NULL,
-    rule       TEXT NOT NULL,
-    basis      TEXT NOT NULL DEFAULT ''
-);
-
-CREATE INDEX decision_log_patient ON decision_log (patient_id, at);
