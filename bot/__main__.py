@@ -29,6 +29,7 @@ from liaison.db import DatabaseTooNew, open_database
 from liaison.logs import setup_logging
 from liaison.matrix import Matrix
 from liaison.trace import Trace
+from policies.pathway import PATHWAY_TYPES
 
 log = structlog.get_logger("bot")
 
@@ -51,7 +52,8 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
     await roster.load(cfg.roster)
     services = Services(matrix, roster, PathwayStore(engine), PathwaySettings(
         server_name=cfg.homeserver.server_name, bot_user_id=cfg.bot.user_id, naming=cfg.pathways.naming,
-        ins_test_mode=cfg.pathways.ins_test_mode, retention_days=cfg.pathways.retention_days),
+        ins_test_mode=cfg.pathways.ins_test_mode, retention_days=cfg.pathways.retention_days,
+        types=tuple((t.key, t.label) for t in cfg.pathways.types) or PATHWAY_TYPES),
         Trace(engine))
     bot = Bot(matrix, BotStore(engine), build_registry(),
               BotSettings(password=cfg.bot.password, staff=frozenset(cfg.bot.staff)),

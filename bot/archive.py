@@ -15,7 +15,6 @@ from sqlalchemy import text
 from bot.pathway_store import SUMMARY_FIELDS, Pathway, now_ms
 from liaison.matrix import MatrixError, txn_id
 from policies.decision import Allow
-from policies.pathway import PATHWAY_TYPES
 
 log = structlog.get_logger(__name__)
 ARCHIVE_RULE = Allow("pathway.archive", "Délai de conservation écoulé : le parcours est archivé.",
@@ -69,7 +68,7 @@ class Archiver:
         log.info("archive.done", pathway_id=pathway.id, bytes=len(export))
 
     async def _export(self, pathway: Pathway, patient) -> bytes:
-        label = dict(PATHWAY_TYPES).get(pathway.type, pathway.type)
+        label = self.s.settings.type_label(pathway.type)
         fields = await self.s.pathways.summary(pathway.id)
         lines = [f"Archive du parcours {label} ({pathway.code})",
                  f"Patient : {patient.birth_name.upper()} {patient.first_names}, né(e) le "

@@ -40,7 +40,7 @@ class OpenRequest:
     team: tuple[str, ...] | None   # accounts and professions as typed; None: the patient's usual team
 
 
-def parse_open(words: list[str], test_mode: bool) -> OpenRequest | str:
+def parse_open(words: list[str], test_mode: bool, types: tuple[tuple[str, str], ...]) -> OpenRequest | str:
     """The request, or a French sentence saying what is wrong."""
     team = None
     for flag in ("--equipe", "--team"):
@@ -57,7 +57,7 @@ def parse_open(words: list[str], test_mode: bool) -> OpenRequest | str:
         ins = parse_ins(words[0], test_mode=test_mode)
     except InsError as err:
         return f"INS refusé : {err.message}"
-    found = find_pathway_type(words[1])
+    found = find_pathway_type(words[1], types)
     if found is None:
         return f"Type de parcours inconnu « {words[1]} ». Tapez !parcours types pour la liste."
     try:

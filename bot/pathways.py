@@ -12,7 +12,6 @@ from bot.pathway_store import SUMMARY_FIELDS, now_ms
 from bot.reply import room_link, table
 from bot.room_specs import power_levels
 from liaison.matrix import MatrixError
-from policies.pathway import PATHWAY_TYPES
 
 log = structlog.get_logger(__name__)
 
@@ -45,21 +44,22 @@ async def _list(ctx: Context, words: list[str]) -> Reply:
     rows = await ctx.services.pathways.visible_to(ctx.sender, everything=ctx.is_coordinator)
     if not rows:
         return Reply.plain("Aucun parcours ouvert vous concernant.")
-    labels = dict(PATHWAY_TYPES)
-    data = [(p.code, labels.get(p.type, p.type), "ouvert" if p.status == "open" else "clos", room_link(p.room_id))
+    label = ctx.services.settings.type_label
+    data = [(p.code, label(p.type), "ouvert" if p.status == "open" else "clos", room_link(p.room_id))
             for p, _patient in rows]
     text, html = table(["Code", "Type", "État", "Salon"], data)
     return Reply(f"Parcours ({len(rows)}) :\n{text}", f"<p>Parcours ({len(rows)}) :</p>{html}")
 
 
 async def _types(ctx: Context, words: list[str]) -> Reply:
-    return Reply.plain("Types de parcours : " + ", ".join(f"{label} ({key})" for key, label in PATHWAY_TYPES))
+    types = ctx.services.settings.types
+    return Reply.plain("Types de parcours : " + ", ".join(f"{label} ({key})" for key, label in types))
 
 
 async def _open(ctx: Context, words: list[str]) -> Reply:
     if not ctx.is_coordinator:
         return Reply.plain(COORDINATION_ONLY)
-    req = parse_open(words, ctx.services.settings.ins_test_mode)
+    req = parse_open(words, ctx.services.settings.ins_test_mode, ctx.services.settings.types)
     if isinstance(req, str):
         return Reply.plain(req)
     return await Opener(ctx.services).open(ctx.sender, req)
@@ -78,7 +78,7 @@ async def _info(ctx: Context, words: list[str]) -> Reply:
         return Reply.plain(IN_ROOM_ONLY)
     members = await ctx.services.pathways.members(pathway.id)
     fields = await ctx.services.pathways.summary(pathway.id)
-    label = dict(PATHWAY_TYPES).get(pathway.type, pathway.type)
+    label = ctx.services.settings.type_label(pathway.type)
     lines = [f"Parcours {label} ({pathway.code}) — {'ouvert' if pathway.status == 'open' else 'clos'}",
              f"Patient : {patient.birth_name.upper()} {patient.first_names}, né(e) le {patient.birth_date:%d/%m/%Y}",
              f"Ouvert le {_day(pathway.opened_at)} par {pathway.opened_by}"]
@@ -100,7 +100,7 @@ async def _summary(ctx: Context, words: list[str]) -> Reply:
     field = fold(words[0])
     version = await ctx.services.pathways.set_summary(pathway.id, field, " ".join(words[1:]), ctx.sender)
     members = [u for u, state, _ in await ctx.services.pathways.members(pathway.id) if state in ("invited", "joined")]
-    label = dict(PATHWAY_TYPES).get(pathway.type, pathway.type)
+    label = ctx.services.settings.type_label(pathway.type)
     await Opener(ctx.services).post_summary(pathway, patient, label, members)
     return Reply.plain(f"Résumé mis à jour : {SUMMARY_FIELDS[field]} (version {version}), nouveau résumé épinglé.")
 

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from policies.pathway import PATHWAY_TYPES
+
 from bot.pathway_store import PathwayStore
 from bot.roster import Roster
 from liaison.matrix import Matrix
@@ -16,6 +18,10 @@ class PathwaySettings:
     naming: str = "initiales"
     ins_test_mode: bool = False
     retention_days: int = 730
+    types: tuple[tuple[str, str], ...] = PATHWAY_TYPES
+
+    def type_label(self, key: str) -> str:
+        return dict(self.types).get(key, key)
 
 
 @dataclass

@@ -109,6 +109,16 @@ class RosterEntry:
 
 
 @dataclass
+class PathwayType:
+    key: str
+    label: str
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[a-z0-9-]{2,40}$", self.key):
+            raise ConfigError("key", f"« {self.key} » : lettres minuscules, chiffres et tirets")
+
+
+@dataclass
 class PathwaysConfig:
     # initiales : « M. D. (1948) · Diabète » ; pseudonyme : « P-7K3Q9 · Diabète »
     naming: str = "initiales"
@@ -118,8 +128,12 @@ class PathwaysConfig:
     retention_days: int = 730
     # Intervalle entre deux passages de l'archivage, en secondes (un jour par défaut).
     archive_interval_seconds: int = 86400
+    # Types de parcours proposés (vide : la liste par défaut de Liaison).
+    types: list[PathwayType] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        if len({t.key for t in self.types}) != len(self.types):
+            raise ConfigError("types", "deux types de parcours ont la même clé")
         if self.naming not in ("initiales", "pseudonyme"):
             raise ConfigError("naming", f"« {self.naming} » : attendu initiales ou pseudonyme")
         if not 0 <= self.retention_days <= 36500:

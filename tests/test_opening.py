@@ -1,0 +1,43 @@
+"""Parsing `!parcours ouvrir` and comparing identities: pure functions, no server."""
+from __future__ import annotations
+
+from datetime import date
+
+from bot.opening import OpenRequest, identity_conflict, parse_open
+from bot.pathway_store import Patient
+from liaison.config import parse_config
+from policies.ins import nir_key
+
+NIR = "2480575123456"
+INS = f"{NIR}{nir_key(NIR):02d}"
+TYPES = (("plaie-chronique", "Plaie chronique"), ("autre", "Autre"))
+
+
+def test_configured_types_and_team_option():
+    req = parse_open([INS, "plaie", "01/05/1948", "F", "Petit", "Anne", "Marie", "--équipe", "@a:hs,infirmier"],
+                     True, TYPES)
+    assert isinstance(req, OpenRequest)
+    assert (req.type_key, req.first_names, req.team) == ("plaie-chronique", "Anne Marie", ("@a:hs", "infirmier"))
+    assert "inconnu" in parse_open([INS, "diabete", "01/05/1948", "F", "Petit", "Anne"], True, TYPES)
+
+
+def test_test_oid_needs_test_mode_and_traits_must_match():
+    words = [INS, "autre", "01/05/1948", "F", "Petit", "Anne"]
+    assert isinstance(parse_open(words, True, TYPES), OpenRequest)
+    assert isinstance(parse_open(words, False, TYPES), OpenRequest)   # production OID by default
+    wrong_sex = parse_open([INS, "autre", "01/05/1948", "M", "Petit", "Anne"], True, TYPES)
+    assert "sexe" in wrong_sex.lower()
+
+
+def test_identity_conflict_names_the_trait():
+    known = Patient("p", INS, "oid", "Petit", "Anne", date(1948, 5, 1), "F", None)
+    same = parse_open([INS, "autre", "01/05/1948", "F", "PETIT", "anne"], True, TYPES)
+    assert identity_conflict(known, same) is None, "case and accents are not a difference"
+    other = parse_open([INS, "autre", "01/05/1948", "F", "Petit-Martin", "Anne"], True, TYPES)
+    assert "le nom de naissance" in identity_conflict(known, other)
+
+
+def test_pathway_types_from_the_config():
+    raw = {"homeserver": {"url": "http://x", "server_name": "hs"}, "bot": {"user_id": "@b:hs"},
+           "pathways": {"types": [{"key": "plaie-chronique", "label": "Plaie chronique"}]}}
+    assert parse_config(raw, {}).pathways.types[0].label == "Plaie chronique"
