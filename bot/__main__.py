@@ -15,7 +15,7 @@ from pathlib import Path
 import structlog
 
 from bot import help as help_commands
-from bot import pathways, team
+from bot import pathways, team, trace_command
 from bot.app import Bot, BotSettings
 from bot.archive import Archiver
 from bot.commands import Registry
@@ -35,7 +35,7 @@ log = structlog.get_logger("bot")
 
 
 def build_registry() -> Registry:
-    return Registry.of([*help_commands.ALL, *team.ALL, *pathways.ALL])
+    return Registry.of([*help_commands.ALL, *team.ALL, *pathways.ALL, *trace_command.ALL])
 
 
 async def _announce_ready(bot: Bot, ready_file: str) -> None:

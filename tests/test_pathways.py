@@ -228,3 +228,30 @@ async def test_failed_opening_resumes_on_retry_without_duplicates(clinician, bot
     assert len(opened) == 1 and opened[0]["room_id"] == room
     spaces = [e for e in (await gp.client.room_get_state(room)).events if e["type"] == "m.space.parent"]
     assert len(spaces) == 1
+
+
+async def test_trace_export_lists_every_decision_with_its_basis(team):
+    from nio import RoomEncryptedFile
+    from nio.crypto import decrypt_attachment
+    import json
+
+    people, bot, desk = team
+    coord, gp = people["coordination"], people["medecin"]
+    team_arg = ",".join(people[r].user_id for r in ("medecin", "social", "dehors"))
+    reply, _ = await coord.ask(desk, f"{OPEN} --equipe {team_arg}", timeout=60)
+    room = _room_of(reply)
+    await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
+                      and e.state_key == gp.user_id and e.membership == "join", 30)
+    refused, _ = await gp.ask(room, "!trace")
+    assert "réservée à la coordination" in refused.body
+    summary, _ = await coord.ask(room, "!trace")
+    assert "Chaînage vérifié" in summary.body
+    assert "pathway.team.health" in summary.body and "CSP L.1110-4" in summary.body
+    assert "pathway.outsider" in summary.body and "refusé" in summary.body
+    file_event = await coord.wait_for(lambda r, e: r == room and isinstance(e, RoomEncryptedFile), 30)
+    f = file_event.source["content"]["file"]
+    data = decrypt_attachment((await coord.client.download(f["url"])).body, f["key"]["k"], f["hashes"]["sha256"],
+                              f["iv"])
+    export = json.loads(data)
+    assert export["integrity_ok"] and {e["rule"] for e in export["entries"]} >= {"pathway.team.health",
+                                                                                 "pathway.outsider", "trace.export"}

@@ -1,0 +1,47 @@
+"""`!trace` (J10): who received what about this patient, on which basis — from the hash-chained trace."""
+from __future__ import annotations
+
+import json
+from datetime import datetime
+
+from bot.commands import Audience, Context, Reply, command
+from liaison.matrix import txn_id
+from policies.decision import Allow, Deny
+
+ACTIONS = {"inviter": "invitation", "retirer": "retrait", "archiver": "archivage", "relayer": "relais",
+           "envoyer": "envoi de document", "exporter": "export de la trace"}
+
+
+@command("trace", en="audit", who=Audience.COORDINATOR,
+         help="Exporte la trace des partages concernant le patient de ce salon (résumé + fichier JSON chiffré).")
+async def trace(ctx: Context) -> Reply:
+    pathway = await ctx.services.pathways.by_room(ctx.room_id)
+    if pathway is None:
+        return Reply.plain("Tapez !trace dans le salon du parcours du patient concerné.")
+    decision = Allow("trace.export", "Export de la trace par la coordination.", "CSP L.1110-4 / RGPD art. 15")
+    if not ctx.is_coordinator:   # the registry already refuses, this keeps the trace honest
+        decision = Deny("trace.export", "Export réservé à la coordination.", "CSP L.1110-4")
+    await ctx.services.trace.append(actor=ctx.sender, action="exporter", subject=pathway.patient_id,
+                                    decision=decision, patient_id=pathway.patient_id, pathway_id=pathway.id)
+    if not decision.allowed:
+        return Reply.plain(decision.reason)
+    entries = await ctx.services.trace.entries(pathway.patient_id)
+    check = await ctx.services.trace.verify()
+    lines = [f"{_when(e.at)} — {ACTIONS.get(e.action, e.action)} : {e.subject}, par {e.actor} — "
+             f"{'autorisé' if e.allowed else 'refusé'} ({e.rule}, {e.basis or '—'}) [n° {e.seq}]" for e in entries]
+    integrity = (f"Chaînage vérifié ({check.entries} entrées)." if check.ok
+                 else f"ATTENTION : la trace est altérée à partir de l'entrée {check.first_bad}.")
+    export = json.dumps({"patient_id": pathway.patient_id, "generated_at": _when(None), "integrity_ok": check.ok,
+                         "entries": [e.__dict__ for e in entries]}, ensure_ascii=False, indent=2).encode()
+    await ctx.services.matrix.send_file(ctx.room_id, export, f"trace-{pathway.code}.json", "application/json",
+                                        txn_id(ctx.event_id, "trace-file"))
+    return Reply.plain(f"Trace des partages pour ce patient ({len(entries)} entrées ; fichier JSON joint) :\n"
+                       + "\n".join(lines) + f"\n{integrity}")
+
+
+def _when(ms: int | None) -> str:
+    moment = datetime.fromtimestamp(ms / 1000) if ms else datetime.now()
+    return moment.strftime("%d/%m/%Y %H:%M")
+
+
+ALL = [trace]
