@@ -6,7 +6,9 @@ is typed again, instead of leaving a half-made room behind.
 """
 from __future__ import annotations
 
+import asyncio
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import date, datetime
 
@@ -15,7 +17,7 @@ import structlog
 from bot.commands import Reply, fold
 from bot.pathway_store import Pathway, Patient
 from bot.reply import room_link
-from bot.room_specs import power_levels, room_initial_state, space_initial_state, summary_message
+from bot.room_specs import power_levels, room_initial_state, space_initial_state, space_link, summary_message
 from liaison.matrix import txn_id
 from policies.ins import Ins, InsError, TraitError, check_traits, parse_birth_date, parse_ins, parse_sex
 from policies.naming import NamingMode, pathway_code, room_name, room_topic, space_name
@@ -153,37 +155,60 @@ class Opener:
             decisions[user_id] = may_join_pathway(member.facts() if member else None, user_id, frozenset(team))
         invited = [u for u, d in decisions.items() if d.allowed and u != s.bot_user_id]
 
-        space_id = patient.space_id
-        if space_id is None:
-            space_id = await matrix.create_room(
-                name=space_name(mode, code=pathway.code, **names), topic="Espace patient Liaison (parcours de soins).",
-                initial_state=space_initial_state(), power_levels=power_levels(s.bot_user_id, coordinators),
-                invite=[u for u in invited if u in coordinators], space=True)
-            await store.set_space(patient.id, space_id)
-        room_id = pathway.room_id
-        if room_id is None:
-            room_id = await matrix.create_room(
+        room_coordinators = [u for u in invited if u in coordinators]
+
+        async def make_room() -> str:
+            if pathway.room_id:
+                return pathway.room_id
+            parent = [space_link("m.space.parent", patient.space_id, s.server_name)] if patient.space_id else []
+            room = await matrix.create_room(
                 name=room_name(mode, pathway_label=label, code=pathway.code, **names),
-                topic=room_topic(mode, label), initial_state=room_initial_state(s.server_name, space_id),
-                power_levels=power_levels(s.bot_user_id, [u for u in invited if u in coordinators]), invite=invited)
-            await store.update(pathway.id, room_id=room_id)
+                topic=room_topic(mode, label), initial_state=room_initial_state() + parent,
+                power_levels=power_levels(s.bot_user_id, room_coordinators), invite=invited)
+            await store.update(pathway.id, room_id=room)
+            return room
+
+        async def record_members() -> None:
+            # Also on a resumed opening: the decisions are taken (and traced) again.
             for user_id, d in decisions.items():
                 await store.set_member(pathway.id, user_id, "invited" if d.allowed else "refused", d.rule)
                 await self.s.trace.append(actor=actor, action="inviter", subject=user_id, decision=d,
-                                  patient_id=patient.id, pathway_id=pathway.id)
-        await matrix.set_state(space_id, "m.space.child", {"via": [s.server_name]}, state_key=room_id)
+                                          patient_id=patient.id, pathway_id=pathway.id)
+
+        async def link_space(room_id: str) -> None:
+            """A new patient's space is made with its first room as child; a known one gains a child."""
+            if patient.space_id:
+                await matrix.set_state(patient.space_id, "m.space.child", {"via": [s.server_name]}, state_key=room_id)
+                return
+            space = await matrix.create_room(
+                name=space_name(mode, code=pathway.code, **names), topic="",
+                initial_state=space_initial_state() + [space_link("m.space.child", room_id, s.server_name)],
+                power_levels=power_levels(s.bot_user_id, coordinators), invite=room_coordinators, space=True)
+            await store.set_space(patient.id, space)
+            await matrix.set_state(room_id, "m.space.parent", {"via": [s.server_name], "canonical": True},
+                                   state_key=space)
+
+        t0 = time.perf_counter()
+        room_id = await make_room()
+        t1 = time.perf_counter()
+        # The summary does not wait for the space: post it while the space is being made.
+        tasks = [link_space(room_id), record_members()]
         if pathway.summary_event_id is None:
-            await self.post_summary(pathway, patient, label, invited)
-            await matrix.send(room_id, _notice(*_who_message(decisions, roster)), txn_id(pathway.id, "who"))
+            tasks += [self.post_summary(pathway, patient, label, invited, room_id),
+                      matrix.send(room_id, _notice(*_who_message(decisions, roster)), txn_id(pathway.id, "who"))]
+        await asyncio.gather(*tasks)
+        t3 = time.perf_counter()
         await store.update(pathway.id, status="open")
         log.info("pathway.opened", pathway_id=pathway.id, room_id=room_id, invited=len(invited),
-                 refused=len(decisions) - len(invited))
+                 refused=len(decisions) - len(invited), create_ms=round((t1 - t0) * 1000),
+                 link_and_post_ms=round((t3 - t1) * 1000), total_ms=round((time.perf_counter() - t0) * 1000))
         refused = len(decisions) - len(invited)
         return Reply.plain(f"Parcours {label} ouvert ({pathway.code}) : {room_link(room_id)} — "
                            f"{len(invited)} invitation(s)" + (f", {refused} refusée(s) : raisons dans le salon."
                                                               if refused else "."))
 
-    async def post_summary(self, pathway: Pathway, patient: Patient, label: str, team: list[str]) -> str:
+    async def post_summary(self, pathway: Pathway, patient: Patient, label: str, team: list[str],
+                           room_id: str | None = None) -> str:
         """Post the summary (encrypted) and pin it in place of the previous one."""
         store, matrix = self.s.pathways, self.s.matrix
         fields = await store.summary(pathway.id)
@@ -195,7 +220,7 @@ class Opener:
                                      opened_on=datetime.fromtimestamp(pathway.opened_at / 1000).date(),
                                      fields=fields, team=team)
         version = ",".join(f"{k}{v[1]}" for k, v in sorted(fields.items())) or "v0"
-        room_id = pathway.room_id or (await store.pathway(pathway.id)).room_id
+        room_id = room_id or pathway.room_id
         event_id = await matrix.send(room_id, _notice(text, html), txn_id(pathway.id, "summary", version))
         await matrix.set_state(room_id, "m.room.pinned_events", {"pinned": [event_id]})
         await store.update(pathway.id, summary_event_id=event_id)

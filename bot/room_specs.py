@@ -18,22 +18,23 @@ def _state(event_type: str, content: dict, state_key: str = "") -> dict:
     return {"type": event_type, "state_key": state_key, "content": content}
 
 
-def room_initial_state(server_name: str, space_id: str | None) -> list[dict]:
-    """Encrypted, invite-only, no guests, history from one's invitation, a child of the patient's space."""
-    state = [
+def room_initial_state() -> list[dict]:
+    """Encrypted, invite-only (the private preset's join rule), no guests, history from one's invitation."""
+    return [
         _state("m.room.encryption", {"algorithm": MEGOLM}),
-        _state("m.room.join_rules", {"join_rule": "invite"}),
         _state("m.room.guest_access", {"guest_access": "forbidden"}),
         _state("m.room.history_visibility", {"history_visibility": "invited"}),
     ]
-    if space_id:
-        state.append(_state("m.space.parent", {"via": [server_name], "canonical": True}, space_id))
-    return state
+
+
+def space_link(event_type: str, room_id: str, server_name: str) -> dict:
+    """m.space.child (in the space) or m.space.parent (in the room) pointing at room_id."""
+    content = {"via": [server_name]} | ({"canonical": True} if event_type == "m.space.parent" else {})
+    return _state(event_type, content, room_id)
 
 
 def space_initial_state() -> list[dict]:
     return [
-        _state("m.room.join_rules", {"join_rule": "invite"}),
         _state("m.room.guest_access", {"guest_access": "forbidden"}),
         _state("m.room.history_visibility", {"history_visibility": "invited"}),
     ]

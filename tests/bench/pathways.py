@@ -120,7 +120,7 @@ async def bench_pathways(synapse: Synapse, work: Path, samples: int) -> dict:
         latency = {name: percentiles(s) for name, s in times.items()}
         ratio = {q: latency[OPENING][q] / latency[FLOOR][q] for q in ("p50", "p95")}
         return {"latency_ms": latency, "ratio": ratio, "first_ms": {k: v * 1000 for k, v in first.items()},
-                "samples": samples, "team": len(team)}
+                "samples": samples, "team": len(team), "settle_s": SETTLE_S}
     finally:
         await coord.close()
         if bot:
