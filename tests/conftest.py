@@ -72,10 +72,8 @@ async def db_url(request, tmp_path):
         yield f"sqlite+aiosqlite:///{tmp_path / 'test.db'}"
         return
     base = pg_url()
-    if not base:
-        if os.environ.get("CI"):
-            pytest.fail("LIAISON_TEST_PG_URL is not set: .ci/run must start PostgreSQL")
-        pytest.skip("LIAISON_TEST_PG_URL not set (make test starts PostgreSQL)")
+    if not base:   # the PostgreSQL half of a database test is never silently skipped
+        pytest.fail("LIAISON_TEST_PG_URL is not set: run `make test`, which starts a throw-away PostgreSQL")
     import asyncpg
 
     name = f"t_{secrets.token_hex(6)}"
