@@ -15,9 +15,10 @@ from pathlib import Path
 import structlog
 
 from bot import help as help_commands
-from bot import pathways, team, trace_command
+from bot import consent_commands, pathways, team, trace_command
 from bot.app import Bot, BotSettings
 from bot.archive import Archiver
+from bot.consents import ConsentStore
 from bot.commands import Registry
 from bot.pathway_store import PathwayStore
 from bot.roster import Roster
@@ -30,12 +31,14 @@ from liaison.logs import setup_logging
 from liaison.matrix import Matrix
 from liaison.trace import Trace
 from policies.pathway import PATHWAY_TYPES
+from policies.sharing import Knobs
 
 log = structlog.get_logger("bot")
 
 
 def build_registry() -> Registry:
-    return Registry.of([*help_commands.ALL, *team.ALL, *pathways.ALL, *trace_command.ALL])
+    return Registry.of([*help_commands.ALL, *team.ALL, *pathways.ALL, *trace_command.ALL,
+                        *consent_commands.ALL])
 
 
 async def _announce_ready(bot: Bot, ready_file: str) -> None:
@@ -54,7 +57,7 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
         server_name=cfg.homeserver.server_name, bot_user_id=cfg.bot.user_id, naming=cfg.pathways.naming,
         ins_test_mode=cfg.pathways.ins_test_mode, retention_days=cfg.pathways.retention_days,
         types=tuple((t.key, t.label) for t in cfg.pathways.types) or PATHWAY_TYPES),
-        Trace(engine))
+        Trace(engine), ConsentStore(engine), Knobs())
     bot = Bot(matrix, BotStore(engine), build_registry(),
               BotSettings(password=cfg.bot.password, staff=frozenset(cfg.bot.staff)),
               services, MembershipWatch(services).handle)

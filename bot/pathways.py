@@ -7,16 +7,18 @@ from datetime import datetime
 import structlog
 
 from bot.commands import Arg, Audience, Context, Reply, command, fold
+from bot.enforce import decide_for
 from bot.opening import Opener, parse_open
 from bot.pathway_store import SUMMARY_FIELDS, now_ms
 from bot.reply import room_link, table
 from bot.room_specs import power_levels
 from liaison.matrix import MatrixError
+from policies.sharing import Action
 
 log = structlog.get_logger(__name__)
 
 USAGE = ("!parcours · !parcours ouvrir … · !parcours info · !parcours resume <champ> <texte> · "
-         "!parcours clore <motif> · !parcours rouvrir · !parcours types")
+         "!parcours inviter @compte · !parcours clore <motif> · !parcours rouvrir · !parcours types")
 COORDINATION_ONLY = "Cette action est réservée à la coordination de la structure."
 IN_ROOM_ONLY = "Tapez cette commande dans le salon du parcours concerné."
 
@@ -146,6 +148,31 @@ async def _reopen(ctx: Context, words: list[str]) -> Reply:
     return Reply.plain("Parcours rouvert : chacun peut de nouveau écrire dans le salon.")
 
 
+async def _invite(ctx: Context, words: list[str]) -> Reply:
+    """J2: someone outside the team joins only once a consent covering them is recorded."""
+    pathway, _ = await _here(ctx)
+    if pathway is None:
+        return Reply.plain(IN_ROOM_ONLY)
+    if not words or not words[0].startswith("@") or ":" not in words[0]:
+        return Reply.plain("Utilisation : !parcours inviter @compte:serveur")
+    if pathway.status != "open":
+        return Reply.plain("Ce parcours est clos : rouvrez-le d'abord (!parcours rouvrir).")
+    user_id = words[0]
+    decision = await decide_for(ctx.services, pathway=pathway, user_id=user_id, actor=ctx.sender,
+                                action=Action.INVITE)
+    ref = await ctx.services.trace.append(actor=ctx.sender, action="inviter", subject=user_id, decision=decision,
+                                          patient_id=pathway.patient_id, pathway_id=pathway.id)
+    if not decision.allowed:
+        return Reply.plain(f"Invitation refusée : {decision.reason} (règle {decision.rule}, {decision.basis} ; "
+                           f"trace {ref}).")
+    if await ctx.services.matrix.display_name(user_id) is None:
+        return Reply.plain(f"Le compte {user_id} n'existe pas : vérifiez l'identifiant.")
+    await ctx.services.matrix.invite(ctx.room_id, user_id)
+    await ctx.services.pathways.set_member(pathway.id, user_id, "invited", decision.rule)
+    return Reply.plain(f"{user_id} est invité(e) : {decision.reason} (règle {decision.rule}, {decision.basis} ; "
+                       f"trace {ref}).")
+
+
 async def _levels(ctx: Context, closed: bool) -> dict:
     coordinators = [m.user_id for m in await ctx.services.roster.members() if m.coordinator]
     return power_levels(ctx.services.settings.bot_user_id, coordinators, closed=closed)
@@ -163,6 +190,7 @@ _ACTIONS = {
     "clore": _close, "close": _close, "fermer": _close,
     "rouvrir": _reopen, "reopen": _reopen,
     "types": _types,
+    "inviter": _invite, "invite": _invite,
 }
 
 ALL = [parcours]

@@ -4,7 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from policies.pathway import PATHWAY_TYPES
+from policies.sharing import Knobs
 
+from bot.consents import ConsentStore
 from bot.pathway_store import PathwayStore
 from bot.roster import Roster
 from liaison.matrix import Matrix
@@ -31,3 +33,5 @@ class Services:
     pathways: PathwayStore
     settings: PathwaySettings
     trace: Trace
+    consents: ConsentStore
+    knobs: Knobs

@@ -37,7 +37,7 @@ async def test_upgrade_from_every_past_version(db_url):
     for start in range(len(migrations)):
         eng = create_engine(db_url)
         async with eng.begin() as conn:   # start from an empty database each time
-            for table in ("trace_entry", "archive_room", "pathway_member", "pathway_summary", "pathway", "patient_team", "patient",
+            for table in ("objection", "consent", "trace_entry", "archive_room", "pathway_member", "pathway_summary", "pathway", "patient_team", "patient",
                           "roster_change", "roster_member", "bot_command", "matrix_account", "schema_version"):
                 await conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
         await migrate(eng, migrations[:start])

@@ -255,3 +255,41 @@ async def test_trace_export_lists_every_decision_with_its_basis(team):
     export = json.loads(data)
     assert export["integrity_ok"] and {e["rule"] for e in export["entries"]} >= {"pathway.team.health",
                                                                                  "pathway.outsider", "trace.export"}
+
+
+async def test_j2_outsider_needs_consent_then_j3_objection_removes_at_once(team):
+    people, bot, desk = team
+    coord, gp, kine = people["coordination"], people["medecin"], people["dehors"]
+    reply, _ = await coord.ask(desk, f"{OPEN} --equipe medecin", timeout=60)
+    room = _room_of(reply)
+    await coord.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
+                         and e.state_key == coord.user_id and e.membership == "join", 30)
+
+    refused, _ = await coord.ask(room, f"!parcours inviter {kine.user_id}")
+    assert "Invitation refusée" in refused.body and "outside.no_consent" in refused.body
+    assert "!consentement enregistrer" in refused.body
+    past, _ = await coord.ask(room, f"!consentement enregistrer {kine.user_id} écrit jusqu'au 01/01/2020")
+    assert "déjà passée" in past.body
+    useless, _ = await coord.ask(room, f"!consentement enregistrer {gp.user_id} oral")
+    assert "aucun consentement n'est nécessaire" in useless.body
+    recorded, _ = await coord.ask(room, f"!Consentement enregistrer {kine.user_id} ecrit")
+    assert "Consentement écrit enregistré" in recorded.body
+    invited, _ = await coord.ask(room, f"!parcours inviter {kine.user_id}")
+    assert "invité(e)" in invited.body and "outside.consent" in invited.body
+    await kine.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
+                        and e.state_key == kine.user_id and e.membership == "join", 30)
+
+    objected, _ = await coord.ask(room, f"!opposition {kine.user_id}")
+    assert "prend effet immédiatement" in objected.body and kine.user_id in objected.body
+    removed = await coord.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
+                                   and e.state_key == kine.user_id and e.membership == "leave", 30)
+    assert removed.sender == bot.user_id
+    told = await coord.wait_for(lambda r, e: r == room and isinstance(e, RoomMessage)
+                                and "retiré(e) du salon" in e.body, 30)
+    assert "objection.person" in told.body
+    again, _ = await coord.ask(room, f"!object {kine.user_id}")
+    assert "déjà en vigueur" in again.body
+    listing, _ = await coord.ask(room, "!consentements")
+    assert f"Opposition : person {kine.user_id}" in listing.body
+    still_no, _ = await coord.ask(room, f"!parcours inviter {kine.user_id}")
+    assert "objection.person" in still_no.body, "an objection wins over the consent"

@@ -1,0 +1,179 @@
+"""`!consentement`, `!opposition`, `!consentements`: the patient's will, recorded in the pathway's room.
+
+A consent opens sharing outside the team of care; an objection closes it at once: after
+either changes, the room's members are evaluated again (bot/enforce.py).
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timezone
+
+from bot.commands import Arg, Audience, Context, Reply, command, fold
+from bot.enforce import decide_for, reevaluate
+from policies.professions import find_profession
+from policies.sharing import Action
+
+MEANS = {"oral": "oral", "ecrit": "écrit", "electronique": "électronique"}
+CATEGORIES = ("soins", "social", "administratif")
+OBJECTION_CATEGORIES = {"social": "social", "non-sante": "non-sante", "nonsante": "non-sante"}
+USAGE_CONSENT = ("!consentement enregistrer <@compte | adresse MSSanté | profession | structure:Nom> "
+                 "<oral|écrit|électronique> [jusqu'au JJ/MM/AAAA] [catégories:soins,social,administratif] · "
+                 "!consentement retirer <même désignation>")
+USAGE_OBJECTION = "!opposition <@compte | profession | catégorie social/non-santé> · !opposition lever <…>"
+
+
+def parse_scope(word: str, *, objection: bool = False) -> tuple[str, str, str] | str:
+    """(kind, scope, label) for a person, a profession, a structure (or, for objections, a category)."""
+    if word.startswith("@") and ":" in word:
+        return "person", word, word
+    if re.fullmatch(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", word, flags=re.I):
+        return "person", word.lower(), word.lower()
+    if fold(word).startswith("structure:") and len(word) > len("structure:"):
+        name = word.split(":", 1)[1]
+        return "structure", name, f"la structure {name}"
+    if objection and fold(word) in OBJECTION_CATEGORIES:
+        category = OBJECTION_CATEGORIES[fold(word)]
+        return "category", category, f"les professionnels {'du social' if category == 'social' else 'hors santé'}"
+    profession = find_profession(word)
+    if profession:
+        return "profession", profession.key, f"les {profession.label.lower()}s"
+    return f"« {word} » : ni un compte (@nom:serveur), ni une adresse MSSanté, ni une profession connue."
+
+
+async def _pathway_here(ctx: Context):
+    pathway = await ctx.services.pathways.by_room(ctx.room_id)
+    return pathway
+
+
+def _may_record(ctx: Context) -> bool:
+    return ctx.is_coordinator or ctx.services.knobs.consent_recorders == "equipe"
+
+
+@command("consentement", en="consent", who=Audience.STAFF,
+         args=[Arg("action", "enregistrer ou retirer"), Arg("détails", "qui, comment, jusqu'à quand", rest=True,
+                                                             required=False)],
+         help="Enregistre ou retire le consentement du patient au partage hors de l'équipe de soins.")
+async def consentement(ctx: Context) -> Reply:
+    pathway = await _pathway_here(ctx)
+    if pathway is None:
+        return Reply.plain("Tapez cette commande dans le salon du parcours du patient concerné.")
+    if not _may_record(ctx):
+        return Reply.plain("Enregistrer un consentement est réservé à la coordination (réglage consent_recorders).")
+    action, words = fold(ctx.args["action"]), (ctx.args.get("détails") or "").split()
+    if not words:
+        return Reply.plain(f"Utilisation : {USAGE_CONSENT}")
+    scope = parse_scope(words[0])
+    if isinstance(scope, str):
+        return Reply.plain(scope)
+    kind, value, label = scope
+    store = ctx.services.consents
+    if action in ("retirer", "withdraw"):
+        count = await store.withdraw_consents(pathway.patient_id, kind, value, ctx.sender)
+        if not count:
+            return Reply.plain(f"Aucun consentement en vigueur pour {label} : rien à retirer.")
+        removed = await reevaluate(ctx.services, pathway, ctx.sender, "Consentement retiré")
+        return Reply.plain(f"Consentement retiré pour {label} (tracé)." + _removed(removed))
+    if action not in ("enregistrer", "record", "ajouter"):
+        return Reply.plain(f"Action inconnue « {action} ». Utilisation : {USAGE_CONSENT}")
+    return await _record(ctx, pathway, kind, value, label, words[1:])
+
+
+async def _record(ctx: Context, pathway, kind: str, value: str, label: str, words: list[str]) -> Reply:
+    if not words or fold(words[0]) not in MEANS:
+        return Reply.plain(f"Précisez le moyen du recueil : oral, écrit ou électronique. Utilisation : {USAGE_CONSENT}")
+    means = MEANS[fold(words[0])]
+    if means == "oral" and not ctx.services.knobs.oral_consent_allowed:
+        return Reply.plain("Le consentement oral n'est pas accepté par la politique de la structure : recueillez-le "
+                           "par écrit ou par voie électronique.")
+    expires, categories = None, []
+    for word in words[1:]:
+        folded = fold(word)
+        if folded.startswith("categories:"):
+            categories = [c for c in folded.split(":", 1)[1].split(",") if c]
+            bad = [c for c in categories if c not in CATEGORIES]
+            if bad:
+                return Reply.plain(f"Catégorie inconnue : {', '.join(bad)} (possibles : {', '.join(CATEGORIES)}).")
+        elif folded in ("jusqu'au", "jusqu’au", "jusqua", "until"):
+            continue
+        else:
+            day = _parse_day(word)
+            if day is None:
+                return Reply.plain(f"« {word} » n'est pas compris. Utilisation : {USAGE_CONSENT}")
+            if day <= datetime.now().date():
+                return Reply.plain(f"La date d'échéance {day:%d/%m/%Y} est déjà passée : rien n'a été enregistré.")
+            expires = int(datetime(day.year, day.month, day.day, 23, 59, tzinfo=timezone.utc).timestamp() * 1000)
+    if kind == "person":
+        decision = await decide_for(ctx.services, pathway=pathway, user_id=value, actor=ctx.sender,
+                                    action=Action.INVITE)
+        if decision.allowed and decision.rule.startswith("team."):
+            return Reply.plain(f"{label} fait partie de l'équipe de soins : aucun consentement n'est nécessaire "
+                               f"({decision.rule}). Rien n'a été enregistré.")
+    notice = (f"Patient informé du partage des informations "
+              f"({', '.join(categories) or 'toutes catégories'}) avec {label}.")
+    await ctx.services.consents.add_consent(pathway.patient_id, scope_kind=kind, scope=value, means=means,
+                                            categories=categories, notice=notice, actor=ctx.sender,
+                                            expires_at=expires)
+    until = f" jusqu'au {datetime.fromtimestamp(expires / 1000):%d/%m/%Y}" if expires else ""
+    return Reply.plain(f"Consentement {means} enregistré pour {label}{until} ; information du patient notée "
+                       f"(R.1110-3). Vous pouvez maintenant l'inviter : !parcours inviter.")
+
+
+@command("opposition", en="object", who=Audience.STAFF,
+         args=[Arg("qui", "une personne, une profession, une catégorie — ou « lever »"),
+               Arg("détails", "pour lever : qui", rest=True, required=False)],
+         help="Enregistre (ou lève) l'opposition du patient : effet immédiat.")
+async def opposition(ctx: Context) -> Reply:
+    pathway = await _pathway_here(ctx)
+    if pathway is None:
+        return Reply.plain("Tapez cette commande dans le salon du parcours du patient concerné.")
+    if not _may_record(ctx):
+        return Reply.plain("Enregistrer une opposition est réservé à la coordination (réglage consent_recorders).")
+    lifting = fold(ctx.args["qui"]) in ("lever", "lift")
+    target = (ctx.args.get("détails") or "").split()[:1] if lifting else [ctx.args["qui"]]
+    if not target:
+        return Reply.plain(f"Utilisation : {USAGE_OBJECTION}")
+    scope = parse_scope(target[0], objection=True)
+    if isinstance(scope, str):
+        return Reply.plain(scope)
+    kind, value, label = scope
+    store = ctx.services.consents
+    if lifting:
+        count = await store.lift_objections(pathway.patient_id, kind, value, ctx.sender)
+        return Reply.plain(f"Opposition levée pour {label} (tracée)." if count
+                           else f"Aucune opposition en vigueur pour {label}.")
+    if await store.add_objection(pathway.patient_id, scope_kind=kind, scope=value, actor=ctx.sender) is None:
+        return Reply.plain(f"Une opposition est déjà en vigueur pour {label} : rien de plus n'a été enregistré.")
+    removed = await reevaluate(ctx.services, pathway, ctx.sender, "Opposition du patient")
+    return Reply.plain(f"Opposition enregistrée pour {label} : elle prend effet immédiatement." + _removed(removed))
+
+
+@command("consentements", en="consents", who=Audience.STAFF,
+         help="Liste les consentements et oppositions en vigueur pour le patient de ce salon.")
+async def consentements(ctx: Context) -> Reply:
+    pathway = await _pathway_here(ctx)
+    if pathway is None:
+        return Reply.plain("Tapez cette commande dans le salon du parcours du patient concerné.")
+    consents, objections = await ctx.services.consents.facts(pathway.patient_id)
+    now = datetime.now(timezone.utc)
+    lines = [f"Consentement {c.means} : {c.scope_kind} {c.scope}, par {c.recorded_by} le {c.recorded_at:%d/%m/%Y}"
+             + (f", jusqu'au {c.expires_at:%d/%m/%Y}" if c.expires_at else "")
+             for c in consents if c.withdrawn_at is None and (c.expires_at is None or c.expires_at > now)]
+    lines += [f"Opposition : {o.scope_kind} {o.scope}, depuis le {o.recorded_at:%d/%m/%Y}"
+              for o in objections if o.lifted_at is None]
+    return Reply.plain("En vigueur pour ce patient :\n" + ("\n".join(lines) or "aucun consentement ni opposition"))
+
+
+def _parse_day(word: str):
+    for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
+        try:
+            return datetime.strptime(word, fmt).date()
+        except ValueError:
+            continue
+    return None
+
+
+def _removed(users: list[str]) -> str:
+    return f" Retiré(s) du salon : {', '.join(users)}." if users else ""
+
+
+ALL = [consentement, opposition, consentements]

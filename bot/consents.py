@@ -1,0 +1,79 @@
+"""Consents and objections of a patient, in the database, turned into the policy core's facts."""
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from bot.pathway_store import now_ms
+from policies.sharing import Consent, Objection
+
+
+def _dt(ms: int | None) -> datetime | None:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc) if ms is not None else None
+
+
+class ConsentStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def add_consent(self, patient_id: str, *, scope_kind: str, scope: str, means: str, categories: list[str],
+                          notice: str, actor: str, expires_at: int | None) -> str:
+        cid = uuid.uuid4().hex
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO consent (id, patient_id, scope_kind, scope, means, categories, notice, recorded_by, "
+                "recorded_at, expires_at) VALUES (:id, :p, :k, :s, :m, :c, :n, :by, :at, :exp)"),
+                {"id": cid, "p": patient_id, "k": scope_kind, "s": scope, "m": means, "c": ",".join(categories),
+                 "n": notice, "by": actor, "at": now_ms(), "exp": expires_at})
+        return cid
+
+    async def withdraw_consents(self, patient_id: str, scope_kind: str, scope: str, actor: str) -> int:
+        async with self.engine.begin() as conn:
+            done = await conn.execute(text(
+                "UPDATE consent SET withdrawn_at = :t, withdrawn_by = :by WHERE patient_id = :p AND scope_kind = :k "
+                "AND scope = :s AND withdrawn_at IS NULL"),
+                {"t": now_ms(), "by": actor, "p": patient_id, "k": scope_kind, "s": scope})
+        return done.rowcount
+
+    async def add_objection(self, patient_id: str, *, scope_kind: str, scope: str, actor: str) -> str | None:
+        """None when the same objection is already in force (nothing recorded twice)."""
+        async with self.engine.begin() as conn:
+            same = (await conn.execute(text(
+                "SELECT id FROM objection WHERE patient_id = :p AND scope_kind = :k AND scope = :s "
+                "AND lifted_at IS NULL"), {"p": patient_id, "k": scope_kind, "s": scope})).first()
+            if same:
+                return None
+            oid = uuid.uuid4().hex
+            await conn.execute(text(
+                "INSERT INTO objection (id, patient_id, scope_kind, scope, recorded_by, recorded_at) "
+                "VALUES (:id, :p, :k, :s, :by, :at)"),
+                {"id": oid, "p": patient_id, "k": scope_kind, "s": scope, "by": actor, "at": now_ms()})
+        return oid
+
+    async def lift_objections(self, patient_id: str, scope_kind: str, scope: str, actor: str) -> int:
+        async with self.engine.begin() as conn:
+            done = await conn.execute(text(
+                "UPDATE objection SET lifted_at = :t, lifted_by = :by WHERE patient_id = :p AND scope_kind = :k "
+                "AND scope = :s AND lifted_at IS NULL"),
+                {"t": now_ms(), "by": actor, "p": patient_id, "k": scope_kind, "s": scope})
+        return done.rowcount
+
+    async def facts(self, patient_id: str) -> tuple[tuple[Consent, ...], tuple[Objection, ...]]:
+        """Every record (in force or not): the policy core decides what is in force at `now`."""
+        async with self.engine.connect() as conn:
+            consents = (await conn.execute(text(
+                "SELECT * FROM consent WHERE patient_id = :p ORDER BY recorded_at"), {"p": patient_id})).all()
+            objections = (await conn.execute(text(
+                "SELECT * FROM objection WHERE patient_id = :p ORDER BY recorded_at"), {"p": patient_id})).all()
+        return (
+            tuple(Consent(scope_kind=r.scope_kind, scope=r.scope, means=r.means, recorded_by=r.recorded_by,
+                          recorded_at=_dt(r.recorded_at), expires_at=_dt(r.expires_at),
+                          withdrawn_at=_dt(r.withdrawn_at),
+                          categories=frozenset(c for c in r.categories.split(",") if c),
+                          notice_given=bool(r.notice)) for r in consents),
+            tuple(Objection(scope_kind=r.scope_kind, scope=r.scope, recorded_at=_dt(r.recorded_at),
+                            lifted_at=_dt(r.lifted_at)) for r in objections),
+        )

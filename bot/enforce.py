@@ -1,0 +1,66 @@
+"""Every path through one decision point: facts are gathered here, `policies.sharing.decide` decides.
+
+After a change of consent or objection the pathway's members are evaluated again and those
+now refused are removed at once, with the rule told in the room and written to the trace.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import structlog
+
+from bot.pathway_store import Pathway
+from liaison.matrix import MatrixError
+from policies.sharing import Action, Facts, Recipient, decide
+
+log = structlog.get_logger(__name__)
+ACTIVE = ("invited", "joined")
+
+
+async def facts_for(services, *, pathway: Pathway, user_id: str, actor: str, action: Action,
+                    data_category: str = "soins") -> Facts:
+    roster = services.roster
+    member = await roster.get(user_id)
+    actor_member = await roster.get(actor)
+    consents, objections = await services.consents.facts(pathway.patient_id)
+    team = set(await services.pathways.usual_team(pathway.patient_id))
+    team |= {u for u, state, rule in await services.pathways.members(pathway.id)
+             if state in ACTIVE and "team." in rule}   # in by a team-of-care rule
+    recipient = Recipient(
+        kind="member" if user_id.startswith("@") else "external", user_or_address=user_id,
+        category=member.profession.category if member else None, in_roster=member is not None,
+        roles=member.facts().roles if member else frozenset())
+    return Facts(action=action, actor=actor, actor_roles=actor_member.facts().roles if actor_member else frozenset(),
+                 recipient=recipient, recipient_profession=member.profession.key if member else None,
+                 recipient_structure=member.structure if member else None, team=frozenset(team),
+                 consents=consents, objections=objections, data_category=data_category,
+                 now=datetime.now(timezone.utc), knobs=services.knobs)
+
+
+async def decide_for(services, **kw):
+    return decide(await facts_for(services, **kw))
+
+
+async def reevaluate(services, pathway: Pathway, actor: str, why: str) -> list[str]:
+    """Remove at once the members the policy now refuses; returns their ids."""
+    removed = []
+    for user_id, state, _rule in await services.pathways.members(pathway.id):
+        if state not in ACTIVE or user_id == services.settings.bot_user_id:
+            continue
+        decision = await decide_for(services, pathway=pathway, user_id=user_id, actor=actor, action=Action.JOIN)
+        if decision.allowed:
+            continue
+        ref = await services.trace.append(actor=actor, action="retirer", subject=user_id, decision=decision,
+                                          patient_id=pathway.patient_id, pathway_id=pathway.id)
+        try:
+            await services.matrix.kick(pathway.room_id, user_id, f"{why} : {decision.reason}")
+        except MatrixError as err:
+            log.warning("enforce.kick_failed", pathway_id=pathway.id, user_id=user_id, error=str(err))
+            continue
+        await services.pathways.set_member(pathway.id, user_id, "revoked", decision.rule)
+        await services.matrix.send(pathway.room_id, {
+            "msgtype": "m.notice",
+            "body": f"{user_id} a été retiré(e) du salon : {decision.reason} (règle {decision.rule}, "
+                    f"{decision.basis} ; trace {ref})."}, txn_id=f"liaison-retrait-{pathway.id}-{ref}")
+        removed.append(user_id)
+    return removed

@@ -1,0 +1,181 @@
+"""The one decision point for sharing a patient's information: facts in, a decision out.
+
+Rules are checked in order; each carries its id, its legal basis and a French sentence.
+An objection always wins; inside the team of care information flows; outside it, only
+with a consent in force; non-health professionals only for their role's data categories.
+"""
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from policies.decision import Allow, Decision, Deny
+from policies.professions import Category
+
+
+class Action(enum.Enum):
+    INVITE = "inviter"
+    JOIN = "rejoindre"
+    RELAY_OUT = "relayer vers l'extérieur"
+    RELAY_IN = "relayer vers le salon"
+    SEND_DOCUMENT = "envoyer un document"
+    EXPORT_TRACE = "exporter la trace"
+
+
+@dataclass(frozen=True)
+class Knobs:
+    """The structure's sharing policy (see policies/knobs.py for how they are declared and loaded)."""
+    non_health_roles: dict[str, frozenset[str]] = field(default_factory=lambda: {
+        "assistant-service-social": frozenset({"social", "administratif"}),
+        "educateur-specialise": frozenset({"social"}),
+        "enseignant-apa": frozenset({"soins"}),
+        "psychologue": frozenset({"soins", "social"}),
+    })
+    non_health_needs_consent: bool = True
+    notice_required: bool = True
+    oral_consent_allowed: bool = True
+    consent_recorders: str = "coordination"   # coordination | equipe
+
+
+@dataclass(frozen=True)
+class Recipient:
+    kind: str                      # member | external | directory
+    user_or_address: str
+    category: Category | None      # None: not on the roster, profession unknown
+    in_roster: bool
+    roles: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Consent:
+    scope_kind: str                # person | profession | structure
+    scope: str
+    means: str                     # oral | écrit | électronique
+    recorded_by: str
+    recorded_at: datetime
+    expires_at: datetime | None = None
+    withdrawn_at: datetime | None = None
+    categories: frozenset[str] = frozenset()   # empty: every category
+    notice_given: bool = True
+
+
+@dataclass(frozen=True)
+class Objection:
+    scope_kind: str                # person | profession | category
+    scope: str
+    recorded_at: datetime
+    lifted_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Facts:
+    action: Action
+    actor: str
+    recipient: Recipient
+    team: frozenset[str]
+    now: datetime
+    actor_roles: frozenset[str] = frozenset()
+    recipient_profession: str | None = None
+    recipient_structure: str | None = None
+    consents: tuple[Consent, ...] = ()
+    objections: tuple[Objection, ...] = ()
+    data_category: str = "soins"
+    knobs: Knobs = field(default_factory=Knobs)
+
+
+RULES = {
+    "objection.person": ("CSP L.1110-4 III", "le patient s'est opposé au partage avec cette personne"),
+    "objection.profession": ("CSP L.1110-4 III", "le patient s'est opposé au partage avec cette profession"),
+    "objection.category": ("CSP L.1110-4 III, R.1110-2", "le patient s'est opposé au partage hors santé"),
+    "trace.export": ("CSP L.1110-4 ; RGPD art. 15", "l'export de la trace est réservé à la coordination"),
+    "team.health": ("CSP L.1110-4 II, L.1110-12", "professionnel de santé de l'équipe de soins"),
+    "team.coordination": ("CSP L.1110-12", "coordination de l'équipe de soins"),
+    "non_health.allowed": ("CSP R.1110-2, R.1110-3", "rôle non soignant, catégories utiles à sa mission"),
+    "non_health.role_not_allowed": ("CSP R.1110-2", "rôle non soignant non prévu par la politique"),
+    "non_health.category_not_allowed": ("CSP R.1110-2", "catégorie d'information hors de sa mission"),
+    "non_health.no_consent": ("CSP R.1110-2, L.1110-4 III", "rôle non soignant sans consentement"),
+    "non_health.no_notice": ("CSP R.1110-3", "patient non informé de ce partage"),
+    "outside.consent": ("CSP L.1110-4 III", "hors équipe, avec le consentement du patient"),
+    "outside.no_consent": ("CSP L.1110-4 III", "hors équipe, sans consentement"),
+}
+RECORD_CONSENT = "enregistrez d'abord le consentement du patient (!consentement enregistrer …)"
+
+
+def _allow(rule: str, reason: str) -> Allow:
+    return Allow(rule, reason, RULES[rule][0])
+
+
+def _deny(rule: str, reason: str) -> Deny:
+    return Deny(rule, reason, RULES[rule][0])
+
+
+def consent_in_force(c: Consent, now: datetime) -> bool:
+    return c.withdrawn_at is None and (c.expires_at is None or c.expires_at > now)
+
+
+def objection_in_force(o: Objection) -> bool:
+    return o.lifted_at is None
+
+
+def _names(f: Facts, kind: str, scope: str) -> bool:
+    if kind == "person":
+        return scope.casefold() == f.recipient.user_or_address.casefold()
+    if kind == "profession":
+        return scope == f.recipient_profession
+    if kind == "structure":
+        return bool(f.recipient_structure) and scope.casefold() == f.recipient_structure.casefold()
+    if kind == "category":
+        return f.recipient.category in (Category.SOCIAL, Category.OTHER) and scope in ("social", "non-sante")
+    return False
+
+
+def covering_consent(f: Facts) -> Consent | None:
+    for c in f.consents:
+        if (consent_in_force(c, f.now) and _names(f, c.scope_kind, c.scope)
+                and (not c.categories or f.data_category in c.categories)
+                and (c.means != "oral" or f.knobs.oral_consent_allowed)):
+            return c
+    return None
+
+
+def decide(f: Facts) -> Decision:
+    who = f.recipient.user_or_address
+    for o in f.objections:
+        if objection_in_force(o) and _names(f, o.scope_kind, o.scope):
+            return _deny(f"objection.{o.scope_kind}", f"Le patient s'est opposé au partage avec {who} "
+                                                      "(opposition en vigueur) : rien ne lui est transmis.")
+    if f.action is Action.EXPORT_TRACE:
+        if "coordinator" in f.actor_roles:
+            return _allow("trace.export", "Export de la trace par la coordination.")
+        return _deny("trace.export", "L'export de la trace est réservé à la coordination de la structure.")
+    r = f.recipient
+    if r.in_roster and "coordinator" in r.roles:
+        return _allow("team.coordination", f"{who} coordonne l'équipe de soins de la structure.")
+    if r.category is Category.HEALTH and who in f.team:
+        return _allow("team.health", f"{who} est un professionnel de santé de l'équipe de soins du patient.")
+    if r.in_roster and r.category in (Category.SOCIAL, Category.OTHER):
+        return _non_health(f)
+    consent = covering_consent(f)
+    if consent:
+        return _allow("outside.consent", f"{who} est hors de l'équipe de soins, avec le consentement "
+                                         f"{consent.means} du patient.")
+    return _deny("outside.no_consent", f"{who} est hors de l'équipe de soins : {RECORD_CONSENT}.")
+
+
+def _non_health(f: Facts) -> Decision:
+    who = f.recipient.user_or_address
+    allowed = f.knobs.non_health_roles.get(f.recipient_profession or "")
+    if allowed is None:
+        return _deny("non_health.role_not_allowed", f"Le rôle de {who} n'est pas prévu par la politique de partage "
+                                                    "de la structure (professionnel non soignant).")
+    if f.data_category not in allowed:
+        return _deny("non_health.category_not_allowed", f"Les informations « {f.data_category} » ne relèvent pas "
+                                                        f"de la mission de {who}.")
+    consent = covering_consent(f)
+    if f.knobs.non_health_needs_consent and consent is None:
+        return _deny("non_health.no_consent", f"{who} n'est pas un professionnel de santé : {RECORD_CONSENT}.")
+    if f.knobs.notice_required and consent is not None and not consent.notice_given:
+        return _deny("non_health.no_notice", "Le patient doit d'abord être informé de la catégorie d'informations "
+                                             f"partagée avec {who} (R.1110-3).")
+    return _allow("non_health.allowed", f"{who} participe au parcours pour les informations utiles à sa mission.")

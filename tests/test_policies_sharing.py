@@ -1,0 +1,101 @@
+"""The sharing decision point, rule by rule (ids from policies.sharing.RULES)."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta, timezone
+
+import pytest
+
+from policies.professions import Category
+from policies.sharing import RULES, Action, Consent, Facts, Knobs, Objection, Recipient, decide
+
+NOW = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
+GP = Recipient("member", "@gp:hs", Category.HEALTH, True)
+NURSE_OUT = Recipient("member", "@nurse2:hs", Category.HEALTH, True)
+SOCIAL = Recipient("member", "@ass:hs", Category.SOCIAL, True)
+SECRETARY = Recipient("member", "@sec:hs", Category.OTHER, True)
+COORD = Recipient("member", "@coord:hs", Category.OTHER, True, frozenset({"coordinator", "member"}))
+KINE_OUT = Recipient("member", "@kine:other", None, False)
+CARDIO = Recipient("external", "dr.x@chu-demo.mssante.test", None, False)
+PROFESSION = {"@gp:hs": "medecin", "@nurse2:hs": "infirmier", "@ass:hs": "assistant-service-social",
+              "@sec:hs": "secretaire-medicale", "@coord:hs": "coordinateur"}
+
+
+def consent(scope, kind="person", means="écrit", expires=None, withdrawn=None, categories=(), notice=True):
+    return Consent(kind, scope, means, "@coord:hs", NOW - timedelta(days=1), expires, withdrawn,
+                   frozenset(categories), notice)
+
+
+def objection(scope, kind="person", lifted=None):
+    return Objection(kind, scope, NOW - timedelta(hours=1), lifted)
+
+
+def facts(recipient, *, consents=(), objections=(), category="soins", action=Action.INVITE, knobs=Knobs(),
+          actor_roles=frozenset(), structure=None):
+    return Facts(action=action, actor="@coord:hs", recipient=recipient, team=frozenset({"@gp:hs"}), now=NOW,
+                 actor_roles=actor_roles, recipient_profession=PROFESSION.get(recipient.user_or_address),
+                 recipient_structure=structure, consents=tuple(consents), objections=tuple(objections),
+                 data_category=category, knobs=knobs)
+
+
+CASES = [
+    # (name, facts, allowed, rule)
+    ("team health professional", facts(GP), True, "team.health"),
+    ("team, any action", facts(GP, action=Action.SEND_DOCUMENT), True, "team.health"),
+    ("coordination", facts(COORD), True, "team.coordination"),
+    ("health pro outside the team", facts(NURSE_OUT), False, "outside.no_consent"),
+    ("outsider without consent", facts(KINE_OUT), False, "outside.no_consent"),
+    ("outsider with consent", facts(KINE_OUT, consents=[consent("@kine:other")]), True, "outside.consent"),
+    ("external mailbox with consent", facts(CARDIO, consents=[consent("DR.X@chu-demo.mssante.test")],
+                                            action=Action.RELAY_OUT), True, "outside.consent"),
+    ("relay in from a stranger", facts(CARDIO, action=Action.RELAY_IN), False, "outside.no_consent"),
+    ("consent expired", facts(KINE_OUT, consents=[consent("@kine:other", expires=NOW - timedelta(days=1))]),
+     False, "outside.no_consent"),
+    ("consent withdrawn", facts(KINE_OUT, consents=[consent("@kine:other", withdrawn=NOW)]), False,
+     "outside.no_consent"),
+    ("oral consent refused by policy", facts(KINE_OUT, consents=[consent("@kine:other", means="oral")],
+                                             knobs=Knobs(oral_consent_allowed=False)), False, "outside.no_consent"),
+    ("consent for another category", facts(KINE_OUT, consents=[consent("@kine:other", categories=["social"])]),
+     False, "outside.no_consent"),
+    ("profession-scoped consent", facts(NURSE_OUT, consents=[consent("infirmier", kind="profession")]), True,
+     "outside.consent"),
+    ("structure-scoped consent", facts(CARDIO, consents=[consent("CHU Demo", kind="structure")],
+                                       structure="CHU demo"), True, "outside.consent"),
+    ("objection beats consent", facts(KINE_OUT, consents=[consent("@kine:other")],
+                                      objections=[objection("@kine:other")]), False, "objection.person"),
+    ("objection beats the team", facts(GP, objections=[objection("@gp:hs")]), False, "objection.person"),
+    ("objection to a profession", facts(GP, objections=[objection("medecin", kind="profession")]), False,
+     "objection.profession"),
+    ("objection lifted", facts(GP, objections=[objection("@gp:hs", lifted=NOW)]), True, "team.health"),
+    ("objection to non-health sharing", facts(SOCIAL, consents=[consent("@ass:hs", categories=["social"])],
+                                              category="social", objections=[objection("non-sante", "category")]),
+     False, "objection.category"),
+    ("social worker, social data, consent", facts(SOCIAL, consents=[consent("@ass:hs")], category="social"), True,
+     "non_health.allowed"),
+    ("social worker without consent", facts(SOCIAL, category="social"), False, "non_health.no_consent"),
+    ("social worker, care data", facts(SOCIAL, consents=[consent("@ass:hs")], category="soins"), False,
+     "non_health.category_not_allowed"),
+    ("social worker, no notice given", facts(SOCIAL, consents=[consent("@ass:hs", notice=False)], category="social"),
+     False, "non_health.no_notice"),
+    ("social worker, consent not required", facts(SOCIAL, category="social",
+                                                  knobs=Knobs(non_health_needs_consent=False)), True,
+     "non_health.allowed"),
+    ("secretary: role not in the policy", facts(SECRETARY, consents=[consent("@sec:hs")]), False,
+     "non_health.role_not_allowed"),
+    ("trace export by the coordination", facts(GP, action=Action.EXPORT_TRACE,
+                                               actor_roles=frozenset({"coordinator"})), True, "trace.export"),
+    ("trace export by anyone else", facts(GP, action=Action.EXPORT_TRACE), False, "trace.export"),
+]
+
+
+@pytest.mark.parametrize("name, f, allowed, rule", CASES, ids=[c[0] for c in CASES])
+def test_rule(name, f, allowed, rule):
+    d = decide(f)
+    assert (d.allowed, d.rule) == (allowed, rule)
+    assert d.basis == RULES[rule][0] and d.reason
+    if not d.allowed and rule.endswith("no_consent"):
+        assert "!consentement" in d.reason, "a refusal says what to do"
+
+
+def test_every_rule_is_exercised():
+    exercised = {decide(c[1]).rule for c in CASES}
+    assert exercised == set(RULES)
