@@ -9,6 +9,7 @@ import argparse
 import asyncio
 import os
 import signal
+from importlib import resources
 import sys
 from pathlib import Path
 
@@ -31,7 +32,7 @@ from liaison.logs import setup_logging
 from liaison.matrix import Matrix
 from liaison.trace import Trace
 from policies.pathway import PATHWAY_TYPES
-from policies.sharing import Knobs
+from policies.knobs import KnobError, load_knobs
 
 log = structlog.get_logger("bot")
 
@@ -46,8 +47,15 @@ async def _announce_ready(bot: Bot, ready_file: str) -> None:
     Path(ready_file).write_text(str(os.getpid()))
 
 
+def policy_text(path: str) -> str:
+    if path:
+        return Path(path).read_text(encoding="utf-8")
+    return resources.files("policies").joinpath("knobs.yaml").read_text(encoding="utf-8")
+
+
 async def serve(config_path: str, ready_file: str | None = None) -> int:
     cfg = load_config(config_path)
+    knobs = load_knobs(policy_text(cfg.policy_file))   # a bad policy file stops the start-up, naming its line
     setup_logging(cfg.logging.format, cfg.logging.level, cfg.logging.file)
     engine = await open_database(cfg.database.url)
     matrix = Matrix(cfg.homeserver.url, cfg.bot.user_id, cfg.bot.store_dir, cfg.bot.device_name)
@@ -57,7 +65,7 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
         server_name=cfg.homeserver.server_name, bot_user_id=cfg.bot.user_id, naming=cfg.pathways.naming,
         ins_test_mode=cfg.pathways.ins_test_mode, retention_days=cfg.pathways.retention_days,
         types=tuple((t.key, t.label) for t in cfg.pathways.types) or PATHWAY_TYPES),
-        Trace(engine), ConsentStore(engine), Knobs())
+        Trace(engine), ConsentStore(engine), knobs)
     bot = Bot(matrix, BotStore(engine), build_registry(),
               BotSettings(password=cfg.bot.password, staff=frozenset(cfg.bot.staff)),
               services, MembershipWatch(services).handle)
@@ -96,7 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return asyncio.run(serve(args.config, args.ready_file))
-    except (ConfigError, DatabaseTooNew) as err:
+    except (ConfigError, DatabaseTooNew, KnobError) as err:
         print(f"liaison: {err}", file=sys.stderr)
         return 2
 

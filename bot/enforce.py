@@ -29,8 +29,8 @@ async def facts_for(services, *, pathway: Pathway, user_id: str, actor: str, act
     recipient = Recipient(
         kind="member" if user_id.startswith("@") else "external", user_or_address=user_id,
         category=member.profession.category if member else None, in_roster=member is not None,
-        roles=member.facts().roles if member else frozenset())
-    return Facts(action=action, actor=actor, actor_roles=actor_member.facts().roles if actor_member else frozenset(),
+        roles=member.roles if member else frozenset())
+    return Facts(action=action, actor=actor, actor_roles=actor_member.roles if actor_member else frozenset(),
                  recipient=recipient, recipient_profession=member.profession.key if member else None,
                  recipient_structure=member.structure if member else None, team=frozenset(team),
                  consents=consents, objections=objections, data_category=data_category,

@@ -15,13 +15,15 @@ from datetime import date, datetime
 import structlog
 
 from bot.commands import Reply, fold
+from bot.enforce import decide_for
 from bot.pathway_store import Pathway, Patient
 from bot.reply import room_link
 from bot.room_specs import power_levels, room_initial_state, space_initial_state, space_link, summary_message
 from liaison.matrix import txn_id
 from policies.ins import Ins, InsError, TraitError, check_traits, parse_birth_date, parse_ins, parse_sex
 from policies.naming import NamingMode, pathway_code, room_name, room_topic, space_name
-from policies.pathway import find_pathway_type, may_join_pathway
+from policies.pathway import find_pathway_type
+from policies.sharing import Action
 from policies.professions import find_profession
 
 log = structlog.get_logger(__name__)
@@ -149,10 +151,8 @@ class Opener:
         roster = {m.user_id: m for m in await self.s.roster.members()}
         coordinators = sorted(u for u, m in roster.items() if m.coordinator)
         candidates = sorted(set(team) | set(coordinators) | ({actor} if actor in roster else set()))
-        decisions = {}
-        for user_id in candidates:
-            member = roster.get(user_id)
-            decisions[user_id] = may_join_pathway(member.facts() if member else None, user_id, frozenset(team))
+        decisions = {u: await decide_for(self.s, pathway=pathway, user_id=u, actor=actor, action=Action.INVITE)
+                     for u in candidates}
         invited = [u for u, d in decisions.items() if d.allowed and u != s.bot_user_id]
 
         room_coordinators = [u for u in invited if u in coordinators]

@@ -9,7 +9,6 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.config import RosterEntry
-from policies.pathway import Member
 from policies.professions import Profession, find_profession
 
 CONFIG_ACTOR = "configuration"
@@ -24,9 +23,9 @@ class RosterMember:
     structure: str
     coordinator: bool
 
-    def facts(self) -> Member:
-        roles = {"member"} | ({"coordinator"} if self.coordinator else set())
-        return Member(self.user_id, self.profession, frozenset(roles))
+    @property
+    def roles(self) -> frozenset[str]:
+        return frozenset({"member"} | ({"coordinator"} if self.coordinator else set()))
 
 
 def _now() -> int:

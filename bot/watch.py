@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import structlog
 
+from bot.enforce import decide_for
 from liaison.matrix import Membership, MatrixError
-from policies.pathway import may_join_pathway
+from policies.professions import Category
+from policies.sharing import Action
 
 log = structlog.get_logger(__name__)
 
@@ -22,6 +24,15 @@ class MembershipWatch:
             except MatrixError as err:
                 log.warning("watch.failed", room_id=change.room_id, user_id=change.user_id, error=str(err))
 
+    async def _grow_team(self, pathway, m: Membership) -> None:
+        """A team member (or the coordination) who invites a health professional of the structure
+        brings them into this patient's team of care (CSP L.1110-12); anyone else goes through consent."""
+        invitee, inviter = await self.s.roster.get(m.user_id), await self.s.roster.get(m.sender)
+        team = await self.s.pathways.usual_team(pathway.patient_id)
+        if (invitee and invitee.profession.category is Category.HEALTH
+                and (m.sender in team or (inviter and inviter.coordinator))):
+            await self.s.pathways.set_usual_team(pathway.patient_id, [*team, m.user_id])
+
     async def _one(self, m: Membership) -> None:
         bot = self.s.settings.bot_user_id
         if m.user_id == bot or m.membership not in _STATES:
@@ -33,8 +44,8 @@ class MembershipWatch:
             if m.membership != "invite":
                 await self.s.pathways.set_member(pathway.id, m.user_id, _STATES[m.membership], "membership")
             return
-        member = await self.s.roster.get(m.user_id)
-        decision = may_join_pathway(member.facts() if member else None, m.user_id, None)
+        await self._grow_team(pathway, m)
+        decision = await decide_for(self.s, pathway=pathway, user_id=m.user_id, actor=m.sender, action=Action.INVITE)
         ref = await self.s.trace.append(actor=m.sender, action="inviter", subject=m.user_id, decision=decision,
                                           patient_id=pathway.patient_id, pathway_id=pathway.id)
         if decision.allowed:

@@ -151,6 +151,8 @@ class Config:
     structure: str = ""
     roster: list[RosterEntry] = field(default_factory=list)
     pathways: PathwaysConfig = field(default_factory=PathwaysConfig)
+    # La politique de partage (réglages) ; vide : celle livrée avec Liaison (policies/knobs.yaml).
+    policy_file: str = ""
 
 
 def load_config(path: str | Path, environ: typing.Mapping[str, str] | None = None) -> Config:
@@ -231,6 +233,7 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
 
     cfg.bot.store_dir = absolute(cfg.bot.store_dir)
     cfg.logging.file = absolute(cfg.logging.file)
+    cfg.policy_file = absolute(cfg.policy_file)
     prefix = "sqlite+aiosqlite:///"
     if cfg.database.url.startswith(prefix) and not cfg.database.url.startswith(prefix + "/"):
         cfg.database.url = prefix + absolute(cfg.database.url[len(prefix):])

@@ -89,3 +89,16 @@ def test_pathway_settings_are_checked():
     with pytest.raises(ConfigError) as err:
         parse_config({**GOOD, "pathways": {"naming": "nominatif"}}, {"BOT_PW": "fine-password"})
     assert err.value.key == "pathways.naming"
+
+
+def test_bad_policy_file_stops_the_bot_naming_the_line(tmp_path):
+    import subprocess
+    import sys
+
+    policy = tmp_path / "politique.yaml"
+    policy.write_text("notice_required: true\noral_consent: false\n")
+    cfg = tmp_path / "liaison.yaml"
+    cfg.write_text(yaml.safe_dump({**GOOD, "bot": {**GOOD["bot"], "password": "a-real-password"},
+                                   "policy_file": "politique.yaml"}))
+    run = subprocess.run([sys.executable, "-m", "bot", "-c", str(cfg)], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 2 and "ligne 2" in run.stderr and "oral_consent" in run.stderr

@@ -85,8 +85,8 @@ async def test_open_pathway_end_to_end(team):
     assert "via" in await _state(coord, space, "m.space.child", room)
 
     who = await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMessage) and "Non invité" in e.body, 30)
-    assert people["social"].user_id in who.body and "pathway.non_health" in who.body
-    assert people["dehors"].user_id in who.body and "pathway.outsider" in who.body
+    assert people["social"].user_id in who.body and "non_health.category_not_allowed" in who.body
+    assert people["dehors"].user_id in who.body and "outside.no_consent" in who.body
     await asyncio.sleep(1)
     for outside in ("social", "dehors"):
         assert room not in people[outside].client.rooms and room not in people[outside].client.invited_rooms
@@ -111,7 +111,7 @@ async def test_invite_outside_policy_is_revoked_and_close_reopen(team):
                                 and e.state_key == outsider.user_id and e.membership == "leave", 30)
     assert revoked.sender == bot.user_id
     told = await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMessage) and "retirée" in e.body, 30)
-    assert "pathway.outsider" in told.body
+    assert "outside.no_consent" in told.body
 
     refused, _ = await gp.ask(room, "!parcours clore fin de prise en charge")
     assert "réservée à la coordination" in refused.body
@@ -246,15 +246,15 @@ async def test_trace_export_lists_every_decision_with_its_basis(team):
     assert "réservée à la coordination" in refused.body
     summary, _ = await coord.ask(room, "!trace")
     assert "Chaînage vérifié" in summary.body
-    assert "pathway.team.health" in summary.body and "CSP L.1110-4" in summary.body
-    assert "pathway.outsider" in summary.body and "refusé" in summary.body
+    assert "team.health" in summary.body and "CSP L.1110-4" in summary.body
+    assert "outside.no_consent" in summary.body and "refusé" in summary.body
     file_event = await coord.wait_for(lambda r, e: r == room and isinstance(e, RoomEncryptedFile), 30)
     f = file_event.source["content"]["file"]
     data = decrypt_attachment((await coord.client.download(f["url"])).body, f["key"]["k"], f["hashes"]["sha256"],
                               f["iv"])
     export = json.loads(data)
-    assert export["integrity_ok"] and {e["rule"] for e in export["entries"]} >= {"pathway.team.health",
-                                                                                 "pathway.outsider", "trace.export"}
+    assert export["integrity_ok"] and {e["rule"] for e in export["entries"]} >= {"team.health",
+                                                                                 "outside.no_consent", "trace.export"}
 
 
 async def test_j2_outsider_needs_consent_then_j3_objection_removes_at_once(team):

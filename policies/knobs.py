@@ -1,0 +1,82 @@
+"""The structure's sharing policy as data: each knob declared once (type, default, check, meaning).
+
+`load_knobs(text)` reads the YAML text of a policy file (the caller reads the file) and
+refuses an unknown knob, a wrong type or a bad value with a French message naming the line.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, fields
+
+import yaml
+
+from policies.professions import PROFESSIONS, Category
+from policies.sharing import Knobs
+
+DATA_CATEGORIES = ("soins", "social", "administratif")
+_NON_HEALTH = {p.key for p in PROFESSIONS if p.category is not Category.HEALTH}
+
+
+class KnobError(ValueError):
+    def __init__(self, line: int | None, message: str) -> None:
+        self.line, self.message = line, (f"ligne {line} : " if line else "") + message
+        super().__init__(self.message)
+
+
+@dataclass(frozen=True)
+class Knob:
+    name: str
+    kind: type
+    help: str
+    check: Callable[[object], str | None] = lambda value: None
+
+
+def _roles(value) -> str | None:
+    for role, categories in value.items():
+        if role not in _NON_HEALTH:
+            return f"« {role} » n'est pas un rôle non soignant connu ({', '.join(sorted(_NON_HEALTH))})"
+        if not isinstance(categories, list) or any(c not in DATA_CATEGORIES for c in categories):
+            return f"{role} : liste de catégories parmi {', '.join(DATA_CATEGORIES)} attendue"
+    return None
+
+
+KNOBS = (
+    Knob("non_health_roles", dict, "rôles non soignants admis et catégories d'informations qu'ils reçoivent",
+         _roles),
+    Knob("non_health_needs_consent", bool, "un rôle non soignant n'entre qu'avec le consentement du patient"),
+    Knob("notice_required", bool, "le patient doit avoir été informé de ce qui est partagé, et avec qui (R.1110-3)"),
+    Knob("oral_consent_allowed", bool, "le consentement peut être recueilli oralement"),
+    Knob("consent_recorders", str, "qui enregistre consentements et oppositions : coordination ou equipe",
+         lambda v: None if v in ("coordination", "equipe") else "attendu coordination ou equipe"),
+)
+assert {k.name for k in KNOBS} == {f.name for f in fields(Knobs)}, "every knob declared once, and only once"
+
+
+def load_knobs(text: str) -> Knobs:
+    try:
+        root = yaml.compose(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise KnobError(mark.line + 1 if mark else None, f"YAML illisible ({getattr(err, 'problem', err)})") from None
+    if root is None:
+        return Knobs()
+    if not isinstance(root, yaml.MappingNode):
+        raise KnobError(root.start_mark.line + 1, "une liste de réglages « nom: valeur » est attendue")
+    declared = {k.name: k for k in KNOBS}
+    values = {}
+    for key_node, value_node in root.value:
+        line, name = key_node.start_mark.line + 1, key_node.value
+        knob = declared.get(name)
+        if knob is None:
+            raise KnobError(line, f"réglage inconnu « {name} » (réglages : {', '.join(declared)})")
+        value = yaml.safe_load(yaml.serialize(value_node))
+        if not isinstance(value, knob.kind) or (knob.kind is int and isinstance(value, bool)):
+            raise KnobError(line, f"{name} : {_KIND[knob.kind]} attendu")
+        problem = knob.check(value)
+        if problem:
+            raise KnobError(line, f"{name} : {problem}")
+        values[name] = {r: frozenset(c) for r, c in value.items()} if knob.kind is dict else value
+    return Knobs(**values)
+
+
+_KIND = {bool: "vrai ou faux (true/false)", str: "un texte", dict: "une table rôle: [catégories]", int: "un nombre"}

@@ -1,0 +1,37 @@
+"""The policy knobs: the shipped file equals the defaults; a bad file is refused naming the line."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from policies.knobs import KnobError, load_knobs
+from policies.sharing import Knobs
+
+SHIPPED = (Path(__file__).parent.parent / "policies" / "knobs.yaml").read_text(encoding="utf-8")
+
+
+def test_shipped_file_is_the_defaults():
+    assert load_knobs(SHIPPED) == Knobs()
+    assert load_knobs("") == Knobs()
+
+
+def test_a_knob_changes_the_policy():
+    knobs = load_knobs("oral_consent_allowed: false\nnon_health_roles:\n  enseignant-apa: [soins, social]\n")
+    assert knobs.oral_consent_allowed is False
+    assert knobs.non_health_roles == {"enseignant-apa": frozenset({"soins", "social"})}
+
+
+@pytest.mark.parametrize("text, line, words", [
+    ("notice_required: true\nconsent_recorder: equipe\n", 2, "réglage inconnu"),
+    ("oral_consent_allowed: oui\n", 1, "vrai ou faux"),
+    ("consent_recorders: tout le monde\n", 1, "coordination ou equipe"),
+    ("\n\nnon_health_roles:\n  medecin: [soins]\n", 3, "pas un rôle non soignant"),
+    ("non_health_roles:\n  enseignant-apa: [loisirs]\n", 1, "catégories"),
+    ("- a\n- b\n", 1, "nom: valeur"),
+    ("notice_required: [\n", 2, "YAML illisible"),
+])
+def test_bad_files_name_the_line(text, line, words):
+    with pytest.raises(KnobError) as err:
+        load_knobs(text)
+    assert err.value.line == line and words in err.value.message and f"ligne {line}" in err.value.message
