@@ -48,10 +48,11 @@ class Pathway:
     closed_at: int | None
     close_reason: str | None
     retention_until: int | None
+    circle_room_id: str | None = None
 
 
 _PATHWAY_COLUMNS = ("id, code, patient_id, type, status, room_id, summary_event_id, opened_by, opened_at, "
-                    "closed_by, closed_at, close_reason, retention_until")
+                    "closed_by, closed_at, close_reason, retention_until, circle_room_id")
 
 
 class PathwayStore:
@@ -124,7 +125,7 @@ class PathwayStore:
 
     async def by_room(self, room_id: str) -> Pathway | None:
         async with self.engine.connect() as conn:
-            row = (await conn.execute(text(f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE room_id = :r"),
+            row = (await conn.execute(text(f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE room_id = :r OR circle_room_id = :r"),
                                       {"r": room_id})).first()
         return Pathway(*row) if row else None
 
@@ -140,7 +141,7 @@ class PathwayStore:
 
     async def update(self, pathway_id: str, **values) -> None:
         allowed = {"status", "room_id", "summary_event_id", "closed_by", "closed_at", "close_reason",
-                   "retention_until"}
+                   "retention_until", "circle_room_id"}
         if not set(values) <= allowed:
             raise ValueError(f"not pathway columns: {set(values) - allowed}")
         sets = ", ".join(f"{k} = :{k}" for k in values)

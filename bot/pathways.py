@@ -6,13 +6,15 @@ from datetime import datetime
 
 import structlog
 
+from bot.circle import CIRCLE_STATE, ensure_circle, role_categories
 from bot.commands import Arg, Audience, Context, Reply, command, fold
-from bot.enforce import decide_for
+from bot.enforce import decide_for_categories
 from bot.opening import Opener, parse_open
 from bot.pathway_store import SUMMARY_FIELDS, now_ms
 from bot.reply import room_link, table
 from bot.room_specs import power_levels
 from liaison.matrix import MatrixError
+from policies.professions import Category
 from policies.sharing import Action
 
 log = structlog.get_logger(__name__)
@@ -158,8 +160,11 @@ async def _invite(ctx: Context, words: list[str]) -> Reply:
     if pathway.status != "open":
         return Reply.plain("Ce parcours est clos : rouvrez-le d'abord (!parcours rouvrir).")
     user_id = words[0]
-    decision = await decide_for(ctx.services, pathway=pathway, user_id=user_id, actor=ctx.sender,
-                                action=Action.INVITE)
+    member = await ctx.services.roster.get(user_id)
+    non_health = member is not None and member.profession.category is not Category.HEALTH and not member.coordinator
+    categories = role_categories(ctx.services, member.profession.key) if non_health else ["soins"]
+    decision = await decide_for_categories(ctx.services, categories, pathway=pathway, user_id=user_id,
+                                           actor=ctx.sender, action=Action.INVITE)
     ref = await ctx.services.trace.append(actor=ctx.sender, action="inviter", subject=user_id, decision=decision,
                                           patient_id=pathway.patient_id, pathway_id=pathway.id)
     if not decision.allowed:
@@ -167,10 +172,15 @@ async def _invite(ctx: Context, words: list[str]) -> Reply:
                            f"trace {ref}).")
     if await ctx.services.matrix.display_name(user_id) is None:
         return Reply.plain(f"Le compte {user_id} n'existe pas : vérifiez l'identifiant.")
-    await ctx.services.matrix.invite(ctx.room_id, user_id)
-    await ctx.services.pathways.set_member(pathway.id, user_id, "invited", decision.rule)
-    return Reply.plain(f"{user_id} est invité(e) : {decision.reason} (règle {decision.rule}, {decision.basis} ; "
-                       f"trace {ref}).")
+    if non_health:   # R.1110-2: never in the clinical room, only in the circle room
+        room, state = await ensure_circle(ctx.services, pathway, user_id), CIRCLE_STATE
+        where = f"au cercle élargi ({', '.join(categories)}) : {room_link(room)}"
+    else:
+        await ctx.services.matrix.invite(pathway.room_id, user_id)
+        state, where = "invited", "au salon clinique"
+    await ctx.services.pathways.set_member(pathway.id, user_id, state, decision.rule)
+    return Reply.plain(f"{user_id} est invité(e) {where} — {decision.reason} (règle {decision.rule}, "
+                       f"{decision.basis} ; trace {ref}).")
 
 
 async def _levels(ctx: Context, closed: bool) -> dict:

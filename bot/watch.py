@@ -3,7 +3,8 @@ from __future__ import annotations
 
 import structlog
 
-from bot.enforce import decide_for
+from bot.circle import CIRCLE_STATE, role_categories
+from bot.enforce import decide_for_categories
 from liaison.matrix import Membership, MatrixError
 from policies.professions import Category
 from policies.sharing import Action
@@ -40,16 +41,22 @@ class MembershipWatch:
         pathway = await self.s.pathways.by_room(m.room_id)
         if pathway is None:
             return
+        circle = m.room_id == pathway.circle_room_id
         if m.membership != "invite" or m.sender == bot:
-            if m.membership != "invite":
+            if m.membership != "invite" and not (circle and m.membership == "join"):
                 await self.s.pathways.set_member(pathway.id, m.user_id, _STATES[m.membership], "membership")
             return
         await self._grow_team(pathway, m)
-        decision = await decide_for(self.s, pathway=pathway, user_id=m.user_id, actor=m.sender, action=Action.INVITE)
+        invitee = await self.s.roster.get(m.user_id)
+        non_health = bool(invitee and invitee.profession.category is not Category.HEALTH and not invitee.coordinator)
+        categories = role_categories(self.s, invitee.profession.key) if circle and non_health else ["soins"]
+        decision = await decide_for_categories(self.s, categories, pathway=pathway, user_id=m.user_id,
+                                               actor=m.sender, action=Action.INVITE)
         ref = await self.s.trace.append(actor=m.sender, action="inviter", subject=m.user_id, decision=decision,
                                           patient_id=pathway.patient_id, pathway_id=pathway.id)
         if decision.allowed:
-            await self.s.pathways.set_member(pathway.id, m.user_id, "invited", decision.rule)
+            state = CIRCLE_STATE if circle and non_health else "invited"
+            await self.s.pathways.set_member(pathway.id, m.user_id, state, decision.rule)
             return
         await self.s.matrix.kick(m.room_id, m.user_id, f"Invitation retirée : {decision.reason}")
         await self.s.pathways.set_member(pathway.id, m.user_id, "revoked", decision.rule)

@@ -293,3 +293,32 @@ async def test_j2_outsider_needs_consent_then_j3_objection_removes_at_once(team)
     assert f"Opposition : person {kine.user_id}" in listing.body
     still_no, _ = await coord.ask(room, f"!parcours inviter {kine.user_id}")
     assert "objection.person" in still_no.body, "an objection wins over the consent"
+
+
+async def test_non_health_professional_joins_the_circle_room_only(team):
+    people, bot, desk = team
+    coord, gp, social = people["coordination"], people["medecin"], people["social"]
+    reply, _ = await coord.ask(desk, f"{OPEN} --equipe medecin", timeout=60)
+    room = _room_of(reply)
+    await coord.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
+                         and e.state_key == coord.user_id and e.membership == "join", 30)
+    refused, _ = await coord.ask(room, f"!parcours inviter {social.user_id}")
+    assert "non_health.no_consent" in refused.body
+    await coord.ask(room, f"!consentement enregistrer {social.user_id} écrit catégories:social")
+    invited, _ = await coord.ask(room, f"!parcours inviter {social.user_id}")
+    assert "cercle élargi" in invited.body and "non_health.allowed" in invited.body
+    circle = _room_of(invited)
+    assert circle != room
+    hello = await social.wait_for(lambda r, e: r == circle and isinstance(e, RoomMessage)
+                                  and "CERCLE ÉLARGI" in e.body, 30)
+    assert social.client.rooms[circle].encrypted and hello.decrypted
+    assert room not in social.client.rooms, "the clinical room stays health professionals only"
+    await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMessage) and "CERCLE CLINIQUE" in e.body, 30)
+    await gp.wait_for(lambda r, e: r == circle and isinstance(e, RoomMemberEvent)
+                      and e.state_key == gp.user_id and e.membership == "join", 30)
+
+    objected, _ = await coord.ask(circle, "!opposition non-santé", timeout=60)
+    assert social.user_id in objected.body
+    gone = await gp.wait_for(lambda r, e: r == circle and isinstance(e, RoomMemberEvent)
+                             and e.state_key == social.user_id and e.membership == "leave", 30)
+    assert gone.sender == bot.user_id
