@@ -40,13 +40,17 @@ def parse_scope(word: str, *, objection: bool = False) -> tuple[str, str, str] |
     return f"« {word} » : ni un compte (@nom:serveur), ni une adresse MSSanté, ni une profession connue."
 
 
-async def _pathway_here(ctx: Context):
+IN_ROOM_ONLY = "Tapez cette commande dans le salon du parcours du patient concerné."
+
+
+async def _recording_here(ctx: Context, what: str):
+    """The pathway of this room, or why `what` cannot be recorded here (room, or the consent_recorders knob)."""
     pathway = await ctx.services.pathways.by_room(ctx.room_id)
-    return pathway
-
-
-def _may_record(ctx: Context) -> bool:
-    return ctx.is_coordinator or ctx.services.knobs.consent_recorders == "equipe"
+    if pathway is None:
+        return None, Reply.plain(IN_ROOM_ONLY)
+    if not (ctx.is_coordinator or ctx.services.knobs.consent_recorders == "equipe"):
+        return None, Reply.plain(f"Enregistrer {what} est réservé à la coordination (réglage consent_recorders).")
+    return pathway, None
 
 
 @command("consentement", en="consent", who=Audience.STAFF,
@@ -54,11 +58,9 @@ def _may_record(ctx: Context) -> bool:
                                                              required=False)],
          help="Enregistre ou retire le consentement du patient au partage hors de l'équipe de soins.")
 async def consentement(ctx: Context) -> Reply:
-    pathway = await _pathway_here(ctx)
-    if pathway is None:
-        return Reply.plain("Tapez cette commande dans le salon du parcours du patient concerné.")
-    if not _may_record(ctx):
-        return Reply.plain("Enregistrer un consentement est réservé à la coordination (réglage consent_recorders).")
+    pathway, refusal = await _recording_here(ctx, "un consentement")
+    if refusal:
+        return refusal
     action, words = fold(ctx.args["action"]), (ctx.args.get("détails") or "").split()
     if not words:
         return Reply.plain(f"Utilisation : {USAGE_CONSENT}")
@@ -123,11 +125,9 @@ async def _record(ctx: Context, pathway, kind: str, value: str, label: str, word
                Arg("détails", "pour lever : qui", rest=True, required=False)],
          help="Enregistre (ou lève) l'opposition du patient : effet immédiat.")
 async def opposition(ctx: Context) -> Reply:
-    pathway = await _pathway_here(ctx)
-    if pathway is None:
-        return Reply.plain("Tapez cette commande dans le salon du parcours du patient concerné.")
-    if not _may_record(ctx):
-        return Reply.plain("Enregistrer une opposition est réservé à la coordination (réglage consent_recorders).")
+    pathway, refusal = await _recording_here(ctx, "une opposition")
+    if refusal:
+        return refusal
     lifting = fold(ctx.args["qui"]) in ("lever", "lift")
     target = (ctx.args.get("détails") or "").split()[:1] if lifting else [ctx.args["qui"]]
     if not target:
@@ -150,9 +150,9 @@ async def opposition(ctx: Context) -> Reply:
 @command("consentements", en="consents", who=Audience.STAFF,
          help="Liste les consentements et oppositions en vigueur pour le patient de ce salon.")
 async def consentements(ctx: Context) -> Reply:
-    pathway = await _pathway_here(ctx)
+    pathway = await ctx.services.pathways.by_room(ctx.room_id)
     if pathway is None:
-        return Reply.plain("Tapez cette commande dans le salon du parcours du patient concerné.")
+        return Reply.plain(IN_ROOM_ONLY)
     consents, objections = await ctx.services.consents.facts(pathway.patient_id)
     now = datetime.now(timezone.utc)
     lines = [f"Consentement {c.means} : {c.scope_kind} {c.scope}, par {c.recorded_by} le {c.recorded_at:%d/%m/%Y}"

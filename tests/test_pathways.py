@@ -32,6 +32,12 @@ async def team(clinician, bot_process):
     return people, bot, desk
 
 
+async def _joined(client, room: str) -> None:
+    """Wait until `client` has joined `room` (the test clients accept invitations)."""
+    await client.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
+                          and e.state_key == client.user_id and e.membership == "join", 30)
+
+
 def _room_of(reply) -> str:
     match = re.search(r"matrix\.to/#/(![A-Za-z0-9_\-.:]+)", reply.body)
     assert match, reply.body
@@ -53,8 +59,7 @@ async def test_open_pathway_end_to_end(team):
     room = _room_of(reply)
 
     for client in (gp, nurse):
-        await client.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
-                              and e.state_key == client.user_id and e.membership == "join", 30)
+        await _joined(client, room)
         assert client.client.rooms[room].encrypted
         pinned = (await _state(client, room, "m.room.pinned_events"))["pinned"]
         summary = await client.wait_for(lambda r, e: r == room and getattr(e, "event_id", None) == pinned[0], 30)
@@ -80,8 +85,7 @@ async def test_open_pathway_end_to_end(team):
     parents = [e for e in (await gp.client.room_get_state(room)).events if e["type"] == "m.space.parent"]
     assert len(parents) == 1
     space = parents[0]["state_key"]
-    await coord.wait_for(lambda r, e: r == space and isinstance(e, RoomMemberEvent)
-                         and e.state_key == coord.user_id and e.membership == "join", 30)
+    await _joined(coord, space)
     assert "via" in await _state(coord, space, "m.space.child", room)
 
     who = await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMessage) and "Non invité" in e.body, 30)
@@ -103,8 +107,7 @@ async def test_invite_outside_policy_is_revoked_and_close_reopen(team):
     coord, gp, outsider = people["coordination"], people["medecin"], people["dehors"]
     reply, _ = await coord.ask(desk, f"{OPEN} --equipe medecin", timeout=60)
     room = _room_of(reply)
-    await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
-                      and e.state_key == gp.user_id and e.membership == "join", 30)
+    await _joined(gp, room)
 
     await gp.client.room_invite(room, outsider.user_id)   # straight from the client, bypassing the bot
     revoked = await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
@@ -178,8 +181,7 @@ async def test_pathway_past_retention_is_archived_to_the_coordinator(clinician, 
     await coord.wait_joined(desk, bot.user_id)
     reply, _ = await coord.ask(desk, f"{OPEN} --equipe medecin", timeout=60)
     room = _room_of(reply)
-    await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
-                      and e.state_key == gp.user_id and e.membership == "join", 30)
+    await _joined(gp, room)
     await gp.send(room, "TA 13/8, oedèmes en baisse")
     await asyncio.sleep(1)
     closed, _ = await coord.ask(room, "!parcours clore décès à domicile")
@@ -222,8 +224,7 @@ async def test_failed_opening_resumes_on_retry_without_duplicates(clinician, bot
     done, _ = await coord.ask(desk, f"{OPEN} --equipe medecin", timeout=60)
     assert "ouvert" in done.body, done.body
     room = _room_of(done)
-    await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
-                      and e.state_key == gp.user_id and e.membership == "join", 30)
+    await _joined(gp, room)
     opened = bot.events("pathway.opened")
     assert len(opened) == 1 and opened[0]["room_id"] == room
     spaces = [e for e in (await gp.client.room_get_state(room)).events if e["type"] == "m.space.parent"]
@@ -240,8 +241,7 @@ async def test_trace_export_lists_every_decision_with_its_basis(team):
     team_arg = ",".join(people[r].user_id for r in ("medecin", "social", "dehors"))
     reply, _ = await coord.ask(desk, f"{OPEN} --equipe {team_arg}", timeout=60)
     room = _room_of(reply)
-    await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
-                      and e.state_key == gp.user_id and e.membership == "join", 30)
+    await _joined(gp, room)
     refused, _ = await gp.ask(room, "!trace")
     assert "réservée à la coordination" in refused.body
     summary, _ = await coord.ask(room, "!trace")
@@ -262,8 +262,7 @@ async def test_j2_outsider_needs_consent_then_j3_objection_removes_at_once(team)
     coord, gp, kine = people["coordination"], people["medecin"], people["dehors"]
     reply, _ = await coord.ask(desk, f"{OPEN} --equipe medecin", timeout=60)
     room = _room_of(reply)
-    await coord.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
-                         and e.state_key == coord.user_id and e.membership == "join", 30)
+    await _joined(coord, room)
 
     refused, _ = await coord.ask(room, f"!parcours inviter {kine.user_id}")
     assert "Invitation refusée" in refused.body and "outside.no_consent" in refused.body
@@ -276,8 +275,7 @@ async def test_j2_outsider_needs_consent_then_j3_objection_removes_at_once(team)
     assert "Consentement écrit enregistré" in recorded.body
     invited, _ = await coord.ask(room, f"!parcours inviter {kine.user_id}")
     assert "invité(e)" in invited.body and "outside.consent" in invited.body
-    await kine.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
-                        and e.state_key == kine.user_id and e.membership == "join", 30)
+    await _joined(kine, room)
 
     objected, _ = await coord.ask(room, f"!opposition {kine.user_id}")
     assert "prend effet immédiatement" in objected.body and kine.user_id in objected.body
@@ -300,8 +298,7 @@ async def test_non_health_professional_joins_the_circle_room_only(team):
     coord, gp, social = people["coordination"], people["medecin"], people["social"]
     reply, _ = await coord.ask(desk, f"{OPEN} --equipe medecin", timeout=60)
     room = _room_of(reply)
-    await coord.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
-                         and e.state_key == coord.user_id and e.membership == "join", 30)
+    await _joined(coord, room)
     refused, _ = await coord.ask(room, f"!parcours inviter {social.user_id}")
     assert "non_health.no_consent" in refused.body
     await coord.ask(room, f"!consentement enregistrer {social.user_id} écrit catégories:social")
@@ -314,8 +311,7 @@ async def test_non_health_professional_joins_the_circle_room_only(team):
     assert social.client.rooms[circle].encrypted and hello.decrypted
     assert room not in social.client.rooms, "the clinical room stays health professionals only"
     await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMessage) and "CERCLE CLINIQUE" in e.body, 30)
-    await gp.wait_for(lambda r, e: r == circle and isinstance(e, RoomMemberEvent)
-                      and e.state_key == gp.user_id and e.membership == "join", 30)
+    await _joined(gp, circle)
 
     objected, _ = await coord.ask(circle, "!opposition non-santé", timeout=60)
     assert social.user_id in objected.body
