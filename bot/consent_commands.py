@@ -110,6 +110,8 @@ async def _record(ctx: Context, pathway, kind: str, value: str, label: str, word
         if decision.allowed and decision.rule.startswith("team."):
             return Reply.plain(f"{label} fait partie de l'équipe de soins : aucun consentement n'est nécessaire "
                                f"({decision.rule}). Rien n'a été enregistré.")
+    if expires is None and ctx.services.knobs.consent_expiry_days:
+        expires = int((datetime.now(timezone.utc).timestamp() + ctx.services.knobs.consent_expiry_days * 86400) * 1000)
     notice = (f"Patient informé du partage des informations "
               f"({', '.join(categories) or 'toutes catégories'}) avec {label}.")
     await ctx.services.consents.add_consent(pathway.patient_id, scope_kind=kind, scope=value, means=means,

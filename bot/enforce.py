@@ -12,10 +12,18 @@ import structlog
 from bot.circle import CIRCLE_STATE, role_categories
 from bot.pathway_store import Pathway
 from liaison.matrix import MatrixError
+from policies.professions import Category
 from policies.sharing import Action, Facts, Recipient, decide
 
 log = structlog.get_logger(__name__)
 ACTIVE = ("invited", "joined")
+
+
+def category_of(knobs, profession) -> Category:
+    """The policy says which professions count as health professions; the catalogue says the rest."""
+    if profession.key in knobs.health_professions:
+        return Category.HEALTH
+    return Category.OTHER if profession.category is Category.HEALTH else profession.category
 
 
 async def facts_for(services, *, pathway: Pathway, user_id: str, actor: str, action: Action,
@@ -29,7 +37,7 @@ async def facts_for(services, *, pathway: Pathway, user_id: str, actor: str, act
              if state in ACTIVE and "team." in rule}   # in by a team-of-care rule
     recipient = Recipient(
         kind="member" if user_id.startswith("@") else "external", user_or_address=user_id,
-        category=member.profession.category if member else None, in_roster=member is not None,
+        category=category_of(services.knobs, member.profession) if member else None, in_roster=member is not None,
         roles=member.roles if member else frozenset())
     return Facts(action=action, actor=actor, actor_roles=actor_member.roles if actor_member else frozenset(),
                  recipient=recipient, recipient_profession=member.profession.key if member else None,

@@ -14,6 +14,7 @@ from policies.professions import PROFESSIONS, Category
 from policies.sharing import Knobs
 
 DATA_CATEGORIES = ("soins", "social", "administratif")
+_KEYS = {p.key for p in PROFESSIONS}
 _NON_HEALTH = {p.key for p in PROFESSIONS if p.category is not Category.HEALTH}
 
 
@@ -40,6 +41,11 @@ def _roles(value) -> str | None:
     return None
 
 
+def _health(value) -> str | None:
+    unknown = [v for v in value if v not in _KEYS]
+    return f"profession(s) inconnue(s) : {', '.join(map(str, unknown))}" if unknown else None
+
+
 KNOBS = (
     Knob("non_health_roles", dict, "rôles non soignants admis et catégories d'informations qu'ils reçoivent",
          _roles),
@@ -48,6 +54,10 @@ KNOBS = (
     Knob("oral_consent_allowed", bool, "le consentement peut être recueilli oralement"),
     Knob("consent_recorders", str, "qui enregistre consentements et oppositions : coordination ou equipe",
          lambda v: None if v in ("coordination", "equipe") else "attendu coordination ou equipe"),
+    Knob("consent_expiry_days", int, "durée d'un consentement enregistré sans date (0 : jusqu'au retrait)",
+         lambda v: None if 0 <= v <= 36500 else "entre 0 et 36500 jours"),
+    Knob("health_professions", list, "professions comptées comme professions de santé (CSP livre III partie IV)",
+         _health),
 )
 assert {k.name for k in KNOBS} == {f.name for f in fields(Knobs)}, "every knob declared once, and only once"
 
@@ -75,8 +85,10 @@ def load_knobs(text: str) -> Knobs:
         problem = knob.check(value)
         if problem:
             raise KnobError(line, f"{name} : {problem}")
-        values[name] = {r: frozenset(c) for r, c in value.items()} if knob.kind is dict else value
+        values[name] = ({r: frozenset(c) for r, c in value.items()} if knob.kind is dict
+                        else frozenset(value) if knob.kind is list else value)
     return Knobs(**values)
 
 
-_KIND = {bool: "vrai ou faux (true/false)", str: "un texte", dict: "une table rôle: [catégories]", int: "un nombre"}
+_KIND = {bool: "vrai ou faux (true/false)", str: "un texte", dict: "une table rôle: [catégories]",
+         int: "un nombre entier", list: "une liste"}

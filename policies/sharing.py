@@ -36,6 +36,10 @@ class Knobs:
     notice_required: bool = True
     oral_consent_allowed: bool = True
     consent_recorders: str = "coordination"   # coordination | equipe
+    consent_expiry_days: int = 0               # 0: a consent runs until withdrawn, unless a date is given
+    health_professions: frozenset[str] = frozenset({
+        "medecin", "pharmacien", "chirurgien-dentiste", "sage-femme", "infirmier", "masseur-kinesitherapeute",
+        "pedicure-podologue", "orthophoniste", "orthoptiste", "ergotherapeute", "dieteticien", "psychomotricien"})
 
 
 @dataclass(frozen=True)

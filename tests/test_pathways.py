@@ -264,6 +264,9 @@ async def test_j2_outsider_needs_consent_then_j3_objection_removes_at_once(team)
     room = _room_of(reply)
     await _joined(coord, room)
 
+    await _joined(gp, room)
+    not_theirs, _ = await gp.ask(room, f"!consentement enregistrer {kine.user_id} écrit")
+    assert "réservé à la coordination" in not_theirs.body, "consent_recorders: coordination (shipped policy)"
     refused, _ = await coord.ask(room, f"!parcours inviter {kine.user_id}")
     assert "Invitation refusée" in refused.body and "outside.no_consent" in refused.body
     assert "!consentement enregistrer" in refused.body

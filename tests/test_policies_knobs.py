@@ -35,3 +35,13 @@ def test_bad_files_name_the_line(text, line, words):
     with pytest.raises(KnobError) as err:
         load_knobs(text)
     assert err.value.line == line and words in err.value.message and f"ligne {line}" in err.value.message
+
+
+def test_lists_and_numbers_are_checked():
+    knobs = load_knobs("consent_expiry_days: 365\nhealth_professions: [medecin, infirmier]\n")
+    assert knobs.consent_expiry_days == 365 and knobs.health_professions == frozenset({"medecin", "infirmier"})
+    for text, words in (("consent_expiry_days: -1\n", "entre 0"), ("consent_expiry_days: true\n", "entier"),
+                        ("health_professions: [medecin, sorcier]\n", "sorcier")):
+        with pytest.raises(KnobError) as err:
+            load_knobs(text)
+        assert words in err.value.message and "ligne 1" in err.value.message
