@@ -5,8 +5,9 @@ import json
 from datetime import datetime
 
 from bot.commands import Audience, Context, Reply, command
+from bot.enforce import decide_for
 from liaison.matrix import txn_id
-from policies.decision import Allow, Deny
+from policies.sharing import Action
 
 ACTIONS = {"inviter": "invitation", "retirer": "retrait", "archiver": "archivage", "relayer": "relais",
            "envoyer": "envoi de document", "exporter": "export de la trace"}
@@ -18,9 +19,8 @@ async def trace(ctx: Context) -> Reply:
     pathway = await ctx.services.pathways.by_room(ctx.room_id)
     if pathway is None:
         return Reply.plain("Tapez !trace dans le salon du parcours du patient concerné.")
-    decision = Allow("trace.export", "Export de la trace par la coordination.", "CSP L.1110-4 / RGPD art. 15")
-    if not ctx.is_coordinator:   # the registry already refuses, this keeps the trace honest
-        decision = Deny("trace.export", "Export réservé à la coordination.", "CSP L.1110-4")
+    decision = await decide_for(ctx.services, pathway=pathway, user_id=ctx.sender, actor=ctx.sender,
+                                action=Action.EXPORT_TRACE)
     await ctx.services.trace.append(actor=ctx.sender, action="exporter", subject=pathway.patient_id,
                                     decision=decision, patient_id=pathway.patient_id, pathway_id=pathway.id)
     if not decision.allowed:
