@@ -62,8 +62,8 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
     roster = Roster(engine)
     await roster.load(cfg.roster)
     services = Services(matrix, roster, PathwayStore(engine), PathwaySettings(
-        server_name=cfg.homeserver.server_name, bot_user_id=cfg.bot.user_id, naming=cfg.pathways.naming,
-        ins_test_mode=cfg.pathways.ins_test_mode, retention_days=cfg.pathways.retention_days,
+        server_name=cfg.homeserver.server_name, bot_user_id=cfg.bot.user_id, naming=knobs.room_naming,
+        ins_test_mode=cfg.pathways.ins_test_mode, retention_days=knobs.retention_days_after_closure,
         types=tuple((t.key, t.label) for t in cfg.pathways.types) or PATHWAY_TYPES),
         Trace(engine), ConsentStore(engine), knobs)
     bot = Bot(matrix, BotStore(engine), build_registry(),

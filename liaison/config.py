@@ -120,12 +120,8 @@ class PathwayType:
 
 @dataclass
 class PathwaysConfig:
-    # initiales : « M. D. (1948) · Diabète » ; pseudonyme : « P-7K3Q9 · Diabète »
-    naming: str = "initiales"
     # Accepte les OID de test de l'INS (.10, .11) : données fictives uniquement (pile de démonstration).
     ins_test_mode: bool = False
-    # Durée de conservation après clôture d'un parcours, en jours (0 : archivé au prochain passage).
-    retention_days: int = 730
     # Intervalle entre deux passages de l'archivage, en secondes (un jour par défaut).
     archive_interval_seconds: int = 86400
     # Types de parcours proposés (vide : la liste par défaut de Liaison).
@@ -134,10 +130,6 @@ class PathwaysConfig:
     def __post_init__(self) -> None:
         if len({t.key for t in self.types}) != len(self.types):
             raise ConfigError("types", "deux types de parcours ont la même clé")
-        if self.naming not in ("initiales", "pseudonyme"):
-            raise ConfigError("naming", f"« {self.naming} » : attendu initiales ou pseudonyme")
-        if not 0 <= self.retention_days <= 36500:
-            raise ConfigError("retention_days", "entre 0 et 36500 jours")
         if not 1 <= self.archive_interval_seconds <= 7 * 86400:
             raise ConfigError("archive_interval_seconds", "entre 1 et 604800 secondes")
 

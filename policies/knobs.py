@@ -56,6 +56,10 @@ KNOBS = (
          lambda v: None if v in ("coordination", "equipe") else "attendu coordination ou equipe"),
     Knob("consent_expiry_days", int, "durée d'un consentement enregistré sans date (0 : jusqu'au retrait)",
          lambda v: None if 0 <= v <= 36500 else "entre 0 et 36500 jours"),
+    Knob("retention_days_after_closure", int, "conservation d'un parcours clos avant archivage (0 : au prochain passage)",
+         lambda v: None if 0 <= v <= 36500 else "entre 0 et 36500 jours"),
+    Knob("room_naming", str, "nom des salons (non chiffré) : initiales ou pseudonyme",
+         lambda v: None if v in ("initiales", "pseudonyme") else "attendu initiales ou pseudonyme"),
     Knob("health_professions", list, "professions comptées comme professions de santé (CSP livre III partie IV)",
          _health),
 )

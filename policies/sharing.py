@@ -37,6 +37,8 @@ class Knobs:
     oral_consent_allowed: bool = True
     consent_recorders: str = "coordination"   # coordination | equipe
     consent_expiry_days: int = 0               # 0: a consent runs until withdrawn, unless a date is given
+    retention_days_after_closure: int = 730    # then the closed pathway is archived and forgotten
+    room_naming: str = "initiales"             # initiales | pseudonyme (room names are not encrypted)
     health_professions: frozenset[str] = frozenset({
         "medecin", "pharmacien", "chirurgien-dentiste", "sage-femme", "infirmier", "masseur-kinesitherapeute",
         "pedicure-podologue", "orthophoniste", "orthoptiste", "ergotherapeute", "dieteticien", "psychomotricien"})

@@ -87,8 +87,8 @@ def test_roster_entries_are_checked(entry, key, words):
 
 def test_pathway_settings_are_checked():
     with pytest.raises(ConfigError) as err:
-        parse_config({**GOOD, "pathways": {"naming": "nominatif"}}, {"BOT_PW": "fine-password"})
-    assert err.value.key == "pathways.naming"
+        parse_config({**GOOD, "pathways": {"archive_interval_seconds": 0}}, {"BOT_PW": "fine-password"})
+    assert err.value.key == "pathways.archive_interval_seconds"
 
 
 def test_bad_policy_file_stops_the_bot_naming_the_line(tmp_path):

@@ -168,15 +168,17 @@ async def test_roster_command_and_uninvited_join(team):
     assert getattr(resp, "status_code", None) == "M_FORBIDDEN", "nobody joins a pathway room uninvited"
 
 
-async def test_pathway_past_retention_is_archived_to_the_coordinator(clinician, bot_process):
+async def test_pathway_past_retention_is_archived_to_the_coordinator(clinician, bot_process, tmp_path):
     from nio import RoomEncryptedFile
     from nio.crypto import decrypt_attachment
 
     coord, gp = await clinician("coordination"), await clinician("medecin")
     roster = [{"user_id": coord.user_id, "name": "Claire", "profession": "coordinateur", "coordinator": True},
               {"user_id": gp.user_id, "name": "Paul", "profession": "médecin"}]
-    bot = bot_process(staff=[], roster=roster, pathways={"ins_test_mode": True, "retention_days": 0,
-                                                         "archive_interval_seconds": 1})
+    policy_file = tmp_path / "politique.yaml"
+    policy_file.write_text("retention_days_after_closure: 0\n")   # archived at the next pass
+    bot = bot_process(staff=[], roster=roster, pathways={"ins_test_mode": True, "archive_interval_seconds": 1},
+                      policy_file=str(policy_file))
     desk = await coord.create_room([bot.user_id])
     await coord.wait_joined(desk, bot.user_id)
     reply, _ = await coord.ask(desk, f"{OPEN} --equipe medecin", timeout=60)

@@ -45,3 +45,14 @@ def test_lists_and_numbers_are_checked():
         with pytest.raises(KnobError) as err:
             load_knobs(text)
         assert words in err.value.message and "ligne 1" in err.value.message
+
+
+@pytest.mark.parametrize("text, words", [
+    ("room_naming: nominatif\n", "initiales ou pseudonyme"),
+    ("retention_days_after_closure: -5\n", "entre 0"),
+])
+def test_naming_and_retention_are_knobs(text, words):
+    with pytest.raises(KnobError) as err:
+        load_knobs(text)
+    assert words in err.value.message
+    assert load_knobs("room_naming: pseudonyme\nretention_days_after_closure: 0\n").room_naming == "pseudonyme"

@@ -103,7 +103,7 @@ class Stack:
                 for a in DEMO_ACCOUNTS
             ],
             # The demo's patients are fictitious: the INS test OIDs are accepted.
-            "pathways": {"naming": "initiales", "ins_test_mode": True, "retention_days": 730},
+            "pathways": {"ins_test_mode": True},
         }
         path = self.root / "liaison.yaml"
         path.write_text("# Généré par `liaison up` pour la pile locale ; voir deploy/liaison.example.yaml.\n"
