@@ -31,12 +31,7 @@ class ConsentStore:
         return cid
 
     async def withdraw_consents(self, patient_id: str, scope_kind: str, scope: str, actor: str) -> int:
-        async with self.engine.begin() as conn:
-            done = await conn.execute(text(
-                "UPDATE consent SET withdrawn_at = :t, withdrawn_by = :by WHERE patient_id = :p AND scope_kind = :k "
-                "AND scope = :s AND withdrawn_at IS NULL"),
-                {"t": now_ms(), "by": actor, "p": patient_id, "k": scope_kind, "s": scope})
-        return done.rowcount
+        return await self._end("consent", "withdrawn", patient_id, scope_kind, scope, actor)
 
     async def add_objection(self, patient_id: str, *, scope_kind: str, scope: str, actor: str) -> str | None:
         """None when the same objection is already in force (nothing recorded twice)."""
@@ -54,10 +49,14 @@ class ConsentStore:
         return oid
 
     async def lift_objections(self, patient_id: str, scope_kind: str, scope: str, actor: str) -> int:
+        return await self._end("objection", "lifted", patient_id, scope_kind, scope, actor)
+
+    async def _end(self, table: str, ended: str, patient_id: str, scope_kind: str, scope: str, actor: str) -> int:
+        """Mark the records in force for this scope as ended (withdrawn or lifted): kept, never deleted."""
         async with self.engine.begin() as conn:
             done = await conn.execute(text(
-                "UPDATE objection SET lifted_at = :t, lifted_by = :by WHERE patient_id = :p AND scope_kind = :k "
-                "AND scope = :s AND lifted_at IS NULL"),
+                f"UPDATE {table} SET {ended}_at = :t, {ended}_by = :by WHERE patient_id = :p AND scope_kind = :k "
+                f"AND scope = :s AND {ended}_at IS NULL"),
                 {"t": now_ms(), "by": actor, "p": patient_id, "k": scope_kind, "s": scope})
         return done.rowcount
 
