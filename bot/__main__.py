@@ -19,10 +19,10 @@ from bot import help as help_commands
 from bot import consent_commands, pathways, team, trace_command
 from bot.app import Bot, BotSettings
 from bot.archive import Archiver
-from bot.consents import ConsentStore
+from liaison.consents import ConsentStore
 from bot.commands import Registry
-from bot.pathway_store import PathwayStore
-from bot.roster import Roster
+from liaison.pathway_store import PathwayStore
+from liaison.roster import Roster
 from bot.services import PathwaySettings, Services
 from bot.store import BotStore
 from bot.watch import MembershipWatch

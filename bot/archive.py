@@ -12,7 +12,7 @@ from datetime import datetime
 import structlog
 from sqlalchemy import text
 
-from bot.pathway_store import SUMMARY_FIELDS, Pathway, now_ms
+from liaison.pathway_store import SUMMARY_FIELDS, Pathway, now_ms
 from liaison.matrix import MatrixError, txn_id
 from policies.decision import Allow
 

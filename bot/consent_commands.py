@@ -9,7 +9,8 @@ import re
 from datetime import datetime, timezone
 
 from bot.commands import Arg, Audience, Context, Reply, command, fold
-from bot.enforce import decide_for, reevaluate
+from bot.enforce import reevaluate
+from liaison.sharing_facts import decide_for
 from policies.professions import find_profession
 from policies.sharing import Action
 

@@ -5,49 +5,15 @@ now refused are removed at once, with the rule told in the room and written to t
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import structlog
 
 from bot.circle import CIRCLE_STATE, role_categories
-from bot.pathway_store import Pathway
+from liaison.pathway_store import Pathway
 from liaison.matrix import MatrixError
-from policies.professions import Category
-from policies.sharing import Action, Facts, Recipient, decide
+from liaison.sharing_facts import ACTIVE, decide_for
+from policies.sharing import Action
 
 log = structlog.get_logger(__name__)
-ACTIVE = ("invited", "joined")
-
-
-def category_of(knobs, profession) -> Category:
-    """The policy says which professions count as health professions; the catalogue says the rest."""
-    if profession.key in knobs.health_professions:
-        return Category.HEALTH
-    return Category.OTHER if profession.category is Category.HEALTH else profession.category
-
-
-async def facts_for(services, *, pathway: Pathway, user_id: str, actor: str, action: Action,
-                    data_category: str = "soins") -> Facts:
-    roster = services.roster
-    member = await roster.get(user_id)
-    actor_member = await roster.get(actor)
-    consents, objections = await services.consents.facts(pathway.patient_id)
-    team = set(await services.pathways.usual_team(pathway.patient_id))
-    team |= {u for u, state, rule in await services.pathways.members(pathway.id)
-             if state in ACTIVE and "team." in rule}   # in by a team-of-care rule
-    recipient = Recipient(
-        kind="member" if user_id.startswith("@") else "external", user_or_address=user_id,
-        category=category_of(services.knobs, member.profession) if member else None, in_roster=member is not None,
-        roles=member.roles if member else frozenset())
-    return Facts(action=action, actor=actor, actor_roles=actor_member.roles if actor_member else frozenset(),
-                 recipient=recipient, recipient_profession=member.profession.key if member else None,
-                 recipient_structure=member.structure if member else None, team=frozenset(team),
-                 consents=consents, objections=objections, data_category=data_category,
-                 now=datetime.now(timezone.utc), knobs=services.knobs)
-
-
-async def decide_for(services, **kw):
-    return decide(await facts_for(services, **kw))
 
 
 async def decide_for_categories(services, categories: list[str], **kw):

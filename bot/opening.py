@@ -15,8 +15,8 @@ from datetime import date, datetime
 import structlog
 
 from bot.commands import Reply, fold
-from bot.enforce import decide_for
-from bot.pathway_store import Pathway, Patient
+from liaison.sharing_facts import decide_for
+from liaison.pathway_store import Pathway, Patient
 from bot.reply import room_link
 from bot.room_specs import power_levels, room_initial_state, space_initial_state, space_link, summary_message
 from liaison.matrix import txn_id

@@ -10,7 +10,7 @@ from bot.circle import CIRCLE_STATE, ensure_circle, role_categories
 from bot.commands import Arg, Audience, Context, Reply, command, fold
 from bot.enforce import decide_for_categories
 from bot.opening import Opener, parse_open
-from bot.pathway_store import SUMMARY_FIELDS, now_ms
+from liaison.pathway_store import SUMMARY_FIELDS, now_ms
 from bot.reply import room_link, table
 from bot.room_specs import power_levels
 from liaison.matrix import MatrixError

@@ -6,9 +6,9 @@ from dataclasses import dataclass
 from policies.pathway import PATHWAY_TYPES
 from policies.sharing import Knobs
 
-from bot.consents import ConsentStore
-from bot.pathway_store import PathwayStore
-from bot.roster import Roster
+from liaison.consents import ConsentStore
+from liaison.pathway_store import PathwayStore
+from liaison.roster import Roster
 from liaison.matrix import Matrix
 from liaison.trace import Trace
 

@@ -5,7 +5,7 @@ import json
 from datetime import datetime
 
 from bot.commands import Audience, Context, Reply, command
-from bot.enforce import decide_for
+from liaison.sharing_facts import decide_for
 from liaison.matrix import txn_id
 from policies.sharing import Action
 

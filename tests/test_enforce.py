@@ -1,7 +1,7 @@
 """Which professions count as health professions is the policy's word (knob health_professions)."""
 from __future__ import annotations
 
-from bot.enforce import category_of
+from liaison.sharing_facts import category_of
 from policies.knobs import load_knobs
 from policies.professions import Category, find_profession
 

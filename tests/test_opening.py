@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import date
 
 from bot.opening import OpenRequest, identity_conflict, parse_open
-from bot.pathway_store import Patient
+from liaison.pathway_store import Patient
 from liaison.config import parse_config
 from policies.ins import nir_key
 

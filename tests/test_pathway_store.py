@@ -6,8 +6,8 @@ from datetime import date
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from bot.pathway_store import PathwayStore
-from bot.roster import Roster
+from liaison.pathway_store import PathwayStore
+from liaison.roster import Roster
 from liaison.db import create_engine, migrate
 from policies.professions import find_profession
 
@@ -68,7 +68,7 @@ async def test_concurrent_read_then_write_transactions_wait_instead_of_failing(e
 
 
 async def test_consents_and_objections_become_facts(engine):
-    from bot.consents import ConsentStore
+    from liaison.consents import ConsentStore
 
     store, consents = PathwayStore(engine), ConsentStore(engine)
     patient = await store.add_patient(ins="148057512345643", oid="1.2.250.1.213.1.4.10", birth_name="Durand",

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from bot.pathway_store import now_ms
+from liaison.pathway_store import now_ms
 from policies.sharing import Consent, Objection
 
 
