@@ -39,6 +39,7 @@ class Knobs:
     consent_expiry_days: int = 0               # 0: a consent runs until withdrawn, unless a date is given
     retention_days_after_closure: int = 730    # then the closed pathway is archived and forgotten
     room_naming: str = "initiales"             # initiales | pseudonyme (room names are not encrypted)
+    mail_correspondents_in_team: bool = True   # an MSSanté correspondent who wrote about the patient is answered
     health_professions: frozenset[str] = frozenset({
         "medecin", "pharmacien", "chirurgien-dentiste", "sage-femme", "infirmier", "masseur-kinesitherapeute",
         "pedicure-podologue", "orthophoniste", "orthoptiste", "ergotherapeute", "dieteticien", "psychomotricien"})
@@ -51,6 +52,8 @@ class Recipient:
     category: Category | None      # None: not on the roster, profession unknown
     in_roster: bool
     roles: frozenset[str] = frozenset()
+    correspondent: bool = False    # an external MSSanté address that wrote to this pathway about this patient
+    trusted_domain: bool = False   # external: its domain is on the MSSanté trusted list
 
 
 @dataclass(frozen=True)
@@ -104,6 +107,9 @@ RULES = {
     "non_health.no_notice": ("CSP R.1110-3", "patient non informé de ce partage"),
     "outside.consent": ("CSP L.1110-4 III", "hors équipe, avec le consentement du patient"),
     "outside.no_consent": ("CSP L.1110-4 III", "hors équipe, sans consentement"),
+    "mail.untrusted_domain": ("Référentiel MSSanté (liste blanche)", "adresse hors de l'espace de confiance MSSanté"),
+    "mail.trusted_sender": ("CSP L.1110-4 II ; référentiel MSSanté", "message d'un professionnel de l'espace MSSanté"),
+    "team.correspondent": ("CSP L.1110-12, L.1110-4 II", "correspondant MSSanté qui prend part aux soins du patient"),
 }
 RECORD_CONSENT = "enregistrez d'abord le consentement du patient (!consentement enregistrer …)"
 
@@ -147,6 +153,11 @@ def covering_consent(f: Facts) -> Consent | None:
 
 def decide(f: Facts) -> Decision:
     who = f.recipient.user_or_address
+    if f.recipient.kind == "external" and not f.recipient.trusted_domain:
+        return _deny("mail.untrusted_domain", f"{who} n'appartient pas à l'espace de confiance MSSanté (liste "
+                                              "blanche) : rien n'est relayé depuis ou vers cette adresse.")
+    if f.action is Action.RELAY_IN:   # receiving from a trusted professional shares nothing with them
+        return _allow("mail.trusted_sender", f"Message de {who}, professionnel de l'espace de confiance MSSanté.")
     for o in f.objections:
         if objection_in_force(o) and _names(f, o.scope_kind, o.scope):
             return _deny(f"objection.{o.scope_kind}", f"Le patient s'est opposé au partage avec {who} "
@@ -156,6 +167,9 @@ def decide(f: Facts) -> Decision:
             return _allow("trace.export", "Export de la trace par la coordination.")
         return _deny("trace.export", "L'export de la trace est réservé à la coordination de la structure.")
     r = f.recipient
+    if r.kind == "external" and r.correspondent and f.knobs.mail_correspondents_in_team:
+        return _allow("team.correspondent", f"{who} a écrit à l'équipe au sujet de ce patient dans ce parcours : "
+                                            "il prend part à ses soins.")
     if r.in_roster and "coordinator" in r.roles:
         return _allow("team.coordination", f"{who} coordonne l'équipe de soins de la structure.")
     if r.category is Category.HEALTH and who in f.team:

@@ -15,7 +15,10 @@ SOCIAL = Recipient("member", "@ass:hs", Category.SOCIAL, True)
 SECRETARY = Recipient("member", "@sec:hs", Category.OTHER, True)
 COORD = Recipient("member", "@coord:hs", Category.OTHER, True, frozenset({"coordinator", "member"}))
 KINE_OUT = Recipient("member", "@kine:other", None, False)
-CARDIO = Recipient("external", "dr.x@chu-demo.mssante.test", None, False)
+CARDIO = Recipient("external", "dr.x@chu-demo.mssante.test", None, False, trusted_domain=True)
+CORRESPONDENT = Recipient("external", "dr.x@chu-demo.mssante.test", None, False, correspondent=True,
+                          trusted_domain=True)
+STRANGER = Recipient("external", "someone@mail.example", None, False, correspondent=True)
 PROFESSION = {"@gp:hs": "medecin", "@nurse2:hs": "infirmier", "@ass:hs": "assistant-service-social",
               "@sec:hs": "secretaire-medicale", "@coord:hs": "coordinateur"}
 
@@ -47,7 +50,18 @@ CASES = [
     ("outsider with consent", facts(KINE_OUT, consents=[consent("@kine:other")]), True, "outside.consent"),
     ("external mailbox with consent", facts(CARDIO, consents=[consent("DR.X@chu-demo.mssante.test")],
                                             action=Action.RELAY_OUT), True, "outside.consent"),
-    ("relay in from a stranger", facts(CARDIO, action=Action.RELAY_IN), False, "outside.no_consent"),
+    ("relay in from a stranger", facts(STRANGER, action=Action.RELAY_IN), False, "mail.untrusted_domain"),
+    ("relay out to a stranger, even with consent", facts(STRANGER, consents=[consent("someone@mail.example")],
+                                                         action=Action.RELAY_OUT), False, "mail.untrusted_domain"),
+    ("relay in from an MSSanté professional", facts(CARDIO, action=Action.RELAY_IN), True, "mail.trusted_sender"),
+    ("reply to an MSSanté correspondent", facts(CORRESPONDENT, action=Action.RELAY_OUT), True, "team.correspondent"),
+    ("correspondents need consent by policy", facts(CORRESPONDENT, action=Action.RELAY_OUT,
+                                                    knobs=Knobs(mail_correspondents_in_team=False)), False,
+     "outside.no_consent"),
+    ("new MSSanté address without consent", facts(CARDIO, action=Action.RELAY_OUT), False, "outside.no_consent"),
+    ("objection beats a correspondent", facts(CORRESPONDENT, action=Action.RELAY_OUT,
+                                              objections=[objection("dr.x@chu-demo.mssante.test")]), False,
+     "objection.person"),
     ("consent expired", facts(KINE_OUT, consents=[consent("@kine:other", expires=NOW - timedelta(days=1))]),
      False, "outside.no_consent"),
     ("consent withdrawn", facts(KINE_OUT, consents=[consent("@kine:other", withdrawn=NOW)]), False,
