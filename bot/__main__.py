@@ -9,14 +9,14 @@ import argparse
 import asyncio
 import os
 import signal
-from importlib import resources
 import sys
 from pathlib import Path
 
 import structlog
 
 from bot import help as help_commands
-from bot import consent_commands, pathways, team, trace_command
+from bot import consent_commands, mss_commands, pathways, team, trace_command
+from bot.bridge_setup import prepare_bridge
 from bot.app import Bot, BotSettings
 from bot.archive import Archiver
 from liaison.consents import ConsentStore
@@ -26,11 +26,13 @@ from liaison.roster import Roster
 from bot.services import PathwaySettings, Services
 from bot.store import BotStore
 from bot.watch import MembershipWatch
-from liaison.config import ConfigError, load_config
+from liaison.config import ConfigError, load_config, policy_text
 from liaison.db import DatabaseTooNew, open_database
 from liaison.logs import setup_logging
 from liaison.matrix import Matrix
 from liaison.trace import Trace
+from liaison.mail_store import MailStore
+from liaison.trusted import TrustedListError, load_trusted_domains
 from policies.pathway import PATHWAY_TYPES
 from policies.knobs import KnobError, load_knobs
 
@@ -39,7 +41,7 @@ log = structlog.get_logger("bot")
 
 def build_registry() -> Registry:
     return Registry.of([*help_commands.ALL, *team.ALL, *pathways.ALL, *trace_command.ALL,
-                        *consent_commands.ALL])
+                        *consent_commands.ALL, *mss_commands.ALL])
 
 
 async def _announce_ready(bot: Bot, ready_file: str) -> None:
@@ -47,10 +49,9 @@ async def _announce_ready(bot: Bot, ready_file: str) -> None:
     Path(ready_file).write_text(str(os.getpid()))
 
 
-def policy_text(path: str) -> str:
-    if path:
-        return Path(path).read_text(encoding="utf-8")
-    return resources.files("policies").joinpath("knobs.yaml").read_text(encoding="utf-8")
+async def _prepare_bridge(bot: Bot, services: Services) -> None:
+    await bot.ready.wait()
+    await prepare_bridge(services)
 
 
 async def serve(config_path: str, ready_file: str | None = None) -> int:
@@ -64,8 +65,11 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
     services = Services(matrix, roster, PathwayStore(engine), PathwaySettings(
         server_name=cfg.homeserver.server_name, bot_user_id=cfg.bot.user_id, naming=knobs.room_naming,
         ins_test_mode=cfg.pathways.ins_test_mode, retention_days=knobs.retention_days_after_closure,
-        types=tuple((t.key, t.label) for t in cfg.pathways.types) or PATHWAY_TYPES),
-        Trace(engine), ConsentStore(engine), knobs)
+        types=tuple((t.key, t.label) for t in cfg.pathways.types) or PATHWAY_TYPES,
+        bridge_user_id=cfg.bridge.user_id if cfg.bridge else None),
+        Trace(engine), ConsentStore(engine), knobs,
+        mail=MailStore(engine) if cfg.bridge else None,
+        trusted=load_trusted_domains(cfg.bridge.trusted_domains_file) if cfg.bridge else None)
     bot = Bot(matrix, BotStore(engine), build_registry(),
               BotSettings(password=cfg.bot.password, staff=frozenset(cfg.bot.staff)),
               services, MembershipWatch(services).handle)
@@ -76,6 +80,7 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
     runner = asyncio.create_task(bot.run())
     archiving = asyncio.create_task(Archiver(services).loop(cfg.pathways.archive_interval_seconds))
     announcer = asyncio.create_task(_announce_ready(bot, ready_file)) if ready_file else None
+    bridging = asyncio.create_task(_prepare_bridge(bot, services)) if cfg.bridge else None
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
     code = 0
@@ -88,6 +93,8 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
         await bot.drain()
     stopper.cancel()
     archiving.cancel()
+    if bridging:
+        bridging.cancel()
     if announcer:
         announcer.cancel()
         Path(ready_file).unlink(missing_ok=True)
@@ -104,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         return asyncio.run(serve(args.config, args.ready_file))
-    except (ConfigError, DatabaseTooNew, KnobError) as err:
+    except (ConfigError, DatabaseTooNew, KnobError, TrustedListError) as err:
         print(f"liaison: {err}", file=sys.stderr)
         return 2
 

@@ -164,7 +164,8 @@ class Opener:
             room = await matrix.create_room(
                 name=room_name(mode, pathway_label=label, code=pathway.code, **names),
                 topic=room_topic(mode, label), initial_state=room_initial_state() + parent,
-                power_levels=power_levels(s.bot_user_id, room_coordinators), invite=invited)
+                power_levels=power_levels(s.bot_user_id, room_coordinators),
+                invite=invited + ([s.bridge_user_id] if s.bridge_user_id else []))
             await store.update(pathway.id, room_id=room)
             return room
 

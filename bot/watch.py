@@ -35,9 +35,11 @@ class MembershipWatch:
             await self.s.pathways.set_usual_team(pathway.patient_id, [*team, m.user_id])
 
     async def _one(self, m: Membership) -> None:
-        bot = self.s.settings.bot_user_id
-        if m.user_id == bot or m.membership not in _STATES:
+        bot, bridge = self.s.settings.bot_user_id, self.s.settings.bridge_user_id
+        if m.user_id in (bot, bridge) or m.membership not in _STATES:
             return
+        if bridge and m.sender == bridge and m.user_id.startswith(bridge.split("_")[0] + "_"):
+            return   # a puppet brought in by the bridge, which decided and traced the relay
         pathway = await self.s.pathways.by_room(m.room_id)
         if pathway is None:
             return

@@ -135,6 +135,72 @@ class PathwaysConfig:
 
 
 @dataclass
+class MailServer:
+    host: str
+    port: int
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.port <= 65535:
+            raise ConfigError("port", f"« {self.port} » : port entre 1 et 65535 attendu")
+
+
+@dataclass
+class MailboxConfig:
+    """The structure's applicative MSSanté mailbox: IMAP and SMTP submission, both with mutual TLS."""
+    address: str
+    display_name: str
+    imap: MailServer
+    smtp: MailServer
+    imap_user: str
+    imap_password: str = field(default="", metadata=_SECRET)
+    # Le certificat de l'autorité (IGC-Santé) et celui de la boîte applicative, avec sa clé.
+    ca: str = ""
+    cert: str = ""
+    key: str = ""
+
+    def __post_init__(self) -> None:
+        if not re.match(r"^[a-z0-9._%-]+@[a-z0-9.-]+\.[a-z]{2,}$", self.address):
+            raise ConfigError("address", f"« {self.address} » : adresse de messagerie attendue (nom@domaine)")
+        for key in ("ca", "cert", "key"):
+            if not getattr(self, key):
+                raise ConfigError(key, "chemin de fichier PEM obligatoire (TLS mutuel)")
+
+
+@dataclass
+class BridgeConfig:
+    """The MSSanté bridge (an appservice); the bot reads user_id to invite it into pathway rooms."""
+    user_id: str
+    # The appservice registration file given to the homeserver (its as_token and hs_token are read there).
+    registration: str
+    mailbox: MailboxConfig
+    listen_host: str = "127.0.0.1"
+    listen_port: int = 29330
+    store_dir: str = ".liaison/bridge-store"
+    # La liste blanche des domaines MSSanté, au format publié par l'ANS.
+    trusted_domains_file: str = ""
+    max_mail_bytes: int = 25 * 1024 * 1024
+    max_attachments: int = 20
+    # Abandon d'un envoi qui échoue encore après ce délai (heures ; 96 = 4 jours).
+    give_up_hours: int = 96
+    # Premier délai avant un nouvel essai (secondes), doublé à chaque échec jusqu'au plafond.
+    retry_first_seconds: int = 60
+    retry_max_seconds: int = 3600
+    # Intervalle de relève IMAP quand IDLE n'est pas disponible, en secondes.
+    poll_seconds: int = 30
+    # Journal du pont (vide : la sortie standard).
+    log_file: str = ""
+
+    def __post_init__(self) -> None:
+        _check_mxid("user_id", self.user_id)
+        if not self.trusted_domains_file:
+            raise ConfigError("trusted_domains_file", "la liste blanche MSSanté est obligatoire")
+        if not 1 <= self.give_up_hours <= 24 * 30:
+            raise ConfigError("give_up_hours", "entre 1 et 720 heures")
+        if not 1024 <= self.max_mail_bytes <= 200 * 1024 * 1024:
+            raise ConfigError("max_mail_bytes", "entre 1 Kio et 200 Mio")
+
+
+@dataclass
 class Config:
     homeserver: HomeserverConfig
     bot: BotConfig
@@ -145,6 +211,17 @@ class Config:
     pathways: PathwaysConfig = field(default_factory=PathwaysConfig)
     # La politique de partage (réglages) ; vide : celle livrée avec Liaison (policies/knobs.yaml).
     policy_file: str = ""
+    # Le pont MSSanté ; absent : pas de pont.
+    bridge: BridgeConfig | None = None
+
+
+def policy_text(path: str) -> str:
+    """The sharing policy's YAML: the structure's own file, else the one shipped with Liaison."""
+    if path:
+        return Path(path).read_text(encoding="utf-8")
+    from importlib import resources
+
+    return resources.files("policies").joinpath("knobs.yaml").read_text(encoding="utf-8")
 
 
 def load_config(path: str | Path, environ: typing.Mapping[str, str] | None = None) -> Config:
@@ -202,7 +279,10 @@ def _convert(tp, value, key: str, environ):
             raise ConfigError(key, "une liste est attendue")
         return [_convert(item, v, f"{key}[{i}]", environ) for i, v in enumerate(value)]
     if origin in (types.UnionType, typing.Union):
-        return value
+        inner = [t for t in typing.get_args(tp) if t is not type(None)]
+        if value is None:
+            return None
+        return _convert(inner[0], value, key, environ) if len(inner) == 1 else value
     if tp is bool and not isinstance(value, bool):
         raise ConfigError(key, f"« {value} » : vrai/faux attendu (true ou false)")
     if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
@@ -226,6 +306,12 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
     cfg.bot.store_dir = absolute(cfg.bot.store_dir)
     cfg.logging.file = absolute(cfg.logging.file)
     cfg.policy_file = absolute(cfg.policy_file)
+    if cfg.bridge:
+        b = cfg.bridge
+        b.registration, b.store_dir, b.trusted_domains_file, b.log_file = map(
+            absolute, (b.registration, b.store_dir, b.trusted_domains_file, b.log_file))
+        m = b.mailbox
+        m.ca, m.cert, m.key = map(absolute, (m.ca, m.cert, m.key))
     prefix = "sqlite+aiosqlite:///"
     if cfg.database.url.startswith(prefix) and not cfg.database.url.startswith(prefix + "/"):
         cfg.database.url = prefix + absolute(cfg.database.url[len(prefix):])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from pathlib import Path
 
 import structlog
 
@@ -13,6 +14,7 @@ import structlog
 def setup_logging(fmt: str = "console", level: str = "info", file: str = "") -> None:
     handlers: list[logging.Handler] = [logging.StreamHandler(sys.stderr)]
     if file:
+        Path(file).parent.mkdir(parents=True, exist_ok=True)
         handlers.append(logging.FileHandler(file, encoding="utf-8"))
     renderer = (structlog.processors.JSONRenderer() if fmt == "json"
                 else structlog.dev.ConsoleRenderer(colors=False))

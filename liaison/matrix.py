@@ -16,6 +16,8 @@ from pathlib import Path
 import structlog
 from nio import (
     AsyncClient,
+    Event,
+    JoinedMembersResponse,
     AsyncClientConfig,
     ErrorResponse,
     InviteMemberEvent,
@@ -28,6 +30,7 @@ from nio import (
     RoomMessage,
     RoomMessagesResponse,
     RoomMessageText,
+    RoomSendResponse,
     UploadResponse,
     SyncResponse,
 )
@@ -92,6 +95,25 @@ class SyncBatch:
     memberships: list[Membership] = field(default_factory=list)
     undecryptable: int = 0
     idle: bool = False   # nothing happened in any room: the long poll ran out
+
+
+@dataclass(frozen=True)
+class PushedMessage:
+    """A room message pushed to the appservice, decrypted: text, notice or file."""
+    room_id: str
+    event_id: str
+    sender: str
+    msgtype: str
+    body: str
+    thread_root: str | None
+    reply_to: str | None
+    file: dict | None = None      # m.file / m.image: the encrypted file (url, key, iv, hashes) or {"url": …}
+    mimetype: str | None = None
+    size: int | None = None
+
+
+class KeysMissing(Exception):
+    """The room key of an encrypted event has not reached this device yet: try again after a sync."""
 
 
 def txn_id(*parts: str) -> str:
@@ -340,6 +362,87 @@ class Matrix:
         with store.database.bind_ctx(store.models):
             MegolmInboundSessions.delete().where(MegolmInboundSessions.room_id == room_id).execute()
         self.client.rooms.pop(room_id, None)
+
+    def read_pushed(self, event: dict) -> PushedMessage | None:
+        """An event as the homeserver pushed it: decrypted when it can be, None when not a room message."""
+        if event.get("type") not in ("m.room.message", "m.room.encrypted") or "state_key" in event:
+            return None
+        parsed = Event.parse_event(event)
+        if isinstance(parsed, MegolmEvent):
+            parsed.room_id = event.get("room_id", "")
+            try:
+                parsed = self.client.decrypt_event(parsed)
+            except EncryptionError:
+                raise KeysMissing(event.get("event_id", "")) from None
+        source = getattr(parsed, "source", None) or {}
+        content = source.get("content") or {}
+        if source.get("type", "m.room.message") != "m.room.message" or not isinstance(content, dict):
+            return None
+        relates = content.get("m.relates_to") or {}
+        if relates.get("rel_type") == "m.replace" or "msgtype" not in content:
+            return None
+        info = content.get("info") if isinstance(content.get("info"), dict) else {}
+        return PushedMessage(
+            room_id=event["room_id"], event_id=event["event_id"], sender=event["sender"],
+            msgtype=str(content.get("msgtype")), body=str(content.get("body", "")),
+            thread_root=relates.get("event_id") if relates.get("rel_type") == "m.thread" else None,
+            reply_to=(relates.get("m.in_reply_to") or {}).get("event_id"),
+            file=content.get("file") or ({"url": content["url"]} if "url" in content else None),
+            mimetype=info.get("mimetype"), size=info.get("size"))
+
+    async def refresh_members(self, room_id: str) -> None:
+        """For an account that does not sync (a puppet): learn who is in the room before sending.
+
+        When the members changed, the room key is renewed: newcomers read what follows, and
+        those who left (an objection, a closure) do not.
+        """
+        await self._ensure_room(room_id)
+        resp = await self.client.joined_members(room_id)
+        if not isinstance(resp, JoinedMembersResponse):
+            raise MatrixError("joined members", resp)
+        room = self.client.rooms[room_id]
+        now = {m.user_id for m in resp.members}
+        known = getattr(room, "_liaison_members", None)
+        if known is not None and known != now and self.client.olm:
+            self.client.olm.outbound_group_sessions.pop(room_id, None)
+        room._liaison_members = now
+
+    async def set_display_name(self, name: str) -> None:
+        resp = await self.client.set_displayname(name)
+        if isinstance(resp, ErrorResponse):
+            raise MatrixError("display name", resp)
+
+    async def react(self, room_id: str, event_id: str, key: str, txn_id: str) -> str:
+        """An annotation (reactions are not encrypted in Matrix: the key says only a status)."""
+        await self._ensure_room(room_id)
+        resp = await self.client.room_send(room_id, "m.reaction", {"m.relates_to": {
+            "rel_type": "m.annotation", "event_id": event_id, "key": key}}, tx_id=txn_id,
+            ignore_unverified_devices=True)
+        if not isinstance(resp, RoomSendResponse):
+            raise MatrixError("reaction", resp)
+        return resp.event_id
+
+    async def upload_encrypted(self, data: bytes, filename: str, mime: str) -> dict:
+        """Upload a file encrypted; returns the `file` object of the event (the key travels only in it)."""
+        resp, keys = await self.client.upload(io.BytesIO(data), content_type=mime, filename=filename,
+                                              encrypt=True, filesize=len(data))
+        if not isinstance(resp, UploadResponse):
+            raise MatrixError("upload", resp)
+        return {**keys, "url": resp.content_uri}
+
+    async def download(self, file: dict, max_bytes: int) -> bytes:
+        """A room file's bytes, decrypted with the key carried by its (encrypted) event."""
+        from nio import MemoryDownloadResponse
+        from nio.crypto.attachments import decrypt_attachment
+
+        resp = await self.client.download(mxc=file["url"])
+        if not isinstance(resp, MemoryDownloadResponse):
+            raise MatrixError("download", resp)
+        if len(resp.body) > max_bytes:
+            raise MatrixError("download", "file over the size limit")
+        if "key" not in file:
+            return resp.body
+        return decrypt_attachment(resp.body, file["key"]["k"], file["hashes"]["sha256"], file["iv"])
 
     async def close(self) -> None:
         await self.client.close()

@@ -129,6 +129,30 @@ class PathwayStore:
                                       {"r": room_id})).first()
         return Pathway(*row) if row else None
 
+    async def by_code(self, code: str) -> Pathway | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE code = :c"),
+                                      {"c": code.upper()})).first()
+        return Pathway(*row) if row else None
+
+    async def open_for_patient(self, patient_id: str) -> list[Pathway]:
+        """The patient's open pathways, most recently active first."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE patient_id = :p AND "
+                                            "status = 'open' ORDER BY last_activity_at DESC"),
+                                       {"p": patient_id})).all()
+        return [Pathway(*r) for r in rows]
+
+    async def touch(self, pathway_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE pathway SET last_activity_at = :t WHERE id = :i"),
+                               {"t": now_ms(), "i": pathway_id})
+
+    async def open_rooms(self) -> list[str]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text("SELECT room_id FROM pathway WHERE status = 'open' AND room_id IS NOT NULL"))
+            return [r.room_id for r in rows]
+
     async def visible_to(self, user_id: str, everything: bool) -> list[tuple[Pathway, Patient]]:
         """Open and closed pathways the person is a member of (all of them for the coordination)."""
         query = (f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE status IN ('open', 'closed') "

@@ -22,8 +22,9 @@ def category_of(knobs, profession) -> Category:
 
 
 async def facts_for(stores, *, pathway: Pathway, user_id: str, actor: str, action: Action,
-                    data_category: str = "soins", correspondent: bool = False) -> Facts:
-    """`correspondent`: an external MSSanté address that wrote to this pathway about this patient."""
+                    data_category: str = "soins", correspondent: bool = False, trusted_domain: bool = False) -> Facts:
+    """For an external address: `correspondent`, it wrote to this pathway about this patient;
+    `trusted_domain`, its domain is on the MSSanté trusted list."""
     roster = stores.roster
     member = await roster.get(user_id)
     actor_member = await roster.get(actor)
@@ -34,7 +35,8 @@ async def facts_for(stores, *, pathway: Pathway, user_id: str, actor: str, actio
     recipient = Recipient(
         kind="member" if user_id.startswith("@") else "external", user_or_address=user_id,
         category=category_of(stores.knobs, member.profession) if member else None, in_roster=member is not None,
-        roles=member.roles if member else frozenset(), correspondent=correspondent)
+        roles=member.roles if member else frozenset(), correspondent=correspondent,
+        trusted_domain=trusted_domain)
     return Facts(action=action, actor=actor, actor_roles=actor_member.roles if actor_member else frozenset(),
                  recipient=recipient, recipient_profession=member.profession.key if member else None,
                  recipient_structure=member.structure if member else None, team=frozenset(team),

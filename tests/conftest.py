@@ -6,10 +6,14 @@ import os
 import secrets
 
 import pytest
+import yaml
+from pathlib import Path
 
 from liaison.stack.synapse import Synapse
 from tests.support.botproc import BotProcess
+from tests.support.bridgeproc import BridgeProcess
 from tests.support.clinician import Clinician
+from tests.support.mailgw import running_gateway
 
 _names = itertools.count(1)
 
@@ -56,6 +60,28 @@ def bot_process(synapse, new_user, tmp_path):
                          password, staff, database_url, extra)
         made.append(bot)
         return bot.start()
+    yield make
+    for b in made:
+        b.stop()
+
+
+@pytest.fixture(scope="session")
+def mail_gateway():
+    """The local MSSanté-like gateway (Dovecot + mutual-TLS SMTP), once for the session."""
+    with running_gateway() as gateway:
+        yield gateway
+
+
+@pytest.fixture
+def bridge_process():
+    """Start the bridge on a bot's config file (which must carry a `bridge:` section)."""
+    made: list[BridgeProcess] = []
+
+    def make(bot: BotProcess) -> BridgeProcess:
+        log_file = yaml.safe_load(bot.config_path.read_text())["bridge"]["log_file"]
+        bridge = BridgeProcess(bot.config_path, Path(log_file), {"LIAISON_BOT_PASSWORD": bot.password})
+        made.append(bridge)
+        return bridge.start()
     yield make
     for b in made:
         b.stop()

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from bridge.trusted import TrustedDomains, TrustedListError, load_trusted_domains, parse_trusted_domains
+from liaison.trusted import TrustedDomains, TrustedListError, load_trusted_domains, parse_trusted_domains
 
 DEMO = Path(__file__).resolve().parents[1] / "deploy" / "mssante" / "liste-blanche-demo.xml"
 NS = "https://listeblanche.mssante.fr/schema"

@@ -59,7 +59,7 @@ class Synapse:
     server_name: str = "liaison.localhost"
     port: int = 0
     log_dir: Path | None = None
-    appservice_url: str | None = None
+    appservice_port: int = 0   # where the MSSanté bridge listens for the homeserver's pushes
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -70,6 +70,12 @@ class Synapse:
         self.secrets = SynapseSecrets.load_or_create(self.data_dir / "secrets.json")
         if not self.port:
             self.port = free_port()
+        if not self.appservice_port:
+            self.appservice_port = free_port()
+
+    @property
+    def appservice_url(self) -> str:
+        return f"http://127.0.0.1:{self.appservice_port}"
 
     @property
     def url(self) -> str:

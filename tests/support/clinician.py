@@ -12,6 +12,7 @@ from nio import (
     InviteMemberEvent,
     LoginResponse,
     MegolmEvent,
+    ReactionEvent,
     RoomMemberEvent,
     RoomMessage,
 )
@@ -29,7 +30,7 @@ class Clinician:
         self.undecryptable = 0
         self._changed = asyncio.Condition()
         self._task: asyncio.Task | None = None
-        self.client.add_event_callback(self._on_event, (RoomMessage, RoomMemberEvent, MegolmEvent))
+        self.client.add_event_callback(self._on_event, (RoomMessage, RoomMemberEvent, MegolmEvent, ReactionEvent))
         self.client.add_event_callback(self._on_invite, InviteMemberEvent)
 
     @property

@@ -1,0 +1,120 @@
+"""`!mss`: the mail relay seen from the rooms: the quarantine (list, route by hand, reject) and
+`!mss ecrire`, a new mail thread with an external MSSanté address the policy allows."""
+from __future__ import annotations
+
+import re
+
+from bot.commands import Arg, Audience, Context, Reply, command, fold
+from bot.reply import table
+from liaison.mail_store import ROUTABLE, Request
+from liaison.sharing_facts import decide_for
+from policies.sharing import Action
+
+USAGE = ("!mss quarantaine · !mss router <n> <code du parcours> · !mss rejeter <n> · "
+         "!mss ecrire <adresse MSSanté> <texte>")
+NO_BRIDGE = "Le pont MSSanté n'est pas configuré pour cette structure."
+COORDINATION_ONLY = "Cette action est réservée à la coordination de la structure."
+_ADDRESS = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+
+
+@command("mss", en="mail", who=Audience.STAFF,
+         args=[Arg("action", "quarantaine, router, rejeter, ecrire", required=False),
+               Arg("détails", "selon l'action", required=False, rest=True)],
+         help="La messagerie MSSanté : quarantaine, router, rejeter, écrire à un correspondant.")
+async def mss(ctx: Context) -> Reply:
+    if ctx.services.mail is None:
+        return Reply.plain(NO_BRIDGE)
+    action = fold(ctx.args.get("action") or "quarantaine")
+    handler = _ACTIONS.get(action)
+    if handler is None:
+        return Reply.plain(f"Action inconnue « {action} ». Utilisation : {USAGE}")
+    return await handler(ctx, (ctx.args.get("détails") or "").split())
+
+
+def _number(word: str | None) -> int | None:
+    return int(word) if word and word.isdigit() and len(word) < 9 else None
+
+
+async def _list(ctx: Context, words: list[str]) -> Reply:
+    if not ctx.is_coordinator:
+        return Reply.plain(COORDINATION_ONLY)
+    waiting = await ctx.services.mail.quarantined()
+    if not waiting:
+        return Reply.plain("Aucun courriel en quarantaine.")
+    rows = [(str(q.number), q.from_address or "illisible", q.reason) for q in waiting]
+    text, html = table(["N°", "Expéditeur", "Raison"], rows)
+    hint = "!mss router <n> <code du parcours> pour déposer, !mss rejeter <n> pour écarter."
+    return Reply(f"Courriels en quarantaine ({len(rows)}) :\n{text}\n{hint}",
+                 f"<p>Courriels en quarantaine ({len(rows)}) :</p>{html}<p>{hint}</p>")
+
+
+async def _route(ctx: Context, words: list[str]) -> Reply:
+    if not ctx.is_coordinator:
+        return Reply.plain(COORDINATION_ONLY)
+    s = ctx.services
+    number = _number(words[0] if words else None)
+    if number is None or len(words) != 2:
+        return Reply.plain("Utilisation : !mss router <n> <code du parcours> (ex. !mss router 3 P-7K3Q9).")
+    q = await s.mail.quarantined_one(number)
+    if q is None or q.state != "waiting":
+        return Reply.plain(f"Aucun courriel n° {number} en attente dans la quarantaine (!mss quarantaine).")
+    pathway = await s.pathways.by_code(words[1])
+    if pathway is None or pathway.status != "open":
+        return Reply.plain(f"Aucun parcours ouvert de code « {words[1]} » (!parcours pour la liste).")
+    if q.reason_code not in ROUTABLE and q.reason_code != "untrusted":
+        return Reply.plain(f"Le courriel n° {number} ne peut pas être déposé ({q.reason}) : écartez-le avec "
+                           f"!mss rejeter {number}.")
+    decision = await decide_for(s, pathway=pathway, user_id=q.from_address, actor=ctx.sender,
+                                action=Action.RELAY_IN, trusted_domain=q.trusted)
+    ref = await s.trace.append(actor=ctx.sender, action="router depuis la quarantaine", subject=q.from_address,
+                               decision=decision, patient_id=pathway.patient_id, pathway_id=pathway.id)
+    if not decision.allowed:
+        return Reply.plain(f"Refusé : {decision.reason} (règle {decision.rule}, {decision.basis} ; trace {ref}). "
+                           f"Écartez-le avec !mss rejeter {number}.")
+    if not await s.mail.decide_quarantined(number, state="routing", actor=ctx.sender, pathway_id=pathway.id):
+        return Reply.plain(f"Le courriel n° {number} vient d'être traité par quelqu'un d'autre.")
+    return Reply.plain(f"Courriel n° {number} : dépôt dans le parcours {pathway.code} en cours (trace {ref}).")
+
+
+async def _reject(ctx: Context, words: list[str]) -> Reply:
+    if not ctx.is_coordinator:
+        return Reply.plain(COORDINATION_ONLY)
+    number = _number(words[0] if words else None)
+    if number is None:
+        return Reply.plain("Utilisation : !mss rejeter <n>.")
+    if not await ctx.services.mail.decide_quarantined(number, state="rejected", actor=ctx.sender):
+        return Reply.plain(f"Aucun courriel n° {number} en attente dans la quarantaine.")
+    return Reply.plain(f"Courriel n° {number} écarté : il ne sera déposé dans aucun salon.")
+
+
+async def _write(ctx: Context, words: list[str]) -> Reply:
+    s = ctx.services
+    pathway = await s.pathways.by_room(ctx.room_id)
+    if pathway is None or pathway.room_id != ctx.room_id or pathway.status != "open":
+        return Reply.plain("Tapez !mss ecrire dans le salon (ouvert) du parcours concerné.")
+    if len(words) < 2 or not _ADDRESS.match(words[0]):
+        return Reply.plain("Utilisation : !mss ecrire <adresse MSSanté> <texte> "
+                           "(ex. !mss ecrire dr.x@chu.mssante.fr Bonjour, …).")
+    address = words[0].lower()
+    trusted = bool(s.trusted and s.trusted.trusts(address))
+    decision = await decide_for(s, pathway=pathway, user_id=address, actor=ctx.sender, action=Action.RELAY_OUT,
+                                correspondent=await s.mail.is_correspondent(pathway.id, address),
+                                trusted_domain=trusted)
+    ref = await s.trace.append(actor=ctx.sender, action="écrire à l'extérieur", subject=address, decision=decision,
+                               patient_id=pathway.patient_id, pathway_id=pathway.id)
+    if not decision.allowed:
+        return Reply.plain(f"Courriel non envoyé : {decision.reason} (règle {decision.rule}, {decision.basis} ; "
+                           f"trace {ref}).")
+    await s.mail.add_request(Request(ctx.event_id, pathway.id, ctx.room_id, ctx.sender, address, " ".join(words[1:])))
+    return Reply.plain(f"Courriel pour {address} confié au pont MSSanté (trace {ref}) : il part de la boîte de la "
+                       "structure, et sa réponse arrivera dans le fil de ce message.")
+
+
+_ACTIONS = {
+    "quarantaine": _list, "quarantine": _list, "liste": _list, "list": _list,
+    "router": _route, "route": _route, "deposer": _route,
+    "rejeter": _reject, "reject": _reject, "ecarter": _reject,
+    "ecrire": _write, "write": _write, "envoyer": _write,
+}
+
+ALL = [mss]

@@ -1,0 +1,163 @@
+"""Wiring of the MSSanté bridge: `python -m bridge -c liaison.yaml` (the bot's config file, `bridge:` section).
+
+Runs until SIGINT/SIGTERM: the appservice's HTTP server, the bridge account's sync (room keys,
+invitations), the IMAP relay in, the relay out and the outbox.
+"""
+from __future__ import annotations
+
+from liaison import memory
+
+memory.limit_arenas()
+
+import argparse
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+from pathlib import Path
+
+import structlog
+from aiohttp import web
+
+from bridge import outbox
+from bridge.appservice import Appservice
+from bridge.deps import BridgeSettings, Deps
+from bridge.homeserver import AppserviceApi, HomeserverError, Registration
+from bridge.imap import ImapClient, ImapSettings
+from bridge.inbound import Inbound
+from bridge.metrics import Metrics
+from bridge.outbound import Outbound
+from bridge.puppets import Puppets
+from bridge.smtp import SmtpClient, SmtpSettings
+from bridge.store import BridgeStore
+from liaison.trusted import TrustedListError, load_trusted_domains
+from liaison.config import ConfigError, load_config, policy_text
+from liaison.consents import ConsentStore
+from liaison.db import DatabaseTooNew, open_database
+from liaison.logs import setup_logging
+from liaison.mail_store import MailStore
+from liaison.matrix import Matrix, MatrixError
+from liaison.pathway_store import PathwayStore
+from liaison.roster import Roster
+from liaison.trace import Trace
+from policies.knobs import KnobError, load_knobs
+
+log = structlog.get_logger("bridge")
+
+
+async def sync_loop(d: Deps, store: BridgeStore, since: str | None, ready: asyncio.Event) -> None:
+    """The bridge's own account: room keys arrive here, and invitations from the bot."""
+    while True:
+        try:
+            batch = await d.matrix.sync(since, 30_000 if since else 0)
+        except (MatrixError, OSError, asyncio.TimeoutError) as err:
+            log.warning("bridge.sync_failed", error=str(err)[:200])
+            await asyncio.sleep(2)
+            continue
+        for invite in batch.invites:
+            member = await d.roster.get(invite.inviter) if invite.inviter else None
+            try:
+                if invite.inviter == d.settings.bot_user_id or (member and member.coordinator):
+                    await d.matrix.join(invite.room_id)
+                else:
+                    await d.matrix.leave(invite.room_id)
+            except MatrixError as err:
+                log.warning("bridge.invite_failed", room_id=invite.room_id, error=str(err)[:200])
+        await store.save_sync_token(d.matrix.user_id, batch.next_batch)
+        since = batch.next_batch
+        d.wake_events.set()   # a room key may have come for an event waiting to be read
+        ready.set()
+
+
+async def account(api: AppserviceApi, store: BridgeStore, matrix: Matrix, localpart: str) -> str | None:
+    saved = await store.session(matrix.user_id)
+    if saved is None:
+        await api.register(localpart)
+        session = await api.login(matrix.user_id, "Liaison MSSanté")
+        await store.save_session(session)
+        await matrix.login("", session)
+        await matrix.set_display_name("Passerelle MSSanté")
+        return None
+    await matrix.login("", saved[0])
+    return saved[1]
+
+
+async def serve(config_path: str, ready_file: str | None) -> int:
+    cfg = load_config(config_path)
+    if cfg.bridge is None:
+        raise ConfigError("bridge", "section absente : le pont n'est pas configuré")
+    b, m = cfg.bridge, cfg.bridge.mailbox
+    knobs = load_knobs(policy_text(cfg.policy_file))
+    trusted = load_trusted_domains(b.trusted_domains_file)
+    setup_logging(cfg.logging.format, cfg.logging.level, b.log_file)
+    reg = Registration.load(b.registration)
+    engine = await open_database(cfg.database.url)
+    store, metrics = BridgeStore(engine), Metrics()
+    api = AppserviceApi(cfg.homeserver.url, reg)
+    matrix = Matrix(cfg.homeserver.url, b.user_id, Path(b.store_dir) / "bridge", "Liaison MSSanté")
+    if b.user_id == f"@{reg.sender_localpart}:{cfg.homeserver.server_name}":
+        raise ConfigError("bridge.user_id", "doit différer du sender_localpart de l'enregistrement : le serveur "
+                                            "refuse la synchronisation à ce compte (prenez par ex. @mss_relais)")
+    since = await account(api, store, matrix, b.user_id[1:].split(":")[0])
+    puppets = Puppets(api, store, homeserver=cfg.homeserver.url, server_name=cfg.homeserver.server_name,
+                      store_dir=Path(b.store_dir), bridge=matrix, prefix=reg.sender_localpart.split("_")[0] + "_")
+    smtp = SmtpClient(SmtpSettings(m.smtp.host, m.smtp.port, m.ca, m.cert, m.key))
+    imap = ImapClient(ImapSettings(m.imap.host, m.imap.port, m.ca, m.cert, m.key, m.imap_user, m.imap_password))
+    settings = BridgeSettings(address=m.address, display_name=m.display_name, server_name=cfg.homeserver.server_name,
+                              bot_user_id=cfg.bot.user_id, structure=cfg.structure, max_mail_bytes=b.max_mail_bytes,
+                              max_attachments=b.max_attachments, give_up_seconds=b.give_up_hours * 3600,
+                              retry_first_seconds=b.retry_first_seconds, retry_max_seconds=b.retry_max_seconds)
+    d = Deps(settings, store, MailStore(engine), PathwayStore(engine), Roster(engine), ConsentStore(engine), knobs,
+             Trace(engine), trusted, matrix, puppets, smtp, metrics)
+    service = Appservice(store, reg.hs_token, metrics, d.wake_events.set, puppets.is_puppet)
+    runner = web.AppRunner(service.app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, b.listen_host, b.listen_port).start()
+    await api.ping()
+    synced = asyncio.Event()
+    tasks = [asyncio.create_task(c) for c in (sync_loop(d, store, since, synced), Inbound(d, imap, m.address,
+             b.poll_seconds).run(), Outbound(d).run(), outbox.run(d))]
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await asyncio.wait([asyncio.create_task(synced.wait()), asyncio.create_task(stop.wait())],
+                       return_when=asyncio.FIRST_COMPLETED)
+    if ready_file and not stop.is_set():
+        Path(ready_file).write_text(str(os.getpid()))
+    log.info("bridge.started", user_id=b.user_id, port=b.listen_port, trusted_domains=len(trusted.domains))
+    stopper = asyncio.create_task(stop.wait())
+    done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
+    code = 0 if stopper in done else 1
+    for t in done:
+        if t is not stopper and t.exception():
+            log.error("bridge.task_died", error=repr(t.exception()))
+    for t in tasks:
+        t.cancel()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    await runner.cleanup()
+    for closing in (smtp.close(), imap.close(), puppets.close(), matrix.close(), api.close()):
+        with contextlib.suppress(Exception):
+            await closing
+    await engine.dispose()
+    if ready_file:
+        Path(ready_file).unlink(missing_ok=True)
+    log.info("bridge.stopped")
+    return code
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bridge", description="Le pont MSSanté de Liaison.")
+    parser.add_argument("-c", "--config", required=True, help="fichier de configuration YAML (section bridge)")
+    parser.add_argument("--ready-file", help="fichier écrit quand le pont est prêt")
+    args = parser.parse_args(argv)
+    try:
+        return asyncio.run(serve(args.config, args.ready_file))
+    except (ConfigError, DatabaseTooNew, KnobError, TrustedListError, HomeserverError) as err:
+        print(f"liaison: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

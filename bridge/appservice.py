@@ -1,0 +1,83 @@
+"""The appservice's HTTP side: the homeserver pushes transactions here; /metrics for Prometheus.
+
+A transaction is stored (with its events) before the 200: the homeserver resends until it
+gets one, and a resent transaction id is answered 200 without being stored twice.
+"""
+from __future__ import annotations
+
+import hmac
+import json
+from collections.abc import Callable
+
+import structlog
+from aiohttp import web
+
+from bridge.metrics import Metrics
+from bridge.store import BridgeStore
+
+log = structlog.get_logger(__name__)
+
+
+def _error(status: int, errcode: str, error: str) -> web.Response:
+    return web.json_response({"errcode": errcode, "error": error}, status=status)
+
+
+class Appservice:
+    def __init__(self, store: BridgeStore, hs_token: str, metrics: Metrics, on_events: Callable[[], None],
+                 is_puppet: Callable[[str], bool]) -> None:
+        self.store = store
+        self.hs_token = hs_token
+        self.metrics = metrics
+        self.on_events = on_events
+        self.is_puppet = is_puppet
+
+    def app(self) -> web.Application:
+        app = web.Application(client_max_size=64 * 1024 * 1024)
+        app.router.add_put("/_matrix/app/v1/transactions/{txn}", self.transaction)
+        app.router.add_put("/transactions/{txn}", self.transaction)
+        app.router.add_post("/_matrix/app/v1/ping", self.ping)
+        app.router.add_get("/_matrix/app/v1/users/{user}", self.user)
+        app.router.add_get("/_matrix/app/v1/rooms/{alias}", self.no_room)
+        app.router.add_get("/metrics", self.render_metrics)
+        return app
+
+    def _authorised(self, request: web.Request) -> bool:
+        header = request.headers.get("Authorization", "")
+        token = header[7:] if header.startswith("Bearer ") else request.query.get("access_token", "")
+        return hmac.compare_digest(token.encode(), self.hs_token.encode())
+
+    async def transaction(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return _error(403, "M_FORBIDDEN", "bad hs_token")
+        txn = request.match_info["txn"]
+        try:
+            body = json.loads(await request.read())
+        except ValueError:
+            return _error(400, "M_NOT_JSON", "transaction body is not JSON")
+        events = body.get("events", []) if isinstance(body, dict) else None
+        if not isinstance(events, list) or len(txn) > 255:
+            return _error(400, "M_BAD_JSON", "events must be a list")
+        fresh = await self.store.record_transaction(txn, events)
+        if fresh and events:
+            self.on_events()
+        log.debug("as.transaction", txn=txn, events=len(events), fresh=fresh)
+        return web.json_response({})
+
+    async def ping(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return _error(403, "M_FORBIDDEN", "bad hs_token")
+        return web.json_response({})
+
+    async def user(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return _error(403, "M_FORBIDDEN", "bad hs_token")
+        # Puppets are made by the bridge when a mail arrives, never on someone's query.
+        return _error(404, "M_NOT_FOUND", "no such puppet") if not self.is_puppet(request.match_info["user"]) \
+            else web.json_response({})
+
+    async def no_room(self, request: web.Request) -> web.Response:
+        return _error(404, "M_NOT_FOUND", "the bridge has no room aliases")
+
+    async def render_metrics(self, request: web.Request) -> web.Response:
+        self.metrics.outbox_depth.set(await self.store.depth())
+        return web.Response(body=self.metrics.render(), content_type="text/plain", charset="utf-8")

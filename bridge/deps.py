@@ -1,0 +1,59 @@
+"""What the bridge's parts share, built once in the wiring (bridge/__main__.py)."""
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from bridge.metrics import Metrics
+from bridge.puppets import Puppets
+from bridge.smtp import SmtpClient
+from bridge.store import BridgeStore
+from liaison.trusted import TrustedDomains
+from liaison.consents import ConsentStore
+from liaison.mail_store import MailStore
+from liaison.matrix import Matrix
+from liaison.pathway_store import PathwayStore
+from liaison.roster import Roster
+from liaison.trace import Trace
+from policies.sharing import Knobs
+
+
+@dataclass(frozen=True)
+class BridgeSettings:
+    address: str               # the structure's applicative mailbox
+    display_name: str          # the structure's name, in From
+    server_name: str
+    bot_user_id: str
+    structure: str = ""
+    max_mail_bytes: int = 25 * 1024 * 1024
+    max_attachments: int = 20
+    give_up_seconds: int = 96 * 3600
+    retry_first_seconds: int = 60
+    retry_max_seconds: int = 3600
+
+    @property
+    def domain(self) -> str:
+        return self.address.split("@", 1)[1]
+
+    def subaddress(self, code: str) -> str:
+        local, domain = self.address.split("@", 1)
+        return f"{local}+{code.lower()}@{domain}"
+
+
+@dataclass
+class Deps:
+    settings: BridgeSettings
+    store: BridgeStore
+    mail: MailStore
+    pathways: PathwayStore
+    roster: Roster
+    consents: ConsentStore
+    knobs: Knobs
+    trace: Trace
+    trusted: TrustedDomains
+    matrix: Matrix          # the bridge's own account (reads the rooms, invites puppets, posts notices)
+    puppets: Puppets
+    smtp: SmtpClient
+    metrics: Metrics
+    wake_outbox: asyncio.Event = field(default_factory=asyncio.Event)
+    wake_events: asyncio.Event = field(default_factory=asyncio.Event)

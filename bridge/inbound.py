@@ -1,0 +1,185 @@
+"""Mail in: IMAP IDLE on the applicative mailbox, each mail routed to its pathway room or quarantined.
+
+Store first, acknowledge after: a mail leaves the inbox (moved to « Traités ») only once its
+Matrix events are confirmed and its row says so; it is deduped on (UIDVALIDITY, UID),
+Message-ID and content hash, so a crash anywhere replays it without posting it twice.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+
+import structlog
+
+from bridge import receipts_in
+from bridge.deps import Deps
+from bridge.imap import Fetched, ImapClient, ImapError
+from bridge.mail_in import InboundMail, MailLimits, MailRejected, parse_mail
+from bridge.mail_out import as_bytes
+from bridge.posting import post_mail
+from bridge.receipts import compose_mdn
+from bridge.routing import Lookup, PathwayRef, Quarantine, Route, route, subaddress_code
+from bridge.xdm import XdmError, XdmPackage, read_xdm
+from liaison.mail_store import QUARANTINE_ROOM
+from liaison.matrix import MatrixError, txn_id
+from liaison.sharing_facts import decide_for
+from policies.sharing import Action
+
+log = structlog.get_logger(__name__)
+
+BACKOFF = (1, 2, 5, 10, 30, 60)
+
+
+def ref(p) -> PathwayRef:
+    return PathwayRef(p.id, p.code, p.patient_id, p.room_id or "", p.status == "open")
+
+
+class Inbound:
+    def __init__(self, d: Deps, imap: ImapClient, mailbox: str, poll_seconds: int) -> None:
+        self.d, self.imap, self.mailbox, self.poll = d, imap, mailbox, poll_seconds
+        self.limits = MailLimits(max_bytes=d.settings.max_mail_bytes, max_attachments=d.settings.max_attachments)
+
+    async def run(self) -> None:
+        failures = 0
+        while True:
+            try:
+                await self.imap.connect()
+                failures = 0
+                log.info("imap.connected", uidvalidity=self.imap.uidvalidity)
+                while True:
+                    for fetched in await self.imap.fetch_all():
+                        await self.process(fetched)
+                    await self.imap.wait_for_change(self.poll)
+            except (ImapError, OSError, asyncio.TimeoutError) as err:
+                delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
+                failures += 1
+                log.warning("imap.failed", error=str(err)[:200], retry_in=delay)
+                await self.imap.close()
+                await asyncio.sleep(delay)
+
+    async def process(self, f: Fetched) -> None:
+        t0 = time.monotonic()
+        known = await self.d.store.mail_state(self.mailbox, f.uidvalidity, f.uid)
+        if known and known[1] != "received":
+            await self.imap.move_to_done(f.uid)   # handled before a crash, not yet moved
+            return
+        mail_id = known[0] if known else await self.d.store.begin_mail(self.mailbox, f.uidvalidity, f.uid)
+        state = await self.handle(mail_id, f.raw)
+        await self.imap.move_to_done(f.uid)
+        if state == "posted":
+            self.d.metrics.inbound_latency.observe(time.monotonic() - t0)
+        log.info("mail.in", mail_id=mail_id, uid=f.uid, state=state, ms=round((time.monotonic() - t0) * 1000))
+
+    async def handle(self, mail_id: str, raw: bytes) -> str:
+        d = self.d
+        try:
+            mail = parse_mail(raw, self.limits)
+        except MailRejected as err:
+            return await self.quarantine(mail_id, raw, Quarantine(err.code, err.reason), "", False)
+        trusted = d.trusted.trusts(mail.from_address)
+        if await d.store.duplicate_of(mail_id, mail.message_id, mail.content_hash):
+            d.metrics.duplicates.inc()
+            await d.store.finish_mail(mail_id, "duplicate")
+            return "duplicate"
+        if mail.liaison_loop:
+            await d.store.finish_mail(mail_id, "ignored", reason="loop")
+            return "ignored"
+        if mail.receipt is not None:
+            if trusted or mail.from_address.startswith(("mailer-daemon@", "postmaster@")):
+                await receipts_in.apply(d, mail.receipt)
+            await d.store.finish_mail(mail_id, "receipt")
+            return "receipt"
+        try:
+            xdm = xdm_of(mail)
+        except XdmError as err:
+            return await self.quarantine(mail_id, raw, Quarantine(err.code, err.reason), mail.from_address, trusted)
+        where = route(await self.lookup(mail, xdm, trusted))
+        if isinstance(where, Quarantine):
+            return await self.quarantine(mail_id, raw, where, mail.from_address, trusted)
+        return await self.deliver(mail_id, raw, mail, xdm, where, trusted)
+
+    async def deliver(self, mail_id: str, raw: bytes, mail: InboundMail, xdm: XdmPackage | None, where: Route,
+                      trusted: bool) -> str:
+        d = self.d
+        pathway = await d.pathways.pathway(where.pathway.id)
+        decision = await decide_for(d, pathway=pathway, user_id=mail.from_address, actor=mail.from_address,
+                                    action=Action.RELAY_IN, trusted_domain=trusted)
+        await d.trace.append(actor=mail.from_address, action="relayer vers le salon", subject=mail.from_address,
+                             decision=decision, patient_id=pathway.patient_id, pathway_id=pathway.id)
+        if not decision.allowed:
+            return await self.quarantine(mail_id, raw, Quarantine(decision.rule, decision.reason),
+                                         mail.from_address, trusted)
+        event_id = await post_mail(d, mail_id=mail_id, mail=mail, xdm=xdm, route=where)
+        await d.store.finish_mail(mail_id, "posted", pathway_id=pathway.id, event_id=event_id)
+        d.metrics.relayed_in.inc()
+        await self.answer_mdn(mail_id, mail)
+        return "posted"
+
+    async def lookup(self, mail: InboundMail, xdm: XdmPackage | None, trusted: bool) -> Lookup:
+        d = self.d
+        ids = [i for i in (mail.in_reply_to, *reversed(mail.references)) if i]
+        thread = await d.mail.thread_of_message(ids) if ids else None
+        thread_ref = (ref(await d.pathways.pathway(thread.pathway_id)), thread.thread_root) if thread else None
+        patient_id, unknown, pathways = None, False, ()
+        if xdm is not None and xdm.documents:
+            patient = await d.pathways.patient_by_ins(xdm.documents[0].patient_ins)
+            if patient is None:
+                unknown = True
+            else:
+                patient_id = patient.id
+                pathways = tuple(ref(p) for p in await d.pathways.open_for_patient(patient.id))
+        code = subaddress_code(mail.to, d.settings.address)
+        sub = await d.pathways.by_code(code) if code else None
+        return Lookup(trusted=trusted, thread=thread_ref, xdm_patient=patient_id, xdm_ins_unknown=unknown,
+                      patient_pathways=pathways, subaddress_code=code, subaddress_pathway=ref(sub) if sub else None)
+
+    async def quarantine(self, mail_id: str, raw: bytes, q: Quarantine, sender: str, trusted: bool) -> str:
+        d = self.d
+        number = await d.mail.quarantine(mail_id, reason_code=q.code, reason=q.reason, from_address=sender,
+                                         trusted=trusted, raw=raw)
+        await d.store.finish_mail(mail_id, "quarantined", reason=q.code)
+        d.metrics.quarantined.labels(q.code).inc()
+        await notify_quarantine(d, number, q, sender)
+        return "quarantined"
+
+    async def answer_mdn(self, mail_id: str, mail: InboundMail) -> None:
+        """A read receipt asked by a professional is answered once, through the durable outbox."""
+        d = self.d
+        if not mail.mdn_to or mail.auto_submitted or not mail.message_id or not d.trusted.trusts(mail.mdn_to):
+            return
+        if not await d.store.claim_mdn(mail_id):
+            return
+        mdn = compose_mdn(original_message_id=mail.message_id, original_recipient=d.settings.address,
+                          from_address=d.settings.address, from_name=d.settings.display_name, to=mail.mdn_to,
+                          subject=mail.subject)
+        mid = str(mdn["Message-ID"]).strip("<>")
+        await d.store.enqueue(source_event_id="mdn:" + mail_id, pathway_id=None, room_id="", message_id=mid,
+                              recipient=mail.mdn_to, raw=as_bytes(mdn), give_up_at=_later(d.settings.give_up_seconds))
+        d.wake_outbox.set()
+
+
+def xdm_of(mail: InboundMail) -> XdmPackage | None:
+    for a in mail.attachments:
+        if a.filename.upper() == "IHE_XDM.ZIP":
+            return read_xdm(a.data)
+    return None
+
+
+def _later(seconds: int) -> int:
+    return int((time.time() + seconds) * 1000)
+
+
+async def notify_quarantine(d: Deps, number: int, q: Quarantine, sender: str) -> None:
+    """Tell the coordination in the quarantine room (encrypted); the mail stays there until decided."""
+    room = await d.mail.setting(QUARANTINE_ROOM)
+    if not room:
+        log.warning("quarantine.no_room", number=number)
+        return
+    text = (f"Courriel n° {number} mis en quarantaine : {q.reason}.\nExpéditeur : {sender or 'illisible'}.\n"
+            f"Pour le déposer dans un parcours : !mss router {number} <code du parcours> ; "
+            f"pour l'écarter : !mss rejeter {number}. Liste : !mss quarantaine.")
+    try:
+        event_id = await d.matrix.send(room, {"msgtype": "m.notice", "body": text}, txn_id("mss-q", str(number)))
+        await d.mail.set_quarantine_notice(number, event_id)
+    except MatrixError as err:
+        log.warning("quarantine.notice_failed", number=number, error=str(err)[:200])

@@ -1,0 +1,398 @@
+"""Parse a mail received from an MSSanté mailbox into a safe, frozen value. Pure (bytes in)."""
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email import errors, policy
+from email.message import Message
+from email.parser import BytesParser
+from email.utils import getaddresses, parsedate_to_datetime
+
+from bridge.receipts import Receipt, msgid, parse_receipt
+from bridge.sanitize import (clean_html, decode_bytes, decode_words, fix_surrogates, html_to_text,
+                             safe_filename, strip_unsafe)
+
+MAX_RECEIVED = 30
+_MAX_DEPTH = 16
+_SIGNATURE_TYPES = ("application/pkcs7-signature", "application/x-pkcs7-signature")
+_SMIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
+_FATAL_DEFECTS = (
+    errors.NoBoundaryInMultipartDefect,
+    errors.StartBoundaryNotFoundDefect,
+    errors.CloseBoundaryNotFoundDefect,
+    errors.MultipartInvariantViolationDefect,
+)
+_EXTENSIONS = {
+    "application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif",
+    "application/zip": ".zip", "text/xml": ".xml", "application/xml": ".xml",
+    "text/html": ".html", "text/plain": ".txt", "text/calendar": ".ics", "message/rfc822": ".eml",
+}
+
+
+@dataclass(frozen=True)
+class MailLimits:
+    """Size limits applied before and while parsing."""
+    max_bytes: int = 25 * 1024 * 1024
+    max_attachments: int = 20
+    max_header_bytes: int = 256 * 1024
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """One attached file, with a safe name."""
+    filename: str
+    content_type: str
+    data: bytes
+
+
+@dataclass(frozen=True)
+class InboundMail:
+    """A received mail, decoded and cleaned; see parse_mail."""
+    message_id: str | None
+    from_address: str
+    from_name: str
+    to: tuple[str, ...]
+    subject: str
+    in_reply_to: str | None
+    references: tuple[str, ...]
+    date: datetime | None
+    text: str
+    html: str | None
+    attachments: tuple[Attachment, ...]
+    signed: bool
+    auto_submitted: bool
+    mdn_to: str | None
+    receipt: Receipt | None
+    notes: tuple[str, ...]
+    content_hash: str
+    loop_hops: int
+    liaison_loop: bool
+
+
+class MailRejected(ValueError):
+    """A mail the bridge refuses, with a stable code and a French reason."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(f"{code}: {reason}")
+        self.code = code
+        self.reason = reason
+
+
+def _reject(code: str) -> MailRejected:
+    return MailRejected(code, _REASONS[code])
+
+
+_REASONS = {
+    "too_big": "Le message dépasse la taille maximale acceptée par Liaison ; "
+               "demandez à l'expéditeur d'envoyer les pièces jointes en plusieurs messages.",
+    "headers_too_big": "Les en-têtes du message sont anormalement volumineux ; le message a été refusé.",
+    "no_from": "Le message n'indique pas d'expéditeur (en-tête From absent) ; il a été refusé.",
+    "many_from": "Le message indique plusieurs expéditeurs ; Liaison n'accepte qu'un expéditeur par message.",
+    "bad_from": "L'adresse de l'expéditeur est illisible ; le message a été refusé.",
+    "malformed": "Le message est mal formé ou tronqué et ne peut pas être lu ; "
+                 "demandez à l'expéditeur de le renvoyer.",
+    "too_many_attachments": "Le message contient trop de pièces jointes ; "
+                            "demandez à l'expéditeur de les répartir en plusieurs messages.",
+    "loop": "Le message est passé par trop de serveurs (boucle de messagerie probable) ; il a été refusé.",
+    "smime_encrypted": "Le message est chiffré en S/MIME : Liaison ne peut pas le lire. "
+                       "Demandez à l'expéditeur de l'envoyer sans chiffrement S/MIME "
+                       "(la messagerie MSSanté protège déjà l'acheminement).",
+    "unreadable": "Le message n'a pas pu être lu par Liaison ; demandez à l'expéditeur de le renvoyer.",
+}
+
+
+@dataclass
+class _Body:
+    """Accumulator used while walking the MIME tree (private, mutable)."""
+    limits: MailLimits
+    texts: list[str]
+    htmls: list[str]
+    attachments: list[Attachment]
+    signature: str | None = None
+    leaves: int = 0
+
+
+def parse_mail(raw: bytes, limits: MailLimits = MailLimits()) -> InboundMail:
+    """Parse raw RFC 5322 bytes; raise MailRejected (with a French reason) when refused."""
+    if len(raw) > limits.max_bytes:
+        raise _reject("too_big")
+    if _header_size(raw) > limits.max_header_bytes:
+        raise _reject("headers_too_big")
+    try:
+        return _parse(raw, limits)
+    except MailRejected:
+        raise
+    except (RecursionError, MemoryError):
+        raise _reject("malformed") from None
+    except Exception:  # a bug of the stdlib parser on hostile input: refuse, never crash
+        raise _reject("unreadable") from None
+
+
+def _header_size(raw: bytes) -> int:
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    return min(ends) if ends else len(raw)
+
+
+def _parse(raw: bytes, limits: MailLimits) -> InboundMail:
+    msg = BytesParser(policy=policy.default).parsebytes(raw)
+    if not msg.keys():
+        raise _reject("malformed")
+    hops = len(msg.get_all("Received") or [])
+    if hops > MAX_RECEIVED:
+        raise _reject("loop")
+    from_address, from_name = _sender(msg)
+    _check_structure(msg)
+
+    body = _Body(limits, [], [], [])
+    receipt = parse_receipt(msg)
+    if receipt is not None:
+        _walk(msg.get_payload(0), body, 1)  # the human-readable part only
+    else:
+        _walk(msg, body, 0)
+
+    notes: list[str] = []
+    if body.signature == "smime":
+        notes.append("Signature S/MIME présente, non vérifiée par Liaison.")
+    elif body.signature == "other":
+        notes.append("Signature électronique présente, non vérifiée par Liaison.")
+    html: str | None = None
+    if body.htmls:
+        html, removed = clean_html("\n".join(body.htmls))
+        if removed:
+            notes.append("1 image distante retirée." if removed == 1 else f"{removed} images distantes retirées.")
+    texts = [t for t in body.texts if t.strip()]
+    text = "\n\n".join(texts).strip("\n") if texts else (html_to_text(html) if html else "")
+    subject = _subject(msg)
+    attachments = tuple(body.attachments)
+    auto = _auto_submitted(msg) or receipt is not None
+    return InboundMail(
+        message_id=msgid(_raw_header(msg, "Message-ID")),
+        from_address=from_address,
+        from_name=from_name,
+        to=_recipients(msg),
+        subject=subject,
+        in_reply_to=msgid(_raw_header(msg, "In-Reply-To")),
+        references=_references(_raw_header(msg, "References")),
+        date=_date(_raw_header(msg, "Date")),
+        text=text,
+        html=html,
+        attachments=attachments,
+        signed=body.signature is not None,
+        auto_submitted=auto,
+        mdn_to=None if receipt is not None else _mdn_to(msg),
+        receipt=receipt,
+        notes=tuple(notes),
+        content_hash=_content_hash(from_address, subject, text, attachments),
+        loop_hops=hops,
+        liaison_loop=_raw_header(msg, "X-Liaison-Event") is not None,
+    )
+
+
+def _one_line(value: object) -> str:
+    return " ".join(strip_unsafe(str(value or "")).split()) if value is not None else ""
+
+
+def _raw_header(msg: Message, name: str) -> str | None:
+    values = _raw_values(msg, name)
+    return values[0] if values else None
+
+
+def _subject(msg: Message) -> str:
+    try:
+        return _one_line(msg.get("Subject"))
+    except (ValueError, TypeError, IndexError, AttributeError):
+        return _one_line(decode_words(_raw_header(msg, "Subject") or ""))
+
+
+def _raw_values(msg: Message, name: str) -> list[str]:
+    """The header's raw values, unfolded, without the policy's header objects."""
+    return [re.sub(r"\r?\n", "", str(v)) for k, v in msg.raw_items() if k.lower() == name.lower()]
+
+
+def _address_list(raw: str) -> list[tuple[str, str | None]]:
+    """(display name, lower-cased addr-spec or None when unusable) for each address of a header."""
+    try:
+        addresses = [(a.display_name, a.username, a.domain) for a in policy.default.header_factory("to", raw).addresses]
+    except (ValueError, TypeError, IndexError, AttributeError):  # e.g. an encoded CR/LF in a display name
+        addresses = [(decode_words(n), *_split(spec)) for n, spec in getaddresses([raw]) if n or spec]
+    return [(_one_line(n), _address(u, d)) for n, u, d in addresses]
+
+
+def _split(spec: str) -> tuple[str, str]:
+    local, _, domain = spec.rpartition("@")
+    return local, domain
+
+
+def _sender(msg: Message) -> tuple[str, str]:
+    headers = _raw_values(msg, "From")
+    if not headers:
+        raise _reject("no_from")
+    if len(headers) > 1:
+        raise _reject("many_from")
+    addresses = _address_list(headers[0])
+    if not addresses:
+        raise _reject("no_from" if not headers[0].strip() else "bad_from")
+    if len(addresses) > 1:
+        raise _reject("many_from")
+    name, spec = addresses[0]
+    if spec is None:
+        raise _reject("bad_from")
+    return spec, name
+
+
+def _address(username: str, domain: str) -> str | None:
+    spec = fix_surrogates(f"{username}@{domain}").lower()
+    if not username or not domain or strip_unsafe(spec) != spec or any(c.isspace() for c in spec):
+        return None
+    if not re.fullmatch(r"[^@<>\"(),;\[\]\\]+@[\w.\-\[\]:]+", spec) and "\"" not in username:
+        return None
+    return spec
+
+
+def _recipients(msg: Message) -> tuple[str, ...]:
+    found: list[str] = []
+    for raw in _raw_values(msg, "To") + _raw_values(msg, "Cc"):
+        for _name, spec in _address_list(raw):
+            if spec and spec not in found:
+                found.append(spec)
+    return tuple(found)
+
+
+def _mdn_to(msg: Message) -> str | None:
+    for raw in _raw_values(msg, "Disposition-Notification-To"):
+        for _name, spec in _address_list(raw):
+            if spec:
+                return spec
+    return None
+
+
+def _references(value: str | None) -> tuple[str, ...]:
+    if not value:
+        return ()
+    value = strip_unsafe(value)
+    ids = re.findall(r"<([^<>\s]+)>", value) or [t.strip("<>") for t in value.split()]
+    return tuple(i[:998] for i in ids if i)
+
+
+def _date(value: str | None) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(strip_unsafe(value))
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
+
+
+def _auto_submitted(msg: Message) -> bool:
+    auto = (_raw_header(msg, "Auto-Submitted") or "").split(";")[0].strip().lower()
+    precedence = (_raw_header(msg, "Precedence") or "").strip().lower()
+    return (bool(auto) and auto != "no") or precedence in ("bulk", "list", "junk")
+
+
+def _check_structure(part: Message, depth: int = 0) -> None:
+    """Refuse a broken MIME tree; an attached message/* may be truncated (DSNs often are)."""
+    if depth > _MAX_DEPTH or any(isinstance(d, _FATAL_DEFECTS) for d in part.defects):
+        raise _reject("malformed")
+    if part.get_content_maintype() == "multipart":
+        if not (part.is_multipart() and part.get_payload()):
+            raise _reject("malformed")
+        for sub in part.get_payload():
+            _check_structure(sub, depth + 1)
+
+
+def _walk(part: Message, body: _Body, depth: int) -> None:
+    if depth > _MAX_DEPTH:
+        raise _reject("malformed")
+    ctype = part.get_content_type()
+    if ctype in _SMIME_TYPES and str(part.get_param("smime-type", "") or "").lower() != "certs-only":
+        raise _reject("smime_encrypted")
+    if ctype == "multipart/signed" and part.is_multipart():
+        protocol = str(part.get_param("protocol", "") or "").lower()
+        signed_kind = "smime" if protocol in _SIGNATURE_TYPES else "other"
+        body.signature = body.signature or signed_kind
+        _walk(part.get_payload(0), body, depth + 1)  # the signed content; the signature is dropped
+        return
+    if part.get_content_maintype() == "multipart" and part.is_multipart():
+        for sub in part.get_payload():
+            _walk(sub, body, depth + 1)
+        return
+    body.leaves += 1
+    if body.leaves > 5 * body.limits.max_attachments + 10:
+        raise _reject("too_many_attachments")
+    filename = _filename(part)
+    disposition = (_raw_header(part, "Content-Disposition") or "").split(";")[0].strip().lower()
+    if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
+        text = _decode_text(part)
+        (body.texts if ctype == "text/plain" else body.htmls).append(text)
+        return
+    if ctype in _SIGNATURE_TYPES:  # a detached signature outside multipart/signed
+        body.signature = body.signature or "smime"
+        return
+    _attach(part, ctype, filename, body)
+
+
+def _attach(part: Message, ctype: str, filename: str | None, body: _Body) -> None:
+    if ctype == "message/rfc822":
+        data = _message_bytes(part)
+        name = safe_filename(filename, "message.eml")
+        if not name.lower().endswith(".eml"):
+            name += ".eml"
+    else:
+        data = _leaf_bytes(part)
+        name = safe_filename(filename, "piece-jointe" + _EXTENSIONS.get(ctype, ""))
+    body.attachments.append(Attachment(filename=name, content_type=ctype, data=data))
+    if len(body.attachments) > body.limits.max_attachments:
+        raise _reject("too_many_attachments")
+
+
+def _filename(part: Message) -> str | None:
+    try:
+        name = part.get_filename()
+    except Exception:  # the stdlib parameter parser fails on some hostile headers: no name then
+        name = None
+    return str(name) if name else None
+
+
+def _leaf_bytes(part: Message) -> bytes:
+    if part.is_multipart():
+        return b"\n\n".join(_message_bytes_of(p) for p in part.get_payload() if isinstance(p, Message))
+    data = part.get_payload(decode=True)
+    return data if isinstance(data, bytes) else b""
+
+
+def _message_bytes(part: Message) -> bytes:
+    payload = part.get_payload()
+    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
+        return _message_bytes_of(payload[0])
+    return _leaf_bytes(part)
+
+
+def _message_bytes_of(msg: Message) -> bytes:
+    try:
+        return msg.as_bytes(policy=policy.compat32)
+    except Exception:  # regeneration of a hostile embedded message failed: keep what decodes
+        return str(msg.get_payload() or "").encode("utf-8", "replace")
+
+
+def _decode_text(part: Message) -> str:
+    data = part.get_payload(decode=True)
+    if not isinstance(data, bytes):
+        data = str(part.get_payload() or "").encode("utf-8", "replace")
+    return strip_unsafe(decode_bytes(data, part.get_content_charset()), keep_newlines=True)
+
+
+def _content_hash(from_address: str, subject: str, text: str,
+                  attachments: tuple[Attachment, ...]) -> str:
+    lines = [line.rstrip() for line in text.strip().split("\n")]
+    canonical = {
+        "from": from_address,
+        "subject": subject,
+        "text": "\n".join(lines),
+        "attachments": sorted(hashlib.sha256(a.data).hexdigest() for a in attachments),
+    }
+    blob = json.dumps(canonical, ensure_ascii=False, sort_keys=True).encode("utf-8")
+    return hashlib.sha256(blob).hexdigest()

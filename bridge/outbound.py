@@ -1,0 +1,162 @@
+"""Room messages out: only a message that replies to, or is in the thread of, a puppet's mail is mailed,
+to that professional, after the sharing decision (data minimisation). New threads asked with
+`!mss ecrire` (decided by the bot) and mails routed by hand from quarantine are handled here too.
+"""
+from __future__ import annotations
+
+import asyncio
+
+import structlog
+
+from bridge import outbox
+from bridge.deps import Deps
+from bridge.inbound import xdm_of
+from bridge.mail_in import parse_mail
+from bridge.mail_out import OutAttachment, as_bytes, compose, message_id_for
+from bridge.posting import post_mail
+from bridge.routing import Route
+from bridge.inbound import ref
+from liaison.mail_store import Thread
+from liaison.matrix import KeysMissing, MatrixError, PushedMessage, txn_id
+from liaison.sharing_facts import decide_for
+from policies.sharing import Action
+
+log = structlog.get_logger(__name__)
+
+UNDECRYPTABLE_GIVE_UP = 40   # passes over an event whose key never came
+
+
+class Outbound:
+    def __init__(self, d: Deps) -> None:
+        self.d = d
+
+    async def run(self) -> None:
+        while True:
+            try:
+                await asyncio.wait_for(self.d.wake_events.wait(), timeout=0.5)
+            except asyncio.TimeoutError:
+                pass
+            self.d.wake_events.clear()
+            try:
+                await self.process_pending()
+                await self.new_threads()
+                await self.routed_by_hand()
+            except Exception:   # one bad event must not stop the relay; it stays pending
+                log.exception("outbound.pass_failed")
+                await asyncio.sleep(1)
+
+    async def process_pending(self) -> None:
+        d = self.d
+        for event in await d.store.pending_events():
+            event_id = event.get("event_id", "")
+            try:
+                msg = d.matrix.read_pushed(event)
+            except KeysMissing:
+                if await d.store.event_attempt(event_id) >= UNDECRYPTABLE_GIVE_UP:
+                    log.warning("outbound.undecryptable", event_id=event_id)
+                    await d.store.finish_event(event_id, "ignored")
+                continue
+            state = "ignored" if msg is None else await self.relay(msg)
+            await d.store.finish_event(event_id, state)
+
+    async def relay(self, msg: PushedMessage) -> str:
+        d = self.d
+        if (msg.sender in (d.matrix.user_id, d.settings.bot_user_id) or d.puppets.is_puppet(msg.sender)
+                or msg.msgtype == "m.notice" or msg.body.lstrip().startswith(("!", "/"))):
+            return "ignored"
+        thread = None
+        for target in (msg.reply_to, msg.thread_root):
+            if target and (thread := await d.mail.thread_of_event(target)):
+                break
+        if thread is None or thread.room_id != msg.room_id:
+            return "ignored"
+        pathway = await d.pathways.pathway(thread.pathway_id)
+        address = thread.correspondent
+        decision = await decide_for(d, pathway=pathway, user_id=address, actor=msg.sender, action=Action.RELAY_OUT,
+                                    correspondent=await d.mail.is_correspondent(pathway.id, address),
+                                    trusted_domain=d.trusted.trusts(address))
+        trace = await d.trace.append(actor=msg.sender, action="relayer vers l'extérieur", subject=address,
+                                     decision=decision, patient_id=pathway.patient_id, pathway_id=pathway.id)
+        if not decision.allowed:
+            await self.notice(msg.room_id, thread.thread_root, msg.event_id,
+                              f"Message non transmis à {address} : {decision.reason} (règle {decision.rule}, "
+                              f"{decision.basis} ; trace {trace}).")
+            return "refused"
+        attachments: tuple[OutAttachment, ...] = ()
+        text = msg.body
+        if msg.file:
+            data = await d.matrix.download(msg.file, d.settings.max_mail_bytes)
+            attachments = (OutAttachment(msg.body or "document", msg.mimetype or "application/octet-stream", data),)
+            text = f"Document joint : {msg.body}"
+        refs = tuple(await d.mail.thread_message_ids(thread.thread_root))
+        await self.queue(source=msg.event_id, sender=msg.sender, pathway=pathway, room_id=msg.room_id,
+                         address=address, subject=thread.subject or f"Parcours {pathway.code}", text=text,
+                         thread_root=thread.thread_root, in_reply_to=thread.message_id, references=refs,
+                         attachments=attachments)
+        return "done"
+
+    async def queue(self, *, source: str, sender: str, pathway, room_id: str, address: str, subject: str, text: str,
+                    thread_root: str, in_reply_to: str | None = None, references: tuple[str, ...] = (),
+                    attachments: tuple[OutAttachment, ...] = ()) -> None:
+        d, s = self.d, self.d.settings
+        name, signature = await self.signer(sender, pathway.code)
+        mid = message_id_for(source, s.domain)
+        mail = compose(from_address=s.address, from_display=f"{name} — {s.display_name}", to=address,
+                       subject=subject, text=text, event_id=source, reply_to=s.subaddress(pathway.code),
+                       in_reply_to=in_reply_to, references=references, signature=signature,
+                       attachments=attachments)
+        await d.mail.add_thread(Thread(mid, pathway.id, room_id, source, thread_root, address, subject))
+        if await d.store.enqueue(source_event_id=source, pathway_id=pathway.id, room_id=room_id, message_id=mid,
+                                 recipient=address, raw=as_bytes(mail),
+                                 give_up_at=outbox.later_ms(s.give_up_seconds)):
+            d.metrics.relayed_out.inc()
+        d.wake_outbox.set()
+
+    async def signer(self, user_id: str, code: str) -> tuple[str, str]:
+        """The clinician's name and profession, for the From display name and the signature."""
+        member = await self.d.roster.get(user_id)
+        structure = self.d.settings.structure or self.d.settings.display_name
+        if member is None:
+            return user_id, f"{user_id}\n{structure}\nEnvoyé depuis Liaison (parcours {code})"
+        who = f"{member.display_name} ({member.profession.label})"
+        return who, f"{member.display_name}, {member.profession.label}\n{member.structure or structure}\n" \
+                    f"Envoyé depuis Liaison (parcours {code})"
+
+    async def notice(self, room_id: str, root: str, about: str, text: str) -> None:
+        content = {"msgtype": "m.notice", "body": text, "m.relates_to": {
+            "rel_type": "m.thread", "event_id": root, "is_falling_back": True, "m.in_reply_to": {"event_id": about}}}
+        try:
+            await self.d.matrix.send(room_id, content, txn_id("mss-notice", about))
+        except MatrixError as err:
+            log.warning("outbound.notice_failed", room_id=room_id, error=str(err)[:200])
+
+    async def new_threads(self) -> None:
+        """`!mss ecrire`: the command's event roots the thread; the answer by mail comes back in it."""
+        d = self.d
+        for r in await d.mail.waiting_requests():
+            pathway = await d.pathways.pathway(r.pathway_id)
+            await self.queue(source=r.event_id, sender=r.sender, pathway=pathway, room_id=r.room_id,
+                             address=r.address, subject=f"Parcours {pathway.code} : message de l'équipe de soins",
+                             text=r.body, thread_root=r.event_id)
+            await d.mail.finish_request(r.event_id)
+
+    async def routed_by_hand(self) -> None:
+        """Quarantined mails a coordinator routed (`!mss router`): posted now in the chosen pathway."""
+        d = self.d
+        for q in await d.mail.quarantined(("routing",)):
+            raw = await d.mail.quarantine_raw(q.number)
+            pathway = await d.pathways.pathway(q.pathway_id)
+            mail = parse_mail(raw or b"")
+            where = Route(ref(pathway), None, f"à la main par la coordination (quarantaine n° {q.number})")
+            event_id = await post_mail(d, mail_id=q.mail_in_id, mail=mail, xdm=_xdm_or_none(mail), route=where)
+            await d.store.finish_mail(q.mail_in_id, "posted", pathway_id=pathway.id, event_id=event_id)
+            await d.mail.finish_routing(q.number, None)
+            d.metrics.relayed_in.inc()
+            log.info("quarantine.routed", number=q.number, pathway_id=pathway.id)
+
+
+def _xdm_or_none(mail):
+    try:
+        return xdm_of(mail)
+    except ValueError:
+        return None

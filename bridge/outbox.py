@@ -1,0 +1,96 @@
+"""The durable outbox: each mail is sent from the database, retried with exponential backoff
+(1 min … 1 h by default) and given up after a configurable delay (4 days by default).
+
+The room sees it: a reaction when sent, a notice « nouvel essai » at the first delay, a notice
+with the reason when it fails for good.
+"""
+from __future__ import annotations
+
+import asyncio
+import time
+from datetime import datetime, timezone
+
+import structlog
+
+from bridge.deps import Deps
+from bridge.receipts_in import show
+from bridge.smtp import SmtpError
+from bridge.store import Outgoing
+from liaison.matrix import MatrixError, txn_id
+
+log = structlog.get_logger(__name__)
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def later_ms(seconds: float) -> int:
+    return int((time.time() + seconds) * 1000)
+
+
+def backoff(attempts: int, first: int, most: int) -> int:
+    """Seconds before the next try: first, 2×first, 4×first… up to most."""
+    return min(most, first * 2 ** min(attempts, 20))
+
+
+def _when(seconds: int) -> str:
+    return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
+
+
+async def run(d: Deps) -> None:
+    while True:
+        try:
+            for out in await d.store.due(now_ms()):
+                await send_one(d, out)
+            next_at = await d.store.next_due_at()
+        except Exception:   # the database or the homeserver went away: the rows wait
+            log.exception("outbox.pass_failed")
+            next_at = later_ms(2)
+        wait = 30.0 if next_at is None else max(0.02, min(30.0, (next_at - now_ms()) / 1000))
+        try:
+            await asyncio.wait_for(d.wake_outbox.wait(), timeout=wait)
+        except asyncio.TimeoutError:
+            pass
+        d.wake_outbox.clear()
+
+
+async def send_one(d: Deps, out: Outgoing) -> None:
+    s = d.settings
+    from_room = not out.source_event_id.startswith("mdn:")
+    try:
+        await d.smtp.send(out.raw, sender=s.address, recipients=[out.recipient], envid=out.id)
+    except (SmtpError, OSError, asyncio.TimeoutError) as err:
+        permanent = isinstance(err, SmtpError) and err.permanent
+        await _failed(d, out, str(err), permanent, from_room)
+        return
+    await d.store.mark_sent(out.id)
+    log.info("outbox.sent", out_id=out.id, attempts=out.attempts + 1)
+    if from_room:
+        await show(d, out.room_id, out.source_event_id, "sent")
+
+
+async def _failed(d: Deps, out: Outgoing, error: str, permanent: bool, from_room: bool) -> None:
+    s = d.settings
+    if permanent or now_ms() >= out.give_up_at:
+        reason = error if permanent else f"abandonné après {s.give_up_seconds // 3600} h d'échecs ({error})"
+        await d.store.mark_failed(out.id, reason, "failed" if permanent else "abandoned")
+        log.warning("outbox.failed", out_id=out.id, permanent=permanent, attempts=out.attempts + 1)
+        if from_room:
+            await show(d, out.room_id, out.source_event_id, "failed", reason)
+        return
+    delay = backoff(out.attempts, s.retry_first_seconds, s.retry_max_seconds)
+    notice = None
+    if from_room and out.retry_notice is None:
+        until = datetime.fromtimestamp(out.give_up_at / 1000, tz=timezone.utc).astimezone()
+        text = (f"Envoi du courriel à {out.recipient} retardé ({error}) : nouvel essai dans {_when(delay)}, "
+                f"puis de plus en plus espacés jusqu'au {until:%d/%m/%Y %H:%M}.")
+        try:
+            notice = await d.matrix.send(out.room_id, {
+                "msgtype": "m.notice", "body": text,
+                "m.relates_to": {"m.in_reply_to": {"event_id": out.source_event_id}}}, txn_id("mss-retry", out.id))
+        except MatrixError as err:
+            log.warning("outbox.notice_failed", out_id=out.id, error=str(err)[:200])
+    await d.store.mark_retry(out.id, error=error, next_at=later_ms(delay), notice=notice)
+    d.metrics.retries.inc()
+    log.info("outbox.retry", out_id=out.id, attempts=out.attempts + 1, delay_s=delay)

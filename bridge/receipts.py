@@ -1,0 +1,233 @@
+"""Delivery (RFC 3464) and read (RFC 8098) receipts: recognise them, compose our MDN. Pure."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage, Message
+from email.parser import HeaderParser
+from email.utils import format_datetime, make_msgid
+
+from bridge.sanitize import header_text, strip_unsafe
+
+DSN_ACTIONS = frozenset({"delivered", "failed", "delayed", "relayed", "expanded"})
+MDN_DISPOSITIONS = frozenset({"displayed", "deleted", "dispatched", "processed"})
+_STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
+_MSGID = re.compile(r"<([^<>\s]+)>")
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What a DSN or an MDN says about a mail we sent."""
+    kind: str                         # "dsn" | "mdn"
+    original_message_id: str | None
+    envelope_id: str | None
+    status: str
+    reason: str                       # French reason for a failure or delay, "" otherwise
+    recipient: str | None
+
+
+def parse_receipt(msg: Message) -> Receipt | None:
+    """The receipt carried by a multipart/report mail, or None when it is not one."""
+    if msg.get_content_type() != "multipart/report" or not msg.is_multipart():
+        return None
+    report_type = str(msg.get_param("report-type", "") or "").strip().lower()
+    parts = [p for p in msg.get_payload() if isinstance(p, Message)]
+    if report_type == "delivery-status":
+        return _parse_dsn(parts)
+    if report_type == "disposition-notification":
+        return _parse_mdn(parts)
+    return None
+
+
+def _fields(part: Message) -> list[Message]:
+    """The header blocks of a message/delivery-status or disposition-notification part."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        return [b for b in payload if isinstance(b, Message)]
+    if isinstance(payload, str):
+        text = payload.replace("\r\n", "\n")
+        return [HeaderParser(policy=policy.default).parsestr(block.strip("\n") + "\n")
+                for block in re.split(r"\n\s*\n", text) if block.strip()]
+    return []
+
+
+def _field(block: Message, name: str) -> str:
+    value = block.get(name)
+    return strip_unsafe(" ".join(str(value).split())) if value is not None else ""
+
+
+def _typed_address(value: str) -> str | None:
+    """'rfc822; Jean@Hop.fr' → 'jean@hop.fr'."""
+    value = value.split(";", 1)[1] if ";" in value else value
+    value = value.strip().strip("<>").strip().lower()
+    return value or None
+
+
+def msgid(value: str | None) -> str | None:
+    """First message id of a header value, without <>."""
+    if not value:
+        return None
+    value = strip_unsafe(str(value))
+    found = _MSGID.search(value)
+    token = found.group(1) if found else (value.split() or [""])[0].strip("<>")
+    return token[:998] or None
+
+
+def _original_id(parts: list[Message]) -> str | None:
+    for part in parts[2:] if len(parts) > 2 else []:
+        ctype = part.get_content_type()
+        if ctype in ("text/rfc822-headers", "text/rfc822-header"):
+            raw = part.get_payload(decode=True) or b""
+            headers = HeaderParser(policy=policy.default).parsestr(raw.decode("utf-8", "replace"))
+            found = msgid(headers.get("Message-ID"))
+        elif ctype in ("message/rfc822", "message/global", "message/global-headers") and part.is_multipart():
+            found = msgid(part.get_payload(0).get("Message-ID"))
+        else:
+            found = None
+        if found:
+            return found
+    return None
+
+
+def _parse_dsn(parts: list[Message]) -> Receipt | None:
+    status_part = next((p for p in parts if p.get_content_type()
+                        in ("message/delivery-status", "message/global-delivery-status")), None)
+    if status_part is None:
+        return None
+    blocks = _fields(status_part)
+    if not blocks:
+        return None
+    envelope_id = _field(blocks[0], "Original-Envelope-Id") or None
+    recipients = [b for b in blocks if b.get("Final-Recipient") or b.get("Action") or b.get("Status")]
+    if not recipients:
+        return None
+    chosen = _worst(recipients)
+    status_code = _field(chosen, "Status")
+    action = _field(chosen, "Action").lower().split(" ")[0]
+    if action not in DSN_ACTIONS:
+        action = {"2": "delivered", "4": "delayed", "5": "failed"}.get(status_code[:1], "")
+    if not action:
+        return None
+    reason = dsn_reason(status_code, _field(chosen, "Diagnostic-Code")) if action in ("failed", "delayed") else ""
+    recipient = _typed_address(_field(chosen, "Final-Recipient") or _field(chosen, "Original-Recipient"))
+    return Receipt(
+        kind="dsn",
+        original_message_id=_original_id(parts) or msgid(envelope_id),
+        envelope_id=envelope_id,
+        status=action,
+        reason=reason,
+        recipient=recipient,
+    )
+
+
+def _worst(blocks: list[Message]) -> Message:
+    """The recipient block to report: a failure first, then a delay, else the first one."""
+    for wanted in ("failed", "delayed"):
+        for block in blocks:
+            if _field(block, "Action").lower().startswith(wanted):
+                return block
+    return blocks[0]
+
+
+def dsn_reason(status: str, diagnostic: str = "") -> str:
+    """Why a DSN failed, in French, from its status code ('5.1.1') and diagnostic text.
+
+    Written to follow "Le courriel n'a pas pu être remis : " (lower-case start, final period).
+    """
+    found = _STATUS.search(status or "") or _STATUS.search(diagnostic or "")
+    code = found.group(0) if found else ""
+    if code == "5.1.1":
+        return "la boîte aux lettres du destinataire n'existe pas."
+    if code == "5.2.2":
+        return "la boîte aux lettres du destinataire est pleine."
+    if code.startswith("4."):
+        return "échec temporaire, l'opérateur réessaie."
+    if code.startswith("5.7."):
+        return "refusé par la politique du serveur destinataire."
+    detail = header_text(diagnostic.split(";", 1)[-1])[:200]
+    base = "le serveur destinataire n'a pas accepté le message"
+    return f"{base} ({detail})." if detail else f"{base}."
+
+
+def _parse_mdn(parts: list[Message]) -> Receipt | None:
+    part = next((p for p in parts if p.get_content_type()
+                 in ("message/disposition-notification", "message/global-disposition-notification")), None)
+    if part is None:
+        return None
+    fields: dict[str, str] = {}
+    for block in _fields(part):
+        for name in ("Disposition", "Original-Message-ID", "Final-Recipient", "Original-Recipient"):
+            fields.setdefault(name, _field(block, name))
+    disposition = fields.get("Disposition", "")
+    kind = disposition.split(";", 1)[-1].strip().split("/")[0].strip().lower()
+    if kind not in MDN_DISPOSITIONS:
+        return None
+    recipient = _typed_address(fields.get("Final-Recipient") or fields.get("Original-Recipient") or "")
+    return Receipt(
+        kind="mdn",
+        original_message_id=msgid(fields.get("Original-Message-ID")),
+        envelope_id=None,
+        status=kind,
+        reason="",
+        recipient=recipient,
+    )
+
+
+def _clean_id(value: str) -> str:
+    token = value.strip().strip("<>")
+    if not token or any(c.isspace() or c in "<>" or ord(c) < 32 for c in token):
+        raise ValueError("identifiant de message invalide")
+    return token
+
+
+def _addr(value: str) -> str:
+    if any(ord(c) < 32 or c.isspace() for c in value):
+        raise ValueError("adresse invalide")
+    return Address(addr_spec=value).addr_spec
+
+
+def compose_mdn(*, original_message_id: str, original_recipient: str, from_address: str,
+                from_name: str, to: str, subject: str, reporting_ua: str = "Liaison",
+                date: datetime | None = None) -> EmailMessage:
+    """An RFC 8098 read receipt ('displayed', sent automatically) for a mail we received.
+
+    Raises ValueError on an invalid address or message id (header injection).
+    """
+    orig_id = _clean_id(original_message_id)
+    sender, rcpt, final, dest = (_addr(v) for v in (from_address, original_recipient, from_address, to))
+    ua = header_text(reporting_ua) or "Liaison"
+    title = header_text(subject)
+    msg = EmailMessage(policy=policy.SMTP)
+    msg["From"] = Address(display_name=header_text(from_name), addr_spec=sender)
+    msg["To"] = dest
+    msg["Subject"] = header_text(f"Accusé de lecture : {title}" if title else "Accusé de lecture")
+    msg["Date"] = format_datetime(date or datetime.now(timezone.utc))
+    msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
+    msg["In-Reply-To"] = f"<{orig_id}>"
+    msg["References"] = f"<{orig_id}>"
+    msg["Auto-Submitted"] = "auto-replied"
+    msg["MIME-Version"] = "1.0"
+    msg["Content-Type"] = 'multipart/report; report-type="disposition-notification"'
+
+    human = EmailMessage(policy=policy.SMTP)
+    about = f" « {title} »" if title else ""
+    human.set_content(
+        f"Votre message{about} a été affiché dans Liaison pour {rcpt}.\n"
+        "Cet accusé de lecture ne garantit pas que le message a été lu ni compris.\n",
+        cte="quoted-printable",
+    )
+    machine = EmailMessage(policy=policy.SMTP)
+    machine["Content-Type"] = "message/disposition-notification"
+    machine.set_payload(
+        f"Reporting-UA: {ua}\r\n"
+        f"Original-Recipient: rfc822;{rcpt}\r\n"
+        f"Final-Recipient: rfc822;{final}\r\n"
+        f"Original-Message-ID: <{orig_id}>\r\n"
+        "Disposition: automatic-action/MDN-sent-automatically; displayed\r\n"
+    )
+    msg.attach(human)
+    msg.attach(machine)
+    return msg

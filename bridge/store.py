@@ -1,0 +1,257 @@
+"""The bridge's own tables: appservice transactions, puppets, mails seen, the outbox and receipts.
+
+Store first, acknowledge after: a transaction is written before the homeserver gets its 200,
+a mail before it leaves the inbox, a reply before it is sent; every table dedupes on its ids.
+"""
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from liaison.matrix import Session
+from liaison.pathway_store import now_ms
+
+DONE_MAIL_STATES = ("posted", "quarantined", "rejected", "receipt", "ignored")
+
+
+@dataclass(frozen=True)
+class Puppet:
+    address: str
+    user_id: str
+    display_name: str
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    id: str
+    source_event_id: str
+    pathway_id: str | None
+    room_id: str
+    message_id: str
+    recipient: str
+    raw: bytes
+    state: str
+    attempts: int
+    give_up_at: int
+    retry_notice: str | None
+
+
+def _outgoing(r) -> Outgoing:
+    return Outgoing(r.id, r.source_event_id, r.pathway_id, r.room_id, r.message_id, r.recipient,
+                    base64.b64decode(r.raw) if r.raw else b"", r.state, r.attempts, r.give_up_at, r.retry_notice)
+
+
+_OUT = ("id, source_event_id, pathway_id, room_id, message_id, recipient, raw, state, attempts, give_up_at, "
+        "retry_notice")
+
+
+class BridgeStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    # -- Matrix sessions (the bridge's account and its puppets) ------------
+
+    async def session(self, user_id: str) -> tuple[Session, str | None] | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text("SELECT user_id, device_id, access_token, sync_token FROM matrix_account "
+                                           "WHERE user_id = :u"), {"u": user_id})).first()
+        return (Session(row.user_id, row.device_id, row.access_token), row.sync_token) if row else None
+
+    async def save_session(self, session: Session) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM matrix_account WHERE user_id = :u"), {"u": session.user_id})
+            await conn.execute(text("INSERT INTO matrix_account (user_id, device_id, access_token) "
+                                    "VALUES (:u, :d, :t)"),
+                               {"u": session.user_id, "d": session.device_id, "t": session.access_token})
+
+    async def save_sync_token(self, user_id: str, token: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE matrix_account SET sync_token = :t WHERE user_id = :u"),
+                               {"t": token, "u": user_id})
+
+    # -- appservice transactions --------------------------------------------
+
+    async def record_transaction(self, txn_id: str, events: list[dict]) -> bool:
+        """All of a transaction's events in one database transaction; False when already recorded."""
+        at = now_ms()
+        async with self.engine.begin() as conn:
+            fresh = (await conn.execute(text("INSERT INTO as_transaction (txn_id, received_at) VALUES (:t, :at) "
+                                             "ON CONFLICT (txn_id) DO NOTHING"), {"t": txn_id, "at": at})).rowcount
+            if not fresh:
+                return False
+            for ev in events:
+                if not isinstance(ev, dict) or not isinstance(ev.get("event_id"), str):
+                    continue
+                await conn.execute(text(
+                    "INSERT INTO as_event (event_id, room_id, sender, event_json, state, received_at) "
+                    "VALUES (:e, :r, :s, :j, 'pending', :at) ON CONFLICT (event_id) DO NOTHING"),
+                    {"e": ev["event_id"], "r": str(ev.get("room_id", "")), "s": str(ev.get("sender", "")),
+                     "j": json.dumps(ev), "at": at})
+        return True
+
+    async def pending_events(self, limit: int = 200) -> list[dict]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text("SELECT event_json FROM as_event WHERE state = 'pending' "
+                                           "ORDER BY received_at LIMIT :l"), {"l": limit})
+            return [json.loads(r.event_json) for r in rows]
+
+    async def finish_event(self, event_id: str, state: str) -> None:
+        """done or ignored: the event's ciphertext is no longer needed."""
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE as_event SET state = :s, done_at = :t, event_json = '{}' "
+                                    "WHERE event_id = :e"), {"s": state, "t": now_ms(), "e": event_id})
+
+    async def event_attempt(self, event_id: str) -> int:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE as_event SET attempts = attempts + 1 WHERE event_id = :e"), {"e": event_id})
+            return (await conn.execute(text("SELECT attempts FROM as_event WHERE event_id = :e"),
+                                       {"e": event_id})).scalar() or 0
+
+    # -- puppets ------------------------------------------------------------
+
+    async def puppet(self, address: str) -> Puppet | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text("SELECT address, user_id, display_name FROM mss_puppet WHERE address = :a"),
+                                      {"a": address.lower()})).first()
+        return Puppet(*row) if row else None
+
+    async def add_puppet(self, p: Puppet) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("INSERT INTO mss_puppet (address, user_id, display_name, created_at) VALUES "
+                                    "(:a, :u, :d, :t) ON CONFLICT (address) DO UPDATE SET display_name = :d"),
+                               {"a": p.address.lower(), "u": p.user_id, "d": p.display_name, "t": now_ms()})
+
+    async def puppet_in_room(self, user_id: str, room_id: str) -> bool:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(text("SELECT 1 FROM mss_puppet_room WHERE user_id = :u AND room_id = :r"),
+                                       {"u": user_id, "r": room_id})).first() is not None
+
+    async def add_puppet_room(self, user_id: str, room_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("INSERT INTO mss_puppet_room (user_id, room_id) VALUES (:u, :r) "
+                                    "ON CONFLICT (user_id, room_id) DO NOTHING"), {"u": user_id, "r": room_id})
+
+    # -- mails seen ---------------------------------------------------------
+
+    async def mail_state(self, mailbox: str, uidvalidity: int, uid: int) -> tuple[str, str] | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text("SELECT id, state FROM mail_in WHERE mailbox = :m AND uidvalidity = :v "
+                                           "AND uid = :u"), {"m": mailbox, "v": uidvalidity, "u": uid})).first()
+        return (row.id, row.state) if row else None
+
+    async def begin_mail(self, mailbox: str, uidvalidity: int, uid: int) -> str:
+        """The mail's row, made once per (mailbox, UIDVALIDITY, UID)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO mail_in (id, mailbox, uidvalidity, uid, state, received_at) VALUES "
+                "(:i, :m, :v, :u, 'received', :t) ON CONFLICT (mailbox, uidvalidity, uid) DO NOTHING"),
+                {"i": uuid.uuid4().hex, "m": mailbox, "v": uidvalidity, "u": uid, "t": now_ms()})
+            return (await conn.execute(text("SELECT id FROM mail_in WHERE mailbox = :m AND uidvalidity = :v "
+                                            "AND uid = :u"), {"m": mailbox, "v": uidvalidity, "u": uid})).scalar()
+
+    async def duplicate_of(self, mail_id: str, message_id: str | None, content_hash: str) -> str | None:
+        """Another mail already handled with this Message-ID (or, lacking one, this content)."""
+        marks = ",".join(f"'{s}'" for s in DONE_MAIL_STATES)
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE mail_in SET message_id = :mid, content_hash = :h WHERE id = :i"),
+                               {"mid": message_id, "h": content_hash, "i": mail_id})
+            if message_id:
+                query, args = "message_id = :k", {"k": message_id}
+            else:
+                query, args = "content_hash = :k", {"k": content_hash}
+            return (await conn.execute(text(f"SELECT id FROM mail_in WHERE {query} AND id != :i AND state IN "
+                                            f"({marks}) LIMIT 1"), {**args, "i": mail_id})).scalar()
+
+    async def finish_mail(self, mail_id: str, state: str, *, pathway_id: str | None = None,
+                          event_id: str | None = None, reason: str | None = None) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE mail_in SET state = :s, pathway_id = :p, event_id = :e, reason = :r, "
+                                    "done_at = :t WHERE id = :i"),
+                               {"s": state, "p": pathway_id, "e": event_id, "r": reason, "t": now_ms(), "i": mail_id})
+
+    async def claim_mdn(self, mail_id: str) -> bool:
+        """True once per mail: the bridge answers a read-receipt request only once."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(text("UPDATE mail_in SET mdn_sent_at = :t WHERE id = :i AND mdn_sent_at IS NULL"),
+                                        {"t": now_ms(), "i": mail_id})
+        return bool(result.rowcount)
+
+    # -- outbox ---------------------------------------------------------------
+
+    async def enqueue(self, *, source_event_id: str, pathway_id: str | None, room_id: str, message_id: str,
+                      recipient: str, raw: bytes, give_up_at: int) -> bool:
+        at = now_ms()
+        async with self.engine.begin() as conn:
+            result = await conn.execute(text(
+                "INSERT INTO mail_out (id, source_event_id, pathway_id, room_id, message_id, recipient, raw, state, "
+                "next_attempt_at, give_up_at, created_at) VALUES (:i, :e, :p, :r, :m, :to, :raw, 'queued', :t, :g, :t) "
+                "ON CONFLICT DO NOTHING"),
+                {"i": uuid.uuid4().hex, "e": source_event_id, "p": pathway_id, "r": room_id, "m": message_id,
+                 "to": recipient, "raw": base64.b64encode(raw).decode(), "t": at, "g": give_up_at})
+        return bool(result.rowcount)
+
+    async def due(self, now: int, limit: int = 50) -> list[Outgoing]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text(f"SELECT {_OUT} FROM mail_out WHERE state = 'queued' AND "
+                                           "next_attempt_at <= :n ORDER BY next_attempt_at LIMIT :l"),
+                                      {"n": now, "l": limit})
+            return [_outgoing(r) for r in rows]
+
+    async def next_due_at(self) -> int | None:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(text("SELECT MIN(next_attempt_at) FROM mail_out WHERE state = 'queued'"))).scalar()
+
+    async def depth(self) -> int:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(text("SELECT COUNT(*) FROM mail_out WHERE state = 'queued'"))).scalar() or 0
+
+    async def mark_sent(self, out_id: str) -> None:
+        """Sent: the mail's text is no longer kept."""
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE mail_out SET state = 'sent', sent_at = :t, raw = NULL, last_error = NULL "
+                                    "WHERE id = :i AND state = 'queued'"), {"t": now_ms(), "i": out_id})
+
+    async def mark_retry(self, out_id: str, *, error: str, next_at: int, notice: str | None = None) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE mail_out SET attempts = attempts + 1, next_attempt_at = :n, last_error = :e, "
+                                    "retry_notice = COALESCE(:r, retry_notice) WHERE id = :i"),
+                               {"n": next_at, "e": error[:300], "r": notice, "i": out_id})
+
+    async def mark_failed(self, out_id: str, error: str, state: str = "failed") -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE mail_out SET state = :s, last_error = :e, raw = NULL WHERE id = :i"),
+                               {"s": state, "e": error[:300], "i": out_id})
+
+    async def outgoing_by_message_id(self, message_id: str) -> Outgoing | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(f"SELECT {_OUT} FROM mail_out WHERE message_id = :m"),
+                                      {"m": message_id})).first()
+        return _outgoing(row) if row else None
+
+    async def outgoing_by_id(self, out_id: str) -> Outgoing | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(f"SELECT {_OUT} FROM mail_out WHERE id = :i"), {"i": out_id})).first()
+        return _outgoing(row) if row else None
+
+    async def outgoing_by_event(self, event_id: str) -> Outgoing | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(f"SELECT {_OUT} FROM mail_out WHERE source_event_id = :e"),
+                                      {"e": event_id})).first()
+        return _outgoing(row) if row else None
+
+    async def record_receipt(self, out_id: str, kind: str, status: str) -> bool:
+        """True the first time this receipt is seen (so it is shown once)."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(text("INSERT INTO mail_receipt (mail_out_id, kind, status, at) VALUES "
+                                             "(:i, :k, :s, :t) ON CONFLICT DO NOTHING"),
+                                        {"i": out_id, "k": kind, "s": status, "t": now_ms()})
+            if result.rowcount and status in ("delivered", "failed", "displayed"):
+                new = {"delivered": "delivered", "failed": "failed", "displayed": "read"}[status]
+                await conn.execute(text("UPDATE mail_out SET state = :s WHERE id = :i AND state != 'read'"),
+                                   {"s": new, "i": out_id})
+        return bool(result.rowcount)

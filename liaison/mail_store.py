@@ -1,0 +1,203 @@
+"""What the bot and the bridge share of the mail relay: quarantine, new threads asked in a room,
+correspondents of a pathway, mail threads, and the bridge's small settings."""
+from __future__ import annotations
+
+import base64
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from liaison.pathway_store import now_ms
+
+QUARANTINE_ROOM = "quarantine_room"
+# Quarantine reasons a coordinator may overrule by routing the mail by hand (the others are unreadable
+# or unsafe mails, and mails from outside the trusted list, which the policy refuses).
+ROUTABLE = frozenset({"unknown_patient", "no_pathway", "unknown_pathway", "unroutable", "ins_mismatch"})
+
+
+@dataclass(frozen=True)
+class Quarantined:
+    number: int
+    mail_in_id: str
+    reason_code: str
+    reason: str
+    from_address: str
+    trusted: bool
+    state: str
+    pathway_id: str | None
+    received_at: int
+
+
+@dataclass(frozen=True)
+class Thread:
+    message_id: str
+    pathway_id: str
+    room_id: str
+    event_id: str
+    thread_root: str
+    correspondent: str
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class Request:
+    event_id: str
+    pathway_id: str
+    room_id: str
+    sender: str
+    address: str
+    body: str
+
+
+_Q_COLUMNS = "number, mail_in_id, reason_code, reason, from_address, trusted, state, pathway_id, received_at"
+_T_COLUMNS = "message_id, pathway_id, room_id, event_id, thread_root, correspondent, subject"
+
+
+def _quarantined(r) -> Quarantined:
+    return Quarantined(r.number, r.mail_in_id, r.reason_code, r.reason, r.from_address, bool(r.trusted), r.state,
+                       r.pathway_id, r.received_at)
+
+
+class MailStore:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    # -- settings -----------------------------------------------------------
+
+    async def setting(self, name: str) -> str | None:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(text("SELECT value FROM mss_setting WHERE name = :n"), {"n": name})).scalar()
+
+    async def set_setting(self, name: str, value: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM mss_setting WHERE name = :n"), {"n": name})
+            await conn.execute(text("INSERT INTO mss_setting (name, value) VALUES (:n, :v)"), {"n": name, "v": value})
+
+    # -- quarantine ---------------------------------------------------------
+
+    async def quarantine(self, mail_in_id: str, *, reason_code: str, reason: str, from_address: str,
+                         trusted: bool, raw: bytes) -> int:
+        """Keep a mail aside (idempotent on the mail); returns its number."""
+        async with self.engine.begin() as conn:
+            known = (await conn.execute(text("SELECT number FROM mss_quarantine WHERE mail_in_id = :m"),
+                                        {"m": mail_in_id})).scalar()
+            if known is not None:
+                return known
+            number = (await conn.execute(text("SELECT COALESCE(MAX(number), 0) + 1 FROM mss_quarantine"))).scalar()
+            await conn.execute(text(
+                "INSERT INTO mss_quarantine (number, mail_in_id, reason_code, reason, from_address, trusted, raw, "
+                "state, received_at) VALUES (:n, :m, :c, :r, :f, :t, :raw, 'waiting', :at)"),
+                {"n": number, "m": mail_in_id, "c": reason_code, "r": reason, "f": from_address,
+                 "t": int(trusted), "raw": base64.b64encode(raw).decode(), "at": now_ms()})
+        return number
+
+    async def quarantined(self, states: tuple[str, ...] = ("waiting",)) -> list[Quarantined]:
+        marks = ",".join(f":s{i}" for i in range(len(states)))
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text(f"SELECT {_Q_COLUMNS} FROM mss_quarantine WHERE state IN ({marks}) "
+                                           "ORDER BY number"), {f"s{i}": s for i, s in enumerate(states)})
+            return [_quarantined(r) for r in rows]
+
+    async def quarantined_one(self, number: int) -> Quarantined | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(f"SELECT {_Q_COLUMNS} FROM mss_quarantine WHERE number = :n"),
+                                      {"n": number})).first()
+        return _quarantined(row) if row else None
+
+    async def quarantine_raw(self, number: int) -> bytes | None:
+        async with self.engine.connect() as conn:
+            raw = (await conn.execute(text("SELECT raw FROM mss_quarantine WHERE number = :n"), {"n": number})).scalar()
+        return base64.b64decode(raw) if raw else None
+
+    async def decide_quarantined(self, number: int, *, state: str, actor: str, pathway_id: str | None = None) -> bool:
+        """waiting -> routing (the bridge then posts it) or rejected; False when it was not waiting."""
+        async with self.engine.begin() as conn:
+            result = await conn.execute(text(
+                "UPDATE mss_quarantine SET state = :s, decided_by = :a, decided_at = :t, pathway_id = :p "
+                "WHERE number = :n AND state = 'waiting'"),
+                {"s": state, "a": actor, "t": now_ms(), "p": pathway_id, "n": number})
+            if state == "rejected" and result.rowcount:
+                await conn.execute(text("UPDATE mss_quarantine SET raw = NULL WHERE number = :n"), {"n": number})
+        return bool(result.rowcount)
+
+    async def finish_routing(self, number: int, notice_event: str | None) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE mss_quarantine SET state = 'routed', raw = NULL, notice_event = "
+                                    "COALESCE(:e, notice_event) WHERE number = :n"), {"n": number, "e": notice_event})
+
+    async def set_quarantine_notice(self, number: int, event_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE mss_quarantine SET notice_event = :e WHERE number = :n"),
+                               {"n": number, "e": event_id})
+
+    # -- correspondents and threads ---------------------------------------
+
+    async def add_correspondent(self, pathway_id: str, address: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("INSERT INTO mss_correspondent (pathway_id, address, first_at) VALUES "
+                                    "(:p, :a, :t) ON CONFLICT (pathway_id, address) DO NOTHING"),
+                               {"p": pathway_id, "a": address.lower(), "t": now_ms()})
+
+    async def is_correspondent(self, pathway_id: str, address: str) -> bool:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(text("SELECT 1 FROM mss_correspondent WHERE pathway_id = :p AND address = :a"),
+                                       {"p": pathway_id, "a": address.lower()})).first() is not None
+
+    async def add_thread(self, t: Thread) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                f"INSERT INTO mss_thread ({_T_COLUMNS}, at) VALUES (:m, :p, :r, :e, :root, :c, :subj, :t) "
+                "ON CONFLICT (message_id) DO NOTHING"),
+                {"m": t.message_id, "p": t.pathway_id, "r": t.room_id, "e": t.event_id, "root": t.thread_root,
+                 "c": t.correspondent.lower(), "subj": t.subject[:200], "t": now_ms()})
+
+    async def thread_of_message(self, message_ids: list[str]) -> Thread | None:
+        """The first of these Message-IDs (most specific first) the bridge knows."""
+        async with self.engine.connect() as conn:
+            for mid in message_ids:
+                row = (await conn.execute(text(f"SELECT {_T_COLUMNS} FROM mss_thread WHERE message_id = :m"),
+                                          {"m": mid})).first()
+                if row:
+                    return Thread(*row)
+        return None
+
+    async def thread_of_event(self, event_id: str) -> Thread | None:
+        """The mail a Matrix event is (or the first mail of the thread it roots)."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(f"SELECT {_T_COLUMNS} FROM mss_thread WHERE event_id = :e "
+                                           "ORDER BY at DESC"), {"e": event_id})).first()
+            if row is None:
+                row = (await conn.execute(text(f"SELECT {_T_COLUMNS} FROM mss_thread WHERE thread_root = :e "
+                                               "ORDER BY at DESC"), {"e": event_id})).first()
+        return Thread(*row) if row else None
+
+    async def thread_message_ids(self, thread_root: str) -> list[str]:
+        """Every Message-ID of a thread, oldest first (for References)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text("SELECT message_id FROM mss_thread WHERE thread_root = :r ORDER BY at"),
+                                      {"r": thread_root})
+            return [r.message_id for r in rows]
+
+    # -- new threads asked from a room (!mss ecrire) ------------------------
+
+    async def add_request(self, r: Request) -> bool:
+        async with self.engine.begin() as conn:
+            result = await conn.execute(text(
+                "INSERT INTO mss_request (event_id, pathway_id, room_id, sender, address, body, state, created_at) "
+                "VALUES (:e, :p, :r, :s, :a, :b, 'waiting', :t) ON CONFLICT (event_id) DO NOTHING"),
+                {"e": r.event_id, "p": r.pathway_id, "r": r.room_id, "s": r.sender, "a": r.address.lower(),
+                 "b": r.body, "t": now_ms()})
+        return bool(result.rowcount)
+
+    async def waiting_requests(self) -> list[Request]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text("SELECT event_id, pathway_id, room_id, sender, address, body FROM "
+                                           "mss_request WHERE state = 'waiting' ORDER BY created_at"))
+            return [Request(*r) for r in rows]
+
+    async def finish_request(self, event_id: str) -> None:
+        """Handed to the outbox: the text lives there now."""
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE mss_request SET state = 'queued', body = NULL WHERE event_id = :e"),
+                               {"e": event_id})

@@ -1,0 +1,96 @@
+"""Run the real MSSanté bridge as a separate process, on the bot's config file (its `bridge:` section)."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO_TRUST_LIST = ROOT / "deploy" / "mssante" / "liste-blanche-demo.xml"
+
+
+def bridge_section(synapse, mail: dict, workdir: Path, **overrides) -> dict:
+    """The `bridge:` config section for the test homeserver and the test mail gateway."""
+    box = mail["bridge"]
+    section = {
+        "user_id": f"@mss_relais:{synapse.server_name}",
+        "registration": str(synapse.appservice_path),
+        "listen_port": synapse.appservice_port,
+        "store_dir": str(workdir / "bridge-store"),
+        "trusted_domains_file": str(DEMO_TRUST_LIST),
+        "log_file": str(workdir / "bridge.log"),
+        "retry_first_seconds": 1,
+        "retry_max_seconds": 2,
+        "poll_seconds": 5,
+        "mailbox": {
+            "address": box["address"], "display_name": box["display_name"],
+            "imap": mail["imap"], "smtp": mail["smtp"],
+            "imap_user": box["imap_user"], "imap_password": box["imap_password"],
+            "ca": mail["ca"], "cert": box["cert"], "key": box["key"],
+        },
+    }
+    section.update(overrides)
+    return section
+
+
+@dataclass
+class BridgeProcess:
+    config_path: Path
+    log_path: Path
+    env: dict = field(default_factory=dict)
+    process: subprocess.Popen | None = field(default=None, repr=False)
+    _offset: int = 0
+
+    @property
+    def ready_file(self) -> Path:
+        return self.config_path.parent / "bridge.ready"
+
+    def start(self, timeout: float = 60.0) -> "BridgeProcess":
+        self.ready_file.unlink(missing_ok=True)
+        self._offset = self.log_path.stat().st_size if self.log_path.exists() else 0
+        out = (self.config_path.parent / "bridge.stdout").open("ab")
+        self.process = subprocess.Popen([sys.executable, "-m", "bridge", "-c", str(self.config_path),
+                                         "--ready-file", str(self.ready_file)],
+                                        stdout=out, stderr=subprocess.STDOUT, env={**os.environ, **self.env})
+        deadline = time.monotonic() + timeout
+        while not self.ready_file.exists():
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                self.stop(signal.SIGKILL)
+                raise RuntimeError(f"le pont n'a pas démarré :\n{self.output()}")
+            time.sleep(0.05)
+        return self
+
+    def output(self) -> str:
+        parts = [p.read_text(errors="replace")[-6000:] for p in (self.log_path, self.config_path.parent /
+                                                                  "bridge.stdout") if p.exists()]
+        return "\n".join(parts)
+
+    def events(self, name: str) -> list[dict]:
+        out = []
+        if not self.log_path.exists():
+            return out
+        with self.log_path.open("rb") as fh:
+            fh.seek(self._offset)
+            for line in fh.read().decode(errors="replace").splitlines():
+                try:
+                    entry = json.loads(line)
+                except ValueError:
+                    continue
+                if entry.get("event") == name:
+                    out.append(entry)
+        return out
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+        if not self.process or self.process.poll() is not None:
+            return self.process.returncode if self.process else 0
+        self.process.send_signal(sig)
+        try:
+            return self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            return self.process.wait()

@@ -1,0 +1,150 @@
+"""For the bridge tests: a structure with a bot, the bridge, an open pathway, and the gateway's people."""
+from __future__ import annotations
+
+import asyncio
+import re
+import secrets
+from dataclasses import dataclass
+from email.message import EmailMessage
+from email.utils import make_msgid
+
+from nio import RoomMemberEvent
+
+from bridge.imap import ImapClient, ImapSettings
+from bridge.smtp import SmtpClient, SmtpSettings
+from bridge.xdm import XdmAuthor, XdmOut, write_xdm
+from policies.ins import nir_key
+
+NIR = "1480575123456"
+INS = f"{NIR}{nir_key(NIR):02d}"
+OPEN = f"!parcours ouvrir {INS} insuffisance-cardiaque 12/05/1948 M Durand Marcel"
+PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n" + secrets.token_bytes(2048)
+
+
+def box(mail: dict, address: str) -> dict:
+    for b in [mail["bridge"], *mail["externals"], *mail["untrusted"]]:
+        if b["address"] == address:
+            return b
+    raise KeyError(address)
+
+
+def smtp_for(mail: dict, b: dict) -> SmtpClient:
+    return SmtpClient(SmtpSettings(mail["smtp"]["host"], mail["smtp"]["port"], mail["ca"], b["cert"], b["key"]))
+
+
+def imap_for(mail: dict, b: dict) -> ImapClient:
+    return ImapClient(ImapSettings(mail["imap"]["host"], mail["imap"]["port"], mail["ca"], b["cert"], b["key"],
+                                   b["imap_user"], b["imap_password"]))
+
+
+async def drain(mail: dict, b: dict) -> None:
+    """Empty a mailbox's inbox (mails left by an earlier test)."""
+    imap = imap_for(mail, b)
+    await imap.connect()
+    try:
+        for f in await imap.fetch_all(limit=10_000):
+            await imap.move_to_done(f.uid)
+    finally:
+        await imap.close()
+
+
+def xdm_letter(ins: str = INS, pdf: bytes = PDF) -> bytes:
+    return write_xdm([XdmOut(data=pdf, mime_type="application/pdf", title="Lettre de liaison de sortie",
+                             type_code="11490-0", type_display="Lettre de liaison à la sortie d'un établissement "
+                             "de soins", filename_ext="pdf")],
+                     patient_ins=ins, patient_oid="1.2.250.1.213.1.4.10",
+                     author=XdmAuthor(name="Dr Camille Lefebvre", given="Camille", family="Lefebvre",
+                                      institution="CHU de démonstration", profession="Cardiologue"),
+                     source_id="1.2.250.1.999.1")
+
+
+def letter(sender: dict, to: str, *, subject: str, text: str, xdm: bytes | None = None,
+           in_reply_to: str | None = None, extra: dict | None = None) -> EmailMessage:
+    msg = EmailMessage()
+    msg["From"] = f'"{sender["display_name"]}" <{sender["address"]}>'
+    msg["To"] = to
+    msg["Subject"] = subject
+    msg["Message-ID"] = make_msgid(domain=sender["address"].split("@")[1])
+    if in_reply_to:
+        msg["In-Reply-To"] = f"<{in_reply_to}>"
+        msg["References"] = f"<{in_reply_to}>"
+    for k, v in (extra or {}).items():
+        msg[k] = v
+    msg.set_content(text)
+    if xdm is not None:
+        msg.add_attachment(xdm, maintype="application", subtype="zip", filename="IHE_XDM.ZIP")
+    return msg
+
+
+async def send_mail(mail: dict, sender: dict, msg: EmailMessage, to: str) -> str:
+    smtp = smtp_for(mail, sender)
+    try:
+        await smtp.send(bytes(msg), sender=sender["address"], recipients=[to], notify=False)
+    finally:
+        await smtp.close()
+    return str(msg["Message-ID"]).strip("<>")
+
+
+async def wait_mail(mail: dict, b: dict, predicate, timeout: float = 20.0):
+    """The first mail in a box (inbox) for which predicate(EmailMessage) holds."""
+    import email
+    from email import policy
+
+    imap = imap_for(mail, b)
+    await imap.connect()
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            for f in await imap.fetch_all(limit=10_000):
+                msg = email.message_from_bytes(f.raw, policy=policy.default)
+                if predicate(msg):
+                    return msg
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("aucun courriel attendu dans la boîte")
+            await imap.wait_for_change(1.0)
+    finally:
+        await imap.close()
+
+
+@dataclass
+class Structure:
+    coord: object
+    gp: object
+    bot: object
+    bridge: object
+    desk: str
+    room: str
+    code: str
+    mail: dict
+
+
+def room_of(body: str) -> str:
+    match = re.search(r"matrix\.to/#/(![A-Za-z0-9_\-.:]+)", body)
+    assert match, body
+    return match.group(1)
+
+
+async def open_structure(clinician, bot_process, bridge_process, synapse, mail_gateway, workdir,
+                         **bridge_overrides) -> Structure:
+    from tests.support.bridgeproc import bridge_section
+
+    mail = mail_gateway.info
+    await drain(mail, mail["bridge"])
+    coord, gp = await clinician("coordination"), await clinician("medecin")
+    roster = [{"user_id": coord.user_id, "name": "Claire Morel", "profession": "coordinateur", "coordinator": True},
+              {"user_id": gp.user_id, "name": "Dr Paul Martin", "profession": "médecin"}]
+    bot = bot_process(staff=[], roster=roster, pathways={"ins_test_mode": True}, structure="MSP de test",
+                      bridge=bridge_section(synapse, mail, workdir, **bridge_overrides))
+    bridge = bridge_process(bot)
+    desk = await coord.create_room([bot.user_id])
+    await coord.wait_joined(desk, bot.user_id)
+    reply, _ = await coord.ask(desk, f"{OPEN} --equipe {gp.user_id}", timeout=60)
+    assert "ouvert" in reply.body, reply.body
+    room = room_of(reply.body)
+    code = re.search(r"\((P-[A-Z0-9]+)\)", reply.body).group(1)
+    bridge_user = f"@mss_relais:{synapse.server_name}"
+    await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent) and e.state_key == gp.user_id
+                      and e.membership == "join", 30)
+    await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent) and e.state_key == bridge_user
+                      and e.membership == "join", 30)
+    return Structure(coord, gp, bot, bridge, desk, room, code, mail)
