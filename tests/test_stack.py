@@ -10,7 +10,13 @@ import sys
 import time
 from pathlib import Path
 
+import shutil
+import tempfile
+
+import pytest
+
 from tests.support.clinician import Clinician
+from tests.support.mss import letter, send_mail
 
 
 def _start(root: Path, out: Path) -> subprocess.Popen:
@@ -34,8 +40,17 @@ def _devices(root: Path) -> list[str]:
     return re.findall(r"bot.started\s+device_id=(\w+)", (root / "logs" / "bot.log").read_text())
 
 
-async def test_stack_up_talk_to_bot_stop_and_reuse(tmp_path):
-    root, out = tmp_path / "stack", tmp_path / "out.txt"
+@pytest.fixture
+def stack_dir():
+    """Not under pytest's 0700 temporary directory: Dovecot's unprivileged processes must walk down to it."""
+    path = Path(tempfile.mkdtemp(prefix="liaison-stack-"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+async def test_stack_up_talk_to_bot_stop_and_reuse(tmp_path, stack_dir):
+    root, out = stack_dir / "stack", tmp_path / "out.txt"
     proc = _start(root, out)
     try:
         stack = json.loads((root / "stack.json").read_text())
@@ -53,6 +68,19 @@ async def test_stack_up_talk_to_bot_stop_and_reuse(tmp_path):
         await c.wait_joined(room, stack["bot"]["user_id"])
         reply, _ = await c.ask(room, "!aide")
         assert reply.decrypted and "Commandes de Liaison" in reply.body
+
+        # The mail side: the gateway's identities are in the stack file, and a stranger's mail reaches
+        # the coordination's quarantine room (J7), never a patient room.
+        mail = stack["mail"]
+        assert {"smtp", "imap", "ca", "bridge_address", "externals", "untrusted"} <= set(mail)
+        for who in mail["externals"] + mail["untrusted"]:
+            assert {"address", "display_name", "cert", "key", "imap_user", "imap_password"} <= set(who)
+        stranger = mail["untrusted"][0]
+        await send_mail(mail, stranger, letter(stranger, mail["bridge_address"], subject="Bonjour", text="…"),
+                        mail["bridge_address"])
+        notice = await c.wait_for(lambda r, e: getattr(e, "sender", "") == stack["bridge"]["user_id"]
+                                  and "quarantaine" in getattr(e, "body", ""), 60)
+        assert "liste blanche" in notice.body
         await c.stop()
     finally:
         _stop(proc, root)

@@ -1,4 +1,5 @@
-"""`liaison up`: the whole local stack in the foreground (Synapse, the bot, demo accounts).
+"""`liaison up`: the whole local stack in the foreground (Synapse, the bot, the MSSanté bridge and a local
+mail gateway, demo accounts).
 
 Data lives under `.liaison/` and is reused by the next run; `.liaison/stack.json` is
 written once everything answers and removed on shutdown.
@@ -11,6 +12,7 @@ import secrets
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +23,8 @@ from liaison.stack import bot_command
 from liaison.stack.synapse import APPSERVICE_ID, PUPPET_PREFIX, Synapse, free_port
 
 STACK_VERSION = 1
+TRUST_LIST = Path(__file__).resolve().parents[2] / "deploy" / "mssante" / "liste-blanche-demo.xml"
+BRIDGE_LOCALPART = PUPPET_PREFIX + "relais"
 
 
 @dataclass(frozen=True)
@@ -63,8 +67,12 @@ class Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.stack_file = self.root / "stack.json"
         self.passwords = self._passwords()
-        self.synapse = Synapse(self.root / "synapse", port=self._port(), log_dir=self.logs)
+        self.synapse = Synapse(self.root / "synapse", port=self._port("port"), log_dir=self.logs,
+                               appservice_port=self._port("appservice-port"))
         self.bot: subprocess.Popen | None = None
+        self.bridge: subprocess.Popen | None = None
+        self.gateway: subprocess.Popen | None = None
+        self.mail: dict = {}
 
     def _passwords(self) -> dict[str, str]:
         path = self.root / "accounts.json"
@@ -75,9 +83,9 @@ class Stack:
         path.chmod(0o600)
         return known
 
-    def _port(self) -> int:
-        """Keep the homeserver's port from one run to the next, so clients need no new address."""
-        path = self.root / "port"
+    def _port(self, name: str) -> int:
+        """Keep a port from one run to the next, so clients need no new address."""
+        path = self.root / name
         if path.exists() and _port_free(int(path.read_text())):
             return int(path.read_text())
         port = free_port()
@@ -104,14 +112,47 @@ class Stack:
             ],
             # The demo's patients are fictitious: the INS test OIDs are accepted.
             "pathways": {"ins_test_mode": True},
+            "bridge": self._bridge_section(),
         }
         path = self.root / "liaison.yaml"
         path.write_text("# Généré par `liaison up` pour la pile locale ; voir deploy/liaison.example.yaml.\n"
                         + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
         return path
 
+    def _bridge_section(self) -> dict:
+        m, box = self.mail, self.mail["bridge"]
+        return {
+            "user_id": f"@{BRIDGE_LOCALPART}:{self.synapse.server_name}",
+            "registration": str(self.synapse.appservice_path),
+            "listen_port": self.synapse.appservice_port,
+            "store_dir": "bridge-store",
+            "trusted_domains_file": str(TRUST_LIST),
+            "log_file": str(self.logs / "bridge.log"),
+            "mailbox": {"address": box["address"], "display_name": DEMO_STRUCTURE, "imap": m["imap"],
+                        "smtp": m["smtp"], "imap_user": box["imap_user"], "imap_password": "${LIAISON_MAIL_PASSWORD}",
+                        "ca": m["ca"], "cert": box["cert"], "key": box["key"]},
+        }
+
+    def _start_gateway(self) -> None:
+        """The local MSSanté-like gateway (Dovecot + mutual-TLS SMTP), in its own process."""
+        ready = self.root / "mail.json"
+        ready.unlink(missing_ok=True)
+        self.gateway = subprocess.Popen([sys.executable, "-m", "liaison.stack.mailgw", "--dir", str(self.root / "mail"),
+                                         "--ready-file", str(ready), "--log-file", str(self.logs / "mailgw.log")])
+        self._wait_for(ready, self.gateway, "la passerelle de messagerie", "mailgw.log", timeout=180)
+        self.mail = json.loads(ready.read_text())
+        _say(f"passerelle MSSanté : SMTP {self.mail['smtp']['port']}, IMAP {self.mail['imap']['port']}")
+
+    def _wait_for(self, ready: Path, proc: subprocess.Popen, what: str, log: str, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not ready.exists():
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{what} n'a pas démarré ; voir {self.logs / log}")
+            time.sleep(0.1)
+
     def start(self) -> None:
         self.stack_file.unlink(missing_ok=True)
+        self._start_gateway()
         _say(f"Synapse sur {self.synapse.url} (données : {self.synapse.data_dir})")
         self.synapse.start()
         self.synapse.register(BOT_LOCALPART, self.passwords[BOT_LOCALPART], displayname="Liaison")
@@ -119,13 +160,16 @@ class Stack:
             self.synapse.register(a.localpart, self.passwords[a.localpart], displayname=a.display_name)
         ready = self.root / "bot.ready"
         ready.unlink(missing_ok=True)
-        env = dict(os.environ, LIAISON_BOT_PASSWORD=self.passwords[BOT_LOCALPART])
-        self.bot = subprocess.Popen(bot_command(str(self.bot_config()), "--ready-file", str(ready)), env=env)
-        deadline = time.monotonic() + 60
-        while not ready.exists():
-            if self.bot.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"le bot n'a pas démarré ; voir {self.logs / 'bot.log'}")
-            time.sleep(0.1)
+        env = dict(os.environ, LIAISON_BOT_PASSWORD=self.passwords[BOT_LOCALPART],
+                   LIAISON_MAIL_PASSWORD=self.mail["bridge"]["imap_password"])
+        config = str(self.bot_config())
+        self.bot = subprocess.Popen(bot_command(config, "--ready-file", str(ready)), env=env)
+        self._wait_for(ready, self.bot, "le bot", "bot.log")
+        bridge_ready = self.root / "bridge.ready"
+        bridge_ready.unlink(missing_ok=True)
+        self.bridge = subprocess.Popen([sys.executable, "-m", "bridge", "-c", config, "--ready-file",
+                                        str(bridge_ready)], env=env)
+        self._wait_for(bridge_ready, self.bridge, "le pont MSSanté", "bridge.log")
         self._write_stack_file()
 
     def _write_stack_file(self) -> None:
@@ -141,6 +185,8 @@ class Stack:
             ],
             "appservice": {"id": APPSERVICE_ID, "registration": str(hs.appservice_path),
                            "puppet_prefix": f"@{PUPPET_PREFIX}"},
+            "bridge": {"user_id": f"@{BRIDGE_LOCALPART}:{hs.server_name}", "pid": self.bridge.pid},
+            "mail": {k: v for k, v in self.mail.items() if k != "pid"},
             "logs": str(self.logs),
         }
         tmp = self.stack_file.with_suffix(".tmp")
@@ -152,6 +198,8 @@ class Stack:
         for a in stack["accounts"]:
             _say(f"  {a['display_name']:<40} {a['user_id']:<42} mot de passe : {a['password']}")
         _say(f"  le bot : {stack['bot']['user_id']} (invitez-le dans un salon, puis tapez !aide)")
+        _say(f"  messagerie MSSanté de la structure : {self.mail['bridge_address']} ; correspondants de "
+             f"démonstration : {', '.join(x['address'] for x in self.mail['externals'])} (clés dans {self.root / 'mail'})")
         _say(f"Fichier de la pile : {self.stack_file} ; journaux : {self.logs}. Ctrl-C pour arrêter.")
 
     def wait(self) -> int:
@@ -166,6 +214,10 @@ class Stack:
             if self.bot.poll() is not None:
                 _say(f"le bot s'est arrêté (code {self.bot.returncode})")
                 return 1
+            for name, proc in (("le pont MSSanté", self.bridge), ("la passerelle de messagerie", self.gateway)):
+                if proc.poll() is not None:
+                    _say(f"{name} s'est arrêté(e) (code {proc.returncode})")
+                    return 1
             if self.synapse.process.poll() is not None:
                 _say(f"Synapse s'est arrêté (code {self.synapse.process.returncode})")
                 return 1
@@ -174,14 +226,20 @@ class Stack:
 
     def stop(self) -> None:
         self.stack_file.unlink(missing_ok=True)
-        if self.bot and self.bot.poll() is None:
-            self.bot.terminate()
-            try:
-                self.bot.wait(20)
-            except subprocess.TimeoutExpired:
-                self.bot.kill()
+        for proc in (self.bridge, self.bot):
+            _terminate(proc)
         self.synapse.stop()
+        _terminate(self.gateway)
         _say("Pile arrêtée ; les données restent dans " + str(self.root))
+
+
+def _terminate(proc: subprocess.Popen | None) -> None:
+    if proc and proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
 
 
 def up(root: Path) -> int:
