@@ -49,6 +49,9 @@ class Outbound:
         d = self.d
         for event in await d.store.pending_events():
             event_id = event.get("event_id", "")
+            if self._ours(str(event.get("sender", ""))):
+                await d.store.finish_event(event_id, "ignored")   # our own posts: nothing to decrypt
+                continue
             try:
                 msg = d.matrix.read_pushed(event)
             except KeysMissing:
@@ -59,10 +62,14 @@ class Outbound:
             state = "ignored" if msg is None else await self.relay(msg)
             await d.store.finish_event(event_id, state)
 
+    def _ours(self, sender: str) -> bool:
+        """The bridge, its puppets and the bot: never relayed."""
+        d = self.d
+        return sender in (d.matrix.user_id, d.settings.bot_user_id) or d.puppets.is_puppet(sender)
+
     async def relay(self, msg: PushedMessage) -> str:
         d = self.d
-        if (msg.sender in (d.matrix.user_id, d.settings.bot_user_id) or d.puppets.is_puppet(msg.sender)
-                or msg.msgtype == "m.notice" or msg.body.lstrip().startswith(("!", "/"))):
+        if self._ours(msg.sender) or msg.msgtype == "m.notice" or msg.body.lstrip().startswith(("!", "/")):
             return "ignored"
         thread = None
         for target in (msg.reply_to, msg.thread_root):

@@ -29,7 +29,7 @@ def later_ms(seconds: float) -> int:
     return int((time.time() + seconds) * 1000)
 
 
-def backoff(attempts: int, first: int, most: int) -> int:
+def backoff(attempts: int, first: int = 60, most: int = 3600) -> int:
     """Seconds before the next try: first, 2×first, 4×first… up to most."""
     return min(most, first * 2 ** min(attempts, 20))
 

@@ -6,6 +6,7 @@ import base64
 from dataclasses import dataclass
 
 from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.pathway_store import now_ms
@@ -78,7 +79,18 @@ class MailStore:
 
     async def quarantine(self, mail_in_id: str, *, reason_code: str, reason: str, from_address: str,
                          trusted: bool, raw: bytes) -> int:
-        """Keep a mail aside (idempotent on the mail); returns its number."""
+        """Keep a mail aside (idempotent on the mail); returns its number.
+
+        The number is the next free one: two writers may read the same maximum, the primary key decides.
+        """
+        for _attempt in range(20):
+            try:
+                return await self._quarantine(mail_in_id, reason_code, reason, from_address, trusted, raw)
+            except IntegrityError:
+                continue
+        raise RuntimeError("quarantine: no free number after 20 attempts")
+
+    async def _quarantine(self, mail_in_id, reason_code, reason, from_address, trusted, raw) -> int:
         async with self.engine.begin() as conn:
             known = (await conn.execute(text("SELECT number FROM mss_quarantine WHERE mail_in_id = :m"),
                                         {"m": mail_in_id})).scalar()
@@ -163,7 +175,7 @@ class MailStore:
         return None
 
     async def thread_of_event(self, event_id: str) -> Thread | None:
-        """The mail a Matrix event is (or the first mail of the thread it roots)."""
+        """The mail a Matrix event is (or the latest mail of the thread it roots: the one a reply answers)."""
         async with self.engine.connect() as conn:
             row = (await conn.execute(text(f"SELECT {_T_COLUMNS} FROM mss_thread WHERE event_id = :e "
                                            "ORDER BY at DESC"), {"e": event_id})).first()

@@ -36,10 +36,11 @@ async def test_upgrade_from_every_past_version(db_url):
     migrations = bundled_migrations()
     for start in range(len(migrations)):
         eng = create_engine(db_url)
-        async with eng.begin() as conn:   # start from an empty database each time
-            for table in ("objection", "consent", "trace_entry", "archive_room", "pathway_member", "pathway_summary", "pathway", "patient_team", "patient",
-                          "roster_change", "roster_member", "bot_command", "matrix_account", "schema_version"):
-                await conn.execute(text(f"DROP TABLE IF EXISTS {table}"))
+        cascade = "" if db_url.startswith("sqlite") else " CASCADE"
+        tables = await _tables(eng)
+        async with eng.begin() as conn:   # start from an empty database each time (every table is empty)
+            for table in tables:
+                await conn.execute(text(f"DROP TABLE IF EXISTS {table}{cascade}"))
         await migrate(eng, migrations[:start])
         assert await schema_version(eng) == start
         assert await migrate(eng) == migrations[-1].version

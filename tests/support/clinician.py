@@ -43,8 +43,18 @@ class Clinician:
         await self.client.sync(timeout=0, full_state=True)
         if self.client.should_upload_keys:
             await self.client.keys_upload()
-        self._task = asyncio.create_task(self.client.sync_forever(timeout=5000))
+        self._task = asyncio.create_task(self._sync())
         return self
+
+    async def _sync(self) -> None:
+        """Keep syncing through a homeserver restart (nio's loop ends on the first unexpected error)."""
+        while True:
+            try:
+                await self.client.sync_forever(timeout=5000)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                await asyncio.sleep(0.5)
 
     async def stop(self) -> None:
         if self._task:

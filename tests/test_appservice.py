@@ -1,0 +1,149 @@
+"""The appservice's HTTP side, over a real BridgeStore on SQLite: stored before the 200, deduped on txn id."""
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from bridge.appservice import Appservice
+from bridge.metrics import Metrics
+from bridge.store import BridgeStore
+from liaison.db import open_database
+from liaison.pathway_store import now_ms
+
+TOKEN = "hs-secret"
+AUTH = {"Authorization": f"Bearer {TOKEN}"}
+PUPPET = "@mss_dr_martin:hs"
+
+
+@pytest.fixture
+async def store(tmp_path):
+    engine = await open_database(f"sqlite+aiosqlite:///{tmp_path / 'bridge.db'}")
+    yield BridgeStore(engine)
+    await engine.dispose()
+
+
+@pytest.fixture
+def woken() -> list[int]:
+    return []
+
+
+@pytest.fixture
+def metrics() -> Metrics:
+    return Metrics()
+
+
+@pytest.fixture
+async def client(aiohttp_client, store, woken, metrics):
+    appservice = Appservice(store, TOKEN, metrics, lambda: woken.append(1), lambda user: user == PUPPET)
+    return await aiohttp_client(appservice.app())
+
+
+def _event(event_id: str) -> dict:
+    return {"event_id": event_id, "room_id": "!r:hs", "sender": "@n:hs", "type": "m.room.encrypted",
+            "content": {"algorithm": "m.megolm.v1.aes-sha2", "ciphertext": "AwgA…"}}
+
+
+async def _count(store: BridgeStore, table: str) -> int:
+    async with store.engine.connect() as conn:
+        return (await conn.execute(text(f"SELECT COUNT(*) FROM {table}"))).scalar()
+
+
+TXN = "/_matrix/app/v1/transactions/{}"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Authorization": "Bearer wrong"}, {"Authorization": TOKEN},
+                                     {"Authorization": f"Basic {TOKEN}"}, {"Authorization": f"Bearer {TOKEN}x"}],
+                         ids=["missing", "wrong", "no-scheme", "basic", "longer"])
+async def test_a_bad_token_is_refused_and_nothing_is_stored(client, store, woken, headers):
+    resp = await client.put(TXN.format("t1"), json={"events": [_event("$a")]}, headers=headers)
+    assert resp.status == 403
+    assert (await resp.json())["errcode"] == "M_FORBIDDEN"
+    assert await _count(store, "as_transaction") == 0 and await _count(store, "as_event") == 0
+    assert woken == []
+
+
+async def test_the_token_may_come_as_a_query_parameter(client, store):
+    resp = await client.put(TXN.format("t1") + f"?access_token={TOKEN}", json={"events": [_event("$a")]})
+    assert resp.status == 200
+    assert await _count(store, "as_event") == 1
+
+
+async def test_bad_json_is_a_400_and_the_transaction_can_come_again(client, store, woken):
+    resp = await client.put(TXN.format("t1"), data=b"{not json", headers=AUTH)
+    assert resp.status == 400 and (await resp.json())["errcode"] == "M_NOT_JSON"
+    for body in (b"[]", b'{"events": {}}', b'"events"'):
+        resp = await client.put(TXN.format("t1"), data=body, headers=AUTH)
+        assert resp.status == 400 and (await resp.json())["errcode"] == "M_BAD_JSON"
+    assert await _count(store, "as_transaction") == 0 and woken == []
+    resp = await client.put(TXN.format("t1"), json={"events": [_event("$a")]}, headers=AUTH)
+    assert resp.status == 200
+    assert [e["event_id"] for e in await store.pending_events()] == ["$a"]
+
+
+async def test_a_transaction_is_stored_before_its_200(client, store, woken):
+    events = [_event("$a"), _event("$b")]
+    resp = await client.put(TXN.format("t1"), json={"events": events, "ephemeral": []}, headers=AUTH)
+    assert resp.status == 200 and await resp.json() == {}
+    assert {e["event_id"]: e for e in await store.pending_events()} == {"$a": events[0], "$b": events[1]}
+    assert woken == [1]
+
+
+async def test_a_resent_transaction_is_answered_200_and_stored_once(client, store, woken):
+    body = {"events": [_event("$a"), _event("$b")]}
+    for _ in range(3):
+        resp = await client.put(TXN.format("t1"), json=body, headers=AUTH)
+        assert resp.status == 200
+    assert await _count(store, "as_transaction") == 1 and await _count(store, "as_event") == 2
+    assert woken == [1], "the relay is woken once"
+    await client.put(TXN.format("t2"), json={"events": [_event("$b"), _event("$c")]}, headers=AUTH)
+    assert await _count(store, "as_event") == 3 and woken == [1, 1]
+
+
+async def test_an_empty_transaction_is_recorded_without_waking_the_relay(client, store, woken):
+    resp = await client.put(TXN.format("t1"), json={"events": []}, headers=AUTH)
+    assert resp.status == 200
+    assert await _count(store, "as_transaction") == 1 and woken == []
+
+
+async def test_the_legacy_path_works_too(client, store):
+    resp = await client.put("/transactions/t1", json={"events": [_event("$a")]}, headers=AUTH)
+    assert resp.status == 200 and await _count(store, "as_event") == 1
+
+
+async def test_an_overlong_transaction_id_is_refused(client, store):
+    resp = await client.put(TXN.format("x" * 256), json={"events": [_event("$a")]}, headers=AUTH)
+    assert resp.status == 400 and await _count(store, "as_transaction") == 0
+
+
+async def test_metrics_expose_the_counters_and_the_outbox_depth(client, store, metrics):
+    for n in (1, 2):
+        await store.enqueue(source_event_id=f"$e{n}", pathway_id="pw", room_id="!r:hs", message_id=f"m{n}@l",
+                            recipient="dr@ext.mssante.fr", raw=b"x", give_up_at=now_ms() + 60_000)
+    metrics.relayed_in.inc()
+    metrics.quarantined.labels("untrusted").inc()
+    resp = await client.get("/metrics")
+    assert resp.status == 200 and resp.content_type == "text/plain"
+    body = await resp.text()
+    for name in ("liaison_mss_relayed_in_total 1.0", "liaison_mss_relayed_out_total 0.0",
+                 'liaison_mss_quarantined_total{reason="untrusted"} 1.0', "liaison_mss_duplicates_total",
+                 "liaison_mss_retries_total", "liaison_mss_outbox_depth 2.0", "liaison_mss_inbound_seconds_bucket",
+                 "liaison_mss_outbound_seconds_bucket"):
+        assert name in body, name
+    await store.mark_sent((await store.outgoing_by_event("$e1")).id)
+    assert "liaison_mss_outbox_depth 1.0" in await (await client.get("/metrics")).text()
+
+
+async def test_ping_answers_with_the_token_only(client):
+    assert (await client.post("/_matrix/app/v1/ping", json={}, headers=AUTH)).status == 200
+    assert (await client.post("/_matrix/app/v1/ping", json={})).status == 403
+
+
+async def test_user_query_knows_only_the_puppets(client):
+    resp = await client.get("/_matrix/app/v1/users/@someone:hs", headers=AUTH)
+    assert resp.status == 404 and (await resp.json())["errcode"] == "M_NOT_FOUND"
+    assert (await client.get(f"/_matrix/app/v1/users/{PUPPET}", headers=AUTH)).status == 200
+    assert (await client.get(f"/_matrix/app/v1/users/{PUPPET}")).status == 403
+
+
+async def test_room_alias_queries_find_nothing(client):
+    assert (await client.get("/_matrix/app/v1/rooms/%23x:hs", headers=AUTH)).status == 404
