@@ -175,7 +175,7 @@ async def notify_quarantine(d: Deps, number: int, q: Quarantine, sender: str) ->
     if not room:
         log.warning("quarantine.no_room", number=number)
         return
-    text = (f"Courriel n° {number} mis en quarantaine : {q.reason}.\nExpéditeur : {sender or 'illisible'}.\n"
+    text = (f"Courriel n° {number} mis en quarantaine : {q.reason.rstrip('.')}.\nExpéditeur : {sender or 'illisible'}.\n"
             f"Pour le déposer dans un parcours : !mss router {number} <code du parcours> ; "
             f"pour l'écarter : !mss rejeter {number}. Liste : !mss quarantaine.")
     try:

@@ -25,11 +25,9 @@ _FATAL_DEFECTS = (
     errors.CloseBoundaryNotFoundDefect,
     errors.MultipartInvariantViolationDefect,
 )
-_EXTENSIONS = {
-    "application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif",
-    "application/zip": ".zip", "text/xml": ".xml", "application/xml": ".xml",
-    "text/html": ".html", "text/plain": ".txt", "text/calendar": ".ics", "message/rfc822": ".eml",
-}
+_EXTENSIONS = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif",
+               "application/zip": ".zip", "text/xml": ".xml", "application/xml": ".xml", "text/html": ".html",
+               "text/plain": ".txt", "text/calendar": ".ics"}
 
 
 @dataclass(frozen=True)
@@ -201,10 +199,13 @@ def _raw_header(msg: Message, name: str) -> str | None:
 
 
 def _subject(msg: Message) -> str:
-    try:
-        return _one_line(msg.get("Subject"))
-    except (ValueError, TypeError, IndexError, AttributeError):
-        return _one_line(decode_words(_raw_header(msg, "Subject") or ""))
+    raw = _raw_header(msg, "Subject") or ""
+    if fix_surrogates(raw) == raw:  # ASCII or UTF-8 text: the policy decodes the encoded words
+        try:
+            return _one_line(msg.get("Subject"))
+        except (ValueError, TypeError, IndexError, AttributeError):
+            pass
+    return _one_line(decode_words(fix_surrogates(raw)))  # raw 8-bit bytes, e.g. Latin-1
 
 
 def _raw_values(msg: Message, name: str) -> list[str]:
@@ -337,7 +338,7 @@ def _walk(part: Message, body: _Body, depth: int) -> None:
 
 def _attach(part: Message, ctype: str, filename: str | None, body: _Body) -> None:
     if ctype == "message/rfc822":
-        data = _message_bytes(part)
+        data = _leaf_bytes(part)
         name = safe_filename(filename, "message.eml")
         if not name.lower().endswith(".eml"):
             name += ".eml"
@@ -350,6 +351,11 @@ def _attach(part: Message, ctype: str, filename: str | None, body: _Body) -> Non
 
 
 def _filename(part: Message) -> str | None:
+    raw = [(k, v) for k in ("Content-Disposition", "Content-Type") for v in _raw_values(part, k)[:1]]
+    if any(fix_surrogates(v) != v for _k, v in raw):  # raw 8-bit name (e.g. Latin-1): decode it first
+        part = Message()
+        for k, v in raw:
+            part[k] = fix_surrogates(v)
     try:
         name = part.get_filename()
     except Exception:  # the stdlib parameter parser fails on some hostile headers: no name then
@@ -362,13 +368,6 @@ def _leaf_bytes(part: Message) -> bytes:
         return b"\n\n".join(_message_bytes_of(p) for p in part.get_payload() if isinstance(p, Message))
     data = part.get_payload(decode=True)
     return data if isinstance(data, bytes) else b""
-
-
-def _message_bytes(part: Message) -> bytes:
-    payload = part.get_payload()
-    if isinstance(payload, list) and payload and isinstance(payload[0], Message):
-        return _message_bytes_of(payload[0])
-    return _leaf_bytes(part)
 
 
 def _message_bytes_of(msg: Message) -> bytes:

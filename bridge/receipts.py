@@ -55,8 +55,11 @@ def _fields(part: Message) -> list[Message]:
 
 
 def _field(block: Message, name: str) -> str:
-    value = block.get(name)
-    return strip_unsafe(" ".join(str(value).split())) if value is not None else ""
+    """A field's raw value, unfolded and cleaned ("" when absent); never the policy's parser."""
+    for key, value in block.raw_items():
+        if key.lower() == name.lower():
+            return strip_unsafe(" ".join(str(value).split()))
+    return ""
 
 
 def _typed_address(value: str) -> str | None:
@@ -82,9 +85,9 @@ def _original_id(parts: list[Message]) -> str | None:
         if ctype in ("text/rfc822-headers", "text/rfc822-header"):
             raw = part.get_payload(decode=True) or b""
             headers = HeaderParser(policy=policy.default).parsestr(raw.decode("utf-8", "replace"))
-            found = msgid(headers.get("Message-ID"))
+            found = msgid(_field(headers, "Message-ID"))
         elif ctype in ("message/rfc822", "message/global", "message/global-headers") and part.is_multipart():
-            found = msgid(part.get_payload(0).get("Message-ID"))
+            found = msgid(_field(part.get_payload(0), "Message-ID"))
         else:
             found = None
         if found:
@@ -101,7 +104,7 @@ def _parse_dsn(parts: list[Message]) -> Receipt | None:
     if not blocks:
         return None
     envelope_id = _field(blocks[0], "Original-Envelope-Id") or None
-    recipients = [b for b in blocks if b.get("Final-Recipient") or b.get("Action") or b.get("Status")]
+    recipients = [b for b in blocks if any(_field(b, f) for f in ("Final-Recipient", "Action", "Status"))]
     if not recipients:
         return None
     chosen = _worst(recipients)
@@ -160,7 +163,7 @@ def _parse_mdn(parts: list[Message]) -> Receipt | None:
     fields: dict[str, str] = {}
     for block in _fields(part):
         for name in ("Disposition", "Original-Message-ID", "Final-Recipient", "Original-Recipient"):
-            fields.setdefault(name, _field(block, name))
+            fields[name] = fields.get(name) or _field(block, name)
     disposition = fields.get("Disposition", "")
     kind = disposition.split(";", 1)[-1].strip().split("/")[0].strip().lower()
     if kind not in MDN_DISPOSITIONS:

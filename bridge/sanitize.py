@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from email import errors
 from email.header import decode_header, make_header
 from html.parser import HTMLParser
 
@@ -79,7 +80,7 @@ def decode_words(value: str) -> str:
     """Decode RFC 2047 encoded words of a raw header value (unchanged when undecodable)."""
     try:
         return str(make_header(decode_header(value)))
-    except (ValueError, LookupError, UnicodeError, TypeError):
+    except (ValueError, LookupError, UnicodeError, TypeError, errors.MessageError):
         return value
 
 

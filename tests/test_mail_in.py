@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import base64
 import dataclasses
+import random
 import urllib.parse
 import unicodedata
 from datetime import datetime, timedelta, timezone
@@ -374,3 +375,32 @@ def test_encoded_crlf_in_display_names_is_cleaned_not_fatal():
            b"To: =?utf-8?b?DQo=?= <msp@l.fr>, autre@l.fr\n\ncorps\n")
     m = parse_mail(raw)
     assert (m.from_name, m.from_address, m.to) == ("Dr Bcc: x@y.fr", "a@b.fr", ("msp@l.fr", "autre@l.fr"))
+
+
+def test_mutated_fixtures_never_crash():
+    """A seeded mutation fuzz over every fixture: clean result or MailRejected, never the safety net."""
+    rnd = random.Random(20241202)
+    seeds = [p.read_bytes() for p in sorted(FIXTURES.glob("*.eml"))]
+    tokens = [b"\r", b"\n", b"\x00", b"=?utf-8?b?DQo=?=", b"<", b">", b'"', b";", b"\\", b"--", b":",
+              b"@", b"%", b"*", b"'", b"\xff", b"\xe9", b"=", b" ", b"\t", b"\xe2\x80\xae"]
+    for _ in range(1500):
+        raw = bytearray(rnd.choice(seeds))
+        for _ in range(rnd.randint(1, 6)):
+            pos = rnd.randrange(len(raw) + 1)
+            op = rnd.random()
+            if op < 0.5:
+                raw[pos:pos] = rnd.choice(tokens)
+            elif op < 0.8:
+                del raw[pos:pos + rnd.randint(1, 5)]
+            else:
+                raw = raw[:pos]
+        check_parse(bytes(raw))
+
+
+@pytest.mark.parametrize("charset", ["utf-8", "latin-1"])
+def test_raw_8bit_headers_decoded(charset):
+    raw = ("From: Hélène Dupré <h@ide.mssante.fr>\nSubject: Résultats été\nContent-Type: application/pdf\n"
+           'Content-Disposition: attachment; filename="compte rendu été.pdf"\n\nx').encode(charset)
+    m = parse_mail(raw)
+    assert (m.from_name, m.subject) == ("Hélène Dupré", "Résultats été")
+    assert [a.filename for a in m.attachments] == ["compte rendu été.pdf"]
