@@ -4,16 +4,14 @@ from __future__ import annotations
 import email.policy
 import hashlib
 import re
-import unicodedata
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
-MAX_HEADER_CHARS = 200
+from bridge.sanitize import header_text  # noqa: F401  (one header guard for the bridge)
 MAX_REFERENCES = 20
-_BIDI = frozenset("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\ufeff")
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _DOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})+$")
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
@@ -29,17 +27,6 @@ class OutAttachment:
     filename: str
     content_type: str
     data: bytes
-
-
-def header_text(value: str) -> str:
-    """A header-safe one-line text: no control or bidi characters, single spaces, at most 200 chars."""
-    kept = []
-    for char in str(value):
-        category = unicodedata.category(char)
-        if char in _BIDI or category in ("Cs", "Co"):
-            continue
-        kept.append(" " if category in ("Cc", "Zl", "Zp") else char)
-    return " ".join("".join(kept).split())[:MAX_HEADER_CHARS].rstrip()
 
 
 def message_id_for(event_id: str, domain: str) -> str:

@@ -87,7 +87,8 @@ def decode_words(value: str) -> str:
 def header_text(value: str) -> str:
     """Text safe to put into a mail header: one line, no control chars, ≤ 200 chars."""
     value = unicodedata.normalize("NFC", fix_surrogates(value or ""))
-    value = "".join(" " if is_unsafe_char(c) or c.isspace() else c for c in value)
+    value = "".join("" if c in BIDI_CONTROLS or unicodedata.category(c) == "Co" else
+                    " " if is_unsafe_char(c) or c.isspace() else c for c in value)
     value = " ".join(value.split())
     return value[:_MAX_HEADER].rstrip()
 

@@ -1,6 +1,7 @@
 """`make bench`: the Liaison bot's `!aide` round trip, restart and memory, against floors measured in the same run.
 
     .venv/bin/python -m tests.bench.run [--samples 200] [--rooms 1000] [--idle 10] [--no-maubot] [--pathways 30]
+                                        [--mail 100] [--mail-pdf 5] [--mail-sustained 0] [--no-mail] [--only-mail]
 
 One throwaway Synapse; in encrypted rooms (one room per peer: echo bots answer everything):
 - floor: client A → client B via /sync;
@@ -9,8 +10,9 @@ One throwaway Synapse; in encrypted rooms (one room per peer: echo bots answer e
 - the Liaison bot's `!aide`.
 Samples are interleaved (one of each per round) so that drift hits every peer alike.
 Then: idle RSS of each bot; the bot's restart with `--rooms` joined rooms, to the first answered command;
-then a care-pathway opening against a bare encrypted createRoom (tests/bench/pathways.py).
-Results are printed and written as JSON under .liaison/bench/.
+then a care-pathway opening against a bare encrypted createRoom (tests/bench/pathways.py);
+then the MSSanté bridge against the gateway's IDLE floor, and optionally a sustained load (tests/bench/mail.py).
+Results are printed and written as JSON under .liaison/bench/ (the bridge's part also as mail-<timestamp>.json).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ from pathlib import Path
 
 from liaison.stack.synapse import Synapse
 from tests.bench.demo_peers import PASSWORD, start_echo_bot
+from tests.bench.mail import bench_mail, report_lines as mail_report_lines
 from tests.bench.maubot_peer import MaubotEcho
 from tests.bench.measure import Clinician, floor_sample, floor_warm_up, percentiles, rss_mib, wait_device_keys
 from tests.bench.pathways import bench_pathways, report_lines
@@ -69,12 +72,21 @@ async def _restart_to_first_answer(bot: BotProcess, a: Clinician, room: str) -> 
     return {"seconds": arrived - started}
 
 
+async def _mail(args: argparse.Namespace, synapse: Synapse, work: Path) -> dict | None:
+    if not args.mail and not args.mail_sustained:
+        return None
+    return await bench_mail(synapse, work, samples=args.mail, pdf_samples=args.mail_pdf,
+                            sustained_s=args.mail_sustained)
+
+
 async def run(args: argparse.Namespace, work: Path) -> dict:
     synapse = Synapse(work / "synapse")
     await asyncio.to_thread(synapse.start)
     a, b = Clinician("alice"), Clinician("bob")
     echo_proc, bot, mau = None, None, None
     try:
+        if args.only_mail:
+            return {"mail": await _mail(args, synapse, work)}
         alice, bob, echo, liaison = [await synapse.aregister(n, PASSWORD) for n in ("alice", "bob", "echo", "liaison")]
         echo_proc = start_echo_bot(synapse, echo, work)
         bot = BotProcess(work / "liaison", synapse.url, synapse.server_name, liaison, PASSWORD, [alice]).start()
@@ -129,8 +141,9 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
             restart["rss_before_mib"] = rss_mib(bot.process.pid)
         restart.update(await _restart_to_first_answer(bot, a, rooms["liaison"]))
         pathways = await bench_pathways(synapse, work, args.pathways) if args.pathways else None
+        mail = None if args.no_mail else await _mail(args, synapse, work)
         return {"latency_ms": latency, "rss_mib": rss, "restart": restart, "samples": args.samples,
-                "pathways": pathways, "maubot_version": getattr(mau, "version", None)}
+                "pathways": pathways, "maubot_version": getattr(mau, "version", None), "mail": mail}
     finally:
         await a.close()
         await b.close()
@@ -146,6 +159,15 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
 
 
 def report(res: dict) -> list[str]:
+    lines = mail_report_lines(res["mail"]) if res.get("mail") else []
+    if "latency_ms" in res:
+        lines = _report_bots(res)
+        if res.get("mail"):
+            lines += ["", *mail_report_lines(res["mail"])]
+    return lines
+
+
+def _report_bots(res: dict) -> list[str]:
     lat, lines = res["latency_ms"], []
     lines.append(f"{'peer':<24} {'n':>4} {'p50 ms':>8} {'p95 ms':>8}")
     for name, p in lat.items():
@@ -188,6 +210,12 @@ def main() -> None:
     parser.add_argument("--idle", type=float, default=10.0)
     parser.add_argument("--no-maubot", action="store_true")
     parser.add_argument("--pathways", type=int, default=30, help="pathway openings to time (0: none)")
+    parser.add_argument("--mail", type=int, default=100, help="MSSanté bridge rounds (floor, in, out) to time")
+    parser.add_argument("--mail-pdf", type=int, default=5, help="inbound mails with a 100 KiB PDF in an XDM")
+    parser.add_argument("--mail-sustained", type=float, default=0, metavar="SECONDS",
+                        help="then 20 inbound mails/s for SECONDS (0: skip)")
+    parser.add_argument("--no-mail", action="store_true", help="skip the MSSanté bridge")
+    parser.add_argument("--only-mail", action="store_true", help="only the MSSanté bridge (no bots, no pathways)")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     logging.getLogger("nio").setLevel(logging.ERROR)
@@ -202,9 +230,14 @@ def main() -> None:
             shutil.rmtree(work, ignore_errors=True)
     lines = report(res)
     res["total_seconds"] = time.monotonic() - started
-    out = base / f"bench-{time.strftime('%Y%m%d-%H%M%S')}.json"
+    stamp = time.strftime('%Y%m%d-%H%M%S')
+    out = base / f"bench-{stamp}.json"
     out.write_text(json.dumps(res, indent=2, ensure_ascii=False))
     print("\n".join(lines))
+    if res.get("mail"):
+        mail_out = base / f"mail-{stamp}.json"
+        mail_out.write_text(json.dumps(res["mail"], indent=2, ensure_ascii=False))
+        print(f"\nmail results: {mail_out}")
     print(f"\nresults: {out} ; total {res['total_seconds']:.0f} s")
 
 
