@@ -26,9 +26,32 @@ def _with(path: str, value) -> dict:
 
 def test_example_config_loads_with_its_secret_from_the_environment():
     example = Path(__file__).parent.parent / "deploy" / "liaison.example.yaml"
-    cfg = load_config(example, environ={"LIAISON_BOT_PASSWORD": "s3cr3t-from-env"})
+    cfg = load_config(example, environ={"LIAISON_BOT_PASSWORD": "s3cr3t-from-env",
+                                        "LIAISON_MAIL_PASSWORD": "m4il-from-env"})
     assert cfg.bot.password == "s3cr3t-from-env"
     assert cfg.database.url.startswith("sqlite+aiosqlite:///")
+    assert cfg.bridge.mailbox.imap_password == "m4il-from-env" and cfg.bridge.give_up_hours == 96
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"user_id": "mss_relais"}, "bridge.user_id"),
+    ({"give_up_hours": 0}, "bridge.give_up_hours"),
+    ({"trusted_domains_file": ""}, "bridge.trusted_domains_file"),
+    ({"mailbox": {"address": "pas-une-adresse"}}, "bridge.mailbox.address"),
+    ({"mailbox": {"imap_password": "changeme"}}, "bridge.mailbox.imap_password"),
+    ({"mailbox": {"cert": ""}}, "bridge.mailbox.cert"),
+    ({"surprise": 1}, "bridge.surprise"),
+])
+def test_bridge_section_refused_with_the_key_named(change, key):
+    bridge = {"user_id": "@mss_relais:hs", "registration": "r.yaml", "trusted_domains_file": "t.xml",
+              "mailbox": {"address": "msp@msp.mssante.fr", "display_name": "MSP", "imap": {"host": "h", "port": 993},
+                          "smtp": {"host": "h", "port": 465}, "imap_user": "u", "imap_password": "a-real-one",
+                          "ca": "ca.pem", "cert": "c.pem", "key": "k.pem"}}
+    for k, v in change.items():
+        bridge[k] = {**bridge[k], **v} if isinstance(v, dict) else v
+    with pytest.raises(ConfigError) as err:
+        parse_config({**GOOD, "bridge": bridge}, {"BOT_PW": "a-real-password"})
+    assert err.value.key == key, str(err.value)
 
 
 def test_secret_read_from_environment():
