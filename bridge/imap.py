@@ -228,17 +228,20 @@ class ImapClient:
             raise ImapError("La connexion IMAP au serveur MSSanté a été coupée pendant l'attente.") from exc
         return changed
 
-    async def move_to_done(self, uid: int) -> None:
-        """Move one message from the inbox to the `done` folder."""
+    async def move_to_done(self, *uids: int) -> None:
+        """Move messages (one UID MOVE for all of them) from the inbox to the `done` folder."""
+        if not uids:
+            return
         imap = self._client()
         target = mailbox_name(self.settings.done)
+        which = ",".join(str(u) for u in sorted(uids))
         if imap.has_capability("MOVE"):
-            await self._ok("move", imap.uid("move", str(uid), target))
+            await self._ok("move", imap.uid("move", which, target))
         else:
-            await self._ok("copy", imap.uid("copy", str(uid), target))
-            await self._ok("store", imap.uid("store", str(uid), "+FLAGS.SILENT", "(\\Deleted)"))
-            await self._ok("expunge", imap.uid("expunge", str(uid)))
-        log.info("imap.moved", uid=uid)
+            await self._ok("copy", imap.uid("copy", which, target))
+            await self._ok("store", imap.uid("store", which, "+FLAGS.SILENT", "(\\Deleted)"))
+            await self._ok("expunge", imap.uid("expunge", which))
+        log.info("imap.moved", count=len(uids))
 
     async def fetch_folder(self, folder: str) -> list[Fetched]:
         """Every message of `folder` (tests, diagnostics); the inbox is selected again after."""

@@ -7,12 +7,15 @@ Message-ID and content hash, so a crash anywhere replays it without posting it t
 from __future__ import annotations
 
 import asyncio
+import re
+import secrets
 import time
 
 import structlog
 
 from bridge import receipts_in
 from bridge.deps import Deps
+from bridge.homeserver import HomeserverError
 from bridge.imap import Fetched, ImapClient, ImapError
 from bridge.mail_in import InboundMail, MailLimits, MailRejected, parse_mail
 from bridge.mail_out import as_bytes
@@ -28,6 +31,16 @@ from policies.sharing import Action
 log = structlog.get_logger(__name__)
 
 BACKOFF = (1, 2, 5, 10, 30, 60)
+CONCURRENCY = 8   # senders handled at once
+POISON_AFTER = 5  # failed passes before a mail that keeps breaking the bridge goes to quarantine
+_FROM = re.compile(rb"^from:(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
+
+
+def _sender_key(raw: bytes) -> bytes:
+    """The raw From header, enough to keep one sender's mails in order (parsing comes later)."""
+    head = raw[:65536].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
+    match = _FROM.search(head)
+    return match.group(1).strip().lower() if match else b""
 
 
 def ref(p) -> PathwayRef:
@@ -37,6 +50,7 @@ def ref(p) -> PathwayRef:
 class Inbound:
     def __init__(self, d: Deps, imap: ImapClient, mailbox: str, poll_seconds: int) -> None:
         self.d, self.imap, self.mailbox, self.poll = d, imap, mailbox, poll_seconds
+        self.failures: dict[int, int] = {}
         self.limits = MailLimits(max_bytes=d.settings.max_mail_bytes, max_attachments=d.settings.max_attachments)
 
     async def run(self) -> None:
@@ -47,8 +61,7 @@ class Inbound:
                 failures = 0
                 log.info("imap.connected", uidvalidity=self.imap.uidvalidity)
                 while True:
-                    for fetched in await self.imap.fetch_all():
-                        await self.process(fetched)
+                    await self.process_batch(await self.imap.fetch_all())
                     await self.imap.wait_for_change(self.poll)
             except (ImapError, OSError, asyncio.TimeoutError) as err:
                 delay = BACKOFF[min(failures, len(BACKOFF) - 1)]
@@ -57,18 +70,57 @@ class Inbound:
                 await self.imap.close()
                 await asyncio.sleep(delay)
 
-    async def process(self, f: Fetched) -> None:
+    async def process_batch(self, batch: list[Fetched]) -> None:
+        """Mails of different senders at once; one sender's mails in their order (a reply after its letter).
+        They leave the inbox together, once each has its final state in the database."""
+        by_sender: dict[str, list[Fetched]] = {}
+        for f in batch:
+            by_sender.setdefault(_sender_key(f.raw), []).append(f)
+        slots = asyncio.Semaphore(CONCURRENCY)
+        done: list[int] = []
+
+        async def in_order(mails: list[Fetched]) -> None:
+            async with slots:
+                for f in mails:
+                    if not await self.process(f):
+                        return   # the next ones of this sender wait with it
+                    done.append(f.uid)
+        await asyncio.gather(*(in_order(m) for m in by_sender.values()))
+        await self.imap.move_to_done(*done)
+
+    async def process(self, f: Fetched) -> bool:
+        """True once the mail has its final state; False to try it again later (homeserver away…)."""
         t0 = time.monotonic()
-        known = await self.d.store.mail_state(self.mailbox, f.uidvalidity, f.uid)
-        if known and known[1] != "received":
-            await self.imap.move_to_done(f.uid)   # handled before a crash, not yet moved
-            return
-        mail_id = known[0] if known else await self.d.store.begin_mail(self.mailbox, f.uidvalidity, f.uid)
-        state = await self.handle(mail_id, f.raw)
-        await self.imap.move_to_done(f.uid)
+        try:
+            known = await self.d.store.mail_state(self.mailbox, f.uidvalidity, f.uid)
+            if known and known[1] != "received":
+                return True   # handled before a crash, not yet moved
+            mail_id = known[0] if known else await self.d.store.begin_mail(self.mailbox, f.uidvalidity, f.uid)
+            state = await self.handle(mail_id, f.raw)
+        except (MatrixError, HomeserverError, OSError, asyncio.TimeoutError) as err:
+            log.warning("mail.in_retry_later", uid=f.uid, error=str(err)[:200])
+            return False
+        except Exception:   # a mail that breaks the bridge must not stop the others, nor be lost
+            ref = secrets.token_hex(4)
+            log.exception("mail.in_failed", uid=f.uid, ref=ref)
+            self.failures[f.uid] = self.failures.get(f.uid, 0) + 1
+            if self.failures[f.uid] < POISON_AFTER:
+                return False
+            return await self._set_aside(f, ref)
         if state == "posted":
             self.d.metrics.inbound_latency.observe(time.monotonic() - t0)
         log.info("mail.in", mail_id=mail_id, uid=f.uid, state=state, ms=round((time.monotonic() - t0) * 1000))
+        return True
+
+    async def _set_aside(self, f: Fetched, ref: str) -> bool:
+        try:
+            mail_id = await self.d.store.begin_mail(self.mailbox, f.uidvalidity, f.uid)
+            await self.quarantine(mail_id, f.raw, Quarantine("internal", "Liaison n'a pas pu traiter ce courriel "
+                                                             f"(erreur interne, réf. {ref})"), "", False)
+            return True
+        except Exception:
+            log.exception("mail.in_set_aside_failed", uid=f.uid, ref=ref)
+            return False
 
     async def handle(self, mail_id: str, raw: bytes) -> str:
         d = self.d

@@ -96,10 +96,11 @@ async def test_stranger_and_unknown_patient_go_to_quarantine(structure):
     quarantine_room = next(r for r, e in s.coord.events if e is notices[0])
     reply, _ = await s.coord.ask(quarantine_room, "!mss quarantaine")
     assert STRANGER in reply.body and CARDIO in reply.body
-    reply, _ = await s.coord.ask(quarantine_room, f"!mss router 1 {s.code}")
+    number = next(n.body.split("n° ")[1].split(" ")[0] for n in notices if STRANGER in n.body)
+    reply, _ = await s.coord.ask(quarantine_room, f"!mss router {number} {s.code}")
     assert "Refusé" in reply.body and "mail.untrusted_domain" in reply.body, reply.body
     await asyncio.sleep(1)
     assert not [e for r, e in s.gp.events if r == s.room and getattr(e, "sender", "").startswith("@mss_")
                 and not e.sender.startswith("@mss_relais")], "nothing reached the patient room"
-    reply, _ = await s.coord.ask(quarantine_room, "!mss rejeter 1")
+    reply, _ = await s.coord.ask(quarantine_room, f"!mss rejeter {number}")
     assert "écarté" in reply.body
