@@ -37,7 +37,7 @@ from liaison.consents import ConsentStore
 from liaison.db import DatabaseTooNew, open_database
 from liaison.logs import setup_logging
 from liaison.mail_store import MailStore
-from liaison.matrix import Matrix, MatrixError
+from liaison.matrix import MEMBERSHIP_FILTER, Matrix, MatrixError
 from liaison.pathway_store import PathwayStore
 from liaison.roster import Roster
 from liaison.trace import Trace
@@ -95,7 +95,8 @@ async def serve(config_path: str, ready_file: str | None) -> int:
     engine = await open_database(cfg.database.url)
     store, metrics = BridgeStore(engine), Metrics()
     api = AppserviceApi(cfg.homeserver.url, reg)
-    matrix = Matrix(cfg.homeserver.url, b.user_id, Path(b.store_dir) / "bridge", "Liaison MSSanté")
+    matrix = Matrix(cfg.homeserver.url, b.user_id, Path(b.store_dir) / "bridge", "Liaison MSSanté",
+                    sync_filter=MEMBERSHIP_FILTER)
     if b.user_id == f"@{reg.sender_localpart}:{cfg.homeserver.server_name}":
         raise ConfigError("bridge.user_id", "doit différer du sender_localpart de l'enregistrement : le serveur "
                                             "refuse la synchronisation à ce compte (prenez par ex. @mss_relais)")
@@ -110,7 +111,8 @@ async def serve(config_path: str, ready_file: str | None) -> int:
                               retry_first_seconds=b.retry_first_seconds, retry_max_seconds=b.retry_max_seconds)
     d = Deps(settings, store, MailStore(engine), PathwayStore(engine), Roster(engine), ConsentStore(engine), knobs,
              Trace(engine), trusted, matrix, puppets, smtp, metrics)
-    service = Appservice(store, reg.hs_token, metrics, d.wake_events.set, puppets.is_puppet)
+    ours = "@" + puppets.prefix   # the bridge's account and its puppets
+    service = Appservice(store, reg.hs_token, metrics, d.wake_events.set, lambda user: user.startswith(ours))
     runner = web.AppRunner(service.app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, b.listen_host, b.listen_port).start()

@@ -57,11 +57,17 @@ class Appservice:
         events = body.get("events", []) if isinstance(body, dict) else None
         if not isinstance(events, list) or len(txn) > 255:
             return _error(400, "M_BAD_JSON", "events must be a list")
-        fresh = await self.store.record_transaction(txn, events)
-        if fresh and events:
+        wanted = [e for e in events if self._wanted(e)]
+        fresh = await self.store.record_transaction(txn, wanted)
+        if fresh and wanted:
             self.on_events()
-        log.debug("as.transaction", txn=txn, events=len(events), fresh=fresh)
+        log.debug("as.transaction", txn=txn, events=len(events), kept=len(wanted), fresh=fresh)
         return web.json_response({})
+
+    def _wanted(self, event) -> bool:
+        """Only what may be relayed out: room messages from people (not our puppets' own posts)."""
+        return (isinstance(event, dict) and event.get("type") in ("m.room.message", "m.room.encrypted")
+                and "state_key" not in event and not self.is_puppet(str(event.get("sender", ""))))
 
     async def ping(self, request: web.Request) -> web.Response:
         if not self._authorised(request):

@@ -31,16 +31,20 @@ from policies.sharing import Action
 log = structlog.get_logger(__name__)
 
 BACKOFF = (1, 2, 5, 10, 30, 60)
-CONCURRENCY = 8   # senders handled at once
+CONCURRENCY = 8   # threads handled at once
 POISON_AFTER = 5  # failed passes before a mail that keeps breaking the bridge goes to quarantine
-_FROM = re.compile(rb"^from:(.*(?:\r?\n[ \t].*)*)", re.I | re.M)
+_THREAD = re.compile(rb"^(references|in-reply-to|message-id):[ \t]*(?:\r?\n[ \t]+)*(<[^>\r\n]{1,250}>)", re.I | re.M)
 
 
-def _sender_key(raw: bytes) -> bytes:
-    """The raw From header, enough to keep one sender's mails in order (parsing comes later)."""
+def thread_key(raw: bytes, uid: int) -> bytes:
+    """The mail's thread, from its raw headers (parsing comes later): the first Message-ID of References,
+    else In-Reply-To, else its own. Mails of one thread are handled in order (a reply after its letter)."""
     head = raw[:65536].split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    match = _FROM.search(head)
-    return match.group(1).strip().lower() if match else b""
+    found = {m.group(1).lower(): m.group(2) for m in reversed(list(_THREAD.finditer(head)))}
+    for name in (b"references", b"in-reply-to", b"message-id"):
+        if name in found:
+            return found[name]
+    return b"uid:%d" % uid
 
 
 def ref(p) -> PathwayRef:
@@ -51,6 +55,7 @@ class Inbound:
     def __init__(self, d: Deps, imap: ImapClient, mailbox: str, poll_seconds: int) -> None:
         self.d, self.imap, self.mailbox, self.poll = d, imap, mailbox, poll_seconds
         self.failures: dict[int, int] = {}
+        self.members_checked: set[tuple[str, str]] = set()   # (puppet, room) read during this batch
         self.limits = MailLimits(max_bytes=d.settings.max_mail_bytes, max_attachments=d.settings.max_attachments)
 
     async def run(self) -> None:
@@ -71,11 +76,12 @@ class Inbound:
                 await asyncio.sleep(delay)
 
     async def process_batch(self, batch: list[Fetched]) -> None:
-        """Mails of different senders at once; one sender's mails in their order (a reply after its letter).
-        They leave the inbox together, once each has its final state in the database."""
-        by_sender: dict[str, list[Fetched]] = {}
+        """Mails of different threads at once, one thread's mails in their order; they leave the inbox
+        together, once each has its final state in the database."""
+        by_thread: dict[bytes, list[Fetched]] = {}
         for f in batch:
-            by_sender.setdefault(_sender_key(f.raw), []).append(f)
+            by_thread.setdefault(thread_key(f.raw, f.uid), []).append(f)
+        self.members_checked = set()
         slots = asyncio.Semaphore(CONCURRENCY)
         done: list[int] = []
 
@@ -85,7 +91,7 @@ class Inbound:
                     if not await self.process(f):
                         return   # the next ones of this sender wait with it
                     done.append(f.uid)
-        await asyncio.gather(*(in_order(m) for m in by_sender.values()))
+        await asyncio.gather(*(in_order(m) for m in by_thread.values()))
         await self.imap.move_to_done(*done)
 
     async def process(self, f: Fetched) -> bool:
@@ -161,7 +167,8 @@ class Inbound:
         if not decision.allowed:
             return await self.quarantine(mail_id, raw, Quarantine(decision.rule, decision.reason),
                                          mail.from_address, trusted)
-        event_id = await post_mail(d, mail_id=mail_id, mail=mail, xdm=xdm, route=where)
+        event_id = await post_mail(d, mail_id=mail_id, mail=mail, xdm=xdm, route=where,
+                                   members_checked=self.members_checked)
         await d.store.finish_mail(mail_id, "posted", pathway_id=pathway.id, event_id=event_id)
         d.metrics.relayed_in.inc()
         await self.answer_mdn(mail_id, mail)

@@ -62,12 +62,20 @@ def in_thread(content: dict, root: str | None) -> dict:
     return content
 
 
-async def post_mail(d: Deps, *, mail_id: str, mail: InboundMail, xdm: XdmPackage | None, route: Route) -> str:
-    """Returns the event id of the mail's text in the room."""
+async def post_mail(d: Deps, *, mail_id: str, mail: InboundMail, xdm: XdmPackage | None, route: Route,
+                    members_checked: set[tuple[str, str]] | None = None) -> str:
+    """Returns the event id of the mail's text in the room.
+
+    The room's members are read before posting (so every member's device gets the key), once per
+    batch of mails: `members_checked` holds the (puppet, room) pairs already read in this batch.
+    """
     p = route.pathway
     puppet, matrix = await d.puppets.get(mail.from_address, mail.from_name)
     await d.puppets.join(puppet, matrix, p.room_id)
-    await matrix.refresh_members(p.room_id)
+    checked = members_checked if members_checked is not None else set()
+    if (puppet.user_id, p.room_id) not in checked:
+        await matrix.refresh_members(p.room_id)
+        checked.add((puppet.user_id, p.room_id))
     files = files_of(mail, xdm)
     event_id = await matrix.send(p.room_id, in_thread(message_content(mail, route, len(files)), route.thread_root),
                                  txn_id("mss-in", mail_id))

@@ -44,6 +44,14 @@ SYNC_FILTER = {
     "presence": {"types": []},
     "room": {"timeline": {"limit": 100}, "ephemeral": {"types": []}},
 }
+# An account that reads room events elsewhere (the bridge: its appservice gets them pushed) syncs
+# only for what sync alone brings: invitations, room keys (to-device), memberships.
+MEMBERSHIP_FILTER = {
+    "presence": {"types": []},
+    "account_data": {"types": []},
+    "room": {"timeline": {"types": ["m.room.member"], "limit": 50}, "ephemeral": {"types": []},
+             "account_data": {"types": []}},
+}
 _PENDING_MAX = 500
 
 
@@ -128,7 +136,8 @@ def reply_txn_id(event_id: str) -> str:
 class Matrix:
     """An end-to-end-encrypting Matrix client for one account."""
 
-    def __init__(self, homeserver: str, user_id: str, store_dir: str | Path, device_name: str = "Liaison"):
+    def __init__(self, homeserver: str, user_id: str, store_dir: str | Path, device_name: str = "Liaison",
+                 sync_filter: dict | None = None):
         Path(store_dir).mkdir(parents=True, exist_ok=True)
         self.device_name = device_name
         self._user_id = user_id   # nio leaves client.user_id empty until a login
@@ -140,6 +149,7 @@ class Matrix:
         self._keys_lock = asyncio.Lock()
         self._pending: OrderedDict[str, tuple[str, MegolmEvent]] = OrderedDict()
         self._filter_id: str | None = None
+        self._sync_filter = sync_filter or SYNC_FILTER
 
     @property
     def user_id(self) -> str:
@@ -161,7 +171,7 @@ class Matrix:
 
     async def sync(self, since: str | None, timeout_ms: int) -> SyncBatch:
         if self._filter_id is None:
-            resp = await self.client.upload_filter(**SYNC_FILTER)
+            resp = await self.client.upload_filter(**self._sync_filter)
             self._filter_id = getattr(resp, "filter_id", None) or ""
         await self._keys_upkeep()
         resp = await self.client.sync(timeout=timeout_ms, sync_filter=self._filter_id or None,
