@@ -75,7 +75,8 @@ async def _mailbox_tokens(s, cardio, run: str) -> tuple[dict[str, set[str]], int
 
 
 @pytest.mark.timeout(900)
-async def test_kill_the_bridge_while_relaying(structure, synapse):
+@pytest.mark.parametrize("attempt", [1, 2])   # two runs, each with its own random kill points
+async def test_kill_the_bridge_while_relaying(structure, synapse, attempt):
     s = structure
     run = f"{random.randrange(10**6):06d}"
     rng = random.Random(run)

@@ -1,6 +1,9 @@
 """The local stack: a real Synapse and the services, on loopback."""
 from __future__ import annotations
 
+import signal
+import socket
+import subprocess
 import sys
 
 
@@ -11,3 +14,26 @@ def bot_command(config: str, *extra: str) -> list[str]:
     memory for a process that idles most of the day (SQLAlchemy's docstrings alone are large).
     """
     return [sys.executable, "-OO", "-m", "bot", "-c", config, *extra]
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind(("127.0.0.1", port))
+            return True
+        except OSError:
+            return False
+
+
+def stop_process(proc: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
+    """Ask a child to stop (SIGTERM by default), kill it after `timeout`; its exit code."""
+    if proc is None:
+        return 0
+    if proc.poll() is not None:
+        return proc.returncode
+    proc.send_signal(sig)
+    try:
+        return proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        return proc.wait()

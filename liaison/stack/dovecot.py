@@ -19,6 +19,8 @@ from pathlib import Path
 
 import structlog
 
+from liaison.stack import stop_process
+
 log = structlog.get_logger(__name__)
 
 MAIL_USER = "mail"  # an unprivileged system user: Dovecot refuses mail access as root
@@ -165,12 +167,7 @@ class Dovecot:
         if self.process is None or self.process.poll() is not None:
             self.process = None
             return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_process(self.process, timeout=timeout)
         log.info("dovecot.stopped", port=self.imap_port)
         self.process = None
 

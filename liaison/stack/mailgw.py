@@ -17,7 +17,6 @@ import re
 import secrets
 import signal
 import smtplib
-import socket
 import ssl
 from dataclasses import dataclass
 from email.header import Header
@@ -29,6 +28,7 @@ from pathlib import Path
 import structlog
 from aiosmtpd.smtp import SMTP
 
+from liaison.stack import port_free
 from liaison.stack.dovecot import Dovecot, stop_stale
 from liaison.stack.pki import TestPki
 from liaison.stack.synapse import free_port
@@ -56,15 +56,6 @@ DEFAULT_MAILBOXES = (
     Mailbox("resultats@labo-demo.mssante.test", "Laboratoire de biologie de démonstration", "external"),
     Mailbox("inconnu@messagerie-ordinaire.test", "Expéditeur inconnu", "untrusted"),
 )
-
-
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
 
 
 def _write_json(path: Path, data: dict) -> None:
@@ -304,7 +295,7 @@ class MailGateway:
         """Keep the ports from one run to the next when they are still free."""
         path = self.root / "ports.json"
         known = json.loads(path.read_text()) if path.exists() else {}
-        ports = {name: known[name] if name in known and _port_free(known[name]) else free_port()
+        ports = {name: known[name] if name in known and port_free(known[name]) else free_port()
                  for name in ("smtp", "imap")}
         _write_json(path, ports)
         return ports

@@ -190,14 +190,9 @@ class Synapse:
         raise TimeoutError(f"Synapse did not answer on {self.url} within {timeout} s")
 
     def stop(self, timeout: float = 15.0) -> None:
-        if not self.process or self.process.poll() is not None:
-            return
-        self.process.terminate()
-        try:
-            self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        from liaison.stack import stop_process
+
+        stop_process(self.process, timeout=timeout)
 
     # -- accounts ---------------------------------------------------------
 

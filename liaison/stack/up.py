@@ -10,7 +10,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import yaml
 
-from liaison.stack import bot_command
+from liaison.stack import bot_command, port_free, stop_process
 from liaison.stack.synapse import APPSERVICE_ID, PUPPET_PREFIX, Synapse, free_port
 
 STACK_VERSION = 1
@@ -51,15 +50,6 @@ def _say(text: str) -> None:
     print(f"[liaison] {text}", flush=True)
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket() as s:
-        try:
-            s.bind(("127.0.0.1", port))
-            return True
-        except OSError:
-            return False
-
-
 class Stack:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
@@ -86,7 +76,7 @@ class Stack:
     def _port(self, name: str) -> int:
         """Keep a port from one run to the next, so clients need no new address."""
         path = self.root / name
-        if path.exists() and _port_free(int(path.read_text())):
+        if path.exists() and port_free(int(path.read_text())):
             return int(path.read_text())
         port = free_port()
         path.write_text(str(port))
@@ -227,19 +217,10 @@ class Stack:
     def stop(self) -> None:
         self.stack_file.unlink(missing_ok=True)
         for proc in (self.bridge, self.bot):
-            _terminate(proc)
+            stop_process(proc)
         self.synapse.stop()
-        _terminate(self.gateway)
+        stop_process(self.gateway)
         _say("Pile arrêtée ; les données restent dans " + str(self.root))
-
-
-def _terminate(proc: subprocess.Popen | None) -> None:
-    if proc and proc.poll() is None:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
 
 
 def up(root: Path) -> int:

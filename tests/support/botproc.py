@@ -11,7 +11,7 @@ from pathlib import Path
 
 import yaml
 
-from liaison.stack import bot_command
+from liaison.stack import bot_command, stop_process
 
 
 @dataclass
@@ -79,14 +79,7 @@ class BotProcess:
         raise TimeoutError(f"no {marker!r} in the bot's log:\n{self.log_path.read_text()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        if not self.process or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
+        return stop_process(self.process, sig, timeout)
 
     def events(self, name: str) -> list[dict]:
         """The JSON log lines of this run whose event is `name`."""

@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from liaison.stack import stop_process
+
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_TRUST_LIST = ROOT / "deploy" / "mssante" / "liste-blanche-demo.xml"
 
@@ -86,11 +88,4 @@ class BridgeProcess:
         return out
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
-        if not self.process or self.process.poll() is not None:
-            return self.process.returncode if self.process else 0
-        self.process.send_signal(sig)
-        try:
-            return self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            return self.process.wait()
+        return stop_process(self.process, sig, timeout)
