@@ -32,6 +32,7 @@ log = structlog.get_logger(__name__)
 
 BACKOFF = (1, 2, 5, 10, 30, 60)
 CONCURRENCY = 8   # threads handled at once
+BATCH = 32        # mails fetched at once: a burst does not make the next mail wait behind 200 others
 POISON_AFTER = 5  # failed passes before a mail that keeps breaking the bridge goes to quarantine
 _THREAD = re.compile(rb"^(references|in-reply-to|message-id):[ \t]*(?:\r?\n[ \t]+)*(<[^>\r\n]{1,250}>)", re.I | re.M)
 
@@ -66,7 +67,7 @@ class Inbound:
                 failures = 0
                 log.info("imap.connected", uidvalidity=self.imap.uidvalidity)
                 while True:
-                    await self.process_batch(await self.imap.fetch_all())
+                    await self.process_batch(await self.imap.fetch_all(limit=BATCH))
                     await self.imap.wait_for_change(self.poll)
             except (ImapError, OSError, asyncio.TimeoutError) as err:
                 delay = BACKOFF[min(failures, len(BACKOFF) - 1)]

@@ -23,22 +23,25 @@ from __future__ import annotations
 import asyncio
 import email
 import logging
+import os
 import re
 import secrets
 import shutil
 import tempfile
 import time
+import uuid
 from email import policy
 from pathlib import Path
 
 import structlog
 import yaml
-from nio import MegolmEvent, RoomMessage
+from nio import MegolmEvent, RoomMessage, RoomMessageText, RoomSendResponse
 
 from liaison.stack.synapse import Synapse
 from tests.bench.demo_peers import PASSWORD
 from tests.bench.measure import percentiles, rss_mib
 from tests.support.botproc import BotProcess
+from tests.bench.mail_diag import PROFILE_DELAY_S, PROFILE_S, _bridge_batches, _CpuSampler, _py_spy, _synapse_requests
 from tests.support.bridgeproc import BridgeProcess
 from tests.support.clinician import Clinician
 from tests.support.mailgw import GatewayProcess
@@ -48,12 +51,16 @@ CARDIO = "c.lefebvre@chu-demo.mssante.test"
 LABO = "resultats@labo-demo.mssante.test"
 PUPPET = "@mss_c.lefebvre"
 TOKEN = re.compile(r"BENCH-[0-9a-f]{12}")
+FLOOR_TOKEN = re.compile(r"FLOOR-[0-9a-f]{12}")
 TARGETS = {"inbound_p50_s": 0.65, "inbound_p95_s": 0.8, "outbound_p95_s": 1.0,
            "sustained_lost": 0, "sustained_duplicated": 0, "rss_growth_pct": 10.0}
 SETTLE_S = 0.8          # pause before each round (> Dovecot's IDLE delay: the last DSN is handled)
 SUSTAINED_RATE = 20     # mails per second
 POLL_S = 0.02           # outbound: inbox poll period
 STALL_S = 30            # sustained: the drain gives up after this long without a new mail in the room
+FLOOR_MAX = 800         # posting floor: at most this many messages
+FLOOR_CONCURRENCY = 8   # posting floor: room_send calls in flight
+FLOOR_SEND_TIMEOUT = 120.0
 
 
 def _token() -> str:
@@ -264,16 +271,124 @@ async def _warm_up(s, arrivals: _Arrivals, cardio_in: _Inbox, smtp, cardio: dict
     return {"seconds": time.monotonic() - started, "inbound_tries": tries, "outbound": outs}
 
 
+class _FloorSeen:
+    """On the GP's client: the floor sender's texts by token (first arrival stamp)."""
+
+    def __init__(self, gp: Clinician, room: str, sender: str) -> None:
+        self.room, self.sender = room, sender
+        self.seen: dict[str, float] = {}
+        self.undecryptable = 0
+        self._changed = asyncio.Event()
+        gp.client.add_event_callback(self._on_event, (RoomMessageText, MegolmEvent))
+
+    async def _on_event(self, room, event) -> None:
+        now = time.perf_counter()
+        if room.room_id != self.room or event.sender != self.sender:
+            return
+        if isinstance(event, MegolmEvent):
+            self.undecryptable += 1
+            return
+        match = FLOOR_TOKEN.search(event.body or "")
+        if match:
+            self.seen.setdefault(match.group(0), now)
+            self._changed.set()
+
+    async def wait(self, tokens, timeout: float, stall: float) -> str:
+        """Until every token is seen, or nothing new for `stall` s, or `timeout`; how it ended."""
+        deadline, last, last_change = time.monotonic() + timeout, -1, time.monotonic()
+        while True:
+            n = sum(1 for t in tokens if t in self.seen)
+            if n == len(tokens):
+                return "all seen"
+            if n != last:
+                last, last_change = n, time.monotonic()
+            elif time.monotonic() - last_change > stall:
+                return f"stalled {stall:.0f} s"
+            if time.monotonic() > deadline:
+                return "deadline"
+            self._changed.clear()
+            try:
+                await asyncio.wait_for(self._changed.wait(), 0.5)
+            except asyncio.TimeoutError:
+                pass
+
+
+def _floor_token() -> str:
+    return f"FLOOR-{secrets.token_hex(6)}"
+
+
+async def _posting_floor(s, n: int, cpu: "_CpuSampler") -> dict:
+    """The coordinator's plain nio client (already a member of the pathway room) sends `n` short encrypted
+    m.text as fast as it can, FLOOR_CONCURRENCY room_send in flight; the GP's client must see them all."""
+    sender = s.coord
+    seen = _FloorSeen(s.gp, s.room, sender.user_id)
+    # warm-up: the room key shared with every device in the room (GP, bot, bridge, puppet)
+    warm_started = time.monotonic()
+    for attempt in range(4):
+        token = _floor_token()
+        await sender.send(s.room, f"Plancher, échauffement {token}")
+        if await seen.wait([token], timeout=15, stall=15) == "all seen":
+            break
+        sender.client.invalidate_outbound_session(s.room)
+    else:
+        raise TimeoutError("posting floor: the GP never saw the sender's warm-up message")
+    warm_s = time.monotonic() - warm_started
+    await asyncio.sleep(1)
+
+    tokens = [_floor_token() for _ in range(n)]
+    sent: dict[str, float] = {}
+    errors: list[str] = []
+    sem = asyncio.Semaphore(FLOOR_CONCURRENCY)
+
+    async def one(i: int, token: str) -> None:
+        async with sem:
+            resp = await sender.client.room_send(s.room, "m.room.message",
+                                                 {"msgtype": "m.text", "body": f"Plancher {i} {token}"},
+                                                 tx_id=f"floor-{uuid.uuid4().hex}", ignore_unverified_devices=True)
+            if isinstance(resp, RoomSendResponse):
+                sent[token] = time.perf_counter()
+            else:
+                errors.append(str(resp)[:200])
+
+    mark = cpu.mark("floor")
+    t0 = time.perf_counter()
+    sending = asyncio.gather(*(one(i, t) for i, t in enumerate(tokens)), return_exceptions=True)
+    try:
+        results = await asyncio.wait_for(sending, FLOOR_SEND_TIMEOUT)
+        errors += [repr(r)[:200] for r in results if isinstance(r, BaseException)]
+        send_end = "done"
+    except asyncio.TimeoutError:
+        send_end = f"timeout {FLOOR_SEND_TIMEOUT:.0f} s"
+    send_s = (max(sent.values()) if sent else time.perf_counter()) - t0
+    end = await seen.wait(list(sent), timeout=60, stall=20)
+    cpu.close(mark)
+    got = [seen.seen[t] for t in sent if t in seen.seen]
+    seen_s = (max(got) if got else time.perf_counter()) - t0
+    lat = [seen.seen[t] - sent[t] for t in sent if t in seen.seen]
+    return {"n": n, "concurrency": FLOOR_CONCURRENCY, "sender": sender.user_id, "warm_up_seconds": warm_s,
+            "sent": len(sent), "errors": len(errors), "first_errors": errors[:3], "send_end": send_end,
+            "send_seconds": send_s, "sent_per_s": len(sent) / max(send_s, 1e-9),
+            "seen": len(got), "seen_end": end, "seen_seconds": seen_s,
+            "seen_per_s": len(got) / max(seen_s, 1e-9), "send_to_seen_ms": percentiles(lat),
+            "undecryptable": seen.undecryptable}
+
+
 async def _sustained(s, arrivals: _Arrivals, mail: dict, cardio: dict, to: str, seconds: float,
-                     bridge: BridgeProcess, drain_timeout: float) -> dict:
+                     bridge: BridgeProcess, drain_timeout: float, cpu: "_CpuSampler", profile: bool = True,
+                     synapse_log: Path | None = None) -> dict:
     pid = bridge.process.pid
     await asyncio.sleep(2)
+    log_offset = synapse_log.stat().st_size if synapse_log and synapse_log.exists() else 0
+    epoch0 = time.time()
     rss_start = rss_mib(pid)
     log_start = len(bridge.events("mail.in"))
     smtp = smtp_for(mail, cardio)
     expected = int(seconds * SUSTAINED_RATE)
     sent: dict[str, float] = {}
     send_errors = 0
+    profiling = (asyncio.create_task(_py_spy(pid, PROFILE_DELAY_S, min(PROFILE_S, max(1, int(seconds) - 5))))
+                 if profile else None)
+    cpu.mark("sustained_send")
     t0 = time.perf_counter()
     try:
         for i in range(expected):
@@ -290,6 +405,8 @@ async def _sustained(s, arrivals: _Arrivals, mail: dict, cardio: dict, to: str, 
     finally:
         await smtp.close()
     send_s = time.perf_counter() - t0
+    cpu.close("sustained_send")
+    cpu.mark("sustained_drain")
     # drain: until every mail is seen, or nothing new for STALL_S (lost), or drain_timeout (still draining)
     deadline, last_seen, last_change = time.monotonic() + drain_timeout, -1, time.monotonic()
     drain_end = "deadline"
@@ -305,6 +422,17 @@ async def _sustained(s, arrivals: _Arrivals, mail: dict, cardio: dict, to: str, 
             break
         await asyncio.sleep(0.5)
     drained_s = time.perf_counter() - t0
+    cpu.close("sustained_drain")
+    epoch1 = time.time()
+    requests = (_synapse_requests(synapse_log, log_offset, synapse_log.stat().st_size)
+                if synapse_log and synapse_log.exists() else {})
+    batches = _bridge_batches(bridge, epoch0, epoch1)
+    prof = None
+    if profiling is not None:
+        try:
+            prof = await profiling
+        except Exception as err:   # noqa: BLE001 - the profile is a bonus
+            prof = {"error": repr(err)}
     await asyncio.sleep(3)   # late duplicates, and the memory after the work
     rss_end = rss_mib(pid)
     seen = {t: arrivals.texts[t] for t in sent if t in arrivals.texts}
@@ -318,7 +446,8 @@ async def _sustained(s, arrivals: _Arrivals, mail: dict, cardio: dict, to: str, 
             "posted_per_s": len(seen) / max(last - t0, 1e-9),
             "rss_start_mib": rss_start, "rss_end_mib": rss_end,
             "rss_growth_pct": (rss_end - rss_start) / rss_start * 100,
-            "bridge_mail_in": _mail_in_ms(bridge, log_start)}
+            "bridge_mail_in": _mail_in_ms(bridge, log_start), "profile": prof,
+            "synapse_requests": requests, "imap_batches": batches}
 
 
 async def bench_mail(synapse: Synapse, work: Path, samples: int, pdf_samples: int = 5,
@@ -392,8 +521,18 @@ async def bench_mail(synapse: Synapse, work: Path, samples: int, pdf_samples: in
                "bridge_mail_in": {"plain": bridge_plain, "pdf": bridge_pdf},
                "undecryptable": arrivals.undecryptable, "bridge_rss_mib": rss_mib(bridge.process.pid)}
         if sustained_s:
-            res["sustained"] = await _sustained(s, arrivals, mail, cardio, to, sustained_s, bridge,
-                                                drain_timeout=max(120.0, 10 * sustained_s))
+            cpu = _CpuSampler({"synapse": synapse.process.pid, "bridge": bridge.process.pid, "bench": os.getpid(),
+                               "bot": s.bot.process.pid, "gateway": gateway.process.pid}, own_only=("bench",)).start()
+            try:
+                n_floor = min(int(sustained_s * SUSTAINED_RATE), FLOOR_MAX)
+                res["posting_floor"] = await _posting_floor(s, n_floor, cpu)
+                await asyncio.sleep(3)   # the bridge and the bot read the floor's events (and ignore them)
+                res["sustained"] = await _sustained(s, arrivals, mail, cardio, to, sustained_s, bridge,
+                                                    drain_timeout=max(120.0, 10 * sustained_s), cpu=cpu,
+                                                    synapse_log=synapse.log_dir / "synapse.log")
+            finally:
+                await cpu.stop()
+            res["cpu_percent"] = cpu.means()
             res["undecryptable"] = arrivals.undecryptable
         res["bridge_log_tail"] = [e for e in bridge.events("imap.broken")][-5:]
         return res
@@ -447,15 +586,56 @@ def report_lines(res: dict) -> list[str]:
         verdicts["rss_growth"] = su["rss_growth_pct"] < t["rss_growth_pct"]
         verdicts["sustained_keeps_up"] = su["posted_per_s"] >= 0.95 * su["rate_per_s"]
         p = su["latency_ms"]
+        fl = res.get("posting_floor")
+        if fl:
+            q = fl["send_to_seen_ms"]
+            lines += ["",
+                      f"posting floor: {fl['sender']} → same room, {fl['n']} encrypted m.text, "
+                      f"{fl['concurrency']} room_send in flight: sent {fl['sent']} ({fl['send_end']}, errors "
+                      f"{fl['errors']}) {fl['sent_per_s']:.1f} msgs/s; seen by the GP {fl['seen']} ({fl['seen_end']}) "
+                      f"{fl['seen_per_s']:.1f} msgs/s; send→seen p50 {q['p50']:.0f} ms p95 {q['p95']:.0f} ms"]
+        ratio_floor = (f" = {su['posted_per_s'] / fl['seen_per_s']:.2f} × floor ({fl['seen_per_s']:.1f} msgs/s seen)"
+                       if fl and fl["seen_per_s"] else "")
         lines += ["",
                   f"sustained {su['rate_per_s']}/s × {su['seconds']:.0f} s: sent {su['sent']}/{su['expected']} "
                   f"in {su['send_seconds']:.1f} s (errors {su['send_errors']}), seen {su['seen']}, "
                   f"drain end ({su['drain_end']}) at {su['drain_seconds']:.1f} s, bridge "
-                  f"{su['posted_per_s']:.1f} posted/s (keeps up {mark(verdicts['sustained_keeps_up'])})",
+                  f"{su['posted_per_s']:.1f} posted/s{ratio_floor} (keeps up {mark(verdicts['sustained_keeps_up'])})",
                   f"  lost {su['lost']} {mark(verdicts['sustained_lost'])}  duplicated {su['duplicated']} "
                   f"{mark(verdicts['sustained_duplicated'])}  latency p50 {p['p50']:.0f} ms p95 {p['p95']:.0f} ms",
                   f"  bridge RSS {su['rss_start_mib']:.1f} → {su['rss_end_mib']:.1f} MiB "
                   f"({su['rss_growth_pct']:+.1f} %, < {t['rss_growth_pct']:.0f} % {mark(verdicts['rss_growth'])})",
                   f"  bridge mail.in ms p50 {su['bridge_mail_in']['posted_ms']['p50']:.1f} "
                   f"p95 {su['bridge_mail_in']['posted_ms']['p95']:.1f}  states {su['bridge_mail_in']['states']}"]
+        for phase, m in (res.get("cpu_percent") or {}).items():
+            lines.append(f"  CPU % mean, {phase:<16} ({m['n']:>3} s): " + "  ".join(
+                f"{k} {v:5.1f}" for k, v in m.items() if k != "n"))
+        prof = su.get("profile")
+        if prof and "error" in prof:
+            lines.append(f"  py-spy: {prof['error']}")
+        elif prof:
+            wall = prof["seconds"] * prof["rate_hz"]
+            kinds = "  ".join(f"{k} {v} ({prof['idle'].get(k, 0)} idle)" for k, v in prof["kinds"].items())
+            lines.append(f"  py-spy bridge, {prof['seconds']} s at {prof['rate_hz']} Hz ({wall} samples a thread, wall "
+                         f"clock), {prof['thread_count']} threads: {kinds}")
+            lines.append("  top self time, all threads (last frame; % of one thread's wall time):")
+            for func, n in prof["self"]:
+                lines.append(f"    {n / wall * 100:5.1f} %  {n:>5}  {func[:110]}")
+            lines.append("  top self time, event-loop thread without its idle wait:")
+            for func, n in prof["main_busy_self"][:10]:
+                lines.append(f"    {n / wall * 100:5.1f} %  {n:>5}  {func[:110]}")
+            lines.append("  event-loop thread busy, inclusive, bridge/liaison functions:")
+            for func, n in [(f, n) for f, n in prof["main_busy_inclusive"] if "bridge/" in f or "liaison/" in f][:12]:
+                lines.append(f"    {n / wall * 100:5.1f} %  {n:>5}  {func[:110]}")
+        b = su.get("imap_batches")
+        if b and b["batches"]:
+            lines.append(f"  IMAP batches: {b['batches']} for {b['mails']} mails, size mean {b['size_mean']:.1f} max "
+                         f"{b['size_max']}; batch fetch→moved p50 {b['batch_s']['p50'] / 1000:.2f} s "
+                         f"p95 {b['batch_s']['p95'] / 1000:.2f} s, total {b['batch_total_s']:.1f} s; gap moved→next fetch "
+                         f"p50 {b['gap_s']['p50'] / 1000:.2f} s, total {b['gap_total_s']:.1f} s")
+        req = su.get("synapse_requests")
+        if req:
+            lines.append("  Synapse requests during the sustained run (by total time):")
+            for key, r in list(req.items())[:14]:
+                lines.append(f"    {r['n']:>5} × {r['mean_ms']:7.1f} ms = {r['total_s']:6.1f} s  {key[:100]}")
     return lines
