@@ -10,6 +10,7 @@ from dataclasses import dataclass, fields
 
 import yaml
 
+from policies.documents import DOCUMENT_KINDS
 from policies.professions import PROFESSIONS, Category
 from policies.sharing import Knobs
 
@@ -46,6 +47,12 @@ def _health(value) -> str | None:
     return f"profession(s) inconnue(s) : {', '.join(map(str, unknown))}" if unknown else None
 
 
+def _document_kinds(value) -> str | None:
+    unknown = [v for v in value if v not in DOCUMENT_KINDS]
+    return (f"type(s) de fichier inconnu(s) : {', '.join(map(str, unknown))} (types : {', '.join(DOCUMENT_KINDS)})"
+            if unknown else None)
+
+
 KNOBS = (
     Knob("non_health_roles", dict, "rôles non soignants admis et catégories d'informations qu'ils reçoivent",
          _roles),
@@ -64,6 +71,10 @@ KNOBS = (
          "parcours reçoit les réponses de l'équipe sans consentement (équipe de soins, L.1110-12)"),
     Knob("health_professions", list, "professions comptées comme professions de santé (CSP livre III partie IV)",
          _health),
+    Knob("document_kinds", list, "types de fichiers indexés dans un parcours (pdf, image, cda, xml, text)",
+         _document_kinds),
+    Knob("document_max_mib", int, "taille maximale d'un fichier indexé dans un parcours, en Mio",
+         lambda v: None if 1 <= v <= 200 else "entre 1 et 200 Mio"),
 )
 assert {k.name for k in KNOBS} == {f.name for f in fields(Knobs)}, "every knob declared once, and only once"
 

@@ -43,6 +43,8 @@ class Knobs:
     health_professions: frozenset[str] = frozenset({
         "medecin", "pharmacien", "chirurgien-dentiste", "sage-femme", "infirmier", "masseur-kinesitherapeute",
         "pedicure-podologue", "orthophoniste", "orthoptiste", "ergotherapeute", "dieteticien", "psychomotricien"})
+    document_kinds: frozenset[str] = frozenset({"pdf", "image", "cda", "text"})   # sniffed kinds indexed
+    document_max_mib: int = 25                 # a bigger file entering a pathway room is not indexed
 
 
 @dataclass(frozen=True)
