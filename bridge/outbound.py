@@ -10,12 +10,11 @@ import structlog
 
 from bridge import outbox
 from bridge.deps import Deps
-from bridge.inbound import xdm_of
+from bridge.inbound import ref, xdm_of
 from bridge.mail_in import parse_mail
 from bridge.mail_out import OutAttachment, as_bytes, compose, message_id_for
 from bridge.posting import post_mail
 from bridge.routing import Route
-from bridge.inbound import ref
 from liaison.mail_store import Thread
 from liaison.matrix import KeysMissing, MatrixError, PushedMessage, txn_id
 from liaison.sharing_facts import decide_for

@@ -83,12 +83,17 @@ class BotProcess:
 
     def events(self, name: str) -> list[dict]:
         """The JSON log lines of this run whose event is `name`."""
-        out = []
-        for line in self.current_log().splitlines():
-            try:
-                entry = json.loads(line)
-            except ValueError:
-                continue
-            if entry.get("event") == name:
-                out.append(entry)
-        return out
+        return log_events(self.current_log(), name)
+
+
+def log_events(text: str, name: str) -> list[dict]:
+    """The JSON log lines of `text` whose event is `name` (structlog's JSON renderer)."""
+    out = []
+    for line in text.splitlines():
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("event") == name:
+            out.append(entry)
+    return out

@@ -1,7 +1,6 @@
 """Run the real MSSanté bridge as a separate process, on the bot's config file (its `bridge:` section)."""
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -11,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from liaison.stack import stop_process
+from tests.support.botproc import log_events
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_TRUST_LIST = ROOT / "deploy" / "mssante" / "liste-blanche-demo.xml"
@@ -73,19 +73,12 @@ class BridgeProcess:
         return "\n".join(parts)
 
     def events(self, name: str) -> list[dict]:
-        out = []
+        """The JSON log lines of this run whose event is `name`."""
         if not self.log_path.exists():
-            return out
+            return []
         with self.log_path.open("rb") as fh:
             fh.seek(self._offset)
-            for line in fh.read().decode(errors="replace").splitlines():
-                try:
-                    entry = json.loads(line)
-                except ValueError:
-                    continue
-                if entry.get("event") == name:
-                    out.append(entry)
-        return out
+            return log_events(fh.read().decode(errors="replace"), name)
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         return stop_process(self.process, sig, timeout)
