@@ -213,8 +213,14 @@ def _raw_values(msg: Message, name: str) -> list[str]:
     return [re.sub(r"\r?\n", "", str(v)) for k, v in msg.raw_items() if k.lower() == name.lower()]
 
 
+# RFC 2047 §6.2: white space between two adjacent encoded words is not part of the text. The stdlib's
+# address parser keeps it, so a long French name folded mid-word would read « démonstrat ion ».
+_ADJACENT_WORDS = re.compile(r"(=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)\s+(?==\?[^?\s]+\?[bBqQ]\?)")
+
+
 def _address_list(raw: str) -> list[tuple[str, str | None]]:
     """(display name, lower-cased addr-spec or None when unusable) for each address of a header."""
+    raw = _ADJACENT_WORDS.sub(r"\1", raw)
     try:
         addresses = [(a.display_name, a.username, a.domain) for a in policy.default.header_factory("to", raw).addresses]
     except (ValueError, TypeError, IndexError, AttributeError):  # e.g. an encoded CR/LF in a display name

@@ -404,3 +404,18 @@ def test_raw_8bit_headers_decoded(charset):
     m = parse_mail(raw)
     assert (m.from_name, m.subject) == ("Hélène Dupré", "Résultats été")
     assert [a.filename for a in m.attachments] == ["compte rendu été.pdf"]
+
+
+def test_a_long_french_name_folded_mid_word_reads_whole():
+    """Composers fold a long display name into several encoded words, cutting inside a word."""
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"] = '"Dr Camille Lefebvre (cardiologie, CHU de démonstration)" <c.lefebvre@chu-demo.mssante.test>'
+    msg["To"] = "liaison@msp-demo.mssante.test"
+    msg["Subject"] = "Sortie d'hospitalisation de M. Durand, lettre de liaison et ordonnances de sortie"
+    msg.set_content("Bonjour")
+    assert b"?=\n =?" in bytes(msg), "the name is folded between two encoded words"
+    mail = parse_mail(bytes(msg))
+    assert mail.from_name == "Dr Camille Lefebvre (cardiologie, CHU de démonstration)"
+    assert mail.subject == "Sortie d'hospitalisation de M. Durand, lettre de liaison et ordonnances de sortie"
