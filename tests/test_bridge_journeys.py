@@ -104,3 +104,28 @@ async def test_stranger_and_unknown_patient_go_to_quarantine(structure):
                 and not e.sender.startswith("@mss_relais")], "nothing reached the patient room"
     reply, _ = await s.coord.ask(quarantine_room, f"!mss rejeter {number}")
     assert "écarté" in reply.body
+
+
+async def test_a_file_posted_in_the_thread_leaves_as_an_attachment(structure):
+    """A GP drops an (encrypted) PDF in the thread of the cardiologist's mail: it leaves attached to a reply."""
+    import io
+
+    s = structure
+    cardio = box(s.mail, CARDIO)
+    to = f"liaison+{s.code.lower()}@msp-demo.mssante.test"
+    await send_mail(s.mail, cardio, letter(cardio, to, subject="Bilan ?", text="Avez-vous le bilan ?"), to)
+    question = await s.gp.wait_for(lambda r, e: _from_puppet(s.room)(r, e) and isinstance(e, RoomMessageText)
+                                   and "le bilan" in e.body, 30)
+    pdf = b"%PDF-1.4\nbilan\n%%EOF\n"
+    resp, keys = await s.gp.client.upload(io.BytesIO(pdf), content_type="application/pdf", filename="bilan.pdf",
+                                          encrypt=True, filesize=len(pdf))
+    await s.gp.client.room_send(s.room, "m.room.message", {
+        "msgtype": "m.file", "body": "bilan.pdf", "info": {"mimetype": "application/pdf", "size": len(pdf)},
+        "file": {**keys, "url": resp.content_uri},
+        "m.relates_to": {"rel_type": "m.thread", "event_id": question.event_id, "is_falling_back": True,
+                         "m.in_reply_to": {"event_id": question.event_id}}}, ignore_unverified_devices=True)
+    sent = await wait_mail(s.mail, cardio, lambda m: any(p.get_filename() == "bilan.pdf" for p in m.iter_attachments()),
+                           30)
+    part = next(p for p in sent.iter_attachments() if p.get_filename() == "bilan.pdf")
+    assert part.get_content() == pdf, "decrypted from the room, attached as it was"
+    assert part.get_content_type() == "application/pdf"
