@@ -2,48 +2,19 @@
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from liaison.matrix import Session, TextMessage
+from liaison.accounts import Accounts
+from liaison.matrix import TextMessage
 
 
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
-@dataclass
-class SavedAccount:
-    session: Session
-    sync_token: str | None
-
-
-class BotStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-
-    async def account(self, user_id: str) -> SavedAccount | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(text(
-                "SELECT user_id, device_id, access_token, sync_token FROM matrix_account WHERE user_id = :u"),
-                {"u": user_id})).first()
-        if row is None:
-            return None
-        return SavedAccount(Session(row.user_id, row.device_id, row.access_token), row.sync_token)
-
-    async def save_session(self, session: Session) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(text("DELETE FROM matrix_account WHERE user_id = :u"), {"u": session.user_id})
-            await conn.execute(text(
-                "INSERT INTO matrix_account (user_id, device_id, access_token) VALUES (:u, :d, :t)"),
-                {"u": session.user_id, "d": session.device_id, "t": session.access_token})
-
-    async def save_sync_token(self, user_id: str, token: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(text("UPDATE matrix_account SET sync_token = :t WHERE user_id = :u"),
-                               {"t": token, "u": user_id})
+class BotStore(Accounts):
+    """The bot's session (see Accounts) and the commands it has seen."""
 
     async def record_commands(self, messages: list[TextMessage]) -> list[TextMessage]:
         """Store the commands of one sync; returns those not answered yet (new or left over by a crash)."""

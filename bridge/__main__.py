@@ -71,7 +71,7 @@ async def sync_loop(d: Deps, store: BridgeStore, since: str | None, ready: async
 
 
 async def account(api: AppserviceApi, store: BridgeStore, matrix: Matrix, localpart: str) -> str | None:
-    saved = await store.session(matrix.user_id)
+    saved = await store.account(matrix.user_id)
     if saved is None:
         await api.register(localpart)
         session = await api.login(matrix.user_id, "Liaison MSSanté")
@@ -79,8 +79,8 @@ async def account(api: AppserviceApi, store: BridgeStore, matrix: Matrix, localp
         await matrix.login("", session)
         await matrix.set_display_name("Passerelle MSSanté")
         return None
-    await matrix.login("", saved[0])
-    return saved[1]
+    await matrix.login("", saved.session)
+    return saved.sync_token
 
 
 async def serve(config_path: str, ready_file: str | None) -> int:

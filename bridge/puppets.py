@@ -80,7 +80,7 @@ class Puppets:
         return puppet
 
     async def _login(self, puppet: Puppet) -> Matrix:
-        saved = await self.store.session(puppet.user_id)
+        saved = await self.store.account(puppet.user_id)
         matrix = Matrix(self.homeserver, puppet.user_id, self.store_dir / puppet.user_id[1:].split(":")[0],
                         device_name="Liaison MSSanté")
         if saved is None:
@@ -88,7 +88,7 @@ class Puppets:
             await matrix.login("", session)
             await self.store.save_session(session)
         else:
-            await matrix.login("", saved[0])
+            await matrix.login("", saved.session)
         return matrix
 
     async def join(self, puppet: Puppet, matrix: Matrix, room_id: str) -> None:

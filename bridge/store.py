@@ -11,9 +11,8 @@ import uuid
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from liaison.matrix import Session
+from liaison.accounts import Accounts
 from liaison.pathway_store import now_ms
 
 DONE_MAIL_STATES = ("posted", "quarantined", "rejected", "receipt", "ignored")
@@ -50,29 +49,8 @@ _OUT = ("id, source_event_id, pathway_id, room_id, message_id, recipient, raw, s
         "retry_notice")
 
 
-class BridgeStore:
-    def __init__(self, engine: AsyncEngine) -> None:
-        self.engine = engine
-
-    # -- Matrix sessions (the bridge's account and its puppets) ------------
-
-    async def session(self, user_id: str) -> tuple[Session, str | None] | None:
-        async with self.engine.connect() as conn:
-            row = (await conn.execute(text("SELECT user_id, device_id, access_token, sync_token FROM matrix_account "
-                                           "WHERE user_id = :u"), {"u": user_id})).first()
-        return (Session(row.user_id, row.device_id, row.access_token), row.sync_token) if row else None
-
-    async def save_session(self, session: Session) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(text("DELETE FROM matrix_account WHERE user_id = :u"), {"u": session.user_id})
-            await conn.execute(text("INSERT INTO matrix_account (user_id, device_id, access_token) "
-                                    "VALUES (:u, :d, :t)"),
-                               {"u": session.user_id, "d": session.device_id, "t": session.access_token})
-
-    async def save_sync_token(self, user_id: str, token: str) -> None:
-        async with self.engine.begin() as conn:
-            await conn.execute(text("UPDATE matrix_account SET sync_token = :t WHERE user_id = :u"),
-                               {"t": token, "u": user_id})
+class BridgeStore(Accounts):
+    """The bridge's tables, and the sessions of its account and puppets (see Accounts)."""
 
     # -- appservice transactions --------------------------------------------
 
