@@ -201,6 +201,22 @@ class BridgeConfig:
 
 
 @dataclass
+class DocumentsConfig:
+    """How files entering a pathway room are checked (the types and the size limit are policy knobs)."""
+    # Socket unix du démon ClamAV (clamd) ; vide : pas d'analyse antivirus (!docs le signale).
+    clamd_socket: str = ""
+    clamd_timeout_seconds: int = 30
+    # OID de la structure émettrice, source des lots IHE XDM envoyés par !doc envoyer.
+    source_oid: str = "1.2.250.1.999.1.1"
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.clamd_timeout_seconds <= 600:
+            raise ConfigError("clamd_timeout_seconds", "entre 1 et 600 secondes")
+        if not re.fullmatch(r"[0-2](\.(0|[1-9][0-9]*))+", self.source_oid):
+            raise ConfigError("source_oid", f"« {self.source_oid} » : un OID est attendu (ex. 1.2.250.1.71.4.2.2)")
+
+
+@dataclass
 class Config:
     homeserver: HomeserverConfig
     bot: BotConfig
@@ -213,6 +229,7 @@ class Config:
     policy_file: str = ""
     # Le pont MSSanté ; absent : pas de pont.
     bridge: BridgeConfig | None = None
+    documents: DocumentsConfig = field(default_factory=DocumentsConfig)
 
 
 def policy_text(path: str) -> str:
@@ -306,6 +323,7 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
     cfg.bot.store_dir = absolute(cfg.bot.store_dir)
     cfg.logging.file = absolute(cfg.logging.file)
     cfg.policy_file = absolute(cfg.policy_file)
+    cfg.documents.clamd_socket = absolute(cfg.documents.clamd_socket)
     if cfg.bridge:
         b = cfg.bridge
         b.registration, b.store_dir, b.trusted_domains_file, b.log_file = map(

@@ -49,6 +49,7 @@ class Request:
     sender: str
     address: str
     body: str
+    document_id: str | None = None   # !doc envoyer: the document to pack as IHE_XDM.ZIP
 
 
 _Q_COLUMNS = "number, mail_in_id, reason_code, reason, from_address, trusted, state, pathway_id, received_at"
@@ -196,20 +197,22 @@ class MailStore:
     async def add_request(self, r: Request) -> bool:
         async with self.engine.begin() as conn:
             result = await conn.execute(text(
-                "INSERT INTO mss_request (event_id, pathway_id, room_id, sender, address, body, state, created_at) "
-                "VALUES (:e, :p, :r, :s, :a, :b, 'waiting', :t) ON CONFLICT (event_id) DO NOTHING"),
+                "INSERT INTO mss_request (event_id, pathway_id, room_id, sender, address, body, document_id, state, "
+                "created_at) VALUES (:e, :p, :r, :s, :a, :b, :d, 'waiting', :t) ON CONFLICT (event_id) DO NOTHING"),
                 {"e": r.event_id, "p": r.pathway_id, "r": r.room_id, "s": r.sender, "a": r.address.lower(),
-                 "b": r.body, "t": now_ms()})
+                 "b": r.body, "d": r.document_id, "t": now_ms()})
         return bool(result.rowcount)
 
     async def waiting_requests(self) -> list[Request]:
         async with self.engine.connect() as conn:
-            rows = await conn.execute(text("SELECT event_id, pathway_id, room_id, sender, address, body FROM "
+            rows = await conn.execute(text("SELECT event_id, pathway_id, room_id, sender, address, body, document_id FROM "
                                            "mss_request WHERE state = 'waiting' ORDER BY created_at"))
             return [Request(*r) for r in rows]
 
-    async def finish_request(self, event_id: str) -> None:
-        """Handed to the outbox: the text lives there now."""
+    async def finish_request(self, event_id: str, state: str = "queued") -> None:
+        """Handed to the outbox (queued: the text lives there now), or given up (failed); the text is dropped."""
+        if state not in ("queued", "failed"):
+            raise ValueError(f"mss_request: unknown final state {state!r}")
         async with self.engine.begin() as conn:
-            await conn.execute(text("UPDATE mss_request SET state = 'queued', body = NULL WHERE event_id = :e"),
-                               {"e": event_id})
+            await conn.execute(text("UPDATE mss_request SET state = :s, body = NULL WHERE event_id = :e"),
+                               {"s": state, "e": event_id})

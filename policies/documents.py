@@ -91,6 +91,27 @@ TYPE_CODES: dict[str, DocType] = {
     "29551-9": DocType.ORDONNANCE,                 # Prescription de médicaments (non codée)
 }
 
+# The type code written in an XDM sent by Liaison when the document came without one (CI-SIS labels;
+# photo, courrier and autre have no code of their own in that value set: to check against the current JDV).
+SEND_CODES: dict[DocType, tuple[str, str]] = {
+    DocType.COMPTE_RENDU_CONSULTATION: ("11488-4", "CR ou fiche de consultation ou de visite"),
+    DocType.LETTRE_LIAISON: ("11490-0", "Lettre de liaison à la sortie d'un établissement de soins"),
+    DocType.BIOLOGIE: ("11502-2", "CR d'examens biologiques"),
+    DocType.IMAGERIE: ("18748-4", "CR d'imagerie médicale"),
+    DocType.ORDONNANCE: ("57833-6", "Prescription de produits de santé"),
+    DocType.PHOTO: ("72170-4", "Photographie"),
+    DocType.COURRIER: ("11488-4", "CR ou fiche de consultation ou de visite"),
+    DocType.AUTRE: ("11488-4", "CR ou fiche de consultation ou de visite"),
+}
+
+
+def send_code(doctype: DocType, type_code: str | None) -> tuple[str, str]:
+    """(LOINC code, label) for an outgoing XDM: the code the document came with when it agrees with its type."""
+    if type_code and TYPE_CODES.get(type_code) is doctype:
+        return type_code, doctype.label
+    return SEND_CODES[doctype]
+
+
 # Words of a file name, most specific first.
 _NAME_WORDS: tuple[tuple[DocType, frozenset[str]], ...] = (
     (DocType.ORDONNANCE, frozenset({"ordonnance", "ordonnances", "ordo", "prescription"})),
