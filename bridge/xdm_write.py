@@ -15,7 +15,7 @@ from bridge.xdm_meta import (
     CLASSIFICATION_TYPE, DOC_AUTHOR, DOC_CLASS, DOC_CONFIDENTIALITY, DOC_FACILITY, DOC_FORMAT,
     DOC_PATIENT_ID, DOC_PRACTICE, DOC_TYPE, DOC_UNIQUE_ID, HAS_MEMBER, INS_OIDS, LCM_NS, RIM_NS,
     SS_AUTHOR, SS_CLASSIFICATION_NODE, SS_CONTENT_TYPE, SS_PATIENT_ID, SS_SOURCE_ID, SS_UNIQUE_ID,
-    STABLE_DOCUMENT, XdmError, cda_info, make_cx, make_xcn, make_xon,
+    STABLE_DOCUMENT, XdmError, cda_info, escape, make_cx, make_xcn, make_xon,
 )
 
 SUBSET = "IHE_XDM/SUBSET01"
@@ -31,6 +31,8 @@ _FORMATS = {
     "application/pdf": ("urn:ihe:iti:xds-sd:pdf:2008", _IHE_FORMATS, "Document PDF encapsulé"),
     "text/plain": ("urn:ihe:iti:xds-sd:text:2008", _IHE_FORMATS, "Document texte encapsulé"),
 }
+# ebRIM 3.0 lengths: a Slot Value is a LongName, a LocalizedString value a FreeFormText.
+LONG_NAME, FREE_FORM_TEXT = 256, 1024
 _MIME_SUFFICIENT = ("urn:ihe:iti:xds:2017:mimeTypeSufficient", _IHE_FORMATS, "Format défini par le type MIME")
 
 
@@ -64,6 +66,14 @@ def _text(value: str) -> str:
     return _NOT_XML.sub("", str(value))
 
 
+def _fit(value: str, limit: int) -> str:
+    """`value` (XML-safe) cut so that its HL7 v2 escaped form holds in `limit` characters."""
+    value = _text(value)[:limit]
+    while len(escape(value)) > limit:
+        value = value[:-1]
+    return value
+
+
 def _unique_id() -> str:
     return f"2.25.{uuid.uuid4().int}"
 
@@ -81,7 +91,7 @@ def _slot(parent: Element, name: str, *values: str) -> None:
 
 def _name(parent: Element, text: str) -> None:
     SubElement(SubElement(parent, "rim:Name"), "rim:LocalizedString",
-               {"xml:lang": "fr-FR", "charset": "UTF-8", "value": _text(text)})
+               {"xml:lang": "fr-FR", "charset": "UTF-8", "value": _text(text)[:FREE_FORM_TEXT]})
 
 
 def _classify(parent: Element, scheme: str, code: str, coding_scheme: str | None, display: str | None,
@@ -107,18 +117,22 @@ def _identify(parent: Element, scheme: str, value: str, label: str) -> None:
 def _author_slots(author: XdmAuthor) -> dict[str, str]:
     full = f"{author.given} {author.family}".strip()
     prefix = author.name[: -len(full)].strip() if full and author.name.endswith(full) else ""
-    slots = {"authorPerson": make_xcn(rpps=author.rpps, family=author.family, given=author.given, prefix=prefix),
-             "authorInstitution": make_xon(author.institution)}
+    # Names cut so that the XCN (41 characters of fixed parts, an id of at most 32) stays a LongName.
+    person = make_xcn(rpps=author.rpps, family=_fit(author.family, 64), given=_fit(author.given, 64),
+                      prefix=_fit(prefix, 16))
+    slots = {"authorPerson": person, "authorInstitution": make_xon(_fit(author.institution, LONG_NAME))}
     if author.profession:
-        slots["authorRole"] = author.profession
+        slots["authorRole"] = _text(author.profession)[:LONG_NAME]
     return slots
 
 
-def _check(documents: list[XdmOut], patient_ins: str, patient_oid: str, source_id: str) -> None:
+def _check(documents: list[XdmOut], patient_ins: str, patient_oid: str, author: XdmAuthor, source_id: str) -> None:
     if not documents or len(documents) > 999:
         raise ValueError("Un envoi IHE_XDM doit contenir entre 1 et 999 documents.")
     if patient_oid not in INS_OIDS or not re.fullmatch(r"[0-9A-Za-z]{13,15}", patient_ins or ""):
         raise ValueError("L'INS du patient ou son OID est invalide : le paquet IHE_XDM n'est pas créé.")
+    if author.rpps and (len(author.rpps) > 32 or re.search(r"[\\|^&~]", author.rpps)):
+        raise ValueError("L'identifiant national du professionnel (RPPS) est invalide.")
     if not _OID.match(source_id):
         raise ValueError("L'identifiant de la source (sourceId) doit être un OID.")
     for doc in documents:
@@ -211,7 +225,7 @@ def write_xdm(documents: list[XdmOut], *, patient_ins: str, patient_oid: str, au
               title: str = "Envoi Liaison", now: datetime | None = None) -> bytes:
     """The bytes of an IHE_XDM.ZIP holding `documents` for one patient (ValueError on invalid input)."""
     documents = list(documents)
-    _check(documents, patient_ins, patient_oid, source_id)
+    _check(documents, patient_ins, patient_oid, author, source_id)
     documents = [XdmOut(**{**doc.__dict__, "cda_code": _check_cda(doc, patient_ins, patient_oid)})
                  for doc in documents]
     when = (now or datetime.now(timezone.utc))
