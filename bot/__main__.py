@@ -15,7 +15,8 @@ from pathlib import Path
 import structlog
 
 from bot import help as help_commands
-from bot import consent_commands, mss_commands, pathways, team, trace_command
+from bot import consent_commands, doc_commands, mss_commands, pathways, team, trace_command
+from bot.documents import DocumentIndexer
 from bot.bridge_setup import prepare_bridge
 from bot.app import Bot, BotSettings
 from bot.archive import Archiver
@@ -28,6 +29,8 @@ from bot.store import BotStore
 from bot.watch import MembershipWatch
 from liaison.config import ConfigError, load_config, policy_text
 from liaison.db import DatabaseTooNew, open_database
+from liaison.doc_check import Antivirus
+from liaison.document_store import DocumentStore
 from liaison.logs import setup_logging
 from liaison.matrix import Matrix
 from liaison.trace import Trace
@@ -41,12 +44,17 @@ log = structlog.get_logger("bot")
 
 def build_registry() -> Registry:
     return Registry.of([*help_commands.ALL, *team.ALL, *pathways.ALL, *trace_command.ALL,
-                        *consent_commands.ALL, *mss_commands.ALL])
+                        *consent_commands.ALL, *mss_commands.ALL, *doc_commands.ALL])
 
 
 async def _announce_ready(bot: Bot, ready_file: str) -> None:
     await bot.ready.wait()
     Path(ready_file).write_text(str(os.getpid()))
+
+
+async def _resume_documents(bot: Bot, indexer: DocumentIndexer) -> None:
+    await bot.ready.wait()
+    await indexer.resume()
 
 
 async def _prepare_bridge(bot: Bot, services: Services) -> None:
@@ -69,10 +77,13 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
         bridge_user_id=cfg.bridge.user_id if cfg.bridge else None),
         Trace(engine), ConsentStore(engine), knobs,
         mail=MailStore(engine) if cfg.bridge else None,
-        trusted=load_trusted_domains(cfg.bridge.trusted_domains_file) if cfg.bridge else None)
+        trusted=load_trusted_domains(cfg.bridge.trusted_domains_file) if cfg.bridge else None,
+        documents=DocumentStore(engine),
+        antivirus=Antivirus(cfg.documents.clamd_socket, cfg.documents.clamd_timeout_seconds))
+    indexer = DocumentIndexer(services)
     bot = Bot(matrix, BotStore(engine), build_registry(),
               BotSettings(password=cfg.bot.password, staff=frozenset(cfg.bot.staff)),
-              services, MembershipWatch(services).handle)
+              services, MembershipWatch(services).handle, indexer.handle)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -81,6 +92,7 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
     archiving = asyncio.create_task(Archiver(services).loop(cfg.pathways.archive_interval_seconds))
     announcer = asyncio.create_task(_announce_ready(bot, ready_file)) if ready_file else None
     bridging = asyncio.create_task(_prepare_bridge(bot, services)) if cfg.bridge else None
+    resuming = asyncio.create_task(_resume_documents(bot, indexer))
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
     code = 0
@@ -91,7 +103,9 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
         runner.cancel()
         await asyncio.gather(runner, return_exceptions=True)
         await bot.drain()
+        await indexer.drain()
     stopper.cancel()
+    resuming.cancel()
     archiving.cancel()
     if bridging:
         bridging.cancel()

@@ -39,13 +39,14 @@ class BotSettings:
 
 class Bot:
     def __init__(self, matrix: Matrix, store: BotStore, registry: Registry, settings: BotSettings,
-                 services: object = None, on_memberships=None) -> None:
+                 services: object = None, on_memberships=None, on_files=None) -> None:
         self.matrix = matrix
         self.store = store
         self.registry = registry
         self.settings = settings
         self.services = services
         self.on_memberships = on_memberships   # async callable(list[Membership])
+        self.on_files = on_files               # async callable(list[FileMessage]): stores them, checks later
         self._in_flight: dict[str, asyncio.Task] = {}
         self._background: set[asyncio.Task] = set()
         self._answered: OrderedDict[str, None] = OrderedDict()   # in front of the database's UNIQUE
@@ -77,6 +78,8 @@ class Bot:
                 self._spawn(self.on_memberships(batch.memberships))
             commands = [] if fresh else [m for m in batch.messages if self.registry.parse(m.body) is not None]
             await self._dispatch(commands, replaying)
+            if batch.files and self.on_files and not fresh:
+                await self.on_files(batch.files)   # recorded before the sync position moves past them
             await self.store.save_sync_token(session.user_id, batch.next_batch)
             since, fresh, replaying = batch.next_batch, False, False
             if batch.undecryptable:

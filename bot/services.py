@@ -7,6 +7,8 @@ from policies.pathway import PATHWAY_TYPES
 from policies.sharing import Knobs
 
 from liaison.consents import ConsentStore
+from liaison.doc_check import Antivirus
+from liaison.document_store import DocumentStore
 from liaison.pathway_store import PathwayStore
 from liaison.roster import Roster
 from liaison.mail_store import MailStore
@@ -25,6 +27,11 @@ class PathwaySettings:
     types: tuple[tuple[str, str], ...] = PATHWAY_TYPES
     bridge_user_id: str | None = None   # the MSSanté bridge's account, invited into every pathway room
 
+    def is_bridged(self, user_id: str) -> bool:
+        """The bridge or one of its puppets (@mss_…): what they post, the bridge indexed itself."""
+        bridge = self.bridge_user_id
+        return bool(bridge) and (user_id == bridge or user_id.startswith(bridge.split("_")[0] + "_"))
+
     def type_label(self, key: str) -> str:
         return dict(self.types).get(key, key)
 
@@ -40,3 +47,5 @@ class Services:
     knobs: Knobs
     mail: MailStore | None = None              # None: no MSSanté bridge
     trusted: TrustedDomains | None = None
+    documents: DocumentStore | None = None
+    antivirus: Antivirus = Antivirus()

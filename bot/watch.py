@@ -38,7 +38,7 @@ class MembershipWatch:
         bot, bridge = self.s.settings.bot_user_id, self.s.settings.bridge_user_id
         if m.user_id in (bot, bridge) or m.membership not in _STATES:
             return
-        if bridge and m.sender == bridge and m.user_id.startswith(bridge.split("_")[0] + "_"):
+        if bridge and m.sender == bridge and self.s.settings.is_bridged(m.user_id):
             return   # a puppet brought in by the bridge, which decided and traced the relay
         pathway = await self.s.pathways.by_room(m.room_id)
         if pathway is None:

@@ -86,6 +86,24 @@ class TextMessage:
 
 
 @dataclass(frozen=True)
+class FileMessage:
+    """A file posted in a room (m.file, m.image, m.video, m.audio), still in the media repository."""
+    room_id: str
+    event_id: str
+    sender: str
+    msgtype: str
+    filename: str
+    file: dict                 # the encrypted file object (url, key, iv, hashes), or {"url": …} when clear
+    mimetype: str | None
+    size: int | None
+    thread_root: str | None
+    timestamp: int             # origin_server_ts, milliseconds
+
+
+FILE_TYPES = frozenset({"m.file", "m.image", "m.video", "m.audio"})
+
+
+@dataclass(frozen=True)
 class Membership:
     room_id: str
     event_id: str
@@ -101,6 +119,7 @@ class SyncBatch:
     invites: list[Invite] = field(default_factory=list)
     messages: list[TextMessage] = field(default_factory=list)
     memberships: list[Membership] = field(default_factory=list)
+    files: list[FileMessage] = field(default_factory=list)
     undecryptable: int = 0
     idle: bool = False   # nothing happened in any room: the long poll ran out
 
@@ -118,6 +137,14 @@ class PushedMessage:
     file: dict | None = None      # m.file / m.image: the encrypted file (url, key, iv, hashes) or {"url": …}
     mimetype: str | None = None
     size: int | None = None
+
+
+class FileTooBig(MatrixError):
+    """A room file over the size the caller accepts (the bytes were not kept)."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__("download", f"file over the size limit ({size} bytes)")
+        self.size = size
 
 
 class KeysMissing(Exception):
@@ -206,6 +233,11 @@ class Matrix:
             batch.memberships.append(Membership(room_id, event.event_id, event.sender, event.state_key,
                                                 event.membership, event.prev_membership))
             return
+        if isinstance(event, RoomMessage) and event.sender != self.user_id:
+            found = _file_message(room_id, event)
+            if found:
+                batch.files.append(found)
+                return
         if not isinstance(event, RoomMessageText) or event.sender == self.user_id:
             return
         relates = event.source.get("content", {}).get("m.relates_to") or {}
@@ -449,13 +481,40 @@ class Matrix:
         if not isinstance(resp, MemoryDownloadResponse):
             raise MatrixError("download", resp)
         if len(resp.body) > max_bytes:
-            raise MatrixError("download", "file over the size limit")
+            raise FileTooBig(len(resp.body))
         if "key" not in file:
             return resp.body
         return decrypt_attachment(resp.body, file["key"]["k"], file["hashes"]["sha256"], file["iv"])
 
+    async def redact(self, room_id: str, event_id: str, reason: str, txn_id: str) -> None:
+        resp = await self.client.room_redact(room_id, event_id, reason=reason, tx_id=txn_id)
+        if isinstance(resp, ErrorResponse):
+            raise MatrixError("redact", resp)
+
     async def close(self) -> None:
         await self.client.close()
+
+
+def _file_message(room_id: str, event: RoomMessage) -> FileMessage | None:
+    """The file an m.file/m.image/… event points to; None for anything else or a malformed event."""
+    content = (event.source or {}).get("content") or {}
+    if content.get("msgtype") not in FILE_TYPES:
+        return None
+    relates = content.get("m.relates_to") or {}
+    if relates.get("rel_type") == "m.replace":
+        return None
+    file = content.get("file") if isinstance(content.get("file"), dict) else None
+    if file is None and isinstance(content.get("url"), str):
+        file = {"url": content["url"]}
+    if not file or not isinstance(file.get("url"), str) or not file["url"].startswith("mxc://"):
+        return None
+    info = content.get("info") if isinstance(content.get("info"), dict) else {}
+    size = info.get("size") if isinstance(info.get("size"), int) else None
+    name = content.get("filename") or content.get("body") or "document"
+    return FileMessage(room_id, event.event_id, event.sender, content["msgtype"], str(name)[:255], file,
+                       info.get("mimetype") if isinstance(info.get("mimetype"), str) else None, size,
+                       relates.get("event_id") if relates.get("rel_type") == "m.thread" else None,
+                       int(getattr(event, "server_timestamp", 0) or 0))
 
 
 def reply_content(to: TextMessage, text: str, html: str, notice: bool = True) -> dict:

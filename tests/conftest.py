@@ -13,6 +13,7 @@ from liaison.stack.synapse import Synapse
 from tests.support.botproc import BotProcess
 from tests.support.bridgeproc import BridgeProcess
 from tests.support.clinician import Clinician
+from tests.support.clamd import running_clamd
 from tests.support.mailgw import running_gateway
 
 _names = itertools.count(1)
@@ -70,6 +71,13 @@ def mail_gateway():
     """The local MSSanté-like gateway (Dovecot + mutual-TLS SMTP), once for the session."""
     with running_gateway() as gateway:
         yield gateway
+
+
+@pytest.fixture(scope="session")
+def clamd_daemon():
+    """A real clamd (Debian clamav-daemon) with the EICAR test signature, once for the session."""
+    with running_clamd() as daemon:
+        yield daemon
 
 
 @pytest.fixture

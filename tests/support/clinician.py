@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import io
 from pathlib import Path
 
 from nio import (
@@ -15,6 +16,7 @@ from nio import (
     ReactionEvent,
     RoomMemberEvent,
     RoomMessage,
+    UploadResponse,
 )
 
 ENCRYPTION = {"type": "m.room.encryption", "state_key": "", "content": {"algorithm": "m.megolm.v1.aes-sha2"}}
@@ -111,6 +113,23 @@ class Clinician:
                                            ignore_unverified_devices=True)
         assert not isinstance(resp, ErrorResponse), resp
         return resp.event_id
+
+    async def send_file(self, room_id: str, data: bytes, filename: str, mime: str, *, msgtype: str = "m.file",
+                        declared_size: int | None = None, thread_root: str | None = None) -> str:
+        """Upload a file encrypted (as Element does in an encrypted room) and post its event."""
+        resp, keys = await self.client.upload(io.BytesIO(data), content_type=mime, filename=filename,
+                                              encrypt=True, filesize=len(data))
+        assert isinstance(resp, UploadResponse), resp
+        content = {"msgtype": msgtype, "body": filename, "filename": filename,
+                   "info": {"mimetype": mime, "size": len(data) if declared_size is None else declared_size},
+                   "file": {**keys, "url": resp.content_uri}}
+        if thread_root:
+            content["m.relates_to"] = {"rel_type": "m.thread", "event_id": thread_root}
+        if self.client.should_query_keys:
+            await self.client.keys_query()
+        sent = await self.client.room_send(room_id, "m.room.message", content, ignore_unverified_devices=True)
+        assert not isinstance(sent, ErrorResponse), sent
+        return sent.event_id
 
     async def wait_reply(self, room_id: str, to_event: str, timeout: float = 30.0):
         def is_reply(r, e):

@@ -1,0 +1,223 @@
+"""`!docs` and `!doc`: the pathway's documents, one document's details, its type, and sending it to an
+external professional as IHE XDM through the MSSanté bridge (J6)."""
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from html import escape
+
+from bot.commands import Arg, Context, Reply, command, fold
+from liaison.document_store import Document, Versioned, superseded_by, versions
+from liaison.mail_store import Request
+from liaison.sharing_facts import decide_for
+from policies.documents import DocType, find_doctype
+from policies.sharing import Action
+
+USAGE = "!doc <n> · !doc type <n> <type> · !doc envoyer <n> <adresse MSSanté> [message]"
+IN_ROOM = "Tapez cette commande dans le salon du parcours concerné."
+NO_ANTIVIRUS = ("ℹ️ Aucun antivirus n'est configuré pour la structure : les fichiers sont contrôlés (type réel, "
+                "taille, cohérence avec leur nom) mais pas analysés par ClamAV. Parlez-en à l'administrateur.")
+_ADDRESS = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+_KINDS = {"application/pdf": "PDF", "image/jpeg": "image JPEG", "image/png": "image PNG", "image/gif": "image GIF",
+          "image/tiff": "image TIFF", "image/heic": "image HEIC", "text/plain": "texte", "text/xml": "XML",
+          "application/xml": "XML", "application/hl7-v3+xml": "CDA"}
+
+
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000).strftime("%d/%m/%Y %H:%M")
+
+
+def _size(n: int | None) -> str:
+    if n is None:
+        return "—"
+    if n < 1024 * 1024:
+        return f"{max(1, round(n / 1024))} Kio"
+    return f"{n / 1024 / 1024:.1f} Mio".replace(".", ",")
+
+
+def _label(doctype: str | None) -> str:
+    try:
+        return DocType(doctype).label
+    except ValueError:
+        return DocType.AUTRE.label
+
+
+def _link(doc: Document) -> str:
+    return f"https://matrix.to/#/{doc.room_id}/{doc.event_id}"
+
+
+async def _author(ctx: Context, doc: Document) -> str:
+    if doc.source == "mssante":
+        return f"{doc.author_name} <{doc.author}>" if doc.author_name else doc.author
+    member = await ctx.services.roster.get(doc.author)
+    return member.display_name if member else doc.author
+
+
+async def _pathway(ctx: Context):
+    """The open or closed pathway whose room this is; None elsewhere (circle room, direct chat…)."""
+    if ctx.services.documents is None:
+        return None
+    pathway = await ctx.services.pathways.by_room(ctx.room_id)
+    return pathway if pathway and pathway.room_id == ctx.room_id else None
+
+
+@command("docs", en="documents", help="Les documents du parcours, les plus récents d'abord, par type, avec leurs versions.")
+async def docs(ctx: Context) -> Reply:
+    s = ctx.services
+    pathway = await _pathway(ctx)
+    if pathway is None:
+        return Reply.plain(IN_ROOM)
+    lines = versions(await s.documents.of_pathway(pathway.id))
+    told = ""
+    if not s.antivirus.configured and await s.documents.first_time(pathway.id, "no_antivirus"):
+        told = NO_ANTIVIRUS
+    if not lines:
+        text = ("Aucun document dans ce parcours pour l'instant. Déposez un fichier dans ce salon (ou faites-le "
+                "envoyer par MSSanté) : il sera vérifié puis indexé.")
+        return Reply.plain("\n".join(filter(None, [text, told])))
+    groups: dict[str, list[Versioned]] = {}
+    for line in lines:   # newest first: the groups come in the order of their newest document
+        groups.setdefault(line.current.doctype or DocType.AUTRE.key, []).append(line)
+    text_parts, html_parts = [f"Documents du parcours {pathway.code} ({len(lines)}) :"], []
+    for doctype, group in groups.items():
+        rows = [(await _row(ctx, line)) for line in group]
+        text_parts.append(f"{_label(doctype)} :")
+        text_parts += [f"  n° {r[0]} · {r[1]} · {r[2]} · {r[3]} · {r[4]} · {r[5]}" for r in rows]
+        body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
+        html_parts.append(f"<p><b>{escape(_label(doctype))}</b> ({len(group)})</p><table><thead><tr><th>N°</th>"
+                          "<th>Titre</th><th>Auteur</th><th>Date</th><th>Source</th><th>Versions</th></tr></thead>"
+                          f"<tbody>{body}</tbody></table>")
+    hint = "Détail : !doc <n> ; envoyer : !doc envoyer <n> <adresse MSSanté>."
+    text_parts += [hint, told]
+    html = (f"<p>Documents du parcours <code>{escape(pathway.code)}</code> ({len(lines)}) :</p>"
+            + "".join(html_parts) + f"<p>{escape(hint)}</p>" + (f"<p>{escape(told)}</p>" if told else ""))
+    return Reply("\n".join(filter(None, text_parts)), html)
+
+
+async def _row(ctx: Context, line: Versioned) -> tuple:
+    d = line.current
+    older = ", ".join(f"n° {o.number}" for o in line.older)
+    count = f"{line.count} (précédentes : {older})" if line.older else "1"
+    return d.number, d.title, await _author(ctx, d), _when(d.created_at), d.source_label, count
+
+
+@command("doc", en="document",
+         args=[Arg("numéro", "le n° du document (!docs), ou type / envoyer"),
+               Arg("détails", "selon l'action", required=False, rest=True)],
+         help="Un document : son détail (!doc 3), son type (!doc type 3 biologie), l'envoyer par MSSanté "
+              "(!doc envoyer 3 dr.x@chu.mssante.fr).")
+async def doc(ctx: Context) -> Reply:
+    first = ctx.args.get("numéro") or ""
+    words = (ctx.args.get("détails") or "").split()
+    if _number(first) is not None:
+        return await _detail(ctx, _number(first))
+    action = _ACTIONS.get(fold(first))
+    if action is None:
+        return Reply.plain(f"Action inconnue « {first} ». Utilisation : {USAGE}")
+    return await action(ctx, words)
+
+
+def _number(word: str | None) -> int | None:
+    word = (word or "").lstrip("n°#").strip()
+    return int(word) if word.isdigit() and len(word) < 9 else None
+
+
+async def _find(ctx: Context, word: str | None) -> tuple[object, Document | None, Reply | None]:
+    pathway = await _pathway(ctx)
+    if pathway is None:
+        return None, None, Reply.plain(IN_ROOM)
+    number = _number(word)
+    if number is None:
+        return pathway, None, Reply.plain(f"Numéro de document attendu (!docs pour la liste). Utilisation : {USAGE}")
+    found = await ctx.services.documents.by_number(pathway.id, number)
+    if found is None:
+        return pathway, None, Reply.plain(f"Aucun document n° {number} dans ce parcours (!docs pour la liste).")
+    return pathway, found, None
+
+
+async def _detail(ctx: Context, number: int) -> Reply:
+    pathway, d, problem = await _find(ctx, str(number))
+    if problem:
+        return problem
+    all_docs = await ctx.services.documents.of_pathway(pathway.id)
+    newer = superseded_by(all_docs, d)
+    line = next(v for v in versions(all_docs) if d.id in {v.current.id, *(o.id for o in v.older)})
+    if newer:
+        version = f"ancienne version, remplacée par le n° {newer.number}"
+    elif line.older:
+        version = f"version la plus récente ({line.count} versions : " \
+                  + ", ".join(f"n° {o.number}" for o in line.older) + " avant elle)"
+    else:
+        version = "version unique"
+    kind = _KINDS.get(d.mime or "", d.mime or "—")
+    facts = [("Type", _label(d.doctype) + (f" (code {d.type_code})" if d.type_code else "")),
+             ("Auteur", await _author(ctx, d)), ("Déposé le", f"{_when(d.created_at)}, via {d.source_label}"),
+             ("Fichier", f"{kind}, {_size(d.size)}"), ("SHA-256", d.sha256 or "—"), ("Version", version),
+             ("Lien", _link(d))]
+    head = f"Document n° {d.number} : {d.title}"
+    text = "\n".join([head, *(f"{k} : {v}" for k, v in facts)])
+    html = (f"<p><b>{escape(head)}</b></p><ul>"
+            + "".join(f"<li>{escape(k)} : {_html_value(k, v)}</li>" for k, v in facts) + "</ul>")
+    return Reply(text, html)
+
+
+def _html_value(key: str, value: str) -> str:
+    if key == "Lien":
+        return f'<a href="{escape(value)}">ouvrir le message</a>'
+    if key == "SHA-256":
+        return f"<code>{escape(value)}</code>"
+    return escape(value)
+
+
+async def _set_type(ctx: Context, words: list[str]) -> Reply:
+    if not ctx.is_staff:
+        return Reply.plain("Changer le type d'un document est réservé à l'équipe de la structure.")
+    if len(words) < 2:
+        return Reply.plain("Utilisation : !doc type <n> <type> (ex. !doc type 3 biologie). Types : " + _types())
+    pathway, d, problem = await _find(ctx, words[0])
+    if problem:
+        return problem
+    doctype = find_doctype(" ".join(words[1:]))
+    if doctype is None:
+        return Reply.plain(f"Type inconnu « {' '.join(words[1:])} ». Types : {_types()}")
+    await ctx.services.documents.set_type(d.id, doctype.key, ctx.sender)
+    return Reply.plain(f"Document n° {d.number} : type « {doctype.label} » (il était « {_label(d.doctype)} »).")
+
+
+def _types() -> str:
+    return ", ".join(f"{t.label} ({t.key})" for t in DocType)
+
+
+async def _send(ctx: Context, words: list[str]) -> Reply:
+    s = ctx.services
+    if not ctx.is_staff:
+        return Reply.plain("Envoyer un document hors de la structure est réservé à l'équipe de la structure.")
+    if s.mail is None:
+        return Reply.plain("Le pont MSSanté n'est pas configuré pour cette structure : aucun envoi possible.")
+    if len(words) < 2 or not _ADDRESS.match(words[1]):
+        return Reply.plain("Utilisation : !doc envoyer <n> <adresse MSSanté> [message] "
+                           "(ex. !doc envoyer 3 dr.x@chu.mssante.fr Pour avis, merci).")
+    pathway, d, problem = await _find(ctx, words[0])
+    if problem:
+        return problem
+    if pathway.status != "open":
+        return Reply.plain(f"Le parcours {pathway.code} est clos : ses documents ne sont plus envoyés.")
+    address = words[1].lower()
+    decision = await decide_for(s, pathway=pathway, user_id=address, actor=ctx.sender, action=Action.SEND_DOCUMENT,
+                                correspondent=await s.mail.is_correspondent(pathway.id, address),
+                                trusted_domain=bool(s.trusted and s.trusted.trusts(address)))
+    ref = await s.trace.append(actor=ctx.sender, action="envoyer un document", subject=address, decision=decision,
+                               patient_id=pathway.patient_id, pathway_id=pathway.id)
+    if not decision.allowed:
+        return Reply.plain(f"Document non envoyé : {decision.reason} (règle {decision.rule}, {decision.basis} ; "
+                           f"trace {ref}).")
+    await s.mail.add_request(Request(ctx.event_id, pathway.id, ctx.room_id, ctx.sender, address,
+                                     " ".join(words[2:]), document_id=d.id))
+    return Reply.plain(f"Document n° {d.number} ({_label(d.doctype)}) confié au pont MSSanté pour {address}, "
+                       f"en pièce jointe IHE XDM (trace {ref}). La réponse arrivera dans le fil de ce message.")
+
+
+_ACTIONS = {"type": _set_type, "retyper": _set_type, "envoyer": _send, "send": _send, "envoi": _send,
+            "transmettre": _send}
+
+ALL = [docs, doc]
