@@ -2,6 +2,7 @@
 
     .venv/bin/python -m tests.bench.run [--samples 200] [--rooms 1000] [--idle 10] [--no-maubot] [--pathways 30]
                                         [--mail 100] [--mail-pdf 5] [--mail-sustained 0] [--no-mail] [--only-mail]
+                                        [--docs 20] [--only-docs]
 
 One throwaway Synapse; in encrypted rooms (one room per peer: echo bots answer everything):
 - floor: client A → client B via /sync;
@@ -11,7 +12,8 @@ One throwaway Synapse; in encrypted rooms (one room per peer: echo bots answer e
 Samples are interleaved (one of each per round) so that drift hits every peer alike.
 Then: idle RSS of each bot; the bot's restart with `--rooms` joined rooms, to the first answered command;
 then a care-pathway opening against a bare encrypted createRoom (tests/bench/pathways.py);
-then the MSSanté bridge against the gateway's IDLE floor, and optionally a sustained load (tests/bench/mail.py).
+then the MSSanté bridge against the gateway's IDLE floor, and optionally a sustained load (tests/bench/mail.py);
+then indexing a 10 MiB PDF against its raw download (tests/bench/documents.py).
 Results are printed and written as JSON under .liaison/bench/ (the bridge's part also as mail-<timestamp>.json).
 """
 from __future__ import annotations
@@ -29,6 +31,7 @@ from pathlib import Path
 
 from liaison.stack.synapse import Synapse
 from tests.bench.demo_peers import PASSWORD, start_echo_bot
+from tests.bench.documents import bench_documents, report_lines as documents_report_lines
 from tests.bench.mail import bench_mail, report_lines as mail_report_lines
 from tests.bench.maubot_peer import MaubotEcho
 from tests.bench.measure import Clinician, floor_sample, floor_warm_up, percentiles, rss_mib, wait_device_keys
@@ -87,6 +90,8 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
     try:
         if args.only_mail:
             return {"mail": await _mail(args, synapse, work)}
+        if args.only_docs:
+            return {"documents": await bench_documents(synapse, work, args.docs)}
         alice, bob, echo, liaison = [await synapse.aregister(n, PASSWORD) for n in ("alice", "bob", "echo", "liaison")]
         echo_proc = start_echo_bot(synapse, echo, work)
         bot = BotProcess(work / "liaison", synapse.url, synapse.server_name, liaison, PASSWORD, [alice]).start()
@@ -142,8 +147,10 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
         restart.update(await _restart_to_first_answer(bot, a, rooms["liaison"]))
         pathways = await bench_pathways(synapse, work, args.pathways) if args.pathways else None
         mail = None if args.no_mail else await _mail(args, synapse, work)
+        documents = await bench_documents(synapse, work, args.docs) if args.docs else None
         return {"latency_ms": latency, "rss_mib": rss, "restart": restart, "samples": args.samples,
-                "pathways": pathways, "maubot_version": getattr(mau, "version", None), "mail": mail}
+                "pathways": pathways, "maubot_version": getattr(mau, "version", None), "mail": mail,
+                "documents": documents}
     finally:
         await a.close()
         await b.close()
@@ -159,11 +166,11 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
 
 
 def report(res: dict) -> list[str]:
-    lines = mail_report_lines(res["mail"]) if res.get("mail") else []
-    if "latency_ms" in res:
-        lines = _report_bots(res)
-        if res.get("mail"):
-            lines += ["", *mail_report_lines(res["mail"])]
+    lines = _report_bots(res) if "latency_ms" in res else []
+    if res.get("mail"):
+        lines += ["", *mail_report_lines(res["mail"])]
+    if res.get("documents"):
+        lines += ["", *documents_report_lines(res["documents"])]
     return lines
 
 
@@ -216,6 +223,8 @@ def main() -> None:
                         help="then 20 inbound mails/s for SECONDS (0: skip)")
     parser.add_argument("--no-mail", action="store_true", help="skip the MSSanté bridge")
     parser.add_argument("--only-mail", action="store_true", help="only the MSSanté bridge (no bots, no pathways)")
+    parser.add_argument("--docs", type=int, default=20, help="10 MiB PDF indexings to time (0: none)")
+    parser.add_argument("--only-docs", action="store_true", help="only the document indexing")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     logging.getLogger("nio").setLevel(logging.ERROR)
