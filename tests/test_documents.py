@@ -5,6 +5,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import signal
+import socket
+import tempfile
 
 import pytest
 from nio import RoomMessage
@@ -169,3 +172,36 @@ async def test_a_file_posted_while_the_bot_is_down_is_indexed_when_it_is_back(te
     bot.start()
     said = await _notice_about(nurse, room, posted, timeout=90)
     assert "Document n° 1 indexé : Résultat de biologie" in said.body, said.body
+
+
+async def test_a_crash_while_a_file_is_checked_loses_nothing_and_tells_once(team_with, clamd_daemon, tmp_path):
+    """The antivirus hangs (a socket that accepts and never answers) while the bot checks a file; the bot is
+    killed then; restarted with a working clamd, it checks the file again: indexed once, told once."""
+    hanging = tempfile.mkdtemp(prefix="hang-", dir="/tmp") + "/clamd.sock"
+    listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    listener.bind(hanging)
+    listener.listen(8)
+    try:
+        people, bot, open_pathway = await team_with({"clamd_socket": hanging, "clamd_timeout_seconds": 120})
+        gp, nurse = people["medecin"], people["infirmiere"]
+        room = await open_pathway()
+        posted = await gp.send_file(room, PDF, "CR_consultation.pdf", "application/pdf")
+        index = await _index(bot)
+        for _ in range(400):
+            row = await index.by_event(posted)
+            if row and row.state == "pending":
+                break
+            await asyncio.sleep(0.05)
+        assert row and row.state == "pending", "recorded before the check"
+        await asyncio.sleep(1.0)   # the bot is now waiting on the antivirus
+        bot.stop(signal.SIGKILL)
+        bot.extra["documents"] = {"clamd_socket": clamd_daemon.socket_path}
+        bot.start()
+        said = await _notice_about(nurse, room, posted, timeout=90)
+        assert "Document n° 1 indexé" in said.body, said.body
+        await asyncio.sleep(2)
+        assert len(nurse.replies_to(room, posted)) == 1, "told once"
+        doc = await index.by_event(posted)
+        assert (doc.state, doc.number, doc.sha256) == ("indexed", 1, hashlib.sha256(PDF).hexdigest())
+    finally:
+        listener.close()
