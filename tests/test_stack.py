@@ -15,6 +15,7 @@ import tempfile
 
 import pytest
 
+from liaison.stack.clamd import find_clamd, ping_sync
 from tests.support.clinician import Clinician
 from tests.support.mss import letter, send_mail
 
@@ -60,6 +61,10 @@ async def test_stack_up_talk_to_bot_stop_and_reuse(tmp_path, stack_dir):
         coord = next(a for a in stack["accounts"] if a["role"] == "coordinator")
         assert coord["password"] in out.read_text(), "the demo logins are printed"
         assert stack["appservice"]["puppet_prefix"] == "@mss_"
+        if find_clamd():   # installed by .ci/run: the stack checks documents with it
+            assert ping_sync(stack["documents"]["clamd_socket"]), "the stack's clamd answers"
+        else:
+            assert stack["documents"]["clamd_socket"] is None
         registration = Path(stack["appservice"]["registration"]).read_text()
         assert "rate_limited: false" in registration and "mss_" in registration
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -19,6 +20,7 @@ from pathlib import Path
 import yaml
 
 from liaison.stack import bot_command, port_free, stop_process
+from liaison.stack.clamd import ClamdProcess, find_clamd, official_signatures, start_clamd
 from liaison.stack.synapse import APPSERVICE_ID, PUPPET_PREFIX, Synapse, free_port
 
 STACK_VERSION = 1
@@ -62,6 +64,7 @@ class Stack:
         self.bot: subprocess.Popen | None = None
         self.bridge: subprocess.Popen | None = None
         self.gateway: subprocess.Popen | None = None
+        self.clamd: ClamdProcess | None = None
         self.mail: dict = {}
 
     def _passwords(self) -> dict[str, str]:
@@ -103,6 +106,7 @@ class Stack:
             # The demo's patients are fictitious: the INS test OIDs are accepted.
             "pathways": {"ins_test_mode": True},
             "bridge": self._bridge_section(),
+            "documents": {"clamd_socket": self.clamd.socket_path if self.clamd else ""},
         }
         path = self.root / "liaison.yaml"
         path.write_text("# Généré par `liaison up` pour la pile locale ; voir deploy/liaison.example.yaml.\n"
@@ -133,6 +137,18 @@ class Stack:
         self.mail = json.loads(ready.read_text())
         _say(f"passerelle MSSanté : SMTP {self.mail['smtp']['port']}, IMAP {self.mail['imap']['port']}")
 
+    def _start_clamd(self) -> None:
+        """ClamAV when the machine has it (Debian clamav-daemon); the documents are checked without it otherwise."""
+        binary = find_clamd()
+        if binary is None:
+            _say("antivirus : clamd absent (apt-get install clamav-daemon pour l'activer) ; les documents sont "
+                 "contrôlés sans antivirus")
+            return
+        system = official_signatures()
+        self.clamd = start_clamd(binary, self.root / "clamd", system_signatures=system, timeout=180)
+        _say("antivirus : clamd, " + ("signatures ClamAV de la machine" if system else
+                                      "signature de test EICAR seulement (lancez freshclam pour les vraies)"))
+
     def _wait_for(self, ready: Path, proc: subprocess.Popen, what: str, log: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
         while not ready.exists():
@@ -143,6 +159,7 @@ class Stack:
     def start(self) -> None:
         self.stack_file.unlink(missing_ok=True)
         self._start_gateway()
+        self._start_clamd()
         _say(f"Synapse sur {self.synapse.url} (données : {self.synapse.data_dir})")
         self.synapse.start()
         self.synapse.register(BOT_LOCALPART, self.passwords[BOT_LOCALPART], displayname="Liaison")
@@ -177,6 +194,7 @@ class Stack:
                            "puppet_prefix": f"@{PUPPET_PREFIX}"},
             "bridge": {"user_id": f"@{BRIDGE_LOCALPART}:{hs.server_name}", "pid": self.bridge.pid},
             "mail": {k: v for k, v in self.mail.items() if k != "pid"},
+            "documents": {"clamd_socket": self.clamd.socket_path if self.clamd else None},
             "logs": str(self.logs),
         }
         tmp = self.stack_file.with_suffix(".tmp")
@@ -220,6 +238,9 @@ class Stack:
             stop_process(proc)
         self.synapse.stop()
         stop_process(self.gateway)
+        if self.clamd:
+            self.clamd.stop()
+            shutil.rmtree(Path(self.clamd.socket_path).parent, ignore_errors=True)
         _say("Pile arrêtée ; les données restent dans " + str(self.root))
 
 
