@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from policies.decision import Allow, Deny
-from policies.documents import (DOCUMENT_KINDS, RULES, DocType, FileFacts, check_file, find_doctype,
+from policies.documents import (DOCUMENT_KINDS, RULES, DocType, FileFacts, check_file, find_doctype, send_code,
                                 guess_doctype)
 from policies.knobs import KnobError, load_knobs
 from policies.sharing import Knobs
@@ -207,3 +207,13 @@ def test_never_allows_an_executable_a_spoofed_type_or_a_virus(f):
         assert isinstance(decision, Deny) and not decision.allowed
     if decision.allowed:
         assert f.size <= f.knobs.document_max_mib * MIB and f.sniffed_kind in f.knobs.document_kinds
+
+
+def test_an_outgoing_xdm_keeps_the_type_code_it_came_with_when_it_agrees_with_the_type():
+    assert send_code(DocType.LETTRE_LIAISON, "34133-9") == ("34133-9", DocType.LETTRE_LIAISON.label)
+    assert send_code(DocType.BIOLOGIE, "34133-9") == ("11502-2", "CR d'examens biologiques"), \
+        "retyped with !doc type: the code follows the new type"
+    assert send_code(DocType.ORDONNANCE, None)[0] == "57833-6"
+    for doctype in DocType:
+        code, label = send_code(doctype, None)
+        assert code and label

@@ -6,6 +6,14 @@
 //        --command '!aide' [--expect-sender @bot:hs] [--timeout 60] [--resend-after 10] [--verbose]
 // With no reply after --resend-after seconds the command is sent again (3 sends at most;
 // "attempts" in the JSON): a bot may miss a brand-new device's keys at first.
+//
+// File mode: add --file PATH [--filename NAME] [--mimetype TYPE] [--omit-filename]. The command
+// (default "!aide") is sent first, as above, so that the bot surely reads this new device; then
+// the file is encrypted as Element Web does (encrypted attachment v2: AES-256-CTR with WebCrypto),
+// the ciphertext is uploaded, an m.file (m.image for image/*) event is sent, and the JSON line is
+// about the file's event and the bot's reply to it (no resend for the file).
+import { readFile } from "node:fs/promises";
+import { basename } from "node:path";
 import { parseArgs } from "node:util";
 
 const { values: opt } = parseArgs({
@@ -14,8 +22,11 @@ const { values: opt } = parseArgs({
         room: { type: "string" }, command: { type: "string" }, "expect-sender": { type: "string" },
         timeout: { type: "string", default: "60" }, "resend-after": { type: "string", default: "10" },
         verbose: { type: "boolean", default: false },
+        file: { type: "string" }, filename: { type: "string" }, mimetype: { type: "string" },
+        "omit-filename": { type: "boolean", default: false }, // Element Web sends `body` only
     },
 });
+if (opt.file && opt.command === undefined) opt.command = "!aide";
 // The SDK and the WASM crypto's tracing print through console.* (log/info/debug would go
 // to stdout in node): send them to stderr, and only with --verbose.
 const toStderr = (...a) => process.stderr.write(a.map(String).join(" ") + "\n");
@@ -74,11 +85,11 @@ async function main() {
     crypto.globalBlacklistUnverifiedDevices = false;
     crypto.setDeviceIsolationMode(new AllDevicesIsolationMode(false));
 
-    // Replies are recognised on arrival, or later when their room key arrives (Decrypted).
-    const sent = new Set(); // our command's event ids (one per attempt)
+    // Replies are recognised on arrival, or later when their room key arrives (Decrypted), and
+    // kept by the event they answer (a reply may come before our send returns its event id).
+    const sent = new Set(); // the event ids we sent (one per attempt)
     const noted = new Set();
-    let resolveReply;
-    const replyPromise = new Promise((r) => (resolveReply = r));
+    const replies = new Map(); // in_reply_to event id -> { ev, content, inReplyTo }
     async function consider(ev) {
         if (ev.getRoomId() !== opt.room || ev.getSender() === login.user_id) return;
         if (opt["expect-sender"] && ev.getSender() !== opt["expect-sender"]) return;
@@ -95,7 +106,16 @@ async function main() {
         const content = ev.getContent();
         const rel = content["m.relates_to"] ?? ev.getWireContent()["m.relates_to"];
         const inReplyTo = rel?.["m.in_reply_to"]?.event_id;
-        if (sent.has(inReplyTo)) resolveReply({ ev, content, inReplyTo });
+        if (inReplyTo && !replies.has(inReplyTo)) replies.set(inReplyTo, { ev, content, inReplyTo });
+    }
+    // The first reply to one of `ids`, or null after `withinMs`.
+    async function replyTo(ids, withinMs = Infinity) {
+        const end = Date.now() + withinMs;
+        for (;;) {
+            for (const id of ids) if (replies.has(id)) return replies.get(id);
+            if (Date.now() >= end) return null;
+            await sleep(100);
+        }
     }
     client.on(sdk.RoomEvent.Timeline, (ev) => consider(ev).catch(() => {}));
     client.on(sdk.MatrixEventEvent.Decrypted, (ev) => consider(ev).catch(() => {}));
@@ -133,6 +153,7 @@ async function main() {
     // 5. Send the command (the SDK encrypts it); resend only if no reply came in time.
     const resendAfterMs = Number(opt["resend-after"]) * 1000;
     const maxAttempts = resendAfterMs > 0 ? 3 : 1; // --resend-after 0: never resend
+    const commandIds = [];
     let reply = null;
     let attempts = 0;
     while (!reply && attempts < maxAttempts) {
@@ -142,31 +163,97 @@ async function main() {
             msgtype: "m.text", body: opt.command,
         });
         sent.add(event_id);
-        stage = `waiting for a reply to ${[...sent].join(", ")} (attempt ${attempts})`;
-        if (attempts === maxAttempts) reply = await replyPromise; // until --timeout
-        else reply = await Promise.race([replyPromise, sleep(resendAfterMs).then(() => null)]);
+        commandIds.push(event_id);
+        stage = `waiting for a reply to ${commandIds.join(", ")} (attempt ${attempts})`;
+        // the last attempt waits until --timeout
+        reply = await replyTo(commandIds, attempts === maxAttempts ? Infinity : resendAfterMs);
     }
+    const summary = ({ ev, content, inReplyTo }) => {
+        const sentEv = room.findEventById(inReplyTo);
+        return {
+            sent_event_id: inReplyTo,
+            sent_encrypted: sentEv ? sentEv.isEncrypted() : null,
+            reply_event_id: ev.getId(),
+            sender: ev.getSender(),
+            encrypted: ev.isEncrypted(), // was it m.room.encrypted on the wire
+            body: content.body ?? null,
+            format: content.format ?? null,
+            formatted_body: content.formatted_body ?? null,
+            in_reply_to: inReplyTo,
+        };
+    };
 
-    const { ev, content, inReplyTo } = reply;
-    const sentEv = room.findEventById(inReplyTo);
-    process.stdout.write(JSON.stringify({
-        sent_event_id: inReplyTo,
-        sent_encrypted: sentEv ? sentEv.isEncrypted() : null,
-        reply_event_id: ev.getId(),
-        sender: ev.getSender(),
-        encrypted: ev.isEncrypted(), // was it m.room.encrypted on the wire
-        body: content.body ?? null,
-        format: content.format ?? null,
-        formatted_body: content.formatted_body ?? null,
-        in_reply_to: inReplyTo,
-        attempts,
-    }) + "\n");
+    if (!opt.file) {
+        process.stdout.write(JSON.stringify({ ...summary(reply), attempts }) + "\n");
+    } else {
+        // 5b. The file, as Element Web's ContentMessages.uploadFile does it in an encrypted room:
+        // encrypt in memory, upload the ciphertext as an anonymous octet-stream, send the event.
+        stage = "encrypting the file";
+        const plain = new Uint8Array(await readFile(opt.file));
+        const name = opt.filename ?? basename(opt.file);
+        const mimetype = opt.mimetype ?? "application/octet-stream";
+        const { data, info } = await encryptAttachment(plain);
+        stage = "uploading the file";
+        const { content_uri: url } = await client.uploadContent(new Blob([data]), {
+            includeFilename: false, type: "application/octet-stream",
+        });
+        const content = {
+            msgtype: mimetype.startsWith("image/") ? "m.image" : "m.file",
+            body: name,
+            ...(opt["omit-filename"] ? {} : { filename: name }),
+            info: { mimetype, size: plain.byteLength },
+            "m.mentions": {},
+            file: { ...info, url },
+        };
+        stage = "sending the file's event";
+        const { event_id } = await client.sendEvent(opt.room, "m.room.message", content);
+        sent.add(event_id);
+        stage = `waiting for a reply to the file ${event_id}`;
+        const fileReply = await replyTo([event_id]); // until --timeout
+        process.stdout.write(JSON.stringify({
+            ...summary(fileReply),
+            msgtype: content.msgtype,
+            filename: name,
+            mimetype,
+            size: plain.byteLength,
+            sha256: hex(await globalThis.crypto.subtle.digest("SHA-256", plain)), // of the plaintext
+            file: content.file, // url, key (JWK), iv, hashes.sha256 (of the ciphertext), v
+            command_event_id: reply.inReplyTo,
+            command_reply_body: reply.content.body ?? null,
+            attempts, // of the command
+        }) + "\n");
+    }
 
     // 6. Clean up: stop syncing and drop the throw-away device.
     client.stopClient();
     await Promise.race([client.logout(true).catch(() => {}), sleep(3000)]);
     process.exit(0);
 }
+
+// Matrix encrypted attachment, version 2 (what matrix-encrypt-attachment does for Element Web):
+// AES-256-CTR, a random 8-byte nonce followed by an 8-byte block counter starting at 0 (the IV's
+// last 8 bytes are zero, the counter is 64 bits), the key exported as a JWK (k: unpadded
+// base64url), the IV and the ciphertext's SHA-256 as unpadded standard base64.
+async function encryptAttachment(plain) {
+    const { subtle } = globalThis.crypto;
+    const iv = new Uint8Array(16);
+    globalThis.crypto.getRandomValues(iv.subarray(0, 8));
+    const key = await subtle.generateKey({ name: "AES-CTR", length: 256 }, true, ["encrypt", "decrypt"]);
+    const jwk = await subtle.exportKey("jwk", key);
+    const data = new Uint8Array(await subtle.encrypt({ name: "AES-CTR", counter: iv, length: 64 }, key, plain));
+    const digest = await subtle.digest("SHA-256", data);
+    return {
+        data,
+        info: {
+            v: "v2",
+            key: { kty: jwk.kty, key_ops: jwk.key_ops, alg: jwk.alg, k: jwk.k, ext: jwk.ext },
+            iv: unpaddedBase64(iv),
+            hashes: { sha256: unpaddedBase64(digest) },
+        },
+    };
+}
+const unpaddedBase64 = (bytes) => Buffer.from(bytes).toString("base64").replace(/=+$/, "");
+const hex = (bytes) => Buffer.from(bytes).toString("hex");
 
 setTimeout(() => fail(`timed out after ${opt.timeout}s (${stage})`), Number(opt.timeout) * 1000);
 main().catch((e) => fail(`${stage}: ${e?.message ?? e}`));
