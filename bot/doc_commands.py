@@ -10,7 +10,7 @@ from bot.commands import Arg, Context, Reply, command, fold
 from liaison.document_store import Document, Versioned, superseded_by, versions
 from liaison.mail_store import Request
 from liaison.sharing_facts import decide_for
-from policies.documents import DocType, find_doctype
+from policies.documents import DocType, doctype_label as _label, find_doctype
 from policies.sharing import Action
 
 USAGE = "!doc <n> · !doc type <n> <type> · !doc envoyer <n> <adresse MSSanté> [message]"
@@ -34,12 +34,6 @@ def _size(n: int | None) -> str:
         return f"{max(1, round(n / 1024))} Kio"
     return f"{n / 1024 / 1024:.1f} Mio".replace(".", ",")
 
-
-def _label(doctype: str | None) -> str:
-    try:
-        return DocType(doctype).label
-    except ValueError:
-        return DocType.AUTRE.label
 
 
 def _link(doc: Document) -> str:

@@ -35,6 +35,8 @@ from liaison.trusted import TrustedListError, load_trusted_domains
 from liaison.config import ConfigError, load_config, policy_text
 from liaison.consents import ConsentStore
 from liaison.db import DatabaseTooNew, open_database
+from liaison.doc_check import Antivirus
+from liaison.document_store import DocumentStore
 from liaison.logs import setup_logging
 from liaison.mail_store import MailStore
 from liaison.matrix import MEMBERSHIP_FILTER, Matrix, MatrixError
@@ -108,9 +110,11 @@ async def serve(config_path: str, ready_file: str | None) -> int:
     settings = BridgeSettings(address=m.address, display_name=m.display_name, server_name=cfg.homeserver.server_name,
                               bot_user_id=cfg.bot.user_id, structure=cfg.structure, max_mail_bytes=b.max_mail_bytes,
                               max_attachments=b.max_attachments, give_up_seconds=b.give_up_hours * 3600,
-                              retry_first_seconds=b.retry_first_seconds, retry_max_seconds=b.retry_max_seconds)
+                              retry_first_seconds=b.retry_first_seconds, retry_max_seconds=b.retry_max_seconds,
+                              source_oid=cfg.documents.source_oid)
+    antivirus = Antivirus(cfg.documents.clamd_socket, float(cfg.documents.clamd_timeout_seconds))
     d = Deps(settings, store, MailStore(engine), PathwayStore(engine), Roster(engine), ConsentStore(engine), knobs,
-             Trace(engine), trusted, matrix, puppets, smtp, metrics)
+             Trace(engine), trusted, matrix, puppets, smtp, metrics, DocumentStore(engine), antivirus)
     ours = "@" + puppets.prefix   # the bridge's account and its puppets
     service = Appservice(store, reg.hs_token, metrics, d.wake_events.set, lambda user: user.startswith(ours))
     runner = web.AppRunner(service.app(), access_log=None)
@@ -128,7 +132,8 @@ async def serve(config_path: str, ready_file: str | None) -> int:
                        return_when=asyncio.FIRST_COMPLETED)
     if ready_file and not stop.is_set():
         Path(ready_file).write_text(str(os.getpid()))
-    log.info("bridge.started", user_id=b.user_id, port=b.listen_port, trusted_domains=len(trusted.domains))
+    log.info("bridge.started", user_id=b.user_id, port=b.listen_port, trusted_domains=len(trusted.domains),
+             antivirus=antivirus.configured)
     stopper = asyncio.create_task(stop.wait())
     done, _ = await asyncio.wait([stopper, *tasks], return_when=asyncio.FIRST_COMPLETED)
     code = 0 if stopper in done else 1

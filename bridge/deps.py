@@ -10,6 +10,8 @@ from bridge.smtp import SmtpClient
 from bridge.store import BridgeStore
 from liaison.trusted import TrustedDomains
 from liaison.consents import ConsentStore
+from liaison.doc_check import Antivirus
+from liaison.document_store import DocumentStore
 from liaison.mail_store import MailStore
 from liaison.matrix import Matrix
 from liaison.pathway_store import PathwayStore
@@ -30,6 +32,7 @@ class BridgeSettings:
     give_up_seconds: int = 96 * 3600
     retry_first_seconds: int = 60
     retry_max_seconds: int = 3600
+    source_oid: str = "1.2.250.1.999.1.1"   # the structure's OID: sourceId of the IHE XDM it sends
 
     @property
     def domain(self) -> str:
@@ -55,5 +58,8 @@ class Deps:
     puppets: Puppets
     smtp: SmtpClient
     metrics: Metrics
+    documents: DocumentStore  # the pathways' document index, shared with the bot
+    antivirus: Antivirus = field(default_factory=Antivirus)   # clamd for the files of incoming mails
+    scan_waits: dict[str, float] = field(default_factory=dict)   # mail id -> since when it waits for clamd
     wake_outbox: asyncio.Event = field(default_factory=asyncio.Event)
     wake_events: asyncio.Event = field(default_factory=asyncio.Event)

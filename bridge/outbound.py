@@ -5,17 +5,19 @@ to that professional, after the sharing decision (data minimisation). New thread
 from __future__ import annotations
 
 import asyncio
+import time
 
 import structlog
 
-from bridge import outbox
+from bridge import documents_out, outbox
 from bridge.deps import Deps
+from bridge.documents_in import AntivirusUnavailable
 from bridge.inbound import ref, xdm_of
 from bridge.mail_in import parse_mail
 from bridge.mail_out import OutAttachment, as_bytes, compose, message_id_for
 from bridge.posting import post_mail
 from bridge.routing import Route
-from liaison.mail_store import Thread
+from liaison.mail_store import Request, Thread
 from liaison.matrix import KeysMissing, MatrixError, PushedMessage, txn_id
 from liaison.sharing_facts import decide_for
 from policies.sharing import Action
@@ -23,11 +25,14 @@ from policies.sharing import Action
 log = structlog.get_logger(__name__)
 
 UNDECRYPTABLE_GIVE_UP = 40   # passes over an event whose key never came
+DOCUMENT_FETCH_GIVE_UP = 10  # tries at fetching a document to send (!doc envoyer), 2 s to 60 s apart (~4 min)
 
 
 class Outbound:
     def __init__(self, d: Deps) -> None:
         self.d = d
+        # !doc envoyer request -> (failed fetches, not before): as many as requests waiting, each given up in time
+        self.fetch_failures: dict[str, tuple[int, float]] = {}
 
     async def run(self) -> None:
         while True:
@@ -103,14 +108,14 @@ class Outbound:
 
     async def queue(self, *, source: str, sender: str, pathway, room_id: str, address: str, subject: str, text: str,
                     thread_root: str, in_reply_to: str | None = None, references: tuple[str, ...] = (),
-                    attachments: tuple[OutAttachment, ...] = ()) -> None:
+                    attachments: tuple[OutAttachment, ...] = (), extra_headers: dict[str, str] | None = None) -> None:
         d, s = self.d, self.d.settings
         name, signature = await self.signer(sender, pathway.code)
         mid = message_id_for(source, s.domain)
         mail = compose(from_address=s.address, from_display=f"{name} — {s.display_name}", to=address,
                        subject=subject, text=text, event_id=source, reply_to=s.subaddress(pathway.code),
                        in_reply_to=in_reply_to, references=references, signature=signature,
-                       attachments=attachments)
+                       attachments=attachments, extra_headers=extra_headers)
         await d.mail.add_thread(Thread(mid, pathway.id, room_id, source, thread_root, address, subject))
         if await d.store.enqueue(source_event_id=source, pathway_id=pathway.id, room_id=room_id, message_id=mid,
                                  recipient=address, raw=as_bytes(mail),
@@ -137,14 +142,57 @@ class Outbound:
             log.warning("outbound.notice_failed", room_id=room_id, error=str(err)[:200])
 
     async def new_threads(self) -> None:
-        """`!mss ecrire`: the command's event roots the thread; the answer by mail comes back in it."""
+        """`!mss ecrire` and `!doc envoyer`: the command's event roots the thread; the answer by mail comes back
+        in it."""
         d = self.d
         for r in await d.mail.waiting_requests():
             pathway = await d.pathways.pathway(r.pathway_id)
+            if r.document_id:
+                await self.send_document(r, pathway)
+                continue
             await self.queue(source=r.event_id, sender=r.sender, pathway=pathway, room_id=r.room_id,
                              address=r.address, subject=f"Parcours {pathway.code} : message de l'équipe de soins",
                              text=r.body, thread_root=r.event_id)
             await d.mail.finish_request(r.event_id)
+
+    async def send_document(self, r: Request, pathway) -> None:
+        """`!doc envoyer` (decided and traced by the bot): the document packed as IHE_XDM.ZIP, or the room told why
+        not. A media repository that does not answer leaves the request for the next pass, a while."""
+        d = self.d
+        tries, not_before = self.fetch_failures.get(r.event_id, (0, 0.0))
+        if time.monotonic() < not_before:
+            return
+        try:
+            packed = await documents_out.pack(d, r, pathway)
+        except (MatrixError, OSError) as err:
+            tries += 1
+            log.warning("outbound.document_fetch_failed", event_id=r.event_id, attempt=tries, error=str(err)[:200])
+            if tries < DOCUMENT_FETCH_GIVE_UP:
+                self.fetch_failures[r.event_id] = (tries, time.monotonic() + min(2 ** tries, 60))
+                return
+            await self._document_failed(r, "document.unreachable", "le fichier n'a pas pu être relu sur le serveur "
+                                        "Matrix après plusieurs essais")
+            return
+        except documents_out.Unsendable as err:
+            await self._document_failed(r, err.code, err.reason)
+            return
+        self.fetch_failures.pop(r.event_id, None)
+        body = (r.body or "").strip()
+        text = (f"{body}\n\nDocument joint (IHE_XDM.ZIP) : {packed.doctype.label}." if body
+                else documents_out.default_text(packed))
+        await self.queue(source=r.event_id, sender=r.sender, pathway=pathway, room_id=r.room_id, address=r.address,
+                         subject=documents_out.subject(pathway, packed), text=text, thread_root=r.event_id,
+                         attachments=(packed.attachment,), extra_headers=packed.headers)
+        await d.mail.finish_request(r.event_id)
+        log.info("outbound.document_queued", event_id=r.event_id, document_id=packed.document.id,
+                 pathway_id=pathway.id, cda_headers=bool(packed.headers))
+
+    async def _document_failed(self, r: Request, code: str, reason: str) -> None:
+        self.fetch_failures.pop(r.event_id, None)
+        await self.notice(r.room_id, r.event_id, r.event_id, f"Document non envoyé à {r.address} : {reason}. "
+                                                             f"Rien n'est parti (réf. {code}).")
+        await self.d.mail.finish_request(r.event_id, "failed")
+        log.warning("outbound.document_failed", event_id=r.event_id, document_id=r.document_id, code=code)
 
     async def routed_by_hand(self) -> None:
         """Quarantined mails a coordinator routed (`!mss router`): posted now in the chosen pathway."""
@@ -154,7 +202,11 @@ class Outbound:
             pathway = await d.pathways.pathway(q.pathway_id)
             mail = parse_mail(raw or b"")
             where = Route(ref(pathway), None, f"à la main par la coordination (quarantaine n° {q.number})")
-            event_id = await post_mail(d, mail_id=q.mail_in_id, mail=mail, xdm=_xdm_or_none(mail), route=where)
+            try:
+                event_id = await post_mail(d, mail_id=q.mail_in_id, mail=mail, xdm=_xdm_or_none(mail), route=where)
+            except AntivirusUnavailable:
+                log.warning("quarantine.routing_waits_antivirus", number=q.number)
+                continue
             await d.store.finish_mail(q.mail_in_id, "posted", pathway_id=pathway.id, event_id=event_id)
             await d.mail.finish_routing(q.number, None)
             d.metrics.relayed_in.inc()

@@ -65,6 +65,14 @@ for _doctype in DocType:
         _INDEX.setdefault(fold(_name), _doctype)
 
 
+def doctype_label(key: str | None) -> str:
+    """The French label of a stored type key; an unknown or missing key reads « Autre »."""
+    try:
+        return DocType(key).label
+    except ValueError:
+        return DocType.AUTRE.label
+
+
 def find_doctype(text: str) -> DocType | None:
     """The document type named by `text`, forgiving case, accents, hyphens and spaces; None if unknown."""
     return _INDEX.get(fold(text))

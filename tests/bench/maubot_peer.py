@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import secrets
 import shutil
 import sqlite3

@@ -23,7 +23,6 @@ import asyncio
 import json
 import logging
 import shutil
-import subprocess
 import sys
 import tempfile
 import time

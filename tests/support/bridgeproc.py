@@ -82,3 +82,15 @@ class BridgeProcess:
 
     def stop(self, sig: int = signal.SIGTERM, timeout: float = 20.0) -> int:
         return stop_process(self.process, sig, timeout)
+
+
+def documents_section(*, clamd_socket: str = "", **overrides) -> dict:
+    """The top-level `documents:` config section (the bot and the bridge read it from the same file)."""
+    return {"clamd_socket": clamd_socket, "clamd_timeout_seconds": 5, **overrides}
+
+
+def with_documents(bot_process, section: dict):
+    """A `bot_process` factory whose config file carries this `documents:` section, for `open_structure`."""
+    def make(**kwargs):
+        return bot_process(**kwargs, documents=section)
+    return make

@@ -1,0 +1,106 @@
+"""`!doc envoyer`: an indexed document of the room, packed as IHE_XDM.ZIP for an external MSSanté address.
+
+The bot decided and traced the share; here the file is fetched again from the media repository,
+decrypted, checked against the hash kept in the index, and packed with the patient's INS and the
+professional who asked as author. Nothing of the document is logged.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+from bridge.deps import Deps
+from bridge.mail_out import OutAttachment
+from bridge.xdm import XdmAuthor, XdmOut, mss_headers, write_xdm
+from liaison.document_store import Document
+from liaison.mail_store import Request
+from liaison.pathway_store import Pathway
+from liaison.roster import RosterMember
+from policies.documents import DocType, send_code
+
+XDM_NAME = "IHE_XDM.ZIP"
+_EXTENSIONS = {"application/pdf": "pdf", "text/xml": "xml", "application/xml": "xml", "text/plain": "txt",
+               "image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/tiff": "tif",
+               "image/webp": "webp", "image/heic": "heic", "image/heif": "heif", "image/avif": "avif"}
+_TITLES = re.compile(r"^(?:dr|dr\.|docteure?|pr|pr\.|professeure?|mme|mme\.|m\.|mr|mlle)\s+", re.IGNORECASE)
+
+
+class Unsendable(Exception):
+    """The document cannot leave (gone from the index, altered, no valid INS…): `reason` in French."""
+
+    def __init__(self, code: str, reason: str) -> None:
+        super().__init__(code)
+        self.code = code
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class Packed:
+    document: Document
+    doctype: DocType
+    attachment: OutAttachment
+    headers: dict[str, str]     # X-MSS-INS / X-MSS-CODECDA, only for a CDA carrying the INS
+
+
+def doctype_of(doc: Document) -> DocType:
+    try:
+        return DocType(doc.doctype or "")
+    except ValueError:
+        return DocType.AUTRE
+
+
+def extension(mime: str | None) -> str:
+    return _EXTENSIONS.get((mime or "").lower(), "bin")
+
+
+def author_of(member: RosterMember | None, user_id: str, structure: str) -> XdmAuthor:
+    """The XDM author: the roster member who asked (RPPS when their professional id is one)."""
+    if member is None:
+        local = user_id[1:].split(":", 1)[0] if user_id.startswith("@") else user_id
+        return XdmAuthor(name=local, given="", family=local, institution=structure)
+    name = " ".join(member.display_name.split())
+    words = _TITLES.sub("", name).split()
+    given, family = (words[0], " ".join(words[1:])) if len(words) > 1 else ("", " ".join(words) or name)
+    rpps = member.professional_id if re.fullmatch(r"\d{11}", member.professional_id or "") else None
+    return XdmAuthor(name=name, given=given, family=family, rpps=rpps, institution=member.structure or structure,
+                     profession=member.profession.label)
+
+
+async def pack(d: Deps, r: Request, pathway: Pathway) -> Packed:
+    """The IHE_XDM.ZIP of the request's document; Unsendable when it must not leave, MatrixError/OSError
+    when the media repository did not answer (tried again later)."""
+    doc = await d.documents.get(r.document_id or "")
+    if doc is None or doc.pathway_id != r.pathway_id or doc.state != "indexed" or not doc.sha256:
+        raise Unsendable("document.not_indexed", "le document demandé n'est pas (ou plus) dans l'index de ce "
+                                                 "parcours")
+    limit = max(d.settings.max_mail_bytes, d.knobs.document_max_mib * 1024 * 1024)
+    data = await d.matrix.download(doc.file, limit)
+    if hashlib.sha256(data).hexdigest() != doc.sha256:
+        raise Unsendable("document.hash_mismatch",
+                         f"le fichier du document n° {doc.number} ne correspond plus à son empreinte enregistrée "
+                         "à l'indexation : il a pu être altéré et n'est pas envoyé")
+    doctype = doctype_of(doc)
+    code, display = send_code(doctype, doc.type_code)
+    out = XdmOut(data=data, mime_type=doc.mime or "application/octet-stream", title=doc.title, type_code=code,
+                 type_display=display, filename_ext=extension(doc.mime))
+    patient = await d.pathways.patient(pathway.patient_id)
+    s = d.settings
+    author = author_of(await d.roster.get(r.sender), r.sender, s.structure or s.display_name)
+    try:
+        archive = write_xdm([out], patient_ins=patient.ins, patient_oid=patient.ins_oid, author=author,
+                            source_id=s.source_oid, title=f"Parcours {pathway.code} : {doctype.label}")
+        headers = mss_headers([out])
+    except ValueError as err:   # XdmError included: its message is already a French sentence
+        raise Unsendable("document.xdm_invalid", str(err).rstrip(".")) from None
+    return Packed(doc, doctype, OutAttachment(XDM_NAME, "application/zip", archive), headers)
+
+
+def subject(pathway: Pathway, packed: Packed) -> str:
+    """No patient identity in a subject line: the pathway's code and the document's type."""
+    return f"Parcours {pathway.code} : {packed.doctype.label}"
+
+
+def default_text(packed: Packed) -> str:
+    return (f"Bonjour,\n\nVeuillez trouver ci-joint un document ({packed.doctype.label.lower()}) transmis par "
+            "l'équipe de soins, au format IHE XDM (IHE_XDM.ZIP).\n\nBien cordialement.")
