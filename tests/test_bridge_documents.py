@@ -14,7 +14,6 @@ import os
 import secrets
 import shutil
 import tempfile
-from pathlib import Path
 
 import time
 from datetime import date
@@ -43,7 +42,6 @@ from tests.support.mss import INS, PDF, box, drain, letter, open_structure, send
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
 TEST_OID = "1.2.250.1.213.1.4.10"
-BOT_DOC_COMMAND = Path(__file__).resolve().parents[1] / "bot" / "doc_commands.py"
 
 
 def cda_letter(ins: str = INS, code: str = "11490-0") -> bytes:
@@ -274,7 +272,6 @@ async def test_refused_files_are_not_posted(clinician, bot_process, bridge_proce
         assert name not in log, f"{name} in the bridge's log"
 
 
-@pytest.mark.skipif(not BOT_DOC_COMMAND.exists(), reason="waits for the bot's !doc envoyer (bot/doc_commands.py)")
 async def test_doc_envoyer_end_to_end(structure):
     """J6 through the bot: the GP sends document 1 to the cardiologist, a correspondent of the pathway since she
     wrote; she reads it over IMAP as IHE_XDM.ZIP. Then a CDA the GP posted in Element goes the same way."""
@@ -316,6 +313,24 @@ async def test_doc_envoyer_end_to_end(structure):
         assert sent2["X-MSS-INS"] == "O" and sent2["X-MSS-CODECDA"] == "11488-4"
         [out2] = read_xdm(_xdm_part(sent2).get_content()).documents
         assert out2.data == cda and out2.cda_patient_ins == INS and out2.mime_type == "text/xml"
+
+        # !docs shows what came by mail and what was posted in Element; !doc gives the mail's type code.
+        listing, _ = await s.gp.ask(s.room, "!docs", timeout=30)
+        assert "MSSanté" in listing.body and "Element" in listing.body, listing.body
+        assert "cr-consultation.xml" in listing.body
+        detail, _ = await s.gp.ask(s.room, "!doc 1", timeout=30)
+        assert "(code 11490-0)" in detail.body and "via MSSanté" in detail.body, detail.body
+
+        # Refused by the policy: nothing asked of the bridge, nothing sent.
+        for address, rule in (("inconnu@messagerie-ordinaire.test", "mail.untrusted_domain"),
+                              ("resultats@labo-demo.mssante.test", "outside.no_consent")):
+            refused, asked = await s.gp.ask(s.room, f"!doc envoyer 1 {address}", timeout=30)
+            assert "Document non envoyé" in refused.body and rule in refused.body, refused.body
+            async with engine.connect() as conn:
+                assert (await conn.execute(text("SELECT COUNT(*) FROM mss_request WHERE event_id = :e"),
+                                           {"e": asked})).scalar() == 0
+        missing, _ = await s.gp.ask(s.room, f"!doc envoyer 7 {CARDIO}", timeout=30)
+        assert "Aucun document n° 7 dans ce parcours" in missing.body
 
 
 # --- replay after a crash, the Matrix edge faked (the index on SQLite and PostgreSQL) -------------------
