@@ -9,6 +9,7 @@ import pytest
 import yaml
 from pathlib import Path
 
+from liaison.db import open_database
 from liaison.stack.synapse import Synapse
 from tests.support.botproc import BotProcess
 from tests.support.bridgeproc import BridgeProcess
@@ -93,6 +94,14 @@ def bridge_process():
     yield make
     for b in made:
         b.stop()
+
+
+@pytest.fixture
+async def engine(db_url):
+    """A migrated database on SQLite and on PostgreSQL (see db_url)."""
+    eng = await open_database(db_url)
+    yield eng
+    await eng.dispose()
 
 
 def pg_url() -> str | None:

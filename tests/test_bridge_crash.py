@@ -51,7 +51,7 @@ async def _send_out(s, root_event: str, run: str) -> None:
 
 def _room_tokens(s, run: str) -> list[str]:
     return [m.group(0) for r, e in s.gp.events if r == s.room and isinstance(e, RoomMessageText)
-            and e.sender.startswith("@mss_c.") for m in [re.search(rf"in-\d{{3}}", e.body)]
+            and e.sender.startswith("@mss_c.") for m in [re.search(r"in-\d{3}", e.body)]
             if m and f"crash {run}" in e.body]
 
 

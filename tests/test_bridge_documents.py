@@ -30,7 +30,7 @@ from bridge.mail_in import parse_mail
 from bridge.posting import post_mail
 from bridge.routing import PathwayRef, Route
 from bridge.xdm import XdmAuthor, XdmOut, read_xdm, write_xdm
-from liaison.db import create_engine, open_database
+from liaison.db import create_engine
 from liaison.doc_check import Antivirus
 from liaison.document_store import DocumentStore
 from liaison.mail_store import MailStore, Request
@@ -368,12 +368,6 @@ class FakePuppets:
     async def join(self, puppet, matrix, room_id: str) -> None:
         pass
 
-
-@pytest.fixture
-async def engine(db_url):
-    eng = await open_database(db_url)
-    yield eng
-    await eng.dispose()
 
 
 async def _deps(engine, antivirus: Antivirus = Antivirus()):

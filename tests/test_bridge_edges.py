@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from nio import ReactionEvent, RoomMessage, RoomMessageText
 
-from tests.support.mss import box, drain, letter, open_structure, send_mail, wait_mail, xdm_letter
+from tests.support.mss import box, drain, letter, open_structure, send_mail, wait_mail
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"

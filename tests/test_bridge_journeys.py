@@ -8,7 +8,7 @@ import pytest
 from nio import MegolmEvent, ReactionEvent, RoomMessage, RoomMessageFile, RoomMessageText
 from nio.crypto.attachments import decrypt_attachment
 
-from tests.support.mss import (INS, PDF, box, letter, open_structure, send_mail, wait_mail, xdm_letter)
+from tests.support.mss import (PDF, box, letter, open_structure, send_mail, wait_mail, xdm_letter)
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
 STRANGER = "inconnu@messagerie-ordinaire.test"

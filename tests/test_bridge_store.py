@@ -9,16 +9,10 @@ import pytest
 from sqlalchemy import text
 
 from bridge.store import BridgeStore
-from liaison.db import bundled_migrations, create_engine, migrate, open_database, schema_version
+from liaison.db import bundled_migrations, create_engine, migrate, schema_version
 from liaison.mail_store import MailStore, Request, Thread
 from liaison.pathway_store import PathwayStore, now_ms
 
-
-@pytest.fixture
-async def engine(db_url):
-    eng = await open_database(db_url)
-    yield eng
-    await eng.dispose()
 
 
 @pytest.fixture

@@ -8,7 +8,6 @@ from datetime import date
 
 import pytest
 
-from liaison.db import open_database
 from liaison.document_store import DocumentStore, Facts, NewFile, superseded_by, versions
 from liaison.pathway_store import PathwayStore
 
@@ -16,12 +15,6 @@ FILE = {"url": "mxc://hs/abc", "key": {"k": "secret"}, "iv": "iv", "hashes": {"s
 PDF = Facts(doctype="lettre-liaison", mime="application/pdf", size=1234, sha256="ab" * 32, rule="document.allowed",
             type_code="11490-0")
 
-
-@pytest.fixture
-async def engine(db_url):
-    eng = await open_database(db_url)
-    yield eng
-    await eng.dispose()
 
 
 @pytest.fixture

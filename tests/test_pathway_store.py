@@ -8,16 +8,8 @@ from sqlalchemy.exc import IntegrityError
 
 from liaison.pathway_store import PathwayStore
 from liaison.roster import Roster
-from liaison.db import create_engine, migrate
 from policies.professions import find_profession
 
-
-@pytest.fixture
-async def engine(db_url):
-    eng = create_engine(db_url)
-    await migrate(eng)
-    yield eng
-    await eng.dispose()
 
 
 async def test_one_pathway_of_a_type_in_progress_per_patient(engine):
