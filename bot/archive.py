@@ -7,11 +7,11 @@ are removed, and the bot leaves the room and drops the room keys it holds.
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
 
 import structlog
 from sqlalchemy import text
 
+from bot.reply import when as _when
 from liaison.pathway_store import SUMMARY_FIELDS, Pathway, now_ms
 from liaison.matrix import MatrixError, txn_id
 from policies.decision import Allow
@@ -98,8 +98,3 @@ class Archiver:
             await conn.execute(text("INSERT INTO archive_room (user_id, room_id) VALUES (:u, :r)"),
                                {"u": user_id, "r": room_id})
         return room_id
-
-
-def _when(ms: int | None) -> str:
-    return datetime.fromtimestamp(ms / 1000).strftime("%d/%m/%Y %H:%M") if ms else "—"
-

@@ -9,12 +9,14 @@ from __future__ import annotations
 import difflib
 import enum
 import html
+import re
 import shlex
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 
 PREFIXES = ("!", "/")
+MAIL_ADDRESS = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
 
 class Audience(enum.Enum):
@@ -93,6 +95,12 @@ def fold(word: str) -> str:
     """Lower-case, accents removed: what a hurried clinician may type matches what we declared."""
     decomposed = unicodedata.normalize("NFKD", word.strip().casefold())
     return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+
+
+def number(word: str | None) -> int | None:
+    """A number typed as an argument (« 3 », « n°3 », « #3 »); None when it is not one."""
+    word = (word or "").lstrip("n°#").strip()
+    return int(word) if word.isdigit() and len(word) < 9 else None
 
 
 def strip_reply_fallback(body: str) -> str:

@@ -2,12 +2,11 @@
 external professional as IHE XDM through the MSSanté bridge (J6)."""
 from __future__ import annotations
 
-import re
-from datetime import datetime
 from html import escape
 
-from bot.commands import Arg, Context, Reply, command, fold
-from liaison.document_store import Document, Versioned, superseded_by, versions
+from bot.commands import MAIL_ADDRESS, Arg, Context, Reply, command, fold, number as _number
+from bot.reply import when as _when
+from liaison.document_store import Document, Versioned, line_of, versions
 from liaison.mail_store import Request
 from liaison.sharing_facts import decide_for
 from policies.documents import DocType, doctype_label as _label, find_doctype
@@ -17,14 +16,9 @@ USAGE = "!doc <n> · !doc type <n> <type> · !doc envoyer <n> <adresse MSSanté>
 IN_ROOM = "Tapez cette commande dans le salon du parcours concerné."
 NO_ANTIVIRUS = ("ℹ️ Aucun antivirus n'est configuré pour la structure : les fichiers sont contrôlés (type réel, "
                 "taille, cohérence avec leur nom) mais pas analysés par ClamAV. Parlez-en à l'administrateur.")
-_ADDRESS = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 _KINDS = {"application/pdf": "PDF", "image/jpeg": "image JPEG", "image/png": "image PNG", "image/gif": "image GIF",
           "image/tiff": "image TIFF", "image/heic": "image HEIC", "text/plain": "texte", "text/xml": "XML",
           "application/xml": "XML", "application/hl7-v3+xml": "CDA"}
-
-
-def _when(ms: int) -> str:
-    return datetime.fromtimestamp(ms / 1000).strftime("%d/%m/%Y %H:%M")
 
 
 def _size(n: int | None) -> str:
@@ -111,11 +105,6 @@ async def doc(ctx: Context) -> Reply:
     return await action(ctx, words)
 
 
-def _number(word: str | None) -> int | None:
-    word = (word or "").lstrip("n°#").strip()
-    return int(word) if word.isdigit() and len(word) < 9 else None
-
-
 async def _find(ctx: Context, word: str | None) -> tuple[object, Document | None, Reply | None]:
     pathway = await _pathway(ctx)
     if pathway is None:
@@ -133,11 +122,9 @@ async def _detail(ctx: Context, number: int) -> Reply:
     pathway, d, problem = await _find(ctx, str(number))
     if problem:
         return problem
-    all_docs = await ctx.services.documents.of_pathway(pathway.id)
-    newer = superseded_by(all_docs, d)
-    line = next(v for v in versions(all_docs) if d.id in {v.current.id, *(o.id for o in v.older)})
-    if newer:
-        version = f"ancienne version, remplacée par le n° {newer.number}"
+    line = line_of(await ctx.services.documents.of_pathway(pathway.id), d)
+    if line.current.id != d.id:
+        version = f"ancienne version, remplacée par le n° {line.current.number}"
     elif line.older:
         version = f"version la plus récente ({line.count} versions : " \
                   + ", ".join(f"n° {o.number}" for o in line.older) + " avant elle)"
@@ -188,7 +175,7 @@ async def _send(ctx: Context, words: list[str]) -> Reply:
         return Reply.plain("Envoyer un document hors de la structure est réservé à l'équipe de la structure.")
     if s.mail is None:
         return Reply.plain("Le pont MSSanté n'est pas configuré pour cette structure : aucun envoi possible.")
-    if len(words) < 2 or not _ADDRESS.match(words[1]):
+    if len(words) < 2 or not MAIL_ADDRESS.match(words[1]):
         return Reply.plain("Utilisation : !doc envoyer <n> <adresse MSSanté> [message] "
                            "(ex. !doc envoyer 3 dr.x@chu.mssante.fr Pour avis, merci).")
     pathway, d, problem = await _find(ctx, words[0])

@@ -73,14 +73,15 @@ class DocumentIndexer:
             memory.trim()
 
     async def _check_guarded(self, event_id: str, declared_size: int | None) -> None:
-        for attempt in range(MAX_ATTEMPTS):
+        """Tries are counted in the database: a file that keeps failing, even across restarts, is given up."""
+        while (tries := await self.s.documents.attempt(event_id)) <= MAX_ATTEMPTS:
             try:
                 async with self._at_once:
                     if await self._check(event_id, declared_size):
                         return
             except Exception:
                 log.exception("documents.check_crashed", event_id=event_id)
-            await asyncio.sleep(RETRY_SECONDS * (attempt + 1))
+            await asyncio.sleep(RETRY_SECONDS * tries)
         doc = await self.s.documents.by_event(event_id)
         if doc and doc.state == "pending":
             await self._refuse(doc, UNREADABLE, "Le fichier n'a pas pu être téléchargé depuis le serveur après "
@@ -95,7 +96,6 @@ class DocumentIndexer:
         limit = s.knobs.document_max_mib * 1024 * 1024
         if too_big(declared_size, s.knobs):
             return await self._too_big(doc, declared_size)
-        await s.documents.attempt(event_id)
         try:
             data = await s.matrix.download(doc.file, limit)
         except FileTooBig as err:

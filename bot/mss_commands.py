@@ -2,9 +2,7 @@
 `!mss ecrire`, a new mail thread with an external MSSanté address the policy allows."""
 from __future__ import annotations
 
-import re
-
-from bot.commands import Arg, Audience, Context, Reply, command, fold
+from bot.commands import MAIL_ADDRESS, Arg, Audience, Context, Reply, command, fold, number as _number
 from bot.reply import table
 from liaison.mail_store import ROUTABLE, Request
 from liaison.sharing_facts import decide_for
@@ -14,7 +12,6 @@ USAGE = ("!mss quarantaine · !mss router <n> <code du parcours> · !mss rejeter
          "!mss ecrire <adresse MSSanté> <texte>")
 NO_BRIDGE = "Le pont MSSanté n'est pas configuré pour cette structure."
 COORDINATION_ONLY = "Cette action est réservée à la coordination de la structure."
-_ADDRESS = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 
 
 @command("mss", en="mail", who=Audience.STAFF,
@@ -30,9 +27,6 @@ async def mss(ctx: Context) -> Reply:
         return Reply.plain(f"Action inconnue « {action} ». Utilisation : {USAGE}")
     return await handler(ctx, (ctx.args.get("détails") or "").split())
 
-
-def _number(word: str | None) -> int | None:
-    return int(word) if word and word.isdigit() and len(word) < 9 else None
 
 
 async def _list(ctx: Context, words: list[str]) -> Reply:
@@ -92,7 +86,7 @@ async def _write(ctx: Context, words: list[str]) -> Reply:
     pathway = await s.pathways.by_room(ctx.room_id)
     if pathway is None or pathway.room_id != ctx.room_id or pathway.status != "open":
         return Reply.plain("Tapez !mss ecrire dans le salon (ouvert) du parcours concerné.")
-    if len(words) < 2 or not _ADDRESS.match(words[0]):
+    if len(words) < 2 or not MAIL_ADDRESS.match(words[0]):
         return Reply.plain("Utilisation : !mss ecrire <adresse MSSanté> <texte> "
                            "(ex. !mss ecrire dr.x@chu.mssante.fr Bonjour, …).")
     address = words[0].lower()

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import time
-from datetime import datetime
 
 import structlog
 
@@ -11,7 +10,7 @@ from bot.commands import Arg, Audience, Context, Reply, command, fold
 from bot.enforce import decide_for_categories
 from bot.opening import Opener, parse_open
 from liaison.pathway_store import SUMMARY_FIELDS, now_ms
-from bot.reply import room_link, table
+from bot.reply import day as _day, room_link, table
 from bot.room_specs import power_levels
 from liaison.matrix import MatrixError
 from policies.professions import Category
@@ -188,8 +187,6 @@ async def _levels(ctx: Context, closed: bool) -> dict:
     return power_levels(ctx.services.settings.bot_user_id, coordinators, closed=closed)
 
 
-def _day(ms: int | None) -> str:
-    return datetime.fromtimestamp(ms / 1000).strftime("%d/%m/%Y") if ms else "—"
 
 
 _ACTIONS = {

@@ -21,14 +21,13 @@ from bridge.xdm import XdmPackage
 from liaison.doc_check import Checked, check
 from liaison.document_store import Document, Facts, NewFile
 from liaison.matrix import Matrix, txn_id
+from liaison.sniff import extension
 from policies.documents import doctype_label as _label, guess_doctype
 
 log = structlog.get_logger(__name__)
 
 SCAN_PATIENCE_SECONDS = 600   # how long a mail waits for an antivirus that does not answer; then its files are refused
 _WAITS_KEPT = 1000            # mails whose wait is remembered (the oldest are forgotten first)
-_EXT = {"application/pdf": ".pdf", "text/xml": ".xml", "application/xml": ".xml", "text/plain": ".txt",
-        "image/jpeg": ".jpg", "image/png": ".png"}
 
 
 class AntivirusUnavailable(OSError):
@@ -71,8 +70,8 @@ def files_of(mail: InboundMail, xdm: XdmPackage | None) -> list[File]:
             continue
         out.append(File(a.filename, a.content_type or "application/octet-stream", a.data))
     for doc in xdm.documents if xdm else ():
-        ext = _EXT.get(doc.mime_type, "")
-        name = doc.title if doc.title.lower().endswith(ext) else doc.title + ext
+        ext = extension(doc.mime_type)
+        name = doc.title if not ext or doc.title.lower().endswith(f".{ext}") else f"{doc.title}.{ext}"
         out.append(File(safe_filename(name), doc.mime_type or "application/octet-stream", doc.data,
                         doc.type_code or None))
     return out

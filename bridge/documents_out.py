@@ -17,12 +17,10 @@ from liaison.document_store import Document
 from liaison.mail_store import Request
 from liaison.pathway_store import Pathway
 from liaison.roster import RosterMember
-from policies.documents import DocType, send_code
+from liaison.sniff import extension
+from policies.documents import DocType, doctype_of, send_code
 
 XDM_NAME = "IHE_XDM.ZIP"
-_EXTENSIONS = {"application/pdf": "pdf", "text/xml": "xml", "application/xml": "xml", "text/plain": "txt",
-               "image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/tiff": "tif",
-               "image/webp": "webp", "image/heic": "heic", "image/heif": "heif", "image/avif": "avif"}
 _TITLES = re.compile(r"^(?:dr|dr\.|docteure?|pr|pr\.|professeure?|mme|mme\.|m\.|mr|mlle)\s+", re.IGNORECASE)
 
 
@@ -41,17 +39,6 @@ class Packed:
     doctype: DocType
     attachment: OutAttachment
     headers: dict[str, str]     # X-MSS-INS / X-MSS-CODECDA, only for a CDA carrying the INS
-
-
-def doctype_of(doc: Document) -> DocType:
-    try:
-        return DocType(doc.doctype or "")
-    except ValueError:
-        return DocType.AUTRE
-
-
-def extension(mime: str | None) -> str:
-    return _EXTENSIONS.get((mime or "").lower(), "bin")
 
 
 def author_of(member: RosterMember | None, user_id: str, structure: str) -> XdmAuthor:
@@ -80,10 +67,10 @@ async def pack(d: Deps, r: Request, pathway: Pathway) -> Packed:
         raise Unsendable("document.hash_mismatch",
                          f"le fichier du document n° {doc.number} ne correspond plus à son empreinte enregistrée "
                          "à l'indexation : il a pu être altéré et n'est pas envoyé")
-    doctype = doctype_of(doc)
+    doctype = doctype_of(doc.doctype)
     code, display = send_code(doctype, doc.type_code)
     out = XdmOut(data=data, mime_type=doc.mime or "application/octet-stream", title=doc.title, type_code=code,
-                 type_display=display, filename_ext=extension(doc.mime))
+                 type_display=display, filename_ext=extension(doc.mime) or "bin")
     patient = await d.pathways.patient(pathway.patient_id)
     s = d.settings
     author = author_of(await d.roster.get(r.sender), r.sender, s.structure or s.display_name)

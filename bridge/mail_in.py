@@ -14,6 +14,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 from bridge.receipts import Receipt, msgid, parse_receipt
 from bridge.sanitize import (clean_html, decode_bytes, decode_words, fix_surrogates, html_to_text,
                              safe_filename, strip_unsafe)
+from liaison.sniff import extension
 
 MAX_RECEIVED = 30
 _MAX_DEPTH = 16
@@ -25,9 +26,6 @@ _FATAL_DEFECTS = (
     errors.CloseBoundaryNotFoundDefect,
     errors.MultipartInvariantViolationDefect,
 )
-_EXTENSIONS = {"application/pdf": ".pdf", "image/jpeg": ".jpg", "image/png": ".png", "image/gif": ".gif",
-               "application/zip": ".zip", "text/xml": ".xml", "application/xml": ".xml", "text/html": ".html",
-               "text/plain": ".txt", "text/calendar": ".ics"}
 
 
 @dataclass(frozen=True)
@@ -350,7 +348,8 @@ def _attach(part: Message, ctype: str, filename: str | None, body: _Body) -> Non
             name += ".eml"
     else:
         data = _leaf_bytes(part)
-        name = safe_filename(filename, "piece-jointe" + _EXTENSIONS.get(ctype, ""))
+        ext = extension(ctype)
+        name = safe_filename(filename, "piece-jointe" + (f".{ext}" if ext else ""))
     body.attachments.append(Attachment(filename=name, content_type=ctype, data=data))
     if len(body.attachments) > body.limits.max_attachments:
         raise _reject("too_many_attachments")

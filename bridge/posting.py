@@ -10,14 +10,12 @@ from html import escape
 import structlog
 
 from bridge.deps import Deps
-from bridge.documents_in import File, check_files, files_of, in_thread, notice_text, post_file, post_notice
+from bridge.documents_in import check_files, files_of, in_thread, notice_text, post_file, post_notice
 from bridge.mail_in import InboundMail
 from bridge.routing import Route
 from bridge.xdm import XdmPackage
 from liaison.mail_store import Thread
 from liaison.matrix import txn_id
-
-__all__ = ["File", "files_of", "in_thread", "message_content", "post_mail"]
 
 log = structlog.get_logger(__name__)
 

@@ -252,9 +252,15 @@ def versions(documents: list[Document]) -> list[Versioned]:
     return [Versioned(docs[0], tuple(docs[1:])) for docs in lines.values()]
 
 
+def line_of(documents: list[Document], doc: Document) -> Versioned | None:
+    """The line of versions `doc` belongs to among `documents`."""
+    for line in versions(documents):
+        if doc.id == line.current.id or doc.id in {o.id for o in line.older}:
+            return line
+    return None
+
+
 def superseded_by(documents: list[Document], doc: Document) -> Document | None:
     """The current version that replaced `doc`, or None when `doc` is the current one."""
-    for line in versions(documents):
-        if doc.id in {o.id for o in line.older}:
-            return line.current
-    return None
+    line = line_of(documents, doc)
+    return line.current if line and line.current.id != doc.id else None

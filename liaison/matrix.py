@@ -243,9 +243,8 @@ class Matrix:
         relates = event.source.get("content", {}).get("m.relates_to") or {}
         if relates.get("rel_type") == "m.replace":
             return   # an edit: the command was read when first sent
-        thread = relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
         batch.messages.append(TextMessage(room_id, event.event_id, event.sender, event.body,
-                                          encrypted=event.decrypted, thread_root=thread))
+                                          encrypted=event.decrypted, thread_root=_thread_root(relates)))
 
     def _retry_undecrypted(self, batch: SyncBatch) -> None:
         """Room keys often arrive a sync after the message they open: try again then."""
@@ -423,14 +422,12 @@ class Matrix:
         relates = content.get("m.relates_to") or {}
         if relates.get("rel_type") == "m.replace" or "msgtype" not in content:
             return None
-        info = content.get("info") if isinstance(content.get("info"), dict) else {}
+        file, mimetype, size = _attachment(content)
         return PushedMessage(
             room_id=event["room_id"], event_id=event["event_id"], sender=event["sender"],
             msgtype=str(content.get("msgtype")), body=str(content.get("body", "")),
-            thread_root=relates.get("event_id") if relates.get("rel_type") == "m.thread" else None,
-            reply_to=(relates.get("m.in_reply_to") or {}).get("event_id"),
-            file=content.get("file") or ({"url": content["url"]} if "url" in content else None),
-            mimetype=info.get("mimetype"), size=info.get("size"))
+            thread_root=_thread_root(relates), reply_to=(relates.get("m.in_reply_to") or {}).get("event_id"),
+            file=file, mimetype=mimetype, size=size)
 
     async def refresh_members(self, room_id: str) -> None:
         """For an account that does not sync (a puppet): learn who is in the room before sending.
@@ -503,18 +500,32 @@ def _file_message(room_id: str, event: RoomMessage) -> FileMessage | None:
     relates = content.get("m.relates_to") or {}
     if relates.get("rel_type") == "m.replace":
         return None
+    file, mimetype, size = _attachment(content)
+    if file is None:
+        return None
+    name = content.get("filename") or content.get("body") or "document"
+    return FileMessage(room_id, event.event_id, event.sender, content["msgtype"], str(name)[:255], file,
+                       mimetype, size, _thread_root(relates), int(getattr(event, "server_timestamp", 0) or 0))
+
+
+def _attachment(content: dict) -> tuple[dict | None, str | None, int | None]:
+    """(file object, declared MIME type, declared size) of a message; no file object unless it names an mxc URL.
+
+    The file object is the encrypted one (url, key, iv, hashes) in an encrypted room, {"url": …} in a clear one.
+    """
     file = content.get("file") if isinstance(content.get("file"), dict) else None
     if file is None and isinstance(content.get("url"), str):
         file = {"url": content["url"]}
     if not file or not isinstance(file.get("url"), str) or not file["url"].startswith("mxc://"):
-        return None
+        file = None
     info = content.get("info") if isinstance(content.get("info"), dict) else {}
-    size = info.get("size") if isinstance(info.get("size"), int) else None
-    name = content.get("filename") or content.get("body") or "document"
-    return FileMessage(room_id, event.event_id, event.sender, content["msgtype"], str(name)[:255], file,
-                       info.get("mimetype") if isinstance(info.get("mimetype"), str) else None, size,
-                       relates.get("event_id") if relates.get("rel_type") == "m.thread" else None,
-                       int(getattr(event, "server_timestamp", 0) or 0))
+    mimetype = info.get("mimetype") if isinstance(info.get("mimetype"), str) else None
+    size = info.get("size") if isinstance(info.get("size"), int) and not isinstance(info.get("size"), bool) else None
+    return file, mimetype, size
+
+
+def _thread_root(relates: dict) -> str | None:
+    return relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
 
 
 def reply_content(to: TextMessage, text: str, html: str, notice: bool = True) -> dict:

@@ -183,6 +183,20 @@ _EXT_KINDS = {
 _ALSO = {"xml": {"cda"}, "text": {"xml", "cda"}, "office": {"zip"}}
 
 
+# The file name extension a MIME type is usually saved with (to name a file that came without one).
+EXTENSIONS = {
+    "application/pdf": "pdf", "text/xml": "xml", "application/xml": "xml", "application/hl7-v3+xml": "xml",
+    "text/plain": "txt", "text/html": "html", "text/calendar": "ics", "application/zip": "zip",
+    "image/jpeg": "jpg", "image/png": "png", "image/gif": "gif", "image/tiff": "tif", "image/webp": "webp",
+    "image/heic": "heic", "image/heif": "heif", "image/avif": "avif",
+}
+
+
+def extension(mime: str | None) -> str | None:
+    """`pdf` for application/pdf…; None for a type without a usual extension."""
+    return EXTENSIONS.get((mime or "").split(";")[0].strip().lower())
+
+
 def declared_kind(declared_mime: str | None, filename: str | None) -> str | None:
     """The kind the declaration announces: the MIME type if specific, else the file name's extension."""
     return _mime_kind(declared_mime) or _ext_kind(filename)

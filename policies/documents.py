@@ -65,12 +65,16 @@ for _doctype in DocType:
         _INDEX.setdefault(fold(_name), _doctype)
 
 
-def doctype_label(key: str | None) -> str:
-    """The French label of a stored type key; an unknown or missing key reads « Autre »."""
+def doctype_of(key: str | None) -> DocType:
+    """The type of a stored key; an unknown or missing key is « Autre »."""
     try:
-        return DocType(key).label
+        return DocType(key)
     except ValueError:
-        return DocType.AUTRE.label
+        return DocType.AUTRE
+
+
+def doctype_label(key: str | None) -> str:
+    return doctype_of(key).label
 
 
 def find_doctype(text: str) -> DocType | None:
