@@ -55,7 +55,7 @@ async def test_hospital_letter_in_and_reply_out(structure):
     reply_id = await s.gp.client.room_send(s.room, "m.room.message", {
         "msgtype": "m.text", "body": "Merci, je le vois jeudi.",
         "m.relates_to": {"m.in_reply_to": {"event_id": text.event_id}}}, ignore_unverified_devices=True)
-    answer = await wait_mail(s.mail, cardio, lambda m: letter_id in str(m.get("In-Reply-To", "")), 20)
+    answer = await wait_mail(s.mail, cardio, lambda m: letter_id in str(m.get("In-Reply-To", "")), 45)
     assert "Merci, je le vois jeudi." in answer.get_body(("plain",)).get_content()
     assert answer["From"].addresses[0].addr_spec == bridge_address
     assert "Paul Martin" in answer["From"].addresses[0].display_name
