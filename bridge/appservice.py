@@ -1,7 +1,9 @@
 """The appservice's HTTP side: the homeserver pushes transactions here; /metrics for Prometheus.
 
 A transaction is stored (with its events) before the 200: the homeserver resends until it
-gets one, and a resent transaction id is answered 200 without being stored twice.
+gets one. Events are deduplicated by event id: a resent transaction is not stored twice, and a
+transaction id seen before (Synapse numbers them from 1 again after a restart) with new events
+is processed.
 """
 from __future__ import annotations
 
@@ -58,10 +60,14 @@ class Appservice:
         if not isinstance(events, list) or len(txn) > 255:
             return _error(400, "M_BAD_JSON", "events must be a list")
         wanted = [e for e in events if self._wanted(e)]
-        fresh = await self.store.record_transaction(txn, wanted)
-        if fresh and wanted:
+        new, known = await self.store.record_transaction(txn, wanted)
+        if new:
+            self.metrics.events_received.inc(new)
             self.on_events()
-        log.debug("as.transaction", txn=txn, events=len(events), kept=len(wanted), fresh=fresh)
+        if known and new:   # the homeserver restarted and numbers from 1 again: the events count, not the id
+            self.metrics.txn_reused.inc()
+            log.info("as.transaction_reused", txn=txn, new_events=new)
+        log.debug("as.transaction", txn=txn, events=len(events), kept=len(wanted), new=new)
         return web.json_response({})
 
     def _wanted(self, event) -> bool:

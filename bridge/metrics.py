@@ -16,6 +16,12 @@ class Metrics:
         self.duplicates = Counter("liaison_mss_duplicates", "Courriels déjà traités (doublons)", registry=r)
         self.retries = Counter("liaison_mss_retries", "Nouveaux essais d'envoi", registry=r)
         self.receipts = Counter("liaison_mss_receipts", "Accusés reçus", ["kind", "status"], registry=r)
+        self.events_received = Counter("liaison_mss_events_received", "Messages de salon reçus du serveur (nouveaux)",
+                                       registry=r)
+        self.txn_reused = Counter("liaison_mss_transactions_reused", "Transactions dont l'identifiant était déjà "
+                                  "connu mais qui portaient des événements nouveaux", registry=r)
+        self.not_relayed = Counter("liaison_mss_events_not_relayed", "Réponses reçues qui n'ont pas pu être relayées",
+                                   ["reason"], registry=r)
         self.outbox_depth = Gauge("liaison_mss_outbox_depth", "Courriels en attente d'envoi", registry=r)
         self.inbound_latency = Histogram("liaison_mss_inbound_seconds", "Relève IMAP → message posté",
                                          buckets=BUCKETS, registry=r)

@@ -54,23 +54,27 @@ class BridgeStore(Accounts):
 
     # -- appservice transactions --------------------------------------------
 
-    async def record_transaction(self, txn_id: str, events: list[dict]) -> bool:
-        """All of a transaction's events in one database transaction; False when already recorded."""
+    async def record_transaction(self, txn_id: str, events: list[dict]) -> tuple[int, bool]:
+        """All of a transaction's events in one database transaction: (events new to us, transaction id seen before).
+
+        Deduplicated by event id, not by transaction id alone: the homeserver numbers its transactions
+        from 1 again after a restart, so a known id may carry new events (they are kept), and the same
+        events pushed twice are kept once.
+        """
         at = now_ms()
+        new = 0
         async with self.engine.begin() as conn:
-            fresh = (await conn.execute(text("INSERT INTO as_transaction (txn_id, received_at) VALUES (:t, :at) "
-                                             "ON CONFLICT (txn_id) DO NOTHING"), {"t": txn_id, "at": at})).rowcount
-            if not fresh:
-                return False
+            known = not (await conn.execute(text("INSERT INTO as_transaction (txn_id, received_at) VALUES (:t, :at) "
+                                                 "ON CONFLICT (txn_id) DO NOTHING"), {"t": txn_id, "at": at})).rowcount
             for ev in events:
                 if not isinstance(ev, dict) or not isinstance(ev.get("event_id"), str):
                     continue
-                await conn.execute(text(
+                new += (await conn.execute(text(
                     "INSERT INTO as_event (event_id, room_id, sender, event_json, state, received_at) "
                     "VALUES (:e, :r, :s, :j, 'pending', :at) ON CONFLICT (event_id) DO NOTHING"),
                     {"e": ev["event_id"], "r": str(ev.get("room_id", "")), "s": str(ev.get("sender", "")),
-                     "j": json.dumps(ev), "at": at})
-        return True
+                     "j": json.dumps(ev), "at": at})).rowcount
+        return new, known
 
     async def pending_events(self, limit: int = 200) -> list[dict]:
         async with self.engine.connect() as conn:

@@ -1,4 +1,4 @@
-"""The appservice's HTTP side, over a real BridgeStore on SQLite: stored before the 200, deduped on txn id."""
+"""The appservice's HTTP side, over a real BridgeStore on SQLite: stored before the 200, deduped on event id."""
 from __future__ import annotations
 
 import pytest
@@ -97,6 +97,18 @@ async def test_a_resent_transaction_is_answered_200_and_stored_once(client, stor
     assert woken == [1], "the relay is woken once"
     await client.put(TXN.format("t2"), json={"events": [_event("$b"), _event("$c")]}, headers=AUTH)
     assert await _count(store, "as_event") == 3 and woken == [1, 1]
+
+
+async def test_a_reused_transaction_id_with_new_events_is_processed(client, store, woken, metrics):
+    """Synapse numbers its pushes from 1 again after a restart: a known id carrying new events is not dropped."""
+    assert (await client.put(TXN.format("1"), json={"events": [_event("$a")]}, headers=AUTH)).status == 200
+    await store.finish_event("$a", "done")
+    resp = await client.put(TXN.format("1"), json={"events": [_event("$b")]}, headers=AUTH)
+    assert resp.status == 200
+    assert [e["event_id"] for e in await store.pending_events()] == ["$b"]
+    assert woken == [1, 1], "the relay is woken for the new event"
+    body = await (await client.get("/metrics")).text()
+    assert "liaison_mss_transactions_reused_total 1.0" in body and "liaison_mss_events_received_total 2.0" in body
 
 
 async def test_an_empty_transaction_is_recorded_without_waking_the_relay(client, store, woken):

@@ -45,22 +45,33 @@ async def _later_tick() -> None:
 
 async def test_a_transaction_recorded_twice_stores_its_events_once(store, engine):
     events = [_event("$a"), _event("$b")]
-    assert await store.record_transaction("txn1", events) is True
-    assert await store.record_transaction("txn1", events + [_event("$c")]) is False
+    assert await store.record_transaction("txn1", events) == (2, False)
+    assert await store.record_transaction("txn1", events) == (0, True), "a resend: nothing new"
     assert await _scalar(engine, "SELECT COUNT(*) FROM as_event") == 2
     assert await _scalar(engine, "SELECT COUNT(*) FROM as_transaction") == 1
     assert sorted(e["event_id"] for e in await store.pending_events()) == ["$a", "$b"]
 
 
+async def test_a_known_transaction_id_with_new_events_keeps_them(store, engine):
+    """After a restart Synapse numbers its transactions from 1 again: the id is known, the events are not."""
+    assert await store.record_transaction("1", [_event("$a")]) == (1, False)
+    assert await store.record_transaction("1", [_event("$a"), _event("$c")]) == (1, True)
+    assert sorted(e["event_id"] for e in await store.pending_events()) == ["$a", "$c"]
+    await store.finish_event("$c", "done")
+    assert await store.record_transaction("1", [_event("$c")]) == (0, True), "a finished event is not taken again"
+    assert [e["event_id"] for e in await store.pending_events()] == ["$a"]
+
+
 async def test_an_event_present_in_two_transactions_is_stored_once(store, engine):
-    assert await store.record_transaction("txn1", [_event("$a")])
-    assert await store.record_transaction("txn2", [_event("$a"), _event("$b")])
+    assert await store.record_transaction("txn1", [_event("$a")]) == (1, False)
+    assert await store.record_transaction("txn2", [_event("$a"), _event("$b")]) == (1, False)
     assert await _scalar(engine, "SELECT COUNT(*) FROM as_event WHERE event_id = '$a'") == 1
     assert sorted(e["event_id"] for e in await store.pending_events()) == ["$a", "$b"]
 
 
 async def test_malformed_events_are_skipped_not_fatal(store):
-    assert await store.record_transaction("txn1", ["not a dict", {"no": "id"}, {"event_id": 5}, _event("$ok")])
+    assert await store.record_transaction("txn1", ["not a dict", {"no": "id"}, {"event_id": 5}, _event("$ok")]) \
+        == (1, False)
     assert [e["event_id"] for e in await store.pending_events()] == ["$ok"]
 
 
@@ -409,7 +420,7 @@ async def test_a_database_at_version_6_with_data_migrates_to_7(db_url):
         assert await schema_version(eng) == 7
         assert (await pathways.patient_by_ins("148057512345643")).id == patient.id
         store, mail = BridgeStore(eng), MailStore(eng)
-        assert await store.record_transaction("t", [_event("$a")])
+        assert await store.record_transaction("t", [_event("$a")]) == (1, False)
         assert await _quarantine(mail, await store.begin_mail("INBOX", 1, 1)) == 1
     finally:
         await eng.dispose()
