@@ -67,7 +67,8 @@ class Bot:
         was_idle = False
         while True:
             try:
-                batch = await self.matrix.sync(since, 0 if fresh else SYNC_TIMEOUT_MS)
+                # The first sync returns at once (a restart is ready without waiting out a long poll).
+                batch = await self.matrix.sync(since, SYNC_TIMEOUT_MS if self.ready.is_set() else 0)
             except (MatrixError, OSError, asyncio.TimeoutError) as err:
                 log.warning("bot.sync_failed", error=str(err))
                 await asyncio.sleep(2)

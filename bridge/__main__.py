@@ -50,9 +50,10 @@ log = structlog.get_logger("bridge")
 
 async def sync_loop(d: Deps, store: BridgeStore, since: str | None, ready: asyncio.Event) -> None:
     """The bridge's own account: room keys arrive here, and invitations from the bot."""
+    first = True
     while True:
-        try:
-            batch = await d.matrix.sync(since, 30_000 if since else 0)
+        try:   # the first sync returns at once: being ready must not wait for a long poll to run out
+            batch = await d.matrix.sync(since, 0 if first else 30_000)
         except (MatrixError, OSError, asyncio.TimeoutError) as err:
             log.warning("bridge.sync_failed", error=str(err)[:200])
             await asyncio.sleep(2)
@@ -67,7 +68,7 @@ async def sync_loop(d: Deps, store: BridgeStore, since: str | None, ready: async
             except MatrixError as err:
                 log.warning("bridge.invite_failed", room_id=invite.room_id, error=str(err)[:200])
         await store.save_sync_token(d.matrix.user_id, batch.next_batch)
-        since = batch.next_batch
+        since, first = batch.next_batch, False
         d.wake_events.set()   # a room key may have come for an event waiting to be read
         ready.set()
 

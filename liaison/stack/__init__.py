@@ -17,7 +17,10 @@ def bot_command(config: str, *extra: str) -> list[str]:
 
 
 def port_free(port: int) -> bool:
+    """Nobody listens on this loopback port. A port left in TIME_WAIT by our own last run counts as free,
+    as it does for the servers themselves (Twisted and aiohttp bind with SO_REUSEADDR)."""
     with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             s.bind(("127.0.0.1", port))
             return True
