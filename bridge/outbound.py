@@ -17,6 +17,7 @@ from bridge.mail_in import parse_mail
 from bridge.mail_out import OutAttachment, as_bytes, compose, message_id_for
 from bridge.posting import post_mail
 from bridge.routing import Route
+from bridge.store import PendingEvent
 from liaison.mail_store import Request, Thread
 from liaison.matrix import KeysMissing, MatrixError, PushedMessage, txn_id
 from liaison.sharing_facts import decide_for
@@ -24,7 +25,10 @@ from policies.sharing import Action
 
 log = structlog.get_logger(__name__)
 
-UNDECRYPTABLE_GIVE_UP = 40   # passes over an event whose key never came
+UNDECRYPTABLE_GIVE_UP_MS = 30_000   # an event whose room key has not come by then is told as not relayed
+GIVE_UP_MS = 50_000                 # an event that keeps failing is told within the minute
+ERROR_GIVE_UP = 5                   # … or after this many failed passes
+NOT_RELAYED = "⚠️ non transmis"
 DOCUMENT_FETCH_GIVE_UP = 10  # tries at fetching a document to send (!doc envoyer), 2 s to 60 s apart (~4 min)
 
 
@@ -50,21 +54,62 @@ class Outbound:
                 await asyncio.sleep(1)
 
     async def process_pending(self) -> None:
-        d = self.d
-        for event in await d.store.pending_events():
-            event_id = event.get("event_id", "")
-            if self._ours(str(event.get("sender", ""))):
-                await d.store.finish_event(event_id, "ignored")   # our own posts: nothing to decrypt
-                continue
+        """Each pushed event on its own: one that fails never holds back the next."""
+        for p in await self.d.store.pending():
+            event_id = str(p.event.get("event_id", ""))
             try:
-                msg = d.matrix.read_pushed(event)
-            except KeysMissing:
-                if await d.store.event_attempt(event_id) >= UNDECRYPTABLE_GIVE_UP:
-                    log.warning("outbound.undecryptable", event_id=event_id)
-                    await d.store.finish_event(event_id, "ignored")
-                continue
-            state = "ignored" if msg is None else await self.relay(msg)
-            await d.store.finish_event(event_id, state)
+                await self._process(p)
+            except Exception as err:   # noqa: BLE001 — whatever breaks, the event is told, the others go on
+                attempts = await self.d.store.event_attempt(event_id)
+                if attempts < ERROR_GIVE_UP and outbox.now_ms() - p.received_at < GIVE_UP_MS:
+                    log.warning("outbound.event_failed", event_id=event_id, attempt=attempts, error=type(err).__name__)
+                    continue
+                log.exception("outbound.event_given_up", event_id=event_id, attempts=attempts)
+                await self.not_relayed(p.event, "error", "une erreur interne l'a empêché de partir (le pont l'a "
+                                                         f"essayé {attempts} fois) ; renvoyez-le")
+
+    async def _process(self, p: PendingEvent) -> None:
+        d, event = self.d, p.event
+        event_id = event.get("event_id", "")
+        if self._ours(str(event.get("sender", ""))):
+            await d.store.finish_event(event_id, "ignored")   # our own posts: nothing to decrypt
+            return
+        try:
+            msg = d.matrix.read_pushed(event)
+        except KeysMissing:
+            await d.store.event_attempt(event_id)
+            if outbox.now_ms() - p.received_at >= UNDECRYPTABLE_GIVE_UP_MS:
+                await self.not_relayed(event, "undecryptable", "le pont n'a pas reçu la clé de chiffrement de ce "
+                                                               "message (appareil de l'expéditeur non à jour ?) ; "
+                                                               "renvoyez-le")
+            return
+        state = "ignored" if msg is None else await self.relay(msg)
+        await d.store.finish_event(event_id, state)
+
+    async def not_relayed(self, event: dict, reason: str, sentence: str) -> None:
+        """An event that will never be relayed: counted, logged, and when it answers a mail, the room is told."""
+        d = self.d
+        event_id, room_id = str(event.get("event_id", "")), str(event.get("room_id", ""))
+        await d.store.finish_event(event_id, "failed" if reason == "error" else reason)
+        relates = (event.get("content") or {}).get("m.relates_to") or {}   # in clear, even when encrypted
+        targets = [(relates.get("m.in_reply_to") or {}).get("event_id"),
+                   relates.get("event_id") if relates.get("rel_type") == "m.thread" else None]
+        thread = None
+        for target in targets:
+            if isinstance(target, str) and (thread := await d.mail.thread_of_event(target)):
+                break
+        if thread is None or thread.room_id != room_id:
+            log.info("outbound.not_relayed", event_id=event_id, reason=reason, answers_mail=False)
+            return   # not an answer to a mail: nothing was to leave
+        d.metrics.not_relayed.labels(reason).inc()
+        log.warning("outbound.not_relayed", event_id=event_id, reason=reason, answers_mail=True,
+                    pathway_id=thread.pathway_id)
+        try:
+            await d.matrix.react(room_id, event_id, NOT_RELAYED, txn_id("mss-nr", event_id))
+        except MatrixError as err:
+            log.warning("outbound.notice_failed", room_id=room_id, error=str(err)[:200])
+        await self.notice(room_id, thread.thread_root, event_id,
+                          f"Message non transmis à {thread.correspondent} : {sentence}.")
 
     def _ours(self, sender: str) -> bool:
         """The bridge, its puppets and the bot: never relayed."""
@@ -89,6 +134,7 @@ class Outbound:
         trace = await d.trace.append(actor=msg.sender, action="relayer vers l'extérieur", subject=address,
                                      decision=decision, patient_id=pathway.patient_id, pathway_id=pathway.id)
         if not decision.allowed:
+            d.metrics.not_relayed.labels("refused").inc()
             await self.notice(msg.room_id, thread.thread_root, msg.event_id,
                               f"Message non transmis à {address} : {decision.reason} (règle {decision.rule}, "
                               f"{decision.basis} ; trace {trace}).")

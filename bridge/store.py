@@ -26,6 +26,14 @@ class Puppet:
 
 
 @dataclass(frozen=True)
+class PendingEvent:
+    """A pushed room event waiting to be relayed (or ignored)."""
+    event: dict
+    received_at: int     # ms
+    attempts: int        # passes that could not finish it
+
+
+@dataclass(frozen=True)
 class Outgoing:
     id: str
     source_event_id: str
@@ -76,11 +84,14 @@ class BridgeStore(Accounts):
                      "j": json.dumps(ev), "at": at})).rowcount
         return new, known
 
-    async def pending_events(self, limit: int = 200) -> list[dict]:
+    async def pending(self, limit: int = 200) -> list[PendingEvent]:
         async with self.engine.connect() as conn:
-            rows = await conn.execute(text("SELECT event_json FROM as_event WHERE state = 'pending' "
-                                           "ORDER BY received_at LIMIT :l"), {"l": limit})
-            return [json.loads(r.event_json) for r in rows]
+            rows = await conn.execute(text("SELECT event_json, received_at, attempts FROM as_event "
+                                           "WHERE state = 'pending' ORDER BY received_at LIMIT :l"), {"l": limit})
+            return [PendingEvent(json.loads(r.event_json), r.received_at, r.attempts) for r in rows]
+
+    async def pending_events(self, limit: int = 200) -> list[dict]:
+        return [p.event for p in await self.pending(limit)]
 
     async def finish_event(self, event_id: str, state: str) -> None:
         """done or ignored: the event's ciphertext is no longer needed."""

@@ -120,6 +120,7 @@ class SyncBatch:
     messages: list[TextMessage] = field(default_factory=list)
     memberships: list[Membership] = field(default_factory=list)
     files: list[FileMessage] = field(default_factory=list)
+    device_changes: list[str] = field(default_factory=list)   # users whose devices changed (or newly share a room)
     undecryptable: int = 0
     idle: bool = False   # nothing happened in any room: the long poll ran out
 
@@ -207,6 +208,7 @@ class Matrix:
             raise MatrixError("sync", resp)
         batch = SyncBatch(next_batch=resp.next_batch,
                           idle=not (resp.rooms.join or resp.rooms.invite or resp.rooms.leave or resp.to_device_events))
+        batch.device_changes = sorted(set(resp.device_list.changed))
         for room_id, info in resp.rooms.invite.items():
             batch.invites.append(Invite(room_id, self._inviter(info.invite_state)))
         for room_id, info in resp.rooms.join.items():
@@ -329,9 +331,66 @@ class Matrix:
             room.add_member(user_id, None, None, invited=True)
 
     async def kick(self, room_id: str, user_id: str, reason: str) -> None:
+        """Remove a member; what this device sends next is encrypted for the others only, even before the
+        sync that reports the leave."""
         resp = await self.client.room_kick(room_id, user_id, reason)
         if isinstance(resp, ErrorResponse):
             raise MatrixError("kick", resp)
+        self._forget_member(room_id, user_id)
+
+    def _forget_member(self, room_id: str, user_id: str) -> None:
+        room = self.client.rooms.get(room_id)
+        if room is not None and user_id in room.users:
+            room.remove_member(user_id)
+        if self.client.olm:
+            self.client.olm.outbound_group_sessions.pop(room_id, None)
+
+    async def member_devices(self, room_id: str, users: set[str]) -> set[tuple[str, str]]:
+        """The current devices of `users` (asked to the homeserver now), as (user id, device id)."""
+        c = self.client
+        if not c.olm or not users:
+            return set()
+        c.olm.users_for_key_query.update(users)
+        await self._keys_upkeep()
+        return {(u, d.id) for u in users for d in c.device_store.active_user_devices(u)}
+
+    async def joined(self, room_id: str) -> set[str]:
+        """Who is joined to the room now, as the homeserver says."""
+        resp = await self.client.joined_members(room_id)
+        if not isinstance(resp, JoinedMembersResponse):
+            raise MatrixError("joined members", resp)
+        return {m.user_id for m in resp.members}
+
+    async def send_to_current_devices(self, room_id: str, content: dict, txn_id: str) -> tuple[str, frozenset]:
+        """Send (encrypted) and say which devices hold the key of that message: (event id, {(user, device)}).
+
+        The room key is shared before the send, then the message is encrypted with no pause in between,
+        so the set is exactly the devices that can read this event.
+        """
+        await self._ensure_room(room_id)
+        await self._keys_upkeep()
+        c = self.client
+        room = c.rooms[room_id]
+        readers: frozenset = frozenset()
+        if room.encrypted and c.olm:
+            if not room.members_synced:
+                resp = await c.joined_members(room_id)
+                if not isinstance(resp, JoinedMembersResponse):
+                    raise MatrixError("joined members", resp)
+                await self._keys_upkeep()
+            if c.olm.should_share_group_session(room_id) and room_id in c.sharing_session:
+                await c.sharing_session[room_id].wait()   # another send is sharing the key: that one will do
+            if c.olm.should_share_group_session(room_id):
+                await c.share_group_session(room_id, ignore_unverified_devices=True)
+            readers = frozenset(c.olm.outbound_group_sessions[room_id].users_shared_with)
+        resp = await c.room_send(room_id, "m.room.message", content, tx_id=txn_id, ignore_unverified_devices=True)
+        if isinstance(resp, ErrorResponse):
+            raise MatrixError("send", resp)
+        return resp.event_id, readers
+
+    def rooms_with(self, user_id: str) -> list[str]:
+        """The rooms this account knows `user_id` to be a member of."""
+        return [r.room_id for r in self.client.rooms.values() if user_id in r.users]
 
     async def set_state(self, room_id: str, event_type: str, content: dict, state_key: str = "") -> str:
         resp = await self.client.room_put_state(room_id, event_type, content, state_key)
@@ -430,10 +489,12 @@ class Matrix:
             file=file, mimetype=mimetype, size=size)
 
     async def refresh_members(self, room_id: str) -> None:
-        """For an account that does not sync (a puppet): learn who is in the room before sending.
+        """For an account that does not sync (a puppet): learn who is in the room, and their devices, before sending.
 
-        When the members changed, the room key is renewed: newcomers read what follows, and
-        those who left (an objection, a closure) do not.
+        Such an account never hears of a new device (device lists come with a sync), so every member's
+        keys are asked again: a device added since the last post gets the room key of the next one
+        (nio renews the session when a member's devices changed). When the members changed, the room
+        key is renewed too: newcomers read what follows, and those who left (an objection, a closure) do not.
         """
         await self._ensure_room(room_id)
         resp = await self.client.joined_members(room_id)
@@ -442,8 +503,10 @@ class Matrix:
         room = self.client.rooms[room_id]
         now = {m.user_id for m in resp.members}
         known = getattr(room, "_liaison_members", None)
-        if known is not None and known != now and self.client.olm:
-            self.client.olm.outbound_group_sessions.pop(room_id, None)
+        if self.client.olm:
+            if known is not None and known != now:
+                self.client.olm.outbound_group_sessions.pop(room_id, None)
+            self.client.olm.users_for_key_query.update(now - {self.user_id})
         room._liaison_members = now
 
     async def set_display_name(self, name: str) -> None:
