@@ -17,6 +17,7 @@ import structlog
 from bot import help as help_commands
 from bot import consent_commands, doc_commands, mss_commands, pathways, team, trace_command
 from bot.documents import DocumentIndexer
+from bot.newcomers import Newcomers
 from bot.bridge_setup import prepare_bridge
 from bot.app import Bot, BotSettings
 from bot.archive import Archiver
@@ -81,9 +82,10 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
         documents=DocumentStore(engine),
         antivirus=Antivirus(cfg.documents.clamd_socket, cfg.documents.clamd_timeout_seconds))
     indexer = DocumentIndexer(services)
+    newcomers = Newcomers(services)
     bot = Bot(matrix, BotStore(engine), build_registry(),
               BotSettings(password=cfg.bot.password, staff=frozenset(cfg.bot.staff)),
-              services, MembershipWatch(services).handle, indexer.handle)
+              services, MembershipWatch(services).handle, indexer.handle, newcomers.handle)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -104,6 +106,7 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
         await asyncio.gather(runner, return_exceptions=True)
         await bot.drain()
         await indexer.drain()
+        await newcomers.drain()
     stopper.cancel()
     resuming.cancel()
     archiving.cancel()

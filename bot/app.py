@@ -39,7 +39,7 @@ class BotSettings:
 
 class Bot:
     def __init__(self, matrix: Matrix, store: BotStore, registry: Registry, settings: BotSettings,
-                 services: object = None, on_memberships=None, on_files=None) -> None:
+                 services: object = None, on_memberships=None, on_files=None, on_devices=None) -> None:
         self.matrix = matrix
         self.store = store
         self.registry = registry
@@ -47,6 +47,7 @@ class Bot:
         self.services = services
         self.on_memberships = on_memberships   # async callable(list[Membership])
         self.on_files = on_files               # async callable(list[FileMessage]): stores them, checks later
+        self.on_devices = on_devices           # async callable(joins, users whose devices changed)
         self._in_flight: dict[str, asyncio.Task] = {}
         self._background: set[asyncio.Task] = set()
         self._answered: OrderedDict[str, None] = OrderedDict()   # in front of the database's UNIQUE
@@ -77,6 +78,9 @@ class Bot:
                 self._spawn(self._on_invite(invite))
             if batch.memberships and self.on_memberships and not fresh:
                 self._spawn(self.on_memberships(batch.memberships))
+            joins = [m for m in batch.memberships if m.membership == "join"]
+            if (joins or batch.device_changes) and self.on_devices and not fresh:
+                self._spawn(self.on_devices(joins, batch.device_changes))
             commands = [] if fresh else [m for m in batch.messages if self.registry.parse(m.body) is not None]
             await self._dispatch(commands, replaying)
             if batch.files and self.on_files and not fresh:

@@ -34,10 +34,10 @@ def _link(doc: Document) -> str:
     return f"https://matrix.to/#/{doc.room_id}/{doc.event_id}"
 
 
-async def _author(ctx: Context, doc: Document) -> str:
+async def _author(services, doc: Document) -> str:
     if doc.source == "mssante":
         return f"{doc.author_name} <{doc.author}>" if doc.author_name else doc.author
-    member = await ctx.services.roster.get(doc.author)
+    member = await services.roster.get(doc.author)
     return member.display_name if member else doc.author
 
 
@@ -55,10 +55,15 @@ async def docs(ctx: Context) -> Reply:
     pathway = await _pathway(ctx)
     if pathway is None:
         return Reply.plain(IN_ROOM)
-    lines = versions(await s.documents.of_pathway(pathway.id))
     told = ""
     if not s.antivirus.configured and await s.documents.first_time(pathway.id, "no_antivirus"):
         told = NO_ANTIVIRUS
+    return await listing(s, pathway, told)
+
+
+async def listing(services, pathway, told: str = "") -> Reply:
+    """The pathway's documents, newest first, grouped by type (the answer to !docs)."""
+    lines = versions(await services.documents.of_pathway(pathway.id))
     if not lines:
         text = ("Aucun document dans ce parcours pour l'instant. Déposez un fichier dans ce salon (ou faites-le "
                 "envoyer par MSSanté) : il sera vérifié puis indexé.")
@@ -68,7 +73,7 @@ async def docs(ctx: Context) -> Reply:
         groups.setdefault(line.current.doctype or DocType.AUTRE.key, []).append(line)
     text_parts, html_parts = [f"Documents du parcours {pathway.code} ({len(lines)}) :"], []
     for doctype, group in groups.items():
-        rows = [(await _row(ctx, line)) for line in group]
+        rows = [(await _row(services, line)) for line in group]
         text_parts.append(f"{_label(doctype)} :")
         text_parts += [f"  n° {r[0]} · {r[1]} · {r[2]} · {r[3]} · {r[4]} · {r[5]}" for r in rows]
         body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
@@ -82,11 +87,11 @@ async def docs(ctx: Context) -> Reply:
     return Reply("\n".join(filter(None, text_parts)), html)
 
 
-async def _row(ctx: Context, line: Versioned) -> tuple:
+async def _row(services, line: Versioned) -> tuple:
     d = line.current
     older = ", ".join(f"n° {o.number}" for o in line.older)
     count = f"{line.count} (précédentes : {older})" if line.older else "1"
-    return d.number, d.title, await _author(ctx, d), _when(d.created_at), d.source_label, count
+    return d.number, d.title, await _author(services, d), _when(d.created_at), d.source_label, count
 
 
 @command("doc", en="document",
@@ -132,7 +137,7 @@ async def _detail(ctx: Context, number: int) -> Reply:
         version = "version unique"
     kind = _KINDS.get(d.mime or "", d.mime or "—")
     facts = [("Type", _label(d.doctype) + (f" (code {d.type_code})" if d.type_code else "")),
-             ("Auteur", await _author(ctx, d)), ("Déposé le", f"{_when(d.created_at)}, via {d.source_label}"),
+             ("Auteur", await _author(ctx.services, d)), ("Déposé le", f"{_when(d.created_at)}, via {d.source_label}"),
              ("Fichier", f"{kind}, {_size(d.size)}"), ("SHA-256", d.sha256 or "—"), ("Version", version),
              ("Lien", _link(d))]
     head = f"Document n° {d.number} : {d.title}"

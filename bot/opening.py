@@ -11,6 +11,7 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
+from html import escape
 
 import structlog
 
@@ -209,8 +210,9 @@ class Opener:
                                                               if refused else "."))
 
     async def post_summary(self, pathway: Pathway, patient: Patient, label: str, team: list[str],
-                           room_id: str | None = None) -> str:
-        """Post the summary (encrypted) and pin it in place of the previous one."""
+                           room_id: str | None = None, *, note: str = "", salt: str = "") -> str:
+        """Post the summary (encrypted) and pin it in place of the previous one; remember which devices can
+        read it (those holding the room key it was sent with). `note` heads a summary posted again."""
         store, matrix = self.s.pathways, self.s.matrix
         fields = await store.summary(pathway.id)
         identity = dict(birth_name=patient.birth_name, first_names=patient.first_names,
@@ -220,12 +222,22 @@ class Opener:
                                      opened_by=pathway.opened_by,
                                      opened_on=datetime.fromtimestamp(pathway.opened_at / 1000).date(),
                                      fields=fields, team=team)
+        if note:
+            text, html = f"{note}\n{text}", f"<p><em>{escape(note)}</em></p>{html}"
         version = ",".join(f"{k}{v[1]}" for k, v in sorted(fields.items())) or "v0"
         room_id = room_id or pathway.room_id
-        event_id = await matrix.send(room_id, _notice(text, html), txn_id(pathway.id, "summary", version))
+        txn = txn_id(pathway.id, "summary", version, *([salt] if salt else []))
+        event_id, readers = await matrix.send_to_current_devices(room_id, _notice(text, html), txn)
         await matrix.set_state(room_id, "m.room.pinned_events", {"pinned": [event_id]})
-        await store.update(pathway.id, summary_event_id=event_id)
+        await store.summary_posted(pathway.id, event_id, readers)
         return event_id
+
+    async def post_current_summary(self, pathway: Pathway, *, note: str = "", salt: str = "") -> str:
+        """The summary as it stands now, for the pathway's current team."""
+        patient = await self.s.pathways.patient(pathway.patient_id)
+        members = [u for u, state, _ in await self.s.pathways.members(pathway.id) if state in ("invited", "joined")]
+        label = self.s.settings.type_label(pathway.type)
+        return await self.post_summary(pathway, patient, label, members, note=note, salt=salt)
 
 
 def _who_message(decisions: dict, roster: dict) -> tuple[str, str]:

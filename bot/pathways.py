@@ -102,9 +102,7 @@ async def _summary(ctx: Context, words: list[str]) -> Reply:
         return Reply.plain("Ce parcours est clos : rouvrez-le d'abord (!parcours rouvrir).")
     field = fold(words[0])
     version = await ctx.services.pathways.set_summary(pathway.id, field, " ".join(words[1:]), ctx.sender)
-    members = [u for u, state, _ in await ctx.services.pathways.members(pathway.id) if state in ("invited", "joined")]
-    label = ctx.services.settings.type_label(pathway.type)
-    await Opener(ctx.services).post_summary(pathway, patient, label, members)
+    await Opener(ctx.services).post_current_summary(pathway)
     return Reply.plain(f"Résumé mis à jour : {SUMMARY_FIELDS[field]} (version {version}), nouveau résumé épinglé.")
 
 

@@ -199,6 +199,22 @@ class PathwayStore:
                 {"p": pathway_id})
             return {r.field: (r.value, r.version) for r in rows}
 
+    async def summary_posted(self, pathway_id: str, event_id: str, readers: frozenset[tuple[str, str]]) -> None:
+        """The summary now pinned, and the devices (user, device) that hold its room key."""
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE pathway SET summary_event_id = :e WHERE id = :i"),
+                               {"e": event_id, "i": pathway_id})
+            await conn.execute(text("DELETE FROM pathway_summary_reader WHERE pathway_id = :p"), {"p": pathway_id})
+            for user_id, device_id in sorted(readers):
+                await conn.execute(text("INSERT INTO pathway_summary_reader (pathway_id, user_id, device_id) "
+                                        "VALUES (:p, :u, :d)"), {"p": pathway_id, "u": user_id, "d": device_id})
+
+    async def summary_readers(self, pathway_id: str) -> set[tuple[str, str]]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text("SELECT user_id, device_id FROM pathway_summary_reader "
+                                           "WHERE pathway_id = :p"), {"p": pathway_id})
+            return {(r.user_id, r.device_id) for r in rows}
+
     async def set_summary(self, pathway_id: str, field: str, value: str, author: str) -> int:
         async with self.engine.begin() as conn:
             current = (await conn.execute(text(

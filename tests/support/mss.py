@@ -125,20 +125,22 @@ def room_of(body: str) -> str:
 
 
 async def open_structure(clinician, bot_process, bridge_process, synapse, mail_gateway, workdir,
-                         **bridge_overrides) -> Structure:
+                         extra_members: tuple[dict, ...] = (), **bridge_overrides) -> Structure:
+    """`extra_members`: more roster entries ({user_id, name, profession}), in the pathway's team too."""
     from tests.support.bridgeproc import bridge_section
 
     mail = mail_gateway.info
     await drain(mail, mail["bridge"])
     coord, gp = await clinician("coordination"), await clinician("medecin")
     roster = [{"user_id": coord.user_id, "name": "Claire Morel", "profession": "coordinateur", "coordinator": True},
-              {"user_id": gp.user_id, "name": "Dr Paul Martin", "profession": "médecin"}]
+              {"user_id": gp.user_id, "name": "Dr Paul Martin", "profession": "médecin"}, *extra_members]
     bot = bot_process(staff=[], roster=roster, pathways={"ins_test_mode": True}, structure="MSP de test",
                       bridge=bridge_section(synapse, mail, workdir, **bridge_overrides))
     bridge = bridge_process(bot)
     desk = await coord.create_room([bot.user_id])
     await coord.wait_joined(desk, bot.user_id)
-    reply, _ = await coord.ask(desk, f"{OPEN} --equipe {gp.user_id}", timeout=60)
+    team = ",".join([gp.user_id, *(m["user_id"] for m in extra_members)])
+    reply, _ = await coord.ask(desk, f"{OPEN} --equipe {team}", timeout=60)
     assert "ouvert" in reply.body, reply.body
     room = room_of(reply.body)
     code = re.search(r"\((P-[A-Z0-9]+)\)", reply.body).group(1)
