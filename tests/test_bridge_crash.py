@@ -13,7 +13,7 @@ from email import policy
 import pytest
 from nio import RoomMessageText
 
-from tests.support.mss import box, imap_for, letter, open_structure, send_mail, smtp_for
+from tests.support.mss import box, imap_for, letter, open_structure, send_mail, smtp_for, wait_mail
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
 IN_COUNT = 200
@@ -124,3 +124,39 @@ async def test_kill_the_bridge_while_relaying(structure, synapse, attempt):
     assert count - OUT_COUNT <= kills, f"{count - OUT_COUNT} re-sent for {kills} kills"
     print(f"crash run {run}: {kills} kills, homeserver restarted, {IN_COUNT} in / {OUT_COUNT} out, "
           f"re-sent under the same Message-ID: {count - OUT_COUNT}")
+
+
+async def _reply(s, root_event: str, text: str) -> str:
+    for _attempt in range(60):   # the homeserver may still be starting
+        resp = await s.gp.client.room_send(s.room, "m.room.message", {
+            "msgtype": "m.text", "body": text, "m.relates_to": {"m.in_reply_to": {"event_id": root_event}}},
+            ignore_unverified_devices=True)
+        if hasattr(resp, "event_id"):
+            return resp.event_id
+        await asyncio.sleep(0.5)
+    raise AssertionError("the homeserver did not come back")
+
+
+@pytest.mark.timeout(300)
+async def test_transaction_ids_reused_after_homeserver_restarts_lose_no_reply(structure, synapse):
+    """Synapse (SQLite) numbers its pushes from 1 again after each restart: the bridge keeps the new events."""
+    s = structure
+    cardio = box(s.mail, CARDIO)
+    to = f"liaison+{s.code.lower()}@msp-demo.mssante.test"
+    run = f"{random.randrange(10**6):06d}"
+    await send_mail(s.mail, cardio, letter(cardio, to, subject=f"restart {run}", text="Début"), to)
+    root = await s.gp.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMessageText)
+                               and f"restart {run}" in e.body, 30)
+
+    async def mailed(text: str) -> None:
+        await wait_mail(s.mail, cardio, lambda m: text in (m.get_body(("plain",)).get_content()
+                                                           if m.get_body(("plain",)) else ""), 30)
+
+    for restart in range(2):
+        await asyncio.to_thread(synapse.stop)
+        await asyncio.to_thread(synapse.start)
+        for i in range(4):   # several pushes after each restart: the second restart's ids were seen after the first
+            text = f"restart {run} r{restart} n{i}"
+            await _reply(s, root.event_id, text)
+            await mailed(text)
+    assert s.bridge.events("as.transaction_reused"), "the homeserver reused transaction ids (the case under test)"

@@ -17,7 +17,7 @@ import pytest
 
 from liaison.stack.clamd import find_clamd, ping_sync
 from tests.support.clinician import Clinician
-from tests.support.mss import letter, send_mail
+from tests.support.mss import OPEN, letter, room_of, send_mail, wait_mail
 
 
 def _start(root: Path, out: Path) -> subprocess.Popen:
@@ -86,14 +86,30 @@ async def test_stack_up_talk_to_bot_stop_and_reuse(tmp_path, stack_dir):
         notice = await c.wait_for(lambda r, e: getattr(e, "sender", "") == stack["bridge"]["user_id"]
                                   and "quarantaine" in getattr(e, "body", ""), 60)
         assert "liste blanche" in notice.body
+
+        # A pathway with the demo GP, and a letter from the demo cardiologist in it, before the restart.
+        gp = next(a for a in stack["accounts"] if a["role"] == "gp")
+        opened, _ = await c.ask(room, f"{OPEN} --equipe {gp['user_id']}", timeout=60)
+        code = re.search(r"\((P-[A-Z0-9]+)\)", opened.body).group(1)
+        pathway_room = room_of(opened.body)
+        cardio, to = mail["externals"][0], f"liaison+{code.lower()}@{mail['bridge_address'].split('@')[1]}"
+        doctor = await Clinician(stack["homeserver"]["url"], gp["user_id"], gp["password"], tmp_path / "gp").start()
+        letter_id = await send_mail(mail, cardio, letter(cardio, to, subject="Avant redémarrage", text="Lettre."), to)
+        text = await doctor.wait_for(lambda r, e: r == pathway_room and "Avant redémarrage" in getattr(e, "body", ""),
+                                     60)
         await c.stop()
     finally:
         _stop(proc, root)
     assert (root / "logs" / "bot.log").stat().st_size > 0 and (root / "logs" / "synapse.log").stat().st_size > 0
 
+    started = time.monotonic()
     proc = _start(root, out)
+    ready_in = time.monotonic() - started
     try:
         again = json.loads((root / "stack.json").read_text())
+        print(f"second start ready in {ready_in:.1f} s")
+        assert again["homeserver"]["url"] == stack["homeserver"]["url"], "the same address: clients keep working"
+        assert again["mail"]["smtp"] == stack["mail"]["smtp"] and again["mail"]["imap"] == stack["mail"]["imap"]
         assert again["accounts"] == stack["accounts"], "accounts and passwords are kept"
         devices = _devices(root)
         assert len(devices) == 2 and devices[0] == devices[1], "the bot keeps its device (and keys)"
@@ -103,5 +119,15 @@ async def test_stack_up_talk_to_bot_stop_and_reuse(tmp_path, stack_dir):
         reply, _ = await c.ask(room, "!aide")
         assert "Commandes de Liaison" in reply.body
         await c.stop()
+
+        # The GP's Element stayed open through the restart (same address); the answer to the letter
+        # leaves, though the homeserver numbers its pushes to the bridge from 1 again.
+        await doctor.client.room_send(pathway_room, "m.room.message", {
+            "msgtype": "m.text", "body": "Réponse après redémarrage.",
+            "m.relates_to": {"m.in_reply_to": {"event_id": text.event_id}}}, ignore_unverified_devices=True)
+        answer = await wait_mail(mail, cardio, lambda m: letter_id in str(m.get("In-Reply-To", "")), 60)
+        assert "Réponse après redémarrage." in answer.get_body(("plain",)).get_content()
+        assert "as.transaction_reused" in (root / "logs" / "bridge.log").read_text(), "the case under test"
     finally:
+        await doctor.stop()
         _stop(proc, root)

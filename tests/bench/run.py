@@ -2,7 +2,7 @@
 
     .venv/bin/python -m tests.bench.run [--samples 200] [--rooms 1000] [--idle 10] [--no-maubot] [--pathways 30]
                                         [--mail 100] [--mail-pdf 5] [--mail-sustained 0] [--no-mail] [--only-mail]
-                                        [--docs 20] [--only-docs]
+                                        [--docs 20] [--only-docs] [--devices 20] [--only-devices]
 
 One throwaway Synapse; in encrypted rooms (one room per peer: echo bots answer everything):
 - floor: client A → client B via /sync;
@@ -13,7 +13,8 @@ Samples are interleaved (one of each per round) so that drift hits every peer al
 Then: idle RSS of each bot; the bot's restart with `--rooms` joined rooms, to the first answered command;
 then a care-pathway opening against a bare encrypted createRoom (tests/bench/pathways.py);
 then the MSSanté bridge against the gateway's IDLE floor, and optionally a sustained load (tests/bench/mail.py);
-then indexing a 10 MiB PDF against its raw download (tests/bench/documents.py).
+then indexing a 10 MiB PDF against its raw download (tests/bench/documents.py);
+then a new device reading the next letter and a late joiner reading the summary (tests/bench/devices.py).
 Results are printed and written as JSON under .liaison/bench/ (the bridge's part also as mail-<timestamp>.json).
 """
 from __future__ import annotations
@@ -30,6 +31,7 @@ from pathlib import Path
 
 from liaison.stack.synapse import Synapse
 from tests.bench.demo_peers import PASSWORD, start_echo_bot
+from tests.bench.devices import bench_devices, report_lines as devices_report_lines
 from tests.bench.documents import bench_documents, report_lines as documents_report_lines
 from tests.bench.mail import bench_mail, report_lines as mail_report_lines
 from tests.bench.maubot_peer import MaubotEcho
@@ -91,6 +93,8 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
             return {"mail": await _mail(args, synapse, work)}
         if args.only_docs:
             return {"documents": await bench_documents(synapse, work, args.docs)}
+        if args.only_devices:
+            return {"devices": await bench_devices(synapse, work, args.devices)}
         alice, bob, echo, liaison = [await synapse.aregister(n, PASSWORD) for n in ("alice", "bob", "echo", "liaison")]
         echo_proc = start_echo_bot(synapse, echo, work)
         bot = BotProcess(work / "liaison", synapse.url, synapse.server_name, liaison, PASSWORD, [alice]).start()
@@ -147,9 +151,10 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
         pathways = await bench_pathways(synapse, work, args.pathways) if args.pathways else None
         mail = None if args.no_mail else await _mail(args, synapse, work)
         documents = await bench_documents(synapse, work, args.docs) if args.docs else None
+        devices = await bench_devices(synapse, work, args.devices) if args.devices else None
         return {"latency_ms": latency, "rss_mib": rss, "restart": restart, "samples": args.samples,
                 "pathways": pathways, "maubot_version": getattr(mau, "version", None), "mail": mail,
-                "documents": documents}
+                "documents": documents, "devices": devices}
     finally:
         await a.close()
         await b.close()
@@ -170,6 +175,8 @@ def report(res: dict) -> list[str]:
         lines += ["", *mail_report_lines(res["mail"])]
     if res.get("documents"):
         lines += ["", *documents_report_lines(res["documents"])]
+    if res.get("devices"):
+        lines += ["", *devices_report_lines(res["devices"])]
     return lines
 
 
@@ -224,6 +231,8 @@ def main() -> None:
     parser.add_argument("--only-mail", action="store_true", help="only the MSSanté bridge (no bots, no pathways)")
     parser.add_argument("--docs", type=int, default=20, help="10 MiB PDF indexings to time (0: none)")
     parser.add_argument("--only-docs", action="store_true", help="only the document indexing")
+    parser.add_argument("--devices", type=int, default=20, help="new-device and late-joiner samples (0: none)")
+    parser.add_argument("--only-devices", action="store_true", help="only the new devices and late joiners")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     logging.getLogger("nio").setLevel(logging.ERROR)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import io
+import time
 from pathlib import Path
 
 from nio import (
@@ -23,12 +24,14 @@ ENCRYPTION = {"type": "m.room.encryption", "state_key": "", "content": {"algorit
 
 
 class Clinician:
-    def __init__(self, homeserver: str, user_id: str, password: str, store: Path):
+    def __init__(self, homeserver: str, user_id: str, password: str, store: Path, auto_join: bool = True):
         store.mkdir(parents=True, exist_ok=True)
         self.password = password
+        self.auto_join = auto_join
         self.client = AsyncClient(homeserver, user_id, store_path=str(store),
                                   config=AsyncClientConfig(encryption_enabled=True))
         self.events: list[tuple[str, object]] = []
+        self.stamped: list[tuple[float, str, object]] = []   # (perf_counter() when synced, room, event)
         self.undecryptable = 0
         self._changed = asyncio.Condition()
         self._task: asyncio.Task | None = None
@@ -69,11 +72,12 @@ class Clinician:
         if isinstance(event, MegolmEvent):
             self.undecryptable += 1
         self.events.append((room.room_id, event))
+        self.stamped.append((time.perf_counter(), room.room_id, event))
         async with self._changed:
             self._changed.notify_all()
 
     async def _on_invite(self, room, event) -> None:
-        if event.state_key == self.user_id and event.membership == "invite":
+        if self.auto_join and event.state_key == self.user_id and event.membership == "invite":
             await self.client.join(room.room_id)
 
     async def wait_for(self, predicate, timeout: float = 30.0):
