@@ -104,7 +104,7 @@ async def post_file(d: Deps, matrix: Matrix, *, mail_id: str, mail: InboundMail,
     origin = f"{mail_id}/{x.index}"
     prepared = await d.documents.by_origin(origin)
     if prepared is None:
-        upload = await matrix.upload_encrypted(x.file.data, x.file.name, x.checked.sniffed.mime)
+        upload = await matrix.upload_encrypted(x.file.data)
         prepared = await d.documents.prepare(origin, NewFile(
             event_id=None, pathway_id=pathway_id, room_id=room_id, source="mssante", author=mail.from_address,
             author_name=mail.from_name or None, title=x.file.name, file=upload, declared_mime=x.file.mime,

@@ -84,6 +84,12 @@ class Outbound:
                                                                "renvoyez-le")
             return
         state = "ignored" if msg is None else await self.relay(msg)
+        if state == "retry":   # tried again at the next pass, told as not relayed if it never can be
+            await d.store.event_attempt(event_id)
+            if outbox.now_ms() - p.received_at >= GIVE_UP_MS:
+                await self.not_relayed(event, "thread_unknown", "le courriel auquel il répond n'a pas été "
+                                                                "enregistré par le pont ; renvoyez-le")
+            return
         await d.store.finish_event(event_id, state)
 
     async def not_relayed(self, event: dict, reason: str, sentence: str) -> None:
@@ -98,18 +104,21 @@ class Outbound:
         for target in targets:
             if isinstance(target, str) and (thread := await d.mail.thread_of_event(target)):
                 break
-        if thread is None or thread.room_id != room_id:
+        if thread is not None and thread.room_id != room_id:
+            thread = None
+        if thread is None and reason != "thread_unknown":
             log.info("outbound.not_relayed", event_id=event_id, reason=reason, answers_mail=False)
             return   # not an answer to a mail: nothing was to leave
         d.metrics.not_relayed.labels(reason).inc()
         log.warning("outbound.not_relayed", event_id=event_id, reason=reason, answers_mail=True,
-                    pathway_id=thread.pathway_id)
+                    pathway_id=thread.pathway_id if thread else None)
         try:
             await d.matrix.react(room_id, event_id, NOT_RELAYED, txn_id("mss-nr", event_id))
         except MatrixError as err:
             log.warning("outbound.notice_failed", room_id=room_id, error=str(err)[:200])
-        await self.notice(room_id, thread.thread_root, event_id,
-                          f"Message non transmis à {thread.correspondent} : {sentence}.")
+        root = thread.thread_root if thread else (targets[1] or event_id)
+        to = f" à {thread.correspondent}" if thread else ""
+        await self.notice(room_id, root, event_id, f"Message non transmis{to} : {sentence}.")
 
     def _ours(self, sender: str) -> bool:
         """The bridge, its puppets and the bot: never relayed."""
@@ -124,7 +133,9 @@ class Outbound:
         for target in (msg.reply_to, msg.thread_root):
             if target and (thread := await d.mail.thread_of_event(target)):
                 break
-        if thread is None or thread.room_id != msg.room_id:
+        if thread is None:
+            return await self._unknown_thread(msg)
+        if thread.room_id != msg.room_id:
             return "ignored"
         pathway = await d.pathways.pathway(thread.pathway_id)
         address = thread.correspondent
@@ -151,6 +162,16 @@ class Outbound:
                          thread_root=thread.thread_root, in_reply_to=thread.message_id, references=refs,
                          attachments=attachments)
         return "done"
+
+    async def _unknown_thread(self, msg: PushedMessage) -> str:
+        """No mail thread for what it answers: nothing to relay, unless it answers a puppet's message whose
+        mail is still being posted (its thread is recorded just after): then it waits for it."""
+        for target in {t for t in (msg.reply_to, msg.thread_root) if t}:
+            sender = await self.d.matrix.event_sender(msg.room_id, target)
+            if sender and self.d.puppets.is_puppet(sender):
+                log.info("outbound.waits_for_thread", event_id=msg.event_id)
+                return "retry"
+        return "ignored"
 
     async def queue(self, *, source: str, sender: str, pathway, room_id: str, address: str, subject: str, text: str,
                     thread_root: str, in_reply_to: str | None = None, references: tuple[str, ...] = (),

@@ -53,6 +53,11 @@ async def post_mail(d: Deps, *, mail_id: str, mail: InboundMail, xdm: XdmPackage
     event_id = await matrix.send(p.room_id, in_thread(message_content(mail, route, len(allowed)), route.thread_root),
                                  txn_id("mss-in", mail_id))
     root = route.thread_root or event_id
+    # Known at once, before the files: a member may answer the text while they are still being posted.
+    if mail.message_id:
+        await d.mail.add_thread(Thread(mail.message_id, p.id, p.room_id, event_id, root, mail.from_address,
+                                       mail.subject))
+    await d.mail.add_correspondent(p.id, mail.from_address)
     indexed = [(x, await post_file(d, matrix, mail_id=mail_id, mail=mail, pathway_id=p.id, room_id=p.room_id,
                                    root=root, x=x)) for x in allowed]
     if looked:
@@ -60,9 +65,5 @@ async def post_mail(d: Deps, *, mail_id: str, mail: InboundMail, xdm: XdmPackage
         await post_notice(d, mail_id=mail_id, room_id=p.room_id, root=root, text=notice_text(indexed, refused))
         log.info("mail.in_documents", mail_id=mail_id, pathway_id=p.id, indexed=len(indexed), refused=len(refused),
                  rules=sorted({x.checked.decision.rule for x in refused}))
-    if mail.message_id:
-        await d.mail.add_thread(Thread(mail.message_id, p.id, p.room_id, event_id, root, mail.from_address,
-                                       mail.subject))
-    await d.mail.add_correspondent(p.id, mail.from_address)
     await d.pathways.touch(p.id)
     return event_id

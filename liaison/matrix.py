@@ -388,6 +388,15 @@ class Matrix:
             raise MatrixError("send", resp)
         return resp.event_id, readers
 
+    async def event_sender(self, room_id: str, event_id: str) -> str | None:
+        """Who sent an event (None when this account cannot see it)."""
+        resp = await self.client.room_get_event(room_id, event_id)
+        if isinstance(resp, ErrorResponse):
+            if resp.status_code in ("M_NOT_FOUND", "M_FORBIDDEN"):
+                return None
+            raise MatrixError("event", resp)
+        return getattr(resp.event, "sender", None)
+
     def rooms_with(self, user_id: str) -> list[str]:
         """The rooms this account knows `user_id` to be a member of."""
         return [r.room_id for r in self.client.rooms.values() if user_id in r.users]
@@ -440,12 +449,8 @@ class Matrix:
 
     async def send_file(self, room_id: str, data: bytes, filename: str, mime: str, txn_id: str) -> str:
         """Upload encrypted (the key travels only inside the encrypted event) and post it."""
-        resp, keys = await self.client.upload(io.BytesIO(data), content_type=mime, filename=filename,
-                                              encrypt=True, filesize=len(data))
-        if not isinstance(resp, UploadResponse):
-            raise MatrixError("upload", resp)
         content = {"msgtype": "m.file", "body": filename, "info": {"mimetype": mime, "size": len(data)},
-                   "file": {**keys, "url": resp.content_uri}}
+                   "file": await self.upload_encrypted(data)}
         return await self.send(room_id, content, txn_id)
 
     async def forget_room(self, room_id: str) -> None:
@@ -524,9 +529,13 @@ class Matrix:
             raise MatrixError("reaction", resp)
         return resp.event_id
 
-    async def upload_encrypted(self, data: bytes, filename: str, mime: str) -> dict:
-        """Upload a file encrypted; returns the `file` object of the event (the key travels only in it)."""
-        resp, keys = await self.client.upload(io.BytesIO(data), content_type=mime, filename=filename,
+    async def upload_encrypted(self, data: bytes) -> dict:
+        """Upload a file encrypted; returns the `file` object of the event (the key travels only in it).
+
+        As Element does: no file name (it would sit in the upload URL, the homeserver's log and its media
+        table, in clear) and no real type; name and type travel inside the encrypted event only.
+        """
+        resp, keys = await self.client.upload(io.BytesIO(data), content_type="application/octet-stream",
                                               encrypt=True, filesize=len(data))
         if not isinstance(resp, UploadResponse):
             raise MatrixError("upload", resp)

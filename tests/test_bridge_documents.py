@@ -344,7 +344,7 @@ class FakeMatrix:
         self.uploads: list[bytes] = []
         self.sent: dict[str, tuple[str, dict]] = {}
 
-    async def upload_encrypted(self, data: bytes, filename: str, mime: str) -> dict:
+    async def upload_encrypted(self, data: bytes) -> dict:
         self.uploads.append(data)
         return {"url": f"mxc://hs/{len(self.uploads)}", "key": {"k": "k"}, "iv": "iv", "hashes": {"sha256": "h"},
                 "v": "v2"}

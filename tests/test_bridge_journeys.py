@@ -8,7 +8,8 @@ import pytest
 from nio import MegolmEvent, ReactionEvent, RoomMessage, RoomMessageFile, RoomMessageText
 from nio.crypto.attachments import decrypt_attachment
 
-from tests.support.mss import (PDF, box, letter, open_structure, send_mail, wait_mail, xdm_letter)
+from tests.support.mss import (PDF, box, bridge_outcome, letter, open_structure, send_mail, wait_mail,
+                               xdm_letter)
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
 STRANGER = "inconnu@messagerie-ordinaire.test"
@@ -55,7 +56,8 @@ async def test_hospital_letter_in_and_reply_out(structure):
     reply_id = await s.gp.client.room_send(s.room, "m.room.message", {
         "msgtype": "m.text", "body": "Merci, je le vois jeudi.",
         "m.relates_to": {"m.in_reply_to": {"event_id": text.event_id}}}, ignore_unverified_devices=True)
-    answer = await wait_mail(s.mail, cardio, lambda m: letter_id in str(m.get("In-Reply-To", "")), 45)
+    assert await bridge_outcome(s.bot, reply_id.event_id) == "done", "the bridge relays the reply (not ignored)"
+    answer = await wait_mail(s.mail, cardio, lambda m: letter_id in str(m.get("In-Reply-To", "")), 20)
     assert "Merci, je le vois jeudi." in answer.get_body(("plain",)).get_content()
     assert answer["From"].addresses[0].addr_spec == bridge_address
     assert "Paul Martin" in answer["From"].addresses[0].display_name
@@ -117,8 +119,8 @@ async def test_a_file_posted_in_the_thread_leaves_as_an_attachment(structure):
     question = await s.gp.wait_for(lambda r, e: _from_puppet(s.room)(r, e) and isinstance(e, RoomMessageText)
                                    and "le bilan" in e.body, 30)
     pdf = b"%PDF-1.4\nbilan\n%%EOF\n"
-    resp, keys = await s.gp.client.upload(io.BytesIO(pdf), content_type="application/pdf", filename="bilan.pdf",
-                                          encrypt=True, filesize=len(pdf))
+    resp, keys = await s.gp.client.upload(io.BytesIO(pdf), content_type="application/octet-stream", encrypt=True,
+                                          filesize=len(pdf))
     await s.gp.client.room_send(s.room, "m.room.message", {
         "msgtype": "m.file", "body": "bilan.pdf", "info": {"mimetype": "application/pdf", "size": len(pdf)},
         "file": {**keys, "url": resp.content_uri},
@@ -129,3 +131,50 @@ async def test_a_file_posted_in_the_thread_leaves_as_an_attachment(structure):
     part = next(p for p in sent.iter_attachments() if p.get_filename() == "bilan.pdf")
     assert part.get_content() == pdf, "decrypted from the room, attached as it was"
     assert part.get_content_type() == "application/pdf"
+
+
+async def test_the_homeserver_never_sees_a_document_s_name(structure, synapse):
+    """Uploads carry no file name (nor the real type): Synapse's log and media table hold none."""
+    import sqlite3
+
+    s = structure
+    cardio = box(s.mail, CARDIO)
+    to = f"liaison+{s.code.lower()}@msp-demo.mssante.test"
+    msg = letter(cardio, to, subject="Compte rendu", text="Ci-joint.")
+    msg.add_attachment(PDF, maintype="application", subtype="pdf",
+                       filename="Compte rendu de consultation de cardiologie Durand.pdf")
+    await send_mail(s.mail, cardio, msg, to)
+    await s.gp.wait_for(lambda r, e: r == s.room and "Document n°" in getattr(e, "body", ""), 30)
+    await s.gp.send_file(s.room, PDF, "Bilan sanguin Durand Marcel.pdf", "application/pdf")
+    await s.gp.wait_for(lambda r, e: r == s.room and getattr(e, "sender", "") == s.bot.user_id
+                        and "indexé" in getattr(e, "body", ""), 30)
+    names = ("Compte rendu de consultation", "Compte+rendu", "Bilan sanguin", "Bilan+sanguin", "Durand", "cardiologie")
+    log = (synapse.log_dir / "synapse.log").read_text(errors="replace")
+    assert not [n for n in names if n in log], "no document name in the homeserver's log"
+    with sqlite3.connect(synapse.data_dir / "homeserver.db") as db:
+        rows = db.execute("SELECT upload_name, media_type FROM local_media_repository").fetchall()
+    assert rows and not [r for r in rows if r[0] and any(n in r[0] for n in names)], rows
+    assert not [r for r in rows if r[1] == "application/pdf"], "encrypted uploads say only octet-stream"
+
+
+async def test_a_reply_sent_while_the_letter_s_files_are_still_coming_leaves(structure):
+    """The GP answers the text of a letter at once, while its ten files are still being uploaded and posted:
+    the bridge knows the mail's thread from its text on, so the answer is relayed, not ignored."""
+    import os
+
+    s = structure
+    cardio = box(s.mail, CARDIO)
+    to = f"liaison+{s.code.lower()}@msp-demo.mssante.test"
+    msg = letter(cardio, to, subject="Dix pièces", text="Dix pièces jointes.")
+    for i in range(10):
+        msg.add_attachment(b"%PDF-1.4\n" + os.urandom(300_000) + b"\n%%EOF\n", maintype="application",
+                           subtype="pdf", filename=f"piece-{i}.pdf")
+    letter_id = await send_mail(s.mail, cardio, msg, to)
+    text = await s.gp.wait_for(lambda r, e: _from_puppet(s.room)(r, e) and isinstance(e, RoomMessageText)
+                               and "Dix pièces" in e.body, 30)
+    reply = await s.gp.client.room_send(s.room, "m.room.message", {
+        "msgtype": "m.text", "body": "Reçu, j'attends les pièces.",
+        "m.relates_to": {"m.in_reply_to": {"event_id": text.event_id}}}, ignore_unverified_devices=True)
+    assert await bridge_outcome(s.bot, reply.event_id) == "done", "relayed, though the files were still coming"
+    answer = await wait_mail(s.mail, cardio, lambda m: letter_id in str(m.get("In-Reply-To", "")), 20)
+    assert "j'attends les pièces" in answer.get_body(("plain",)).get_content()

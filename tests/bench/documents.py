@@ -59,7 +59,7 @@ async def bench_documents(synapse: Synapse, work: Path, samples: int = 20) -> di
     client = Matrix(synapse.url, user, work / "docbench-store")
     await client.login(PASSWORD, None)
     data = pdf_of(SIZE)
-    file = await client.upload_encrypted(data, "lettre.pdf", "application/pdf")
+    file = await client.upload_encrypted(data)
     times: dict[str, list[float]] = {k: [] for k in (
         "floor: raw download", "index, no antivirus", "index, ClamAV", "stage: decrypt", "stage: check",
         "stage: clamd scan")}

@@ -121,7 +121,8 @@ class Clinician:
     async def send_file(self, room_id: str, data: bytes, filename: str, mime: str, *, msgtype: str = "m.file",
                         declared_size: int | None = None, thread_root: str | None = None) -> str:
         """Upload a file encrypted (as Element does in an encrypted room) and post its event."""
-        resp, keys = await self.client.upload(io.BytesIO(data), content_type=mime, filename=filename,
+        # As Element does: no name and no real type in the upload (they would be in clear at the homeserver).
+        resp, keys = await self.client.upload(io.BytesIO(data), content_type="application/octet-stream",
                                               encrypt=True, filesize=len(data))
         assert isinstance(resp, UploadResponse), resp
         content = {"msgtype": msgtype, "body": filename, "filename": filename,

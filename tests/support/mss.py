@@ -106,6 +106,28 @@ async def wait_mail(mail: dict, b: dict, predicate, timeout: float = 20.0):
         await imap.close()
 
 
+async def bridge_outcome(bot, event_id: str, timeout: float = 30.0) -> str:
+    """What the bridge made of a room event pushed to it (done, ignored, refused…), once it has decided."""
+    from sqlalchemy import text
+
+    from liaison.db import create_engine
+
+    engine = create_engine(bot.database_url)
+    try:
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            async with engine.connect() as conn:
+                state = (await conn.execute(text("SELECT state FROM as_event WHERE event_id = :e"),
+                                            {"e": event_id})).scalar()
+            if state not in (None, "pending"):
+                return state
+            if asyncio.get_running_loop().time() > deadline:
+                return state or "never received"
+            await asyncio.sleep(0.1)
+    finally:
+        await engine.dispose()
+
+
 @dataclass
 class Structure:
     coord: object
