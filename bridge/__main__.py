@@ -103,6 +103,14 @@ async def serve(config_path: str, ready_file: str | None) -> int:
     if b.user_id == f"@{reg.sender_localpart}:{cfg.homeserver.server_name}":
         raise ConfigError("bridge.user_id", "doit différer du sender_localpart de l'enregistrement : le serveur "
                                             "refuse la synchronisation à ce compte (prenez par ex. @mss_relais)")
+    # Listen before anything we do makes the homeserver push or query (registering, logging in, joining):
+    # a push refused now would put the appservice in Synapse's back-off, seconds of delay for the first events.
+    wake_events = asyncio.Event()
+    ours = "@" + reg.sender_localpart.split("_")[0] + "_"   # the bridge's account and its puppets
+    service = Appservice(store, reg.hs_token, metrics, wake_events.set, lambda user: user.startswith(ours))
+    runner = web.AppRunner(service.app(), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, b.listen_host, b.listen_port).start()
     since = await account(api, store, matrix, b.user_id[1:].split(":")[0])
     puppets = Puppets(api, store, homeserver=cfg.homeserver.url, server_name=cfg.homeserver.server_name,
                       store_dir=Path(b.store_dir), bridge=matrix, prefix=reg.sender_localpart.split("_")[0] + "_")
@@ -115,12 +123,8 @@ async def serve(config_path: str, ready_file: str | None) -> int:
                               source_oid=cfg.documents.source_oid)
     antivirus = Antivirus(cfg.documents.clamd_socket, float(cfg.documents.clamd_timeout_seconds))
     d = Deps(settings, store, MailStore(engine), PathwayStore(engine), Roster(engine), ConsentStore(engine), knobs,
-             Trace(engine), trusted, matrix, puppets, smtp, metrics, DocumentStore(engine), antivirus)
-    ours = "@" + puppets.prefix   # the bridge's account and its puppets
-    service = Appservice(store, reg.hs_token, metrics, d.wake_events.set, lambda user: user.startswith(ours))
-    runner = web.AppRunner(service.app(), access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, b.listen_host, b.listen_port).start()
+             Trace(engine), trusted, matrix, puppets, smtp, metrics, DocumentStore(engine), antivirus,
+             wake_events=wake_events)
     await api.ping()
     synced = asyncio.Event()
     tasks = [asyncio.create_task(c) for c in (sync_loop(d, store, since, synced), Inbound(d, imap, m.address,
@@ -131,6 +135,7 @@ async def serve(config_path: str, ready_file: str | None) -> int:
         loop.add_signal_handler(sig, stop.set)
     await asyncio.wait([asyncio.create_task(synced.wait()), asyncio.create_task(stop.wait())],
                        return_when=asyncio.FIRST_COMPLETED)
+    await api.ping()   # again: a push refused just before our first ping left the homeserver backing off
     if ready_file and not stop.is_set():
         Path(ready_file).write_text(str(os.getpid()))
     log.info("bridge.started", user_id=b.user_id, port=b.listen_port, trusted_domains=len(trusted.domains),
