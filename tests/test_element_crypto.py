@@ -45,7 +45,7 @@ async def test_element_crypto_sends_aide_and_decrypts_the_reply(synapse, new_use
     room = await coordinator.create_room([bot.user_id, element_user])
     await coordinator.wait_joined(room, bot.user_id)
     result = await _run(element_client, "--homeserver", synapse.url, "--user", element_user,
-                        "--password", element_password, "--room", room, "--command", "!aide",
+                        f"--password={element_password}", "--room", room, "--command", "!aide",
                         "--expect-sender", bot.user_id, "--timeout", "60", "--resend-after", "0")
     assert result["sent_encrypted"] and result["encrypted"], "both ways end-to-end encrypted"
     assert result["sender"] == bot.user_id
@@ -76,7 +76,7 @@ async def test_files_encrypted_by_element_are_decrypted_checked_and_indexed(syna
         path = tmp_path / f"upload-{len(list(tmp_path.iterdir()))}"
         path.write_bytes(data)
         result = await _run(element_client, "--homeserver", synapse.url, "--user", element_user,
-                            "--password", element_password, "--room", room, "--expect-sender", bot.user_id,
+                            f"--password={element_password}", "--room", room, "--expect-sender", bot.user_id,
                             "--file", str(path), "--filename", name, "--mimetype", mime, *flags,
                             "--timeout", "90", "--resend-after", "10")
         assert "Commandes de Liaison" in result["command_reply_body"], "the bot reads this device"

@@ -39,8 +39,10 @@ class ElementDevice:
     async def start(cls, homeserver: str, user: str, password: str, room: str, *, join: bool = True,
                     timeout: float = 60) -> "ElementDevice":
         ensure_installed()
-        args = ["node", str(SCRIPT), "--homeserver", homeserver, "--user", user, "--password", password,
-                "--room", room, *([] if join else ["--no-join"]), *(["--verbose"] if os.environ.get("LIAISON_ELEMENT_VERBOSE") else [])]
+        # --name=value: a generated password may begin with "-", which parseArgs would take for an option
+        args = ["node", str(SCRIPT), f"--homeserver={homeserver}", f"--user={user}", f"--password={password}",
+                f"--room={room}", *([] if join else ["--no-join"]),
+                *(["--verbose"] if os.environ.get("LIAISON_ELEMENT_VERBOSE") else [])]
         proc = await asyncio.create_subprocess_exec(*args, stdin=asyncio.subprocess.PIPE,
                                                     stdout=asyncio.subprocess.PIPE,
                                                     stderr=asyncio.subprocess.PIPE, env=dict(os.environ))
