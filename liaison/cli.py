@@ -19,7 +19,7 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, help=text)
         p.add_argument("-c", "--config", required=True)
     trace = sub.add_parser("trace", help="la trace des partages")
-    trace.add_argument("what", choices=["verify"], help="verify : vérifie le chaînage de la trace")
+    trace.add_argument("what", choices=["verify"], help="verify : vérifie le chaînage et l'ancrage de la trace")
     trace.add_argument("-c", "--config", required=True)
     args = parser.parse_args(argv)
 
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"liaison: {err}", file=sys.stderr)
         return 2
     if args.cmd == "trace":
-        return asyncio.run(_verify_trace(cfg.database.url))
+        return asyncio.run(_verify_trace(cfg))
     if args.cmd == "migrate":
         from liaison.db import create_engine, migrate
 
@@ -51,21 +51,59 @@ def main(argv: list[str] | None = None) -> int:
     return 0
 
 
-async def _verify_trace(url: str) -> int:
+async def _verify_trace(cfg) -> int:
     from liaison.db import open_database
     from liaison.trace import Trace
+    from liaison.trace_anchor import AnchorFile, check
 
-    engine = await open_database(url)
+    engine = await open_database(cfg.database.url)
     try:
-        check = await Trace(engine).verify()
+        trace = Trace(engine)
+        chain = await trace.verify()
+        anchored = await check(trace, AnchorFile(cfg.trace.anchor_file, cfg.trace.anchor_key)) if cfg.trace else None
     finally:
         await engine.dispose()
-    if check.ok:
-        print(f"trace intègre : {check.entries} entrées, chaînage vérifié")
-        return 0
-    print(f"trace ALTÉRÉE : l'entrée {check.first_bad} ne correspond plus au chaînage "
-          f"({check.entries} entrées valides avant elle)")
-    return 1
+    if chain.ok:
+        print(f"trace intègre : {chain.entries} entrées, chaînage vérifié")
+    else:
+        print(f"trace ALTÉRÉE : l'entrée {chain.first_bad} ne correspond plus au chaînage "
+              f"({chain.entries} entrées valides avant elle)")
+    if anchored is None:
+        print("trace non ancrée (pas de section trace: dans la configuration) : la suppression des dernières "
+              "entrées ne serait pas détectée")
+        return 0 if chain.ok else 1
+    for line in _anchor_report(anchored, cfg.trace.anchor_file):
+        print(line)
+    return 0 if chain.ok and anchored.ok else 1
+
+
+def _anchor_report(a, anchor_file: str) -> list[str]:
+    """What the anchor file says of the table, in French sentences."""
+    from datetime import datetime
+
+    def when(anchor) -> str:
+        return datetime.fromtimestamp(anchor.at / 1000).strftime("%d/%m/%Y %H:%M:%S")
+
+    lines = [f"ancre INVALIDE : ligne {n} du fichier {anchor_file}, illisible ou signature fausse (écrite sans "
+             f"la clé) ; ligne ignorée" for n in a.bad_lines]
+    latest, last = a.latest, a.last_seq
+    if a.broken and latest.seq > last:
+        lines.append(f"trace TRONQUÉE : la dernière ancre ({when(latest)}) nomme l'entrée {latest.seq}, "
+                     f"la table s'arrête à l'entrée {last} : {latest.seq - last} entrée(s) au moins supprimée(s)")
+    elif a.broken:
+        lines.append(f"trace TRONQUÉE : l'entrée {a.broken.seq} n'est plus celle ancrée le {when(a.broken)} "
+                     f"(supprimée, ou supprimée puis réécrite ; dernière ancre : entrée {latest.seq})")
+    elif a.unanchored:
+        lines.append(f"trace NON ANCRÉE : aucune ancre valide dans {anchor_file} pour {last} entrées "
+                     f"(fichier perdu, remplacé, ou bot jamais lancé avec cette configuration)")
+    elif latest:
+        newer = f" ; {last - latest.seq} entrée(s) plus récente(s), ancrée(s) au prochain passage" \
+            if last > latest.seq else ""
+        lines.append(f"trace ancrée : {a.anchors} ancre(s) signée(s) vérifiée(s), la dernière à l'entrée "
+                     f"{latest.seq} ({when(latest)}){newer}")
+    else:
+        lines.append("trace ancrée : vide, aucune ancre encore")
+    return lines
 
 
 if __name__ == "__main__":

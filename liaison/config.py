@@ -217,6 +217,26 @@ class DocumentsConfig:
 
 
 @dataclass
+class TraceConfig:
+    """The trace's head, anchored outside the database (liaison/trace_anchor.py), so that a cut trace is seen."""
+    # Le fichier des ancres (une ligne JSON signée par ancre), hors de la base : de préférence sur un autre disque.
+    anchor_file: str
+    # La clé HMAC-SHA256 qui signe les ancres, gardée hors de la base (${VARIABLE}).
+    anchor_key: str = field(default="", metadata=_SECRET)
+    # Une ancre au plus toutes les N secondes, quand la trace a avancé (et une à l'arrêt du bot).
+    anchor_interval_seconds: int = 60
+
+    def __post_init__(self) -> None:
+        if not self.anchor_file:
+            raise ConfigError("anchor_file", "le chemin du fichier des ancres est obligatoire")
+        if len(self.anchor_key) < 32:
+            raise ConfigError("anchor_key", "clé obligatoire, d'au moins 32 caractères (par exemple : "
+                                            "openssl rand -hex 32), donnée par ${VARIABLE}")
+        if not 1 <= self.anchor_interval_seconds <= 86400:
+            raise ConfigError("anchor_interval_seconds", "entre 1 et 86400 secondes")
+
+
+@dataclass
 class Config:
     homeserver: HomeserverConfig
     bot: BotConfig
@@ -230,6 +250,8 @@ class Config:
     # Le pont MSSanté ; absent : pas de pont.
     bridge: BridgeConfig | None = None
     documents: DocumentsConfig = field(default_factory=DocumentsConfig)
+    # L'ancrage de la trace ; absent : trace chaînée mais non ancrée (une troncature ne serait pas vue).
+    trace: TraceConfig | None = None
 
 
 def policy_text(path: str) -> str:
@@ -324,6 +346,8 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
     cfg.logging.file = absolute(cfg.logging.file)
     cfg.policy_file = absolute(cfg.policy_file)
     cfg.documents.clamd_socket = absolute(cfg.documents.clamd_socket)
+    if cfg.trace:
+        cfg.trace.anchor_file = absolute(cfg.trace.anchor_file)
     if cfg.bridge:
         b = cfg.bridge
         b.registration, b.store_dir, b.trusted_domains_file, b.log_file = map(

@@ -1,8 +1,9 @@
 """The trace: an append-only, hash-chained log of every decision and share.
 
 Each entry carries the hash of the one before, so an edited or deleted row breaks the
-chain from that point; `verify` names the first entry that does not hold. No content is
-ever written here: ids, categories, rules, actors.
+chain from that point; `verify` names the first entry that does not hold. Deleting the last
+entries leaves a shorter chain that holds: the head anchored outside the table sees that
+(liaison/trace_anchor.py). No content is ever written here: ids, categories, rules, actors.
 """
 from __future__ import annotations
 
@@ -87,6 +88,16 @@ class Trace:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(text(query), {"p": patient_id})).all()
         return [TraceEntry(**{**r._mapping, "allowed": bool(r.allowed)}) for r in rows]
+
+    async def head(self) -> tuple[int, str] | None:
+        """The last entry's (seq, hash), or None for an empty trace."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text("SELECT seq, hash FROM trace_entry ORDER BY seq DESC LIMIT 1"))).first()
+        return (row.seq, row.hash) if row else None
+
+    async def hash_at(self, seq: int) -> str | None:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(text("SELECT hash FROM trace_entry WHERE seq = :s"), {"s": seq})).scalar()
 
     async def verify(self) -> Verification:
         prev, expected_seq, count = GENESIS, 1, 0

@@ -59,6 +59,7 @@ class Stack:
         self.logs.mkdir(parents=True, exist_ok=True)
         self.stack_file = self.root / "stack.json"
         self.passwords = self._passwords()
+        self.trace_key = self._trace_key()
         self.synapse = Synapse(self.root / "synapse", port=self._port("port"), log_dir=self.logs,
                                appservice_port=self._port("appservice-port"))
         self.bot: subprocess.Popen | None = None
@@ -75,6 +76,15 @@ class Stack:
         path.write_text(json.dumps(known, indent=2))
         path.chmod(0o600)
         return known
+
+    def _trace_key(self) -> str:
+        """The key that signs the trace's anchors, made once and kept (like the passwords, readable by us only)."""
+        path = self.root / "trace-anchor.key"
+        if not path.exists():
+            path.touch(mode=0o600)
+            path.write_text(secrets.token_hex(32))
+        path.chmod(0o600)
+        return path.read_text().strip()
 
     def _port(self, name: str) -> int:
         """Keep a port from one run to the next, so clients need no new address."""
@@ -107,6 +117,8 @@ class Stack:
             "pathways": {"ins_test_mode": True},
             "bridge": self._bridge_section(),
             "documents": {"clamd_socket": self.clamd.socket_path if self.clamd else ""},
+            # The trace's head, anchored next to the database (liaison trace verify sees a cut trace).
+            "trace": {"anchor_file": "trace-anchors.jsonl", "anchor_key": "${LIAISON_TRACE_KEY}"},
         }
         path = self.root / "liaison.yaml"
         path.write_text("# Généré par `liaison up` pour la pile locale ; voir deploy/liaison.example.yaml.\n"
@@ -168,7 +180,7 @@ class Stack:
         ready = self.root / "bot.ready"
         ready.unlink(missing_ok=True)
         env = dict(os.environ, LIAISON_BOT_PASSWORD=self.passwords[BOT_LOCALPART],
-                   LIAISON_MAIL_PASSWORD=self.mail["bridge"]["imap_password"])
+                   LIAISON_MAIL_PASSWORD=self.mail["bridge"]["imap_password"], LIAISON_TRACE_KEY=self.trace_key)
         config = str(self.bot_config())
         self.bot = subprocess.Popen(bot_command(config, "--ready-file", str(ready)), env=env)
         self._wait_for(ready, self.bot, "le bot", "bot.log")
