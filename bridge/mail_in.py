@@ -11,6 +11,7 @@ from email.message import Message
 from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
+from bridge.auth_results import AuthResult, auth_results
 from bridge.receipts import Receipt, msgid, parse_receipt
 from bridge.sanitize import (clean_html, decode_bytes, decode_words, fix_surrogates, html_to_text,
                              safe_filename, strip_unsafe)
@@ -66,6 +67,8 @@ class InboundMail:
     content_hash: str
     loop_hops: int
     liaison_loop: bool
+    envelope_sender: str | None   # Return-Path as the delivery recorded it; "" for `<>`; None when absent
+    auth_results: tuple[AuthResult, ...]
 
 
 class MailRejected(ValueError):
@@ -184,6 +187,8 @@ def _parse(raw: bytes, limits: MailLimits) -> InboundMail:
         content_hash=_content_hash(from_address, subject, text, attachments),
         loop_hops=hops,
         liaison_loop=_raw_header(msg, "X-Liaison-Event") is not None,
+        envelope_sender=_envelope_sender(msg),
+        auth_results=auth_results(_raw_values(msg, "Authentication-Results")),
     )
 
 
@@ -272,6 +277,17 @@ def _mdn_to(msg: Message) -> str | None:
             if spec:
                 return spec
     return None
+
+
+def _envelope_sender(msg: Message) -> str | None:
+    """The topmost Return-Path: the final delivery writes it from MAIL FROM, above what the mail brought
+    (RFC 5321 §4.4). Its address lower-cased, "" for the null sender `<>`, the raw text when unreadable."""
+    raw = _raw_header(msg, "Return-Path")
+    if raw is None:
+        return None
+    value = _one_line(raw)
+    inner = re.fullmatch(r"<\s*(?:@[^:<>]*:)?([^<>]*?)\s*>", value)   # an old source route `<@a,@b:x@y>` dropped
+    return (inner.group(1) if inner else value).lower()
 
 
 def _references(value: str | None) -> tuple[str, ...]:

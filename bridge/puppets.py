@@ -8,12 +8,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import unicodedata
 from collections import OrderedDict
 from pathlib import Path
 
 import structlog
 
 from bridge.homeserver import AppserviceApi
+from bridge.sanitize import fix_surrogates
 from bridge.store import BridgeStore, Puppet
 from liaison.matrix import Matrix, MatrixError
 
@@ -21,6 +23,11 @@ log = structlog.get_logger(__name__)
 
 SUFFIX = " (MSSanté)"
 _OPEN_MAX = 64
+_NAME_MAX = 64
+_DOMAIN_MAX = 120
+_SEPARATORS = re.compile(r"[·•∙⋅‧・|]")
+_OWN_SUFFIX = re.compile(r"\(\s*mss\s*ant[eé]\s*\)", re.IGNORECASE)
+_ADDRESS = re.compile(r"\S*@\S*")
 
 
 def puppet_localpart(prefix: str, address: str) -> str:
@@ -32,9 +39,50 @@ def puppet_localpart(prefix: str, address: str) -> str:
     return local
 
 
-def puppet_display_name(name: str, address: str) -> str:
-    base = " ".join((name or "").split())[:80] or address
-    return base + SUFFIX
+def puppet_display_name(from_name: str, address: str, known_name: str | None = None) -> str:
+    """The name a puppet shows in the rooms: never one correspondent's under another's address.
+
+    A name the structure knows for the address wins. Otherwise the From name, which any sender writes as
+    it likes, is followed by the address's real domain: « Dr Camille Lefebvre · labo-demo.mssante.test
+    (MSSanté) ». The name loses what could forge that tail (middle dots, « (MSSanté) », addresses);
+    an empty name shows the address.
+    """
+    known = _clean(known_name or "")
+    if known:
+        return known + SUFFIX
+    name = _clean(_ADDRESS.sub(" ", _OWN_SUFFIX.sub(" ", _SEPARATORS.sub(" ", _normal(from_name)))))
+    if not name:
+        return _tail(_ascii_domain(address.lower()), _NAME_MAX + _DOMAIN_MAX) + SUFFIX
+    return f"{name} · {_tail(_ascii_domain(address.lower().rpartition('@')[2]), _DOMAIN_MAX)}{SUFFIX}"
+
+
+def _normal(text: str) -> str:
+    """NFKC (fullwidth ＠ and （ ） read as @ and ( )); controls and line breaks become spaces; format
+    characters (bidi controls, zero-width joiners…) go."""
+    text = unicodedata.normalize("NFKC", fix_surrogates(text or ""))
+    return "".join(" " if unicodedata.category(c) in ("Cc", "Zl", "Zp") else c for c in text
+                   if unicodedata.category(c) not in ("Cf", "Cs"))
+
+
+def _clean(text: str) -> str:
+    text = " ".join(_normal(text).split())
+    return text if len(text) <= _NAME_MAX else text[:_NAME_MAX - 1].rstrip() + "…"
+
+
+def _ascii_domain(address: str) -> str:
+    """An internationalised domain in its ASCII form (`xn--…`): a look-alike letter shows as what it is."""
+    local, at, domain = address.rpartition("@")
+    if domain.isascii():
+        return address
+    try:
+        return local + at + domain.encode("idna").decode("ascii")
+    except UnicodeError:
+        return address
+
+
+def _tail(text: str, limit: int) -> str:
+    """At most `limit` characters, keeping the end (a domain's registered part)."""
+    return text if len(text) <= limit else "…" + text[-(limit - 1):]
 
 
 class Puppets:
@@ -49,13 +97,14 @@ class Puppets:
     def is_puppet(self, user_id: str) -> bool:
         return user_id.startswith("@" + self.prefix) and user_id != self.bridge.user_id
 
-    async def get(self, address: str, name: str) -> tuple[Puppet, Matrix]:
+    async def get(self, address: str, name: str, known_name: str | None = None) -> tuple[Puppet, Matrix]:
+        """The address's puppet, logged in; its display name follows the mail's (see puppet_display_name)."""
         address = address.lower()
         lock = self._locks.setdefault(address, asyncio.Lock())
         async with lock:
             puppet = await self.store.puppet(address)
-            display = puppet_display_name(name, address)
-            if puppet is None or (name and puppet.display_name != display):
+            display = puppet_display_name(name, address, known_name)
+            if puppet is None or puppet.display_name != display:
                 puppet = await self._make(address, display, puppet)
             matrix = self._open.get(address)
             if matrix is None:
@@ -102,6 +151,20 @@ class Puppets:
                 raise
         await matrix.join(room_id)
         await self.store.add_puppet_room(puppet.user_id, room_id)
+
+    async def enter(self, puppet: Puppet, matrix: Matrix, room_id: str) -> None:
+        """In the room, its members and devices known, before a post. A puppet the store thinks is in the room
+        but was removed (kicked or banned in Element) is forgotten there and brought back once."""
+        await self.join(puppet, matrix, room_id)
+        try:
+            await matrix.refresh_members(room_id)
+        except MatrixError as err:
+            if err.errcode != "M_FORBIDDEN":
+                raise
+            log.info("puppet.not_in_room", room_id=room_id)
+            await self.store.remove_puppet_room(puppet.user_id, room_id)
+            await self.join(puppet, matrix, room_id)
+            await matrix.refresh_members(room_id)
 
     async def close(self) -> None:
         for matrix in self._open.values():

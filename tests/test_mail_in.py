@@ -4,6 +4,7 @@ from __future__ import annotations
 import base64
 import dataclasses
 import random
+import time
 import urllib.parse
 import unicodedata
 from datetime import datetime, timedelta, timezone
@@ -15,6 +16,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from bridge.auth_results import AuthResult, auth_results
 from bridge.mail_in import InboundMail, MailLimits, MailRejected, parse_mail
 from bridge.sanitize import BIDI_CONTROLS, safe_filename
 
@@ -266,6 +268,74 @@ def test_deep_nesting_refused():
     for i in range(24, -1, -1):
         raw += b"--b%d--\n" % i
     assert refused(raw).code == "malformed"
+
+
+# --- whom the operator authenticated (Return-Path, Authentication-Results) ------
+
+LAB = "resultats@labo-demo.mssante.test"
+
+
+def test_the_gateway_s_headers_on_top_are_the_ones_read():
+    """As the local gateway delivers it: Dovecot's Return-Path and the gateway's result above what the mail brought."""
+    m = load("from_not_authenticated.eml")
+    assert m.from_address == "c.lefebvre@chu-demo.mssante.test"
+    assert m.envelope_sender == LAB, "the topmost Return-Path: the delivery's, not the sender's own"
+    assert m.auth_results[0] == AuthResult("mssante-gw.test", "x509", "pass", LAB, None)
+    assert len(m.auth_results) == 2, "every result is kept: the judge decides"
+
+
+def test_an_operator_s_results_with_comments_folding_and_versions():
+    m = load("authenticated_letter.eml")
+    assert m.envelope_sender == LAB, "lower-cased"
+    assert [(r.authserv_id, r.method, r.result, r.mailfrom, r.header_from) for r in m.auth_results] == [
+        ("mx.operateur.test", "auth", "pass", LAB, None),
+        ("mx.operateur.test", "spf", "pass", "labo-demo.mssante.test", None),
+        ("mx.operateur.test", "dkim", "fail", None, None),
+        ("mx.operateur.test", "dmarc", "pass", None, "labo-demo.mssante.test"),
+    ], "the `none` header adds nothing; a `;` inside a comment splits nothing"
+
+
+def test_without_return_path_nothing_is_recorded():
+    m = load("hospital_letter_pdf.eml")
+    assert m.envelope_sender is None and m.auth_results == ()
+
+
+@pytest.mark.parametrize("value,expected", [
+    ("<>", ""), ("< >", ""), ("<A@B.fr>", "a@b.fr"), ("  <a@b.fr>  ", "a@b.fr"),
+    ("<@relais.fr,@autre.fr:a@b.fr>", "a@b.fr"), ("a@b.fr", "a@b.fr"), ("n'importe quoi", "n'importe quoi"),
+])
+def test_return_path_forms(value, expected):
+    assert parse_mail(mail(Return_Path=value).as_bytes()).envelope_sender == expected
+
+
+@pytest.mark.parametrize("header,expected", [
+    ("example.com; spf=pass smtp.mailfrom=example.net", [("example.com", "spf", "pass", "example.net", None)]),
+    ("example.com; none", []),
+    ("example.com 1; auth=pass (cram-md5) smtp.auth=sender@example.net; spf=pass smtp.mailfrom=example.net",
+     [("example.com", "auth", "pass", None, None), ("example.com", "spf", "pass", "example.net", None)]),
+    ('mx (a (nested) ; b) ; SPF / 1 = Pass (c ; d) smtp . mailfrom = "A;B"@X.fr',
+     [("mx", "spf", "pass", "a;b@x.fr", None)]),
+    ('"quoted id"; dmarc=pass header.from=<x.fr>', [("quoted id", "dmarc", "pass", None, "x.fr")]),
+    ("mx; smtp.mailfrom=a@b.fr", []), ("", []), ("mx; =pass", []),
+])
+def test_authentication_results_grammar(header, expected):
+    got = [(r.authserv_id, r.method, r.result, r.mailfrom, r.header_from) for r in auth_results([header])]
+    assert got == expected
+
+
+def test_authentication_results_are_bounded():
+    header = "mx; " + "; ".join(f"spf=pass smtp.mailfrom=a{i}@b.fr" for i in range(100))
+    assert len(auth_results([header] * 100)) == 32
+    started = time.monotonic()
+    for hostile in ("a" * 200_000, "a." * 100_000, '"(' * 100_000):
+        auth_results(["mx; " + hostile] * 100)
+    assert time.monotonic() - started < 2, "read in linear time, a few KiB of each header"
+
+
+@given(st.text(max_size=200))
+def test_authentication_results_never_crash(header):
+    for r in auth_results([header]):
+        assert not FORBIDDEN & set(r.authserv_id + r.method + r.result + (r.mailfrom or ""))
 
 
 # --- properties -----------------------------------------------------------------

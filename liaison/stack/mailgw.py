@@ -2,8 +2,10 @@
 
     python -m liaison.stack.mailgw --dir DIR --ready-file FILE
 
-The SMTP server accepts a mail only when the client certificate's address is both the
-envelope sender and the `From:` header; it delivers through LMTP into Dovecot and answers
+The SMTP server accepts a mail only when the client certificate's address is the envelope
+sender (MAIL FROM); like a real operator, it lets the `From:` header differ and says whom it
+authenticated in an `Authentication-Results` header (RFC 8601), for the bridge to compare.
+It delivers through LMTP into Dovecot (which records `Return-Path: <MAIL FROM>`) and answers
 RFC 3461 NOTIFY requests with RFC 3464 delivery status notifications.
 """
 from __future__ import annotations
@@ -36,6 +38,7 @@ from liaison.stack.synapse import free_port
 log = structlog.get_logger(__name__)
 
 MAX_SIZE = 30 * 1024 * 1024
+HOSTNAME = "mssante-gw.test"   # the SMTP greeting and the authserv-id of its Authentication-Results
 
 
 @dataclass(frozen=True)
@@ -81,6 +84,11 @@ def cert_identity(peercert: dict | None) -> str | None:
             if key == "commonName":
                 return value.lower()
     return None
+
+
+def authentication_results(identity: str) -> bytes:
+    """The header the gateway puts on top of an accepted mail: the certificate authenticated MAIL FROM."""
+    return f"Authentication-Results: {HOSTNAME}; x509=pass smtp.mailfrom={identity}\r\n".encode()
 
 
 def xtext_decode(value: str) -> str:
@@ -190,7 +198,7 @@ class TlsGate(asyncio.Protocol):
 
 
 class GatewayHandler:
-    """The gateway's rules: identity = MAIL FROM = From:, known domains only, LMTP delivery, DSNs."""
+    """The gateway's rules: identity = MAIL FROM, known domains only, LMTP delivery, DSNs."""
 
     def __init__(self, mailboxes: tuple[Mailbox, ...], lmtp_socket: Path) -> None:
         self.addresses = {m.address.lower() for m in mailboxes}
@@ -224,12 +232,10 @@ class GatewayHandler:
         headers = raw.split(b"\r\n\r\n", 1)[0] if b"\r\n\r\n" in raw else raw.split(b"\n\n", 1)[0]
         parsed = BytesHeaderParser(policy=default_policy).parsebytes(headers)
         froms = [a.lower() for _, a in getaddresses([str(v) for v in parsed.get_all("From", [])])]
-        if froms != [identity]:
-            log.warning("smtp.refused", rule="from_header_identity", identity=identity, header_from=froms)
-            return f"550 5.7.1 L'en-tête From ne correspond pas au certificat ({identity})"
         known = [r for r in envelope.rcpt_tos if bare(r) in self.addresses]
+        stamped = authentication_results(identity) + raw
         try:
-            await asyncio.to_thread(self._deliver, envelope.mail_from, [(r, raw) for r in known])
+            await asyncio.to_thread(self._deliver, envelope.mail_from, [(r, stamped) for r in known])
         except (OSError, smtplib.SMTPException) as exc:
             log.error("smtp.lmtp_failed", error=type(exc).__name__, recipients=len(known))
             return "451 4.3.0 Remise locale impossible, réessayez plus tard"
@@ -239,8 +245,8 @@ class GatewayHandler:
                 await asyncio.to_thread(self._deliver, "", [(envelope.mail_from, r) for r in reports])
             except (OSError, smtplib.SMTPException) as exc:
                 log.error("smtp.dsn_failed", error=type(exc).__name__)
-        log.info("smtp.accepted", sender=envelope.mail_from, delivered=len(known),
-                 unknown=len(envelope.rcpt_tos) - len(known), dsn=len(reports), size=len(raw))
+        log.info("smtp.accepted", sender=envelope.mail_from, from_matches=froms == [identity],
+                 delivered=len(known), unknown=len(envelope.rcpt_tos) - len(known), dsn=len(reports), size=len(raw))
         return "250 2.0.0 OK"
 
     def _reports(self, server: GatewaySMTP, envelope, headers: bytes) -> list[bytes]:
@@ -319,7 +325,7 @@ class MailGateway:
         loop = asyncio.get_running_loop()
 
         def make_smtp() -> GatewaySMTP:
-            return GatewaySMTP(handler, data_size_limit=MAX_SIZE, hostname="mssante-gw.test",
+            return GatewaySMTP(handler, data_size_limit=MAX_SIZE, hostname=HOSTNAME,
                                enable_SMTPUTF8=True, loop=loop)
 
         self.server = await loop.create_server(lambda: TlsGate(ctx, make_smtp), "127.0.0.1", self.ports["smtp"])

@@ -1,0 +1,188 @@
+"""Issue #13: an external sender is who the operator authenticated, and shows under a name no one else can wear.
+
+Pure checks of the puppet's name and of the judge (`sender_mismatch`), then end to end on the real servers:
+the laboratory writing under the cardiologist's name, and a mail whose From is not the authenticated sender.
+"""
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import unicodedata
+from pathlib import Path
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from nio import RoomMemberEvent, RoomMessage, RoomMessageText
+
+from bridge.inbound import sender_mismatch
+from bridge.mail_in import MailRejected, parse_mail
+from bridge.puppets import SUFFIX, puppet_display_name
+from tests.support.mss import box, letter, open_structure, send_mail
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mail"
+LAB = "resultats@labo-demo.mssante.test"
+CARDIO = "c.lefebvre@chu-demo.mssante.test"
+FAKE = "Dr Camille Lefebvre (CHU)"
+
+
+# --- the puppet's name ----------------------------------------------------------
+
+def test_the_from_name_is_followed_by_the_address_s_domain():
+    assert puppet_display_name(FAKE, LAB) == "Dr Camille Lefebvre (CHU) · labo-demo.mssante.test (MSSanté)"
+
+
+def test_a_known_name_wins():
+    assert puppet_display_name(FAKE, LAB, "Laboratoire Biodémo") == "Laboratoire Biodémo (MSSanté)"
+    assert puppet_display_name(FAKE, LAB, " \u202e ") == puppet_display_name(FAKE, LAB), "a blank known name is none"
+
+
+@pytest.mark.parametrize("name", ["", "   ", "\u202e\u200b", CARDIO, f"<{CARDIO}>", "(MSSanté) · "])
+def test_an_empty_name_shows_the_address(name):
+    assert puppet_display_name(name, LAB.upper()) == LAB + SUFFIX
+
+
+def test_the_name_cannot_forge_the_tail():
+    shown = puppet_display_name(f"Dr Camille Lefebvre · chu-demo.mssante.test (MSSanté) {CARDIO}", LAB)
+    assert shown == "Dr Camille Lefebvre chu-demo.mssante.test · labo-demo.mssante.test (MSSanté)"
+    assert puppet_display_name("Dr X （ＭＳＳａｎｔé） ＠chu", LAB) == "Dr X · labo-demo.mssante.test (MSSanté)"
+
+
+def test_controls_bidi_and_spaces_are_cleaned_and_the_length_capped():
+    assert puppet_display_name("Dr\u202e  Hélène\r\n\tDupré\u200d", LAB).startswith("Dr Hélène Dupré · ")
+    long = puppet_display_name("x" * 500, LAB)
+    assert long == "x" * 63 + "… · labo-demo.mssante.test" + SUFFIX
+
+
+def test_a_look_alike_domain_shows_in_ascii():
+    cyrillic_o = "chu-dem\u043e.mssante.test"
+    assert puppet_display_name("Dr X", f"c.lefebvre@{cyrillic_o}") == "Dr X · xn--chu-dem-gjg.mssante.test (MSSanté)"
+
+
+@given(name=st.text(max_size=300), local=st.from_regex(r"[a-z0-9.]{1,20}", fullmatch=True),
+       domain=st.from_regex(r"[a-z0-9-]{1,70}(\.[a-z0-9-]{1,70}){1,3}", fullmatch=True))
+def test_any_name_ends_with_the_real_domain(name, local, domain):
+    address = f"{local}@{domain}"
+    shown = puppet_display_name(name, address)
+    assert shown.count("(MSSanté)") == 1 and shown.count("·") <= 1 and len(shown) <= 255
+    tail = domain if len(domain) <= 120 else "…" + domain[-119:]   # the end of a long domain: its registered part
+    whole = address if len(address) <= 184 else "…" + address[-183:]
+    assert shown == whole + SUFFIX or shown.endswith(f" · {tail}{SUFFIX}")
+    assert not [c for c in shown if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+
+
+# --- the judge --------------------------------------------------------------------
+
+def parsed(name: str, *headers: str):
+    raw = (FIXTURES / name).read_bytes()
+    return parse_mail("".join(h + "\n" for h in headers).encode() + raw)
+
+
+def test_from_other_than_the_authenticated_sender_is_quarantined():
+    q = sender_mismatch(parsed("from_not_authenticated.eml"))
+    assert q.code == "identity_mismatch"
+    assert CARDIO in q.reason and LAB in q.reason and "authentifié" in q.reason
+
+
+def test_the_authenticated_sender_passes_whatever_its_name():
+    assert sender_mismatch(parsed("authenticated_letter.eml")) is None
+
+
+def test_recorded_fixtures_without_return_path_are_not_a_mismatch():
+    """A delivery that records no envelope sender (the older fixtures, a lax operator) is no mismatch by itself."""
+    checked = []
+    for path in sorted(FIXTURES.glob("*.eml")):
+        try:
+            mail = parse_mail(path.read_bytes())
+        except MailRejected:
+            continue
+        if mail.envelope_sender is None:
+            assert sender_mismatch(mail) is None, path.name
+            checked.append(path.name)
+    assert len(checked) >= 10 and "dsn_delivered.eml" in checked and "hospital_letter_pdf.eml" in checked
+
+
+@pytest.mark.parametrize("fixture", ["dsn_delivered.eml", "dsn_failed_511.eml", "mdn_displayed.eml"])
+def test_a_receipt_comes_with_the_null_sender(fixture):
+    assert sender_mismatch(parsed(fixture, "Return-Path: <>")) is None
+    mail = parsed(fixture, "Return-Path: <>", "Authentication-Results: mx; spf=pass smtp.mailfrom=postmaster@"
+                  + parse_mail((FIXTURES / fixture).read_bytes()).from_address.rpartition("@")[2])
+    assert sender_mismatch(mail) is None, "the reporting host's own identity, same domain"
+
+
+@pytest.mark.parametrize("fixture", ["reply_threaded.eml", "auto_replied.eml"])
+def test_the_null_sender_is_not_enough_for_a_mail_that_would_be_posted(fixture):
+    q = sender_mismatch(parsed(fixture, "Return-Path: <>"))
+    assert q.code == "identity_mismatch" and "expéditeur vide" in q.reason
+
+
+@pytest.mark.parametrize("header,mismatch", [
+    ("Return-Path: <DR.MARTIN@Medecin.MSSante.fr>", False),
+    ("Return-Path: <secretariat@medecin.mssante.fr>", True),
+    ("Authentication-Results: mx; spf=pass smtp.mailfrom=medecin.mssante.fr", False),
+    ("Authentication-Results: mx; spf=pass smtp.mailfrom=autre.mssante.fr", True),
+    ("Authentication-Results: mx; spf=fail smtp.mailfrom=autre.mssante.fr", False),
+    ("Authentication-Results: mx; dmarc=pass header.from=autre.mssante.fr", True),
+    ("Authentication-Results: mx; auth=pass smtp.mailfrom=secretariat@medecin.mssante.fr", True),
+])
+def test_every_authenticated_identity_must_agree(header, mismatch):
+    assert (sender_mismatch(parsed("reply_threaded.eml", header)) is not None) is mismatch
+
+
+# --- end to end -------------------------------------------------------------------
+
+@pytest.fixture
+async def structure(clinician, bot_process, bridge_process, synapse, mail_gateway, tmp_path):
+    return await open_structure(clinician, bot_process, bridge_process, synapse, mail_gateway, tmp_path / "bridge")
+
+
+def _puppets_in(s, prefix: str = "@mss_"):
+    return [e for r, e in s.gp.events if r == s.room and getattr(e, "sender", "").startswith(prefix)
+            and not e.sender.startswith("@mss_relais")]
+
+
+async def test_the_laboratory_writing_as_the_cardiologist_shows_under_its_own_domain(structure):
+    s = structure
+    lab = box(s.mail, LAB)
+    to = f"liaison+{s.code.lower()}@msp-demo.mssante.test"
+    await send_mail(s.mail, lab, letter(lab, to, subject="Bilan", text="Premier bilan."), to)
+    first = await s.gp.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMessageText)
+                                and "Premier bilan" in e.body, 30)
+    assert first.sender.startswith("@mss_resultats")
+    assert s.gp.client.rooms[s.room].user_name(first.sender) == \
+        "Laboratoire de biologie de démonstration · labo-demo.mssante.test (MSSanté)"
+
+    await send_mail(s.mail, lab, letter({**lab, "display_name": FAKE}, to, subject="Bilan", text="Second bilan."), to)
+    renamed = await s.gp.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMemberEvent)
+                                  and e.state_key == first.sender and FAKE in (e.content.get("displayname") or ""), 30)
+    second = await s.gp.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMessageText)
+                                 and "Second bilan" in e.body, 30)
+    assert second.sender == first.sender, "the same puppet: the lab's address"
+    shown = renamed.content["displayname"]   # the room's member event: what every client shows
+    assert shown == f"{FAKE} · labo-demo.mssante.test (MSSanté)"
+    assert "chu-demo" not in shown, "never the cardiologist's"
+
+
+async def test_a_from_other_than_the_certificate_is_quarantined_never_posted(structure):
+    s = structure
+    lab, cardio = box(s.mail, LAB), box(s.mail, CARDIO)
+    to = f"liaison+{s.code.lower()}@msp-demo.mssante.test"
+    forged = letter({**cardio, "display_name": FAKE}, to, subject="Résultats", text="Texte usurpé.")
+    await send_mail(s.mail, lab, forged, to)   # the lab's certificate and MAIL FROM, the cardiologist's From
+
+    notice = await s.coord.wait_for(lambda r, e: isinstance(e, RoomMessage) and e.sender.startswith("@mss_relais")
+                                    and "quarantaine" in getattr(e, "body", ""), 30)
+    assert "n'est pas celui que la messagerie MSSanté a authentifié" in notice.body
+    assert CARDIO in notice.body and LAB in notice.body and "!mss router" in notice.body
+    db = sqlite3.connect(s.bot.database_url.split("///", 1)[1])
+    assert db.execute("SELECT reason_code, from_address FROM mss_quarantine").fetchall() == \
+        [("identity_mismatch", CARDIO)]
+
+    # The lab's own mail after it goes through: the forged one was held, not merely late.
+    await send_mail(s.mail, lab, letter(lab, to, subject="Résultats", text="Texte authentique."), to)
+    await s.gp.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMessageText)
+                        and "Texte authentique" in e.body, 30)
+    await asyncio.sleep(1)
+    posted = _puppets_in(s)
+    assert not [e for e in posted if "usurpé" in getattr(e, "body", "")], "nothing of it in the patient room"
+    assert not [e for e in posted if e.sender.startswith("@mss_c.lefebvre")], "the cardiologist's puppet never spoke"
