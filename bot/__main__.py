@@ -22,6 +22,7 @@ from bot.bridge_setup import prepare_bridge
 from bot.app import Bot, BotSettings
 from bot.archive import Archiver
 from liaison.consents import ConsentStore
+from liaison.contacts import Contacts
 from bot.commands import Registry
 from liaison.pathway_store import PathwayStore
 from liaison.roster import Roster
@@ -35,6 +36,7 @@ from liaison.document_store import DocumentStore
 from liaison.logs import setup_logging
 from liaison.matrix import Matrix
 from liaison.trace import Trace
+from liaison.trace_anchor import AnchorFile, Anchorer
 from liaison.mail_store import MailStore
 from liaison.trusted import TrustedListError, load_trusted_domains
 from policies.pathway import PATHWAY_TYPES
@@ -80,7 +82,8 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
         mail=MailStore(engine) if cfg.bridge else None,
         trusted=load_trusted_domains(cfg.bridge.trusted_domains_file) if cfg.bridge else None,
         documents=DocumentStore(engine),
-        antivirus=Antivirus(cfg.documents.clamd_socket, cfg.documents.clamd_timeout_seconds))
+        antivirus=Antivirus(cfg.documents.clamd_socket, cfg.documents.clamd_timeout_seconds),
+        contacts=Contacts(engine))
     indexer = DocumentIndexer(services)
     newcomers = Newcomers(services)
     bot = Bot(matrix, BotStore(engine), build_registry(),
@@ -92,6 +95,8 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
         loop.add_signal_handler(sig, stop.set)
     runner = asyncio.create_task(bot.run())
     archiving = asyncio.create_task(Archiver(services).loop(cfg.pathways.archive_interval_seconds))
+    anchorer = Anchorer(services.trace, AnchorFile(cfg.trace.anchor_file, cfg.trace.anchor_key)) if cfg.trace else None
+    anchoring = asyncio.create_task(anchorer.loop(cfg.trace.anchor_interval_seconds)) if anchorer else None
     announcer = asyncio.create_task(_announce_ready(bot, ready_file)) if ready_file else None
     bridging = asyncio.create_task(_prepare_bridge(bot, services)) if cfg.bridge else None
     resuming = asyncio.create_task(_resume_documents(bot, indexer))
@@ -110,6 +115,11 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
     stopper.cancel()
     resuming.cancel()
     archiving.cancel()
+    if anchoring:
+        anchoring.cancel()
+        await asyncio.gather(anchoring, return_exceptions=True)
+        if code == 0:
+            await anchorer.anchor_safely()   # the head at a clean stop
     if bridging:
         bridging.cancel()
     if announcer:

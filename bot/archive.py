@@ -1,8 +1,11 @@
 """The daily job: a pathway past its retention is exported, emptied and forgotten.
 
 The export (every message the bot can read, with the identity and summary) goes to the
-coordinator who closed the pathway as an encrypted file in a direct room; then the members
-are removed, and the bot leaves the room and drops the room keys it holds.
+coordinator who closed the pathway (decided then, another coordinator if they no longer are one)
+as an encrypted file in a direct room; then everyone is removed from the clinical and the circle
+rooms (people, MSSanté puppets, the bridge), the bot leaves them and drops their room keys, and
+the pathway's rows that retention covers are deleted (summary, documents index, mail threads and
+correspondents, requests, quarantined mails routed to it). The trace is kept.
 """
 from __future__ import annotations
 
@@ -12,13 +15,11 @@ import structlog
 from sqlalchemy import text
 
 from bot.reply import when as _when
-from liaison.pathway_store import SUMMARY_FIELDS, Pathway, now_ms
+from liaison.enforcement import decide_at
 from liaison.matrix import MatrixError, txn_id
-from policies.decision import Allow
+from liaison.pathway_store import SUMMARY_FIELDS, Pathway, now_ms
 
 log = structlog.get_logger(__name__)
-ARCHIVE_RULE = Allow("pathway.archive", "Délai de conservation écoulé : le parcours est archivé.",
-                     "RGPD art. 5.1.e (limitation de la conservation)")
 
 
 class Archiver:
@@ -47,25 +48,42 @@ class Archiver:
         return done
 
     async def archive(self, pathway: Pathway) -> None:
-        store, matrix = self.s.pathways, self.s.matrix
-        patient = await store.patient(pathway.patient_id)
-        export = await self._export(pathway, patient)
-        recipient = pathway.closed_by or pathway.opened_by
-        dm = await self._archive_room(recipient)
-        await matrix.send_file(dm, export, f"archive-{pathway.code}.txt", "text/plain; charset=utf-8",
-                               txn_id(pathway.id, "archive"))
-        for user_id, state, _rule in await store.members(pathway.id):
-            if state in ("invited", "joined"):
+        """The export to the coordination (decided now), then every room of the pathway emptied — people,
+        puppets, the bridge — and forgotten, and the patient's rows that retention covers deleted; the trace stays."""
+        store, matrix, bot = self.s.pathways, self.s.matrix, self.s.settings.bot_user_id
+        recipient, decided = await self._recipient(pathway)
+        if decided.allowed:
+            export = await self._export(pathway, await store.patient(pathway.patient_id))
+            dm = await self._archive_room(recipient)
+            await matrix.send_file(dm, export, f"archive-{pathway.code}.txt", "text/plain; charset=utf-8",
+                                   txn_id(pathway.id, "archive"))
+        else:
+            log.warning("archive.no_recipient", pathway_id=pathway.id, rule=decided.decision.rule)
+        for room in filter(None, (pathway.room_id, pathway.circle_room_id)):
+            for user_id in await matrix.members(room) - {bot}:
                 try:
-                    await matrix.kick(pathway.room_id, user_id, "Parcours archivé (délai de conservation écoulé).")
+                    await matrix.kick(room, user_id, "Parcours archivé (délai de conservation écoulé).")
                 except MatrixError:
                     pass   # already gone
-                await store.set_member(pathway.id, user_id, "left", ARCHIVE_RULE.rule)
-        await matrix.forget_room(pathway.room_id)
+            await matrix.forget_room(room)
+        for user_id, state, _rule in await store.members(pathway.id):
+            if state in ("invited", "joined", "circle"):
+                await store.set_member(pathway.id, user_id, "left", "archive.coordination")
         await store.update(pathway.id, status="archived")
-        await self.s.trace.append(actor=self.s.settings.bot_user_id, action="archiver", subject=recipient,
-                          decision=ARCHIVE_RULE, patient_id=patient.id, pathway_id=pathway.id)
-        log.info("archive.done", pathway_id=pathway.id, bytes=len(export))
+        deleted = await store.forget_pathway_data(pathway.id)
+        log.info("archive.done", pathway_id=pathway.id, exported=decided.allowed, rows_deleted=deleted)
+
+    async def _recipient(self, pathway: Pathway) -> tuple[str, object]:
+        """Who closed it, if still of the coordination; otherwise another coordinator. Decided and traced."""
+        first = pathway.closed_by or pathway.opened_by
+        others = [m.user_id for m in await self.s.roster.members() if m.coordinator and m.user_id != first]
+        decided = None
+        for user_id in [first, *others]:
+            decided = await decide_at(self.s, "archive.export", pathway=pathway, recipient=user_id,
+                                      actor=self.s.settings.bot_user_id)
+            if decided.allowed:
+                return user_id, decided
+        return first, decided
 
     async def _export(self, pathway: Pathway, patient) -> bytes:
         label = self.s.settings.type_label(pathway.type)

@@ -1,7 +1,8 @@
 """`!consentement`, `!opposition`, `!consentements`: the patient's will, recorded in the pathway's room.
 
 A consent opens sharing outside the team of care; an objection closes it at once: after
-either changes, the room's members are evaluated again (bot/enforce.py).
+either changes, the room's members are evaluated again (bot/enforce.py). Each change is
+written to the trace (policies/records.py), and the reply gives its number.
 """
 from __future__ import annotations
 
@@ -10,9 +11,10 @@ from datetime import datetime, timezone
 
 from bot.commands import Arg, Audience, Context, Reply, command, fold
 from bot.enforce import reevaluate
-from liaison.sharing_facts import decide_for
+from bot.rooms import CIRCLE_NO_CHANGE, may_show, room_kind
+from liaison.enforcement import team_rule
 from policies.professions import find_profession
-from policies.sharing import Action
+from policies.records import RECORDS
 
 MEANS = {"oral": "oral", "ecrit": "écrit", "electronique": "électronique"}
 CATEGORIES = ("soins", "social", "administratif")
@@ -49,6 +51,8 @@ async def _recording_here(ctx: Context, what: str):
     pathway = await ctx.services.pathways.by_room(ctx.room_id)
     if pathway is None:
         return None, Reply.plain(IN_ROOM_ONLY)
+    if room_kind(pathway, ctx.room_id) == "circle":   # recorded where the clinical team reads it, not in the circle
+        return None, Reply.plain(CIRCLE_NO_CHANGE)
     if not (ctx.is_coordinator or ctx.services.knobs.consent_recorders == "equipe"):
         return None, Reply.plain(f"Enregistrer {what} est réservé à la coordination (réglage consent_recorders).")
     return pathway, None
@@ -74,8 +78,9 @@ async def consentement(ctx: Context) -> Reply:
         count = await store.withdraw_consents(pathway.patient_id, kind, value, ctx.sender)
         if not count:
             return Reply.plain(f"Aucun consentement en vigueur pour {label} : rien à retirer.")
+        ref = await _traced(ctx, pathway, "consent.withdrawn", value)
         removed = await reevaluate(ctx.services, pathway, ctx.sender, "Consentement retiré")
-        return Reply.plain(f"Consentement retiré pour {label} (tracé)." + _removed(removed))
+        return Reply.plain(f"Consentement retiré pour {label} (trace {ref})." + _removed(removed))
     if action not in ("enregistrer", "record", "ajouter"):
         return Reply.plain(f"Action inconnue « {action} ». Utilisation : {USAGE_CONSENT}")
     return await _record(ctx, pathway, kind, value, label, words[1:])
@@ -106,11 +111,10 @@ async def _record(ctx: Context, pathway, kind: str, value: str, label: str, word
                 return Reply.plain(f"La date d'échéance {day:%d/%m/%Y} est déjà passée : rien n'a été enregistré.")
             expires = int(datetime(day.year, day.month, day.day, 23, 59, tzinfo=timezone.utc).timestamp() * 1000)
     if kind == "person":
-        decision = await decide_for(ctx.services, pathway=pathway, user_id=value, actor=ctx.sender,
-                                    action=Action.INVITE)
-        if decision.allowed and decision.rule.startswith("team."):
+        rule = await team_rule(ctx.services, pathway=pathway, user_id=value, actor=ctx.sender)
+        if rule:
             return Reply.plain(f"{label} fait partie de l'équipe de soins : aucun consentement n'est nécessaire "
-                               f"({decision.rule}). Rien n'a été enregistré.")
+                               f"({rule}). Rien n'a été enregistré.")
     if expires is None and ctx.services.knobs.consent_expiry_days:
         expires = int((datetime.now(timezone.utc).timestamp() + ctx.services.knobs.consent_expiry_days * 86400) * 1000)
     notice = (f"Patient informé du partage des informations "
@@ -118,9 +122,10 @@ async def _record(ctx: Context, pathway, kind: str, value: str, label: str, word
     await ctx.services.consents.add_consent(pathway.patient_id, scope_kind=kind, scope=value, means=means,
                                             categories=categories, notice=notice, actor=ctx.sender,
                                             expires_at=expires)
+    ref = await _traced(ctx, pathway, "consent.recorded", value, data_category=",".join(categories) or None)
     until = f" jusqu'au {datetime.fromtimestamp(expires / 1000):%d/%m/%Y}" if expires else ""
     return Reply.plain(f"Consentement {means} enregistré pour {label}{until} ; information du patient notée "
-                       f"(R.1110-3). Vous pouvez maintenant l'inviter : !parcours inviter.")
+                       f"(R.1110-3 ; trace {ref}). Vous pouvez maintenant l'inviter : !parcours inviter.")
 
 
 @command("opposition", en="object", who=Audience.STAFF,
@@ -141,13 +146,16 @@ async def opposition(ctx: Context) -> Reply:
     kind, value, label = scope
     store = ctx.services.consents
     if lifting:
-        count = await store.lift_objections(pathway.patient_id, kind, value, ctx.sender)
-        return Reply.plain(f"Opposition levée pour {label} (tracée)." if count
-                           else f"Aucune opposition en vigueur pour {label}.")
+        if not await store.lift_objections(pathway.patient_id, kind, value, ctx.sender):
+            return Reply.plain(f"Aucune opposition en vigueur pour {label}.")
+        ref = await _traced(ctx, pathway, "objection.lifted", value)
+        return Reply.plain(f"Opposition levée pour {label} (trace {ref}).")
     if await store.add_objection(pathway.patient_id, scope_kind=kind, scope=value, actor=ctx.sender) is None:
         return Reply.plain(f"Une opposition est déjà en vigueur pour {label} : rien de plus n'a été enregistré.")
+    ref = await _traced(ctx, pathway, "objection.recorded", value)
     removed = await reevaluate(ctx.services, pathway, ctx.sender, "Opposition du patient")
-    return Reply.plain(f"Opposition enregistrée pour {label} : elle prend effet immédiatement." + _removed(removed))
+    return Reply.plain(f"Opposition enregistrée pour {label} : elle prend effet immédiatement (trace {ref})."
+                       + _removed(removed))
 
 
 @command("consentements", en="consents", who=Audience.STAFF,
@@ -156,6 +164,9 @@ async def consentements(ctx: Context) -> Reply:
     pathway = await ctx.services.pathways.by_room(ctx.room_id)
     if pathway is None:
         return Reply.plain(IN_ROOM_ONLY)
+    shown = await may_show(ctx, pathway, "administratif")
+    if not shown.allowed or room_kind(pathway, ctx.room_id) == "circle":   # the patient's will stays clinical-side
+        return Reply.plain(CIRCLE_NO_CHANGE)
     consents, objections = await ctx.services.consents.facts(pathway.patient_id)
     now = datetime.now(timezone.utc)
     lines = [f"Consentement {c.means} : {c.scope_kind} {c.scope}, par {c.recorded_by} le {c.recorded_at:%d/%m/%Y}"
@@ -164,6 +175,14 @@ async def consentements(ctx: Context) -> Reply:
     lines += [f"Opposition : {o.scope_kind} {o.scope}, depuis le {o.recorded_at:%d/%m/%Y}"
               for o in objections if o.lifted_at is None]
     return Reply.plain("En vigueur pour ce patient :\n" + ("\n".join(lines) or "aucun consentement ni opposition"))
+
+
+async def _traced(ctx: Context, pathway, rule: str, scope: str, data_category: str | None = None) -> int:
+    """The change of the patient's will, in the trace: its number, for the reply."""
+    record = RECORDS[rule]
+    return await ctx.services.trace.append(actor=ctx.sender, action=record.action, subject=scope,
+                                           decision=record.decision, patient_id=pathway.patient_id,
+                                           pathway_id=pathway.id, data_category=data_category)
 
 
 def _parse_day(word: str):

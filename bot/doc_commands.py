@@ -6,11 +6,11 @@ from html import escape
 
 from bot.commands import MAIL_ADDRESS, Arg, Context, Reply, command, fold, number as _number
 from bot.reply import when as _when
+from bot.rooms import may_show, room_kind
 from liaison.document_store import Document, Versioned, line_of, versions
 from liaison.mail_store import Request
-from liaison.sharing_facts import decide_for
+from liaison.enforcement import decide_at
 from policies.documents import DocType, doctype_label as _label, find_doctype
-from policies.sharing import Action
 
 USAGE = "!doc <n> · !doc type <n> <type> · !doc envoyer <n> <adresse MSSanté> [message]"
 IN_ROOM = "Tapez cette commande dans le salon du parcours concerné."
@@ -42,11 +42,22 @@ async def _author(services, doc: Document) -> str:
 
 
 async def _pathway(ctx: Context):
-    """The open or closed pathway whose room this is; None elsewhere (circle room, direct chat…)."""
+    """The open or closed pathway whose clinical room this is, its documents shown there (decided, traced); None
+    elsewhere (a direct chat, the circle room: clinical documents are not shown there)."""
     if ctx.services.documents is None:
         return None
     pathway = await ctx.services.pathways.by_room(ctx.room_id)
-    return pathway if pathway and pathway.room_id == ctx.room_id else None
+    if pathway is None or not (await may_show(ctx, pathway)).allowed:
+        return None
+    return pathway
+
+
+async def _elsewhere(ctx: Context) -> Reply:
+    pathway = await ctx.services.pathways.by_room(ctx.room_id)
+    if room_kind(pathway, ctx.room_id) == "circle":
+        return Reply.plain("Ce salon est le cercle élargi du parcours : les documents cliniques n'y sont pas montrés "
+                           "(CSP R.1110-2) ; consultez-les dans le salon clinique.")
+    return Reply.plain(IN_ROOM)
 
 
 @command("docs", en="documents", help="Les documents du parcours, les plus récents d'abord, par type, avec leurs versions.")
@@ -54,7 +65,7 @@ async def docs(ctx: Context) -> Reply:
     s = ctx.services
     pathway = await _pathway(ctx)
     if pathway is None:
-        return Reply.plain(IN_ROOM)
+        return await _elsewhere(ctx)
     told = ""
     if not s.antivirus.configured and await s.documents.first_time(pathway.id, "no_antivirus"):
         told = NO_ANTIVIRUS
@@ -113,7 +124,7 @@ async def doc(ctx: Context) -> Reply:
 async def _find(ctx: Context, word: str | None) -> tuple[object, Document | None, Reply | None]:
     pathway = await _pathway(ctx)
     if pathway is None:
-        return None, None, Reply.plain(IN_ROOM)
+        return None, None, await _elsewhere(ctx)
     number = _number(word)
     if number is None:
         return pathway, None, Reply.plain(f"Numéro de document attendu (!docs pour la liste). Utilisation : {USAGE}")
@@ -189,14 +200,10 @@ async def _send(ctx: Context, words: list[str]) -> Reply:
     if pathway.status != "open":
         return Reply.plain(f"Le parcours {pathway.code} est clos : ses documents ne sont plus envoyés.")
     address = words[1].lower()
-    decision = await decide_for(s, pathway=pathway, user_id=address, actor=ctx.sender, action=Action.SEND_DOCUMENT,
-                                correspondent=await s.mail.is_correspondent(pathway.id, address),
-                                trusted_domain=bool(s.trusted and s.trusted.trusts(address)))
-    ref = await s.trace.append(actor=ctx.sender, action="envoyer un document", subject=address, decision=decision,
-                               patient_id=pathway.patient_id, pathway_id=pathway.id)
-    if not decision.allowed:
-        return Reply.plain(f"Document non envoyé : {decision.reason} (règle {decision.rule}, {decision.basis} ; "
-                           f"trace {ref}).")
+    decided = await decide_at(s, "doc.send", pathway=pathway, recipient=address, actor=ctx.sender)
+    ref = decided.trace
+    if not decided.allowed:
+        return Reply.plain(f"Document non envoyé : {decided.sentence()}.")
     await s.mail.add_request(Request(ctx.event_id, pathway.id, ctx.room_id, ctx.sender, address,
                                      " ".join(words[2:]), document_id=d.id))
     return Reply.plain(f"Document n° {d.number} ({_label(d.doctype)}) confié au pont MSSanté pour {address}, "

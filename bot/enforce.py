@@ -1,57 +1,73 @@
-"""Every path through one decision point: facts are gathered here, `policies.sharing.decide` decides.
+"""Every path through one decision point: the facts are gathered and decided by `liaison.enforcement`.
 
-After a change of consent or objection the pathway's members are evaluated again and those
-now refused are removed at once, with the rule told in the room and written to the trace.
+After a change of consent or objection every room of the patient (each pathway's clinical room and circle
+room) is evaluated again, with who is actually in it (not what the database last recorded), and those now
+refused are removed at once — people and the MSSanté puppets of objected addresses — with the rule told in
+the room and written to the trace.
 """
 from __future__ import annotations
 
 import structlog
 
-from bot.circle import CIRCLE_STATE, role_categories
-from liaison.pathway_store import Pathway
+from bot.circle import role_categories
+from liaison.enforcement import decide_at
 from liaison.matrix import MatrixError
-from liaison.sharing_facts import ACTIVE, decide_for
-from policies.sharing import Action
+from liaison.pathway_store import Pathway
 
 log = structlog.get_logger(__name__)
 
 
-async def decide_for_categories(services, categories: list[str], **kw):
-    """For the circle room: allowed when the policy allows at least one of the role's categories."""
-    decision = None
-    for category in categories or ["social"]:
-        decision = await decide_for(services, data_category=category, **kw)
-        if decision.allowed:
-            break
-    return decision
-
-
 async def reevaluate(services, pathway: Pathway, actor: str, why: str) -> list[str]:
-    """Remove at once the members the policy now refuses; returns their ids."""
+    """Remove at once, from every room of this pathway's patient, the members the policy now refuses; their ids."""
     removed = []
-    for user_id, state, _rule in await services.pathways.members(pathway.id):
-        if state not in (*ACTIVE, CIRCLE_STATE) or user_id == services.settings.bot_user_id:
+    for other in await services.pathways.of_patient(pathway.patient_id):
+        for room in (other.room_id, other.circle_room_id):
+            if room and other.status in ("open", "closed"):
+                removed += await _reevaluate_room(services, other, room, actor, why)
+    return sorted(set(removed))
+
+
+async def _reevaluate_room(services, pathway: Pathway, room: str, actor: str, why: str) -> list[str]:
+    s = services.settings
+    circle = room == pathway.circle_room_id
+    try:
+        present = await services.matrix.members(room)
+    except MatrixError as err:
+        log.warning("enforce.members_failed", pathway_id=pathway.id, error=str(err)[:200])
+        return []
+    removed = []
+    for user_id in sorted(present):
+        if user_id == s.bot_user_id or user_id == s.bridge_user_id:
             continue
-        room, categories = pathway.room_id, ["soins"]
-        if state == CIRCLE_STATE:
+        address = await _puppet_address(services, user_id) if s.is_bridged(user_id) else None
+        if s.is_bridged(user_id) and address is None:
+            continue
+        categories = ["soins"]
+        if circle and address is None:
             member = await services.roster.get(user_id)
-            room = pathway.circle_room_id
-            categories = role_categories(services, member.profession.key if member else None)
-        decision = await decide_for_categories(services, categories, pathway=pathway, user_id=user_id, actor=actor,
-                                               action=Action.JOIN)
-        if decision.allowed:
+            if member and not member.coordinator:
+                categories = role_categories(services, member.profession.key) or ["soins"]
+        decided = await decide_at(services, "puppet.keep" if address else "room.keep", pathway=pathway,
+                                  recipient=address or user_id, actor=actor, categories=categories)
+        if decided.allowed:
             continue
-        ref = await services.trace.append(actor=actor, action="retirer", subject=user_id, decision=decision,
-                                          patient_id=pathway.patient_id, pathway_id=pathway.id)
         try:
-            await services.matrix.kick(room, user_id, f"{why} : {decision.reason}")
+            await services.matrix.kick(room, user_id, f"{why} : {decided.decision.reason}")
         except MatrixError as err:
-            log.warning("enforce.kick_failed", pathway_id=pathway.id, user_id=user_id, error=str(err))
+            log.warning("enforce.kick_failed", pathway_id=pathway.id, error=str(err)[:200])
             continue
-        await services.pathways.set_member(pathway.id, user_id, "revoked", decision.rule)
+        if address is None:
+            await services.pathways.set_member(pathway.id, user_id, "revoked", decided.decision.rule)
+        elif services.mail is not None:
+            await services.mail.forget_puppet_room(user_id, room)
+        who = address or user_id
         await services.matrix.send(room, {
-            "msgtype": "m.notice",
-            "body": f"{user_id} a été retiré(e) du salon : {decision.reason} (règle {decision.rule}, "
-                    f"{decision.basis} ; trace {ref})."}, txn_id=f"liaison-retrait-{pathway.id}-{ref}")
-        removed.append(user_id)
+            "msgtype": "m.notice", "body": f"{who} a été retiré(e) du salon : {decided.sentence()}."},
+            txn_id=f"liaison-retrait-{pathway.id}-{decided.trace}")
+        removed.append(who)
     return removed
+
+
+async def _puppet_address(services, user_id: str) -> str | None:
+    """The MSSanté address a puppet stands for (None for the bridge's own account or an unknown one)."""
+    return await services.mail.puppet_address(user_id) if services.mail is not None else None

@@ -5,8 +5,8 @@ from __future__ import annotations
 from bot.commands import MAIL_ADDRESS, Arg, Audience, Context, Reply, command, fold, number as _number
 from bot.reply import table
 from liaison.mail_store import ROUTABLE, Request
-from liaison.sharing_facts import decide_for
-from policies.sharing import Action
+from liaison.enforcement import decide_at
+from policies.records import RECORDS
 
 USAGE = ("!mss quarantaine · !mss router <n> <code du parcours> · !mss rejeter <n> · "
          "!mss ecrire <adresse MSSanté> <texte>")
@@ -58,13 +58,11 @@ async def _route(ctx: Context, words: list[str]) -> Reply:
     if q.reason_code not in ROUTABLE and q.reason_code != "untrusted":
         return Reply.plain(f"Le courriel n° {number} ne peut pas être déposé ({q.reason}) : écartez-le avec "
                            f"!mss rejeter {number}.")
-    decision = await decide_for(s, pathway=pathway, user_id=q.from_address, actor=ctx.sender,
-                                action=Action.RELAY_IN, trusted_domain=q.trusted)
-    ref = await s.trace.append(actor=ctx.sender, action="router depuis la quarantaine", subject=q.from_address,
-                               decision=decision, patient_id=pathway.patient_id, pathway_id=pathway.id)
-    if not decision.allowed:
-        return Reply.plain(f"Refusé : {decision.reason} (règle {decision.rule}, {decision.basis} ; trace {ref}). "
-                           f"Écartez-le avec !mss rejeter {number}.")
+    decided = await decide_at(s, "mail.in.route", pathway=pathway, recipient=q.from_address, actor=ctx.sender,
+                              trusted_domain=q.trusted)
+    ref = decided.trace
+    if not decided.allowed:
+        return Reply.plain(f"Refusé : {decided.sentence()}. Écartez-le avec !mss rejeter {number}.")
     if not await s.mail.decide_quarantined(number, state="routing", actor=ctx.sender, pathway_id=pathway.id):
         return Reply.plain(f"Le courriel n° {number} vient d'être traité par quelqu'un d'autre.")
     return Reply.plain(f"Courriel n° {number} : dépôt dans le parcours {pathway.code} en cours (trace {ref}).")
@@ -78,7 +76,10 @@ async def _reject(ctx: Context, words: list[str]) -> Reply:
         return Reply.plain("Utilisation : !mss rejeter <n>.")
     if not await ctx.services.mail.decide_quarantined(number, state="rejected", actor=ctx.sender):
         return Reply.plain(f"Aucun courriel n° {number} en attente dans la quarantaine.")
-    return Reply.plain(f"Courriel n° {number} écarté : il ne sera déposé dans aucun salon.")
+    q, record = await ctx.services.mail.quarantined_one(number), RECORDS["quarantine.rejected"]
+    ref = await ctx.services.trace.append(actor=ctx.sender, action=record.action,
+                                          subject=q.from_address or f"courriel n° {number}", decision=record.decision)
+    return Reply.plain(f"Courriel n° {number} écarté : il ne sera déposé dans aucun salon (trace {ref}).")
 
 
 async def _write(ctx: Context, words: list[str]) -> Reply:
@@ -90,15 +91,10 @@ async def _write(ctx: Context, words: list[str]) -> Reply:
         return Reply.plain("Utilisation : !mss ecrire <adresse MSSanté> <texte> "
                            "(ex. !mss ecrire dr.x@chu.mssante.fr Bonjour, …).")
     address = words[0].lower()
-    trusted = bool(s.trusted and s.trusted.trusts(address))
-    decision = await decide_for(s, pathway=pathway, user_id=address, actor=ctx.sender, action=Action.RELAY_OUT,
-                                correspondent=await s.mail.is_correspondent(pathway.id, address),
-                                trusted_domain=trusted)
-    ref = await s.trace.append(actor=ctx.sender, action="écrire à l'extérieur", subject=address, decision=decision,
-                               patient_id=pathway.patient_id, pathway_id=pathway.id)
-    if not decision.allowed:
-        return Reply.plain(f"Courriel non envoyé : {decision.reason} (règle {decision.rule}, {decision.basis} ; "
-                           f"trace {ref}).")
+    decided = await decide_at(s, "mail.out.write", pathway=pathway, recipient=address, actor=ctx.sender)
+    ref = decided.trace
+    if not decided.allowed:
+        return Reply.plain(f"Courriel non envoyé : {decided.sentence()}.")
     await s.mail.add_request(Request(ctx.event_id, pathway.id, ctx.room_id, ctx.sender, address, " ".join(words[1:])))
     return Reply.plain(f"Courriel pour {address} confié au pont MSSanté (trace {ref}) : il part de la boîte de la "
                        "structure, et sa réponse arrivera dans le fil de ce message.")

@@ -20,8 +20,7 @@ from bot.doc_commands import listing
 from bot.enforce import reevaluate
 from bot.opening import Opener, _notice
 from liaison.matrix import Membership, MatrixError, txn_id
-from liaison.sharing_facts import decide_for
-from policies.sharing import Action
+from liaison.enforcement import decide_at
 
 log = structlog.get_logger(__name__)
 
@@ -83,10 +82,8 @@ class Newcomers:
         bot = s.settings.bot_user_id
         allowed, refused = [], []
         for user_id in sorted({u for u, _ in missing}):
-            decision = await decide_for(s, pathway=pathway, user_id=user_id, actor=bot, action=Action.JOIN)
-            await s.trace.append(actor=bot, action="republier le résumé (nouvel appareil)", subject=user_id,
-                                 decision=decision, patient_id=pathway.patient_id, pathway_id=pathway.id)
-            (allowed if decision.allowed else refused).append(user_id)
+            decided = await decide_at(s, "summary.repost", pathway=pathway, recipient=user_id, actor=bot)
+            (allowed if decided.allowed else refused).append(user_id)
         if refused:   # someone the policy refuses is still in the room: removed first, never given the key
             await reevaluate(s, pathway, bot, "Nouvel appareil")
             if set(refused) & await s.matrix.joined(room_id):

@@ -16,7 +16,7 @@ from html import escape
 import structlog
 
 from bot.commands import Reply, fold
-from liaison.sharing_facts import decide_for
+from liaison.enforcement import decide_at
 from liaison.pathway_store import Pathway, Patient
 from bot.reply import room_link
 from bot.room_specs import power_levels, room_initial_state, space_initial_state, space_link, summary_message
@@ -24,7 +24,6 @@ from liaison.matrix import txn_id
 from policies.ins import Ins, InsError, TraitError, check_traits, parse_birth_date, parse_ins, parse_sex
 from policies.naming import NamingMode, pathway_code, room_name, room_topic, space_name
 from policies.pathway import find_pathway_type
-from policies.sharing import Action
 from policies.professions import find_profession
 
 log = structlog.get_logger(__name__)
@@ -152,7 +151,8 @@ class Opener:
         roster = {m.user_id: m for m in await self.s.roster.members()}
         coordinators = sorted(u for u, m in roster.items() if m.coordinator)
         candidates = sorted(set(team) | set(coordinators) | ({actor} if actor in roster else set()))
-        decisions = {u: await decide_for(self.s, pathway=pathway, user_id=u, actor=actor, action=Action.INVITE)
+        # Decided (and traced) now, also on a resumed opening.
+        decisions = {u: (await decide_at(self.s, "room.invite", pathway=pathway, recipient=u, actor=actor)).decision
                      for u in candidates}
         invited = [u for u, d in decisions.items() if d.allowed and u != s.bot_user_id]
 
@@ -171,11 +171,8 @@ class Opener:
             return room
 
         async def record_members() -> None:
-            # Also on a resumed opening: the decisions are taken (and traced) again.
             for user_id, d in decisions.items():
                 await store.set_member(pathway.id, user_id, "invited" if d.allowed else "refused", d.rule)
-                await self.s.trace.append(actor=actor, action="inviter", subject=user_id, decision=d,
-                                          patient_id=patient.id, pathway_id=pathway.id)
 
         async def link_space(room_id: str) -> None:
             """A new patient's space is made with its first room as child; a known one gains a child."""

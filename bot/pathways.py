@@ -7,14 +7,14 @@ import structlog
 
 from bot.circle import CIRCLE_STATE, ensure_circle, role_categories
 from bot.commands import Arg, Audience, Context, Reply, command, fold
-from bot.enforce import decide_for_categories
+from liaison.enforcement import decide_at
 from bot.opening import Opener, parse_open
 from liaison.pathway_store import SUMMARY_FIELDS, now_ms
 from bot.reply import day as _day, room_link, table
+from bot.rooms import CIRCLE_NO_CHANGE, circle_categories, may_show, room_kind
 from bot.room_specs import power_levels
 from liaison.matrix import MatrixError
 from policies.professions import Category
-from policies.sharing import Action
 
 log = structlog.get_logger(__name__)
 
@@ -69,16 +69,27 @@ async def _open(ctx: Context, words: list[str]) -> Reply:
 
 
 async def _here(ctx: Context):
+    """The pathway whose clinical room this is (and its patient); (None, None) anywhere else."""
     pathway = await ctx.services.pathways.by_room(ctx.room_id)
-    if pathway is None:
+    if pathway is None or room_kind(pathway, ctx.room_id) != "clinical":
         return None, None
     return pathway, await ctx.services.pathways.patient(pathway.patient_id)
 
 
+async def _not_here(ctx: Context) -> Reply:
+    """Why a pathway action cannot run in this room: the circle room, or a room that is no pathway's."""
+    pathway = await ctx.services.pathways.by_room(ctx.room_id)
+    return Reply.plain(CIRCLE_NO_CHANGE if room_kind(pathway, ctx.room_id) == "circle" else IN_ROOM_ONLY)
+
+
 async def _info(ctx: Context, words: list[str]) -> Reply:
-    pathway, patient = await _here(ctx)
+    pathway = await ctx.services.pathways.by_room(ctx.room_id)
     if pathway is None:
         return Reply.plain(IN_ROOM_ONLY)
+    shown = await may_show(ctx, pathway)
+    if not shown.allowed:
+        return await _circle_info(ctx, pathway, shown)
+    patient = await ctx.services.pathways.patient(pathway.patient_id)
     members = await ctx.services.pathways.members(pathway.id)
     fields = await ctx.services.pathways.summary(pathway.id)
     label = ctx.services.settings.type_label(pathway.type)
@@ -92,10 +103,22 @@ async def _info(ctx: Context, words: list[str]) -> Reply:
     return Reply.plain("\n".join(lines))
 
 
+async def _circle_info(ctx: Context, pathway, refused) -> Reply:
+    """In the circle room: who is in the circle and what it shares, nothing clinical."""
+    shared = ", ".join(sorted(await circle_categories(ctx.services, pathway))) or "—"
+    names = []
+    for user_id, state, _ in await ctx.services.pathways.members(pathway.id):
+        if state in ("invited", "joined", CIRCLE_STATE):
+            member = await ctx.services.roster.get(user_id)
+            names.append(f"{member.display_name} ({member.profession.label})" if member else user_id)
+    return Reply.plain(f"Cercle élargi du parcours {pathway.code}. Catégories d'informations partagées ici : "
+                       f"{shared}. Membres : {', '.join(names) or '—'}.\n{refused.sentence()}.")
+
+
 async def _summary(ctx: Context, words: list[str]) -> Reply:
     pathway, patient = await _here(ctx)
     if pathway is None:
-        return Reply.plain(IN_ROOM_ONLY)
+        return await _not_here(ctx)
     if len(words) < 2 or fold(words[0]) not in SUMMARY_FIELDS:
         return Reply.plain("Utilisation : !parcours resume <champ> <texte> ; champs : " + ", ".join(SUMMARY_FIELDS))
     if pathway.status != "open":
@@ -111,7 +134,7 @@ async def _coordinated_here(ctx: Context):
     if not ctx.is_coordinator:
         return None, Reply.plain(COORDINATION_ONLY)
     pathway, _ = await _here(ctx)
-    return pathway, None if pathway else Reply.plain(IN_ROOM_ONLY)
+    return pathway, None if pathway else await _not_here(ctx)
 
 
 async def _close(ctx: Context, words: list[str]) -> Reply:
@@ -151,7 +174,7 @@ async def _invite(ctx: Context, words: list[str]) -> Reply:
     """J2: someone outside the team joins only once a consent covering them is recorded."""
     pathway, _ = await _here(ctx)
     if pathway is None:
-        return Reply.plain(IN_ROOM_ONLY)
+        return await _not_here(ctx)
     if not words or not words[0].startswith("@") or ":" not in words[0]:
         return Reply.plain("Utilisation : !parcours inviter @compte:serveur")
     if pathway.status != "open":
@@ -160,13 +183,11 @@ async def _invite(ctx: Context, words: list[str]) -> Reply:
     member = await ctx.services.roster.get(user_id)
     non_health = member is not None and member.profession.category is not Category.HEALTH and not member.coordinator
     categories = role_categories(ctx.services, member.profession.key) if non_health else ["soins"]
-    decision = await decide_for_categories(ctx.services, categories, pathway=pathway, user_id=user_id,
-                                           actor=ctx.sender, action=Action.INVITE)
-    ref = await ctx.services.trace.append(actor=ctx.sender, action="inviter", subject=user_id, decision=decision,
-                                          patient_id=pathway.patient_id, pathway_id=pathway.id)
+    decided = await decide_at(ctx.services, "room.invite", pathway=pathway, recipient=user_id, actor=ctx.sender,
+                              categories=categories)
+    decision = decided.decision
     if not decision.allowed:
-        return Reply.plain(f"Invitation refusée : {decision.reason} (règle {decision.rule}, {decision.basis} ; "
-                           f"trace {ref}).")
+        return Reply.plain(f"Invitation refusée : {decided.sentence()}.")
     if await ctx.services.matrix.display_name(user_id) is None:
         return Reply.plain(f"Le compte {user_id} n'existe pas : vérifiez l'identifiant.")
     if non_health:   # R.1110-2: never in the clinical room, only in the circle room
@@ -176,8 +197,7 @@ async def _invite(ctx: Context, words: list[str]) -> Reply:
         await ctx.services.matrix.invite(pathway.room_id, user_id)
         state, where = "invited", "au salon clinique"
     await ctx.services.pathways.set_member(pathway.id, user_id, state, decision.rule)
-    return Reply.plain(f"{user_id} est invité(e) {where} — {decision.reason} (règle {decision.rule}, "
-                       f"{decision.basis} ; trace {ref}).")
+    return Reply.plain(f"{user_id} est invité(e) {where} — {decided.sentence()}.")
 
 
 async def _levels(ctx: Context, closed: bool) -> dict:

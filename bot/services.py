@@ -7,6 +7,7 @@ from policies.pathway import PATHWAY_TYPES
 from policies.sharing import Knobs
 
 from liaison.consents import ConsentStore
+from liaison.contacts import Contacts
 from liaison.doc_check import Antivirus
 from liaison.document_store import DocumentStore
 from liaison.pathway_store import PathwayStore
@@ -49,3 +50,4 @@ class Services:
     trusted: TrustedDomains | None = None
     documents: DocumentStore | None = None
     antivirus: Antivirus = Antivirus()
+    contacts: Contacts | None = None           # external professionals recorded by the coordination

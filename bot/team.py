@@ -2,12 +2,13 @@
 from __future__ import annotations
 
 
-from bot.commands import Arg, Audience, Context, Reply, command
+from bot.commands import MAIL_ADDRESS, Arg, Audience, Context, Reply, command
 from bot.reply import table
 from policies.professions import Category, ProfessionalIdError, check_professional_id, find_profession
 
 USAGE = ("!equipe (liste) · !equipe ajouter @compte:serveur <profession> [RPPS/ADELI] [coordination] · "
-         "!equipe retirer @compte:serveur · !equipe historique")
+         "!equipe ajouter <adresse MSSanté> <profession> [structure:Nom] · "
+         "!equipe retirer <@compte:serveur | adresse> · !equipe historique")
 
 
 @command("equipe", en="team", who=Audience.STAFF,
@@ -28,8 +29,10 @@ async def equipe(ctx: Context) -> Reply:
         return Reply.plain(f"Action inconnue « {action} ». Utilisation : {USAGE}")
     if not ctx.is_coordinator:
         return Reply.plain("Modifier l'équipe est réservé à la coordination de la structure.")
+    if words and MAIL_ADDRESS.match(words[0]):
+        return await _external(ctx, action, words)
     if not words or not words[0].startswith("@") or ":" not in words[0]:
-        return Reply.plain(f"Indiquez le compte Matrix (@nom:serveur). Utilisation : {USAGE}")
+        return Reply.plain(f"Indiquez le compte Matrix (@nom:serveur) ou l'adresse MSSanté. Utilisation : {USAGE}")
     user_id = words[0]
     if action in ("retirer", "remove"):
         if await roster.remove(user_id, actor=ctx.sender):
@@ -58,6 +61,28 @@ async def _add(ctx: Context, user_id: str, words: list[str]) -> Reply:
                                                 professional_id=professional_id, coordinator=coordinator)
     what = "ajouté(e) à l'équipe" if changed else "déjà dans l'équipe, sans changement"
     return Reply.plain(f"{name} ({user_id}), {profession.label} : {what}.")
+
+
+async def _external(ctx: Context, action: str, words: list[str]) -> Reply:
+    """An external MSSanté professional: their profession and structure become facts of every sharing decision
+    about their address (an objection or a consent by profession or structure reaches them)."""
+    contacts, address = ctx.services.contacts, words[0].lower()
+    if action in ("retirer", "remove"):
+        done = await contacts.remove(address, actor=ctx.sender)
+        return Reply.plain(f"{address} n'est plus un correspondant connu de la structure." if done
+                           else f"{address} n'est pas un correspondant connu de la structure.")
+    rest = " ".join(words[1:])
+    structure = ""
+    if "structure:" in rest:
+        rest, _, structure = rest.partition("structure:")
+    profession = find_profession(rest.strip()) or (find_profession(rest.split()[0]) if rest.split() else None)
+    if profession is None:
+        return Reply.plain(f"Profession inconnue « {rest.strip()} » (exemples : médecin, pharmacien, infirmier, "
+                           "kiné). Utilisation : !equipe ajouter <adresse MSSanté> <profession> [structure:Nom]")
+    await contacts.upsert(address, name="", profession=profession, structure=structure.strip(), actor=ctx.sender)
+    where = f", {structure.strip()}" if structure.strip() else ""
+    return Reply.plain(f"Correspondant MSSanté {address} : {profession.label}{where}. Les consentements et oppositions "
+                       "par profession ou par structure s'appliquent désormais à cette adresse.")
 
 
 async def _list(roster) -> Reply:

@@ -5,9 +5,8 @@ import json
 from datetime import datetime
 
 from bot.commands import Audience, Context, Reply, command
-from liaison.sharing_facts import decide_for
+from liaison.enforcement import decide_at
 from liaison.matrix import txn_id
-from policies.sharing import Action
 
 ACTIONS = {"inviter": "invitation", "retirer": "retrait", "archiver": "archivage", "relayer": "relais",
            "envoyer": "envoi de document", "exporter": "export de la trace"}
@@ -19,12 +18,9 @@ async def trace(ctx: Context) -> Reply:
     pathway = await ctx.services.pathways.by_room(ctx.room_id)
     if pathway is None:
         return Reply.plain("Tapez !trace dans le salon du parcours du patient concerné.")
-    decision = await decide_for(ctx.services, pathway=pathway, user_id=ctx.sender, actor=ctx.sender,
-                                action=Action.EXPORT_TRACE)
-    await ctx.services.trace.append(actor=ctx.sender, action="exporter", subject=pathway.patient_id,
-                                    decision=decision, patient_id=pathway.patient_id, pathway_id=pathway.id)
-    if not decision.allowed:
-        return Reply.plain(decision.reason)
+    decided = await decide_at(ctx.services, "trace.export", pathway=pathway, recipient=ctx.sender, actor=ctx.sender)
+    if not decided.allowed:
+        return Reply.plain(decided.decision.reason)
     entries = await ctx.services.trace.entries(pathway.patient_id)
     check = await ctx.services.trace.verify()
     lines = [f"{_when(e.at)} — {ACTIONS.get(e.action, e.action)} : {e.subject}, par {e.actor} — "

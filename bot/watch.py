@@ -4,10 +4,9 @@ from __future__ import annotations
 import structlog
 
 from bot.circle import CIRCLE_STATE, role_categories
-from bot.enforce import decide_for_categories
+from liaison.enforcement import decide_at
 from liaison.matrix import Membership, MatrixError
 from policies.professions import Category
-from policies.sharing import Action
 
 log = structlog.get_logger(__name__)
 
@@ -34,6 +33,9 @@ class MembershipWatch:
                 and (m.sender in team or (inviter and inviter.coordinator))):
             await self.s.pathways.set_usual_team(pathway.patient_id, [*team, m.user_id])
 
+    async def _circle_only(self, pathway, user_id: str) -> bool:
+        return any(u == user_id and state == CIRCLE_STATE for u, state, _ in await self.s.pathways.members(pathway.id))
+
     async def _one(self, m: Membership) -> None:
         bot, bridge = self.s.settings.bot_user_id, self.s.settings.bridge_user_id
         if m.user_id in (bot, bridge) or m.membership not in _STATES:
@@ -45,24 +47,23 @@ class MembershipWatch:
             return
         circle = m.room_id == pathway.circle_room_id
         if m.membership != "invite" or m.sender == bot:
-            if m.membership != "invite" and not (circle and m.membership == "join"):
+            if m.membership != "invite" and (not circle or await self._circle_only(pathway, m.user_id)):
+                # one state per room: leaving the circle room says nothing of one's place in the clinical room
                 await self.s.pathways.set_member(pathway.id, m.user_id, _STATES[m.membership], "membership")
             return
         await self._grow_team(pathway, m)
         invitee = await self.s.roster.get(m.user_id)
         non_health = bool(invitee and invitee.profession.category is not Category.HEALTH and not invitee.coordinator)
         categories = role_categories(self.s, invitee.profession.key) if circle and non_health else ["soins"]
-        decision = await decide_for_categories(self.s, categories, pathway=pathway, user_id=m.user_id,
-                                               actor=m.sender, action=Action.INVITE)
-        ref = await self.s.trace.append(actor=m.sender, action="inviter", subject=m.user_id, decision=decision,
-                                          patient_id=pathway.patient_id, pathway_id=pathway.id)
+        decided = await decide_at(self.s, "room.invite", pathway=pathway, recipient=m.user_id, actor=m.sender,
+                                  categories=categories)
+        decision, ref = decided.decision, decided.trace
         if decision.allowed:
             state = CIRCLE_STATE if circle and non_health else "invited"
             await self.s.pathways.set_member(pathway.id, m.user_id, state, decision.rule)
             return
         await self.s.matrix.kick(m.room_id, m.user_id, f"Invitation retirée : {decision.reason}")
         await self.s.pathways.set_member(pathway.id, m.user_id, "revoked", decision.rule)
-        text = (f"Invitation de {m.user_id} par {m.sender} retirée : {decision.reason} "
-                f"(règle {decision.rule}, {decision.basis} ; trace {ref}).")
+        text = f"Invitation de {m.user_id} par {m.sender} retirée : {decided.sentence()}."
         await self.s.matrix.send(m.room_id, {"msgtype": "m.notice", "body": text}, txn_id="revoke-" + m.event_id[1:40])
         log.info("watch.revoked", room_id=m.room_id, user_id=m.user_id, rule=decision.rule, trace=ref)

@@ -20,7 +20,7 @@ from pathlib import Path
 import structlog
 from aiohttp import web
 
-from bridge import outbox
+from bridge import outbox, read_receipts
 from bridge.appservice import Appservice
 from bridge.deps import BridgeSettings, Deps
 from bridge.homeserver import AppserviceApi, HomeserverError, Registration
@@ -34,6 +34,7 @@ from bridge.store import BridgeStore
 from liaison.trusted import TrustedListError, load_trusted_domains
 from liaison.config import ConfigError, load_config, policy_text
 from liaison.consents import ConsentStore
+from liaison.contacts import Contacts
 from liaison.db import DatabaseTooNew, open_database
 from liaison.doc_check import Antivirus
 from liaison.document_store import DocumentStore
@@ -67,6 +68,11 @@ async def sync_loop(d: Deps, store: BridgeStore, since: str | None, ready: async
                     await d.matrix.leave(invite.room_id)
             except MatrixError as err:
                 log.warning("bridge.invite_failed", room_id=invite.room_id, error=str(err)[:200])
+        if batch.receipts:
+            try:
+                await read_receipts.on_read(d, batch.receipts)
+            except Exception:   # noqa: BLE001 — a receipt that cannot be handled never stops the sync
+                log.exception("bridge.receipts_failed")
         await store.save_sync_token(d.matrix.user_id, batch.next_batch)
         since, first = batch.next_batch, False
         d.wake_events.set()   # a room key may have come for an event waiting to be read
@@ -124,7 +130,7 @@ async def serve(config_path: str, ready_file: str | None) -> int:
     antivirus = Antivirus(cfg.documents.clamd_socket, float(cfg.documents.clamd_timeout_seconds))
     d = Deps(settings, store, MailStore(engine), PathwayStore(engine), Roster(engine), ConsentStore(engine), knobs,
              Trace(engine), trusted, matrix, puppets, smtp, metrics, DocumentStore(engine), antivirus,
-             wake_events=wake_events)
+             contacts=Contacts(engine), wake_events=wake_events)
     await api.ping()
     synced = asyncio.Event()
     tasks = [asyncio.create_task(c) for c in (sync_loop(d, store, since, synced), Inbound(d, imap, m.address,

@@ -10,6 +10,7 @@ from bridge.smtp import SmtpClient
 from bridge.store import BridgeStore
 from liaison.trusted import TrustedDomains
 from liaison.consents import ConsentStore
+from liaison.contacts import Contacts
 from liaison.doc_check import Antivirus
 from liaison.document_store import DocumentStore
 from liaison.mail_store import MailStore
@@ -60,6 +61,7 @@ class Deps:
     metrics: Metrics
     documents: DocumentStore  # the pathways' document index, shared with the bot
     antivirus: Antivirus = field(default_factory=Antivirus)   # clamd for the files of incoming mails
+    contacts: Contacts | None = None   # external professionals the coordination recorded (profession, structure)
     scan_waits: dict[str, float] = field(default_factory=dict)   # mail id -> since when it waits for clamd
     wake_outbox: asyncio.Event = field(default_factory=asyncio.Event)
     wake_events: asyncio.Event = field(default_factory=asyncio.Event)

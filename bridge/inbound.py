@@ -18,15 +18,12 @@ from bridge.deps import Deps
 from bridge.homeserver import HomeserverError
 from bridge.imap import Fetched, ImapClient, ImapError
 from bridge.mail_in import InboundMail, MailLimits, MailRejected, parse_mail
-from bridge.mail_out import as_bytes
 from bridge.posting import post_mail
-from bridge.receipts import compose_mdn
 from bridge.routing import Lookup, PathwayRef, Quarantine, Route, route, subaddress_code
 from bridge.xdm import XdmError, XdmPackage, read_xdm
 from liaison.mail_store import QUARANTINE_ROOM
 from liaison.matrix import MatrixError, txn_id
-from liaison.sharing_facts import decide_for
-from policies.sharing import Action
+from liaison.enforcement import decide_at
 
 log = structlog.get_logger(__name__)
 
@@ -136,7 +133,9 @@ class Inbound:
         except MailRejected as err:
             return await self.quarantine(mail_id, raw, Quarantine(err.code, err.reason), "", False)
         trusted = d.trusted.trusts(mail.from_address)
-        if await d.store.duplicate_of(mail_id, mail.message_id, mail.content_hash):
+        if (mismatch := sender_mismatch(mail)) is not None:   # never posted under someone else's name
+            return await self.quarantine(mail_id, raw, mismatch, mail.from_address, trusted)
+        if await d.store.duplicate_of(mail_id, mail.message_id, mail.content_hash, mail.from_address):
             d.metrics.duplicates.inc()
             await d.store.finish_mail(mail_id, "duplicate")
             return "duplicate"
@@ -161,24 +160,26 @@ class Inbound:
                       trusted: bool) -> str:
         d = self.d
         pathway = await d.pathways.pathway(where.pathway.id)
-        decision = await decide_for(d, pathway=pathway, user_id=mail.from_address, actor=mail.from_address,
-                                    action=Action.RELAY_IN, trusted_domain=trusted)
-        await d.trace.append(actor=mail.from_address, action="relayer vers le salon", subject=mail.from_address,
-                             decision=decision, patient_id=pathway.patient_id, pathway_id=pathway.id)
-        if not decision.allowed:
-            return await self.quarantine(mail_id, raw, Quarantine(decision.rule, decision.reason),
+        decided = await decide_at(d, "mail.in.post", pathway=pathway, recipient=mail.from_address,
+                                  actor=mail.from_address, trusted_domain=trusted)
+        if not decided.allowed:   # an objection: never posted, kept in quarantine with the rule named
+            return await self.quarantine(mail_id, raw, Quarantine(decided.decision.rule, decided.sentence()),
                                          mail.from_address, trusted)
         event_id = await post_mail(d, mail_id=mail_id, mail=mail, xdm=xdm, route=where,
                                    members_checked=self.members_checked)
+        await self.answer_mdn(mail_id, mail)   # owed before it counts as posted: a read receipt may come at once
         await d.store.finish_mail(mail_id, "posted", pathway_id=pathway.id, event_id=event_id)
         d.metrics.relayed_in.inc()
-        await self.answer_mdn(mail_id, mail)
         return "posted"
 
     async def lookup(self, mail: InboundMail, xdm: XdmPackage | None, trusted: bool) -> Lookup:
         d = self.d
         ids = [i for i in (mail.in_reply_to, *reversed(mail.references)) if i]
         thread = await d.mail.thread_of_message(ids) if ids else None
+        foreign = bool(thread) and mail.from_address.lower() not in await d.mail.thread_parties(thread.thread_root)
+        if foreign:   # quoting a thread's Message-IDs (they travel in every References) makes no one a party
+            log.info("mail.in_foreign_thread", pathway_id=thread.pathway_id)
+            thread = None
         thread_ref = (ref(await d.pathways.pathway(thread.pathway_id)), thread.thread_root) if thread else None
         patient_id, unknown, pathways = None, False, ()
         if xdm is not None and xdm.documents:
@@ -190,7 +191,8 @@ class Inbound:
                 pathways = tuple(ref(p) for p in await d.pathways.open_for_patient(patient.id))
         code = subaddress_code(mail.to, d.settings.address)
         sub = await d.pathways.by_code(code) if code else None
-        return Lookup(trusted=trusted, thread=thread_ref, xdm_patient=patient_id, xdm_ins_unknown=unknown,
+        return Lookup(trusted=trusted, thread=thread_ref, foreign_thread=foreign, xdm_patient=patient_id,
+                      xdm_ins_unknown=unknown,
                       patient_pathways=pathways, subaddress_code=code, subaddress_pathway=ref(sub) if sub else None)
 
     async def quarantine(self, mail_id: str, raw: bytes, q: Quarantine, sender: str, trusted: bool) -> str:
@@ -203,19 +205,29 @@ class Inbound:
         return "quarantined"
 
     async def answer_mdn(self, mail_id: str, mail: InboundMail) -> None:
-        """A read receipt asked by a professional is answered once, through the durable outbox."""
-        d = self.d
-        if not mail.mdn_to or mail.auto_submitted or not mail.message_id or not d.trusted.trusts(mail.mdn_to):
-            return
-        if not await d.store.claim_mdn(mail_id):
-            return
-        mdn = compose_mdn(original_message_id=mail.message_id, original_recipient=d.settings.address,
-                          from_address=d.settings.address, from_name=d.settings.display_name, to=mail.mdn_to,
-                          subject=mail.subject)
-        mid = str(mdn["Message-ID"]).strip("<>")
-        await d.store.enqueue(source_event_id="mdn:" + mail_id, pathway_id=None, room_id="", message_id=mid,
-                              recipient=mail.mdn_to, raw=as_bytes(mdn), give_up_at=_later(d.settings.give_up_seconds))
-        d.wake_outbox.set()
+        """A read receipt asked by a professional is owed to the sender (From) only, and sent once a member of the
+        room has actually read the mail (bridge/read_receipts.py), never before: a receipt reveals nothing else."""
+        if mail.mdn_to and not mail.auto_submitted and mail.message_id:
+            await self.d.store.want_mdn(mail_id, mail.from_address)
+
+
+def sender_mismatch(mail: InboundMail) -> Quarantine | None:
+    """From must be the sender the MSSanté operator authenticated: the envelope sender the delivery recorded
+    (Return-Path) and the sender of every `pass` of an Authentication-Results. No Return-Path is no mismatch
+    (a delivery that does not record it); the null sender `<>` is normal for a receipt (DSN, MDN) only, whose
+    other identities then need only share its domain. A bare domain (SPF, DMARC) is compared to From's."""
+    claimed = mail.from_address
+    null_receipt = mail.receipt is not None and mail.envelope_sender == ""
+    authenticated = [] if mail.envelope_sender is None or null_receipt else [mail.envelope_sender]
+    authenticated += [v for r in mail.auth_results if r.result == "pass" for v in (r.mailfrom, r.header_from) if v]
+    for who in authenticated:
+        same_domain = who.rpartition("@")[2] == claimed.rpartition("@")[2]
+        if who == claimed or (same_domain and ("@" not in who or null_receipt)):
+            continue
+        return Quarantine("identity_mismatch", f"l'expéditeur affiché ({claimed}) n'est pas celui que la messagerie "
+                                               f"MSSanté a authentifié ({who or 'expéditeur vide'}) : le courriel "
+                                               "pourrait se faire passer pour un autre correspondant")
+    return None
 
 
 def xdm_of(mail: InboundMail) -> XdmPackage | None:
@@ -223,10 +235,6 @@ def xdm_of(mail: InboundMail) -> XdmPackage | None:
         if a.filename.upper() == "IHE_XDM.ZIP":
             return read_xdm(a.data)
     return None
-
-
-def _later(seconds: int) -> int:
-    return int((time.time() + seconds) * 1000)
 
 
 async def notify_quarantine(d: Deps, number: int, q: Quarantine, sender: str) -> None:

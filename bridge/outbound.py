@@ -18,10 +18,9 @@ from bridge.mail_out import OutAttachment, as_bytes, compose, message_id_for
 from bridge.posting import post_mail
 from bridge.routing import Route
 from bridge.store import PendingEvent
-from liaison.mail_store import Request, Thread
+from liaison.mail_store import QUARANTINE_ROOM, Request, Thread
 from liaison.matrix import KeysMissing, MatrixError, PushedMessage, txn_id
-from liaison.sharing_facts import decide_for
-from policies.sharing import Action
+from liaison.enforcement import decide_at
 
 log = structlog.get_logger(__name__)
 
@@ -139,16 +138,11 @@ class Outbound:
             return "ignored"
         pathway = await d.pathways.pathway(thread.pathway_id)
         address = thread.correspondent
-        decision = await decide_for(d, pathway=pathway, user_id=address, actor=msg.sender, action=Action.RELAY_OUT,
-                                    correspondent=await d.mail.is_correspondent(pathway.id, address),
-                                    trusted_domain=d.trusted.trusts(address))
-        trace = await d.trace.append(actor=msg.sender, action="relayer vers l'extérieur", subject=address,
-                                     decision=decision, patient_id=pathway.patient_id, pathway_id=pathway.id)
-        if not decision.allowed:
+        decided = await decide_at(d, "mail.out.reply", pathway=pathway, recipient=address, actor=msg.sender)
+        if not decided.allowed:
             d.metrics.not_relayed.labels("refused").inc()
             await self.notice(msg.room_id, thread.thread_root, msg.event_id,
-                              f"Message non transmis à {address} : {decision.reason} (règle {decision.rule}, "
-                              f"{decision.basis} ; trace {trace}).")
+                              f"Message non transmis à {address} : {decided.sentence()}.")
             return "refused"
         attachments: tuple[OutAttachment, ...] = ()
         text = msg.body
@@ -214,6 +208,13 @@ class Outbound:
         d = self.d
         for r in await d.mail.waiting_requests():
             pathway = await d.pathways.pathway(r.pathway_id)
+            decided = await decide_at(d, "doc.send" if r.document_id else "mail.out.write", pathway=pathway,
+                                      recipient=r.address, actor=r.sender)
+            if not decided.allowed:   # decided when typed, decided again now: what changed in between counts
+                await self.notice(r.room_id, r.event_id, r.event_id,
+                                  f"Rien n'est parti pour {r.address} : {decided.sentence()}.")
+                await d.mail.finish_request(r.event_id, "refused")
+                continue
             if r.document_id:
                 await self.send_document(r, pathway)
                 continue
@@ -267,17 +268,38 @@ class Outbound:
         for q in await d.mail.quarantined(("routing",)):
             raw = await d.mail.quarantine_raw(q.number)
             pathway = await d.pathways.pathway(q.pathway_id)
+            decided = await decide_at(d, "mail.in.route", pathway=pathway, recipient=q.from_address,
+                                      actor=q.decided_by or d.settings.bot_user_id, trusted_domain=q.trusted)
+            if not decided.allowed:   # routed by hand, refused now (an objection recorded since)
+                await d.mail.routing_refused(q.number)
+                await _tell_quarantine(d, f"Courriel n° {q.number} non déposé dans le parcours {pathway.code} : "
+                                           f"{decided.sentence()}. Il reste en quarantaine.", f"refused-{q.number}")
+                log.info("quarantine.routing_refused", number=q.number, rule=decided.decision.rule)
+                continue
             mail = parse_mail(raw or b"")
-            where = Route(ref(pathway), None, f"à la main par la coordination (quarantaine n° {q.number})")
+            where = Route(ref(pathway), None, f"à la main par la coordination (quarantaine n° {q.number})",
+                          basis="hand")
             try:
                 event_id = await post_mail(d, mail_id=q.mail_in_id, mail=mail, xdm=_xdm_or_none(mail), route=where)
             except AntivirusUnavailable:
                 log.warning("quarantine.routing_waits_antivirus", number=q.number)
                 continue
+            if mail.mdn_to and not mail.auto_submitted and mail.message_id:   # owed once a member has read it
+                await d.store.want_mdn(q.mail_in_id, mail.from_address)
             await d.store.finish_mail(q.mail_in_id, "posted", pathway_id=pathway.id, event_id=event_id)
             await d.mail.finish_routing(q.number, None)
             d.metrics.relayed_in.inc()
             log.info("quarantine.routed", number=q.number, pathway_id=pathway.id)
+
+
+async def _tell_quarantine(d: Deps, text: str, key: str) -> None:
+    room = await d.mail.setting(QUARANTINE_ROOM)
+    if not room:
+        return
+    try:
+        await d.matrix.send(room, {"msgtype": "m.notice", "body": text}, txn_id("mss-q-told", key))
+    except MatrixError as err:
+        log.warning("quarantine.notice_failed", error=str(err)[:200])
 
 
 def _xdm_or_none(mail):

@@ -16,6 +16,7 @@ from bridge.deps import Deps
 from bridge.receipts_in import show
 from bridge.smtp import SmtpError
 from bridge.store import Outgoing
+from liaison.enforcement import decide_at
 from liaison.matrix import MatrixError, txn_id
 
 log = structlog.get_logger(__name__)
@@ -58,6 +59,8 @@ async def run(d: Deps) -> None:
 async def send_one(d: Deps, out: Outgoing) -> None:
     s = d.settings
     from_room = not out.source_event_id.startswith("mdn:")
+    if out.pathway_id and not await _still_allowed(d, out):
+        return
     try:
         await d.smtp.send(out.raw, sender=s.address, recipients=[out.recipient], envid=out.id)
     except (SmtpError, OSError, asyncio.TimeoutError) as err:
@@ -68,6 +71,28 @@ async def send_one(d: Deps, out: Outgoing) -> None:
     log.info("outbox.sent", out_id=out.id, attempts=out.attempts + 1)
     if from_room:
         await show(d, out.room_id, out.source_event_id, "sent")
+
+
+async def _still_allowed(d: Deps, out: Outgoing) -> bool:
+    """Decided again as it leaves (it may have waited days): a mail whose decision turned is cancelled, never sent."""
+    pathway = await d.pathways.pathway(out.pathway_id)
+    receipt = out.source_event_id.startswith("mdn:")
+    decided = await decide_at(d, "mail.receipt" if receipt else "mail.out.send", pathway=pathway,
+                              recipient=out.recipient, actor=d.matrix.user_id)
+    if decided.allowed:
+        return True
+    await d.store.mark_failed(out.id, f"annulé : {decided.decision.rule}", "cancelled")
+    log.warning("outbox.cancelled", out_id=out.id, rule=decided.decision.rule, trace=decided.trace)
+    if out.room_id and not out.source_event_id.startswith("mdn:"):
+        try:
+            await d.matrix.react(out.room_id, out.source_event_id, "⚠️ annulé", txn_id("mss-cancel-r", out.id))
+            await d.matrix.send(out.room_id, {
+                "msgtype": "m.notice", "m.relates_to": {"m.in_reply_to": {"event_id": out.source_event_id}},
+                "body": f"Courriel pour {out.recipient} annulé avant son envoi : {decided.sentence()}. "
+                        "Rien n'est parti."}, txn_id("mss-cancel", out.id))
+        except MatrixError as err:
+            log.warning("outbox.notice_failed", out_id=out.id, error=str(err)[:200])
+    return False
 
 
 async def _failed(d: Deps, out: Outgoing, error: str, permanent: bool, from_room: bool) -> None:

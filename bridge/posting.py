@@ -43,11 +43,12 @@ async def post_mail(d: Deps, *, mail_id: str, mail: InboundMail, xdm: XdmPackage
     """
     p = route.pathway
     looked = await check_files(d, mail_id, files_of(mail, xdm))   # first: a refused file is never uploaded
-    puppet, matrix = await d.puppets.get(mail.from_address, mail.from_name)
-    await d.puppets.join(puppet, matrix, p.room_id)
+    contact = await d.contacts.get(mail.from_address) if d.contacts else None   # a name the coordination recorded
+    puppet, matrix = await d.puppets.get(mail.from_address, mail.from_name,
+                                         known_name=(contact.name or None) if contact else None)
     checked = members_checked if members_checked is not None else set()
     if (puppet.user_id, p.room_id) not in checked:
-        await matrix.refresh_members(p.room_id)
+        await d.puppets.enter(puppet, matrix, p.room_id)
         checked.add((puppet.user_id, p.room_id))
     allowed = [x for x in looked if x.allowed]
     event_id = await matrix.send(p.room_id, in_thread(message_content(mail, route, len(allowed)), route.thread_root),
@@ -57,7 +58,7 @@ async def post_mail(d: Deps, *, mail_id: str, mail: InboundMail, xdm: XdmPackage
     if mail.message_id:
         await d.mail.add_thread(Thread(mail.message_id, p.id, p.room_id, event_id, root, mail.from_address,
                                        mail.subject))
-    await d.mail.add_correspondent(p.id, mail.from_address)
+    await d.mail.add_correspondent(p.id, mail.from_address, route.basis)
     indexed = [(x, await post_file(d, matrix, mail_id=mail_id, mail=mail, pathway_id=p.id, room_id=p.room_id,
                                    root=root, x=x)) for x in allowed]
     if looked:

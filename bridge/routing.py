@@ -1,8 +1,9 @@
 """Which room a mail goes to: pure, over what the caller looked up.
 
-In order: the thread the bridge already knows, the patient's INS in the IHE XDM metadata,
-the pathway's sub-address (`liaison+P-7K3Q9@…`). Anything else goes to quarantine, and so
-does a mail whose INS contradicts the pathway it names.
+In order: the thread the bridge already knows (only for a party of that thread: citing its
+Message-IDs does not make one), the patient's INS in the IHE XDM metadata, the pathway's
+sub-address (`liaison+P-7K3Q9@…`). Anything else goes to quarantine, and so does a mail whose
+INS contradicts the pathway it names, or whose thread and sub-address name two pathways.
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ class Route:
     thread_root: str | None   # an existing Matrix thread, or None for a new one
     how: str                  # French: why this room
     note: str = ""            # French: something the room should know (several pathways…)
+    basis: str = "subaddress"  # what the route rests on: thread, ins, subaddress, hand (see MailStore.add_correspondent)
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,9 @@ class Quarantine:
 class Lookup:
     """What the caller found for one mail."""
     trusted: bool
-    thread: tuple[PathwayRef, str] | None = None        # (pathway, thread root) from In-Reply-To/References
+    thread: tuple[PathwayRef, str] | None = None        # (pathway, thread root) from In-Reply-To/References,
+                                                        # only when the sender is a party of that thread
+    foreign_thread: bool = False                        # it cites a thread it is not a party of
     xdm_patient: str | None = None                      # the patient id the XDM's INS belongs to, if known
     xdm_ins_unknown: bool = False                       # an INS is there, but no such patient
     patient_pathways: tuple[PathwayRef, ...] = ()       # that patient's open pathways, most recently active first
@@ -63,13 +67,16 @@ def route(x: Lookup) -> Route | Quarantine:
         pathway, root = x.thread
         if x.xdm_patient and x.xdm_patient != pathway.patient_id:
             return _mismatch()
+        if x.subaddress_code and (x.subaddress_pathway is None or x.subaddress_pathway.id != pathway.id):
+            return Quarantine("thread_conflict", "le fil de discussion cité et l'adresse du parcours désignent deux "
+                                                 "parcours différents")
         if pathway.open:
-            return Route(pathway, root, "suite d'un échange déjà dans ce salon")
+            return Route(pathway, root, "suite d'un échange déjà dans ce salon", basis="thread")
     if x.xdm_patient:
         if x.subaddress_pathway and x.subaddress_pathway.patient_id != x.xdm_patient:
             return _mismatch()
         if x.subaddress_pathway and x.subaddress_pathway.open:
-            return Route(x.subaddress_pathway, None, "selon l'INS du document et l'adresse du parcours")
+            return Route(x.subaddress_pathway, None, "selon l'INS du document et l'adresse du parcours", basis="ins")
         if not x.patient_pathways:
             return Quarantine("no_pathway", "aucun parcours ouvert pour le patient désigné par l'INS du document")
         chosen = x.patient_pathways[0]
@@ -79,7 +86,7 @@ def route(x: Lookup) -> Route | Quarantine:
             note = (f"Ce patient a plusieurs parcours ouverts ({chosen.code}, {others}) : courriel déposé dans le "
                     "plus récemment actif. Pour viser un parcours, l'expéditeur peut écrire à son adresse "
                     f"(liaison+{chosen.code}@…).")
-        return Route(chosen, None, "selon l'INS du document", note)
+        return Route(chosen, None, "selon l'INS du document", note, basis="ins")
     if x.subaddress_code:
         if x.subaddress_pathway and x.subaddress_pathway.open:
             return Route(x.subaddress_pathway, None, "selon l'adresse du parcours")

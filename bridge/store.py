@@ -34,6 +34,17 @@ class PendingEvent:
 
 
 @dataclass(frozen=True)
+class MdnOwed:
+    """A posted mail whose sender asked for a read receipt, not sent yet."""
+    mail_id: str
+    message_id: str
+    to: str
+    pathway_id: str
+    event_id: str
+    posted_at: int
+
+
+@dataclass(frozen=True)
 class Outgoing:
     id: str
     source_event_id: str
@@ -129,6 +140,11 @@ class BridgeStore(Accounts):
             await conn.execute(text("INSERT INTO mss_puppet_room (user_id, room_id) VALUES (:u, :r) "
                                     "ON CONFLICT (user_id, room_id) DO NOTHING"), {"u": user_id, "r": room_id})
 
+    async def remove_puppet_room(self, user_id: str, room_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM mss_puppet_room WHERE user_id = :u AND room_id = :r"),
+                               {"u": user_id, "r": room_id})
+
     # -- mails seen ---------------------------------------------------------
 
     async def mail_state(self, mailbox: str, uidvalidity: int, uid: int) -> tuple[str, str] | None:
@@ -147,14 +163,18 @@ class BridgeStore(Accounts):
             return (await conn.execute(text("SELECT id FROM mail_in WHERE mailbox = :m AND uidvalidity = :v "
                                             "AND uid = :u"), {"m": mailbox, "v": uidvalidity, "u": uid})).scalar()
 
-    async def duplicate_of(self, mail_id: str, message_id: str | None, content_hash: str) -> str | None:
-        """Another mail already handled with this Message-ID (or, lacking one, this content)."""
+    async def duplicate_of(self, mail_id: str, message_id: str | None, content_hash: str,
+                           sender: str = "") -> str | None:
+        """Another mail of this sender already handled with this Message-ID (or, lacking one, this content).
+
+        Per sender: anyone may write any Message-ID, and another sender's must not hide a mail."""
         marks = ",".join(f"'{s}'" for s in DONE_MAIL_STATES)
         async with self.engine.begin() as conn:
-            await conn.execute(text("UPDATE mail_in SET message_id = :mid, content_hash = :h WHERE id = :i"),
-                               {"mid": message_id, "h": content_hash, "i": mail_id})
+            await conn.execute(text("UPDATE mail_in SET message_id = :mid, content_hash = :h, sender = :f "
+                                    "WHERE id = :i"),
+                               {"mid": message_id, "h": content_hash, "f": sender.lower(), "i": mail_id})
             if message_id:
-                query, args = "message_id = :k", {"k": message_id}
+                query, args = "message_id = :k AND COALESCE(sender, '') = :f", {"k": message_id, "f": sender.lower()}
             else:
                 query, args = "content_hash = :k", {"k": content_hash}
             return (await conn.execute(text(f"SELECT id FROM mail_in WHERE {query} AND id != :i AND state IN "
@@ -166,6 +186,19 @@ class BridgeStore(Accounts):
             await conn.execute(text("UPDATE mail_in SET state = :s, pathway_id = :p, event_id = :e, reason = :r, "
                                     "done_at = :t WHERE id = :i"),
                                {"s": state, "p": pathway_id, "e": event_id, "r": reason, "t": now_ms(), "i": mail_id})
+
+    async def want_mdn(self, mail_id: str, to: str) -> None:
+        """Its sender asked for a read receipt: owed to `to` once a member has read it in the room."""
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE mail_in SET mdn_to = :to WHERE id = :i"), {"to": to.lower(), "i": mail_id})
+
+    async def mdn_owed(self, pathway_id: str) -> list[MdnOwed]:
+        """Posted mails of this pathway owing a read receipt: the mail's event, when it was posted."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text(
+                "SELECT id, message_id, mdn_to, pathway_id, event_id, done_at FROM mail_in WHERE state = 'posted' "
+                "AND mdn_to IS NOT NULL AND mdn_sent_at IS NULL AND pathway_id = :p"), {"p": pathway_id})
+            return [MdnOwed(r.id, r.message_id, r.mdn_to, r.pathway_id, r.event_id, r.done_at or 0) for r in rows]
 
     async def claim_mdn(self, mail_id: str) -> bool:
         """True once per mail: the bridge answers a read-receipt request only once."""

@@ -14,7 +14,9 @@ from liaison.pathway_store import now_ms
 QUARANTINE_ROOM = "quarantine_room"
 # Quarantine reasons a coordinator may overrule by routing the mail by hand (the others are unreadable
 # or unsafe mails, and mails from outside the trusted list, which the policy refuses).
-ROUTABLE = frozenset({"unknown_patient", "no_pathway", "unknown_pathway", "unroutable", "ins_mismatch"})
+ROUTABLE = frozenset({"unknown_patient", "no_pathway", "unknown_pathway", "unroutable", "ins_mismatch",
+                      "thread_conflict", "objection.person", "objection.profession", "objection.category"})
+# (a mail kept out by an objection may be routed once it is lifted: routing decides again)
 
 
 @dataclass(frozen=True)
@@ -28,6 +30,7 @@ class Quarantined:
     state: str
     pathway_id: str | None
     received_at: int
+    decided_by: str | None = None
 
 
 @dataclass(frozen=True)
@@ -52,13 +55,17 @@ class Request:
     document_id: str | None = None   # !doc envoyer: the document to pack as IHE_XDM.ZIP
 
 
-_Q_COLUMNS = "number, mail_in_id, reason_code, reason, from_address, trusted, state, pathway_id, received_at"
+_Q_COLUMNS = ("number, mail_in_id, reason_code, reason, from_address, trusted, state, pathway_id, received_at, "
+              "decided_by")
 _T_COLUMNS = "message_id, pathway_id, room_id, event_id, thread_root, correspondent, subject"
 
 
 def _quarantined(r) -> Quarantined:
     return Quarantined(r.number, r.mail_in_id, r.reason_code, r.reason, r.from_address, bool(r.trusted), r.state,
-                       r.pathway_id, r.received_at)
+                       r.pathway_id, r.received_at, r.decided_by)
+
+
+TEAM_BASES = ("ins", "hand")
 
 
 class MailStore:
@@ -139,23 +146,49 @@ class MailStore:
             await conn.execute(text("UPDATE mss_quarantine SET state = 'routed', raw = NULL, notice_event = "
                                     "COALESCE(:e, notice_event) WHERE number = :n"), {"n": number, "e": notice_event})
 
+    async def routing_refused(self, number: int) -> None:
+        """Routed by hand, then refused when it was to be posted: back to waiting, as it was."""
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE mss_quarantine SET state = 'waiting', pathway_id = NULL "
+                                    "WHERE number = :n AND state = 'routing'"), {"n": number})
+
     async def set_quarantine_notice(self, number: int, event_id: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(text("UPDATE mss_quarantine SET notice_event = :e WHERE number = :n"),
                                {"n": number, "e": event_id})
 
+    # -- puppets (written by the bridge; the bot removes them from rooms) ---
+
+    async def puppet_address(self, user_id: str) -> str | None:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(text("SELECT address FROM mss_puppet WHERE user_id = :u"),
+                                       {"u": user_id})).scalar()
+
+    async def forget_puppet_room(self, user_id: str, room_id: str) -> None:
+        """The puppet was removed from the room: the bridge invites it again when a mail may be posted there."""
+        async with self.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM mss_puppet_room WHERE user_id = :u AND room_id = :r"),
+                               {"u": user_id, "r": room_id})
+
     # -- correspondents and threads ---------------------------------------
 
-    async def add_correspondent(self, pathway_id: str, address: str) -> None:
+    async def add_correspondent(self, pathway_id: str, address: str, basis: str) -> None:
+        """`basis`: how its mail reached the pathway (ins, hand, thread, subaddress); the strongest is kept."""
         async with self.engine.begin() as conn:
-            await conn.execute(text("INSERT INTO mss_correspondent (pathway_id, address, first_at) VALUES "
-                                    "(:p, :a, :t) ON CONFLICT (pathway_id, address) DO NOTHING"),
-                               {"p": pathway_id, "a": address.lower(), "t": now_ms()})
+            await conn.execute(text("INSERT INTO mss_correspondent (pathway_id, address, first_at, basis) VALUES "
+                                    "(:p, :a, :t, :b) ON CONFLICT (pathway_id, address) DO NOTHING"),
+                               {"p": pathway_id, "a": address.lower(), "t": now_ms(), "b": basis})
+            if basis in TEAM_BASES:
+                await conn.execute(text("UPDATE mss_correspondent SET basis = :b WHERE pathway_id = :p AND "
+                                        "address = :a"), {"p": pathway_id, "a": address.lower(), "b": basis})
 
     async def is_correspondent(self, pathway_id: str, address: str) -> bool:
+        """It wrote about this patient in a way that shows it takes part in their care (the INS of a document,
+        or a mail the coordination routed): a pathway code alone, or answering a mail, proves nothing."""
         async with self.engine.connect() as conn:
-            return (await conn.execute(text("SELECT 1 FROM mss_correspondent WHERE pathway_id = :p AND address = :a"),
-                                       {"p": pathway_id, "a": address.lower()})).first() is not None
+            return (await conn.execute(text(
+                "SELECT 1 FROM mss_correspondent WHERE pathway_id = :p AND address = :a AND basis IN ('ins', 'hand')"),
+                {"p": pathway_id, "a": address.lower()})).first() is not None
 
     async def add_thread(self, t: Thread) -> None:
         async with self.engine.begin() as conn:
@@ -164,6 +197,13 @@ class MailStore:
                 "ON CONFLICT (message_id) DO NOTHING"),
                 {"m": t.message_id, "p": t.pathway_id, "r": t.room_id, "e": t.event_id, "root": t.thread_root,
                  "c": t.correspondent.lower(), "subj": t.subject[:200], "t": now_ms()})
+
+    async def thread_parties(self, thread_root: str) -> set[str]:
+        """The external addresses of a thread: who wrote in it, and who was written to in it."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text("SELECT DISTINCT correspondent FROM mss_thread WHERE thread_root = :r"),
+                                      {"r": thread_root})
+            return {r.correspondent for r in rows}
 
     async def thread_of_message(self, message_ids: list[str]) -> Thread | None:
         """The first of these Message-IDs (most specific first) the bridge knows."""
@@ -211,7 +251,7 @@ class MailStore:
 
     async def finish_request(self, event_id: str, state: str = "queued") -> None:
         """Handed to the outbox (queued: the text lives there now), or given up (failed); the text is dropped."""
-        if state not in ("queued", "failed"):
+        if state not in ("queued", "failed", "refused"):
             raise ValueError(f"mss_request: unknown final state {state!r}")
         async with self.engine.begin() as conn:
             await conn.execute(text("UPDATE mss_request SET state = :s, body = NULL WHERE event_id = :e"),

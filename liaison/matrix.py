@@ -45,11 +45,11 @@ SYNC_FILTER = {
     "room": {"timeline": {"limit": 100}, "ephemeral": {"types": []}},
 }
 # An account that reads room events elsewhere (the bridge: its appservice gets them pushed) syncs
-# only for what sync alone brings: invitations, room keys (to-device), memberships.
+# only for what sync alone brings: invitations, room keys (to-device), memberships, read receipts.
 MEMBERSHIP_FILTER = {
     "presence": {"types": []},
     "account_data": {"types": []},
-    "room": {"timeline": {"types": ["m.room.member"], "limit": 50}, "ephemeral": {"types": []},
+    "room": {"timeline": {"types": ["m.room.member"], "limit": 50}, "ephemeral": {"types": ["m.receipt"]},
              "account_data": {"types": []}},
 }
 _PENDING_MAX = 500
@@ -113,6 +113,13 @@ class Membership:
     prev_membership: str | None
 
 
+@dataclass(frozen=True)
+class ReadReceipt:
+    room_id: str
+    event_id: str   # read up to this event
+    user_id: str
+
+
 @dataclass
 class SyncBatch:
     next_batch: str
@@ -121,6 +128,7 @@ class SyncBatch:
     memberships: list[Membership] = field(default_factory=list)
     files: list[FileMessage] = field(default_factory=list)
     device_changes: list[str] = field(default_factory=list)   # users whose devices changed (or newly share a room)
+    receipts: list[ReadReceipt] = field(default_factory=list)
     undecryptable: int = 0
     idle: bool = False   # nothing happened in any room: the long poll ran out
 
@@ -214,6 +222,10 @@ class Matrix:
         for room_id, info in resp.rooms.join.items():
             for event in info.timeline.events:
                 self._collect(room_id, event, batch)
+            for event in info.ephemeral:
+                for r in getattr(event, "receipts", ()):
+                    if r.receipt_type in ("m.read", "m.read.private"):
+                        batch.receipts.append(ReadReceipt(room_id, r.event_id, r.user_id))
         self._retry_undecrypted(batch)
         return batch   # key upkeep waits for the next sync or send: answers come first
 
@@ -354,6 +366,14 @@ class Matrix:
         await self._keys_upkeep()
         return {(u, d.id) for u in users for d in c.device_store.active_user_devices(u)}
 
+    async def members(self, room_id: str) -> set[str]:
+        """Who is joined to, or invited into, the room now, as the homeserver says."""
+        resp = await self.client.room_get_state(room_id)
+        if not isinstance(resp, RoomGetStateResponse):
+            raise MatrixError("room state", resp)
+        return {ev["state_key"] for ev in resp.events if ev.get("type") == "m.room.member"
+                and (ev.get("content") or {}).get("membership") in ("join", "invite")}
+
     async def joined(self, room_id: str) -> set[str]:
         """Who is joined to the room now, as the homeserver says."""
         resp = await self.client.joined_members(room_id)
@@ -387,6 +407,15 @@ class Matrix:
         if isinstance(resp, ErrorResponse):
             raise MatrixError("send", resp)
         return resp.event_id, readers
+
+    async def event_ts(self, room_id: str, event_id: str) -> int | None:
+        """When an event was sent (origin_server_ts, ms); None when this account cannot see it."""
+        resp = await self.client.room_get_event(room_id, event_id)
+        if isinstance(resp, ErrorResponse):
+            if resp.status_code in ("M_NOT_FOUND", "M_FORBIDDEN"):
+                return None
+            raise MatrixError("event", resp)
+        return getattr(resp.event, "server_timestamp", None)
 
     async def event_sender(self, room_id: str, event_id: str) -> str | None:
         """Who sent an event (None when this account cannot see it)."""

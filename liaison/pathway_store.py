@@ -143,6 +143,13 @@ class PathwayStore:
                                        {"p": patient_id})).all()
         return [Pathway(*r) for r in rows]
 
+    async def of_patient(self, patient_id: str) -> list[Pathway]:
+        """Every pathway of the patient, whatever its state."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE patient_id = :p "
+                                            "ORDER BY opened_at"), {"p": patient_id})).all()
+        return [Pathway(*r) for r in rows]
+
     async def touch(self, pathway_id: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(text("UPDATE pathway SET last_activity_at = :t WHERE id = :i"),
@@ -172,6 +179,22 @@ class PathwayStore:
         async with self.engine.begin() as conn:
             await conn.execute(text(f"UPDATE pathway SET {sets}, last_activity_at = :now WHERE id = :id"),
                                {**values, "now": now_ms(), "id": pathway_id})
+
+    async def forget_pathway_data(self, pathway_id: str) -> int:
+        """Retention reached: delete what the pathway kept (not the trace, not the pathway's own row); rows deleted."""
+        deleted = 0
+        async with self.engine.begin() as conn:
+            for sql in ("DELETE FROM pathway_summary WHERE pathway_id = :p",
+                        "DELETE FROM pathway_summary_reader WHERE pathway_id = :p",
+                        "DELETE FROM document_notice WHERE pathway_id = :p",
+                        "DELETE FROM mss_request WHERE pathway_id = :p",
+                        "DELETE FROM document WHERE pathway_id = :p",
+                        "DELETE FROM mss_thread WHERE pathway_id = :p",
+                        "DELETE FROM mss_correspondent WHERE pathway_id = :p",
+                        "UPDATE mss_quarantine SET raw = NULL WHERE pathway_id = :p"):
+                deleted += (await conn.execute(text(sql), {"p": pathway_id})).rowcount or 0
+            await conn.execute(text("UPDATE pathway SET summary_event_id = NULL WHERE id = :p"), {"p": pathway_id})
+        return deleted
 
     # -- members and summary --------------------------------------------
 

@@ -22,26 +22,42 @@ def category_of(knobs, profession) -> Category:
 
 
 async def facts_for(stores, *, pathway: Pathway, user_id: str, actor: str, action: Action,
-                    data_category: str = "soins", correspondent: bool = False, trusted_domain: bool = False) -> Facts:
-    """For an external address: `correspondent`, it wrote to this pathway about this patient;
-    `trusted_domain`, its domain is on the MSSanté trusted list."""
+                    data_category: str = "soins", correspondent: bool | None = None,
+                    trusted_domain: bool | None = None, room_kind: str = "clinical",
+                    circle_categories: frozenset[str] = frozenset()) -> Facts:
+    """For an external address: `correspondent`, it wrote to this pathway about this patient (looked up when not
+    given); `trusted_domain`, its domain is on the MSSanté trusted list (looked up when not given); its profession
+    and structure are what the coordination recorded for it (`!equipe ajouter <adresse> …`)."""
     roster = stores.roster
-    member = await roster.get(user_id)
+    external = not user_id.startswith("@")
+    member = None if external else await roster.get(user_id)
     actor_member = await roster.get(actor)
+    profession, structure = (member.profession, member.structure) if member else (None, None)
+    if external:
+        contact = await stores.contacts.get(user_id) if getattr(stores, "contacts", None) else None
+        if contact:
+            profession, structure = contact.profession, contact.structure
+        if trusted_domain is None:
+            trusted = getattr(stores, "trusted", None)
+            trusted_domain = bool(trusted and trusted.trusts(user_id))
+        if correspondent is None:
+            mail = getattr(stores, "mail", None)
+            correspondent = bool(mail and await mail.is_correspondent(pathway.id, user_id))
     consents, objections = await stores.consents.facts(pathway.patient_id)
     team = set(await stores.pathways.usual_team(pathway.patient_id))
     team |= {u for u, state, rule in await stores.pathways.members(pathway.id)
              if state in ACTIVE and "team." in rule}   # in by a team-of-care rule
     recipient = Recipient(
-        kind="member" if user_id.startswith("@") else "external", user_or_address=user_id,
-        category=category_of(stores.knobs, member.profession) if member else None, in_roster=member is not None,
-        roles=member.roles if member else frozenset(), correspondent=correspondent,
-        trusted_domain=trusted_domain)
+        kind="external" if external else "member", user_or_address=user_id,
+        category=category_of(stores.knobs, profession) if profession else None, in_roster=member is not None,
+        roles=member.roles if member else frozenset(), correspondent=bool(correspondent),
+        trusted_domain=bool(trusted_domain))
     return Facts(action=action, actor=actor, actor_roles=actor_member.roles if actor_member else frozenset(),
-                 recipient=recipient, recipient_profession=member.profession.key if member else None,
-                 recipient_structure=member.structure if member else None, team=frozenset(team),
+                 recipient=recipient, recipient_profession=profession.key if profession else None,
+                 recipient_structure=structure, team=frozenset(team),
                  consents=consents, objections=objections, data_category=data_category,
-                 now=datetime.now(timezone.utc), knobs=stores.knobs)
+                 now=datetime.now(timezone.utc), knobs=stores.knobs, room_kind=room_kind,
+                 circle_categories=circle_categories)
 
 
 async def decide_for(stores, **kw):

@@ -21,6 +21,9 @@ class Action(enum.Enum):
     RELAY_IN = "relayer vers le salon"
     SEND_DOCUMENT = "envoyer un document"
     EXPORT_TRACE = "exporter la trace"
+    RECEIPT = "accuser lecture"          # a read receipt (MDN) to the sender of a mail
+    SHOW = "montrer dans le salon"       # a command's answer, read by everyone in the room it is typed in
+    ARCHIVE = "archiver"                 # the pathway's archive, handed to the coordination
 
 
 @dataclass(frozen=True)
@@ -93,6 +96,8 @@ class Facts:
     objections: tuple[Objection, ...] = ()
     data_category: str = "soins"
     knobs: Knobs = field(default_factory=Knobs)
+    room_kind: str = "clinical"              # SHOW: clinical | circle | other (a room that is not the pathway's)
+    circle_categories: frozenset[str] = frozenset()   # SHOW in the circle room: the categories shared there
 
 
 RULES = {
@@ -112,6 +117,12 @@ RULES = {
     "mail.untrusted_domain": ("Référentiel MSSanté (liste blanche)", "adresse hors de l'espace de confiance MSSanté"),
     "mail.trusted_sender": ("CSP L.1110-4 II ; référentiel MSSanté", "message d'un professionnel de l'espace MSSanté"),
     "team.correspondent": ("CSP L.1110-12, L.1110-4 II", "correspondant MSSanté qui prend part aux soins du patient"),
+    "mail.receipt": ("RFC 8098 ; CSP L.1110-4", "accusé de lecture au seul expéditeur du courriel"),
+    "room.clinical": ("CSP L.1110-4 II, L.1110-12", "salon clinique : l'équipe de soins du patient"),
+    "room.circle": ("CSP R.1110-2, R.1110-3", "cercle élargi : catégories d'informations partagées avec lui"),
+    "room.circle_category": ("CSP R.1110-2", "information hors des catégories du cercle élargi"),
+    "room.not_pathway": ("CSP L.1110-4", "salon qui n'est pas celui du parcours"),
+    "archive.coordination": ("CSP L.1110-4 ; RGPD art. 5-1-e", "archive remise à la coordination"),
 }
 RECORD_CONSENT = "enregistrez d'abord le consentement du patient (!consentement enregistrer …)"
 
@@ -139,8 +150,9 @@ def _names(f: Facts, kind: str, scope: str) -> bool:
         return scope == f.recipient_profession
     if kind == "structure":
         return bool(f.recipient_structure) and scope.casefold() == f.recipient_structure.casefold()
-    if kind == "category":
-        return f.recipient.category in (Category.SOCIAL, Category.OTHER) and scope in ("social", "non-sante")
+    if kind == "category":   # the coordination of the team of care (L.1110-12) is not a non-health professional
+        return (f.recipient.category in (Category.SOCIAL, Category.OTHER) and "coordinator" not in f.recipient.roles
+                and scope in ("social", "non-sante"))
     return False
 
 
@@ -158,12 +170,21 @@ def decide(f: Facts) -> Decision:
     if f.recipient.kind == "external" and not f.recipient.trusted_domain:
         return _deny("mail.untrusted_domain", f"{who} n'appartient pas à l'espace de confiance MSSanté (liste "
                                               "blanche) : rien n'est relayé depuis ou vers cette adresse.")
-    if f.action is Action.RELAY_IN:   # receiving from a trusted professional shares nothing with them
-        return _allow("mail.trusted_sender", f"Message de {who}, professionnel de l'espace de confiance MSSanté.")
-    for o in f.objections:
+    if f.action is Action.SHOW:
+        return _show(f)
+    for o in f.objections:   # an objection wins over everything, both ways, at the moment of the movement
         if objection_in_force(o) and _names(f, o.scope_kind, o.scope):
             return _deny(f"objection.{o.scope_kind}", f"Le patient s'est opposé au partage avec {who} "
-                                                      "(opposition en vigueur) : rien ne lui est transmis.")
+                                                      "(opposition en vigueur) : rien ne lui est transmis, "
+                                                      "rien de sa part n'est déposé.")
+    if f.action is Action.RELAY_IN:   # receiving from a trusted professional shares nothing with them
+        return _allow("mail.trusted_sender", f"Message de {who}, professionnel de l'espace de confiance MSSanté.")
+    if f.action is Action.RECEIPT:    # says only "read", to the one who wrote
+        return _allow("mail.receipt", f"Accusé de lecture à {who}, qui a écrit ce courriel.")
+    if f.action is Action.ARCHIVE:   # handed to someone of the coordination, whoever runs it
+        if f.recipient.in_roster and "coordinator" in f.recipient.roles:
+            return _allow("archive.coordination", "Archive du parcours remise à la coordination.")
+        return _deny("archive.coordination", "L'archive d'un parcours n'est remise qu'à la coordination.")
     if f.action is Action.EXPORT_TRACE:
         if "coordinator" in f.actor_roles:
             return _allow("trace.export", "Export de la trace par la coordination.")
@@ -183,6 +204,19 @@ def decide(f: Facts) -> Decision:
         return _allow("outside.consent", f"{who} est hors de l'équipe de soins, avec le consentement "
                                          f"{consent.means} du patient.")
     return _deny("outside.no_consent", f"{who} est hors de l'équipe de soins : {RECORD_CONSENT}.")
+
+
+def _show(f: Facts) -> Decision:
+    """A command's answer is read by everyone in the room: what the room may show decides."""
+    if f.room_kind == "clinical":
+        return _allow("room.clinical", "Réponse dans le salon clinique du parcours (équipe de soins).")
+    if f.room_kind == "circle":
+        if f.data_category != "soins" and f.data_category in f.circle_categories:
+            return _allow("room.circle", f"Informations « {f.data_category} », partagées avec le cercle élargi.")
+        return _deny("room.circle_category", f"Ce salon est le cercle élargi du parcours : les informations "
+                                             f"« {f.data_category} » n'y sont pas montrées (elles restent dans le "
+                                             "salon clinique).")
+    return _deny("room.not_pathway", "Tapez cette commande dans le salon du parcours concerné.")
 
 
 def _non_health(f: Facts) -> Decision:

@@ -362,10 +362,10 @@ class FakePuppets:
     def __init__(self, matrix: FakeMatrix) -> None:
         self.matrix = matrix
 
-    async def get(self, address: str, name: str):
+    async def get(self, address: str, name: str, known_name: str | None = None):
         return SimpleNamespace(user_id=self.matrix.user_id), self.matrix
 
-    async def join(self, puppet, matrix, room_id: str) -> None:
+    async def enter(self, puppet, matrix, room_id: str) -> None:
         pass
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from nio import ReactionEvent, RoomMessage, RoomMessageText
 
-from tests.support.mss import box, drain, letter, open_structure, send_mail, wait_mail
+from tests.support.mss import box, drain, letter, open_structure, send_mail, wait_mail, xdm_letter
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
@@ -66,7 +66,7 @@ async def test_smtp_down_then_up(clinician, bot_process, bridge_process, synapse
     cardio = box(mail, CARDIO)
     await drain(mail, cardio)
     to = f"liaison+{s.code.lower()}@msp-demo.mssante.test"
-    await send_mail(mail, cardio, letter(cardio, to, subject="Question", text="Une question ?"), to)
+    await send_mail(mail, cardio, letter(cardio, to, subject="Question", text="Une question ?", xdm=xdm_letter()), to)
     question = await s.gp.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMessageText)
                                    and "Une question" in e.body, 30)
     sent = await s.gp.client.room_send(s.room, "m.room.message", {
@@ -180,13 +180,17 @@ async def test_read_receipts_both_ways(structure):
     cardio = box(s.mail, CARDIO)
     await drain(s.mail, cardio)
     to = f"liaison+{s.code.lower()}@msp-demo.mssante.test"
-    asked = letter(cardio, to, subject="Accusé demandé", text="Merci d'accuser réception.",
-                   extra={"Disposition-Notification-To": cardio["address"]})
+    asked = letter(cardio, to, subject="Accusé demandé", text="Merci d'accuser réception.", xdm=xdm_letter(),
+                   extra={"Disposition-Notification-To": "ailleurs@labo-demo.mssante.test"})
     asked_id = await send_mail(s.mail, cardio, asked, to)
     text = await s.gp.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMessageText)
                                and "accuser réception" in e.body, 30)
+    with pytest.raises(TimeoutError):   # nobody has read it yet: no receipt
+        await wait_mail(s.mail, cardio, lambda m: m.get_content_type() == "multipart/report", 3)
+    await s.gp.client.room_read_markers(s.room, text.event_id, text.event_id)   # the GP reads it in Element
     mdn = await wait_mail(s.mail, cardio, lambda m: m.get_content_type() == "multipart/report", 30)
     assert asked_id in mdn.as_string() and "disposition-notification" in mdn["Content-Type"]
+    assert mdn["To"] == cardio["address"], "to the sender only, not to Disposition-Notification-To"
 
     # The GP answers; the cardiologist's client sends a read receipt: "lu" shows on the GP's message.
     sent = await s.gp.client.room_send(s.room, "m.room.message", {

@@ -115,7 +115,8 @@ async def test_a_file_posted_in_the_thread_leaves_as_an_attachment(structure):
     s = structure
     cardio = box(s.mail, CARDIO)
     to = f"liaison+{s.code.lower()}@msp-demo.mssante.test"
-    await send_mail(s.mail, cardio, letter(cardio, to, subject="Bilan ?", text="Avez-vous le bilan ?"), to)
+    await send_mail(s.mail, cardio, letter(cardio, to, subject="Bilan ?", text="Avez-vous le bilan ?",
+                                           xdm=xdm_letter()), to)
     question = await s.gp.wait_for(lambda r, e: _from_puppet(s.room)(r, e) and isinstance(e, RoomMessageText)
                                    and "le bilan" in e.body, 30)
     pdf = b"%PDF-1.4\nbilan\n%%EOF\n"
@@ -165,7 +166,7 @@ async def test_a_reply_sent_while_the_letter_s_files_are_still_coming_leaves(str
     s = structure
     cardio = box(s.mail, CARDIO)
     to = f"liaison+{s.code.lower()}@msp-demo.mssante.test"
-    msg = letter(cardio, to, subject="Dix pièces", text="Dix pièces jointes.")
+    msg = letter(cardio, to, subject="Dix pièces", text="Dix pièces jointes.", xdm=xdm_letter())
     for i in range(10):
         msg.add_attachment(b"%PDF-1.4\n" + os.urandom(300_000) + b"\n%%EOF\n", maintype="application",
                            subtype="pdf", filename=f"piece-{i}.pdf")

@@ -377,10 +377,21 @@ async def test_thread_message_ids_oldest_first(mail):
 
 async def test_correspondents_per_pathway_case_insensitive(mail):
     assert not await mail.is_correspondent("pw1", "dr@ext.mssante.fr")
-    await mail.add_correspondent("pw1", "Dr@Ext.MSSante.fr")
-    await mail.add_correspondent("pw1", "dr@ext.mssante.fr")
+    await mail.add_correspondent("pw1", "Dr@Ext.MSSante.fr", "ins")
+    await mail.add_correspondent("pw1", "dr@ext.mssante.fr", "ins")
     assert await mail.is_correspondent("pw1", "DR@EXT.MSSANTE.FR")
     assert not await mail.is_correspondent("pw2", "dr@ext.mssante.fr")
+
+
+async def test_a_pathway_code_alone_makes_no_correspondent(mail):
+    """Writing to a pathway's sub-address, or answering one of our mails, proves no part in the patient's care."""
+    for basis in ("subaddress", "thread"):
+        await mail.add_correspondent("pw1", "labo@ext.mssante.fr", basis)
+        assert not await mail.is_correspondent("pw1", "labo@ext.mssante.fr")
+    await mail.add_correspondent("pw1", "labo@ext.mssante.fr", "hand")   # the coordination routed one of its mails
+    assert await mail.is_correspondent("pw1", "labo@ext.mssante.fr")
+    await mail.add_correspondent("pw1", "labo@ext.mssante.fr", "subaddress")
+    assert await mail.is_correspondent("pw1", "labo@ext.mssante.fr"), "the strongest basis is kept"
 
 
 async def test_requests_are_idempotent_and_lose_their_body_once_queued(mail, engine):

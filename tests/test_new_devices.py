@@ -45,7 +45,7 @@ async def structure(clinician, bot_process, bridge_process, synapse, mail_gatewa
 
 async def test_a_new_element_device_reads_the_next_letters_and_answers_them(structure, synapse):
     s = structure
-    await _letter(s, "Premier courrier", "Bonjour, première lettre.")
+    await _letter(s, "Premier courrier", "Bonjour, première lettre.", xdm=xdm_letter())   # her INS: she treats him
     await s.gp.wait_for(_puppet_text(s.room, "première lettre"), 30)   # the puppet is up and in the room
 
     phone = await ElementDevice.start(synapse.url, s.gp.user_id, s.gp.password, s.room)

@@ -318,7 +318,7 @@ async def test_non_health_professional_joins_the_circle_room_only(team):
     await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMessage) and "CERCLE CLINIQUE" in e.body, 30)
     await _joined(gp, circle)
 
-    objected, _ = await coord.ask(circle, "!opposition non-santé", timeout=60)
+    objected, _ = await coord.ask(room, "!opposition non-santé", timeout=60)   # recorded in the clinical room
     assert social.user_id in objected.body
     gone = await gp.wait_for(lambda r, e: r == circle and isinstance(e, RoomMemberEvent)
                              and e.state_key == social.user_id and e.membership == "leave", 30)

@@ -33,11 +33,12 @@ def objection(scope, kind="person", lifted=None):
 
 
 def facts(recipient, *, consents=(), objections=(), category="soins", action=Action.INVITE, knobs=Knobs(),
-          actor_roles=frozenset(), structure=None):
+          actor_roles=frozenset(), structure=None, profession=None, room="clinical", circle=frozenset()):
     return Facts(action=action, actor="@coord:hs", recipient=recipient, team=frozenset({"@gp:hs"}), now=NOW,
-                 actor_roles=actor_roles, recipient_profession=PROFESSION.get(recipient.user_or_address),
+                 actor_roles=actor_roles,
+                 recipient_profession=profession or PROFESSION.get(recipient.user_or_address),
                  recipient_structure=structure, consents=tuple(consents), objections=tuple(objections),
-                 data_category=category, knobs=knobs)
+                 data_category=category, knobs=knobs, room_kind=room, circle_categories=frozenset(circle))
 
 
 CASES = [
@@ -83,6 +84,8 @@ CASES = [
     ("objection to non-health sharing", facts(SOCIAL, consents=[consent("@ass:hs", categories=["social"])],
                                               category="social", objections=[objection("non-sante", "category")]),
      False, "objection.category"),
+    ("an objection to non-health sharing spares the coordination",
+     facts(COORD, objections=[objection("non-sante", "category")]), True, "team.coordination"),
     ("social worker, social data, consent", facts(SOCIAL, consents=[consent("@ass:hs")], category="social"), True,
      "non_health.allowed"),
     ("social worker without consent", facts(SOCIAL, category="social"), False, "non_health.no_consent"),
@@ -98,6 +101,28 @@ CASES = [
     ("trace export by the coordination", facts(GP, action=Action.EXPORT_TRACE,
                                                actor_roles=frozenset({"coordinator"})), True, "trace.export"),
     ("trace export by anyone else", facts(GP, action=Action.EXPORT_TRACE), False, "trace.export"),
+    # Objections hold both ways: nothing posted from an objected sender either.
+    ("relay in from an objected address", facts(CARDIO, action=Action.RELAY_IN,
+                                                objections=[objection("DR.X@chu-demo.mssante.test")]), False,
+     "objection.person"),
+    ("relay in, objection to the sender's recorded profession",
+     facts(CARDIO, action=Action.RELAY_IN, profession="cardiologue",
+           objections=[objection("cardiologue", kind="profession")]), False, "objection.profession"),
+    ("reply out, consent to the sender's recorded structure",
+     facts(CARDIO, action=Action.RELAY_OUT, structure="CHU Demo", consents=[consent("chu demo", kind="structure")]),
+     True, "outside.consent"),
+    ("read receipt to the sender", facts(CARDIO, action=Action.RECEIPT), True, "mail.receipt"),
+    ("no read receipt to an objected sender", facts(CARDIO, action=Action.RECEIPT,
+                                                    objections=[objection("dr.x@chu-demo.mssante.test")]), False,
+     "objection.person"),
+    ("archive handed to the coordination", facts(COORD, action=Action.ARCHIVE), True, "archive.coordination"),
+    ("archive to anyone else", facts(GP, action=Action.ARCHIVE), False, "archive.coordination"),
+    ("clinical data in the clinical room", facts(GP, action=Action.SHOW), True, "room.clinical"),
+    ("clinical data in the circle room", facts(SOCIAL, action=Action.SHOW, room="circle",
+                                               circle={"social", "soins"}), False, "room.circle_category"),
+    ("social data in the circle room", facts(SOCIAL, action=Action.SHOW, room="circle", category="social",
+                                             circle={"social"}), True, "room.circle"),
+    ("pathway data elsewhere", facts(GP, action=Action.SHOW, room="other"), False, "room.not_pathway"),
 ]
 
 

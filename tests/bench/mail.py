@@ -248,7 +248,8 @@ async def _warm_up(s, arrivals: _Arrivals, cardio_in: _Inbox, smtp, cardio: dict
         if tries > 10:
             raise TimeoutError("warm-up: no inbound mail reached the room")
         token = _token()
-        await smtp.send(bytes(letter(cardio, to, subject=f"Échauffement {token}", text="Échauffement.")),
+        await smtp.send(bytes(letter(cardio, to, subject=f"Échauffement {token}", text="Échauffement.",
+                                     xdm=xdm_letter())),   # her INS: she treats the patient, replies may go to her
                         sender=cardio["address"], recipients=[to], notify=False)
         try:
             ins.append((await arrivals.text(token, 20))[1])

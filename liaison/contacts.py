@@ -1,0 +1,54 @@
+"""External MSSanté professionals the coordination recorded: name, profession, structure (facts of the sharing
+decisions about them). Read from the database each time: the bot writes, the bridge reads."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from liaison.pathway_store import now_ms
+from policies.professions import Profession, find_profession
+
+
+@dataclass(frozen=True)
+class Contact:
+    address: str
+    name: str
+    profession: Profession
+    structure: str
+
+
+class Contacts:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+
+    async def get(self, address: str) -> Contact | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text("SELECT address, name, profession, structure FROM external_contact "
+                                           "WHERE address = :a AND active = 1"), {"a": address.lower()})).first()
+        if row is None or find_profession(row.profession) is None:
+            return None
+        return Contact(row.address, row.name, find_profession(row.profession), row.structure)
+
+    async def upsert(self, address: str, *, name: str, profession: Profession, structure: str, actor: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO external_contact (address, name, profession, structure, active, updated_by, updated_at) "
+                "VALUES (:a, :n, :p, :s, 1, :by, :t) ON CONFLICT (address) DO UPDATE SET name = :n, profession = :p, "
+                "structure = :s, active = 1, updated_by = :by, updated_at = :t"),
+                {"a": address.lower(), "n": name, "p": profession.key, "s": structure, "by": actor, "t": now_ms()})
+
+    async def remove(self, address: str, *, actor: str) -> bool:
+        async with self.engine.begin() as conn:
+            done = await conn.execute(text("UPDATE external_contact SET active = 0, updated_by = :by, updated_at = :t "
+                                           "WHERE address = :a AND active = 1"),
+                                      {"a": address.lower(), "by": actor, "t": now_ms()})
+        return bool(done.rowcount)
+
+    async def all(self) -> list[Contact]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT address, name, profession, structure FROM external_contact "
+                                            "WHERE active = 1 ORDER BY address"))).all()
+        return [Contact(r.address, r.name, find_profession(r.profession), r.structure) for r in rows
+                if find_profession(r.profession)]

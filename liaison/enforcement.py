@@ -1,0 +1,50 @@
+"""The one way a path that moves patient information decides: at that moment, for its declared action
+(policies/paths.py), with the facts of now, and traced. Shared by the bot and the bridge."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from liaison.pathway_store import Pathway
+from liaison.sharing_facts import decide_for
+from policies.decision import Decision
+from policies.paths import PATHS
+
+
+@dataclass(frozen=True)
+class Decided:
+    decision: Decision
+    trace: int | None      # the trace entry's number
+
+    @property
+    def allowed(self) -> bool:
+        return self.decision.allowed
+
+    def sentence(self) -> str:
+        """« <reason> (règle <rule>, <basis> ; trace <n>) », for the room."""
+        d = self.decision
+        return f"{d.reason} (règle {d.rule}, {d.basis} ; trace {self.trace})"
+
+
+async def decide_at(stores, path: str, *, pathway: Pathway, recipient: str, actor: str,
+                    categories: list[str] | None = None, **facts) -> Decided:
+    """Decide the movement `path` of `pathway`'s information to `recipient` now, and trace it.
+
+    `categories`: for the circle room, allowed when the policy allows one of the role's categories (the first
+    that is allowed is traced, else the last refusal)."""
+    declared = PATHS[path]
+    decision, category = None, facts.pop("data_category", "soins")
+    for category in categories or [category]:
+        decision = await decide_for(stores, pathway=pathway, user_id=recipient, actor=actor,
+                                    action=declared.action, data_category=category, **facts)
+        if decision.allowed:
+            break
+    ref = await stores.trace.append(actor=actor, action=declared.label, subject=recipient, decision=decision,
+                                    patient_id=pathway.patient_id, pathway_id=pathway.id, data_category=category)
+    return Decided(decision, ref)
+
+
+async def team_rule(stores, *, pathway: Pathway, user_id: str, actor: str) -> str | None:
+    """The team-of-care rule that already covers `user_id` (a consent would change nothing), or None.
+    A question asked before recording a consent: nothing moves, nothing is traced."""
+    decision = await decide_for(stores, pathway=pathway, user_id=user_id, actor=actor, action=PATHS["room.invite"].action)
+    return decision.rule if decision.allowed and decision.rule.startswith("team.") else None

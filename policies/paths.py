@@ -1,0 +1,47 @@
+"""Every path by which information about a patient moves, with the action the policy core decides for it.
+
+Each path is decided at the moment the information moves (not when it was asked for), by
+`liaison.enforcement.decide_at(stores, "<path>", …)`, and traced. A test checks that every path
+below is enforced somewhere in the code and that no code decides outside this table.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from policies.sharing import Action
+
+
+@dataclass(frozen=True)
+class Path:
+    name: str
+    action: Action
+    label: str     # the trace's action (French)
+    moves: str     # what moves, to whom (French, for the README)
+
+
+PATHS = {p.name: p for p in (
+    Path("room.invite", Action.INVITE, "inviter", "une invitation au salon clinique ou au cercle élargi"),
+    Path("room.keep", Action.JOIN, "maintenir dans le salon",
+         "rester membre d'un salon du patient, réévalué à chaque changement de consentement ou d'opposition"),
+    Path("puppet.keep", Action.RELAY_IN, "maintenir la marionnette dans le salon",
+         "la marionnette d'un correspondant MSSanté, qui reste dans les salons du patient (réévaluée aussi)"),
+    Path("summary.repost", Action.JOIN, "republier le résumé (nouvel appareil)",
+         "le résumé épinglé, republié pour les appareils arrivés ensuite"),
+    Path("command.show", Action.SHOW, "montrer", "la réponse d'une commande qui montre des données du patient"),
+    Path("mail.in.post", Action.RELAY_IN, "relayer vers le salon",
+         "un courriel MSSanté, déposé dans le salon par la marionnette de l'expéditeur"),
+    Path("mail.in.route", Action.RELAY_IN, "router depuis la quarantaine",
+         "un courriel de la quarantaine, déposé à la main dans un parcours"),
+    Path("mail.out.reply", Action.RELAY_OUT, "relayer vers l'extérieur",
+         "une réponse du salon, mise en file pour un correspondant MSSanté"),
+    Path("mail.out.write", Action.RELAY_OUT, "écrire à l'extérieur",
+         "un nouveau courriel (!mss ecrire), mis en file"),
+    Path("mail.out.send", Action.RELAY_OUT, "envoyer un courriel en attente",
+         "un courriel de la boîte d'envoi, au moment où il part (jusqu'à 4 jours après)"),
+    Path("doc.send", Action.SEND_DOCUMENT, "envoyer un document",
+         "un document du parcours en IHE_XDM (!doc envoyer), demandé puis préparé par le pont"),
+    Path("mail.receipt", Action.RECEIPT, "accuser lecture",
+         "un accusé de lecture (MDN) à l'expéditeur d'un courriel, quand un membre l'a lu"),
+    Path("trace.export", Action.EXPORT_TRACE, "exporter", "l'export de la trace (!trace)"),
+    Path("archive.export", Action.ARCHIVE, "archiver", "l'archive d'un parcours à l'échéance de conservation"),
+)}
