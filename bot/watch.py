@@ -40,8 +40,8 @@ class MembershipWatch:
         bot, bridge = self.s.settings.bot_user_id, self.s.settings.bridge_user_id
         if m.user_id in (bot, bridge) or m.membership not in _STATES:
             return
-        if bridge and m.sender == bridge and self.s.settings.is_bridged(m.user_id):
-            return   # a puppet brought in by the bridge, which decided and traced the relay
+        if self.s.settings.is_bridged(m.user_id) and (m.membership != "invite" or m.sender == bridge):
+            return   # a puppet: the bridge decides and traces its relays, the bot its removal (bot/enforce.py)
         pathway = await self.s.pathways.by_room(m.room_id)
         if pathway is None:
             return

@@ -161,8 +161,8 @@ class Outbound:
         """No mail thread for what it answers: nothing to relay, unless it answers a puppet's message whose
         mail is still being posted (its thread is recorded just after): then it waits for it."""
         for target in {t for t in (msg.reply_to, msg.thread_root) if t}:
-            sender = await self.d.matrix.event_sender(msg.room_id, target)
-            if sender and self.d.puppets.is_puppet(sender):
+            origin = await self.d.matrix.event_origin(msg.room_id, target)
+            if origin and self.d.puppets.is_puppet(origin[0]):
                 log.info("outbound.waits_for_thread", event_id=msg.event_id)
                 return "retry"
         return "ignored"

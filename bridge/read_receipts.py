@@ -35,7 +35,8 @@ async def on_read(d: Deps, receipts: list[ReadReceipt]) -> None:
 
 async def _event_ts(d: Deps, room_id: str, event_id: str) -> int:
     try:
-        return await d.matrix.event_ts(room_id, event_id) or 0
+        origin = await d.matrix.event_origin(room_id, event_id)
+        return origin[1] if origin else 0
     except MatrixError as err:
         log.warning("mdn.event_unknown", error=str(err)[:200])
         return 0

@@ -408,23 +408,14 @@ class Matrix:
             raise MatrixError("send", resp)
         return resp.event_id, readers
 
-    async def event_ts(self, room_id: str, event_id: str) -> int | None:
-        """When an event was sent (origin_server_ts, ms); None when this account cannot see it."""
+    async def event_origin(self, room_id: str, event_id: str) -> tuple[str, int] | None:
+        """Who sent an event and when (origin_server_ts, ms); None when this account cannot see it."""
         resp = await self.client.room_get_event(room_id, event_id)
         if isinstance(resp, ErrorResponse):
             if resp.status_code in ("M_NOT_FOUND", "M_FORBIDDEN"):
                 return None
             raise MatrixError("event", resp)
-        return getattr(resp.event, "server_timestamp", None)
-
-    async def event_sender(self, room_id: str, event_id: str) -> str | None:
-        """Who sent an event (None when this account cannot see it)."""
-        resp = await self.client.room_get_event(room_id, event_id)
-        if isinstance(resp, ErrorResponse):
-            if resp.status_code in ("M_NOT_FOUND", "M_FORBIDDEN"):
-                return None
-            raise MatrixError("event", resp)
-        return getattr(resp.event, "sender", None)
+        return resp.event.sender, int(getattr(resp.event, "server_timestamp", 0) or 0)
 
     def rooms_with(self, user_id: str) -> list[str]:
         """The rooms this account knows `user_id` to be a member of."""
