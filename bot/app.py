@@ -12,6 +12,7 @@ from collections import OrderedDict
 from dataclasses import dataclass
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from bot.commands import Context, Invocation, Problem, Registry, Reply
 from bot.store import BotStore
@@ -52,6 +53,8 @@ class Bot:
         self._background: set[asyncio.Task] = set()
         self._answered: OrderedDict[str, None] = OrderedDict()   # in front of the database's UNIQUE
         self._joining = asyncio.Semaphore(8)   # a burst of invites must not starve the commands
+        self._memberships = asyncio.Lock()
+        self._kept: set[str] | None = None   # the undecrypted events last written to the database
         self.ready = asyncio.Event()
 
     async def run(self) -> None:
@@ -63,9 +66,10 @@ class Bot:
         log.info("bot.started", user_id=session.user_id, device_id=session.device_id, resumed=bool(since))
         for msg in await self.store.unanswered():
             self._answer_soon(msg)
+        self.matrix.restore_pending(await self.store.undecrypted())   # their keys may come after the restart
         fresh = since is None      # a new account's first sync is history: none of it is for us
         replaying = not fresh      # the first sync after a restart may repeat what was answered
-        was_idle = False
+        was_idle, failures = False, 0
         while True:
             try:
                 # The first sync returns at once (a restart is ready without waiting out a long poll).
@@ -74,19 +78,17 @@ class Bot:
                 log.warning("bot.sync_failed", error=str(err))
                 await asyncio.sleep(2)
                 continue
-            for invite in batch.invites:
-                self._spawn(self._on_invite(invite))
-            if batch.memberships and self.on_memberships and not fresh:
-                self._spawn(self.on_memberships(batch.memberships))
-            joins = [m for m in batch.memberships if m.membership == "join"]
-            if (joins or batch.device_changes) and self.on_devices and not fresh:
-                self._spawn(self.on_devices(joins, batch.device_changes))
-            commands = [] if fresh else [m for m in batch.messages if self.registry.parse(m.body) is not None]
-            await self._dispatch(commands, replaying)
-            if batch.files and self.on_files and not fresh:
-                await self.on_files(batch.files)   # recorded before the sync position moves past them
-            await self.store.save_sync_token(session.user_id, batch.next_batch)
-            since, fresh, replaying = batch.next_batch, False, False
+            try:
+                await self._take(batch, session.user_id, fresh, replaying)
+            except (SQLAlchemyError, OSError, asyncio.TimeoutError) as err:
+                # The database went away: the sync position is not moved past what was not recorded, so the
+                # same events come again with the next sync (commands are answered once: derived transaction ids).
+                failures += 1
+                delay = min(30, 2 ** failures)
+                log.warning("bot.store_failed", error=type(err).__name__, retry_in=delay)
+                await asyncio.sleep(delay)
+                continue
+            since, fresh, replaying, failures = batch.next_batch, False, False, 0
             if batch.undecryptable:
                 log.info("bot.undecryptable", count=batch.undecryptable)
             if not self.ready.is_set() or (batch.idle and not was_idle):
@@ -94,6 +96,30 @@ class Bot:
             was_idle = batch.idle
             self.ready.set()
             await self._let_answers_go()
+
+    async def _take(self, batch, user_id: str, fresh: bool, replaying: bool) -> None:
+        """Everything a sync brought, recorded before its position is saved."""
+        for invite in batch.invites:
+            self._spawn(self._on_invite(invite))
+        if batch.memberships and self.on_memberships and not fresh:
+            self._spawn(self._in_order(self.on_memberships(batch.memberships)))
+        joins = [m for m in batch.memberships if m.membership == "join"]
+        if (joins or batch.device_changes) and self.on_devices and not fresh:
+            self._spawn(self.on_devices(joins, batch.device_changes))
+        commands = [] if fresh else [m for m in batch.messages if self.registry.parse(m.body) is not None]
+        await self._dispatch(commands, replaying)
+        if batch.files and self.on_files and not fresh:
+            await self.on_files(batch.files)   # recorded before the sync position moves past them
+        pending = self.matrix.pending()
+        if set(pending) != self._kept:   # only when the set of events waiting for a key changed
+            await self.store.keep_undecrypted(pending)
+            self._kept = set(pending)
+        await self.store.save_sync_token(user_id, batch.next_batch)
+
+    async def _in_order(self, work) -> None:
+        """Membership changes are applied one batch after the other, in the order they came (the lock is fair)."""
+        async with self._memberships:
+            await work
 
     async def _let_answers_go(self) -> None:
         """Give the answers just started a head start before the next long poll.
@@ -188,6 +214,10 @@ class Bot:
         is_coordinator = bool(member and member.coordinator)
         if inv.command not in self.registry.visible_to(is_staff, is_coordinator):
             return Reply.plain(f"!{inv.command.name} est réservée à {inv.command.who.value}.")
+        if inv.command.patient_data and not msg.encrypted:
+            return Reply.plain(f"!{inv.command.name} n'est pas disponible dans ce salon : il n'est pas chiffré de bout "
+                               "en bout, et cette commande montre ou porte des données d'un patient. Tapez-la dans le "
+                               "salon (chiffré) du parcours.")
         ctx = Context(msg.sender, msg.room_id, msg.event_id, inv.args, self.registry, is_staff, self.services,
                       is_coordinator)
         try:

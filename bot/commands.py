@@ -72,6 +72,7 @@ class Command:
     args: tuple[Arg, ...] = ()
     who: Audience = Audience.EVERYONE
     aliases: tuple[str, ...] = ()
+    patient_data: bool = False   # shows or takes a patient's data: never in a room that is not encrypted
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -82,11 +83,11 @@ class Command:
 
 
 def command(name: str, *, en: str, help: str, args: Iterable[Arg] = (),
-            who: Audience = Audience.EVERYONE, aliases: Iterable[str] = ()):
+            who: Audience = Audience.EVERYONE, aliases: Iterable[str] = (), patient_data: bool = False):
     """Describe a command function; the registry is built later from these descriptions."""
     def describe(fn: Handler) -> Handler:
         fn.command = Command(fold(name), fold(en), help, fn, tuple(args), who,
-                             tuple(fold(a) for a in aliases))
+                             tuple(fold(a) for a in aliases), patient_data)
         return fn
     return describe
 

@@ -58,7 +58,7 @@ async def _recording_here(ctx: Context, what: str):
     return pathway, None
 
 
-@command("consentement", en="consent", who=Audience.STAFF,
+@command("consentement", patient_data=True, en="consent", who=Audience.STAFF,
          args=[Arg("action", "enregistrer ou retirer"), Arg("détails", "qui, comment, jusqu'à quand", rest=True,
                                                              required=False)],
          help="Enregistre ou retire le consentement du patient au partage hors de l'équipe de soins.")
@@ -128,7 +128,7 @@ async def _record(ctx: Context, pathway, kind: str, value: str, label: str, word
                        f"(R.1110-3 ; trace {ref}). Vous pouvez maintenant l'inviter : !parcours inviter.")
 
 
-@command("opposition", en="object", who=Audience.STAFF,
+@command("opposition", patient_data=True, en="object", who=Audience.STAFF,
          args=[Arg("qui", "une personne, une profession, une catégorie — ou « lever »"),
                Arg("détails", "pour lever : qui", rest=True, required=False)],
          help="Enregistre (ou lève) l'opposition du patient : effet immédiat.")
@@ -158,7 +158,7 @@ async def opposition(ctx: Context) -> Reply:
                        + _removed(removed))
 
 
-@command("consentements", en="consents", who=Audience.STAFF,
+@command("consentements", patient_data=True, en="consents", who=Audience.STAFF,
          help="Liste les consentements et oppositions en vigueur pour le patient de ce salon.")
 async def consentements(ctx: Context) -> Reply:
     pathway = await ctx.services.pathways.by_room(ctx.room_id)

@@ -60,7 +60,7 @@ async def _elsewhere(ctx: Context) -> Reply:
     return Reply.plain(IN_ROOM)
 
 
-@command("docs", en="documents", help="Les documents du parcours, les plus récents d'abord, par type, avec leurs versions.")
+@command("docs", patient_data=True, en="documents", help="Les documents du parcours, les plus récents d'abord, par type, avec leurs versions.")
 async def docs(ctx: Context) -> Reply:
     s = ctx.services
     pathway = await _pathway(ctx)
@@ -105,7 +105,7 @@ async def _row(services, line: Versioned) -> tuple:
     return d.number, d.title, await _author(services, d), _when(d.created_at), d.source_label, count
 
 
-@command("doc", en="document",
+@command("doc", patient_data=True, en="document",
          args=[Arg("numéro", "le n° du document (!docs), ou type / envoyer"),
                Arg("détails", "selon l'action", required=False, rest=True)],
          help="Un document : son détail (!doc 3), son type (!doc type 3 biologie), l'envoyer par MSSanté "

@@ -14,7 +14,7 @@ NO_BRIDGE = "Le pont MSSanté n'est pas configuré pour cette structure."
 COORDINATION_ONLY = "Cette action est réservée à la coordination de la structure."
 
 
-@command("mss", en="mail", who=Audience.STAFF,
+@command("mss", patient_data=True, en="mail", who=Audience.STAFF,
          args=[Arg("action", "quarantaine, router, rejeter, ecrire", required=False),
                Arg("détails", "selon l'action", required=False, rest=True)],
          help="La messagerie MSSanté : quarantaine, router, rejeter, écrire à un correspondant.")

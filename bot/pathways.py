@@ -24,7 +24,7 @@ COORDINATION_ONLY = "Cette action est réservée à la coordination de la struct
 IN_ROOM_ONLY = "Tapez cette commande dans le salon du parcours concerné."
 
 
-@command("parcours", en="pathway", who=Audience.STAFF,
+@command("parcours", patient_data=True, en="pathway", who=Audience.STAFF,
          args=[Arg("action", "ouvrir, info, resume, clore, rouvrir, types", required=False),
                Arg("détails", "selon l'action", required=False, rest=True)],
          help="Les parcours de soins : ouvrir, lister, résumé, clore (!aide parcours pour le détail).")

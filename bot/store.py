@@ -1,6 +1,7 @@
 """What the bot keeps in the database: its Matrix session and the commands it has seen."""
 from __future__ import annotations
 
+import json
 import time
 
 from sqlalchemy import text
@@ -23,10 +24,10 @@ class BotStore(Accounts):
         async with self.engine.begin() as conn:
             for m in messages:
                 await conn.execute(text(
-                    "INSERT INTO bot_command (event_id, room_id, sender, body, thread_root, received_at) "
-                    "VALUES (:e, :r, :s, :b, :th, :t) ON CONFLICT (event_id) DO NOTHING"),
+                    "INSERT INTO bot_command (event_id, room_id, sender, body, thread_root, received_at, encrypted) "
+                    "VALUES (:e, :r, :s, :b, :th, :t, :enc) ON CONFLICT (event_id) DO NOTHING"),
                     {"e": m.event_id, "r": m.room_id, "s": m.sender, "b": m.body, "th": m.thread_root,
-                     "t": _now_ms()})
+                     "t": _now_ms(), "enc": int(m.encrypted)})
             ids = [m.event_id for m in messages]
             answered = {r.event_id for r in (await conn.execute(
                 text("SELECT event_id FROM bot_command WHERE answered_at IS NOT NULL AND event_id IN ("
@@ -37,10 +38,31 @@ class BotStore(Accounts):
     async def unanswered(self) -> list[TextMessage]:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(text(
-                "SELECT event_id, room_id, sender, body, thread_root FROM bot_command "
+                "SELECT event_id, room_id, sender, body, thread_root, encrypted FROM bot_command "
                 "WHERE answered_at IS NULL ORDER BY received_at"))).all()
-        return [TextMessage(r.room_id, r.event_id, r.sender, r.body or "", encrypted=True,
+        return [TextMessage(r.room_id, r.event_id, r.sender, r.body or "", encrypted=bool(r.encrypted),
                             thread_root=r.thread_root) for r in rows]
+
+    # -- events waiting for their room key --------------------------------
+
+    async def keep_undecrypted(self, pending: dict[str, tuple[str, dict]], max_age_ms: int = 86_400_000) -> None:
+        """The events still waiting for their key now (event id -> (room, event as synced)); the rest forgotten."""
+        async with self.engine.begin() as conn:
+            known = {r.event_id for r in await conn.execute(text("SELECT event_id FROM bot_undecrypted"))}
+            for event_id in known - set(pending):
+                await conn.execute(text("DELETE FROM bot_undecrypted WHERE event_id = :e"), {"e": event_id})
+            for event_id in set(pending) - known:
+                room_id, source = pending[event_id]
+                await conn.execute(text("INSERT INTO bot_undecrypted (event_id, room_id, event_json, received_at) "
+                                        "VALUES (:e, :r, :j, :t)"),
+                                   {"e": event_id, "r": room_id, "j": json.dumps(source), "t": _now_ms()})
+            await conn.execute(text("DELETE FROM bot_undecrypted WHERE received_at < :t"),
+                               {"t": _now_ms() - max_age_ms})
+
+    async def undecrypted(self) -> list[tuple[str, dict]]:
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text("SELECT room_id, event_json FROM bot_undecrypted ORDER BY received_at"))
+            return [(r.room_id, json.loads(r.event_json)) for r in rows]
 
     async def mark_answered(self, event_id: str, reply_event_id: str | None) -> None:
         """The body is dropped once answered: the database keeps no more than it needs."""

@@ -12,7 +12,7 @@ ACTIONS = {"inviter": "invitation", "retirer": "retrait", "archiver": "archivage
            "envoyer": "envoi de document", "exporter": "export de la trace"}
 
 
-@command("trace", en="audit", who=Audience.COORDINATOR,
+@command("trace", patient_data=True, en="audit", who=Audience.COORDINATOR,
          help="Exporte la trace des partages concernant le patient de ce salon (résumé + fichier JSON chiffré).")
 async def trace(ctx: Context) -> Reply:
     pathway = await ctx.services.pathways.by_room(ctx.room_id)

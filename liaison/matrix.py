@@ -260,6 +260,18 @@ class Matrix:
         batch.messages.append(TextMessage(room_id, event.event_id, event.sender, event.body,
                                           encrypted=event.decrypted, thread_root=_thread_root(relates)))
 
+    def pending(self) -> dict[str, tuple[str, dict]]:
+        """The synced events still waiting for their room key: event id -> (room id, the event as synced)."""
+        return {event_id: (room_id, event.source) for event_id, (room_id, event) in self._pending.items()}
+
+    def restore_pending(self, events: list[tuple[str, dict]]) -> None:
+        """Events kept from before a restart: decrypted (and handed over) as soon as their key is here."""
+        for room_id, source in events:
+            event = Event.parse_event(source)
+            if isinstance(event, MegolmEvent):
+                event.room_id = room_id
+                self._pending[event.event_id] = (room_id, event)
+
     def _retry_undecrypted(self, batch: SyncBatch) -> None:
         """Room keys often arrive a sync after the message they open: try again then."""
         for event_id, (room_id, event) in list(self._pending.items()):
