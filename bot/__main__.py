@@ -30,11 +30,13 @@ from bot.services import PathwaySettings, Services
 from bot.store import BotStore
 from bot.watch import MembershipWatch
 from liaison.config import ConfigError, load_config, policy_text
+from liaison.crypto_store import prepare_stores
 from liaison.db import DatabaseTooNew, open_database
 from liaison.doc_check import Antivirus
 from liaison.document_store import DocumentStore
 from liaison.logs import setup_logging
 from liaison.matrix import Matrix
+from liaison.private import bot_owned, restrict_umask, tighten_at_start
 from liaison.trace import Trace
 from liaison.trace_anchor import AnchorFile, Anchorer
 from liaison.mail_store import MailStore
@@ -69,8 +71,11 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
     cfg = load_config(config_path)
     knobs = load_knobs(policy_text(cfg.policy_file))   # a bad policy file stops the start-up, naming its line
     setup_logging(cfg.logging.format, cfg.logging.level, cfg.logging.file)
+    tighten_at_start(bot_owned(cfg))
+    await prepare_stores([cfg.bot.store_dir], cfg.bot.store_pickle_key, "bot.store_pickle_key")
     engine = await open_database(cfg.database.url)
-    matrix = Matrix(cfg.homeserver.url, cfg.bot.user_id, cfg.bot.store_dir, cfg.bot.device_name)
+    matrix = Matrix(cfg.homeserver.url, cfg.bot.user_id, cfg.bot.store_dir, cfg.bot.device_name,
+                    pickle_key=cfg.bot.store_pickle_key)
     roster = Roster(engine)
     await roster.load(cfg.roster)
     services = Services(matrix, roster, PathwayStore(engine), PathwaySettings(
@@ -136,6 +141,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-c", "--config", required=True, help="fichier de configuration YAML")
     parser.add_argument("--ready-file", help="fichier écrit quand le bot a fait sa première synchronisation")
     args = parser.parse_args(argv)
+    restrict_umask()   # before any file is written: the database, the keys, the log are the owner's only
     try:
         return asyncio.run(serve(args.config, args.ready_file))
     except (ConfigError, DatabaseTooNew, KnobError, TrustedListError) as err:

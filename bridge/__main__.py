@@ -8,6 +8,7 @@ from __future__ import annotations
 from liaison import memory
 
 memory.limit_arenas()
+memory.map_big_blocks()   # a 20 MB mail's copies go back to the system as soon as they are freed
 
 import argparse
 import asyncio
@@ -34,19 +35,22 @@ from bridge.store import BridgeStore
 from liaison.trusted import TrustedListError, load_trusted_domains
 from liaison.config import ConfigError, load_config, policy_text
 from liaison.consents import ConsentStore
+from liaison.crypto_store import prepare_stores
 from liaison.contacts import Contacts
 from liaison.db import DatabaseTooNew, open_database
 from liaison.doc_check import Antivirus
 from liaison.document_store import DocumentStore
 from liaison.logs import setup_logging
-from liaison.mail_store import MailStore
-from liaison.matrix import MEMBERSHIP_FILTER, Matrix, MatrixError
-from liaison.pathway_store import PathwayStore
+from liaison.mail_store import QUARANTINE_ROOM, MailStore
+from liaison.matrix import MEMBERSHIP_FILTER, Matrix, MatrixError, txn_id
+from liaison.pathway_store import PathwayStore, now_ms
+from liaison.private import bridge_owned, restrict_umask, tighten_at_start
 from liaison.roster import Roster
 from liaison.trace import Trace
 from policies.knobs import KnobError, load_knobs
 
 log = structlog.get_logger("bridge")
+RETENTION_EVERY_S = 3600   # how often quarantined mails past their keeping delay lose their raw text
 
 
 async def sync_loop(d: Deps, store: BridgeStore, since: str | None, ready: asyncio.Event) -> None:
@@ -79,6 +83,34 @@ async def sync_loop(d: Deps, store: BridgeStore, since: str | None, ready: async
         ready.set()
 
 
+async def retention_loop(d: Deps, keep_days: int, every_s: float = RETENTION_EVERY_S) -> None:
+    """Quarantined mails keep their raw text `keep_days` at most: then it is erased, their record and trace stay."""
+    while True:
+        try:
+            numbers = await d.mail.purge_quarantine(now_ms() - keep_days * 86_400_000)
+            if numbers:
+                log.info("quarantine.purged", count=len(numbers), keep_days=keep_days)
+                await tell_purged(d, numbers, keep_days)
+        except Exception:   # noqa: BLE001 — retried at the next round; the other loops go on
+            log.exception("quarantine.purge_failed")
+        await asyncio.sleep(every_s)
+
+
+async def tell_purged(d: Deps, numbers: list[int], keep_days: int) -> None:
+    room = await d.mail.setting(QUARANTINE_ROOM)
+    if not room:
+        return
+    listed = ", ".join(f"n° {n}" for n in numbers[:50])
+    listed += f" et {len(numbers) - 50} autres" if len(numbers) > 50 else ""
+    text = (f"Conservation : le texte des courriels en quarantaine depuis plus de {keep_days} jours est effacé "
+            f"({listed}). Leur fiche (date, expéditeur, raison, décision) reste ; ceux qui attendaient une décision "
+            "ne peuvent plus être déposés dans un parcours : demandez à l'expéditeur de les renvoyer si besoin.")
+    try:
+        await d.matrix.send(room, {"msgtype": "m.notice", "body": text}, txn_id("mss-purge", *map(str, numbers[:50])))
+    except MatrixError as err:
+        log.warning("quarantine.purge_notice_failed", error=str(err)[:200])
+
+
 async def account(api: AppserviceApi, store: BridgeStore, matrix: Matrix, localpart: str) -> str | None:
     saved = await store.account(matrix.user_id)
     if saved is None:
@@ -101,11 +133,15 @@ async def serve(config_path: str, ready_file: str | None) -> int:
     trusted = load_trusted_domains(b.trusted_domains_file)
     setup_logging(cfg.logging.format, cfg.logging.level, b.log_file)
     reg = Registration.load(b.registration)
+    tighten_at_start(bridge_owned(cfg))
+    store_dir = Path(b.store_dir)
+    puppet_stores = sorted(p for p in (store_dir / "puppets").glob("*") if p.is_dir())
+    await prepare_stores([store_dir / "bridge", *puppet_stores], b.store_pickle_key, "bridge.store_pickle_key")
     engine = await open_database(cfg.database.url)
     store, metrics = BridgeStore(engine), Metrics()
     api = AppserviceApi(cfg.homeserver.url, reg)
-    matrix = Matrix(cfg.homeserver.url, b.user_id, Path(b.store_dir) / "bridge", "Liaison MSSanté",
-                    sync_filter=MEMBERSHIP_FILTER)
+    matrix = Matrix(cfg.homeserver.url, b.user_id, store_dir / "bridge", "Liaison MSSanté",
+                    sync_filter=MEMBERSHIP_FILTER, pickle_key=b.store_pickle_key)
     if b.user_id == f"@{reg.sender_localpart}:{cfg.homeserver.server_name}":
         raise ConfigError("bridge.user_id", "doit différer du sender_localpart de l'enregistrement : le serveur "
                                             "refuse la synchronisation à ce compte (prenez par ex. @mss_relais)")
@@ -119,14 +155,16 @@ async def serve(config_path: str, ready_file: str | None) -> int:
     await web.TCPSite(runner, b.listen_host, b.listen_port).start()
     since = await account(api, store, matrix, b.user_id[1:].split(":")[0])
     puppets = Puppets(api, store, homeserver=cfg.homeserver.url, server_name=cfg.homeserver.server_name,
-                      store_dir=Path(b.store_dir), bridge=matrix, prefix=reg.sender_localpart.split("_")[0] + "_")
+                      store_dir=store_dir, bridge=matrix, prefix=reg.sender_localpart.split("_")[0] + "_",
+                      pickle_key=b.store_pickle_key, bot_user_id=cfg.bot.user_id)
     smtp = SmtpClient(SmtpSettings(m.smtp.host, m.smtp.port, m.ca, m.cert, m.key))
-    imap = ImapClient(ImapSettings(m.imap.host, m.imap.port, m.ca, m.cert, m.key, m.imap_user, m.imap_password))
+    imap = ImapClient(ImapSettings(m.imap.host, m.imap.port, m.ca, m.cert, m.key, m.imap_user, m.imap_password,
+                                   max_mail_bytes=b.max_mail_bytes))
     settings = BridgeSettings(address=m.address, display_name=m.display_name, server_name=cfg.homeserver.server_name,
                               bot_user_id=cfg.bot.user_id, structure=cfg.structure, max_mail_bytes=b.max_mail_bytes,
                               max_attachments=b.max_attachments, give_up_seconds=b.give_up_hours * 3600,
                               retry_first_seconds=b.retry_first_seconds, retry_max_seconds=b.retry_max_seconds,
-                              source_oid=cfg.documents.source_oid)
+                              source_oid=cfg.documents.source_oid, gateway_host=m.smtp.host)
     antivirus = Antivirus(cfg.documents.clamd_socket, float(cfg.documents.clamd_timeout_seconds))
     d = Deps(settings, store, MailStore(engine), PathwayStore(engine), Roster(engine), ConsentStore(engine), knobs,
              Trace(engine), trusted, matrix, puppets, smtp, metrics, DocumentStore(engine), antivirus,
@@ -134,7 +172,7 @@ async def serve(config_path: str, ready_file: str | None) -> int:
     await api.ping()
     synced = asyncio.Event()
     tasks = [asyncio.create_task(c) for c in (sync_loop(d, store, since, synced), Inbound(d, imap, m.address,
-             b.poll_seconds).run(), Outbound(d).run(), outbox.run(d))]
+             b.poll_seconds).run(), Outbound(d).run(), outbox.run(d), retention_loop(d, b.quarantine_keep_days))]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -171,6 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("-c", "--config", required=True, help="fichier de configuration YAML (section bridge)")
     parser.add_argument("--ready-file", help="fichier écrit quand le pont est prêt")
     args = parser.parse_args(argv)
+    restrict_umask()   # before any file is written: the keys of the bridge and its puppets, the log
     try:
         return asyncio.run(serve(args.config, args.ready_file))
     except (ConfigError, DatabaseTooNew, KnobError, TrustedListError, HomeserverError) as err:

@@ -20,8 +20,23 @@ from bridge.store import BridgeStore
 log = structlog.get_logger(__name__)
 
 
+MAX_JSON_DEPTH = 400   # a homeserver's event is a few levels deep; more would only cost recursion later
+
+
 def _error(status: int, errcode: str, error: str) -> web.Response:
     return web.json_response({"errcode": errcode, "error": error}, status=status)
+
+
+def _shallow(value, limit: int = MAX_JSON_DEPTH) -> bool:
+    """No list or object nested deeper than `limit` (walked without recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, (dict, list)):
+            if depth > limit:
+                return False
+            stack.extend((child, depth + 1) for child in (node.values() if isinstance(node, dict) else node))
+    return True
 
 
 class Appservice:
@@ -46,7 +61,7 @@ class Appservice:
     def _authorised(self, request: web.Request) -> bool:
         header = request.headers.get("Authorization", "")
         token = header[7:] if header.startswith("Bearer ") else request.query.get("access_token", "")
-        return hmac.compare_digest(token.encode(), self.hs_token.encode())
+        return bool(self.hs_token) and hmac.compare_digest(token.encode(), self.hs_token.encode())
 
     async def transaction(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
@@ -54,8 +69,10 @@ class Appservice:
         txn = request.match_info["txn"]
         try:
             body = json.loads(await request.read())
-        except ValueError:
-            return _error(400, "M_NOT_JSON", "transaction body is not JSON")
+        except (ValueError, RecursionError):
+            return _error(400, "M_NOT_JSON", "transaction body is not JSON, or nested too deep")
+        if not _shallow(body):
+            return _error(400, "M_BAD_JSON", f"transaction body nested deeper than {MAX_JSON_DEPTH} levels")
         events = body.get("events", []) if isinstance(body, dict) else None
         if not isinstance(events, list) or len(txn) > 255:
             return _error(400, "M_BAD_JSON", "events must be a list")
@@ -83,9 +100,12 @@ class Appservice:
     async def user(self, request: web.Request) -> web.Response:
         if not self._authorised(request):
             return _error(403, "M_FORBIDDEN", "bad hs_token")
-        # Puppets are made by the bridge when a mail arrives, never on someone's query.
-        return _error(404, "M_NOT_FOUND", "no such puppet") if not self.is_puppet(request.match_info["user"]) \
-            else web.json_response({})
+        # Puppets are made by the bridge when a mail arrives, never on someone's query: only an account the
+        # bridge registered exists (its own, or a puppet's).
+        user = request.match_info["user"]
+        if not self.is_puppet(user) or not await self.store.registered(user):
+            return _error(404, "M_NOT_FOUND", "no such puppet")
+        return web.json_response({})
 
     async def no_room(self, request: web.Request) -> web.Response:
         return _error(404, "M_NOT_FOUND", "the bridge has no room aliases")

@@ -34,6 +34,7 @@ class BridgeSettings:
     retry_first_seconds: int = 60
     retry_max_seconds: int = 3600
     source_oid: str = "1.2.250.1.999.1.1"   # the structure's OID: sourceId of the IHE XDM it sends
+    gateway_host: str = ""   # the SMTP host we send through: its delivery reports (DSN) are listened to
 
     @property
     def domain(self) -> str:

@@ -28,10 +28,17 @@ class Registration:
     @classmethod
     def load(cls, path: str | Path) -> "Registration":
         raw = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
-        try:
-            return cls(str(raw["id"]), str(raw["as_token"]), str(raw["hs_token"]), str(raw["sender_localpart"]))
-        except KeyError as err:
-            raise HomeserverError(f"enregistrement de l'appservice incomplet : {err.args[0]} manquant") from None
+        if not isinstance(raw, dict):
+            raise HomeserverError("enregistrement de l'appservice illisible : une section (clé: valeur) est attendue")
+        values = []
+        for key in ("id", "as_token", "hs_token", "sender_localpart"):
+            if key not in raw:
+                raise HomeserverError(f"enregistrement de l'appservice incomplet : {key} manquant")
+            if raw[key] is None or not str(raw[key]).strip():
+                # An empty hs_token would let anyone push transactions without a token.
+                raise HomeserverError(f"enregistrement de l'appservice : {key} vide")
+            values.append(str(raw[key]))
+        return cls(*values)
 
 
 class AppserviceApi:

@@ -17,10 +17,14 @@ from bridge import receipts_in
 from bridge.deps import Deps
 from bridge.homeserver import HomeserverError
 from bridge.imap import Fetched, ImapClient, ImapError
-from bridge.mail_in import InboundMail, MailLimits, MailRejected, parse_mail
+from bridge.mail_guard import without_mime_fields
+from bridge.mail_in import InboundMail, MailLimits, MailRejected
+from bridge.parse_pool import MailParser
 from bridge.posting import post_mail
+from bridge.puppets import ShutOut
 from bridge.routing import Lookup, PathwayRef, Quarantine, Route, route, subaddress_code
 from bridge.xdm import XdmError, XdmPackage, read_xdm
+from liaison import memory
 from liaison.mail_store import QUARANTINE_ROOM
 from liaison.matrix import MatrixError, txn_id
 from liaison.enforcement import decide_at
@@ -31,6 +35,7 @@ BACKOFF = (1, 2, 5, 10, 30, 60)
 CONCURRENCY = 8   # threads handled at once
 BATCH = 32        # mails fetched at once: a burst does not make the next mail wait behind 200 others
 POISON_AFTER = 5  # failed passes before a mail that keeps breaking the bridge goes to quarantine
+TRIM_AFTER_BYTES = 1024 * 1024
 _THREAD = re.compile(rb"^(references|in-reply-to|message-id):[ \t]*(?:\r?\n[ \t]+)*(<[^>\r\n]{1,250}>)", re.I | re.M)
 
 
@@ -52,9 +57,9 @@ def ref(p) -> PathwayRef:
 class Inbound:
     def __init__(self, d: Deps, imap: ImapClient, mailbox: str, poll_seconds: int) -> None:
         self.d, self.imap, self.mailbox, self.poll = d, imap, mailbox, poll_seconds
-        self.failures: dict[int, int] = {}
         self.members_checked: set[tuple[str, str]] = set()   # (puppet, room) read during this batch
         self.limits = MailLimits(max_bytes=d.settings.max_mail_bytes, max_attachments=d.settings.max_attachments)
+        self.parser = MailParser(self.limits, d.settings.server_name)   # off the event loop, with a deadline
 
     async def run(self) -> None:
         failures = 0
@@ -93,30 +98,52 @@ class Inbound:
         await self.imap.move_to_done(*done)
 
     async def process(self, f: Fetched) -> bool:
-        """True once the mail has its final state; False to try it again later (homeserver away…)."""
+        """True once the mail has its final state; False to try it again later (homeserver away…).
+
+        Each pass is counted in the database before it begins and given back when it ends in « later »: a mail
+        that broke the bridge POISON_AFTER times, by an error or by the bridge dying on it, is set aside (quarantine)
+        instead of being read once more, also after a restart."""
         t0 = time.monotonic()
+        mail_id, passes = None, 0
         try:
             known = await self.d.store.mail_state(self.mailbox, f.uidvalidity, f.uid)
             if known and known[1] != "received":
                 return True   # handled before a crash, not yet moved
             mail_id = known[0] if known else await self.d.store.begin_mail(self.mailbox, f.uidvalidity, f.uid)
-            state = await self.handle(mail_id, f.raw)
+            passes = await self.d.store.count_attempt(mail_id)
+            if passes > POISON_AFTER:   # the last passes ended with the bridge itself: not one more
+                return await self._set_aside(f, secrets.token_hex(4), passes - 1)
+            state = await (self.handle(mail_id, f.raw) if f.complete else self._too_big(mail_id, f))
         except (MatrixError, HomeserverError, OSError, asyncio.TimeoutError) as err:
             log.warning("mail.in_retry_later", uid=f.uid, error=str(err)[:200])
+            await self._uncount(mail_id)
             return False
+        except asyncio.CancelledError:   # the bridge stops: this pass is not the mail's fault
+            await asyncio.shield(self._uncount(mail_id))
+            raise
         except Exception:   # a mail that breaks the bridge must not stop the others, nor be lost
             ref = secrets.token_hex(4)
-            log.exception("mail.in_failed", uid=f.uid, ref=ref)
-            self.failures[f.uid] = self.failures.get(f.uid, 0) + 1
-            if self.failures[f.uid] < POISON_AFTER:
+            log.exception("mail.in_failed", uid=f.uid, ref=ref, passes=passes)
+            if mail_id is None or passes < POISON_AFTER:
                 return False
-            return await self._set_aside(f, ref)
+            return await self._set_aside(f, ref, passes)
         if state == "posted":
             self.d.metrics.inbound_latency.observe(time.monotonic() - t0)
         log.info("mail.in", mail_id=mail_id, uid=f.uid, state=state, ms=round((time.monotonic() - t0) * 1000))
+        if len(f.raw) > TRIM_AFTER_BYTES:   # its copies (fetch, parse, quarantine) are freed: hand the pages back
+            memory.trim(collect=False)
         return True
 
-    async def _set_aside(self, f: Fetched, ref: str) -> bool:
+    async def _uncount(self, mail_id: str | None) -> None:
+        if mail_id is None:
+            return
+        try:
+            await self.d.store.uncount_attempt(mail_id)
+        except Exception:   # the database away too: the pass stays counted, the mail is retried all the same
+            log.warning("mail.in_uncount_failed", mail_id=mail_id)
+
+    async def _set_aside(self, f: Fetched, ref: str, passes: int) -> bool:
+        log.warning("mail.in_poison", uid=f.uid, ref=ref, passes=passes)
         try:
             mail_id = await self.d.store.begin_mail(self.mailbox, f.uidvalidity, f.uid)
             await self.quarantine(mail_id, f.raw, Quarantine("internal", "Liaison n'a pas pu traiter ce courriel "
@@ -126,10 +153,25 @@ class Inbound:
             log.exception("mail.in_set_aside_failed", uid=f.uid, ref=ref)
             return False
 
+    async def _too_big(self, mail_id: str, f: Fetched) -> str:
+        """Over max_mail_bytes by its announced size: never fetched whole; set aside from its header block alone,
+        the sender named when the header says who it is (and the operator authenticated that sender)."""
+        sender = ""
+        try:
+            head = await self.parser.parse(without_mime_fields(f.raw))
+            sender = head.from_address if sender_mismatch(head) is None else ""
+        except MailRejected:
+            pass
+        mib, limit = -(-f.size // 2**20), self.limits.max_bytes // 2**20
+        reason = (f"le message ({mib} Mo) dépasse la taille maximale acceptée par Liaison ({limit} Mo) ; demandez à "
+                  "l'expéditeur d'envoyer les pièces jointes en plusieurs messages")
+        return await self.quarantine(mail_id, f.raw, Quarantine("too_big", reason), sender,
+                                     bool(sender) and self.d.trusted.trusts(sender))
+
     async def handle(self, mail_id: str, raw: bytes) -> str:
         d = self.d
         try:
-            mail = parse_mail(raw, self.limits)
+            mail = await self.parser.parse(raw)
         except MailRejected as err:
             return await self.quarantine(mail_id, raw, Quarantine(err.code, err.reason), "", False)
         trusted = d.trusted.trusts(mail.from_address)
@@ -142,11 +184,11 @@ class Inbound:
         if mail.liaison_loop:
             await d.store.finish_mail(mail_id, "ignored", reason="loop")
             return "ignored"
-        if mail.receipt is not None:
-            if trusted or mail.from_address.startswith(("mailer-daemon@", "postmaster@")):
-                await receipts_in.apply(d, mail.receipt)
-            await d.store.finish_mail(mail_id, "receipt")
-            return "receipt"
+        if mail.receipt is not None:   # listened to only when it cites our mail and comes from who may report on it
+            refused = await receipts_in.apply(d, mail.receipt, mail.from_address)
+            state = "ignored" if refused == "foreign_sender" else "receipt"
+            await d.store.finish_mail(mail_id, state, reason=refused and f"receipt.{refused}")
+            return state
         try:
             xdm = xdm_of(mail)
         except XdmError as err:
@@ -165,8 +207,12 @@ class Inbound:
         if not decided.allowed:   # an objection: never posted, kept in quarantine with the rule named
             return await self.quarantine(mail_id, raw, Quarantine(decided.decision.rule, decided.sentence()),
                                          mail.from_address, trusted)
-        event_id = await post_mail(d, mail_id=mail_id, mail=mail, xdm=xdm, route=where,
-                                   members_checked=self.members_checked)
+        try:
+            event_id = await post_mail(d, mail_id=mail_id, mail=mail, xdm=xdm, route=where,
+                                       members_checked=self.members_checked)
+        except ShutOut as out:   # a member removed its correspondent from the room: their will, not a failure
+            return await self.quarantine(mail_id, raw, Quarantine("puppet_banned" if out.banned else "puppet_removed",
+                                                                  out.sentence()), mail.from_address, trusted)
         await self.answer_mdn(mail_id, mail)   # owed before it counts as posted: a read receipt may come at once
         await d.store.finish_mail(mail_id, "posted", pathway_id=pathway.id, event_id=event_id)
         d.metrics.relayed_in.inc()

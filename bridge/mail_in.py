@@ -12,12 +12,16 @@ from email.parser import BytesParser
 from email.utils import getaddresses, parsedate_to_datetime
 
 from bridge.auth_results import AuthResult, auth_results
-from bridge.receipts import Receipt, msgid, parse_receipt
+from bridge.mail_guard import GuardLimits, SetAside, scan, set_aside
+from bridge import msgids
+from bridge.receipts import Receipt, parse_receipt
 from bridge.sanitize import (clean_html, decode_bytes, decode_words, fix_surrogates, html_to_text,
                              safe_filename, strip_unsafe)
 from liaison.sniff import extension
 
 MAX_RECEIVED = 30
+_BARE_CR = re.compile(rb"\r(?!\n)")
+MAX_REFERENCES = 50   # Message-IDs kept from References, each looked up to find the mail's thread
 _MAX_DEPTH = 16
 _SIGNATURE_TYPES = ("application/pkcs7-signature", "application/x-pkcs7-signature")
 _SMIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
@@ -35,6 +39,11 @@ class MailLimits:
     max_bytes: int = 25 * 1024 * 1024
     max_attachments: int = 20
     max_header_bytes: int = 256 * 1024
+
+    @property
+    def max_parts(self) -> int:
+        """MIME parts (containers included) looked at before parsing: room for the leaves _walk accepts."""
+        return 5 * self.max_attachments + 20
 
 
 @dataclass(frozen=True)
@@ -79,15 +88,33 @@ class MailRejected(ValueError):
         self.code = code
         self.reason = reason
 
+    @classmethod
+    def of(cls, code: str) -> MailRejected:
+        """The refusal for one of the codes below, with its French reason."""
+        return cls(code, _REASONS[code])
+
 
 def _reject(code: str) -> MailRejected:
-    return MailRejected(code, _REASONS[code])
+    return MailRejected.of(code)
 
 
 _REASONS = {
     "too_big": "Le message dépasse la taille maximale acceptée par Liaison ; "
                "demandez à l'expéditeur d'envoyer les pièces jointes en plusieurs messages.",
     "headers_too_big": "Les en-têtes du message sont anormalement volumineux ; le message a été refusé.",
+    "too_many_header_lines": "Les en-têtes du message comptent un nombre anormal de lignes ; "
+                             "le message a été refusé sans être lu.",
+    "too_many_encoded_words": "Les en-têtes du message contiennent un nombre anormal de mots encodés ; "
+                              "le message a été refusé sans être lu.",
+    "too_many_addresses": "Les en-têtes du message contiennent un nombre anormal d'adresses ; "
+                          "le message a été refusé sans être lu.",
+    "too_many_parts": "Le message est découpé en un nombre anormal de parties ; il a été refusé sans être lu. "
+                      "Demandez à l'expéditeur de le renvoyer plus simplement.",
+    "too_deep": "Les parties du message sont imbriquées anormalement profondément ; "
+                "il a été refusé sans être lu.",
+    "too_complex": "La lecture du message a demandé trop de temps ou de mémoire ; "
+                   "il a été refusé par précaution. "
+                   "Demandez à l'expéditeur de le renvoyer plus simplement.",
     "no_from": "Le message n'indique pas d'expéditeur (en-tête From absent) ; il a été refusé.",
     "many_from": "Le message indique plusieurs expéditeurs ; Liaison n'accepte qu'un expéditeur par message.",
     "bad_from": "L'adresse de l'expéditeur est illisible ; le message a été refusé.",
@@ -110,33 +137,36 @@ class _Body:
     texts: list[str]
     htmls: list[str]
     attachments: list[Attachment]
+    aside: SetAside   # the big base64 bodies, decoded from the raw bytes
     signature: str | None = None
     leaves: int = 0
 
 
-def parse_mail(raw: bytes, limits: MailLimits = MailLimits()) -> InboundMail:
-    """Parse raw RFC 5322 bytes; raise MailRejected (with a French reason) when refused."""
+def parse_mail(raw: bytes, limits: MailLimits = MailLimits(), homeserver: str = "") -> InboundMail:
+    """Parse raw RFC 5322 bytes; raise MailRejected (with a French reason) when refused.
+
+    `homeserver`: the bridge's server name; the HTML keeps only images stored there (mxc://homeserver/…)."""
     if len(raw) > limits.max_bytes:
         raise _reject("too_big")
-    if _header_size(raw) > limits.max_header_bytes:
-        raise _reject("headers_too_big")
+    if _BARE_CR.search(raw):   # the parser breaks lines there too: the raw-byte checks must see the same lines
+        raw = _BARE_CR.sub(b"\r\n", raw)
+    walked = scan(raw, GuardLimits(max_header_bytes=limits.max_header_bytes, max_parts=limits.max_parts))
+    if walked.refused is not None:   # before the stdlib parser, whose cost a hostile mail can make explode
+        raise _reject(walked.refused)
     try:
-        return _parse(raw, limits)
+        return _parse(set_aside(raw, walked.big_leaves), limits, homeserver)
     except MailRejected:
         raise
-    except (RecursionError, MemoryError):
+    except RecursionError:
         raise _reject("malformed") from None
+    except MemoryError:
+        raise _reject("too_complex") from None
     except Exception:  # a bug of the stdlib parser on hostile input: refuse, never crash
         raise _reject("unreadable") from None
 
 
-def _header_size(raw: bytes) -> int:
-    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
-    return min(ends) if ends else len(raw)
-
-
-def _parse(raw: bytes, limits: MailLimits) -> InboundMail:
-    msg = BytesParser(policy=policy.default).parsebytes(raw)
+def _parse(aside: SetAside, limits: MailLimits, homeserver: str) -> InboundMail:
+    msg = BytesParser(policy=policy.default).parsebytes(aside.raw)
     if not msg.keys():
         raise _reject("malformed")
     hops = len(msg.get_all("Received") or [])
@@ -145,7 +175,7 @@ def _parse(raw: bytes, limits: MailLimits) -> InboundMail:
     from_address, from_name = _sender(msg)
     _check_structure(msg)
 
-    body = _Body(limits, [], [], [])
+    body = _Body(limits, [], [], [], aside)
     receipt = parse_receipt(msg)
     if receipt is not None:
         _walk(msg.get_payload(0), body, 1)  # the human-readable part only
@@ -159,7 +189,7 @@ def _parse(raw: bytes, limits: MailLimits) -> InboundMail:
         notes.append("Signature électronique présente, non vérifiée par Liaison.")
     html: str | None = None
     if body.htmls:
-        html, removed = clean_html("\n".join(body.htmls))
+        html, removed = clean_html("\n".join(body.htmls), homeserver)
         if removed:
             notes.append("1 image distante retirée." if removed == 1 else f"{removed} images distantes retirées.")
     texts = [t for t in body.texts if t.strip()]
@@ -168,13 +198,13 @@ def _parse(raw: bytes, limits: MailLimits) -> InboundMail:
     attachments = tuple(body.attachments)
     auto = _auto_submitted(msg) or receipt is not None
     return InboundMail(
-        message_id=msgid(_raw_header(msg, "Message-ID")),
+        message_id=msgids.first(_safe_header(msg, "Message-ID")),
         from_address=from_address,
         from_name=from_name,
         to=_recipients(msg),
         subject=subject,
-        in_reply_to=msgid(_raw_header(msg, "In-Reply-To")),
-        references=_references(_raw_header(msg, "References")),
+        in_reply_to=msgids.first(_safe_header(msg, "In-Reply-To")),
+        references=_references(_safe_header(msg, "References")),
         date=_date(_raw_header(msg, "Date")),
         text=text,
         html=html,
@@ -290,12 +320,14 @@ def _envelope_sender(msg: Message) -> str | None:
     return (inner.group(1) if inner else value).lower()
 
 
+def _safe_header(msg: Message, name: str) -> str | None:
+    value = _raw_header(msg, name)
+    return strip_unsafe(value) if value is not None else None
+
+
 def _references(value: str | None) -> tuple[str, ...]:
-    if not value:
-        return ()
-    value = strip_unsafe(value)
-    ids = re.findall(r"<([^<>\s]+)>", value) or [t.strip("<>") for t in value.split()]
-    return tuple(i[:998] for i in ids if i)
+    """The usable ids of References: the thread's root and its latest mails, enough to find it."""
+    return tuple(msgids.chain(msgids.all_of(value), MAX_REFERENCES))
 
 
 def _date(value: str | None) -> datetime | None:
@@ -347,7 +379,7 @@ def _walk(part: Message, body: _Body, depth: int) -> None:
     filename = _filename(part)
     disposition = (_raw_header(part, "Content-Disposition") or "").split(";")[0].strip().lower()
     if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
-        text = _decode_text(part)
+        text = _decode_text(part, body.aside)
         (body.texts if ctype == "text/plain" else body.htmls).append(text)
         return
     if ctype in _SIGNATURE_TYPES:  # a detached signature outside multipart/signed
@@ -358,12 +390,12 @@ def _walk(part: Message, body: _Body, depth: int) -> None:
 
 def _attach(part: Message, ctype: str, filename: str | None, body: _Body) -> None:
     if ctype == "message/rfc822":
-        data = _leaf_bytes(part)
+        data = _leaf_bytes(part, body.aside)
         name = safe_filename(filename, "message.eml")
         if not name.lower().endswith(".eml"):
             name += ".eml"
     else:
-        data = _leaf_bytes(part)
+        data = _leaf_bytes(part, body.aside)
         ext = extension(ctype)
         name = safe_filename(filename, "piece-jointe" + (f".{ext}" if ext else ""))
     body.attachments.append(Attachment(filename=name, content_type=ctype, data=data))
@@ -384,10 +416,10 @@ def _filename(part: Message) -> str | None:
     return str(name) if name else None
 
 
-def _leaf_bytes(part: Message) -> bytes:
+def _leaf_bytes(part: Message, aside: SetAside) -> bytes:
     if part.is_multipart():
         return b"\n\n".join(_message_bytes_of(p) for p in part.get_payload() if isinstance(p, Message))
-    data = part.get_payload(decode=True)
+    data = aside.payload(part)
     return data if isinstance(data, bytes) else b""
 
 
@@ -398,8 +430,8 @@ def _message_bytes_of(msg: Message) -> bytes:
         return str(msg.get_payload() or "").encode("utf-8", "replace")
 
 
-def _decode_text(part: Message) -> str:
-    data = part.get_payload(decode=True)
+def _decode_text(part: Message, aside: SetAside) -> str:
+    data = aside.payload(part)
     if not isinstance(data, bytes):
         data = str(part.get_payload() or "").encode("utf-8", "replace")
     return strip_unsafe(decode_bytes(data, part.get_content_charset()), keep_newlines=True)

@@ -10,12 +10,12 @@ from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime
 
+from bridge import msgids
 from bridge.sanitize import header_text  # noqa: F401  (one header guard for the bridge)
 MAX_REFERENCES = 20
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _DOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})+$")
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
-_MSGID = re.compile(r"^[\x21-\x3b\x3d\x3f-\x7e]{1,250}$")  # printable ASCII without < > and spaces
 _EXTRA_NAME = re.compile(r"^X-[A-Za-z0-9-]+$")
 _MIME_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 _RE_PREFIX = re.compile(r"^\s*re\s*:", re.IGNORECASE)
@@ -58,25 +58,8 @@ def _address(value: str, what: str) -> str:
     return value
 
 
-def _msgid(value: str) -> str | None:
-    """The bracketless form of a Message-ID, or None when it is not a usable one."""
-    if not isinstance(value, str):
-        return None
-    value = value.strip()
-    if value.startswith("<") and value.endswith(">"):
-        value = value[1:-1]
-    return value if _MSGID.match(value) else None
-
-
 def _references(references: tuple[str, ...], in_reply_to: str | None) -> list[str]:
-    chain: list[str] = []
-    for ref in (*references, *((in_reply_to,) if in_reply_to else ())):
-        ref = _msgid(ref)
-        if ref is not None and ref not in chain:
-            chain.append(ref)
-    if len(chain) > MAX_REFERENCES:  # keep the thread's root and the most recent ones (RFC 5322 §3.6.4)
-        chain = [chain[0], *chain[-(MAX_REFERENCES - 1):]]
-    return chain
+    return msgids.chain([*references, *((in_reply_to,) if in_reply_to else ())], MAX_REFERENCES)
 
 
 def _subject(subject: str, replying: bool) -> str:
@@ -118,8 +101,8 @@ def compose(*, from_address: str, from_display: str, to: str, subject: str, text
         raise ValueError("L'identifiant d'événement Matrix est invalide : le message n'est pas composé.")
     parent = None
     if in_reply_to is not None:
-        parent = _msgid(in_reply_to)
-        if parent is None:
+        parent = msgids.usable(in_reply_to)
+        if parent is None and not msgids.is_local(in_reply_to):
             raise ValueError("Le Message-ID du message auquel on répond est invalide.")
     extras = _extra(extra_headers)
     when = now or datetime.now(timezone.utc)
@@ -132,7 +115,7 @@ def compose(*, from_address: str, from_display: str, to: str, subject: str, text
     msg["To"] = Address(addr_spec=recipient)
     if answer_to:
         msg["Reply-To"] = Address(addr_spec=answer_to)
-    msg["Subject"] = _subject(subject, parent is not None)
+    msg["Subject"] = _subject(subject, in_reply_to is not None)
     msg["Date"] = format_datetime(when)
     msg["Message-ID"] = f"<{message_id_for(event_id, domain)}>"
     if parent:

@@ -16,9 +16,10 @@ from bridge.inbound import ref, xdm_of
 from bridge.mail_in import parse_mail
 from bridge.mail_out import OutAttachment, as_bytes, compose, message_id_for
 from bridge.posting import post_mail
+from bridge.puppets import ShutOut
 from bridge.routing import Route
 from bridge.store import PendingEvent
-from liaison.mail_store import QUARANTINE_ROOM, Request, Thread
+from liaison.mail_store import QUARANTINE_ROOM, Quarantined, Request, Thread
 from liaison.matrix import KeysMissing, MatrixError, PushedMessage, txn_id
 from liaison.enforcement import decide_at
 
@@ -264,32 +265,45 @@ class Outbound:
 
     async def routed_by_hand(self) -> None:
         """Quarantined mails a coordinator routed (`!mss router`): posted now in the chosen pathway."""
-        d = self.d
-        for q in await d.mail.quarantined(("routing",)):
-            raw = await d.mail.quarantine_raw(q.number)
-            pathway = await d.pathways.pathway(q.pathway_id)
-            decided = await decide_at(d, "mail.in.route", pathway=pathway, recipient=q.from_address,
-                                      actor=q.decided_by or d.settings.bot_user_id, trusted_domain=q.trusted)
-            if not decided.allowed:   # routed by hand, refused now (an objection recorded since)
-                await d.mail.routing_refused(q.number)
-                await _tell_quarantine(d, f"Courriel n° {q.number} non déposé dans le parcours {pathway.code} : "
-                                           f"{decided.sentence()}. Il reste en quarantaine.", f"refused-{q.number}")
-                log.info("quarantine.routing_refused", number=q.number, rule=decided.decision.rule)
-                continue
-            mail = parse_mail(raw or b"")
-            where = Route(ref(pathway), None, f"à la main par la coordination (quarantaine n° {q.number})",
-                          basis="hand")
+        for q in await self.d.mail.quarantined(("routing",)):
             try:
-                event_id = await post_mail(d, mail_id=q.mail_in_id, mail=mail, xdm=_xdm_or_none(mail), route=where)
-            except AntivirusUnavailable:
-                log.warning("quarantine.routing_waits_antivirus", number=q.number)
-                continue
-            if mail.mdn_to and not mail.auto_submitted and mail.message_id:   # owed once a member has read it
-                await d.store.want_mdn(q.mail_in_id, mail.from_address)
-            await d.store.finish_mail(q.mail_in_id, "posted", pathway_id=pathway.id, event_id=event_id)
-            await d.mail.finish_routing(q.number, None)
-            d.metrics.relayed_in.inc()
-            log.info("quarantine.routed", number=q.number, pathway_id=pathway.id)
+                await self._route_one(q)
+            except Exception:   # one mail that fails stays "routing" and never holds back the next
+                log.exception("quarantine.routing_failed", number=q.number)
+
+    async def _route_one(self, q: Quarantined) -> None:
+        """One routed mail, decided again now and posted, or told in the quarantine room why not."""
+        d = self.d
+        raw = await d.mail.quarantine_raw(q.number)
+        pathway = await d.pathways.pathway(q.pathway_id)
+        decided = await decide_at(d, "mail.in.route", pathway=pathway, recipient=q.from_address,
+                                  actor=q.decided_by or d.settings.bot_user_id, trusted_domain=q.trusted)
+        if not decided.allowed:   # routed by hand, refused now (an objection recorded since)
+            await d.mail.routing_refused(q.number)
+            await _tell_quarantine(d, f"Courriel n° {q.number} non déposé dans le parcours {pathway.code} : "
+                                       f"{decided.sentence()}. Il reste en quarantaine.", f"refused-{q.number}")
+            log.info("quarantine.routing_refused", number=q.number, rule=decided.decision.rule)
+            return
+        mail = parse_mail(raw or b"")
+        where = Route(ref(pathway), None, f"à la main par la coordination (quarantaine n° {q.number})",
+                      basis="hand")
+        try:
+            event_id = await post_mail(d, mail_id=q.mail_in_id, mail=mail, xdm=_xdm_or_none(mail), route=where)
+        except AntivirusUnavailable:
+            log.warning("quarantine.routing_waits_antivirus", number=q.number)
+            return
+        except ShutOut as out:   # banned: routing by hand does not override a ban
+            await d.mail.routing_refused(q.number)
+            await _tell_quarantine(d, f"Courriel n° {q.number} non déposé dans le parcours {pathway.code} : "
+                                      f"{out.sentence()}. Il reste en quarantaine.", f"shut-out-{q.number}")
+            log.info("quarantine.routing_shut_out", number=q.number, banned=out.banned)
+            return
+        if mail.mdn_to and not mail.auto_submitted and mail.message_id:   # owed once a member has read it
+            await d.store.want_mdn(q.mail_in_id, mail.from_address)
+        await d.store.finish_mail(q.mail_in_id, "posted", pathway_id=pathway.id, event_id=event_id)
+        await d.mail.finish_routing(q.number, None)
+        d.metrics.relayed_in.inc()
+        log.info("quarantine.routed", number=q.number, pathway_id=pathway.id)
 
 
 async def _tell_quarantine(d: Deps, text: str, key: str) -> None:

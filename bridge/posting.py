@@ -9,6 +9,7 @@ from html import escape
 
 import structlog
 
+from bridge import msgids
 from bridge.deps import Deps
 from bridge.documents_in import check_files, files_of, in_thread, notice_text, post_file, post_notice
 from bridge.mail_in import InboundMail
@@ -48,16 +49,15 @@ async def post_mail(d: Deps, *, mail_id: str, mail: InboundMail, xdm: XdmPackage
                                          known_name=(contact.name or None) if contact else None)
     checked = members_checked if members_checked is not None else set()
     if (puppet.user_id, p.room_id) not in checked:
-        await d.puppets.enter(puppet, matrix, p.room_id)
+        await d.puppets.enter(puppet, matrix, p.room_id, by_hand=route.basis == "hand")
         checked.add((puppet.user_id, p.room_id))
     allowed = [x for x in looked if x.allowed]
     event_id = await matrix.send(p.room_id, in_thread(message_content(mail, route, len(allowed)), route.thread_root),
                                  txn_id("mss-in", mail_id))
     root = route.thread_root or event_id
     # Known at once, before the files: a member may answer the text while they are still being posted.
-    if mail.message_id:
-        await d.mail.add_thread(Thread(mail.message_id, p.id, p.room_id, event_id, root, mail.from_address,
-                                       mail.subject))
+    await d.mail.add_thread(Thread(mail.message_id or msgids.local_id(mail_id), p.id, p.room_id, event_id, root,
+                                   mail.from_address, mail.subject))
     await d.mail.add_correspondent(p.id, mail.from_address, route.basis)
     indexed = [(x, await post_file(d, matrix, mail_id=mail_id, mail=mail, pathway_id=p.id, room_id=p.room_id,
                                    root=root, x=x)) for x in allowed]

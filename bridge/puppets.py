@@ -17,6 +17,7 @@ import structlog
 from bridge.homeserver import AppserviceApi
 from bridge.sanitize import fix_surrogates
 from bridge.store import BridgeStore, Puppet
+from liaison.logs import digest
 from liaison.matrix import Matrix, MatrixError
 
 log = structlog.get_logger(__name__)
@@ -85,10 +86,26 @@ def _tail(text: str, limit: int) -> str:
     return text if len(text) <= limit else "…" + text[-(limit - 1):]
 
 
+class ShutOut(Exception):
+    """A member of the team removed the puppet from the room (kick or ban): its mail is not posted there."""
+
+    def __init__(self, membership: str) -> None:
+        super().__init__(membership)
+        self.banned = membership == "ban"
+
+    def sentence(self) -> str:
+        if self.banned:
+            return ("son correspondant a été banni du salon par un membre de l'équipe : levez le bannissement "
+                    "dans Element, puis routez-le à la main (!mss router)")
+        return ("son correspondant a été retiré du salon par un membre de l'équipe : un coordinateur peut "
+                "l'y router à la main (!mss router), ce qui le fait revenir")
+
+
 class Puppets:
     def __init__(self, api: AppserviceApi, store: BridgeStore, *, homeserver: str, server_name: str,
-                 store_dir: Path, bridge: Matrix, prefix: str) -> None:
-        self.api, self.store, self.bridge = api, store, bridge
+                 store_dir: Path, bridge: Matrix, prefix: str, pickle_key: str, bot_user_id: str = "") -> None:
+        self.api, self.store, self.bridge, self.pickle_key = api, store, bridge, pickle_key
+        self.liaison = frozenset(u for u in (bridge.user_id, bot_user_id) if u)   # their removals are Liaison's
         self.homeserver, self.server_name, self.prefix = homeserver, server_name, prefix
         self.store_dir = Path(store_dir) / "puppets"
         self._open: OrderedDict[str, Matrix] = OrderedDict()
@@ -125,13 +142,13 @@ class Puppets:
         self._open[address] = matrix
         await matrix.set_display_name(display)
         await self.store.add_puppet(puppet)
-        log.info("puppet.ready", user_id=user_id, new=known is None)
+        log.info("puppet.ready", puppet=digest(user_id), new=known is None)   # its user id encodes an address
         return puppet
 
     async def _login(self, puppet: Puppet) -> Matrix:
         saved = await self.store.account(puppet.user_id)
         matrix = Matrix(self.homeserver, puppet.user_id, self.store_dir / puppet.user_id[1:].split(":")[0],
-                        device_name="Liaison MSSanté")
+                        device_name="Liaison MSSanté", pickle_key=self.pickle_key)
         if saved is None:
             session = await self.api.login(puppet.user_id, "Liaison MSSanté")
             await matrix.login("", session)
@@ -152,19 +169,37 @@ class Puppets:
         await matrix.join(room_id)
         await self.store.add_puppet_room(puppet.user_id, room_id)
 
-    async def enter(self, puppet: Puppet, matrix: Matrix, room_id: str) -> None:
-        """In the room, its members and devices known, before a post. A puppet the store thinks is in the room
-        but was removed (kicked or banned in Element) is forgotten there and brought back once."""
-        await self.join(puppet, matrix, room_id)
+    async def enter(self, puppet: Puppet, matrix: Matrix, room_id: str, by_hand: bool = False) -> None:
+        """In the room, its members and devices known, before a post.
+
+        A puppet the store thinks is in the room but is not is forgotten there. Removed by Liaison (an
+        objection since lifted, say), it is brought back. Removed by a member of the team, that is their
+        will: ShutOut, the mail goes to quarantine; a coordinator routing it by hand brings it back after a
+        kick, never past a ban.
+        """
         try:
-            await matrix.refresh_members(room_id)
-        except MatrixError as err:
-            if err.errcode != "M_FORBIDDEN":
-                raise
-            log.info("puppet.not_in_room", room_id=room_id)
-            await self.store.remove_puppet_room(puppet.user_id, room_id)
             await self.join(puppet, matrix, room_id)
             await matrix.refresh_members(room_id)
+            return
+        except MatrixError as err:
+            if err.errcode not in ("M_FORBIDDEN", "M_BAD_STATE"):   # M_BAD_STATE: Synapse's "banned" at invite
+                raise
+        await self.store.remove_puppet_room(puppet.user_id, room_id)   # the thread is no longer blocked on it
+        membership, by = await self._membership(room_id, puppet.user_id)
+        if membership == "ban" or (membership == "leave" and by not in self.liaison | {puppet.user_id}
+                                   and not by_hand):
+            log.info("puppet.shut_out", room_id=room_id, membership=membership)
+            raise ShutOut(membership)
+        log.info("puppet.not_in_room", room_id=room_id, membership=membership)
+        await self.join(puppet, matrix, room_id)
+        await matrix.refresh_members(room_id)
+
+    async def _membership(self, room_id: str, user_id: str) -> tuple[str, str]:
+        """The puppet's membership in the room and who set it, read by the bridge's account."""
+        for event in await self.bridge.state(room_id):
+            if event.get("type") == "m.room.member" and event.get("state_key") == user_id:
+                return (event.get("content") or {}).get("membership", ""), event.get("sender", "")
+        return "", ""
 
     async def close(self) -> None:
         for matrix in self._open.values():

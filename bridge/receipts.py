@@ -10,12 +10,12 @@ from email.message import EmailMessage, Message
 from email.parser import HeaderParser
 from email.utils import format_datetime, make_msgid
 
+from bridge import msgids
 from bridge.sanitize import header_text, strip_unsafe
 
 DSN_ACTIONS = frozenset({"delivered", "failed", "delayed", "relayed", "expanded"})
 MDN_DISPOSITIONS = frozenset({"displayed", "deleted", "dispatched", "processed"})
 _STATUS = re.compile(r"\b([245])\.(\d{1,3})\.(\d{1,3})\b")
-_MSGID = re.compile(r"<([^<>\s]+)>")
 
 
 @dataclass(frozen=True)
@@ -69,25 +69,15 @@ def _typed_address(value: str) -> str | None:
     return value or None
 
 
-def msgid(value: str | None) -> str | None:
-    """First message id of a header value, without <>."""
-    if not value:
-        return None
-    value = strip_unsafe(str(value))
-    found = _MSGID.search(value)
-    token = found.group(1) if found else (value.split() or [""])[0].strip("<>")
-    return token[:998] or None
-
-
 def _original_id(parts: list[Message]) -> str | None:
     for part in parts[2:] if len(parts) > 2 else []:
         ctype = part.get_content_type()
         if ctype in ("text/rfc822-headers", "text/rfc822-header"):
             raw = part.get_payload(decode=True) or b""
             headers = HeaderParser(policy=policy.default).parsestr(raw.decode("utf-8", "replace"))
-            found = msgid(_field(headers, "Message-ID"))
+            found = msgids.first(_field(headers, "Message-ID"))
         elif ctype in ("message/rfc822", "message/global", "message/global-headers") and part.is_multipart():
-            found = msgid(_field(part.get_payload(0), "Message-ID"))
+            found = msgids.first(_field(part.get_payload(0), "Message-ID"))
         else:
             found = None
         if found:
@@ -118,7 +108,7 @@ def _parse_dsn(parts: list[Message]) -> Receipt | None:
     recipient = _typed_address(_field(chosen, "Final-Recipient") or _field(chosen, "Original-Recipient"))
     return Receipt(
         kind="dsn",
-        original_message_id=_original_id(parts) or msgid(envelope_id),
+        original_message_id=_original_id(parts) or msgids.first(envelope_id),
         envelope_id=envelope_id,
         status=action,
         reason=reason,
@@ -136,9 +126,11 @@ def _worst(blocks: list[Message]) -> Message:
 
 
 def dsn_reason(status: str, diagnostic: str = "") -> str:
-    """Why a DSN failed, in French, from its status code ('5.1.1') and diagnostic text.
+    """Why a DSN failed, in French, from its status code ('5.1.1', else the first one in the diagnostic).
 
-    Written to follow "Le courriel n'a pas pu être remis : " (lower-case start, final period).
+    Our own sentence only: the diagnostic is the reporting server's free text (anyone who can send a DSN writes
+    it), so only its status code is read, never shown. Written to follow "Le courriel n'a pas pu être remis : "
+    (lower-case start, final period).
     """
     found = _STATUS.search(status or "") or _STATUS.search(diagnostic or "")
     code = found.group(0) if found else ""
@@ -150,9 +142,18 @@ def dsn_reason(status: str, diagnostic: str = "") -> str:
         return "échec temporaire, l'opérateur réessaie."
     if code.startswith("5.7."):
         return "refusé par la politique du serveur destinataire."
-    detail = header_text(diagnostic.split(";", 1)[-1])[:200]
-    base = "le serveur destinataire n'a pas accepté le message"
-    return f"{base} ({detail})." if detail else f"{base}."
+    base = _DSN_CLASSES.get(code[:4], "le serveur destinataire n'a pas accepté le message")
+    return f"{base} (code {code})." if code else f"{base}."
+
+
+_DSN_CLASSES = {   # RFC 3463 subjects
+    "5.1.": "l'adresse du destinataire n'est pas valide",
+    "5.2.": "la boîte aux lettres du destinataire ne peut pas recevoir ce message",
+    "5.3.": "le système de messagerie du destinataire n'a pas accepté le message",
+    "5.4.": "le message n'a pas pu être acheminé jusqu'au destinataire",
+    "5.5.": "les serveurs de messagerie n'ont pas pu échanger le message",
+    "5.6.": "le contenu du message a été refusé par le serveur destinataire",
+}
 
 
 def _parse_mdn(parts: list[Message]) -> Receipt | None:
@@ -171,7 +172,7 @@ def _parse_mdn(parts: list[Message]) -> Receipt | None:
     recipient = _typed_address(fields.get("Final-Recipient") or fields.get("Original-Recipient") or "")
     return Receipt(
         kind="mdn",
-        original_message_id=msgid(fields.get("Original-Message-ID")),
+        original_message_id=msgids.first(fields.get("Original-Message-ID")),
         envelope_id=None,
         status=kind,
         reason="",

@@ -5,6 +5,7 @@ import structlog
 
 from bridge.deps import Deps
 from bridge.receipts import Receipt
+from bridge.store import Outgoing
 from liaison.matrix import MatrixError, txn_id
 
 log = structlog.get_logger(__name__)
@@ -24,7 +25,28 @@ async def show(d: Deps, room_id: str, event_id: str, status: str, reason: str = 
         log.warning("receipt.show_failed", event_id=event_id, status=status, error=str(err)[:200])
 
 
-async def apply(d: Deps, receipt: Receipt) -> None:
+def within(domain: str, parent: str) -> bool:
+    """`domain` is `parent` or one of its subdomains (mx.chu.fr within chu.fr; evilchu.fr is not)."""
+    domain, parent = domain.lower().rstrip("."), parent.lower().rstrip(".")
+    return bool(parent) and (domain == parent or domain.endswith("." + parent))
+
+
+def sender_may_report(d: Deps, receipt: Receipt, sender: str, out: Outgoing) -> bool:
+    """Who may tell us what became of a mail we sent: for a DSN, our own gateway (the domain of our mailbox at the
+    operator, or the SMTP host we send through) or the recipient's domain when it is on the trusted list; for a read
+    receipt (MDN), the recipient's domain only. Anyone else (a `mailer-daemon@` of any domain) is not listened to."""
+    domain = sender.rpartition("@")[2]
+    recipient_domain = out.recipient.rpartition("@")[2]
+    theirs = d.trusted.trusts(out.recipient) and within(domain, recipient_domain)
+    if receipt.kind == "mdn":
+        return theirs
+    return theirs or within(domain, d.settings.domain) or within(domain, d.settings.gateway_host)
+
+
+async def apply(d: Deps, receipt: Receipt, sender: str) -> str | None:
+    """Show a receipt on the message it is about; None when shown (or seen before), else why it was not listened to
+    (`unmatched`: it cites none of our outgoing mails; `foreign_sender`: see sender_may_report). The notice of a
+    failure is our own French sentence (bridge.receipts.dsn_reason), never the reporting server's words."""
     out = None
     if receipt.envelope_id:
         out = await d.store.outgoing_by_id(receipt.envelope_id)
@@ -32,9 +54,13 @@ async def apply(d: Deps, receipt: Receipt) -> None:
         out = await d.store.outgoing_by_message_id(receipt.original_message_id)
     if out is None or out.source_event_id.startswith("mdn:"):
         log.info("receipt.unmatched", kind=receipt.kind, status=receipt.status)
-        return
+        return "unmatched"
+    if not sender_may_report(d, receipt, sender, out):
+        log.warning("receipt.refused", out_id=out.id, kind=receipt.kind, status=receipt.status, why="foreign_sender")
+        return "foreign_sender"
     d.metrics.receipts.labels(receipt.kind, receipt.status).inc()
     if receipt.status not in REACTIONS or not await d.store.record_receipt(out.id, receipt.kind, receipt.status):
-        return
+        return None
     await show(d, out.room_id, out.source_event_id, receipt.status, receipt.reason)
     log.info("receipt.shown", out_id=out.id, kind=receipt.kind, status=receipt.status)
+    return None

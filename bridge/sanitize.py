@@ -5,6 +5,7 @@ import re
 import unicodedata
 from email import errors
 from email.header import decode_header, make_header
+from html import escape
 from html.parser import HTMLParser
 
 import nh3
@@ -36,8 +37,6 @@ _ATTRIBUTES = {
     "ol": {"start"},
 }
 _DROP_WITH_CONTENT = frozenset({"script", "style", "title", "noscript", "template", "iframe", "object"})
-_IMG_TAG = re.compile(r"<img\b[^>]*>", re.IGNORECASE)
-_HAS_SRC = re.compile(r"\ssrc=\"", re.IGNORECASE)
 
 
 def is_unsafe_char(ch: str, *, keep_newlines: bool = False) -> bool:
@@ -48,9 +47,17 @@ def is_unsafe_char(ch: str, *, keep_newlines: bool = False) -> bool:
     return cat in ("Cc", "Cs", "Zl", "Zp") or ch in BIDI_CONTROLS
 
 
+# The same characters as is_unsafe_char, as one class for re (C speed: the character loop cost ~1 s per MB of text).
+# Unicode's Cc is exactly C0 and DEL..C1, Zl and Zp one character each, Cs the surrogates.
+_BIDI_CLASS = "".join(sorted(BIDI_CONTROLS))
+_UNSAFE = re.compile(f"[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff{_BIDI_CLASS}]")
+_UNSAFE_KEEP_LINES = re.compile(f"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff{_BIDI_CLASS}]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
 def fix_surrogates(text: str) -> str:
     """Raw 8-bit bytes the parser kept as surrogate escapes, decoded (UTF-8, else Windows-1252)."""
-    if not any("\ud800" <= c <= "\udfff" for c in text):
+    if not _SURROGATE.search(text):
         return text
     try:
         return decode_bytes(text.encode("utf-8", "surrogateescape"), "utf-8")
@@ -63,7 +70,7 @@ def strip_unsafe(text: str, *, keep_newlines: bool = False) -> str:
     text = fix_surrogates(text)
     if keep_newlines:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return "".join(c for c in text if not is_unsafe_char(c, keep_newlines=keep_newlines))
+    return (_UNSAFE_KEEP_LINES if keep_newlines else _UNSAFE).sub("", text)
 
 
 def decode_bytes(data: bytes, charset: str | None) -> str:
@@ -126,41 +133,103 @@ def _shorten(name: str) -> str:
     return name[:_MAX_NAME].rstrip(". ")
 
 
-def clean_html(html: str) -> tuple[str, int]:
+def clean_html(html: str, homeserver: str = "") -> tuple[str, int]:
     """HTML reduced to what Element renders, and the number of images removed.
 
-    Only ``mxc://`` images survive: remote (http/https), ``data:`` and ``cid:``
-    images are removed, since they would leak a read or cannot be shown.
+    Every decision is nh3's (its attribute filter, URL schemes and link rel), and nh3's output is final: nothing
+    rewrites it after (a regex over it once let `<img alt="><a href=javascript:…>">` out as a live link). Only
+    images stored on our own homeserver (``mxc://homeserver/…``) survive: remote (http/https), ``data:``,
+    ``cid:`` and other servers' images would leak a read or cannot be shown. Between two nh3 passes, a walk
+    over the first one's serialisation (well-formed, every attribute quoted) cleans the text of control and
+    bidi characters (which nh3 wrote out as characters, whatever entity they came as), drops the images left
+    without a source and writes a link's target after it when its text says something else, so that
+    « www.chu.fr » cannot hide another address.
     """
+    refused = 0
+
     def keep(tag: str, attr: str, value: str) -> str | None:
-        if tag == "img" and attr == "src" and not value.lower().startswith("mxc://"):
+        nonlocal refused
+        if tag == "img" and attr == "src":
+            if own_media(value, homeserver):
+                return value
+            refused += 1
             return None
-        if tag == "a" and attr == "href" and not re.match(r"(?i)(https?:|mailto:)", value):
-            return None
+        if tag == "a" and attr == "href":
+            return value if _LINK.match(value) else None
         return value
 
-    cleaned = nh3.clean(
+    first = strip_unsafe(_nh3(html, keep, _SEEN_SCHEMES), keep_newlines=True)   # entities are characters by now
+    if "<a " in first or "<img" in first:
+        walked = _Rewriter()
+        walked.feed(first)
+        walked.close()
+        first = "".join(walked.out)
+    return _nh3(first, keep, _URL_SCHEMES).strip(), refused
+
+
+_LINK = re.compile(r"(?i)(https?://|mailto:)")
+_URL_SCHEMES = frozenset({"http", "https", "mailto", "mxc"})
+_SEEN_SCHEMES = _URL_SCHEMES | {"cid", "data"}   # first pass: refused images reach the filter, to be counted
+_MAX_SHOWN = 300
+
+
+def own_media(url: str, homeserver: str) -> bool:
+    """True for a media URL of our own homeserver: ``mxc://<server name>/<media id>``."""
+    return bool(homeserver) and re.fullmatch(r"mxc://" + re.escape(homeserver) + r"/[A-Za-z0-9_\-]+", url) is not None
+
+
+def _nh3(html: str, keep, schemes: frozenset[str]) -> str:
+    return nh3.clean(
         html,
         tags=set(_TAGS),
         clean_content_tags=set(_DROP_WITH_CONTENT),
         attributes={k: set(v) for k, v in _ATTRIBUTES.items()},
         attribute_filter=keep,
-        url_schemes={"http", "https", "mailto", "mxc"},
+        url_schemes=set(schemes),
+        url_relative="deny",
         link_rel="noopener noreferrer",
         strip_comments=True,
     )
-    removed = 0
 
-    def drop(match: re.Match[str]) -> str:
-        nonlocal removed
-        if _HAS_SRC.search(match.group(0)):
-            return match.group(0)
-        removed += 1
-        return ""
 
-    cleaned = strip_unsafe(_IMG_TAG.sub(drop, cleaned), keep_newlines=True)
-    cleaned = cleaned.strip()
-    return cleaned, removed
+def _bare_target(value: str) -> str:
+    value = value.strip().lower()
+    value = re.sub(r"^(https?://|mailto:)", "", value)
+    return value.rstrip("/")
+
+
+class _Rewriter(HTMLParser):
+    """Over nh3's serialisation: no image without a source, a link's target shown when its text differs."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.out: list[str] = []
+        self._link: tuple[str, list[str]] | None = None   # the open <a>: its href, its text so far
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        values = {k: v or "" for k, v in attrs}
+        if tag == "img" and not values.get("src"):
+            return
+        if tag == "a":
+            self._link = (values.get("href", ""), [])
+        self.out.append(f"<{tag}" + "".join(f' {k}="{escape(v)}"' for k, v in values.items()) + ">")
+
+    handle_startendtag = handle_starttag
+
+    def handle_endtag(self, tag: str) -> None:
+        self.out.append(f"</{tag}>")
+        if tag == "a" and self._link is not None:
+            href, texts = self._link
+            self._link = None
+            if href and _bare_target("".join(texts)) != _bare_target(href):
+                shown = re.sub(r"(?i)^mailto:", "", href)
+                shown = shown if len(shown) <= _MAX_SHOWN else shown[:_MAX_SHOWN] + "…"
+                self.out.append(escape(f" ({shown})", quote=False))
+
+    def handle_data(self, data: str) -> None:
+        if self._link is not None:
+            self._link[1].append(data)
+        self.out.append(escape(data, quote=False))
 
 
 _BLOCKS = frozenset({

@@ -124,6 +124,13 @@ class BridgeStore(Accounts):
                                       {"a": address.lower()})).first()
         return Puppet(*row) if row else None
 
+    async def registered(self, user_id: str) -> bool:
+        """An account this bridge registered: a puppet, or the bridge's own (its session is kept)."""
+        async with self.engine.connect() as conn:
+            return (await conn.execute(text("SELECT 1 FROM mss_puppet WHERE user_id = :u UNION ALL "
+                                            "SELECT 1 FROM matrix_account WHERE user_id = :u"),
+                                       {"u": user_id})).first() is not None
+
     async def add_puppet(self, p: Puppet) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(text("INSERT INTO mss_puppet (address, user_id, display_name, created_at) VALUES "
@@ -162,6 +169,18 @@ class BridgeStore(Accounts):
                 {"i": uuid.uuid4().hex, "m": mailbox, "v": uidvalidity, "u": uid, "t": now_ms()})
             return (await conn.execute(text("SELECT id FROM mail_in WHERE mailbox = :m AND uidvalidity = :v "
                                             "AND uid = :u"), {"m": mailbox, "v": uidvalidity, "u": uid})).scalar()
+
+    async def count_attempt(self, mail_id: str) -> int:
+        """A pass over this mail begins: the passes that did not end so far, this one included (see 0012_poison)."""
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE mail_in SET failures = failures + 1 WHERE id = :i"), {"i": mail_id})
+            return (await conn.execute(text("SELECT failures FROM mail_in WHERE id = :i"), {"i": mail_id})).scalar() or 0
+
+    async def uncount_attempt(self, mail_id: str) -> None:
+        """The pass ended in « try again later », through no fault of the mail: it does not count against it."""
+        async with self.engine.begin() as conn:
+            await conn.execute(text("UPDATE mail_in SET failures = failures - 1 WHERE id = :i AND failures > 0"),
+                               {"i": mail_id})
 
     async def duplicate_of(self, mail_id: str, message_id: str | None, content_hash: str,
                            sender: str = "") -> str | None:

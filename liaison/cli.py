@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from liaison.config import ConfigError, load_config
+from liaison.private import restrict_umask
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -22,6 +23,7 @@ def main(argv: list[str] | None = None) -> int:
     trace.add_argument("what", choices=["verify"], help="verify : vérifie le chaînage et l'ancrage de la trace")
     trace.add_argument("-c", "--config", required=True)
     args = parser.parse_args(argv)
+    restrict_umask()   # `migrate` may create the database: it is the owner's only, like everything we write
 
     if args.cmd == "up":
         from liaison.stack.up import up as run_stack
@@ -47,7 +49,13 @@ def main(argv: list[str] | None = None) -> int:
                 await engine.dispose()
         print(f"schéma à jour : version {asyncio.run(run())}")
     else:
-        print("configuration valide")
+        from liaison.private import exposure_report
+
+        warnings = exposure_report(cfg, args.config)
+        for line in warnings:
+            print(line)
+        print("configuration valide" + (f" ; {len(warnings)} avertissement(s) sur les droits des fichiers secrets"
+                                        if warnings else ""))
     return 0
 
 

@@ -1,7 +1,8 @@
 """The configuration file: declared once as dataclasses, loaded with errors that name the key.
 
-Secrets may be written as `${ENV_VAR}`: the value is then read from the environment.
-A secret still holding a placeholder (`changeme`, `<...>`, `xxx`...) is refused.
+Any text may hold `${ENV_VAR}` (a whole value or inside one, as in a database URL's password): it is
+read from the environment, and a variable unset or empty is refused. A secret left empty or still
+holding a placeholder (`changeme`, `<...>`, `xxx`...) is refused.
 """
 from __future__ import annotations
 
@@ -26,7 +27,8 @@ class ConfigError(ValueError):
 
 _SECRET = {"secret": True}
 _PLACEHOLDER = re.compile(r"^(|changeme|change[-_ ]?me|xxx+|todo|secret|password|<.*>|\.\.\.)$", re.I)
-_ENV_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+_STORE_KEY_MIN = 32
 
 
 _MXID = re.compile(r"^@[a-z0-9._=/+-]+:[A-Za-z0-9.-]+(:[0-9]+)?$")
@@ -35,6 +37,13 @@ _MXID = re.compile(r"^@[a-z0-9._=/+-]+:[A-Za-z0-9.-]+(:[0-9]+)?$")
 def _check_mxid(key: str, value: str) -> None:
     if not _MXID.match(value):
         raise ConfigError(key, f"« {value} » n'est pas un identifiant Matrix (@nom:serveur)")
+
+
+def _check_store_key(value: str) -> None:
+    if len(value) < _STORE_KEY_MIN:
+        raise ConfigError("store_pickle_key", f"clé obligatoire, d'au moins {_STORE_KEY_MIN} caractères (par exemple "
+                                              ": openssl rand -hex 32), donnée par ${VARIABLE} : elle chiffre les clés "
+                                              "de chiffrement de bout en bout gardées sur le disque")
 
 
 @dataclass
@@ -56,9 +65,12 @@ class BotConfig:
     staff: list[str] = field(default_factory=list)
     # Where the end-to-end encryption keys are kept. Keep it across restarts.
     store_dir: str = ".liaison/bot-store"
+    # The passphrase those keys are encrypted with on disk (${VARIABLE}); never changed once used.
+    store_pickle_key: str = field(default="", metadata=_SECRET)
 
     def __post_init__(self) -> None:
         _check_mxid("user_id", self.user_id)
+        _check_store_key(self.store_pickle_key)
         for i, who in enumerate(self.staff):
             _check_mxid(f"staff[{i}]", who)
 
@@ -176,6 +188,8 @@ class BridgeConfig:
     listen_host: str = "127.0.0.1"
     listen_port: int = 29330
     store_dir: str = ".liaison/bridge-store"
+    # La phrase secrète qui chiffre sur le disque les clés du pont et de ses marionnettes (${VARIABLE}).
+    store_pickle_key: str = field(default="", metadata=_SECRET)
     # La liste blanche des domaines MSSanté, au format publié par l'ANS.
     trusted_domains_file: str = ""
     max_mail_bytes: int = 25 * 1024 * 1024
@@ -189,15 +203,20 @@ class BridgeConfig:
     poll_seconds: int = 30
     # Journal du pont (vide : la sortie standard).
     log_file: str = ""
+    # Le texte d'un courriel en quarantaine est effacé après ce délai (jours) ; sa fiche et sa trace restent.
+    quarantine_keep_days: int = 30
 
     def __post_init__(self) -> None:
         _check_mxid("user_id", self.user_id)
+        _check_store_key(self.store_pickle_key)
         if not self.trusted_domains_file:
             raise ConfigError("trusted_domains_file", "la liste blanche MSSanté est obligatoire")
         if not 1 <= self.give_up_hours <= 24 * 30:
             raise ConfigError("give_up_hours", "entre 1 et 720 heures")
         if not 1024 <= self.max_mail_bytes <= 200 * 1024 * 1024:
             raise ConfigError("max_mail_bytes", "entre 1 Kio et 200 Mio")
+        if not 1 <= self.quarantine_keep_days <= 3650:
+            raise ConfigError("quarantine_keep_days", "entre 1 et 3650 jours")
 
 
 @dataclass
@@ -295,7 +314,9 @@ def _build(cls, raw, prefix: str, environ):
                 raise ConfigError(key, "clé obligatoire absente")
             continue
         value = _convert(hints[name], raw[name], key, environ)
-        if f.metadata.get("secret") and value and _PLACEHOLDER.match(value.strip()):
+        if f.metadata.get("secret") and not value.strip():
+            raise ConfigError(key, "secret vide : mettez la vraie valeur ou ${VARIABLE}")
+        if f.metadata.get("secret") and _PLACEHOLDER.match(value.strip()):
             raise ConfigError(key, "secret laissé à sa valeur d'exemple : mettez la vraie valeur ou ${VARIABLE}")
         values[name] = value
     try:
@@ -307,10 +328,8 @@ def _build(cls, raw, prefix: str, environ):
 def _convert(tp, value, key: str, environ):
     if dataclasses.is_dataclass(tp):
         return _build(tp, value, key, environ)
-    if isinstance(value, str) and (m := _ENV_REF.match(value.strip())):
-        if m.group(1) not in environ:
-            raise ConfigError(key, f"la variable d'environnement {m.group(1)} n'est pas définie")
-        value = environ[m.group(1)]
+    if isinstance(value, str) and "${" in value:
+        value = _expand(value.strip() if _ENV_REF.fullmatch(value.strip()) else value, key, environ)
     origin = typing.get_origin(tp)
     if origin in (list, typing.List):
         (item,) = typing.get_args(tp)
@@ -331,6 +350,38 @@ def _convert(tp, value, key: str, environ):
             raise ConfigError(key, "texte attendu")
         value = str(value)
     return value
+
+
+def _expand(value: str, key: str, environ) -> str:
+    """Every ${VARIABLE} of a text, from the environment; unset or empty is refused, naming the key."""
+    def value_of(m: re.Match) -> str:
+        name = m.group(1)
+        if name not in environ:
+            raise ConfigError(key, f"la variable d'environnement {name} n'est pas définie")
+        if not environ[name]:
+            raise ConfigError(key, f"la variable d'environnement {name} est vide")
+        return environ[name]
+    return _ENV_REF.sub(value_of, value)
+
+
+def inline_secrets(raw, cls=None, prefix: str = "") -> list[str]:
+    """The dotted keys of secrets written in the file itself rather than as ${VARIABLE} (the file must then
+    be readable by its owner only), a database URL's password included."""
+    cls = cls or Config
+    found: list[str] = []
+    if not isinstance(raw, dict):
+        return found
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        value, key = raw.get(f.name), _join(prefix, f.name)
+        inner = [t for t in (typing.get_args(hints[f.name]) or (hints[f.name],)) if dataclasses.is_dataclass(t)]
+        if isinstance(value, str) and f.metadata.get("secret") and value.strip() and "${" not in value:
+            found.append(key)
+        elif isinstance(value, str) and key == "database.url" and re.search(r"://[^/@:]*:(?![^@]*\$\{)[^@]+@", value):
+            found.append(key)
+        elif inner and isinstance(value, dict):
+            found += inline_secrets(value, inner[0], key)
+    return found
 
 
 def _join(prefix: str, name: str) -> str:

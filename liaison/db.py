@@ -48,14 +48,16 @@ def _has_sql(chunk: str) -> bool:
 
 
 def create_engine(url: str) -> AsyncEngine:
+    """hide_parameters: an error logged with its statement never carries the values bound to it (subjects,
+    message bodies, quarantined senders)."""
     if url.startswith("sqlite"):
         path = url.split(":///", 1)[1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        engine = create_async_engine(url, connect_args={"timeout": 30}, hide_parameters=True)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, pool_pre_ping=True)
+    return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

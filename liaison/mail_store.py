@@ -15,8 +15,11 @@ QUARANTINE_ROOM = "quarantine_room"
 # Quarantine reasons a coordinator may overrule by routing the mail by hand (the others are unreadable
 # or unsafe mails, and mails from outside the trusted list, which the policy refuses).
 ROUTABLE = frozenset({"unknown_patient", "no_pathway", "unknown_pathway", "unroutable", "ins_mismatch",
-                      "thread_conflict", "objection.person", "objection.profession", "objection.category"})
-# (a mail kept out by an objection may be routed once it is lifted: routing decides again)
+                      "thread_conflict", "objection.person", "objection.profession", "objection.category",
+                      "puppet_removed", "puppet_banned"})
+# (a mail kept out by an objection may be routed once it is lifted: routing decides again; a correspondent
+# removed from the room comes back when routed by hand, a banned one is refused again by the bridge unless the
+# ban was lifted meanwhile)
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,18 @@ class MailStore:
         async with self.engine.connect() as conn:
             raw = (await conn.execute(text("SELECT raw FROM mss_quarantine WHERE number = :n"), {"n": number})).scalar()
         return base64.b64decode(raw) if raw else None
+
+    async def purge_quarantine(self, received_before: int) -> list[int]:
+        """Erase the raw text of the mails quarantined before `received_before` (ms); their record stays (number,
+        dates, sender, reason, decision). One still waiting for a decision becomes `expired`: nothing is left to route.
+        A mail being routed (decided, about to be posted) keeps its text. Returns the numbers erased."""
+        async with self.engine.begin() as conn:
+            rows = await conn.execute(text(
+                "UPDATE mss_quarantine SET raw = NULL, "
+                "state = CASE WHEN state = 'waiting' THEN 'expired' ELSE state END "
+                "WHERE received_at < :t AND raw IS NOT NULL AND state != 'routing' RETURNING number"),
+                {"t": received_before})
+            return sorted(r.number for r in rows)
 
     async def decide_quarantined(self, number: int, *, state: str, actor: str, pathway_id: str | None = None) -> bool:
         """waiting -> routing (the bridge then posts it) or rejected; False when it was not waiting."""

@@ -173,14 +173,14 @@ class Matrix:
     """An end-to-end-encrypting Matrix client for one account."""
 
     def __init__(self, homeserver: str, user_id: str, store_dir: str | Path, device_name: str = "Liaison",
-                 sync_filter: dict | None = None):
+                 sync_filter: dict | None = None, *, pickle_key: str):
         Path(store_dir).mkdir(parents=True, exist_ok=True)
         self.device_name = device_name
         self._user_id = user_id   # nio leaves client.user_id empty until a login
         self.client = AsyncClient(
             homeserver, user_id, store_path=str(store_dir),
             config=AsyncClientConfig(encryption_enabled=True, store_sync_tokens=False,
-                                     max_timeouts=None, request_timeout=90),
+                                     max_timeouts=None, request_timeout=90, pickle_key=pickle_key),
         )
         self._keys_lock = asyncio.Lock()
         self._pending: OrderedDict[str, tuple[str, MegolmEvent]] = OrderedDict()

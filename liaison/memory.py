@@ -11,6 +11,7 @@ import ctypes.util
 import gc
 
 _M_ARENA_MAX = -8
+_M_MMAP_THRESHOLD = -3
 
 
 def _libc():
@@ -31,8 +32,17 @@ def limit_arenas(count: int = 2) -> None:
         _LIBC.mallopt(_M_ARENA_MAX, count)
 
 
-def trim() -> None:
-    """Collect garbage and give freed heap pages back to the system."""
-    gc.collect()
+def map_big_blocks(threshold: int = 1024 * 1024) -> None:
+    """Blocks of `threshold` bytes or more get their own mapping, handed back the moment they are freed. glibc
+    otherwise raises its threshold to the size of the last big block freed (up to 32 MB): after one 20 MB mail,
+    the copies of the next (fetch, parse, quarantine) stay resident until trimmed, and add up."""
+    if _LIBC is not None:
+        _LIBC.mallopt(_M_MMAP_THRESHOLD, threshold)
+
+
+def trim(collect: bool = True) -> None:
+    """Collect garbage (unless `collect` is False: only what is already freed) and give freed heap pages back."""
+    if collect:
+        gc.collect()
     if _LIBC is not None:
         _LIBC.malloc_trim(0)

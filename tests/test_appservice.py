@@ -1,13 +1,18 @@
 """The appservice's HTTP side, over a real BridgeStore on SQLite: stored before the 200, deduped on event id."""
 from __future__ import annotations
 
+import json
+
 import pytest
+import yaml
 from sqlalchemy import text
 
-from bridge.appservice import Appservice
+from bridge.appservice import MAX_JSON_DEPTH, Appservice
+from bridge.homeserver import HomeserverError, Registration
 from bridge.metrics import Metrics
-from bridge.store import BridgeStore
+from bridge.store import BridgeStore, Puppet
 from liaison.db import open_database
+from liaison.matrix import Session
 from liaison.pathway_store import now_ms
 
 TOKEN = "hs-secret"
@@ -150,11 +155,68 @@ async def test_ping_answers_with_the_token_only(client):
     assert (await client.post("/_matrix/app/v1/ping", json={})).status == 403
 
 
-async def test_user_query_knows_only_the_puppets(client):
+async def test_user_query_knows_only_the_puppets_the_bridge_registered(client, store):
     resp = await client.get("/_matrix/app/v1/users/@someone:hs", headers=AUTH)
     assert resp.status == 404 and (await resp.json())["errcode"] == "M_NOT_FOUND"
+    resp = await client.get(f"/_matrix/app/v1/users/{PUPPET}", headers=AUTH)
+    assert resp.status == 404, "in the namespace, but never registered: no such user"
+    await store.add_puppet(Puppet("martin@chu.mssante.fr", PUPPET, "Dr Martin (MSSanté)"))
     assert (await client.get(f"/_matrix/app/v1/users/{PUPPET}", headers=AUTH)).status == 200
     assert (await client.get(f"/_matrix/app/v1/users/{PUPPET}")).status == 403
+
+
+async def test_the_bridge_s_own_account_is_known_once_registered(aiohttp_client, store, metrics):
+    own = "@mss_relais:hs"
+    appservice = Appservice(store, TOKEN, metrics, lambda: None, lambda user: user.startswith("@mss_"))
+    client = await aiohttp_client(appservice.app())
+    assert (await client.get(f"/_matrix/app/v1/users/{own}", headers=AUTH)).status == 404
+    await store.save_session(Session(own, "APPAREIL", "jeton"))
+    assert (await client.get(f"/_matrix/app/v1/users/{own}", headers=AUTH)).status == 200
+
+
+def _nested(depth: int) -> bytes:
+    """A transaction body `depth` levels deep (the object and its events list count for two)."""
+    inner = depth - 2
+    return b'{"events": [' + b"[" * inner + b"]" * inner + b"]}"
+
+
+@pytest.mark.parametrize("depth", [MAX_JSON_DEPTH + 1, 5_000, 200_000], ids=["just-over", "deep", "very-deep"])
+async def test_a_deeply_nested_transaction_is_refused_with_400_and_nothing_stored(client, store, depth):
+    resp = await client.put(TXN.format("profond"), data=_nested(depth), headers=AUTH)
+    assert resp.status == 400, await resp.text()
+    assert (await resp.json())["errcode"] in ("M_NOT_JSON", "M_BAD_JSON")
+    assert await _count(store, "as_transaction") == 0 and await _count(store, "as_event") == 0
+    assert (await client.post("/_matrix/app/v1/ping", json={}, headers=AUTH)).status == 200, "still answering"
+
+
+async def test_a_transaction_within_the_depth_limit_is_stored(client, store):
+    assert (await client.put(TXN.format("t-limite"), data=_nested(MAX_JSON_DEPTH), headers=AUTH)).status == 200
+    event = {**_event("$profond"), "content": {"x": [[[[[[[[[[]]]]]]]]]]}}
+    body = json.dumps({"events": [event]}).encode()
+    assert (await client.put(TXN.format("t-ok"), data=body, headers=AUTH)).status == 200
+    assert await _count(store, "as_event") == 1
+
+
+async def test_an_empty_hs_token_authorises_nothing(aiohttp_client, store, metrics):
+    client = await aiohttp_client(Appservice(store, "", metrics, lambda: None, lambda user: False).app())
+    for headers in ({}, {"Authorization": "Bearer "}, {"Authorization": "Bearer"}):
+        assert (await client.post("/_matrix/app/v1/ping", json={}, headers=headers)).status == 403
+        assert (await client.put(TXN.format("t"), json={"events": []}, headers=headers)).status == 403
+
+
+@pytest.mark.parametrize("registration, words", [
+    ({"id": "mss", "as_token": "a" * 20, "hs_token": "", "sender_localpart": "mss_bridge"}, "hs_token vide"),
+    ({"id": "mss", "as_token": "  ", "hs_token": "h" * 20, "sender_localpart": "mss_bridge"}, "as_token vide"),
+    ({"id": "mss", "as_token": "a" * 20, "hs_token": None, "sender_localpart": "mss_bridge"}, "hs_token vide"),
+    ({"id": "mss", "as_token": "a" * 20, "sender_localpart": "mss_bridge"}, "hs_token manquant"),
+    (["pas", "une", "section"], "illisible"),
+])
+def test_a_registration_with_an_empty_or_missing_token_is_refused(tmp_path, registration, words):
+    path = tmp_path / "appservice.yaml"
+    path.write_text(yaml.safe_dump(registration))
+    with pytest.raises(HomeserverError) as err:
+        Registration.load(path)
+    assert words in str(err.value)
 
 
 async def test_room_alias_queries_find_nothing(client):

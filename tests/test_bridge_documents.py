@@ -365,7 +365,7 @@ class FakePuppets:
     async def get(self, address: str, name: str, known_name: str | None = None):
         return SimpleNamespace(user_id=self.matrix.user_id), self.matrix
 
-    async def enter(self, puppet, matrix, room_id: str) -> None:
+    async def enter(self, puppet, matrix, room_id: str, by_hand: bool = False) -> None:
         pass
 
 

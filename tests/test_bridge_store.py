@@ -324,6 +324,34 @@ async def test_quarantine_raw_is_base64_in_text(store, mail, engine):
     assert base64.b64decode(stored) == b"\r\n\x00abc"
 
 
+async def test_retention_erases_old_raw_texts_and_keeps_the_records(store, mail, engine):
+    old_waiting, old_rejected, old_routing, recent = [await _quarantine(mail, await _mail_in(store, uid))
+                                                      for uid in (1, 2, 3, 4)]
+    await mail.decide_quarantined(old_rejected, state="rejected", actor="@coord:hs")
+    await mail.decide_quarantined(old_routing, state="routing", actor="@coord:hs", pathway_id="pw")
+    async with engine.begin() as conn:
+        await conn.execute(text("UPDATE mss_quarantine SET received_at = 1000 WHERE number != :n"), {"n": recent})
+    assert await mail.purge_quarantine(now_ms() - 30 * 86_400_000) == [old_waiting]
+    assert await mail.quarantine_raw(old_waiting) is None and await mail.quarantine_raw(recent) == b"raw mail"
+    assert await mail.quarantine_raw(old_routing) == b"raw mail", "decided and about to be posted: kept"
+    expired = await mail.quarantined_one(old_waiting)
+    assert (expired.state, expired.reason_code, expired.from_address) == ("expired", "unroutable", "dr@ext.mssante.fr")
+    assert [q.number for q in await mail.quarantined()] == [recent], "nothing left to route"
+    assert not await mail.decide_quarantined(old_waiting, state="routing", actor="@coord:hs", pathway_id="pw")
+    assert await mail.purge_quarantine(now_ms() - 30 * 86_400_000) == [], "once"
+
+
+async def test_the_poison_counter_counts_passes_that_did_not_end(store, engine):
+    mail_id = await _mail_in(store, 1)
+    assert [await store.count_attempt(mail_id) for _ in range(3)] == [1, 2, 3]   # three passes that died
+    await store.uncount_attempt(mail_id)   # one that ended in « later »
+    assert await store.count_attempt(mail_id) == 3
+    assert await _scalar(engine, "SELECT failures FROM mail_in WHERE id = :i", i=mail_id) == 3, "in the database"
+    other = await _mail_in(store, 2)
+    await store.uncount_attempt(other)
+    assert await store.count_attempt(other) == 1, "never below zero"
+
+
 # -- MailStore: threads, correspondents, requests, settings --------------------
 
 

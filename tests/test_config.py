@@ -6,12 +6,21 @@ from pathlib import Path
 import pytest
 import yaml
 
-from liaison.config import ConfigError, load_config, parse_config
+from liaison.config import ConfigError, inline_secrets, load_config, parse_config
 
+STORE_KEY = "7f3a" * 16
 GOOD = {
     "homeserver": {"url": "https://matrix.msp-exemple.fr", "server_name": "msp-exemple.fr"},
-    "bot": {"user_id": "@liaison:msp-exemple.fr", "password": "${BOT_PW}", "staff": ["@coord:msp-exemple.fr"]},
+    "bot": {"user_id": "@liaison:msp-exemple.fr", "password": "${BOT_PW}", "staff": ["@coord:msp-exemple.fr"],
+            "store_pickle_key": STORE_KEY},
 }
+BRIDGE = {"user_id": "@mss_relais:hs", "registration": "r.yaml", "trusted_domains_file": "t.xml",
+          "store_pickle_key": STORE_KEY[::-1],
+          "mailbox": {"address": "msp@msp.mssante.fr", "display_name": "MSP", "imap": {"host": "h", "port": 993},
+                      "smtp": {"host": "h", "port": 465}, "imap_user": "u", "imap_password": "a-real-one",
+                      "ca": "ca.pem", "cert": "c.pem", "key": "k.pem"}}
+EXAMPLE_ENV = {"LIAISON_BOT_PASSWORD": "s3cr3t-from-env", "LIAISON_MAIL_PASSWORD": "m4il-from-env",
+               "LIAISON_BOT_STORE_KEY": STORE_KEY, "LIAISON_BRIDGE_STORE_KEY": STORE_KEY[::-1]}
 
 
 def _with(path: str, value) -> dict:
@@ -26,27 +35,30 @@ def _with(path: str, value) -> dict:
 
 def test_example_config_loads_with_its_secret_from_the_environment():
     example = Path(__file__).parent.parent / "deploy" / "liaison.example.yaml"
-    cfg = load_config(example, environ={"LIAISON_BOT_PASSWORD": "s3cr3t-from-env",
-                                        "LIAISON_MAIL_PASSWORD": "m4il-from-env"})
+    cfg = load_config(example, environ=EXAMPLE_ENV)
     assert cfg.bot.password == "s3cr3t-from-env"
+    assert cfg.bot.store_pickle_key == STORE_KEY and cfg.bridge.store_pickle_key == STORE_KEY[::-1]
     assert cfg.database.url.startswith("sqlite+aiosqlite:///")
     assert cfg.bridge.mailbox.imap_password == "m4il-from-env" and cfg.bridge.give_up_hours == 96
+    assert cfg.bridge.quarantine_keep_days == 30, "a quarantined mail keeps its raw text 30 days by default"
 
 
 @pytest.mark.parametrize("change, key", [
     ({"user_id": "mss_relais"}, "bridge.user_id"),
     ({"give_up_hours": 0}, "bridge.give_up_hours"),
+    ({"quarantine_keep_days": 0}, "bridge.quarantine_keep_days"),
+    ({"quarantine_keep_days": 4000}, "bridge.quarantine_keep_days"),
     ({"trusted_domains_file": ""}, "bridge.trusted_domains_file"),
     ({"mailbox": {"address": "pas-une-adresse"}}, "bridge.mailbox.address"),
     ({"mailbox": {"imap_password": "changeme"}}, "bridge.mailbox.imap_password"),
     ({"mailbox": {"cert": ""}}, "bridge.mailbox.cert"),
     ({"surprise": 1}, "bridge.surprise"),
+    ({"store_pickle_key": ""}, "bridge.store_pickle_key"),
+    ({"store_pickle_key": "trop-courte"}, "bridge.store_pickle_key"),
+    ({"mailbox": {"imap_password": ""}}, "bridge.mailbox.imap_password"),
 ])
 def test_bridge_section_refused_with_the_key_named(change, key):
-    bridge = {"user_id": "@mss_relais:hs", "registration": "r.yaml", "trusted_domains_file": "t.xml",
-              "mailbox": {"address": "msp@msp.mssante.fr", "display_name": "MSP", "imap": {"host": "h", "port": 993},
-                          "smtp": {"host": "h", "port": 465}, "imap_user": "u", "imap_password": "a-real-one",
-                          "ca": "ca.pem", "cert": "c.pem", "key": "k.pem"}}
+    bridge = yaml.safe_load(yaml.safe_dump(BRIDGE))
     for k, v in change.items():
         bridge[k] = {**bridge[k], **v} if isinstance(v, dict) else v
     with pytest.raises(ConfigError) as err:
@@ -125,3 +137,61 @@ def test_bad_policy_file_stops_the_bot_naming_the_line(tmp_path):
                                    "policy_file": "politique.yaml"}))
     run = subprocess.run([sys.executable, "-m", "bot", "-c", str(cfg)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "ligne 2" in run.stderr and "oral_consent" in run.stderr
+
+
+def test_the_bridge_needs_its_own_store_key():
+    bridge = {k: v for k, v in BRIDGE.items() if k != "store_pickle_key"}
+    with pytest.raises(ConfigError) as err:
+        parse_config({**GOOD, "bridge": bridge}, {"BOT_PW": "a-real-password"})
+    assert err.value.key == "bridge.store_pickle_key" and "32 caractères" in str(err.value)
+
+
+@pytest.mark.parametrize("value, words", [
+    (None, "obligatoire"), ("", "secret vide"), ("   ", "secret vide"), ("changeme", "exemple"),
+    ("<phrase secrète>", "exemple"), ("court", "32 caractères"), ("${STORE_KEY}", "STORE_KEY est vide"),
+])
+def test_the_store_key_is_refused_when_missing_empty_short_or_left_as_example(value, words):
+    bot = {k: v for k, v in GOOD["bot"].items() if k != "store_pickle_key"}
+    if value is not None:
+        bot["store_pickle_key"] = value
+    with pytest.raises(ConfigError) as err:
+        parse_config({**GOOD, "bot": bot}, {"BOT_PW": "a-real-password", "STORE_KEY": ""})
+    assert err.value.key == "bot.store_pickle_key" and words in str(err.value), str(err.value)
+
+
+def test_variables_are_expanded_inside_a_text():
+    raw = _with("database.url", "postgresql+asyncpg://${DB_USER}:${DB_PW}@db.msp:5432/liaison")
+    cfg = parse_config(raw, {"BOT_PW": "a-real-password", "DB_USER": "liaison", "DB_PW": "p@ss-w0rd"})
+    assert cfg.database.url == "postgresql+asyncpg://liaison:p@ss-w0rd@db.msp:5432/liaison"
+    assert cfg.bot.password == "a-real-password", "a whole value still works"
+
+
+@pytest.mark.parametrize("environ, words", [
+    ({"BOT_PW": "a-real-password"}, "DB_PW n'est pas définie"),
+    ({"BOT_PW": "a-real-password", "DB_PW": ""}, "DB_PW est vide"),
+])
+def test_a_variable_inside_a_text_unset_or_empty_is_refused_naming_the_key(environ, words):
+    raw = _with("database.url", "postgresql+asyncpg://liaison:${DB_PW}@db.msp/liaison")
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw, environ)
+    assert err.value.key == "database.url" and words in str(err.value)
+
+
+@pytest.mark.parametrize("raw, key", [
+    (_with("bot.password", ""), "bot.password"),
+    (_with("bot.password", "${BOT_PW}"), "bot.password"),
+])
+def test_an_empty_secret_is_refused_naming_the_key(raw, key):
+    with pytest.raises(ConfigError) as err:
+        parse_config(raw, {"BOT_PW": ""})
+    assert err.value.key == key and "vide" in str(err.value)
+
+
+def test_inline_secrets_are_listed_for_liaison_check():
+    raw = yaml.safe_load(yaml.safe_dump({**GOOD, "bridge": BRIDGE,
+                                         "database": {"url": "postgresql+asyncpg://liaison:en-clair@db/liaison"},
+                                         "trace": {"anchor_file": "a.jsonl", "anchor_key": "${TRACE_KEY}"}}))
+    assert sorted(inline_secrets(raw)) == ["bot.store_pickle_key", "bridge.mailbox.imap_password",
+                                           "bridge.store_pickle_key", "database.url"]
+    raw["database"]["url"] = "postgresql+asyncpg://liaison:${DB_PW}@db/liaison"
+    assert "database.url" not in inline_secrets(raw) and "bot.password" not in inline_secrets(raw)

@@ -38,6 +38,6 @@ def test_identity_conflict_names_the_trait():
 
 
 def test_pathway_types_from_the_config():
-    raw = {"homeserver": {"url": "http://x", "server_name": "hs"}, "bot": {"user_id": "@b:hs"},
+    raw = {"homeserver": {"url": "http://x", "server_name": "hs"}, "bot": {"user_id": "@b:hs", "store_pickle_key": "k" * 32},
            "pathways": {"types": [{"key": "plaie-chronique", "label": "Plaie chronique"}]}}
     assert parse_config(raw, {}).pathways.types[0].label == "Plaie chronique"

@@ -62,16 +62,21 @@ def test_ordinary_mails_are_not_receipts(name):
     ("5.7.26", "", "refusé par la politique du serveur destinataire."),
     ("", "smtp; 550 5.1.1 user unknown", "la boîte aux lettres du destinataire n'existe pas."),
     ("5.3.0", "smtp; 554 Message\r\n refusé\x00 par antivirus",
-     "le serveur destinataire n'a pas accepté le message (554 Message refusé par antivirus)."),
-    ("5.0.0", "", "le serveur destinataire n'a pas accepté le message."),
+     "le système de messagerie du destinataire n'a pas accepté le message (code 5.3.0)."),
+    ("5.0.0", "", "le serveur destinataire n'a pas accepté le message (code 5.0.0)."),
+    ("", "", "le serveur destinataire n'a pas accepté le message."),
+    ("5.6.0", "", "le contenu du message a été refusé par le serveur destinataire (code 5.6.0)."),
 ])
 def test_dsn_reasons_in_french(status, diagnostic, expected):
     assert dsn_reason(status, diagnostic) == expected
 
 
-def test_long_diagnostic_truncated():
-    reason = dsn_reason("5.3.4", "smtp; " + "x" * 1000)
-    assert len(reason) < 260 and "\n" not in reason
+def test_the_reason_is_our_sentence_never_the_reporting_server_s_text():
+    for diagnostic in ("smtp; " + "x" * 1000, "smtp; 550 Votre patient est décédé, rappelez le 08 99 00 00 00",
+                       "<a href=https://evil.example>cliquez</a>\r\nBcc: x@evil.example"):
+        reason = dsn_reason("5.3.4", diagnostic)
+        assert reason == "le système de messagerie du destinataire n'a pas accepté le message (code 5.3.4)."
+        assert dsn_reason("", diagnostic) == "le serveur destinataire n'a pas accepté le message."
 
 
 def _dsn(blocks: str, third: str = "", report_type: str = "delivery-status") -> bytes:

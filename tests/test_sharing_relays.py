@@ -159,3 +159,32 @@ async def test_threads_are_bound_to_their_parties(structure):
     await _mail_from(s, CARDIO, "Re: Suivi", "Réponse vers un autre parcours.", in_reply_to=letter_id,
                      to="liaison+p-zzzzz@msp-demo.mssante.test")
     await _quarantined(s, "deux parcours différents")
+
+
+async def test_a_correspondent_removed_by_the_team_is_quarantined_not_retried(structure):
+    s = structure
+    await _mail_from(s, CARDIO, "Lettre", "Première lettre.", xdm=xdm_letter())
+    first = await s.gp.wait_for(_posted(s, "Première lettre"), 30)
+    puppet = first.sender
+    # A coordinator removes her from the room in Element: the next letter is not posted, nor retried.
+    await s.coord.client.room_kick(s.room, puppet, "Pas dans ce parcours")
+    await _mail_from(s, CARDIO, "Deuxième", "Lettre après l'exclusion.", xdm=xdm_letter())
+    told = await _quarantined(s, "retiré du salon par un membre")
+    qroom = next(r for r, e in s.coord.events if e is told)
+    number = told.body.split("n° ")[1].split(" ")[0]
+    rows = await _rows(s, "SELECT state FROM mail_in WHERE state = 'quarantined'")
+    assert len(rows) == 1
+    # Routed by hand by the coordination: her puppet comes back and posts it.
+    reply, _ = await s.coord.ask(qroom, f"!mss router {number} {s.code}")
+    assert "dépôt" in reply.body, reply.body
+    await s.gp.wait_for(_posted(s, "après l'exclusion"), 30)
+
+    # Banned: quarantined, and routing by hand does not pass a ban.
+    await s.coord.client.room_ban(s.room, puppet, "Plus de courriels ici")
+    await _mail_from(s, CARDIO, "Troisième", "Lettre après le bannissement.", xdm=xdm_letter())
+    told = await _quarantined(s, "banni du salon")
+    number = told.body.split("n° ")[1].split(" ")[0]
+    await s.coord.ask(qroom, f"!mss router {number} {s.code}")
+    await s.coord.wait_for(lambda r, e: r == qroom and "non déposé" in getattr(e, "body", "")
+                           and "banni" in e.body, 30)
+    assert not [e for r, e in s.gp.events if _posted(s, "après le bannissement")(r, e)]

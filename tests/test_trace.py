@@ -59,7 +59,8 @@ async def test_cli_verify_names_the_tampered_entry(tmp_path):
     db = tmp_path / "l.db"
     cfg = tmp_path / "liaison.yaml"
     cfg.write_text(yaml.safe_dump({"homeserver": {"url": "http://127.0.0.1:1", "server_name": "hs"},
-                                   "bot": {"user_id": "@bot:hs", "password": "a-real-password"},
+                                   "bot": {"user_id": "@bot:hs", "password": "a-real-password",
+                                           "store_pickle_key": "t" * 32},
                                    "database": {"url": f"sqlite+aiosqlite:///{db}"}}))
     engine = create_engine(f"sqlite+aiosqlite:///{db}")
     await migrate(engine)

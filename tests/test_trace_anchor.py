@@ -21,7 +21,8 @@ from policies.decision import Allow
 KEY = "k" * 16 + "0123456789abcdef0123456789abcdef"
 ALLOW = Allow("team.health", "membre de l'équipe de soins", "CSP L.1110-4 II")
 BASE = {"homeserver": {"url": "http://127.0.0.1:1", "server_name": "hs"},
-        "bot": {"user_id": "@bot:hs", "password": "a-real-password"}}
+        "bot": {"user_id": "@bot:hs", "password": "a-real-password", "store_pickle_key": "s" * 32}}
+STORE_KEYS = {"LIAISON_BOT_STORE_KEY": "b" * 64, "LIAISON_BRIDGE_STORE_KEY": "p" * 64}
 
 
 @pytest.fixture
@@ -172,11 +173,12 @@ def test_the_examples_trace_section_loads_when_uncommented(tmp_path):
     path = tmp_path / "liaison.yaml"
     path.write_text(uncommented, encoding="utf-8")
     cfg = load_config(path, environ={"LIAISON_BOT_PASSWORD": "s3cr3t-from-env", "LIAISON_MAIL_PASSWORD": "m4il",
-                                     "LIAISON_TRACE_KEY": KEY})
+                                     "LIAISON_TRACE_KEY": KEY, **STORE_KEYS})
     assert cfg.trace.anchor_key == KEY and cfg.trace.anchor_interval_seconds == 60
     assert Path(cfg.trace.anchor_file).is_absolute()
     shipped = load_config(Path(__file__).parent.parent / "deploy" / "liaison.example.yaml",
-                          environ={"LIAISON_BOT_PASSWORD": "s3cr3t-from-env", "LIAISON_MAIL_PASSWORD": "m4il"})
+                          environ={"LIAISON_BOT_PASSWORD": "s3cr3t-from-env", "LIAISON_MAIL_PASSWORD": "m4il",
+                                   **STORE_KEYS})
     assert shipped.trace is None, "commented out: the example loads without LIAISON_TRACE_KEY"
 
 
@@ -189,8 +191,7 @@ def test_liaison_up_makes_a_private_key_once_and_anchors_under_its_dir(tmp_path)
                   "ca": "ca.pem", "bridge": {"address": "msp@msp-demo.mssante.test", "imap_user": "msp",
                                              "imap_password": "x", "cert": "c.pem", "key": "k.pem"}}
     cfg = load_config(stack.bot_config(), environ={"LIAISON_BOT_PASSWORD": "pw-" + "x" * 9,
-                                                   "LIAISON_MAIL_PASSWORD": "pw-" + "y" * 9,
-                                                   "LIAISON_TRACE_KEY": stack.trace_key})
+                                                   "LIAISON_MAIL_PASSWORD": "pw-" + "y" * 9, **stack.secrets_env()})
     key_file = root / "trace-anchor.key"
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600 and len(stack.trace_key) == 64
     assert cfg.trace.anchor_key == stack.trace_key and stack.trace_key not in (root / "liaison.yaml").read_text()

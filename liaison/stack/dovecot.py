@@ -122,8 +122,12 @@ class Dovecot:
         for sub in ("run", "state", "mail"):
             (d / sub).mkdir(parents=True, exist_ok=True)
         os.chown(d / "mail", mail.pw_uid, mail.pw_gid)
-        # The login, auth and mail processes run unprivileged: they must reach this directory.
-        d.chmod(0o755)
+        # The login, auth and mail processes run unprivileged: they must walk through this directory (not list
+        # it) and reach their sockets; the mailboxes are the mail user's only, the state root's.
+        d.chmod(0o711)
+        (d / "run").chmod(0o755)
+        (d / "mail").chmod(0o700)
+        (d / "state").chmod(0o700)
         passwd = d / "passwd"
         passwd.write_text("".join(f"{user}:{_hash_password(pw)}::::::\n" for user, pw in self.users.items()))
         passwd.chmod(0o640)

@@ -279,7 +279,7 @@ class MailGateway:
                  ready_file: Path | None = None) -> None:
         self.root = Path(root).resolve()
         self.root.mkdir(parents=True, exist_ok=True)
-        self.root.chmod(0o755)  # Dovecot's unprivileged processes walk through it
+        self.root.chmod(0o711)  # Dovecot's unprivileged processes walk through it (without listing it)
         self.mailboxes = mailboxes
         self.ready_file = Path(ready_file).resolve() if ready_file else None
         self.pki = TestPki(self.root / "pki")
@@ -381,12 +381,14 @@ async def _serve(root: Path, ready_file: Path | None) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     from liaison.logs import setup_logging
+    from liaison.private import restrict_umask
 
     parser = argparse.ArgumentParser(description="Passerelle de messagerie MSSanté locale (tests)")
     parser.add_argument("--dir", required=True, type=Path)
     parser.add_argument("--ready-file", type=Path)
     parser.add_argument("--log-file", default="")
     args = parser.parse_args(argv)
+    restrict_umask()   # its passwords, keys and mailboxes are the owner's only (Dovecot's are set one by one)
     args.dir.mkdir(parents=True, exist_ok=True)
     setup_logging(file=args.log_file or str(args.dir / "mailgw.log"))
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: peers and addresses at info

@@ -135,8 +135,10 @@ class TestPki:
 
     def ensure(self) -> None:
         """Create what is missing; reuse what exists."""
-        self.root.mkdir(parents=True, exist_ok=True)
-        (self.root / "clients").mkdir(exist_ok=True)
+        # The keys are read by the gateway (Dovecot's config process runs as root) and our own clients only.
+        for folder in (self.root, self.root / "clients"):
+            folder.mkdir(parents=True, exist_ok=True)
+            folder.chmod(0o700)
         if not (self.ca_cert.exists() and self.ca_key.exists()):
             ca, ca_key = _make_ca(CA_NAME)
             _write_key(self.ca_key, ca_key)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import hmac
+import io
 import json
 import secrets
 import socket
@@ -20,6 +21,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
+
+from liaison.private import private_dir, write_private
 
 APPSERVICE_ID = "liaison-mss"
 PUPPET_PREFIX = "mss_"
@@ -46,8 +49,7 @@ class SynapseSecrets:
         if path.exists():
             return cls(**json.loads(path.read_text()))
         made = cls(*(secrets.token_urlsafe(32) for _ in range(5)))
-        path.write_text(json.dumps(made.__dict__, indent=2))
-        path.chmod(0o600)
+        write_private(path, json.dumps(made.__dict__, indent=2))
         return made
 
 
@@ -63,8 +65,7 @@ class Synapse:
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
-        self.data_dir = Path(self.data_dir).resolve()
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.data_dir = private_dir(Path(self.data_dir).resolve())   # its database, media, keys
         self.log_dir = Path(self.log_dir or self.data_dir).resolve()
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.secrets = SynapseSecrets.load_or_create(self.data_dir / "secrets.json")
@@ -90,16 +91,20 @@ class Synapse:
         return self.data_dir / "appservice-mss.yaml"
 
     def write_config(self) -> None:
+        """Every file 0600: the signing key, the registration (as/hs tokens), homeserver.yaml (the registration
+        shared secret is enough to create an admin)."""
         d = self.data_dir
         key = d / "signing.key"
         if not key.exists():
             from signedjson.key import generate_signing_key, write_signing_keys
 
-            with key.open("w") as fh:
-                write_signing_keys(fh, [generate_signing_key("a_" + secrets.token_hex(2))])
+            text = io.StringIO()
+            write_signing_keys(text, [generate_signing_key("a_" + secrets.token_hex(2))])
+            write_private(key, text.getvalue())
+        key.chmod(0o600)
         log_config = d / "log.yaml"
-        log_config.write_text(yaml.safe_dump(self._log_config()))
-        self.appservice_path.write_text(yaml.safe_dump(self._appservice_registration()))
+        write_private(log_config, yaml.safe_dump(self._log_config()))
+        write_private(self.appservice_path, yaml.safe_dump(self._appservice_registration()))
         cfg = {
             "server_name": self.server_name,
             "public_baseurl": self.url + "/",
@@ -137,7 +142,7 @@ class Synapse:
             "rc_admin_redaction": _UNLIMITED,
             "rc_key_requests": _UNLIMITED,
         }
-        self.config_path.write_text(yaml.safe_dump(cfg, sort_keys=False))
+        write_private(self.config_path, yaml.safe_dump(cfg, sort_keys=False))
 
     def _appservice_registration(self) -> dict:
         name = self.server_name.replace(".", r"\.")

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import yaml
 
+from liaison.private import private_dir, restrict_umask, tighten, write_private
 from liaison.stack import bot_command, port_free, stop_process
 from liaison.stack.clamd import ClamdProcess, find_clamd, official_signatures, start_clamd
 from liaison.stack.synapse import APPSERVICE_ID, PUPPET_PREFIX, Synapse, free_port
@@ -55,11 +56,17 @@ def _say(text: str) -> None:
 class Stack:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
-        self.logs = self.root / "logs"
-        self.logs.mkdir(parents=True, exist_ok=True)
+        self.root.mkdir(parents=True, exist_ok=True)
+        # Others may walk through it (Dovecot's unprivileged processes reach mail/), not list it; what it
+        # holds is ours only. Files written before umask 077 (an older run) are tightened first.
+        self.root.chmod(0o711)
+        tighten(self.root.iterdir())
+        self.logs = private_dir(self.root / "logs")
         self.stack_file = self.root / "stack.json"
         self.passwords = self._passwords()
-        self.trace_key = self._trace_key()
+        self.trace_key = self._secret("trace-anchor.key")           # signs the trace's anchors
+        self.bot_store_key = self._secret("bot-store.key")          # encrypts the bot's end-to-end keys
+        self.bridge_store_key = self._secret("bridge-store.key")    # and the bridge's and its puppets'
         self.synapse = Synapse(self.root / "synapse", port=self._port("port"), log_dir=self.logs,
                                appservice_port=self._port("appservice-port"))
         self.bot: subprocess.Popen | None = None
@@ -73,18 +80,21 @@ class Stack:
         known = json.loads(path.read_text()) if path.exists() else {}
         for name in [BOT_LOCALPART, *(a.localpart for a in DEMO_ACCOUNTS)]:
             known.setdefault(name, secrets.token_urlsafe(9))
-        path.write_text(json.dumps(known, indent=2))
-        path.chmod(0o600)
+        write_private(path, json.dumps(known, indent=2))
         return known
 
-    def _trace_key(self) -> str:
-        """The key that signs the trace's anchors, made once and kept (like the passwords, readable by us only)."""
-        path = self.root / "trace-anchor.key"
+    def _secret(self, name: str) -> str:
+        """A key made once and kept (like the passwords, readable by us only)."""
+        path = self.root / name
         if not path.exists():
-            path.touch(mode=0o600)
-            path.write_text(secrets.token_hex(32))
+            write_private(path, secrets.token_hex(32))
         path.chmod(0o600)
         return path.read_text().strip()
+
+    def secrets_env(self) -> dict[str, str]:
+        """The keys the generated config names as ${VARIABLE}s (never written in it)."""
+        return {"LIAISON_TRACE_KEY": self.trace_key, "LIAISON_BOT_STORE_KEY": self.bot_store_key,
+                "LIAISON_BRIDGE_STORE_KEY": self.bridge_store_key}
 
     def _port(self, name: str) -> int:
         """Keep a port from one run to the next, so clients need no new address."""
@@ -104,6 +114,7 @@ class Stack:
                 "password": "${LIAISON_BOT_PASSWORD}",
                 "staff": [f"@{a.localpart}:{hs.server_name}" for a in DEMO_ACCOUNTS],
                 "store_dir": "bot-store",
+                "store_pickle_key": "${LIAISON_BOT_STORE_KEY}",
             },
             "database": {"url": "sqlite+aiosqlite:///liaison.db"},
             "logging": {"format": "console", "level": "info", "file": str(self.logs / "bot.log")},
@@ -121,8 +132,8 @@ class Stack:
             "trace": {"anchor_file": "trace-anchors.jsonl", "anchor_key": "${LIAISON_TRACE_KEY}"},
         }
         path = self.root / "liaison.yaml"
-        path.write_text("# Généré par `liaison up` pour la pile locale ; voir deploy/liaison.example.yaml.\n"
-                        + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
+        write_private(path, "# Généré par `liaison up` pour la pile locale ; voir deploy/liaison.example.yaml.\n"
+                      + yaml.safe_dump(cfg, sort_keys=False, allow_unicode=True))
         return path
 
     def _bridge_section(self) -> dict:
@@ -132,6 +143,7 @@ class Stack:
             "registration": str(self.synapse.appservice_path),
             "listen_port": self.synapse.appservice_port,
             "store_dir": "bridge-store",
+            "store_pickle_key": "${LIAISON_BRIDGE_STORE_KEY}",
             "trusted_domains_file": str(TRUST_LIST),
             "log_file": str(self.logs / "bridge.log"),
             "mailbox": {"address": box["address"], "display_name": DEMO_STRUCTURE, "imap": m["imap"],
@@ -180,7 +192,7 @@ class Stack:
         ready = self.root / "bot.ready"
         ready.unlink(missing_ok=True)
         env = dict(os.environ, LIAISON_BOT_PASSWORD=self.passwords[BOT_LOCALPART],
-                   LIAISON_MAIL_PASSWORD=self.mail["bridge"]["imap_password"], LIAISON_TRACE_KEY=self.trace_key)
+                   LIAISON_MAIL_PASSWORD=self.mail["bridge"]["imap_password"], **self.secrets_env())
         config = str(self.bot_config())
         self.bot = subprocess.Popen(bot_command(config, "--ready-file", str(ready)), env=env)
         self._wait_for(ready, self.bot, "le bot", "bot.log")
@@ -209,10 +221,7 @@ class Stack:
             "documents": {"clamd_socket": self.clamd.socket_path if self.clamd else None},
             "logs": str(self.logs),
         }
-        tmp = self.stack_file.with_suffix(".tmp")
-        tmp.write_text(json.dumps(stack, indent=2, ensure_ascii=False))
-        tmp.chmod(0o600)
-        tmp.replace(self.stack_file)
+        write_private(self.stack_file, json.dumps(stack, indent=2, ensure_ascii=False))
         _say("Pile prête. Connectez-vous avec n'importe quel client Matrix (Element…) :")
         _say(f"  serveur : {hs.url}")
         for a in stack["accounts"]:
@@ -257,6 +266,7 @@ class Stack:
 
 
 def up(root: Path) -> int:
+    restrict_umask()   # everything the stack writes, and its processes (they inherit it), is the owner's only
     stack = Stack(root)
     try:
         stack.start()

@@ -22,6 +22,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import time
 from pathlib import Path
 
@@ -56,7 +57,7 @@ async def _timed(coro) -> tuple[float, object]:
 
 async def bench_documents(synapse: Synapse, work: Path, samples: int = 20) -> dict:
     user = await synapse.aregister("docbench", PASSWORD)
-    client = Matrix(synapse.url, user, work / "docbench-store")
+    client = Matrix(synapse.url, user, work / "docbench-store", pickle_key=secrets.token_hex(32))
     await client.login(PASSWORD, None)
     data = pdf_of(SIZE)
     file = await client.upload_encrypted(data)

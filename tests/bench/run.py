@@ -3,6 +3,7 @@
     .venv/bin/python -m tests.bench.run [--samples 200] [--rooms 1000] [--idle 10] [--no-maubot] [--pathways 30]
                                         [--mail 100] [--mail-pdf 5] [--mail-sustained 0] [--no-mail] [--only-mail]
                                         [--docs 20] [--only-docs] [--devices 20] [--only-devices]
+                                        [--no-hostile] [--only-hostile]
 
 One throwaway Synapse; in encrypted rooms (one room per peer: echo bots answer everything):
 - floor: client A → client B via /sync;
@@ -14,7 +15,8 @@ Then: idle RSS of each bot; the bot's restart with `--rooms` joined rooms, to th
 then a care-pathway opening against a bare encrypted createRoom (tests/bench/pathways.py);
 then the MSSanté bridge against the gateway's IDLE floor, and optionally a sustained load (tests/bench/mail.py);
 then indexing a 10 MiB PDF against its raw download (tests/bench/documents.py);
-then a new device reading the next letter and a late joiner reading the summary (tests/bench/devices.py).
+then a new device reading the next letter and a late joiner reading the summary (tests/bench/devices.py);
+then the hostile-mail catalogue: the bridge's CPU and peak memory per mail, /ping meanwhile (tests/bench/hostile.py).
 Results are printed and written as JSON under .liaison/bench/ (the bridge's part also as mail-<timestamp>.json).
 """
 from __future__ import annotations
@@ -33,6 +35,7 @@ from liaison.stack.synapse import Synapse
 from tests.bench.demo_peers import PASSWORD, start_echo_bot
 from tests.bench.devices import bench_devices, report_lines as devices_report_lines
 from tests.bench.documents import bench_documents, report_lines as documents_report_lines
+from tests.bench.hostile import bench_hostile, report_lines as hostile_report_lines
 from tests.bench.mail import bench_mail, report_lines as mail_report_lines
 from tests.bench.maubot_peer import MaubotEcho
 from tests.bench.measure import Clinician, floor_sample, floor_warm_up, percentiles, rss_mib, wait_device_keys
@@ -95,6 +98,8 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
             return {"documents": await bench_documents(synapse, work, args.docs)}
         if args.only_devices:
             return {"devices": await bench_devices(synapse, work, args.devices)}
+        if args.only_hostile:
+            return {"hostile": await bench_hostile(synapse, work)}
         alice, bob, echo, liaison = [await synapse.aregister(n, PASSWORD) for n in ("alice", "bob", "echo", "liaison")]
         echo_proc = start_echo_bot(synapse, echo, work)
         bot = BotProcess(work / "liaison", synapse.url, synapse.server_name, liaison, PASSWORD, [alice]).start()
@@ -152,9 +157,10 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
         mail = None if args.no_mail else await _mail(args, synapse, work)
         documents = await bench_documents(synapse, work, args.docs) if args.docs else None
         devices = await bench_devices(synapse, work, args.devices) if args.devices else None
+        hostile = None if args.no_hostile else await bench_hostile(synapse, work)
         return {"latency_ms": latency, "rss_mib": rss, "restart": restart, "samples": args.samples,
                 "pathways": pathways, "maubot_version": getattr(mau, "version", None), "mail": mail,
-                "documents": documents, "devices": devices}
+                "documents": documents, "devices": devices, "hostile": hostile}
     finally:
         await a.close()
         await b.close()
@@ -177,6 +183,8 @@ def report(res: dict) -> list[str]:
         lines += ["", *documents_report_lines(res["documents"])]
     if res.get("devices"):
         lines += ["", *devices_report_lines(res["devices"])]
+    if res.get("hostile"):
+        lines += ["", *hostile_report_lines(res["hostile"])]
     return lines
 
 
@@ -233,6 +241,9 @@ def main() -> None:
     parser.add_argument("--only-docs", action="store_true", help="only the document indexing")
     parser.add_argument("--devices", type=int, default=20, help="new-device and late-joiner samples (0: none)")
     parser.add_argument("--only-devices", action="store_true", help="only the new devices and late joiners")
+    parser.add_argument("--no-hostile", action="store_true", help="skip the hostile-mail catalogue")
+    parser.add_argument("--only-hostile", action="store_true",
+                        help="only the hostile-mail catalogue (bridge CPU and memory per mail, /ping meanwhile)")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     logging.getLogger("nio").setLevel(logging.ERROR)

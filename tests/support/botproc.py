@@ -1,6 +1,7 @@
 """Run the real bot as a separate process, the way the stack runs it."""
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import signal
@@ -12,6 +13,11 @@ from pathlib import Path
 import yaml
 
 from liaison.stack import bot_command, stop_process
+
+
+def store_key(workdir: Path) -> str:
+    """The test's store key: the same for every start of the same process's folder (its keys must reopen)."""
+    return hashlib.sha256(f"liaison-test-store:{workdir}".encode()).hexdigest()
 
 
 @dataclass
@@ -43,7 +49,7 @@ class BotProcess:
         cfg = {
             "homeserver": {"url": self.homeserver, "server_name": self.server_name},
             "bot": {"user_id": self.user_id, "password": "${LIAISON_BOT_PASSWORD}",
-                    "staff": self.staff, "store_dir": "store"},
+                    "staff": self.staff, "store_dir": "store", "store_pickle_key": store_key(self.workdir)},
             "database": {"url": self.database_url},
             "logging": {"format": "json", "level": "info"},
             **self.extra,

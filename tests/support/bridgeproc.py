@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from liaison.stack import stop_process
-from tests.support.botproc import log_events
+from tests.support.botproc import log_events, store_key
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO_TRUST_LIST = ROOT / "deploy" / "mssante" / "liste-blanche-demo.xml"
@@ -24,6 +24,7 @@ def bridge_section(synapse, mail: dict, workdir: Path, **overrides) -> dict:
         "registration": str(synapse.appservice_path),
         "listen_port": synapse.appservice_port,
         "store_dir": str(workdir / "bridge-store"),
+        "store_pickle_key": store_key(workdir / "bridge-store"),
         "trusted_domains_file": str(DEMO_TRUST_LIST),
         "log_file": str(workdir / "bridge.log"),
         "retry_first_seconds": 1,

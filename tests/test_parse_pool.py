@@ -1,0 +1,150 @@
+"""Mails are parsed in worker processes: the event loop keeps its pace, a deadline and a memory ceiling hold,
+a worker that dies is replaced and the mail is not blamed for more than that death."""
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+
+from bridge.mail_guard import MAX_ADDRESS_BYTES, MAX_ENCODED_WORDS, MAX_HEADER_LINES
+from bridge.mail_in import MailLimits, MailRejected, parse_mail
+from bridge.parse_pool import MailParser, ParserCrashed
+from tests.support.hostile import big_mail, empty_parts, folded_encoded_from, references
+
+FIXTURES = Path(__file__).parent / "fixtures" / "mail"
+
+
+def html_mail(mib: float) -> bytes:
+    """An HTML-only mail that costs parse_mail about 0.9 s of CPU per MiB (measured)."""
+    return (b"From: a@b.fr\r\nContent-Type: text/html; charset=utf-8\r\n\r\n"
+            + b"<p>Bonjour <b>docteur</b>, voici.</p>\r\n" * int(mib * 1024 * 1024 / 40))
+
+
+@pytest.fixture
+async def parser():
+    p = MailParser(MailLimits(), "liaison.test")
+    yield p
+    p.close()
+
+
+async def _lag_while(work) -> tuple[object, float]:
+    """(what `work` returned or raised, the event loop's worst lag meanwhile, in seconds)."""
+    worst, running = 0.0, True
+
+    async def tick() -> None:
+        nonlocal worst
+        while running:
+            before = time.perf_counter()
+            await asyncio.sleep(0.01)
+            worst = max(worst, time.perf_counter() - before - 0.01)
+    ticker = asyncio.create_task(tick())
+    try:
+        result = await work
+    except (MailRejected, ParserCrashed) as err:
+        result = err
+    running = False
+    await ticker
+    return result, worst
+
+
+async def test_a_parsed_mail_is_the_one_parse_mail_gives(parser):
+    raw = (FIXTURES / "hospital_letter_pdf.eml").read_bytes()
+    assert await parser.parse(raw) == parse_mail(raw, MailLimits(), "liaison.test")
+    with pytest.raises(MailRejected) as refused:
+        await parser.parse((FIXTURES / "smime_encrypted.eml").read_bytes())
+    assert refused.value.code == "smime_encrypted" and "S/MIME" in refused.value.reason
+
+
+async def test_the_loop_keeps_its_pace_while_a_costly_mail_is_parsed(parser):
+    await parser.parse(b"From: a@b.fr\r\n\r\nx")   # the worker started
+    mail, lag = await _lag_while(parser.parse(html_mail(1.5)))
+    assert mail.html and lag < 0.1, lag
+
+
+async def test_past_the_deadline_the_worker_is_killed_and_the_mail_refused():
+    parser = MailParser(MailLimits(), "liaison.test", deadline=0.5)
+    try:
+        await parser.parse(b"From: a@b.fr\r\n\r\nx")
+        [first] = parser.pids()
+        started = time.monotonic()
+        refused, lag = await _lag_while(parser.parse(html_mail(4)))
+        assert isinstance(refused, MailRejected) and refused.code == "too_complex"
+        assert time.monotonic() - started < 2 and lag < 0.1
+        assert not psutil.pid_exists(first) or psutil.Process(first).status() == psutil.STATUS_ZOMBIE
+        assert (await parser.parse(b"From: b@c.fr\r\n\r\ny")).from_address == "b@c.fr", "a new worker took over"
+    finally:
+        parser.close()
+
+
+async def test_a_mail_that_needs_more_than_the_ceiling_is_refused_without_growing_the_bridge():
+    parser = MailParser(MailLimits(), "liaison.test", ceiling=64 * 1024 * 1024)
+    before = psutil.Process().memory_info().rss
+    try:
+        with pytest.raises(MailRejected) as refused:
+            await parser.parse(big_mail(20 * 1024 * 1024, "a@b.fr", "c@d.fr"))
+        assert refused.value.code == "too_complex"
+        assert (await parser.parse(b"From: b@c.fr\r\n\r\ny")).from_address == "b@c.fr"
+    finally:
+        parser.close()
+    assert psutil.Process().memory_info().rss - before < 100 * 1024 * 1024
+
+
+async def test_a_worker_killed_mid_mail_is_a_crash_and_is_replaced(parser):
+    await parser.parse(b"From: a@b.fr\r\n\r\nx")
+    [pid] = parser.pids()
+    parsing = asyncio.create_task(parser.parse(html_mail(4)))
+    await asyncio.sleep(0.3)
+    os.kill(pid, signal.SIGKILL)
+    with pytest.raises(ParserCrashed):
+        await parsing
+    assert (await parser.parse(b"From: b@c.fr\r\n\r\ny")).from_address == "b@c.fr"
+
+
+async def test_a_worker_that_died_idle_is_replaced_without_blaming_the_next_mail(parser):
+    await parser.parse(b"From: a@b.fr\r\n\r\nx")
+    [pid] = parser.pids()
+    os.kill(pid, signal.SIGKILL)
+    await asyncio.sleep(0.2)
+    assert (await parser.parse(b"From: b@c.fr\r\n\r\ny")).from_address == "b@c.fr"
+
+
+def _worker_cost(parser: MailParser) -> tuple[float, float]:
+    """(CPU seconds, peak RSS in MB) of the parser's single worker so far."""
+    [pid] = parser.pids()
+    times = psutil.Process(pid).cpu_times()
+    with open(f"/proc/{pid}/status") as status:
+        peak = next(int(line.split()[1]) for line in status if line.startswith("VmHWM:"))
+    return times.user + times.system, peak / 1024
+
+
+async def test_mails_at_every_limit_cost_under_a_second_and_200_mb():
+    """The raw-byte limits are set so that what passes them stays cheap for the parser (targets of #14)."""
+    cases = {
+        "poison From": folded_encoded_from(15_000),
+        "poison parts": empty_parts(40_000),
+        "poison References": references(60_000),
+        "encoded words": b"From: a@b.fr\r\nSubject: " + b"=?utf-8?q?d=C3=A9monstration?= " * (MAX_ENCODED_WORDS - 1)
+                         + b"\r\n\r\nx",
+        "addresses": b"From: a@b.fr\r\nTo: " + b", ".join(b'"Dr %d" <p%d@hop.fr>' % (i, i) for i in range(1400))[
+            :MAX_ADDRESS_BYTES - 200] + b"\r\n\r\nx",
+        "header lines": b"From: a@b.fr\r\n" + b"".join(b"X-%d: y\r\n" % i for i in range(MAX_HEADER_LINES - 5))
+                        + b"\r\nx",
+    }
+    for name, raw in cases.items():
+        parser = MailParser(MailLimits(), "liaison.test", workers=1)
+        try:
+            await parser.parse(b"From: a@b.fr\r\n\r\nx")
+            cpu0, _ = _worker_cost(parser)
+            try:
+                await parser.parse(raw)
+            except MailRejected:
+                pass
+            cpu, peak = _worker_cost(parser)
+        finally:
+            parser.close()
+        assert cpu - cpu0 < 1.0 and peak < 200, (name, cpu - cpu0, peak)
