@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench install clean
+.PHONY: run test bench soak install clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,10 @@ test: $(BIN)/.installed tests/element/node_modules/.installed
 ## Latency and memory benchmark (not part of the tests' pass/fail).
 bench: $(BIN)/.installed
 	$(BIN)/python -m tests.bench.run $(ARGS)
+
+## The J5 reply tests 20 times in a row (`make soak N=50` for more): a flaky test is a bug.
+soak: $(BIN)/.installed tests/element/node_modules/.installed
+	deploy/test/soak.sh $(or $(N),20)
 
 clean:
 	rm -rf .liaison .pytest_cache

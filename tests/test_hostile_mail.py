@@ -10,8 +10,8 @@ import pytest
 from nio import RoomMessageText
 
 from tests.support.hostile import catalogue
-from tests.support.hostile_run import Outcomes, PingWatch, deliver
-from tests.support.mss import box, letter, open_structure, send_mail, wait_mail, xdm_letter
+from tests.support.hostile_run import Outcomes, PingWatch, deliver, one_of_our_mails
+from tests.support.mss import box, letter, open_structure, send_mail
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
 LAB = "resultats@labo-demo.mssante.test"
@@ -32,28 +32,13 @@ class _Links(HTMLParser):
         self.hrefs += [v or "" for k, v in attrs if k in ("href", "src")]
 
 
-async def _one_of_our_mails(s, cardio: dict, to: str) -> str:
-    """A letter from the cardiologist, the GP's answer relayed to her: that answer's Message-ID (the pathway's code
-    in it: her box may hold the answers of other tests)."""
-    await send_mail(s.mail, cardio, letter(cardio, to, subject="Lettre", text="Lettre de liaison.", xdm=xdm_letter()),
-                    to)
-    posted = await s.gp.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMessageText)
-                                 and "Lettre de liaison" in e.body, 30)
-    await s.gp.client.room_send(s.room, "m.room.message", {
-        "msgtype": "m.text", "body": f"Bien reçu, merci ({s.code}).",
-        "m.relates_to": {"m.in_reply_to": {"event_id": posted.event_id}}}, ignore_unverified_devices=True)
-    answer = await wait_mail(s.mail, cardio, lambda m: f"Bien reçu, merci ({s.code})" in m.get_body(("plain",))
-                             .get_content(), 30)
-    return str(answer["Message-ID"]).strip("<>")
-
-
 async def test_the_hostile_catalogue_is_refused_as_stated_and_the_bridge_keeps_answering(structure, synapse,
                                                                                          mail_gateway):
     s = structure
     cardio = box(s.mail, CARDIO)
     local, domain = s.mail["bridge_address"].split("@")
     to = f"{local}+{s.code.lower()}@{domain}"
-    cited = await _one_of_our_mails(s, cardio, to)
+    cited = await one_of_our_mails(s, cardio, to)
     outcomes = Outcomes(s.bot.database_url)
     token = f"T{int(time.time())}"
     cases = catalogue(CARDIO, to, cited, s.mail["bridge_address"], token, other=LAB)
@@ -77,6 +62,10 @@ async def test_the_hostile_catalogue_is_refused_as_stated_and_the_bridge_keeps_a
         await send_mail(s.mail, cardio, letter(cardio, to, subject="Après", text="Le courriel d'après."), to)
         await s.gp.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMessageText)
                             and "Le courriel d'après" in e.body, 60)
+        # Its text is shown before the bridge records it done (the thread first, then its files and state): wait
+        # for that record, or "half stored" below would see a mail that is merely not finished yet.
+        _, state, reason = await outcomes.next(60)
+        assert state == "posted", (state, reason)
     assert not ping.failures, ping.failures
     assert max(ping.latencies) < 1.0, max(ping.latencies)
     assert len(ping.latencies) > 50

@@ -28,9 +28,9 @@ import yaml
 from liaison.stack.synapse import Synapse
 from tests.bench.mail import _Local
 from tests.support.hostile import catalogue
-from tests.support.hostile_run import Outcomes, deliver
+from tests.support.hostile_run import Outcomes, deliver, one_of_our_mails
 from tests.support.mailgw import GatewayProcess
-from tests.support.mss import box, letter, open_structure, send_mail, wait_mail, xdm_letter
+from tests.support.mss import box, open_structure
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
 LAB = "resultats@labo-demo.mssante.test"
@@ -121,20 +121,6 @@ def _probe_main(url: str, token: str) -> None:
     asyncio.run(run())
 
 
-async def _cited(s, cardio: dict, to: str) -> str:
-    await send_mail(s.mail, cardio, letter(cardio, to, subject="Lettre", text="Lettre de liaison.", xdm=xdm_letter()),
-                    to)
-    from nio import RoomMessageText
-    posted = await s.gp.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMessageText)
-                                 and "Lettre de liaison" in e.body, 60)
-    await s.gp.client.room_send(s.room, "m.room.message", {
-        "msgtype": "m.text", "body": f"Bien reçu ({s.code}).",
-        "m.relates_to": {"m.in_reply_to": {"event_id": posted.event_id}}}, ignore_unverified_devices=True)
-    answer = await wait_mail(s.mail, cardio, lambda m: f"Bien reçu ({s.code})" in m.get_body(("plain",)).get_content(),
-                             60)
-    return str(answer["Message-ID"]).strip("<>")
-
-
 def _ms(samples: list[float]) -> dict:
     """n, p50, p99 and max in milliseconds of `samples` given in seconds."""
     if not samples:
@@ -156,7 +142,7 @@ async def bench_hostile(synapse: Synapse, work: Path) -> dict:
         cardio = box(mail, CARDIO)
         local_part, domain = mail["bridge_address"].split("@")
         to = f"{local_part}+{s.code.lower()}@{domain}"
-        cited = await _cited(s, cardio, to)
+        cited = await one_of_our_mails(s, cardio, to, 60)
         outcomes = Outcomes(s.bot.database_url)
         cases = catalogue(CARDIO, to, cited, mail["bridge_address"], f"B{int(time.time())}", other=LAB)
         await probe.start()

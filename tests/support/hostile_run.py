@@ -11,8 +11,25 @@ from pathlib import Path
 import aiohttp
 import yaml
 
+from nio import RoomMessageText
+
 from tests.support.hostile import Case
-from tests.support.mss import box, smtp_for
+from tests.support.mss import box, letter, send_mail, smtp_for, wait_mail, xdm_letter
+
+
+async def one_of_our_mails(s, cardio: dict, to: str, timeout: float = 30) -> str:
+    """A letter from the cardiologist, the GP's answer relayed to her: that answer's Message-ID, for the cases that
+    cite one of our own mails (the pathway's code is in it: her box may hold the answers of other runs)."""
+    await send_mail(s.mail, cardio, letter(cardio, to, subject="Lettre", text="Lettre de liaison.", xdm=xdm_letter()),
+                    to)
+    posted = await s.gp.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMessageText)
+                                 and "Lettre de liaison" in e.body, timeout)
+    await s.gp.client.room_send(s.room, "m.room.message", {
+        "msgtype": "m.text", "body": f"Bien reçu, merci ({s.code}).",
+        "m.relates_to": {"m.in_reply_to": {"event_id": posted.event_id}}}, ignore_unverified_devices=True)
+    answer = await wait_mail(s.mail, cardio, lambda m: f"Bien reçu, merci ({s.code})" in m.get_body(("plain",))
+                             .get_content(), timeout)
+    return str(answer["Message-ID"]).strip("<>")
 
 
 async def deliver(mail: dict, gateway_dir: Path, case: Case, to: str) -> None:
