@@ -146,7 +146,7 @@ async def bench_hostile(synapse: Synapse, work: Path) -> dict:
         outcomes = Outcomes(s.bot.database_url)
         cases = catalogue(CARDIO, to, cited, mail["bridge_address"], f"B{int(time.time())}", other=LAB)
         await probe.start()
-        await asyncio.sleep(1)
+        await asyncio.sleep(1)   # one idle second of pings: the floor the catalogue's pings are read against
         idle = [x for x, _ in probe.between(0, time.perf_counter())]
         rows, first = [], time.perf_counter()
         for case in cases:
