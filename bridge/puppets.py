@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import re
 import unicodedata
 from collections import OrderedDict
@@ -31,13 +32,15 @@ _OWN_SUFFIX = re.compile(r"\(\s*mss\s*ant[eé]\s*\)", re.IGNORECASE)
 _ADDRESS = re.compile(r"\S*@\S*")
 
 
-def puppet_localpart(prefix: str, address: str) -> str:
-    """`mss_c.lefebvre=40chu-demo.mssante.test`: readable, reversible enough, within Matrix's alphabet."""
-    escaped = re.sub(r"[^a-z0-9._-]", lambda m: "=%02x" % ord(m.group()), address.lower())
-    local = prefix + escaped
-    if len(local) > 200 or any(ord(c) > 127 for c in address):
-        local = prefix + "h" + hashlib.sha256(address.lower().encode()).hexdigest()[:24]
-    return local
+def puppet_localpart(prefix: str, address: str, key: str) -> str:
+    """`mss_3f9c…`: the address keyed-hashed with the bridge's secret, so a user id names no one.
+
+    A user id lands where our encryption does not reach (Synapse's log, its database, every server the
+    room federates with); a plain hash of a guessable address could be reversed by trying addresses,
+    a keyed one cannot. The address → id map is the bridge's store: puppets made before keep their id.
+    """
+    mac = hmac.new(key.encode(), b"liaison-puppet:" + address.lower().encode(), hashlib.sha256)
+    return prefix + mac.hexdigest()[:32]
 
 
 def puppet_display_name(from_name: str, address: str, known_name: str | None = None) -> str:
@@ -111,6 +114,10 @@ class Puppets:
         self._open: OrderedDict[str, Matrix] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
 
+    def user_id_for(self, address: str) -> str:
+        """The user id a new puppet of `address` gets (one already made keeps the one the store holds)."""
+        return f"@{puppet_localpart(self.prefix, address, self.pickle_key)}:{self.server_name}"
+
     def is_puppet(self, user_id: str) -> bool:
         return user_id.startswith("@" + self.prefix) and user_id != self.bridge.user_id
 
@@ -134,7 +141,7 @@ class Puppets:
             return puppet, matrix
 
     async def _make(self, address: str, display: str, known: Puppet | None) -> Puppet:
-        user_id = known.user_id if known else f"@{puppet_localpart(self.prefix, address)}:{self.server_name}"
+        user_id = known.user_id if known else self.user_id_for(address)
         if known is None:
             await self.api.register(user_id[1:].split(":")[0])
         puppet = Puppet(address, user_id, display)
@@ -142,7 +149,7 @@ class Puppets:
         self._open[address] = matrix
         await matrix.set_display_name(display)
         await self.store.add_puppet(puppet)
-        log.info("puppet.ready", puppet=digest(user_id), new=known is None)   # its user id encodes an address
+        log.info("puppet.ready", puppet=digest(user_id), new=known is None)
         return puppet
 
     async def _login(self, puppet: Puppet) -> Matrix:

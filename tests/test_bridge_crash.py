@@ -13,7 +13,7 @@ from email import policy
 import pytest
 from nio import RoomMessageText
 
-from tests.support.mss import box, imap_for, letter, open_structure, send_mail, smtp_for, wait_mail, xdm_letter
+from tests.support.mss import box, imap_for, is_puppet, letter, open_structure, send_mail, smtp_for, wait_mail, xdm_letter
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
 IN_COUNT = 200
@@ -51,7 +51,7 @@ async def _send_out(s, root_event: str, run: str) -> None:
 
 def _room_tokens(s, run: str) -> list[str]:
     return [m.group(0) for r, e in s.gp.events if r == s.room and isinstance(e, RoomMessageText)
-            and e.sender.startswith("@mss_c.") for m in [re.search(r"in-\d{3}", e.body)]
+            and is_puppet(e.sender) for m in [re.search(r"in-\d{3}", e.body)]
             if m and f"crash {run}" in e.body]
 
 

@@ -38,7 +38,7 @@ from liaison.pathway_store import PathwayStore
 from policies.sharing import Knobs
 from tests.support.bridgeproc import documents_section, with_documents
 from tests.support.clamd import EICAR, REPORTED, running_clamd
-from tests.support.mss import INS, PDF, box, drain, letter, open_structure, send_mail, wait_mail, xdm_letter
+from tests.support.mss import INS, PDF, box, drain, is_puppet, letter, open_structure, send_mail, wait_mail, xdm_letter
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
 TEST_OID = "1.2.250.1.213.1.4.10"
@@ -66,7 +66,7 @@ def _content(e) -> dict:
 
 
 def _puppet_file(room: str):
-    return lambda r, e: (r == room and getattr(e, "sender", "").startswith("@mss_c.lefebvre")
+    return lambda r, e: (r == room and is_puppet(getattr(e, "sender", ""))
                          and _content(e).get("msgtype") in ("m.file", "m.image"))
 
 
@@ -129,7 +129,7 @@ async def test_letter_in_is_indexed_and_sent_out_as_xdm(structure):
                     bridge_address)
 
     text_event = await s.gp.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMessageText)
-                                     and e.sender.startswith("@mss_c.lefebvre") and "Sortie de M. Durand" in e.body, 30)
+                                     and is_puppet(e.sender) and "Sortie de M. Durand" in e.body, 30)
     assert "1 pièce(s) jointe(s)" in text_event.body
     file_event = await s.gp.wait_for(_puppet_file(s.room), 30)
     notice = await s.gp.wait_for(_bridge_notice(s.room, "Document n°"), 30)
@@ -237,7 +237,7 @@ async def test_refused_files_are_not_posted(clinician, bot_process, bridge_proce
 
     # clamd unreachable: nothing is posted, the mail waits (the bridge retries at each poll).
     await asyncio.sleep(8)
-    assert not [e for r, e in s.gp.events if r == s.room and getattr(e, "sender", "").startswith("@mss_c.")], \
+    assert not [e for r, e in s.gp.events if r == s.room and is_puppet(getattr(e, "sender", ""))], \
         "the sender's puppet does not even join before the files are checked"
     assert s.bridge.events("mail.in_retry_later"), s.bridge.output()
 
@@ -376,7 +376,7 @@ async def _deps(engine, antivirus: Antivirus = Antivirus()):
                                          birth_date=date(1948, 5, 12), sex="M", actor="@coord:hs")
     pathway = await pathways.add_pathway(patient_id=patient.id, type_key="insuffisance-cardiaque", code="P-TEST1",
                                          actor="@coord:hs")
-    puppet, bridge = FakeMatrix("@mss_c.lefebvre:hs"), FakeMatrix("@mss_relais:hs")
+    puppet, bridge = FakeMatrix("@mss_0c6f2a:hs"), FakeMatrix("@mss_relais:hs")
     d = Deps(settings=None, store=None, mail=MailStore(engine), pathways=pathways, roster=None, consents=None,
              knobs=Knobs(), trace=None, trusted=None, matrix=bridge, puppets=FakePuppets(puppet), smtp=None,
              metrics=None, documents=DocumentStore(engine), antivirus=antivirus)

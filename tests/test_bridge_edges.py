@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from nio import ReactionEvent, RoomMessage, RoomMessageText
 
-from tests.support.mss import box, drain, letter, open_structure, send_mail, wait_mail, xdm_letter
+from tests.support.mss import box, drain, is_puppet, letter, open_structure, send_mail, wait_mail, xdm_letter
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
@@ -134,7 +134,7 @@ async def test_bad_mails_are_quarantined_with_a_reason(structure, mail_gateway):
     text = "\n".join(n.body for n in notices)
     for word in ["archive", "taille", *BAD.values()]:
         assert word.lower() in text.lower(), (word, text)
-    assert not [e for r, e in s.gp.events if r == s.room and e.sender.startswith("@mss_c.")], \
+    assert not [e for r, e in s.gp.events if r == s.room and is_puppet(e.sender)], \
         "nothing reached the patient room"
     db = sqlite3.connect(s.bot.database_url.split("///", 1)[1])
     states = dict(db.execute("SELECT state, COUNT(*) FROM mail_in GROUP BY state").fetchall())

@@ -20,8 +20,9 @@ async def structure(clinician, bot_process, bridge_process, synapse, mail_gatewa
     return await open_structure(clinician, bot_process, bridge_process, synapse, mail_gateway, tmp_path / "bridge")
 
 
-def _from_puppet(room, puppet_prefix="@mss_c.lefebvre"):
-    return lambda r, e: r == room and isinstance(e, (RoomMessage, MegolmEvent)) and e.sender.startswith(puppet_prefix)
+def _from_puppet(s):
+    """The cardiologist's puppet, by its user id (opaque: see Structure.puppet)."""
+    return lambda r, e: r == s.room and isinstance(e, (RoomMessage, MegolmEvent)) and e.sender == s.puppet(CARDIO)
 
 
 async def test_hospital_letter_in_and_reply_out(structure):
@@ -33,13 +34,13 @@ async def test_hospital_letter_in_and_reply_out(structure):
                                                         xdm=xdm_letter()), bridge_address)
 
     # J4: in the right room, posted by "Dr … (MSSanté)", encrypted, the PDF attached and encrypted.
-    text = await s.gp.wait_for(lambda r, e: _from_puppet(s.room)(r, e) and isinstance(e, RoomMessageText), 30)
+    text = await s.gp.wait_for(lambda r, e: _from_puppet(s)(r, e) and isinstance(e, RoomMessageText), 30)
     assert text.decrypted, "the puppet's message travels encrypted"
     assert "Sortie de M. Durand" in text.body and "voici la lettre" in text.body
     assert "selon l'INS du document" in text.body
     name = s.gp.client.rooms[s.room].user_name(text.sender)
     assert name.endswith("(MSSanté)") and "Lefebvre" in name
-    file = await s.gp.wait_for(lambda r, e: _from_puppet(s.room)(r, e) and isinstance(e, RoomMessageFile)
+    file = await s.gp.wait_for(lambda r, e: _from_puppet(s)(r, e) and isinstance(e, RoomMessageFile)
                                or (r == s.room and getattr(e, "source", {}).get("content", {}).get("msgtype")
                                    == "m.file"), 30)
     content = file.source["content"]
@@ -72,7 +73,7 @@ async def test_hospital_letter_in_and_reply_out(structure):
     await send_mail(s.mail, cardio, letter(cardio, str(answer["Reply-To"]), subject="Re: Sortie de M. Durand",
                                            text="Parfait, merci.", in_reply_to=str(answer["Message-ID"]).strip("<>")),
                     answer["Reply-To"].addresses[0].addr_spec)
-    second = await s.gp.wait_for(lambda r, e: _from_puppet(s.room)(r, e) and isinstance(e, RoomMessageText)
+    second = await s.gp.wait_for(lambda r, e: _from_puppet(s)(r, e) and isinstance(e, RoomMessageText)
                                  and "Parfait" in e.body, 30)
     assert second.source["content"]["m.relates_to"]["event_id"] == text.event_id
 
@@ -117,7 +118,7 @@ async def test_a_file_posted_in_the_thread_leaves_as_an_attachment(structure):
     to = f"liaison+{s.code.lower()}@msp-demo.mssante.test"
     await send_mail(s.mail, cardio, letter(cardio, to, subject="Bilan ?", text="Avez-vous le bilan ?",
                                            xdm=xdm_letter()), to)
-    question = await s.gp.wait_for(lambda r, e: _from_puppet(s.room)(r, e) and isinstance(e, RoomMessageText)
+    question = await s.gp.wait_for(lambda r, e: _from_puppet(s)(r, e) and isinstance(e, RoomMessageText)
                                    and "le bilan" in e.body, 30)
     pdf = b"%PDF-1.4\nbilan\n%%EOF\n"
     resp, keys = await s.gp.client.upload(io.BytesIO(pdf), content_type="application/octet-stream", encrypt=True,
@@ -171,7 +172,7 @@ async def test_a_reply_sent_while_the_letter_s_files_are_still_coming_leaves(str
         msg.add_attachment(b"%PDF-1.4\n" + os.urandom(300_000) + b"\n%%EOF\n", maintype="application",
                            subtype="pdf", filename=f"piece-{i}.pdf")
     letter_id = await send_mail(s.mail, cardio, msg, to)
-    text = await s.gp.wait_for(lambda r, e: _from_puppet(s.room)(r, e) and isinstance(e, RoomMessageText)
+    text = await s.gp.wait_for(lambda r, e: _from_puppet(s)(r, e) and isinstance(e, RoomMessageText)
                                and "Dix pièces" in e.body, 30)
     reply = await s.gp.client.room_send(s.room, "m.room.message", {
         "msgtype": "m.text", "body": "Reçu, j'attends les pièces.",

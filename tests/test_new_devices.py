@@ -12,18 +12,18 @@ from liaison.db import open_database
 from liaison.trace import Trace
 from tests.support.clinician import Clinician
 from tests.support.element import ElementDevice
-from tests.support.mss import box, letter, open_structure, send_mail, wait_mail, xdm_letter
+from tests.support.mss import box, is_puppet, letter, open_structure, send_mail, wait_mail, xdm_letter
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
 
 
 def _puppet_text(room: str, words: str):
-    return lambda r, e: (r == room and isinstance(e, RoomMessageText) and e.sender.startswith("@mss_c.lefebvre")
+    return lambda r, e: (r == room and isinstance(e, RoomMessageText) and is_puppet(e.sender)
                          and words in e.body)
 
 
 def _letter_on(device: ElementDevice, words: str):
-    return lambda x: (x.get("sender", "").startswith("@mss_c.lefebvre") and x.get("decrypted")
+    return lambda x: (is_puppet(x.get("sender", "")) and x.get("decrypted")
                       and words in (x.get("body") or ""))
 
 

@@ -12,7 +12,7 @@ from nio import RoomMessage, RoomMessageText
 
 from liaison.logs import find_sensitive
 from policies.ins import nir_key
-from tests.support.mss import INS, NIR, PDF, box, letter, open_structure, send_mail, wait_mail, xdm_letter
+from tests.support.mss import INS, NIR, PDF, box, is_puppet, letter, open_structure, send_mail, wait_mail, xdm_letter
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
 STRANGER = "inconnu@messagerie-ordinaire.test"
@@ -28,6 +28,18 @@ async def structure(clinician, bot_process, bridge_process, synapse, mail_gatewa
     return await open_structure(clinician, bot_process, bridge_process, synapse, mail_gateway, tmp_path / "bridge")
 
 
+@pytest.fixture
+def synapse_log(synapse):
+    """What Synapse logs from here on (its log is the whole session's)."""
+    path = synapse.log_dir / "synapse.log"
+    start = path.stat().st_size if path.exists() else 0
+    def read() -> list[str]:
+        with path.open("rb") as fh:
+            fh.seek(start)
+            return fh.read().decode(errors="replace").splitlines()
+    return read
+
+
 def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
@@ -40,7 +52,7 @@ async def _journeys(s) -> None:
     msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="Compte rendu Durand.pdf")
     letter_id = await send_mail(s.mail, cardio, msg, to)
     text = await s.gp.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMessageText)
-                               and e.sender.startswith("@mss_c.") and "Sortie" in e.body, 60)
+                               and is_puppet(e.sender) and "Sortie" in e.body, 60)
     await s.gp.client.room_send(s.room, "m.room.message", {
         "msgtype": "m.text", "body": "Merci, je le vois jeudi.",
         "m.relates_to": {"m.in_reply_to": {"event_id": text.event_id}}}, ignore_unverified_devices=True)
@@ -61,9 +73,14 @@ async def _journeys(s) -> None:
     await s.coord.ask(quarantine_room, "!mss quarantaine")
 
 
-async def test_the_journeys_leave_no_identity_in_the_logs(structure):
+async def test_the_journeys_leave_no_identity_in_the_logs(structure, synapse_log):
     s = structure
     await _journeys(s)
+    # The homeserver logs every request's user id and path: a puppet's id names no one (see Structure.puppet).
+    homeserver = synapse_log()
+    assert any(s.puppet(CARDIO) in line for line in homeserver), "Synapse logged the puppet's requests"
+    leaks = [line[:300] for line in homeserver for seed in (CARDIO, "lefebvre", STRANGER) if seed in line.lower()]
+    assert not leaks, leaks[:5]
     s.bridge.stop()
     s.bot.stop()
     logs = [s.bot.log_path, s.bridge.log_path, s.bridge.config_path.parent / "bridge.stdout"]

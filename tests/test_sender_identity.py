@@ -17,8 +17,8 @@ from nio import RoomMemberEvent, RoomMessage, RoomMessageText
 
 from bridge.inbound import sender_mismatch
 from bridge.mail_in import MailRejected, parse_mail
-from bridge.puppets import SUFFIX, puppet_display_name
-from tests.support.mss import box, letter, open_structure, send_mail
+from bridge.puppets import SUFFIX, puppet_display_name, puppet_localpart
+from tests.support.mss import box, is_puppet, letter, open_structure, send_mail
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 LAB = "resultats@labo-demo.mssante.test"
@@ -69,6 +69,17 @@ def test_any_name_ends_with_the_real_domain(name, local, domain):
     whole = address if len(address) <= 184 else "…" + address[-183:]
     assert shown == whole + SUFFIX or shown.endswith(f" · {tail}{SUFFIX}")
     assert not [c for c in shown if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
+
+
+@given(local=st.from_regex(r"[a-z0-9.+-]{1,64}", fullmatch=True),
+       domain=st.from_regex(r"[a-z0-9-]{1,60}(\.[a-z0-9-]{1,60}){1,3}", fullmatch=True))
+def test_a_puppet_s_user_id_names_no_one(local, domain):
+    """Its id reaches Synapse's log and database: keyed, so no one can try addresses against it."""
+    address = f"{local}@{domain}"
+    ident = puppet_localpart("mss_", address, "k" * 32)
+    assert ident == puppet_localpart("mss_", address.upper(), "k" * 32), "an address's case is not its identity"
+    assert ident != puppet_localpart("mss_", address, "j" * 32), "another install, another id"
+    assert ident.startswith("mss_") and len(ident) == 36 and set(ident[4:]) <= set("0123456789abcdef")
 
 
 # --- the judge --------------------------------------------------------------------
@@ -136,9 +147,8 @@ async def structure(clinician, bot_process, bridge_process, synapse, mail_gatewa
     return await open_structure(clinician, bot_process, bridge_process, synapse, mail_gateway, tmp_path / "bridge")
 
 
-def _puppets_in(s, prefix: str = "@mss_"):
-    return [e for r, e in s.gp.events if r == s.room and getattr(e, "sender", "").startswith(prefix)
-            and not e.sender.startswith("@mss_relais")]
+def _puppets_in(s):
+    return [e for r, e in s.gp.events if r == s.room and is_puppet(getattr(e, "sender", ""))]
 
 
 async def test_the_laboratory_writing_as_the_cardiologist_shows_under_its_own_domain(structure):
@@ -148,7 +158,7 @@ async def test_the_laboratory_writing_as_the_cardiologist_shows_under_its_own_do
     await send_mail(s.mail, lab, letter(lab, to, subject="Bilan", text="Premier bilan."), to)
     first = await s.gp.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMessageText)
                                 and "Premier bilan" in e.body, 30)
-    assert first.sender.startswith("@mss_resultats")
+    assert first.sender == s.puppet(LAB)
     assert s.gp.client.rooms[s.room].user_name(first.sender) == \
         "Laboratoire de biologie de démonstration · labo-demo.mssante.test (MSSanté)"
 
@@ -185,4 +195,4 @@ async def test_a_from_other_than_the_certificate_is_quarantined_never_posted(str
     await asyncio.sleep(1)
     posted = _puppets_in(s)
     assert not [e for e in posted if "usurpé" in getattr(e, "body", "")], "nothing of it in the patient room"
-    assert not [e for e in posted if e.sender.startswith("@mss_c.lefebvre")], "the cardiologist's puppet never spoke"
+    assert not [e for e in posted if e.sender == s.puppet(CARDIO)], "the cardiologist's puppet never spoke"

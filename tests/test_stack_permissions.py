@@ -11,7 +11,7 @@ from pathlib import Path
 
 from liaison.crypto_store import _PICKLED, NIO_DEFAULT_KEY, _key, _text
 from tests.support.clinician import Clinician
-from tests.support.mss import OPEN, letter, room_of, send_mail, xdm_letter
+from tests.support.mss import OPEN, is_puppet, letter, room_of, send_mail, xdm_letter
 from tests.test_stack import _devices, _start, _stop, stack_dir  # noqa: F401 (a fixture)
 
 # Walked through by Dovecot's unprivileged processes (to their sockets and mailboxes), never listed.
@@ -82,7 +82,7 @@ async def test_every_file_liaison_up_writes_is_the_owner_s_only(tmp_path, stack_
         await send_mail(mail, stranger, letter(stranger, mail["bridge_address"], subject="Bonjour", text="…"),
                         mail["bridge_address"])
         doctor = await Clinician(stack["homeserver"]["url"], gp["user_id"], gp["password"], tmp_path / "gp").start()
-        await doctor.wait_for(lambda r, e: r == pathway_room and getattr(e, "sender", "").startswith("@mss_c."), 60)
+        await doctor.wait_for(lambda r, e: r == pathway_room and is_puppet(getattr(e, "sender", "")), 60)
         await c.wait_for(lambda r, e: "quarantaine" in getattr(e, "body", ""), 60)
         await doctor.stop()
         await c.stop()

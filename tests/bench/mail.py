@@ -45,11 +45,10 @@ from tests.bench.mail_diag import PROFILE_DELAY_S, PROFILE_S, _bridge_batches, _
 from tests.support.bridgeproc import BridgeProcess
 from tests.support.clinician import Clinician
 from tests.support.mailgw import GatewayProcess
-from tests.support.mss import box, imap_for, letter, open_structure, smtp_for, xdm_letter
+from tests.support.mss import box, imap_for, is_puppet, letter, open_structure, smtp_for, xdm_letter
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
 LABO = "resultats@labo-demo.mssante.test"
-PUPPET = "@mss_c.lefebvre"
 TOKEN = re.compile(r"BENCH-[0-9a-f]{12}")
 FLOOR_TOKEN = re.compile(r"FLOOR-[0-9a-f]{12}")
 TARGETS = {"inbound_p50_s": 0.65, "inbound_p95_s": 0.8, "outbound_p95_s": 1.0,
@@ -80,7 +79,7 @@ class _Arrivals:
 
     async def _on_event(self, room, event) -> None:
         now = time.perf_counter()
-        if room.room_id != self.room or not event.sender.startswith(PUPPET):
+        if room.room_id != self.room or not is_puppet(event.sender):
             return
         if isinstance(event, MegolmEvent):
             self.undecryptable += 1

@@ -16,8 +16,8 @@ import psutil
 
 from tests.bench.measure import percentiles
 from tests.support.bridgeproc import BridgeProcess
+from tests.support.mss import is_puppet
 
-PUPPET = "@mss_c.lefebvre"
 
 PROFILE_DELAY_S = 5.0   # sustained: py-spy starts this long after the first mail...
 PROFILE_S = 20          # ... and records the bridge for this long
@@ -192,7 +192,7 @@ def _synapse_requests(log: Path, start: int, end: int) -> dict:
     agg: dict[str, list[float]] = {}
     for m in _ACCESS.finditer(text):
         who = m.group("who")
-        kind = ("puppet" if who.startswith(PUPPET) else "bridge" if who.startswith("@mss_") else
+        kind = ("puppet" if is_puppet(who) else "bridge" if who.startswith("@mss_") else
                 "gp" if "medecin" in who else "coord" if "coordination" in who else
                 "bot" if "liaison" in who.split(":")[0] else "other")
         path = re.sub(r"/(![^/]+|%21[^/]+|@[^/]+|%40[^/]+|\$[^/]+|%24[^/]+)", "/{id}", m.group("path"))

@@ -11,6 +11,7 @@ from email.utils import make_msgid
 from nio import RoomMemberEvent
 
 from bridge.imap import ImapClient, ImapSettings
+from bridge.puppets import puppet_localpart
 from bridge.smtp import SmtpClient, SmtpSettings
 from bridge.xdm import XdmAuthor, XdmOut, write_xdm
 from policies.ins import nir_key
@@ -138,6 +139,17 @@ class Structure:
     room: str
     code: str
     mail: dict
+    puppet_key: str = ""
+    server_name: str = ""
+
+    def puppet(self, address: str) -> str:
+        """The user id of `address`'s puppet (opaque: keyed with the bridge's secret, see bridge/puppets.py)."""
+        return f"@{puppet_localpart('mss_', address, self.puppet_key)}:{self.server_name}"
+
+
+def is_puppet(sender: str) -> bool:
+    """Any puppet's user id, not the bridge's own account."""
+    return sender.startswith("@mss_") and not sender.startswith("@mss_relais")
 
 
 def room_of(body: str) -> str:
@@ -157,7 +169,7 @@ async def open_structure(clinician, bot_process, bridge_process, synapse, mail_g
     roster = [{"user_id": coord.user_id, "name": "Claire Morel", "profession": "coordinateur", "coordinator": True},
               {"user_id": gp.user_id, "name": "Dr Paul Martin", "profession": "médecin"}, *extra_members]
     bot = bot_process(staff=[], roster=roster, pathways={"ins_test_mode": True}, structure="MSP de test",
-                      bridge=bridge_section(synapse, mail, workdir, **bridge_overrides))
+                      bridge=(section := bridge_section(synapse, mail, workdir, **bridge_overrides)))
     bridge = bridge_process(bot)
     desk = await coord.create_room([bot.user_id])
     await coord.wait_joined(desk, bot.user_id)
@@ -171,4 +183,4 @@ async def open_structure(clinician, bot_process, bridge_process, synapse, mail_g
                       and e.membership == "join", 30)
     await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent) and e.state_key == bridge_user
                       and e.membership == "join", 30)
-    return Structure(coord, gp, bot, bridge, desk, room, code, mail)
+    return Structure(coord, gp, bot, bridge, desk, room, code, mail, section["store_pickle_key"], synapse.server_name)
