@@ -190,9 +190,12 @@ class Inbound:
             await d.store.finish_mail(mail_id, state, reason=refused and f"receipt.{refused}")
             return state
         try:
-            xdm = xdm_of(mail)
+            xdm, refused = xdm_of(mail), None
         except XdmError as err:
-            return await self.quarantine(mail_id, raw, Quarantine(err.code, err.reason), mail.from_address, trusted)
+            xdm, refused = None, Quarantine(err.code, err.reason)
+        if refused is not None:   # the parsed mail (its archive: up to the mail's size again) is not kept meanwhile
+            sender, mail = mail.from_address, None
+            return await self.quarantine(mail_id, raw, refused, sender, trusted)
         where = route(await self.lookup(mail, xdm, trusted))
         if isinstance(where, Quarantine):
             return await self.quarantine(mail_id, raw, where, mail.from_address, trusted)

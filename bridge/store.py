@@ -5,7 +5,6 @@ a mail before it leaves the inbox, a reply before it is sent; every table dedupe
 """
 from __future__ import annotations
 
-import base64
 import json
 import uuid
 from dataclasses import dataclass
@@ -13,6 +12,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from liaison.accounts import Accounts
+from liaison.db import bytes_param, bytes_value
 from liaison.pathway_store import now_ms
 
 DONE_MAIL_STATES = ("posted", "quarantined", "rejected", "receipt", "ignored")
@@ -61,7 +61,7 @@ class Outgoing:
 
 def _outgoing(r) -> Outgoing:
     return Outgoing(r.id, r.source_event_id, r.pathway_id, r.room_id, r.message_id, r.recipient,
-                    base64.b64decode(r.raw) if r.raw else b"", r.state, r.attempts, r.give_up_at, r.retry_notice)
+                    bytes_value(r.raw), r.state, r.attempts, r.give_up_at, r.retry_notice)
 
 
 _OUT = ("id, source_event_id, pathway_id, room_id, message_id, recipient, raw, state, attempts, give_up_at, "
@@ -237,7 +237,7 @@ class BridgeStore(Accounts):
                 "next_attempt_at, give_up_at, created_at) VALUES (:i, :e, :p, :r, :m, :to, :raw, 'queued', :t, :g, :t) "
                 "ON CONFLICT DO NOTHING"),
                 {"i": uuid.uuid4().hex, "e": source_event_id, "p": pathway_id, "r": room_id, "m": message_id,
-                 "to": recipient, "raw": base64.b64encode(raw).decode(), "t": at, "g": give_up_at})
+                 "to": recipient, "raw": bytes_param(self.engine, raw), "t": at, "g": give_up_at})
         return bool(result.rowcount)
 
     async def due(self, now: int, limit: int = 50) -> list[Outgoing]:

@@ -2,13 +2,13 @@
 correspondents of a pathway, mail threads, and the bridge's small settings."""
 from __future__ import annotations
 
-import base64
 from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from liaison.db import bytes_param, bytes_value
 from liaison.pathway_store import now_ms
 
 QUARANTINE_ROOM = "quarantine_room"
@@ -112,7 +112,7 @@ class MailStore:
                 "INSERT INTO mss_quarantine (number, mail_in_id, reason_code, reason, from_address, trusted, raw, "
                 "state, received_at) VALUES (:n, :m, :c, :r, :f, :t, :raw, 'waiting', :at)"),
                 {"n": number, "m": mail_in_id, "c": reason_code, "r": reason, "f": from_address,
-                 "t": int(trusted), "raw": base64.b64encode(raw).decode(), "at": now_ms()})
+                 "t": int(trusted), "raw": bytes_param(self.engine, raw), "at": now_ms()})
         return number
 
     async def quarantined(self, states: tuple[str, ...] = ("waiting",)) -> list[Quarantined]:
@@ -131,7 +131,7 @@ class MailStore:
     async def quarantine_raw(self, number: int) -> bytes | None:
         async with self.engine.connect() as conn:
             raw = (await conn.execute(text("SELECT raw FROM mss_quarantine WHERE number = :n"), {"n": number})).scalar()
-        return base64.b64decode(raw) if raw else None
+        return bytes_value(raw) or None
 
     async def purge_quarantine(self, received_before: int) -> list[int]:
         """Erase the raw text of the mails quarantined before `received_before` (ms); their record stays (number,
