@@ -26,6 +26,7 @@ from bridge.appservice import Appservice
 from bridge.deps import BridgeSettings, Deps
 from bridge.homeserver import AppserviceApi, HomeserverError, Registration
 from bridge.imap import ImapClient, ImapSettings
+from bridge.hand_routing import HandRouting
 from bridge.inbound import Inbound
 from bridge.metrics import Metrics
 from bridge.outbound import Outbound
@@ -171,8 +172,9 @@ async def serve(config_path: str, ready_file: str | None) -> int:
              contacts=Contacts(engine), wake_events=wake_events)
     await api.ping()
     synced = asyncio.Event()
-    tasks = [asyncio.create_task(c) for c in (sync_loop(d, store, since, synced), Inbound(d, imap, m.address,
-             b.poll_seconds).run(), Outbound(d).run(), outbox.run(d), retention_loop(d, b.quarantine_keep_days))]
+    inbound = Inbound(d, imap, m.address, b.poll_seconds)
+    tasks = [asyncio.create_task(c) for c in (sync_loop(d, store, since, synced), inbound.run(), Outbound(d).run(),
+             HandRouting(d, inbound.parser).run(), outbox.run(d), retention_loop(d, b.quarantine_keep_days))]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -194,6 +196,7 @@ async def serve(config_path: str, ready_file: str | None) -> int:
         t.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
     await runner.cleanup()
+    inbound.parser.close()
     for closing in (smtp.close(), imap.close(), puppets.close(), matrix.close(), api.close()):
         with contextlib.suppress(Exception):
             await closing

@@ -22,8 +22,8 @@ from bridge.mail_in import InboundMail, MailLimits, MailRejected
 from bridge.parse_pool import MailParser
 from bridge.posting import post_mail
 from bridge.puppets import ShutOut
-from bridge.routing import Lookup, PathwayRef, Quarantine, Route, route, subaddress_code
-from bridge.xdm import XdmError, XdmPackage, read_xdm
+from bridge.routing import Lookup, Quarantine, Route, ref, route, subaddress_code
+from bridge.xdm import XdmError, XdmPackage, xdm_of
 from liaison import memory
 from liaison.mail_store import QUARANTINE_ROOM
 from liaison.matrix import MatrixError, txn_id
@@ -48,10 +48,6 @@ def thread_key(raw: bytes, uid: int) -> bytes:
         if name in found:
             return found[name]
     return b"uid:%d" % uid
-
-
-def ref(p) -> PathwayRef:
-    return PathwayRef(p.id, p.code, p.patient_id, p.room_id or "", p.status == "open")
 
 
 class Inbound:
@@ -276,13 +272,6 @@ def sender_mismatch(mail: InboundMail) -> Quarantine | None:
         return Quarantine("identity_mismatch", f"l'expéditeur affiché ({claimed}) n'est pas celui que la messagerie "
                                                f"MSSanté a authentifié ({who or 'expéditeur vide'}) : le courriel "
                                                "pourrait se faire passer pour un autre correspondant")
-    return None
-
-
-def xdm_of(mail: InboundMail) -> XdmPackage | None:
-    for a in mail.attachments:
-        if a.filename.upper() == "IHE_XDM.ZIP":
-            return read_xdm(a.data)
     return None
 
 

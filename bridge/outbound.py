@@ -1,6 +1,7 @@
 """Room messages out: only a message that replies to, or is in the thread of, a puppet's mail is mailed,
 to that professional, after the sharing decision (data minimisation). New threads asked with
-`!mss ecrire` (decided by the bot) and mails routed by hand from quarantine are handled here too.
+`!mss ecrire` (decided by the bot) are handled here too; mails routed by hand from the quarantine are inbound
+mail (bridge/hand_routing.py).
 """
 from __future__ import annotations
 
@@ -11,15 +12,9 @@ import structlog
 
 from bridge import documents_out, outbox
 from bridge.deps import Deps
-from bridge.documents_in import AntivirusUnavailable
-from bridge.inbound import ref, xdm_of
-from bridge.mail_in import parse_mail
 from bridge.mail_out import OutAttachment, as_bytes, compose, message_id_for
-from bridge.posting import post_mail
-from bridge.puppets import ShutOut
-from bridge.routing import Route
 from bridge.store import PendingEvent
-from liaison.mail_store import QUARANTINE_ROOM, Quarantined, Request, Thread
+from liaison.mail_store import Request, Thread
 from liaison.matrix import KeysMissing, MatrixError, PushedMessage, txn_id
 from liaison.enforcement import decide_at
 
@@ -48,7 +43,6 @@ class Outbound:
             try:
                 await self.process_pending()
                 await self.new_threads()
-                await self.routed_by_hand()
             except Exception:   # one bad event must not stop the relay; it stays pending
                 log.exception("outbound.pass_failed")
                 await asyncio.sleep(1)
@@ -262,62 +256,3 @@ class Outbound:
                                                              f"Rien n'est parti (réf. {code}).")
         await self.d.mail.finish_request(r.event_id, "failed")
         log.warning("outbound.document_failed", event_id=r.event_id, document_id=r.document_id, code=code)
-
-    async def routed_by_hand(self) -> None:
-        """Quarantined mails a coordinator routed (`!mss router`): posted now in the chosen pathway."""
-        for q in await self.d.mail.quarantined(("routing",)):
-            try:
-                await self._route_one(q)
-            except Exception:   # one mail that fails stays "routing" and never holds back the next
-                log.exception("quarantine.routing_failed", number=q.number)
-
-    async def _route_one(self, q: Quarantined) -> None:
-        """One routed mail, decided again now and posted, or told in the quarantine room why not."""
-        d = self.d
-        raw = await d.mail.quarantine_raw(q.number)
-        pathway = await d.pathways.pathway(q.pathway_id)
-        decided = await decide_at(d, "mail.in.route", pathway=pathway, recipient=q.from_address,
-                                  actor=q.decided_by or d.settings.bot_user_id, trusted_domain=q.trusted)
-        if not decided.allowed:   # routed by hand, refused now (an objection recorded since)
-            await d.mail.routing_refused(q.number)
-            await _tell_quarantine(d, f"Courriel n° {q.number} non déposé dans le parcours {pathway.code} : "
-                                       f"{decided.sentence()}. Il reste en quarantaine.", f"refused-{q.number}")
-            log.info("quarantine.routing_refused", number=q.number, rule=decided.decision.rule)
-            return
-        mail = parse_mail(raw or b"")
-        where = Route(ref(pathway), None, f"à la main par la coordination (quarantaine n° {q.number})",
-                      basis="hand")
-        try:
-            event_id = await post_mail(d, mail_id=q.mail_in_id, mail=mail, xdm=_xdm_or_none(mail), route=where)
-        except AntivirusUnavailable:
-            log.warning("quarantine.routing_waits_antivirus", number=q.number)
-            return
-        except ShutOut as out:   # banned: routing by hand does not override a ban
-            await d.mail.routing_refused(q.number)
-            await _tell_quarantine(d, f"Courriel n° {q.number} non déposé dans le parcours {pathway.code} : "
-                                      f"{out.sentence()}. Il reste en quarantaine.", f"shut-out-{q.number}")
-            log.info("quarantine.routing_shut_out", number=q.number, banned=out.banned)
-            return
-        if mail.mdn_to and not mail.auto_submitted and mail.message_id:   # owed once a member has read it
-            await d.store.want_mdn(q.mail_in_id, mail.from_address)
-        await d.store.finish_mail(q.mail_in_id, "posted", pathway_id=pathway.id, event_id=event_id)
-        await d.mail.finish_routing(q.number, None)
-        d.metrics.relayed_in.inc()
-        log.info("quarantine.routed", number=q.number, pathway_id=pathway.id)
-
-
-async def _tell_quarantine(d: Deps, text: str, key: str) -> None:
-    room = await d.mail.setting(QUARANTINE_ROOM)
-    if not room:
-        return
-    try:
-        await d.matrix.send(room, {"msgtype": "m.notice", "body": text}, txn_id("mss-q-told", key))
-    except MatrixError as err:
-        log.warning("quarantine.notice_failed", error=str(err)[:200])
-
-
-def _xdm_or_none(mail):
-    try:
-        return xdm_of(mail)
-    except ValueError:
-        return None

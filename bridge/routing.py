@@ -19,6 +19,11 @@ class PathwayRef:
     open: bool
 
 
+def ref(p) -> PathwayRef:
+    """A pathway row (liaison.pathway_store) as routing sees it."""
+    return PathwayRef(p.id, p.code, p.patient_id, p.room_id or "", p.status == "open")
+
+
 @dataclass(frozen=True)
 class Route:
     pathway: PathwayRef

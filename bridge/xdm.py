@@ -24,7 +24,7 @@ from bridge.xdm_meta import (
 from bridge.xdm_write import XdmAuthor, XdmOut, write_xdm
 
 __all__ = ["XdmAuthor", "XdmDocument", "XdmError", "XdmLimits", "XdmOut", "XdmPackage", "mss_headers",
-           "read_xdm", "write_xdm"]
+           "read_xdm", "write_xdm", "xdm_of"]
 
 _ARCHIVE_SUFFIXES = (".zip", ".gz", ".tgz", ".7z", ".rar", ".bz2", ".xz", ".tar", ".zst", ".cab", ".jar")
 _ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08", b"\x1f\x8b", b"7z\xbc\xaf\x27\x1c",
@@ -261,6 +261,14 @@ def _document(entry: Element, subset: str, files: dict[str, bytes]) -> XdmDocume
         author_institution=xon_name(institution) if institution else None,
         creation_time=_slot(entry, "creationTime"), hash_sha1=hash_sha1, size=size, uri=uri, data=data,
         cda_code=cda_code, cda_patient_ins=cda_ins)
+
+
+def xdm_of(mail) -> XdmPackage | None:
+    """The IHE_XDM.ZIP among a parsed mail's attachments, read (XdmError when refused); None without one."""
+    for a in mail.attachments:
+        if a.filename.upper() == "IHE_XDM.ZIP":
+            return read_xdm(a.data)
+    return None
 
 
 def read_xdm(data: bytes, limits: XdmLimits = XdmLimits()) -> XdmPackage:

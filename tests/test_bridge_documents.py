@@ -25,7 +25,7 @@ from sqlalchemy import text
 
 from bridge.deps import Deps
 from bridge.documents_in import SCAN_PATIENCE_SECONDS, AntivirusUnavailable
-from bridge.inbound import xdm_of
+from bridge.xdm import xdm_of
 from bridge.mail_in import parse_mail
 from bridge.posting import post_mail
 from bridge.routing import PathwayRef, Route
