@@ -30,7 +30,7 @@ from bot.services import PathwaySettings, Services
 from bot.store import BotStore
 from bot.watch import MembershipWatch
 from liaison.config import ConfigError, load_config, policy_text
-from liaison.crypto_store import prepare_stores
+from liaison.matrix.crypto_store import prepare_stores
 from liaison.db import DatabaseTooNew, open_database
 from liaison.doc_check import Antivirus
 from liaison.document_store import DocumentStore

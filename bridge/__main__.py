@@ -36,14 +36,14 @@ from bridge.store import BridgeStore
 from liaison.trusted import TrustedListError, load_trusted_domains
 from liaison.config import ConfigError, load_config, policy_text
 from liaison.consents import ConsentStore
-from liaison.crypto_store import prepare_stores
+from liaison.matrix.crypto_store import prepare_stores
 from liaison.contacts import Contacts
 from liaison.db import DatabaseTooNew, open_database
 from liaison.doc_check import Antivirus
 from liaison.document_store import DocumentStore
 from liaison.logs import setup_logging
 from liaison.mail_store import QUARANTINE_ROOM, MailStore
-from liaison.matrix import MEMBERSHIP_FILTER, Matrix, MatrixError, txn_id
+from liaison.matrix import MEMBERSHIP_FILTER, Matrix, MatrixError, notice, txn_id
 from liaison.pathway_store import PathwayStore, now_ms
 from liaison.private import bridge_owned, restrict_umask, tighten_at_start
 from liaison.roster import Roster
@@ -107,7 +107,7 @@ async def tell_purged(d: Deps, numbers: list[int], keep_days: int) -> None:
             f"({listed}). Leur fiche (date, expéditeur, raison, décision) reste ; ceux qui attendaient une décision "
             "ne peuvent plus être déposés dans un parcours : demandez à l'expéditeur de les renvoyer si besoin.")
     try:
-        await d.matrix.send(room, {"msgtype": "m.notice", "body": text}, txn_id("mss-purge", *map(str, numbers[:50])))
+        await d.matrix.send(room, notice(text), txn_id("mss-purge", *map(str, numbers[:50])))
     except MatrixError as err:
         log.warning("quarantine.purge_notice_failed", error=str(err)[:200])
 

@@ -20,7 +20,7 @@ from bridge.sanitize import safe_filename
 from bridge.xdm import XdmPackage
 from liaison.doc_check import Checked, check
 from liaison.document_store import Document, Facts, NewFile
-from liaison.matrix import Matrix, txn_id
+from liaison.matrix import Matrix, file_content as _file_content, notice, txn_id, with_relation
 from liaison.sniff import extension
 from policies.documents import doctype_label as _label, guess_doctype
 
@@ -54,14 +54,6 @@ class Looked:
         return self.checked.decision.allowed
 
 
-def in_thread(content: dict, root: str | None) -> dict:
-    """`content` placed in the thread of `root` (with the reply fallback for clients without threads)."""
-    if root:
-        content["m.relates_to"] = {"rel_type": "m.thread", "event_id": root, "is_falling_back": True,
-                                   "m.in_reply_to": {"event_id": root}}
-    return content
-
-
 def files_of(mail: InboundMail, xdm: XdmPackage | None) -> list[File]:
     """The mail's attachments, the XDM archive replaced by the documents it carries."""
     out = []
@@ -93,9 +85,8 @@ async def check_files(d: Deps, mail_id: str, files: list[File]) -> list[Looked]:
 
 
 def file_content(name: str, checked: Checked, file: dict) -> dict:
-    msgtype = "m.image" if checked.sniffed.kind == "image" else "m.file"
-    return {"msgtype": msgtype, "body": name, "filename": name,
-            "info": {"mimetype": checked.sniffed.mime, "size": checked.size}, "file": file}
+    """Shown as what its bytes are (sniffed), not what the mail declared."""
+    return _file_content(name, checked.sniffed.mime, checked.size, file, image=checked.sniffed.kind == "image")
 
 
 async def post_file(d: Deps, matrix: Matrix, *, mail_id: str, mail: InboundMail, pathway_id: str, room_id: str,
@@ -109,7 +100,7 @@ async def post_file(d: Deps, matrix: Matrix, *, mail_id: str, mail: InboundMail,
             event_id=None, pathway_id=pathway_id, room_id=room_id, source="mssante", author=mail.from_address,
             author_name=mail.from_name or None, title=x.file.name, file=upload, declared_mime=x.file.mime,
             thread_root=root))
-    event_id = await matrix.send(room_id, in_thread(file_content(x.file.name, x.checked, prepared.file), root),
+    event_id = await matrix.send(room_id, with_relation(file_content(x.file.name, x.checked, prepared.file), root),
                                  txn_id("mss-in", mail_id, str(x.index)))
     doctype = guess_doctype(type_code=x.file.type_code, filename=x.file.name, sniffed_kind=x.checked.sniffed.kind)
     return await d.documents.posted(origin, event_id, Facts(
@@ -137,4 +128,4 @@ def notice_text(indexed: list[tuple[Looked, Document]], refused: list[Looked]) -
 
 async def post_notice(d: Deps, *, mail_id: str, room_id: str, root: str, text: str) -> None:
     """One notice by the bridge's own account, in the mail's thread (same transaction id after a crash)."""
-    await d.matrix.send(room_id, in_thread({"msgtype": "m.notice", "body": text}, root), txn_id("mss-docs", mail_id))
+    await d.matrix.send(room_id, notice(text, thread_root=root), txn_id("mss-docs", mail_id))

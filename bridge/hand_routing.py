@@ -17,7 +17,7 @@ from bridge.routing import Route, ref
 from bridge.xdm import XdmError, xdm_of
 from liaison.enforcement import decide_at
 from liaison.mail_store import QUARANTINE_ROOM, Quarantined
-from liaison.matrix import MatrixError, txn_id
+from liaison.matrix import MatrixError, notice, txn_id
 
 log = structlog.get_logger(__name__)
 
@@ -92,6 +92,6 @@ class HandRouting:
         if not room:
             return
         try:
-            await self.d.matrix.send(room, {"msgtype": "m.notice", "body": text}, txn_id("mss-q-told", key))
+            await self.d.matrix.send(room, notice(text), txn_id("mss-q-told", key))
         except MatrixError as err:
             log.warning("quarantine.notice_failed", error=str(err)[:200])

@@ -26,7 +26,7 @@ from bridge.routing import Lookup, Quarantine, Route, ref, route, subaddress_cod
 from bridge.xdm import XdmError, XdmPackage, xdm_of
 from liaison import memory
 from liaison.mail_store import QUARANTINE_ROOM
-from liaison.matrix import MatrixError, txn_id
+from liaison.matrix import MatrixError, notice, txn_id
 from liaison.enforcement import decide_at
 
 log = structlog.get_logger(__name__)
@@ -285,7 +285,7 @@ async def notify_quarantine(d: Deps, number: int, q: Quarantine, sender: str) ->
             f"Pour le déposer dans un parcours : !mss router {number} <code du parcours> ; "
             f"pour l'écarter : !mss rejeter {number}. Liste : !mss quarantaine.")
     try:
-        event_id = await d.matrix.send(room, {"msgtype": "m.notice", "body": text}, txn_id("mss-q", str(number)))
+        event_id = await d.matrix.send(room, notice(text), txn_id("mss-q", str(number)))
         await d.mail.set_quarantine_notice(number, event_id)
     except MatrixError as err:
         log.warning("quarantine.notice_failed", number=number, error=str(err)[:200])

@@ -15,7 +15,7 @@ from bridge.deps import Deps
 from bridge.mail_out import OutAttachment, as_bytes, compose, message_id_for
 from bridge.store import PendingEvent
 from liaison.mail_store import Request, Thread
-from liaison.matrix import KeysMissing, MatrixError, PushedMessage, txn_id
+from liaison.matrix import KeysMissing, MatrixError, PushedMessage, notice, txn_id
 from liaison.enforcement import decide_at
 
 log = structlog.get_logger(__name__)
@@ -190,10 +190,8 @@ class Outbound:
                     f"Envoyé depuis Liaison (parcours {code})"
 
     async def notice(self, room_id: str, root: str, about: str, text: str) -> None:
-        content = {"msgtype": "m.notice", "body": text, "m.relates_to": {
-            "rel_type": "m.thread", "event_id": root, "is_falling_back": True, "m.in_reply_to": {"event_id": about}}}
-        try:
-            await self.d.matrix.send(room_id, content, txn_id("mss-notice", about))
+        try:   # a reply to the message it is about, in its thread
+            await self.d.matrix.send(room_id, notice(text, thread_root=root, reply_to=about), txn_id("mss-notice", about))
         except MatrixError as err:
             log.warning("outbound.notice_failed", room_id=room_id, error=str(err)[:200])
 

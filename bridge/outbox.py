@@ -17,7 +17,7 @@ from bridge.receipts_in import show
 from bridge.smtp import SmtpError
 from bridge.store import Outgoing
 from liaison.enforcement import decide_at
-from liaison.matrix import MatrixError, txn_id
+from liaison.matrix import MatrixError, notice as _notice, txn_id
 
 log = structlog.get_logger(__name__)
 
@@ -86,10 +86,9 @@ async def _still_allowed(d: Deps, out: Outgoing) -> bool:
     if out.room_id and not out.source_event_id.startswith("mdn:"):
         try:
             await d.matrix.react(out.room_id, out.source_event_id, "⚠️ annulé", txn_id("mss-cancel-r", out.id))
-            await d.matrix.send(out.room_id, {
-                "msgtype": "m.notice", "m.relates_to": {"m.in_reply_to": {"event_id": out.source_event_id}},
-                "body": f"Courriel pour {out.recipient} annulé avant son envoi : {decided.sentence()}. "
-                        "Rien n'est parti."}, txn_id("mss-cancel", out.id))
+            await d.matrix.send(out.room_id, _notice(f"Courriel pour {out.recipient} annulé avant son envoi : "
+                                                     f"{decided.sentence()}. Rien n'est parti.",
+                                                     reply_to=out.source_event_id), txn_id("mss-cancel", out.id))
         except MatrixError as err:
             log.warning("outbox.notice_failed", out_id=out.id, error=str(err)[:200])
     return False
@@ -111,9 +110,8 @@ async def _failed(d: Deps, out: Outgoing, error: str, permanent: bool, from_room
         text = (f"Envoi du courriel à {out.recipient} retardé ({error}) : nouvel essai dans {_when(delay)}, "
                 f"puis de plus en plus espacés jusqu'au {until:%d/%m/%Y %H:%M}.")
         try:
-            notice = await d.matrix.send(out.room_id, {
-                "msgtype": "m.notice", "body": text,
-                "m.relates_to": {"m.in_reply_to": {"event_id": out.source_event_id}}}, txn_id("mss-retry", out.id))
+            notice = await d.matrix.send(out.room_id, _notice(text, reply_to=out.source_event_id),
+                                         txn_id("mss-retry", out.id))
         except MatrixError as err:
             log.warning("outbox.notice_failed", out_id=out.id, error=str(err)[:200])
     await d.store.mark_retry(out.id, error=error, next_at=later_ms(delay), notice=notice)

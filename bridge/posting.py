@@ -11,12 +11,12 @@ import structlog
 
 from bridge import msgids
 from bridge.deps import Deps
-from bridge.documents_in import check_files, files_of, in_thread, notice_text, post_file, post_notice
+from bridge.documents_in import check_files, files_of, notice_text, post_file, post_notice
 from bridge.mail_in import InboundMail
 from bridge.routing import Route
 from bridge.xdm import XdmPackage
 from liaison.mail_store import Thread
-from liaison.matrix import txn_id
+from liaison.matrix import txn_id, with_relation
 
 log = structlog.get_logger(__name__)
 
@@ -52,7 +52,7 @@ async def post_mail(d: Deps, *, mail_id: str, mail: InboundMail, xdm: XdmPackage
         await d.puppets.enter(puppet, matrix, p.room_id, by_hand=route.basis == "hand")
         checked.add((puppet.user_id, p.room_id))
     allowed = [x for x in looked if x.allowed]
-    event_id = await matrix.send(p.room_id, in_thread(message_content(mail, route, len(allowed)), route.thread_root),
+    event_id = await matrix.send(p.room_id, with_relation(message_content(mail, route, len(allowed)), route.thread_root),
                                  txn_id("mss-in", mail_id))
     root = route.thread_root or event_id
     # Known at once, before the files: a member may answer the text while they are still being posted.

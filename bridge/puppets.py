@@ -170,8 +170,8 @@ class Puppets:
             return
         try:
             await self.bridge.invite(room_id, puppet.user_id)
-        except MatrixError as err:
-            if "already in the room" not in str(err) and "M_FORBIDDEN" not in str(err):
+        except MatrixError as err:   # M_FORBIDDEN: already in the room (or may not be: its join below tells)
+            if err.errcode != "M_FORBIDDEN":
                 raise
         await matrix.join(room_id)
         await self.store.add_puppet_room(puppet.user_id, room_id)

@@ -6,7 +6,7 @@ import structlog
 from bridge.deps import Deps
 from bridge.receipts import Receipt
 from bridge.store import Outgoing
-from liaison.matrix import MatrixError, txn_id
+from liaison.matrix import MatrixError, notice, txn_id
 
 log = structlog.get_logger(__name__)
 
@@ -18,9 +18,8 @@ async def show(d: Deps, room_id: str, event_id: str, status: str, reason: str = 
     try:
         await d.matrix.react(room_id, event_id, REACTIONS[status], txn_id("mss-r", event_id, status))
         if status == "failed":
-            await d.matrix.send(room_id, {
-                "msgtype": "m.notice", "body": f"Le courriel n'a pas pu être remis : {reason}",
-                "m.relates_to": {"m.in_reply_to": {"event_id": event_id}}}, txn_id("mss-f", event_id))
+            await d.matrix.send(room_id, notice(f"Le courriel n'a pas pu être remis : {reason}", reply_to=event_id),
+                                txn_id("mss-f", event_id))
     except MatrixError as err:
         log.warning("receipt.show_failed", event_id=event_id, status=status, error=str(err)[:200])
 

@@ -7,7 +7,7 @@ import vodozemac
 from nio import AsyncClient, AsyncClientConfig
 from nio.crypto.sessions import OlmAccount, Session
 
-from liaison.crypto_store import NIO_DEFAULT_KEY, StoreKeyError, repickle_stores
+from liaison.matrix.crypto_store import NIO_DEFAULT_KEY, StoreKeyError, repickle_stores
 
 KEY = "0123456789abcdef" * 4
 ROOM = "!salon:hs"

@@ -9,7 +9,7 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from liaison.crypto_store import _PICKLED, NIO_DEFAULT_KEY, _key, _text
+from liaison.matrix.crypto_store import _PICKLED, NIO_DEFAULT_KEY, _key, _text
 from tests.support.clinician import Clinician
 from tests.support.mss import OPEN, is_puppet, letter, room_of, send_mail, xdm_letter
 from tests.test_stack import _devices, _start, _stop, stack_dir  # noqa: F401 (a fixture)

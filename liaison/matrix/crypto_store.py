@@ -7,8 +7,8 @@ store written before that key was configured is re-encrypted with it once, in on
 nio opens it (nio itself would fail on a store under another key). A store that opens with neither key is
 refused, never recreated: the device's keys would be lost.
 
-This module reads nio's file format (vodozemac pickles in nio's SQLite tables), not nio's API: liaison/matrix.py
-stays the one module that talks to nio.
+This module reads nio's file format (vodozemac pickles in nio's SQLite tables), not nio's API, which the rest of
+the package (client.py, keys.py) calls.
 """
 from __future__ import annotations
 

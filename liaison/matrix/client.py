@@ -1,16 +1,12 @@
-"""The one module that talks to matrix-nio.
+"""The Matrix client: nio's calls, each `Response | ErrorResponse` turned into a plain result or `MatrixError`,
+and a sync into a small batch of what the services care about (invites, messages, files, memberships).
 
-It turns nio's `Response | ErrorResponse` values into plain results or `MatrixError`,
-and a sync into a small batch of what the services care about (invites, text messages),
-so no other module imports nio.
+With liaison/matrix/keys.py (operations on nio's live key store), the only code that imports nio.
 """
 from __future__ import annotations
 
 import asyncio
 import io
-import hashlib
-from collections import OrderedDict
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import structlog
@@ -20,22 +16,25 @@ from nio import (
     JoinedMembersResponse,
     AsyncClientConfig,
     ErrorResponse,
-    InviteMemberEvent,
     LoginResponse,
     MegolmEvent,
     RoomCreateResponse,
     RoomGetStateEventResponse,
     RoomGetStateResponse,
-    RoomMemberEvent,
     RoomMessage,
     RoomMessagesResponse,
-    RoomMessageText,
     RoomSendResponse,
     UploadResponse,
     SyncResponse,
 )
 from nio.exceptions import EncryptionError
 from nio.rooms import MatrixRoom
+
+from liaison.matrix import keys
+from liaison.matrix.content import file_content
+from liaison.matrix.errors import FileTooBig, KeysMissing, MatrixError
+from liaison.matrix.events import PushedMessage, Session, SyncBatch, pushed_message
+from liaison.matrix.sync import Waiting, read_sync
 
 log = structlog.get_logger(__name__)
 
@@ -52,121 +51,6 @@ MEMBERSHIP_FILTER = {
     "room": {"timeline": {"types": ["m.room.member"], "limit": 50}, "ephemeral": {"types": ["m.receipt"]},
              "account_data": {"types": []}},
 }
-_PENDING_MAX = 500
-
-
-class MatrixError(RuntimeError):
-    def __init__(self, what: str, response: object) -> None:
-        code = getattr(response, "status_code", None) or getattr(response, "errcode", "")
-        super().__init__(f"{what} failed: {code} {getattr(response, 'message', response)}")
-        self.errcode = getattr(response, "status_code", None)
-
-
-@dataclass(frozen=True)
-class Session:
-    user_id: str
-    device_id: str
-    access_token: str
-
-
-@dataclass(frozen=True)
-class Invite:
-    room_id: str
-    inviter: str | None   # None when the invite carries no usable member event
-
-
-@dataclass(frozen=True)
-class TextMessage:
-    room_id: str
-    event_id: str
-    sender: str
-    body: str
-    encrypted: bool
-    thread_root: str | None = None
-
-
-@dataclass(frozen=True)
-class FileMessage:
-    """A file posted in a room (m.file, m.image, m.video, m.audio), still in the media repository."""
-    room_id: str
-    event_id: str
-    sender: str
-    msgtype: str
-    filename: str
-    file: dict                 # the encrypted file object (url, key, iv, hashes), or {"url": …} when clear
-    mimetype: str | None
-    size: int | None
-    thread_root: str | None
-    timestamp: int             # origin_server_ts, milliseconds
-
-
-FILE_TYPES = frozenset({"m.file", "m.image", "m.video", "m.audio"})
-
-
-@dataclass(frozen=True)
-class Membership:
-    room_id: str
-    event_id: str
-    sender: str
-    user_id: str
-    membership: str        # invite, join, leave, ban, knock
-    prev_membership: str | None
-
-
-@dataclass(frozen=True)
-class ReadReceipt:
-    room_id: str
-    event_id: str   # read up to this event
-    user_id: str
-
-
-@dataclass
-class SyncBatch:
-    next_batch: str
-    invites: list[Invite] = field(default_factory=list)
-    messages: list[TextMessage] = field(default_factory=list)
-    memberships: list[Membership] = field(default_factory=list)
-    files: list[FileMessage] = field(default_factory=list)
-    device_changes: list[str] = field(default_factory=list)   # users whose devices changed (or newly share a room)
-    receipts: list[ReadReceipt] = field(default_factory=list)
-    undecryptable: int = 0
-    idle: bool = False   # nothing happened in any room: the long poll ran out
-
-
-@dataclass(frozen=True)
-class PushedMessage:
-    """A room message pushed to the appservice, decrypted: text, notice or file."""
-    room_id: str
-    event_id: str
-    sender: str
-    msgtype: str
-    body: str
-    thread_root: str | None
-    reply_to: str | None
-    file: dict | None = None      # m.file / m.image: the encrypted file (url, key, iv, hashes) or {"url": …}
-    mimetype: str | None = None
-    size: int | None = None
-
-
-class FileTooBig(MatrixError):
-    """A room file over the size the caller accepts (the bytes were not kept)."""
-
-    def __init__(self, size: int) -> None:
-        super().__init__("download", f"file over the size limit ({size} bytes)")
-        self.size = size
-
-
-class KeysMissing(Exception):
-    """The room key of an encrypted event has not reached this device yet: try again after a sync."""
-
-
-def txn_id(*parts: str) -> str:
-    """A transaction id derived from what is being sent, so a resend is deduplicated by the homeserver."""
-    return "liaison-" + hashlib.sha256("/".join(parts).encode()).hexdigest()[:32]
-
-
-def reply_txn_id(event_id: str) -> str:
-    return txn_id(event_id)
 
 
 class Matrix:
@@ -183,7 +67,7 @@ class Matrix:
                                      max_timeouts=None, request_timeout=90, pickle_key=pickle_key),
         )
         self._keys_lock = asyncio.Lock()
-        self._pending: OrderedDict[str, tuple[str, MegolmEvent]] = OrderedDict()
+        self._waiting = Waiting()
         self._filter_id: str | None = None
         self._sync_filter = sync_filter or SYNC_FILTER
 
@@ -214,75 +98,16 @@ class Matrix:
                                       since=since or None)
         if not isinstance(resp, SyncResponse):
             raise MatrixError("sync", resp)
-        batch = SyncBatch(next_batch=resp.next_batch,
-                          idle=not (resp.rooms.join or resp.rooms.invite or resp.rooms.leave or resp.to_device_events))
-        batch.device_changes = sorted(set(resp.device_list.changed))
-        for room_id, info in resp.rooms.invite.items():
-            batch.invites.append(Invite(room_id, self._inviter(info.invite_state)))
-        for room_id, info in resp.rooms.join.items():
-            for event in info.timeline.events:
-                self._collect(room_id, event, batch)
-            for event in info.ephemeral:
-                for r in getattr(event, "receipts", ()):
-                    if r.receipt_type in ("m.read", "m.read.private"):
-                        batch.receipts.append(ReadReceipt(room_id, r.event_id, r.user_id))
-        self._retry_undecrypted(batch)
-        return batch   # key upkeep waits for the next sync or send: answers come first
-
-    def _inviter(self, invite_state) -> str | None:
-        for ev in invite_state:
-            if (isinstance(ev, InviteMemberEvent) and ev.state_key == self.user_id
-                    and ev.membership == "invite"):
-                return ev.sender
-        return None
-
-    def _collect(self, room_id: str, event, batch: SyncBatch) -> None:
-        if isinstance(event, MegolmEvent):
-            batch.undecryptable += 1
-            self._pending[event.event_id] = (room_id, event)
-            while len(self._pending) > _PENDING_MAX:
-                self._pending.popitem(last=False)
-            return
-        if isinstance(event, RoomMemberEvent):
-            batch.memberships.append(Membership(room_id, event.event_id, event.sender, event.state_key,
-                                                event.membership, event.prev_membership))
-            return
-        if isinstance(event, RoomMessage) and event.sender != self.user_id:
-            found = _file_message(room_id, event)
-            if found:
-                batch.files.append(found)
-                return
-        if not isinstance(event, RoomMessageText) or event.sender == self.user_id:
-            return
-        relates = event.source.get("content", {}).get("m.relates_to") or {}
-        if relates.get("rel_type") == "m.replace":
-            return   # an edit: the command was read when first sent
-        batch.messages.append(TextMessage(room_id, event.event_id, event.sender, event.body,
-                                          encrypted=event.decrypted, thread_root=_thread_root(relates)))
+        return read_sync(resp, self.user_id, self._waiting, self.client.decrypt_event)
+        # key upkeep waits for the next sync or send: answers come first
 
     def pending(self) -> dict[str, tuple[str, dict]]:
         """The synced events still waiting for their room key: event id -> (room id, the event as synced)."""
-        return {event_id: (room_id, event.source) for event_id, (room_id, event) in self._pending.items()}
+        return self._waiting.as_sources()
 
     def restore_pending(self, events: list[tuple[str, dict]]) -> None:
         """Events kept from before a restart: decrypted (and handed over) as soon as their key is here."""
-        for room_id, source in events:
-            event = Event.parse_event(source)
-            if isinstance(event, MegolmEvent):
-                event.room_id = room_id
-                self._pending[event.event_id] = (room_id, event)
-
-    def _retry_undecrypted(self, batch: SyncBatch) -> None:
-        """Room keys often arrive a sync after the message they open: try again then."""
-        for event_id, (room_id, event) in list(self._pending.items()):
-            try:
-                decrypted = self.client.decrypt_event(event)
-            except EncryptionError:
-                continue
-            del self._pending[event_id]
-            if isinstance(decrypted, MegolmEvent):
-                continue
-            self._collect(room_id, decrypted, batch)
+        self._waiting.restore(events)
 
     async def _keys_upkeep(self) -> None:
         c = self.client
@@ -366,17 +191,15 @@ class Matrix:
         room = self.client.rooms.get(room_id)
         if room is not None and user_id in room.users:
             room.remove_member(user_id)
-        if self.client.olm:
-            self.client.olm.outbound_group_sessions.pop(room_id, None)
+        keys.renew_room_key(self.client, room_id)
 
     async def member_devices(self, room_id: str, users: set[str]) -> set[tuple[str, str]]:
         """The current devices of `users` (asked to the homeserver now), as (user id, device id)."""
-        c = self.client
-        if not c.olm or not users:
+        if not self.client.olm or not users:
             return set()
-        c.olm.users_for_key_query.update(users)
+        keys.ask_devices(self.client, users)
         await self._keys_upkeep()
-        return {(u, d.id) for u in users for d in c.device_store.active_user_devices(u)}
+        return keys.devices_of(self.client, users)
 
     async def members(self, room_id: str) -> set[str]:
         """Who is joined to, or invited into, the room now, as the homeserver says."""
@@ -481,23 +304,16 @@ class Matrix:
 
     async def send_file(self, room_id: str, data: bytes, filename: str, mime: str, txn_id: str) -> str:
         """Upload encrypted (the key travels only inside the encrypted event) and post it."""
-        content = {"msgtype": "m.file", "body": filename, "info": {"mimetype": mime, "size": len(data)},
-                   "file": await self.upload_encrypted(data)}
-        return await self.send(room_id, content, txn_id)
+        return await self.send(room_id, file_content(filename, mime, len(data), await self.upload_encrypted(data)),
+                               txn_id)
 
     async def forget_room(self, room_id: str) -> None:
         """Leave, forget, and drop every room key this device holds for the room."""
-        from nio.store.models import MegolmInboundSessions
-
         for step in (self.client.room_leave, self.client.room_forget):
             resp = await step(room_id)
             if isinstance(resp, ErrorResponse) and resp.status_code not in ("M_NOT_FOUND", "M_UNKNOWN"):
                 raise MatrixError("forget", resp)
-        self.client.olm.outbound_group_sessions.pop(room_id, None)
-        self.client.olm.inbound_group_store._entries.pop(room_id, None)
-        store = self.client.store
-        with store.database.bind_ctx(store.models):
-            MegolmInboundSessions.delete().where(MegolmInboundSessions.room_id == room_id).execute()
+        keys.drop_room_keys(self.client, room_id)
         self.client.rooms.pop(room_id, None)
 
     def read_pushed(self, event: dict) -> PushedMessage | None:
@@ -515,15 +331,7 @@ class Matrix:
         content = source.get("content") or {}
         if source.get("type", "m.room.message") != "m.room.message" or not isinstance(content, dict):
             return None
-        relates = content.get("m.relates_to") or {}
-        if relates.get("rel_type") == "m.replace" or "msgtype" not in content:
-            return None
-        file, mimetype, size = _attachment(content)
-        return PushedMessage(
-            room_id=event["room_id"], event_id=event["event_id"], sender=event["sender"],
-            msgtype=str(content.get("msgtype")), body=str(content.get("body", "")),
-            thread_root=_thread_root(relates), reply_to=(relates.get("m.in_reply_to") or {}).get("event_id"),
-            file=file, mimetype=mimetype, size=size)
+        return pushed_message(event, content)
 
     async def refresh_members(self, room_id: str) -> None:
         """For an account that does not sync (a puppet): learn who is in the room, and their devices, before sending.
@@ -540,10 +348,9 @@ class Matrix:
         room = self.client.rooms[room_id]
         now = {m.user_id for m in resp.members}
         known = getattr(room, "_liaison_members", None)
-        if self.client.olm:
-            if known is not None and known != now:
-                self.client.olm.outbound_group_sessions.pop(room_id, None)
-            self.client.olm.users_for_key_query.update(now - {self.user_id})
+        if known is not None and known != now:
+            keys.renew_room_key(self.client, room_id)
+        keys.ask_devices(self.client, now - {self.user_id})
         room._liaison_members = now
 
     async def set_display_name(self, name: str) -> None:
@@ -594,53 +401,3 @@ class Matrix:
 
     async def close(self) -> None:
         await self.client.close()
-
-
-def _file_message(room_id: str, event: RoomMessage) -> FileMessage | None:
-    """The file an m.file/m.image/… event points to; None for anything else or a malformed event."""
-    content = (event.source or {}).get("content") or {}
-    if content.get("msgtype") not in FILE_TYPES:
-        return None
-    relates = content.get("m.relates_to") or {}
-    if relates.get("rel_type") == "m.replace":
-        return None
-    file, mimetype, size = _attachment(content)
-    if file is None:
-        return None
-    name = content.get("filename") or content.get("body") or "document"
-    return FileMessage(room_id, event.event_id, event.sender, content["msgtype"], str(name)[:255], file,
-                       mimetype, size, _thread_root(relates), int(getattr(event, "server_timestamp", 0) or 0))
-
-
-def _attachment(content: dict) -> tuple[dict | None, str | None, int | None]:
-    """(file object, declared MIME type, declared size) of a message; no file object unless it names an mxc URL.
-
-    The file object is the encrypted one (url, key, iv, hashes) in an encrypted room, {"url": …} in a clear one.
-    """
-    file = content.get("file") if isinstance(content.get("file"), dict) else None
-    if file is None and isinstance(content.get("url"), str):
-        file = {"url": content["url"]}
-    if not file or not isinstance(file.get("url"), str) or not file["url"].startswith("mxc://"):
-        file = None
-    info = content.get("info") if isinstance(content.get("info"), dict) else {}
-    mimetype = info.get("mimetype") if isinstance(info.get("mimetype"), str) else None
-    size = info.get("size") if isinstance(info.get("size"), int) and not isinstance(info.get("size"), bool) else None
-    return file, mimetype, size
-
-
-def _thread_root(relates: dict) -> str | None:
-    return relates.get("event_id") if relates.get("rel_type") == "m.thread" else None
-
-
-def reply_content(to: TextMessage, text: str, html: str, notice: bool = True) -> dict:
-    """A reply to `to` (kept in its thread when it was in one), HTML with a plain-text body."""
-    relates: dict = {"m.in_reply_to": {"event_id": to.event_id}}
-    if to.thread_root:
-        relates.update(rel_type="m.thread", event_id=to.thread_root, is_falling_back=False)
-    return {
-        "msgtype": "m.notice" if notice else "m.text",
-        "body": text,
-        "format": "org.matrix.custom.html",
-        "formatted_body": html,
-        "m.relates_to": relates,
-    }
