@@ -1,5 +1,8 @@
 """Mail in: IMAP IDLE on the applicative mailbox, each mail routed to its pathway room or quarantined.
 
+This module holds the loop: batches (one thread's mails in order), the durable poison counter, mails too big
+to fetch. What happens to one mail is bridge/stages/ (parse, judge, route, decide, post, acknowledge).
+
 Store first, acknowledge after: a mail leaves the inbox (moved to « Traités ») only once its
 Matrix events are confirmed and its row says so; it is deduped on (UIDVALIDITY, UID),
 Message-ID and content hash, so a crash anywhere replays it without posting it twice.
@@ -13,21 +16,18 @@ import time
 
 import structlog
 
-from bridge import receipts_in
+from bridge import stages
 from bridge.deps import Deps
 from bridge.homeserver import HomeserverError
 from bridge.imap import Fetched, ImapClient, ImapError
 from bridge.mail_guard import without_mime_fields
-from bridge.mail_in import InboundMail, MailLimits, MailRejected
+from bridge.mail_in import MailLimits, MailRejected
 from bridge.parse_pool import MailParser
-from bridge.posting import post_mail
-from bridge.puppets import ShutOut
-from bridge.routing import Lookup, Quarantine, Route, ref, route, subaddress_code
-from bridge.xdm import XdmError, XdmPackage, xdm_of
+from bridge.routing import Quarantine
+from bridge.stages import acknowledge
+from bridge.stages.judge import sender_mismatch
 from liaison import memory
-from liaison.mail_store import QUARANTINE_ROOM
-from liaison.matrix import MatrixError, notice, txn_id
-from liaison.enforcement import decide_at
+from liaison.matrix import MatrixError
 
 log = structlog.get_logger(__name__)
 
@@ -165,127 +165,7 @@ class Inbound:
                                      bool(sender) and self.d.trusted.trusts(sender))
 
     async def handle(self, mail_id: str, raw: bytes) -> str:
-        d = self.d
-        try:
-            mail = await self.parser.parse(raw)
-        except MailRejected as err:
-            return await self.quarantine(mail_id, raw, Quarantine(err.code, err.reason), "", False)
-        trusted = d.trusted.trusts(mail.from_address)
-        if (mismatch := sender_mismatch(mail)) is not None:   # never posted under someone else's name
-            return await self.quarantine(mail_id, raw, mismatch, mail.from_address, trusted)
-        if await d.store.duplicate_of(mail_id, mail.message_id, mail.content_hash, mail.from_address):
-            d.metrics.duplicates.inc()
-            await d.store.finish_mail(mail_id, "duplicate")
-            return "duplicate"
-        if mail.liaison_loop:
-            await d.store.finish_mail(mail_id, "ignored", reason="loop")
-            return "ignored"
-        if mail.receipt is not None:   # listened to only when it cites our mail and comes from who may report on it
-            refused = await receipts_in.apply(d, mail.receipt, mail.from_address)
-            state = "ignored" if refused == "foreign_sender" else "receipt"
-            await d.store.finish_mail(mail_id, state, reason=refused and f"receipt.{refused}")
-            return state
-        try:
-            xdm, refused = xdm_of(mail), None
-        except XdmError as err:
-            xdm, refused = None, Quarantine(err.code, err.reason)
-        if refused is not None:   # the parsed mail (its archive: up to the mail's size again) is not kept meanwhile
-            sender, mail = mail.from_address, None
-            return await self.quarantine(mail_id, raw, refused, sender, trusted)
-        where = route(await self.lookup(mail, xdm, trusted))
-        if isinstance(where, Quarantine):
-            return await self.quarantine(mail_id, raw, where, mail.from_address, trusted)
-        return await self.deliver(mail_id, raw, mail, xdm, where, trusted)
-
-    async def deliver(self, mail_id: str, raw: bytes, mail: InboundMail, xdm: XdmPackage | None, where: Route,
-                      trusted: bool) -> str:
-        d = self.d
-        pathway = await d.pathways.pathway(where.pathway.id)
-        decided = await decide_at(d, "mail.in.post", pathway=pathway, recipient=mail.from_address,
-                                  actor=mail.from_address, trusted_domain=trusted)
-        if not decided.allowed:   # an objection: never posted, kept in quarantine with the rule named
-            return await self.quarantine(mail_id, raw, Quarantine(decided.decision.rule, decided.sentence()),
-                                         mail.from_address, trusted)
-        try:
-            event_id = await post_mail(d, mail_id=mail_id, mail=mail, xdm=xdm, route=where,
-                                       members_checked=self.members_checked)
-        except ShutOut as out:   # a member removed its correspondent from the room: their will, not a failure
-            return await self.quarantine(mail_id, raw, Quarantine("puppet_banned" if out.banned else "puppet_removed",
-                                                                  out.sentence()), mail.from_address, trusted)
-        await self.answer_mdn(mail_id, mail)   # owed before it counts as posted: a read receipt may come at once
-        await d.store.finish_mail(mail_id, "posted", pathway_id=pathway.id, event_id=event_id)
-        d.metrics.relayed_in.inc()
-        return "posted"
-
-    async def lookup(self, mail: InboundMail, xdm: XdmPackage | None, trusted: bool) -> Lookup:
-        d = self.d
-        ids = [i for i in (mail.in_reply_to, *reversed(mail.references)) if i]
-        thread = await d.mail.thread_of_message(ids) if ids else None
-        foreign = bool(thread) and mail.from_address.lower() not in await d.mail.thread_parties(thread.thread_root)
-        if foreign:   # quoting a thread's Message-IDs (they travel in every References) makes no one a party
-            log.info("mail.in_foreign_thread", pathway_id=thread.pathway_id)
-            thread = None
-        thread_ref = (ref(await d.pathways.pathway(thread.pathway_id)), thread.thread_root) if thread else None
-        patient_id, unknown, pathways = None, False, ()
-        if xdm is not None and xdm.documents:
-            patient = await d.pathways.patient_by_ins(xdm.documents[0].patient_ins)
-            if patient is None:
-                unknown = True
-            else:
-                patient_id = patient.id
-                pathways = tuple(ref(p) for p in await d.pathways.open_for_patient(patient.id))
-        code = subaddress_code(mail.to, d.settings.address)
-        sub = await d.pathways.by_code(code) if code else None
-        return Lookup(trusted=trusted, thread=thread_ref, foreign_thread=foreign, xdm_patient=patient_id,
-                      xdm_ins_unknown=unknown,
-                      patient_pathways=pathways, subaddress_code=code, subaddress_pathway=ref(sub) if sub else None)
+        return await stages.run(self.d, self.parser, mail_id, raw, self.members_checked)
 
     async def quarantine(self, mail_id: str, raw: bytes, q: Quarantine, sender: str, trusted: bool) -> str:
-        d = self.d
-        number = await d.mail.quarantine(mail_id, reason_code=q.code, reason=q.reason, from_address=sender,
-                                         trusted=trusted, raw=raw)
-        await d.store.finish_mail(mail_id, "quarantined", reason=q.code)
-        d.metrics.quarantined.labels(q.code).inc()
-        await notify_quarantine(d, number, q, sender)
-        return "quarantined"
-
-    async def answer_mdn(self, mail_id: str, mail: InboundMail) -> None:
-        """A read receipt asked by a professional is owed to the sender (From) only, and sent once a member of the
-        room has actually read the mail (bridge/read_receipts.py), never before: a receipt reveals nothing else."""
-        if mail.mdn_to and not mail.auto_submitted and mail.message_id:
-            await self.d.store.want_mdn(mail_id, mail.from_address)
-
-
-def sender_mismatch(mail: InboundMail) -> Quarantine | None:
-    """From must be the sender the MSSanté operator authenticated: the envelope sender the delivery recorded
-    (Return-Path) and the sender of every `pass` of an Authentication-Results. No Return-Path is no mismatch
-    (a delivery that does not record it); the null sender `<>` is normal for a receipt (DSN, MDN) only, whose
-    other identities then need only share its domain. A bare domain (SPF, DMARC) is compared to From's."""
-    claimed = mail.from_address
-    null_receipt = mail.receipt is not None and mail.envelope_sender == ""
-    authenticated = [] if mail.envelope_sender is None or null_receipt else [mail.envelope_sender]
-    authenticated += [v for r in mail.auth_results if r.result == "pass" for v in (r.mailfrom, r.header_from) if v]
-    for who in authenticated:
-        same_domain = who.rpartition("@")[2] == claimed.rpartition("@")[2]
-        if who == claimed or (same_domain and ("@" not in who or null_receipt)):
-            continue
-        return Quarantine("identity_mismatch", f"l'expéditeur affiché ({claimed}) n'est pas celui que la messagerie "
-                                               f"MSSanté a authentifié ({who or 'expéditeur vide'}) : le courriel "
-                                               "pourrait se faire passer pour un autre correspondant")
-    return None
-
-
-async def notify_quarantine(d: Deps, number: int, q: Quarantine, sender: str) -> None:
-    """Tell the coordination in the quarantine room (encrypted); the mail stays there until decided."""
-    room = await d.mail.setting(QUARANTINE_ROOM)
-    if not room:
-        log.warning("quarantine.no_room", number=number)
-        return
-    text = (f"Courriel n° {number} mis en quarantaine : {q.reason.rstrip('.')}.\nExpéditeur : {sender or 'illisible'}.\n"
-            f"Pour le déposer dans un parcours : !mss router {number} <code du parcours> ; "
-            f"pour l'écarter : !mss rejeter {number}. Liste : !mss quarantaine.")
-    try:
-        event_id = await d.matrix.send(room, notice(text), txn_id("mss-q", str(number)))
-        await d.mail.set_quarantine_notice(number, event_id)
-    except MatrixError as err:
-        log.warning("quarantine.notice_failed", number=number, error=str(err)[:200])
+        return await acknowledge.quarantine(self.d, mail_id, raw, q, sender, trusted)

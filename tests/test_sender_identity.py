@@ -15,7 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nio import RoomMemberEvent, RoomMessage, RoomMessageText
 
-from bridge.inbound import sender_mismatch
+from bridge.stages.judge import sender_mismatch
 from bridge.mail_in import MailRejected, parse_mail
 from bridge.puppets import SUFFIX, puppet_display_name, puppet_localpart
 from tests.support.mss import box, is_puppet, letter, open_structure, send_mail

@@ -1,0 +1,51 @@
+"""Stage 6: the mail's end written, once: its state, and for a quarantined mail its raw bytes kept aside and the
+coordination told in the quarantine room; for a posted one, the read receipt it asked for owed to its sender."""
+from __future__ import annotations
+
+import structlog
+
+from bridge.deps import Deps
+from bridge.routing import Quarantine
+from bridge.stages.outcome import Outcome
+from liaison.mail_store import QUARANTINE_ROOM
+from liaison.matrix import MatrixError, notice, txn_id
+
+log = structlog.get_logger(__name__)
+
+
+async def write(d: Deps, mail_id: str, raw: bytes, outcome: Outcome) -> str:
+    if outcome.quarantine is not None:
+        return await quarantine(d, mail_id, raw, outcome.quarantine, outcome.sender, outcome.trusted)
+    if outcome.state == "posted":
+        if outcome.receipt_to:   # owed before it counts as posted: a read receipt may come at once
+            await d.store.want_mdn(mail_id, outcome.receipt_to)
+        await d.store.finish_mail(mail_id, "posted", pathway_id=outcome.pathway_id, event_id=outcome.event_id)
+        d.metrics.relayed_in.inc()
+        return "posted"
+    await d.store.finish_mail(mail_id, outcome.state, reason=outcome.reason)
+    return outcome.state
+
+
+async def quarantine(d: Deps, mail_id: str, raw: bytes, q: Quarantine, sender: str, trusted: bool) -> str:
+    number = await d.mail.quarantine(mail_id, reason_code=q.code, reason=q.reason, from_address=sender,
+                                     trusted=trusted, raw=raw)
+    await d.store.finish_mail(mail_id, "quarantined", reason=q.code)
+    d.metrics.quarantined.labels(q.code).inc()
+    await notify_quarantine(d, number, q, sender)
+    return "quarantined"
+
+
+async def notify_quarantine(d: Deps, number: int, q: Quarantine, sender: str) -> None:
+    """Tell the coordination in the quarantine room (encrypted); the mail stays there until decided."""
+    room = await d.mail.setting(QUARANTINE_ROOM)
+    if not room:
+        log.warning("quarantine.no_room", number=number)
+        return
+    text = (f"Courriel n° {number} mis en quarantaine : {q.reason.rstrip('.')}.\nExpéditeur : {sender or 'illisible'}.\n"
+            f"Pour le déposer dans un parcours : !mss router {number} <code du parcours> ; "
+            f"pour l'écarter : !mss rejeter {number}. Liste : !mss quarantaine.")
+    try:
+        event_id = await d.matrix.send(room, notice(text), txn_id("mss-q", str(number)))
+        await d.mail.set_quarantine_notice(number, event_id)
+    except MatrixError as err:
+        log.warning("quarantine.notice_failed", number=number, error=str(err)[:200])

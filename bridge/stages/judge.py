@@ -1,0 +1,57 @@
+"""Stage 2: what the mail is before where it goes: who really sent it, whether it was seen already, whether it is
+a receipt, and its IHE XDM archive read (or refused)."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bridge import receipts_in
+from bridge.deps import Deps
+from bridge.mail_in import InboundMail
+from bridge.routing import Quarantine
+from bridge.stages.outcome import Outcome
+from bridge.xdm import XdmError, XdmPackage, xdm_of
+
+
+@dataclass(frozen=True)
+class Judged:
+    """A mail to route: its sender authenticated, not a duplicate nor a receipt, its archive readable."""
+    mail: InboundMail
+    xdm: XdmPackage | None
+    trusted: bool   # the sender's domain is on the operator's trusted list
+
+
+async def judge(d: Deps, mail_id: str, mail: InboundMail) -> Judged | Outcome:
+    trusted = d.trusted.trusts(mail.from_address)
+    if (mismatch := sender_mismatch(mail)) is not None:   # never posted under someone else's name
+        return Outcome.quarantined(mismatch, mail.from_address, trusted)
+    if await d.store.duplicate_of(mail_id, mail.message_id, mail.content_hash, mail.from_address):
+        d.metrics.duplicates.inc()
+        return Outcome("duplicate")
+    if mail.liaison_loop:
+        return Outcome("ignored", reason="loop")
+    if mail.receipt is not None:   # listened to only when it cites our mail and comes from who may report on it
+        refused = await receipts_in.apply(d, mail.receipt, mail.from_address)
+        return Outcome("ignored" if refused == "foreign_sender" else "receipt", reason=refused and f"receipt.{refused}")
+    try:
+        return Judged(mail, xdm_of(mail), trusted)
+    except XdmError as err:
+        return Outcome.quarantined(Quarantine(err.code, err.reason), mail.from_address, trusted)
+
+
+def sender_mismatch(mail: InboundMail) -> Quarantine | None:
+    """From must be the sender the MSSanté operator authenticated: the envelope sender the delivery recorded
+    (Return-Path) and the sender of every `pass` of an Authentication-Results. No Return-Path is no mismatch
+    (a delivery that does not record it); the null sender `<>` is normal for a receipt (DSN, MDN) only, whose
+    other identities then need only share its domain. A bare domain (SPF, DMARC) is compared to From's."""
+    claimed = mail.from_address
+    null_receipt = mail.receipt is not None and mail.envelope_sender == ""
+    authenticated = [] if mail.envelope_sender is None or null_receipt else [mail.envelope_sender]
+    authenticated += [v for r in mail.auth_results if r.result == "pass" for v in (r.mailfrom, r.header_from) if v]
+    for who in authenticated:
+        same_domain = who.rpartition("@")[2] == claimed.rpartition("@")[2]
+        if who == claimed or (same_domain and ("@" not in who or null_receipt)):
+            continue
+        return Quarantine("identity_mismatch", f"l'expéditeur affiché ({claimed}) n'est pas celui que la messagerie "
+                                               f"MSSanté a authentifié ({who or 'expéditeur vide'}) : le courriel "
+                                               "pourrait se faire passer pour un autre correspondant")
+    return None
