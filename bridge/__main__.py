@@ -16,6 +16,7 @@ import contextlib
 import os
 import signal
 import sys
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import structlog
@@ -26,6 +27,7 @@ from bridge.appservice import Appservice
 from bridge.deps import BridgeSettings, Deps
 from bridge.homeserver import AppserviceApi, HomeserverError, Registration
 from bridge.imap import ImapClient, ImapSettings
+from bridge.catch_up import catch_up
 from bridge.hand_routing import HandRouting
 from bridge.inbound import Inbound
 from bridge.metrics import Metrics
@@ -54,16 +56,24 @@ log = structlog.get_logger("bridge")
 RETENTION_EVERY_S = 3600   # how often quarantined mails past their keeping delay lose their raw text
 
 
-async def sync_loop(d: Deps, store: BridgeStore, since: str | None, ready: asyncio.Event) -> None:
-    """The bridge's own account: room keys arrive here, and invitations from the bot."""
-    first = True
+async def sync_loop(d: Deps, store: BridgeStore, since: str | None, ready: asyncio.Event,
+                    catching_up: Callable[[], Awaitable[int]]) -> None:
+    """The bridge's own account: room keys arrive here, and invitations from the bot. At its first sync, and at
+    the first one after the homeserver was away, the rooms' last messages are read back (bridge/catch_up.py)."""
+    first, away, background = True, True, set()
     while True:
         try:   # the first sync returns at once: being ready must not wait for a long poll to run out
             batch = await d.matrix.sync(since, 0 if first else 30_000)
         except (MatrixError, OSError, asyncio.TimeoutError) as err:
             log.warning("bridge.sync_failed", error=str(err)[:200])
+            away = True
             await asyncio.sleep(2)
             continue
+        if away:   # in the background: the sync goes on (room keys for what it reads come by it)
+            task = asyncio.create_task(catching_up())
+            background.add(task)
+            task.add_done_callback(background.discard)
+            away = False
         for invite in batch.invites:
             member = await d.roster.get(invite.inviter) if invite.inviter else None
             try:
@@ -173,8 +183,9 @@ async def serve(config_path: str, ready_file: str | None) -> int:
     await api.ping()
     synced = asyncio.Event()
     inbound = Inbound(d, imap, m.address, b.poll_seconds)
-    tasks = [asyncio.create_task(c) for c in (sync_loop(d, store, since, synced), inbound.run(), Outbound(d).run(),
-             HandRouting(d, inbound.parser).run(), outbox.run(d), retention_loop(d, b.quarantine_keep_days))]
+    syncing = sync_loop(d, store, since, synced, lambda: catch_up(d, store, service.wanted))
+    tasks = [asyncio.create_task(c) for c in (syncing, inbound.run(), Outbound(d).run(), HandRouting(d, inbound.parser).run(),
+                                              outbox.run(d), retention_loop(d, b.quarantine_keep_days))]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -76,7 +76,7 @@ class Appservice:
         events = body.get("events", []) if isinstance(body, dict) else None
         if not isinstance(events, list) or len(txn) > 255:
             return _error(400, "M_BAD_JSON", "events must be a list")
-        wanted = [e for e in events if self._wanted(e)]
+        wanted = [e for e in events if self.wanted(e)]
         new, known = await self.store.record_transaction(txn, wanted)
         if new:
             self.metrics.events_received.inc(new)
@@ -87,7 +87,7 @@ class Appservice:
         log.debug("as.transaction", txn=txn, events=len(events), kept=len(wanted), new=new)
         return web.json_response({})
 
-    def _wanted(self, event) -> bool:
+    def wanted(self, event) -> bool:
         """Only what may be relayed out: room messages from people (not our puppets' own posts)."""
         return (isinstance(event, dict) and event.get("type") in ("m.room.message", "m.room.encrypted")
                 and "state_key" not in event and not self.is_puppet(str(event.get("sender", ""))))

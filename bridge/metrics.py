@@ -20,6 +20,8 @@ class Metrics:
                                        registry=r)
         self.txn_reused = Counter("liaison_mss_transactions_reused", "Transactions dont l'identifiant était déjà "
                                   "connu mais qui portaient des événements nouveaux", registry=r)
+        self.events_caught_up = Counter("liaison_mss_events_caught_up", "Messages de salon que le serveur n'avait pas "
+                                        "poussés, relus dans les salons (redémarrage du serveur)", registry=r)
         self.not_relayed = Counter("liaison_mss_events_not_relayed", "Réponses reçues qui n'ont pas pu être relayées",
                                    ["reason"], registry=r)
         self.outbox_depth = Gauge("liaison_mss_outbox_depth", "Courriels en attente d'envoi", registry=r)

@@ -59,6 +59,19 @@ class Outgoing:
     retry_notice: str | None
 
 
+async def _record_events(conn, events: list[dict]) -> int:
+    at, new = now_ms(), 0
+    for ev in events:
+        if not isinstance(ev, dict) or not isinstance(ev.get("event_id"), str):
+            continue
+        new += (await conn.execute(text(
+            "INSERT INTO as_event (event_id, room_id, sender, event_json, state, received_at) "
+            "VALUES (:e, :r, :s, :j, 'pending', :at) ON CONFLICT (event_id) DO NOTHING"),
+            {"e": ev["event_id"], "r": str(ev.get("room_id", "")), "s": str(ev.get("sender", "")),
+             "j": json.dumps(ev), "at": at})).rowcount
+    return new
+
+
 def _outgoing(r) -> Outgoing:
     return Outgoing(r.id, r.source_event_id, r.pathway_id, r.room_id, r.message_id, r.recipient,
                     bytes_value(r.raw), r.state, r.attempts, r.give_up_at, r.retry_notice)
@@ -80,20 +93,15 @@ class BridgeStore(Accounts):
         from 1 again after a restart, so a known id may carry new events (they are kept), and the same
         events pushed twice are kept once.
         """
-        at = now_ms()
-        new = 0
         async with self.engine.begin() as conn:
             known = not (await conn.execute(text("INSERT INTO as_transaction (txn_id, received_at) VALUES (:t, :at) "
-                                                 "ON CONFLICT (txn_id) DO NOTHING"), {"t": txn_id, "at": at})).rowcount
-            for ev in events:
-                if not isinstance(ev, dict) or not isinstance(ev.get("event_id"), str):
-                    continue
-                new += (await conn.execute(text(
-                    "INSERT INTO as_event (event_id, room_id, sender, event_json, state, received_at) "
-                    "VALUES (:e, :r, :s, :j, 'pending', :at) ON CONFLICT (event_id) DO NOTHING"),
-                    {"e": ev["event_id"], "r": str(ev.get("room_id", "")), "s": str(ev.get("sender", "")),
-                     "j": json.dumps(ev), "at": at})).rowcount
-        return new, known
+                                                 "ON CONFLICT (txn_id) DO NOTHING"), {"t": txn_id, "at": now_ms()})).rowcount
+            return await _record_events(conn, events), known
+
+    async def record_events(self, events: list[dict]) -> int:
+        """Events read back from the rooms (bridge/catch_up.py), kept as if pushed: those seen before are not."""
+        async with self.engine.begin() as conn:
+            return await _record_events(conn, events)
 
     async def pending(self, limit: int = 200) -> list[PendingEvent]:
         async with self.engine.connect() as conn:

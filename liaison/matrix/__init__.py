@@ -5,9 +5,10 @@
 - `content`: what Liaison posts (notices, replies, thread messages) in Element's current shapes;
 - `keys`: operations on nio's live key store; `crypto_store`: the key stores on disk, under the configured key.
 """
-from liaison.matrix.client import MEMBERSHIP_FILTER, SYNC_FILTER, Matrix
+from liaison.matrix.client import Matrix
 from liaison.matrix.content import file_content, message, notice, relation, reply_content, reply_txn_id, txn_id, with_relation
 from liaison.matrix.errors import FileTooBig, KeysMissing, MatrixError
+from liaison.matrix.sync import MEMBERSHIP_FILTER, SYNC_FILTER
 from liaison.matrix.events import (FILE_TYPES, FileMessage, Invite, Membership, PushedMessage, ReadReceipt, Session,
                                    SyncBatch, TextMessage)
 

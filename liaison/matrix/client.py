@@ -21,8 +21,6 @@ from nio import (
     RoomCreateResponse,
     RoomGetStateEventResponse,
     RoomGetStateResponse,
-    RoomMessage,
-    RoomMessagesResponse,
     RoomSendResponse,
     UploadResponse,
     SyncResponse,
@@ -30,28 +28,13 @@ from nio import (
 from nio.exceptions import EncryptionError
 from nio.rooms import MatrixRoom
 
-from liaison.matrix import keys
+from liaison.matrix import keys, timeline
 from liaison.matrix.content import file_content
 from liaison.matrix.errors import FileTooBig, KeysMissing, MatrixError
 from liaison.matrix.events import PushedMessage, Session, SyncBatch, pushed_message
-from liaison.matrix.sync import Waiting, read_sync
+from liaison.matrix.sync import SYNC_FILTER, Waiting, read_sync
 
 log = structlog.get_logger(__name__)
-
-# Presence and typing are of no use to a bot: do not ask for them.
-SYNC_FILTER = {
-    "presence": {"types": []},
-    "room": {"timeline": {"limit": 100}, "ephemeral": {"types": []}},
-}
-# An account that reads room events elsewhere (the bridge: its appservice gets them pushed) syncs
-# only for what sync alone brings: invitations, room keys (to-device), memberships, read receipts.
-MEMBERSHIP_FILTER = {
-    "presence": {"types": []},
-    "account_data": {"types": []},
-    "room": {"timeline": {"types": ["m.room.member"], "limit": 50}, "ephemeral": {"types": ["m.receipt"]},
-             "account_data": {"types": []}},
-}
-
 
 class Matrix:
     """An end-to-end-encrypting Matrix client for one account."""
@@ -287,20 +270,17 @@ class Matrix:
 
     async def history(self, room_id: str, max_events: int = 100_000) -> list[dict]:
         """The room's messages, oldest first, decrypted where this device holds the keys."""
-        out, token = [], None
-        while len(out) < max_events:
-            resp = await self.client.room_messages(room_id, start=token, limit=500)
-            if not isinstance(resp, RoomMessagesResponse):
-                raise MatrixError("messages", resp)
-            for ev in resp.chunk:
-                if isinstance(ev, RoomMessage):
-                    out.append({"sender": ev.sender, "ts": ev.server_timestamp, "body": getattr(ev, "body", "")})
-                elif isinstance(ev, MegolmEvent):
-                    out.append({"sender": ev.sender, "ts": ev.server_timestamp, "body": None})
-            if not resp.chunk or not resp.end or resp.end == token:
-                break
-            token = resp.end
-        return list(reversed(out))
+        return await timeline.history(self.client, room_id, max_events)
+
+    async def recent_events(self, room_id: str, since_ms: int, limit: int) -> list[dict]:
+        """The room's timeline events sent since `since_ms`, as the homeserver gives them (encrypted ones too)."""
+        return await timeline.recent(self.client, room_id, since_ms, limit)
+
+    async def joined_rooms(self) -> list[str]:
+        resp = await self.client.joined_rooms()
+        if isinstance(resp, ErrorResponse):
+            raise MatrixError("joined rooms", resp)
+        return list(resp.rooms)
 
     async def send_file(self, room_id: str, data: bytes, filename: str, mime: str, txn_id: str) -> str:
         """Upload encrypted (the key travels only inside the encrypted event) and post it."""

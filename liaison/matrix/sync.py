@@ -10,6 +10,19 @@ from nio.exceptions import EncryptionError
 
 from liaison.matrix.events import Invite, Membership, ReadReceipt, SyncBatch, TextMessage, file_message, thread_root
 
+# Presence and typing are of no use to a bot: do not ask for them.
+SYNC_FILTER = {
+    "presence": {"types": []},
+    "room": {"timeline": {"limit": 100}, "ephemeral": {"types": []}},
+}
+# An account that reads room events elsewhere (the bridge: its appservice gets them pushed) syncs
+# only for what sync alone brings: invitations, room keys (to-device), memberships, read receipts.
+MEMBERSHIP_FILTER = {
+    "presence": {"types": []},
+    "account_data": {"types": []},
+    "room": {"timeline": {"types": ["m.room.member"], "limit": 50}, "ephemeral": {"types": ["m.receipt"]},
+             "account_data": {"types": []}},
+}
 WAITING_MAX = 500
 
 
