@@ -7,7 +7,6 @@ position moves past it, and marked answered only after the homeserver took the r
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -17,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.commands import Context, Invocation, Problem, Registry, Reply
 from bot.store import BotStore
 from liaison import memory
+from liaison.logs import new_ref
 from liaison.matrix import Invite, Matrix, MatrixError, TextMessage, reply_content, reply_txn_id
 from policies.bot import bot_may_join
 
@@ -223,7 +223,7 @@ class Bot:
         try:
             return await inv.command.handler(ctx)
         except Exception:
-            ref = secrets.token_hex(4)
+            ref = new_ref()
             log.exception("bot.command_crashed", command=inv.command.name, ref=ref, event_id=msg.event_id)
             return Reply.plain(f"Erreur interne en traitant !{inv.command.name} (réf. {ref}). "
                                "Réessayez ; si cela persiste, transmettez cette référence à l'administrateur.")

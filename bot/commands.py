@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import difflib
 import enum
-import html
 import re
-import shlex
 import unicodedata
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
+
+from liaison.matrix.content import as_html
 
 PREFIXES = ("!", "/")
 MAIL_ADDRESS = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
@@ -44,7 +44,7 @@ class Reply:
 
     @classmethod
     def plain(cls, text: str) -> "Reply":
-        return cls(text, html.escape(text).replace("\n", "<br>"))
+        return cls(text, as_html(text))
 
 
 @dataclass
@@ -104,6 +104,45 @@ def number(word: str | None) -> int | None:
     return int(word) if word.isdigit() and len(word) < 9 else None
 
 
+_QUOTES = {'"': '"', "«": "»", "“": "”"}   # a structured argument of several words; an apostrophe is a letter
+
+
+class Words(list):
+    """The words of a command line, and the line itself: `rest(k)` is what was typed from the k-th word on,
+    byte for byte (apostrophes, quotes, guillemets, line breaks, spaces), for free text (a message, a reason).
+
+    A word is what whitespace separates, or what "double quotes" or « guillemets » enclose (without them:
+    `"insuffisance cardiaque"` is one word). A quote never closed is a letter like the others.
+    """
+
+    def __init__(self, text: str = "") -> None:
+        tokens, self._starts = [], []
+        i, n = 0, len(text)
+        while i < n:
+            if text[i].isspace():
+                i += 1
+                continue
+            close = _QUOTES.get(text[i])
+            end = text.find(close, i + 1) if close else -1
+            if end > i + 1:
+                tokens.append(text[i + 1:end].strip())
+                self._starts.append(i)
+                i = end + 1
+                continue
+            j = i
+            while j < n and not text[j].isspace():
+                j += 1
+            tokens.append(text[i:j])
+            self._starts.append(i)
+            i = j
+        super().__init__(tokens)
+        self.text = text
+
+    def rest(self, k: int) -> str:
+        """The raw text from the k-th word on ("" when there are no more words)."""
+        return self.text[self._starts[k]:] if k < len(self._starts) else ""
+
+
 def strip_reply_fallback(body: str) -> str:
     """A reply's body starts with the quoted message (`> …` lines, then a blank line)."""
     lines = body.split("\n")
@@ -149,29 +188,27 @@ class Registry:
     def parse(self, body: str) -> Invocation | Problem | None:
         """None when the message is not a command at all (ordinary conversation)."""
         text = strip_reply_fallback(body).strip()
-        if len(text) < 2 or text[0] not in PREFIXES or not text[1].isalpha():
+        if len(text) < 2 or text[0] not in PREFIXES or not (text[1].isalpha() or text[1] == "?"):
             return None
-        try:
-            words = shlex.split(text[1:])
-        except ValueError:
-            words = text[1:].split()
-        head, rest = words[0], words[1:]
-        cmd = self.find(head)
+        words = Words(text[1:])
+        cmd = self.find(words[0])
         if cmd is None:
-            return Problem(self._unknown(head))
-        return self._bind(cmd, rest)
+            return Problem(self._unknown(words[0]))
+        return self._bind(cmd, words)
 
     def _unknown(self, word: str) -> Reply:
         close = difflib.get_close_matches(fold(word), list(self._by_word), n=1, cutoff=0.5)
         hint = f" Vouliez-vous dire !{self._by_word[close[0]].name} ?" if close else ""
         return Reply.plain(f"Commande inconnue : « !{word} ».{hint} Tapez !aide pour la liste des commandes.")
 
-    def _bind(self, cmd: Command, words: list[str]) -> Invocation | Problem:
+    def _bind(self, cmd: Command, line: Words) -> Invocation | Problem:
+        """`line`: the command word, then its arguments; a `rest` argument is the raw text of what remains."""
         args: dict[str, str] = {}
+        words = list(line[1:])
         for i, arg in enumerate(cmd.args):
             if arg.rest:
                 if words[i:]:
-                    args[arg.name] = " ".join(words[i:])
+                    args[arg.name] = line.rest(i + 1)
                 words = words[:i]
                 break
             if i < len(words):

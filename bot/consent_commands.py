@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from bot.commands import Arg, Audience, Context, Reply, command, fold
+from bot.commands import Arg, Audience, Context, Reply, Words, command, fold
 from bot.enforce import reevaluate
 from bot.rooms import CIRCLE_NO_CHANGE, may_show, room_kind
 from liaison.enforcement import team_rule
@@ -66,7 +66,7 @@ async def consentement(ctx: Context) -> Reply:
     pathway, refusal = await _recording_here(ctx, "un consentement")
     if refusal:
         return refusal
-    action, words = fold(ctx.args["action"]), (ctx.args.get("détails") or "").split()
+    action, words = fold(ctx.args["action"]), Words(ctx.args.get("détails") or "")
     if not words:
         return Reply.plain(f"Utilisation : {USAGE_CONSENT}")
     scope = parse_scope(words[0])
@@ -137,7 +137,7 @@ async def opposition(ctx: Context) -> Reply:
     if refusal:
         return refusal
     lifting = fold(ctx.args["qui"]) in ("lever", "lift")
-    target = (ctx.args.get("détails") or "").split()[:1] if lifting else [ctx.args["qui"]]
+    target = Words(ctx.args.get("détails") or "")[:1] if lifting else [ctx.args["qui"]]
     if not target:
         return Reply.plain(f"Utilisation : {USAGE_OBJECTION}")
     scope = parse_scope(target[0], objection=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from bot.commands import MAIL_ADDRESS, Arg, Context, Reply, command, fold, number as _number
+from bot.commands import MAIL_ADDRESS, Arg, Context, Reply, Words, command, fold, number as _number
 from bot.reply import when as _when
 from bot.rooms import may_show, room_kind
 from liaison.document_store import Document, Versioned, line_of, versions
@@ -112,7 +112,7 @@ async def _row(services, line: Versioned) -> tuple:
               "(!doc envoyer 3 dr.x@chu.mssante.fr).")
 async def doc(ctx: Context) -> Reply:
     first = ctx.args.get("numéro") or ""
-    words = (ctx.args.get("détails") or "").split()
+    words = Words(ctx.args.get("détails") or "")
     if _number(first) is not None:
         return await _detail(ctx, _number(first))
     action = _ACTIONS.get(fold(first))
@@ -205,7 +205,7 @@ async def _send(ctx: Context, words: list[str]) -> Reply:
     if not decided.allowed:
         return Reply.plain(f"Document non envoyé : {decided.sentence()}.")
     await s.mail.add_request(Request(ctx.event_id, pathway.id, ctx.room_id, ctx.sender, address,
-                                     " ".join(words[2:]), document_id=d.id))
+                                     words.rest(2), document_id=d.id))
     return Reply.plain(f"Document n° {d.number} ({_label(d.doctype)}) confié au pont MSSanté pour {address}, "
                        f"en pièce jointe IHE XDM (trace {ref}). La réponse arrivera dans le fil de ce message.")
 

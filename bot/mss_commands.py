@@ -2,7 +2,7 @@
 `!mss ecrire`, a new mail thread with an external MSSanté address the policy allows."""
 from __future__ import annotations
 
-from bot.commands import MAIL_ADDRESS, Arg, Audience, Context, Reply, command, fold, number as _number
+from bot.commands import MAIL_ADDRESS, Arg, Audience, Context, Reply, Words, command, fold, number as _number
 from bot.reply import table
 from liaison.mail_store import ROUTABLE, Request
 from liaison.enforcement import decide_at
@@ -25,7 +25,7 @@ async def mss(ctx: Context) -> Reply:
     handler = _ACTIONS.get(action)
     if handler is None:
         return Reply.plain(f"Action inconnue « {action} ». Utilisation : {USAGE}")
-    return await handler(ctx, (ctx.args.get("détails") or "").split())
+    return await handler(ctx, Words(ctx.args.get("détails") or ""))
 
 
 
@@ -82,7 +82,7 @@ async def _reject(ctx: Context, words: list[str]) -> Reply:
     return Reply.plain(f"Courriel n° {number} écarté : il ne sera déposé dans aucun salon (trace {ref}).")
 
 
-async def _write(ctx: Context, words: list[str]) -> Reply:
+async def _write(ctx: Context, words: Words) -> Reply:
     s = ctx.services
     pathway = await s.pathways.by_room(ctx.room_id)
     if pathway is None or pathway.room_id != ctx.room_id or pathway.status != "open":
@@ -95,7 +95,7 @@ async def _write(ctx: Context, words: list[str]) -> Reply:
     ref = decided.trace
     if not decided.allowed:
         return Reply.plain(f"Courriel non envoyé : {decided.sentence()}.")
-    await s.mail.add_request(Request(ctx.event_id, pathway.id, ctx.room_id, ctx.sender, address, " ".join(words[1:])))
+    await s.mail.add_request(Request(ctx.event_id, pathway.id, ctx.room_id, ctx.sender, address, words.rest(1)))
     return Reply.plain(f"Courriel pour {address} confié au pont MSSanté (trace {ref}) : il part de la boîte de la "
                        "structure, et sa réponse arrivera dans le fil de ce message.")
 

@@ -16,11 +16,12 @@ from html import escape
 import structlog
 
 from bot.commands import Reply, fold
-from liaison.enforcement import decide_at
+from liaison.enforcement import decide_at, decision_sentence
 from liaison.pathway_store import Pathway, Patient
 from bot.reply import room_link
 from bot.room_specs import power_levels, room_initial_state, space_initial_state, space_link, summary_message
 from liaison.matrix import txn_id
+from liaison.matrix.content import as_html
 from policies.ins import Ins, InsError, TraitError, check_traits, parse_birth_date, parse_ins, parse_sex
 from policies.naming import NamingMode, pathway_code, room_name, room_topic, space_name
 from policies.pathway import find_pathway_type
@@ -29,7 +30,15 @@ from policies.professions import find_profession
 log = structlog.get_logger(__name__)
 
 USAGE = ("!parcours ouvrir <INS> <type> <date de naissance JJ/MM/AAAA> <sexe F|M> <nom de naissance> <prénoms> "
-         "[--equipe @compte,infirmier,…]")
+         "[--equipe @compte,infirmier,…] ; ou avec des champs nommés, dans n'importe quel ordre : --ins --type "
+         "--naissance --sexe --nom --prenom --equipe")
+# Named fields, as a coordinator may write them (accents and English names forgiven).
+_FIELDS = {"ins": "ins", "type": "type", "parcours": "type", "naissance": "naissance", "ne": "naissance",
+           "nee": "naissance", "date": "naissance", "birth": "naissance", "sexe": "sexe", "sex": "sexe",
+           "nom": "nom", "name": "nom", "prenom": "prenoms", "prenoms": "prenoms", "first": "prenoms",
+           "equipe": "equipe", "team": "equipe"}
+_LABELS = {"ins": "INS", "type": "type de parcours", "naissance": "date de naissance", "sexe": "sexe",
+           "nom": "nom de naissance", "prenoms": "prénoms"}
 
 
 @dataclass(frozen=True)
@@ -45,33 +54,93 @@ class OpenRequest:
 
 
 def parse_open(words: list[str], test_mode: bool, types: tuple[tuple[str, str], ...]) -> OpenRequest | str:
-    """The request, or a French sentence saying what is wrong."""
-    team = None
-    for flag in ("--equipe", "--team"):
-        hits = [i for i, w in enumerate(words) if fold(w) == flag]
-        if hits:
-            i = hits[0]
-            if i + 1 >= len(words):
-                return "--equipe : indiquez les comptes ou professions, séparés par des virgules."
-            team = tuple(x for x in words[i + 1].split(",") if x)
-            words = words[:i] + words[i + 2:]
-    if len(words) < 6:
-        return f"Il manque des informations. Utilisation : {USAGE}"
+    """The request, or a French sentence naming the field that is wrong, with an example built from what was typed.
+
+    Named fields (`--nom Durand`, a value of several words until the next field) in any order; the others by
+    position: INS, type (one or several words, or quoted), date of birth, sex, birth name, first names.
+    """
+    fields, positional = _named(words)
+    if isinstance(fields, str):
+        return fields
+    if positional:
+        for name, value in zip(_missing(fields), _positional(positional)):
+            fields.setdefault(name, value)
+    missing = [n for n in _LABELS if not fields.get(n)]
+    if missing:
+        return (f"Il manque : {', '.join(_LABELS[n] for n in missing)}. Par exemple : {_example(fields)} "
+                f"(utilisation : {USAGE}).")
+    team = tuple(x for x in fields.get("equipe", "").replace(" ", ",").split(",") if x) or None
     try:
-        ins = parse_ins(words[0], test_mode=test_mode)
+        ins = parse_ins(fields["ins"], test_mode=test_mode)
     except InsError as err:
         return f"INS refusé : {err.message}"
-    found = find_pathway_type(words[1], types)
+    found = find_pathway_type(fields["type"], types)
     if found is None:
-        return f"Type de parcours inconnu « {words[1]} ». Tapez !parcours types pour la liste."
+        return f"Type de parcours inconnu « {fields['type']} ». Tapez !parcours types pour la liste."
     try:
-        birth_date, sex = parse_birth_date(words[2]), parse_sex(words[3])
+        birth_date, sex = parse_birth_date(fields["naissance"]), parse_sex(fields["sexe"])
     except (TraitError, InsError) as err:
-        return err.message
+        return f"{err.message} Par exemple : {_example(fields)}."
     problems = check_traits(ins, birth_date, sex)
     if problems:
         return "L'INS ne correspond pas aux traits d'identité : " + " ".join(problems)
-    return OpenRequest(ins, found[0], found[1], birth_date, sex, words[4], " ".join(words[5:]), team)
+    return OpenRequest(ins, found[0], found[1], birth_date, sex, fields["nom"], fields["prenoms"], team)
+
+
+def _named(words: list[str]) -> tuple[dict[str, str] | str, list[str]]:
+    """(the named fields, the positional words), or a sentence for a field named twice or left empty."""
+    fields: dict[str, str] = {}
+    positional: list[str] = []
+    current: str | None = None
+    for word in words:
+        flag = fold(word)[2:] if fold(word).startswith("--") else None
+        if flag is not None and flag.replace("-", "") in _FIELDS:
+            current = _FIELDS[flag.replace("-", "")]
+            if current in fields:
+                return f"Le champ --{flag} est donné deux fois.", []
+            fields[current] = ""
+        elif current is not None:
+            fields[current] = f"{fields[current]} {word}".strip()
+            if current in ("ins", "naissance", "sexe", "equipe"):   # one word: what follows is positional again
+                current = None
+        else:
+            positional.append(word)
+    empty = [n for n, v in fields.items() if not v]
+    if empty:
+        return f"Le champ --{empty[0]} est vide : indiquez sa valeur après lui.", []
+    return fields, positional
+
+
+def _missing(fields: dict[str, str]) -> list[str]:
+    return [n for n in ("ins", "type", "naissance", "sexe", "nom", "prenoms") if n not in fields]
+
+
+def _positional(words: list[str]) -> list[str]:
+    """INS, then the type up to the date of birth (several words allowed), then sex, name, first names."""
+    if len(words) < 2:
+        return words
+    born = next((i for i, w in enumerate(words) if i >= 2 and _looks_like_date(w)), None)
+    if born is None:
+        return [*words[:5], " ".join(words[5:])] if len(words) > 5 else words
+    head = [words[0], " ".join(words[1:born]), words[born]]
+    tail = words[born + 1:]
+    return head + tail[:2] + ([" ".join(tail[2:])] if len(tail) > 2 else [])
+
+
+def _looks_like_date(word: str) -> bool:
+    digits = word.replace("/", "").replace("-", "").replace(".", "")
+    return digits.isdigit() and len(digits) >= 6 and not word.isdigit()
+
+
+def _example(fields: dict[str, str]) -> str:
+    """The command as it should read, from what was typed (placeholders for the rest)."""
+    shown = {"ins": "<INS>", "type": "<type>", "naissance": "03/05/1948", "sexe": "F", "nom": "<nom>",
+             "prenoms": "<prénoms>"}
+    shown.update({k: v for k, v in fields.items() if k in shown and v and k != "naissance"})
+    kind = shown["type"]
+    kind = f"« {kind} »" if " " in kind else kind
+    return (f"!parcours ouvrir {shown['ins']} {kind} {shown['naissance']} {shown['sexe']} {shown['nom']} "
+            f"{shown['prenoms']}")
 
 
 def _same(a: str, b: str) -> bool:
@@ -244,9 +313,9 @@ def _who_message(decisions: dict, roster: dict) -> tuple[str, str]:
     ok = [name(u) for u, d in decisions.items() if d.allowed]
     no = [(name(u), d) for u, d in decisions.items() if not d.allowed]
     text = ["Invité(e)s : " + (", ".join(ok) or "personne")]
-    text += [f"Non invité(e) : {n} — {d.reason} (règle {d.rule}, {d.basis})" for n, d in no]
-    html = "<p>" + "<br>".join(t.replace("&", "&amp;").replace("<", "&lt;") for t in text) + "</p>"
-    return "\n".join(text), html
+    text += [f"Non invité(e) : {n} — {decision_sentence(d)}" for n, d in no]
+    body = "\n".join(text)
+    return body, f"<p>{as_html(body)}</p>"
 
 
 def _notice(text: str, html: str) -> dict:

@@ -1,18 +1,18 @@
 """`!parcours`: open, list, read, summarise, close and reopen a patient's care pathways."""
 from __future__ import annotations
 
-import time
 
 import structlog
 
 from bot.circle import CIRCLE_STATE, ensure_circle, role_categories
-from bot.commands import Arg, Audience, Context, Reply, command, fold
+from bot.commands import Arg, Audience, Context, Reply, Words, command, fold
 from liaison.enforcement import decide_at
 from bot.opening import Opener, parse_open
 from liaison.pathway_store import SUMMARY_FIELDS, now_ms
 from bot.reply import day as _day, room_link, table
 from bot.rooms import CIRCLE_NO_CHANGE, circle_categories, may_show, room_kind
 from bot.room_specs import power_levels
+from liaison.logs import new_ref
 from liaison.matrix import MatrixError
 from policies.professions import Category
 
@@ -30,14 +30,14 @@ IN_ROOM_ONLY = "Tapez cette commande dans le salon du parcours concerné."
          help="Les parcours de soins : ouvrir, lister, résumé, clore (!aide parcours pour le détail).")
 async def parcours(ctx: Context) -> Reply:
     action = fold(ctx.args.get("action") or "")
-    words = (ctx.args.get("détails") or "").split()
+    words = Words(ctx.args.get("détails") or "")
     handler = _ACTIONS.get(action)
     if handler is None:
         return Reply.plain(f"Action inconnue « {action} ». Utilisation : {USAGE}")
     try:
         return await handler(ctx, words)
     except MatrixError as err:
-        ref = f"{int(time.time()) % 100000:05d}"
+        ref = new_ref()
         log.warning("pathway.matrix_failed", action=action, ref=ref, error=str(err))
         return Reply.plain(f"Le serveur Matrix n'a pas répondu comme prévu (réf. {ref}). Rien n'est perdu : "
                            "relancez la même commande, elle reprendra là où elle s'est arrêtée.")
@@ -124,7 +124,7 @@ async def _summary(ctx: Context, words: list[str]) -> Reply:
     if pathway.status != "open":
         return Reply.plain("Ce parcours est clos : rouvrez-le d'abord (!parcours rouvrir).")
     field = fold(words[0])
-    version = await ctx.services.pathways.set_summary(pathway.id, field, " ".join(words[1:]), ctx.sender)
+    version = await ctx.services.pathways.set_summary(pathway.id, field, words.rest(1), ctx.sender)
     await Opener(ctx.services).post_current_summary(pathway)
     return Reply.plain(f"Résumé mis à jour : {SUMMARY_FIELDS[field]} (version {version}), nouveau résumé épinglé.")
 
@@ -149,7 +149,7 @@ async def _close(ctx: Context, words: list[str]) -> Reply:
     until = now_ms() + s.retention_days * 86_400_000
     await ctx.services.matrix.set_state(ctx.room_id, "m.room.power_levels", await _levels(ctx, closed=True))
     await ctx.services.pathways.update(pathway.id, status="closed", closed_by=ctx.sender, closed_at=now_ms(),
-                                       close_reason=" ".join(words), retention_until=until)
+                                       close_reason=words.rest(0), retention_until=until)
     return Reply.plain(f"Parcours clos. Le salon passe en lecture seule pour les membres ; il est conservé jusqu'au "
                        f"{_day(until)} puis archivé. La coordination peut le rouvrir d'ici là (!parcours rouvrir).")
 

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 
-from bot.commands import MAIL_ADDRESS, Arg, Audience, Context, Reply, command
+from bot.commands import MAIL_ADDRESS, Arg, Audience, Context, Reply, Words, command
 from bot.reply import table
-from policies.professions import Category, ProfessionalIdError, check_professional_id, find_profession
+from policies.professions import Category, Profession, ProfessionalIdError, check_professional_id, find_profession
 
 USAGE = ("!equipe (liste) · !equipe ajouter @compte:serveur <profession> [RPPS/ADELI] [coordination] · "
          "!equipe ajouter <adresse MSSanté> <profession> [structure:Nom] · "
@@ -17,7 +17,7 @@ USAGE = ("!equipe (liste) · !equipe ajouter @compte:serveur <profession> [RPPS/
          help="L'équipe de la structure : liste, ajout et retrait (coordination).")
 async def equipe(ctx: Context) -> Reply:
     action = (ctx.args.get("action") or "").casefold()
-    words = (ctx.args.get("détails") or "").split()
+    words = Words(ctx.args.get("détails") or "")
     roster = ctx.services.roster
     if not action:
         return await _list(roster)
@@ -41,10 +41,20 @@ async def equipe(ctx: Context) -> Reply:
     return await _add(ctx, user_id, words[1:])
 
 
+def profession_of(words: list[str]) -> tuple[Profession | None, int]:
+    """The profession the first words name (« assistante sociale », « infirmier en pratique avancée »), and how many
+    words it took: the longest that names one."""
+    for n in range(min(6, len(words)), 0, -1):
+        found = find_profession(" ".join(words[:n]))
+        if found is not None:
+            return found, n
+    return None, 0
+
+
 async def _add(ctx: Context, user_id: str, words: list[str]) -> Reply:
-    coordinator = any(w.casefold() in ("coordination", "coordinateur", "coordinatrice") for w in words[1:])
-    rest = [w for w in words[1:] if w.casefold() not in ("coordination", "coordinateur", "coordinatrice")]
-    profession = find_profession(words[0]) if words else None
+    profession, used = profession_of(words)
+    coordinator = any(w.casefold() in ("coordination", "coordinateur", "coordinatrice") for w in words[used:])
+    rest = [w for w in words[used:] if w.casefold() not in ("coordination", "coordinateur", "coordinatrice")]
     if profession is None:
         return Reply.plain(f"Profession inconnue « {' '.join(words[:1])} » (exemples : médecin, infirmier, "
                            "pharmacien, kiné, assistante sociale). Utilisation : " + USAGE)
@@ -75,7 +85,7 @@ async def _external(ctx: Context, action: str, words: list[str]) -> Reply:
     structure = ""
     if "structure:" in rest:
         rest, _, structure = rest.partition("structure:")
-    profession = find_profession(rest.strip()) or (find_profession(rest.split()[0]) if rest.split() else None)
+    profession = profession_of(rest.split())[0]
     if profession is None:
         return Reply.plain(f"Profession inconnue « {rest.strip()} » (exemples : médecin, pharmacien, infirmier, "
                            "kiné). Utilisation : !equipe ajouter <adresse MSSanté> <profession> [structure:Nom]")

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import secrets
 import time
 
 import structlog
@@ -27,6 +26,7 @@ from bridge.routing import Quarantine
 from bridge.stages import acknowledge
 from bridge.stages.judge import sender_mismatch
 from liaison import memory
+from liaison.logs import new_ref
 from liaison.matrix import MatrixError
 
 log = structlog.get_logger(__name__)
@@ -108,7 +108,7 @@ class Inbound:
             mail_id = known[0] if known else await self.d.store.begin_mail(self.mailbox, f.uidvalidity, f.uid)
             passes = await self.d.store.count_attempt(mail_id)
             if passes > POISON_AFTER:   # the last passes ended with the bridge itself: not one more
-                return await self._set_aside(f, secrets.token_hex(4), passes - 1)
+                return await self._set_aside(f, new_ref(), passes - 1)
             state = await (self.handle(mail_id, f.raw) if f.complete else self._too_big(mail_id, f))
         except (MatrixError, HomeserverError, OSError, asyncio.TimeoutError) as err:
             log.warning("mail.in_retry_later", uid=f.uid, error=str(err)[:200])
@@ -118,7 +118,7 @@ class Inbound:
             await asyncio.shield(self._uncount(mail_id))
             raise
         except Exception:   # a mail that breaks the bridge must not stop the others, nor be lost
-            ref = secrets.token_hex(4)
+            ref = new_ref()
             log.exception("mail.in_failed", uid=f.uid, ref=ref, passes=passes)
             if mail_id is None or passes < POISON_AFTER:
                 return False

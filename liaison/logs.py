@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+import secrets
 import sys
 from pathlib import Path
 
@@ -46,6 +47,11 @@ def scrub_text(text: str) -> str:
     for pattern in DETECTORS.values():
         text = pattern.sub(MASK, text)
     return text
+
+
+def new_ref() -> str:
+    """The one kind of reference Liaison gives for an error: short, random, the same in the reply and the log line."""
+    return secrets.token_hex(4)
 
 
 def digest(value: str) -> str:

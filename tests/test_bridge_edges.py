@@ -166,11 +166,13 @@ async def test_route_by_hand_and_write_to_a_new_correspondent(structure):
     reply, _ = await s.gp.ask(s.room, f"!mss ecrire {lab} Merci de nous transmettre le bilan.")
     assert "non envoyé" in reply.body and "consentement" in reply.body, reply.body
     reply, _ = await s.coord.ask(s.room, f"!consentement enregistrer {lab} écrit")
-    reply, cmd = await s.gp.ask(s.room, f"!mss ecrire {lab} Merci de nous transmettre le bilan.")
+    typed = "Merci de nous transmettre le bilan : j'ai vu l'écho « inquiétant », \"à revoir\".\nBien à vous,  Dr M."
+    reply, cmd = await s.gp.ask(s.room, f"!mss ecrire {lab} {typed}")
     assert "confié au pont" in reply.body, reply.body
     sent = await wait_mail(s.mail, box(s.mail, lab), lambda m: "transmettre le bilan" in
                            m.get_body(("plain",)).get_content(), 30)
     assert s.code in str(sent["Subject"])
+    assert typed in sent.get_body(("plain",)).get_content(), "what was typed leaves byte for byte"
     reply, _ = await s.gp.ask(s.room, "!mss ecrire dr@messagerie-ordinaire.test Bonjour")
     assert "mail.untrusted_domain" in reply.body
 

@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot import help as help_commands
-from bot.commands import Arg, Audience, Context, Invocation, Problem, Registry, Reply, command, fold
+from bot.commands import Arg, Audience, Context, Invocation, Problem, Registry, Reply, Words, command, fold
 
 
 @command("parcours", en="pathway", args=[Arg("action", "ouvrir, fermer…"), Arg("détails", "le reste", required=False, rest=True)],
@@ -44,8 +46,26 @@ def test_unknown_command_hints_the_closest():
 
 
 def test_arguments_bind_with_rest_and_quotes():
-    parsed = registry().parse('!parcours ouvrir "Mme D" diabète type 2')
-    assert parsed.args == {"action": "ouvrir", "détails": "Mme D diabète type 2"}
+    parsed = registry().parse('!parcours "ouvrir" "Mme D" diabète type 2')
+    assert parsed.args == {"action": "ouvrir", "détails": '"Mme D" diabète type 2'}, "the rest is what was typed"
+
+
+def test_free_text_keeps_apostrophes_quotes_and_line_breaks():
+    typed = "Bonjour, j'ai vu l'écho « vite », \"urgent\"\n\n  2e ligne"
+    parsed = registry().parse(f"!parcours ecrire dr@chu.fr {typed}")
+    words = Words(parsed.args["détails"])
+    assert words[:2] == ["dr@chu.fr", "Bonjour,"] and words.rest(1) == typed
+
+
+@given(st.text(st.characters(blacklist_categories=("Cs",))).map(str.strip).filter(bool))
+def test_any_text_after_the_structured_arguments_arrives_unchanged(typed):
+    parsed = registry().parse(f"!parcours ecrire dr@chu.fr {typed}")
+    assert Words(parsed.args["détails"]).rest(1) == typed
+
+
+def test_the_question_mark_asks_for_help():
+    parsed = registry().parse("!?")
+    assert not isinstance(parsed, Problem) and parsed.command.name == "aide"
 
 
 def test_missing_and_extra_arguments_show_usage():
@@ -76,3 +96,13 @@ async def test_help_is_generated_from_declarations_and_audience():
 
 def test_fold():
     assert fold("Consentement") == fold("consentément") == "consentement"
+
+
+@pytest.mark.parametrize("typed, key, used", [
+    ("assistante sociale 10003456789", "assistant-service-social", 2), ("infirmière coordination", "infirmier", 1),
+    ("Infirmier en pratique avancée", "infirmier", 4), ("kiné", "masseur-kinesitherapeute", 1)])
+def test_a_profession_of_several_words(typed, key, used):
+    from bot.team import profession_of
+
+    profession, n = profession_of(typed.split())
+    assert profession is not None and profession.key == key and n == used

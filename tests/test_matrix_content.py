@@ -1,7 +1,7 @@
 """What Liaison posts, in the shapes Element writes: one relation builder for notices, replies and threads."""
 from __future__ import annotations
 
-from liaison.matrix import TextMessage, file_content, notice, relation, reply_content
+from liaison.matrix import TextMessage, as_html, file_content, notice, relation, reply_content
 
 
 def test_a_message_in_a_thread_falls_back_to_its_root():
@@ -17,8 +17,15 @@ def test_a_reply_inside_a_thread_is_a_real_reply():
 def test_a_reply_outside_a_thread_and_a_plain_notice():
     assert relation(reply_to="$msg") == {"m.in_reply_to": {"event_id": "$msg"}}
     assert relation() is None
-    assert notice("Bonjour") == {"msgtype": "m.notice", "body": "Bonjour"}
-    assert notice("a", "<b>a</b>")["format"] == "org.matrix.custom.html"
+    assert notice("Bonjour") == {"msgtype": "m.notice", "body": "Bonjour", "format": "org.matrix.custom.html",
+                                 "formatted_body": "Bonjour"}
+    assert notice("a", "<b>a</b>")["formatted_body"] == "<b>a</b>"
+
+
+def test_rule_ids_and_references_are_code_so_no_client_makes_them_links():
+    shown = as_html("Refusé (règle outside.no_consent, art. L1110-4 ; trace 12). réf. ab12cd34\n<b>")
+    assert shown == ("Refusé (règle <code>outside.no_consent</code>, art. L1110-4 ; trace <code>12</code>). "
+                     "réf. <code>ab12cd34</code><br>&lt;b&gt;")
 
 
 def test_a_command_s_answer_replies_to_it_in_its_thread():

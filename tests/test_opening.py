@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from datetime import date
 
+from bot.commands import Words
 from bot.opening import OpenRequest, identity_conflict, parse_open
 from liaison.pathway_store import Patient
 from liaison.config import parse_config
@@ -41,3 +42,30 @@ def test_pathway_types_from_the_config():
     raw = {"homeserver": {"url": "http://x", "server_name": "hs"}, "bot": {"user_id": "@b:hs", "store_pickle_key": "k" * 32},
            "pathways": {"types": [{"key": "plaie-chronique", "label": "Plaie chronique"}]}}
     assert parse_config(raw, {}).pathways.types[0].label == "Plaie chronique"
+
+
+def test_named_fields_in_any_order_and_a_type_of_several_words():
+    typed = Words(f'{INS} "plaie chronique" --nom Petit --prenom Anne Marie --naissance 1948-05-01 --sexe F')
+    req = parse_open(typed, True, TYPES)
+    assert isinstance(req, OpenRequest), req
+    assert (req.type_key, req.birth_name, req.first_names, req.birth_date) == \
+        ("plaie-chronique", "Petit", "Anne Marie", date(1948, 5, 1))
+    shuffled = parse_open(Words(f"--sexe F --type plaie chronique --ins {INS} --naissance 01/05/1948 --nom Petit "
+                                "--prénoms Anne"), True, TYPES)
+    assert isinstance(shuffled, OpenRequest) and shuffled.type_key == "plaie-chronique"
+
+
+def test_a_type_of_several_words_by_position():
+    req = parse_open(Words(f"{INS} plaie chronique 01/05/1948 F Petit Anne Marie --equipe @a:hs"), True, TYPES)
+    assert isinstance(req, OpenRequest), req
+    assert (req.type_key, req.sex, req.birth_name, req.first_names, req.team) == \
+        ("plaie-chronique", "F", "Petit", "Anne Marie", ("@a:hs",))
+
+
+def test_an_error_names_the_field_and_shows_an_example_from_what_was_typed():
+    missing = parse_open(Words(f'{INS} "plaie chronique" --nom Petit --prenom Anne'), True, TYPES)
+    assert "Il manque : date de naissance, sexe" in missing
+    assert f"!parcours ouvrir {INS} « plaie chronique » 03/05/1948 F Petit Anne" in missing
+    unreadable = parse_open(Words(f"{INS} plaie --naissance cardiaque --sexe F --nom Petit --prenom Anne"), True, TYPES)
+    assert "« cardiaque » illisible" in unreadable and f"!parcours ouvrir {INS} plaie 03/05/1948" in unreadable
+    assert "deux fois" in parse_open(Words(f"{INS} --nom A --nom B"), True, TYPES)

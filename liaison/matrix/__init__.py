@@ -6,7 +6,7 @@
 - `keys`: operations on nio's live key store; `crypto_store`: the key stores on disk, under the configured key.
 """
 from liaison.matrix.client import Matrix
-from liaison.matrix.content import file_content, message, notice, relation, reply_content, reply_txn_id, txn_id, with_relation
+from liaison.matrix.content import as_html, file_content, message, notice, relation, reply_content, reply_txn_id, txn_id, with_relation
 from liaison.matrix.errors import FileTooBig, KeysMissing, MatrixError
 from liaison.matrix.sync import MEMBERSHIP_FILTER, SYNC_FILTER
 from liaison.matrix.events import (FILE_TYPES, FileMessage, Invite, Membership, PushedMessage, ReadReceipt, Session,
@@ -14,4 +14,4 @@ from liaison.matrix.events import (FILE_TYPES, FileMessage, Invite, Membership, 
 
 __all__ = ["FILE_TYPES", "MEMBERSHIP_FILTER", "SYNC_FILTER", "FileMessage", "FileTooBig", "Invite", "KeysMissing",
            "Matrix", "MatrixError", "Membership", "PushedMessage", "ReadReceipt", "Session", "SyncBatch", "TextMessage",
-           "file_content", "message", "notice", "relation", "reply_content", "reply_txn_id", "txn_id", "with_relation"]
+           "as_html", "file_content", "message", "notice", "relation", "reply_content", "reply_txn_id", "txn_id", "with_relation"]

@@ -8,10 +8,19 @@ a message that answers one event (a command, a message not relayed) is a real re
 from __future__ import annotations
 
 import hashlib
+import re
+from html import escape
 
 from liaison.matrix.events import TextMessage
 
 HTML = "org.matrix.custom.html"
+# A rule id (outside.no_consent), a reference or a trace number: code, so no client turns « outside.no » into a link.
+_CODES = re.compile(r"(règle |réf\. |trace n° |trace )([A-Za-z0-9_.\-]+[A-Za-z0-9_])")
+
+
+def as_html(text: str) -> str:
+    """Plain text as Element shows it best: escaped, line breaks kept, rule ids and references in <code>."""
+    return _CODES.sub(r"\1<code>\2</code>", escape(text)).replace("\n", "<br>")
 
 
 def txn_id(*parts: str) -> str:
@@ -44,7 +53,8 @@ def message(text: str, html: str | None = None, *, notice: bool = True, thread_r
 
 def notice(text: str, html: str | None = None, *, thread_root: str | None = None,
            reply_to: str | None = None) -> dict:
-    return message(text, html, thread_root=thread_root, reply_to=reply_to)
+    """What Liaison says: its HTML made from the text when not given (see as_html)."""
+    return message(text, as_html(text) if html is None else html, thread_root=thread_root, reply_to=reply_to)
 
 
 def with_relation(content: dict, thread_root: str | None = None, reply_to: str | None = None) -> dict:
