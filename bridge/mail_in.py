@@ -5,23 +5,22 @@ import hashlib
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from email import errors, policy
 from email.message import Message
 from email.parser import BytesParser
-from email.utils import getaddresses, parsedate_to_datetime
 
+from bridge import mail_headers as headers
 from bridge.auth_results import AuthResult, auth_results
 from bridge.mail_guard import GuardLimits, SetAside, scan, set_aside
 from bridge import msgids
 from bridge.receipts import Receipt, parse_receipt
-from bridge.sanitize import (clean_html, decode_bytes, decode_words, fix_surrogates, html_to_text,
+from bridge.sanitize import (clean_html, decode_bytes, fix_surrogates, html_to_text,
                              safe_filename, strip_unsafe)
 from liaison.sniff import extension
 
 MAX_RECEIVED = 30
 _BARE_CR = re.compile(rb"\r(?!\n)")
-MAX_REFERENCES = 50   # Message-IDs kept from References, each looked up to find the mail's thread
 _MAX_DEPTH = 16
 _SIGNATURE_TYPES = ("application/pkcs7-signature", "application/x-pkcs7-signature")
 _SMIME_TYPES = ("application/pkcs7-mime", "application/x-pkcs7-mime")
@@ -194,156 +193,49 @@ def _parse(aside: SetAside, limits: MailLimits, homeserver: str) -> InboundMail:
             notes.append("1 image distante retirée." if removed == 1 else f"{removed} images distantes retirées.")
     texts = [t for t in body.texts if t.strip()]
     text = "\n\n".join(texts).strip("\n") if texts else (html_to_text(html) if html else "")
-    subject = _subject(msg)
+    subject = headers.subject(msg)
     attachments = tuple(body.attachments)
-    auto = _auto_submitted(msg) or receipt is not None
+    auto = headers.auto_submitted(msg) or receipt is not None
     return InboundMail(
-        message_id=msgids.first(_safe_header(msg, "Message-ID")),
+        message_id=msgids.first(headers.safe_header(msg, "Message-ID")),
         from_address=from_address,
         from_name=from_name,
-        to=_recipients(msg),
+        to=headers.recipients(msg),
         subject=subject,
-        in_reply_to=msgids.first(_safe_header(msg, "In-Reply-To")),
-        references=_references(_safe_header(msg, "References")),
-        date=_date(_raw_header(msg, "Date")),
+        in_reply_to=msgids.first(headers.safe_header(msg, "In-Reply-To")),
+        references=headers.references(headers.safe_header(msg, "References")),
+        date=headers.date(headers.raw_header(msg, "Date")),
         text=text,
         html=html,
         attachments=attachments,
         signed=body.signature is not None,
         auto_submitted=auto,
-        mdn_to=None if receipt is not None else _mdn_to(msg),
+        mdn_to=None if receipt is not None else headers.mdn_to(msg),
         receipt=receipt,
         notes=tuple(notes),
         content_hash=_content_hash(from_address, subject, text, attachments),
         loop_hops=hops,
-        liaison_loop=_raw_header(msg, "X-Liaison-Event") is not None,
-        envelope_sender=_envelope_sender(msg),
-        auth_results=auth_results(_raw_values(msg, "Authentication-Results")),
+        liaison_loop=headers.raw_header(msg, "X-Liaison-Event") is not None,
+        envelope_sender=headers.envelope_sender(msg),
+        auth_results=auth_results(headers.raw_values(msg, "Authentication-Results")),
     )
 
 
-def _one_line(value: object) -> str:
-    return " ".join(strip_unsafe(str(value or "")).split()) if value is not None else ""
-
-
-def _raw_header(msg: Message, name: str) -> str | None:
-    values = _raw_values(msg, name)
-    return values[0] if values else None
-
-
-def _subject(msg: Message) -> str:
-    raw = _raw_header(msg, "Subject") or ""
-    if fix_surrogates(raw) == raw:  # ASCII or UTF-8 text: the policy decodes the encoded words
-        try:
-            return _one_line(msg.get("Subject"))
-        except (ValueError, TypeError, IndexError, AttributeError):
-            pass
-    return _one_line(decode_words(fix_surrogates(raw)))  # raw 8-bit bytes, e.g. Latin-1
-
-
-def _raw_values(msg: Message, name: str) -> list[str]:
-    """The header's raw values, unfolded, without the policy's header objects."""
-    return [re.sub(r"\r?\n", "", str(v)) for k, v in msg.raw_items() if k.lower() == name.lower()]
-
-
-# RFC 2047 §6.2: white space between two adjacent encoded words is not part of the text. The stdlib's
-# address parser keeps it, so a long French name folded mid-word would read « démonstrat ion ».
-_ADJACENT_WORDS = re.compile(r"(=\?[^?\s]+\?[bBqQ]\?[^?\s]*\?=)\s+(?==\?[^?\s]+\?[bBqQ]\?)")
-
-
-def _address_list(raw: str) -> list[tuple[str, str | None]]:
-    """(display name, lower-cased addr-spec or None when unusable) for each address of a header."""
-    raw = _ADJACENT_WORDS.sub(r"\1", raw)
-    try:
-        addresses = [(a.display_name, a.username, a.domain) for a in policy.default.header_factory("to", raw).addresses]
-    except (ValueError, TypeError, IndexError, AttributeError):  # e.g. an encoded CR/LF in a display name
-        addresses = [(decode_words(n), *_split(spec)) for n, spec in getaddresses([raw]) if n or spec]
-    return [(_one_line(n), _address(u, d)) for n, u, d in addresses]
-
-
-def _split(spec: str) -> tuple[str, str]:
-    local, _, domain = spec.rpartition("@")
-    return local, domain
-
-
 def _sender(msg: Message) -> tuple[str, str]:
-    headers = _raw_values(msg, "From")
-    if not headers:
+    values = headers.raw_values(msg, "From")
+    if not values:
         raise _reject("no_from")
-    if len(headers) > 1:
+    if len(values) > 1:
         raise _reject("many_from")
-    addresses = _address_list(headers[0])
+    addresses = headers.address_list(values[0])
     if not addresses:
-        raise _reject("no_from" if not headers[0].strip() else "bad_from")
+        raise _reject("no_from" if not values[0].strip() else "bad_from")
     if len(addresses) > 1:
         raise _reject("many_from")
     name, spec = addresses[0]
     if spec is None:
         raise _reject("bad_from")
     return spec, name
-
-
-def _address(username: str, domain: str) -> str | None:
-    spec = fix_surrogates(f"{username}@{domain}").lower()
-    if not username or not domain or strip_unsafe(spec) != spec or any(c.isspace() for c in spec):
-        return None
-    if not re.fullmatch(r"[^@<>\"(),;\[\]\\]+@[\w.\-\[\]:]+", spec) and "\"" not in username:
-        return None
-    return spec
-
-
-def _recipients(msg: Message) -> tuple[str, ...]:
-    found: list[str] = []
-    for raw in _raw_values(msg, "To") + _raw_values(msg, "Cc"):
-        for _name, spec in _address_list(raw):
-            if spec and spec not in found:
-                found.append(spec)
-    return tuple(found)
-
-
-def _mdn_to(msg: Message) -> str | None:
-    for raw in _raw_values(msg, "Disposition-Notification-To"):
-        for _name, spec in _address_list(raw):
-            if spec:
-                return spec
-    return None
-
-
-def _envelope_sender(msg: Message) -> str | None:
-    """The topmost Return-Path: the final delivery writes it from MAIL FROM, above what the mail brought
-    (RFC 5321 §4.4). Its address lower-cased, "" for the null sender `<>`, the raw text when unreadable."""
-    raw = _raw_header(msg, "Return-Path")
-    if raw is None:
-        return None
-    value = _one_line(raw)
-    inner = re.fullmatch(r"<\s*(?:@[^:<>]*:)?([^<>]*?)\s*>", value)   # an old source route `<@a,@b:x@y>` dropped
-    return (inner.group(1) if inner else value).lower()
-
-
-def _safe_header(msg: Message, name: str) -> str | None:
-    value = _raw_header(msg, name)
-    return strip_unsafe(value) if value is not None else None
-
-
-def _references(value: str | None) -> tuple[str, ...]:
-    """The usable ids of References: the thread's root and its latest mails, enough to find it."""
-    return tuple(msgids.chain(msgids.all_of(value), MAX_REFERENCES))
-
-
-def _date(value: str | None) -> datetime | None:
-    if not value:
-        return None
-    try:
-        parsed = parsedate_to_datetime(strip_unsafe(value))
-    except (TypeError, ValueError, IndexError, OverflowError):
-        return None
-    return parsed.replace(tzinfo=timezone.utc) if parsed.tzinfo is None else parsed
-
-
-def _auto_submitted(msg: Message) -> bool:
-    auto = (_raw_header(msg, "Auto-Submitted") or "").split(";")[0].strip().lower()
-    precedence = (_raw_header(msg, "Precedence") or "").strip().lower()
-    return (bool(auto) and auto != "no") or precedence in ("bulk", "list", "junk")
 
 
 def _check_structure(part: Message, depth: int = 0) -> None:
@@ -377,7 +269,7 @@ def _walk(part: Message, body: _Body, depth: int) -> None:
     if body.leaves > 5 * body.limits.max_attachments + 10:
         raise _reject("too_many_attachments")
     filename = _filename(part)
-    disposition = (_raw_header(part, "Content-Disposition") or "").split(";")[0].strip().lower()
+    disposition = (headers.raw_header(part, "Content-Disposition") or "").split(";")[0].strip().lower()
     if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
         text = _decode_text(part, body.aside)
         (body.texts if ctype == "text/plain" else body.htmls).append(text)
@@ -404,7 +296,7 @@ def _attach(part: Message, ctype: str, filename: str | None, body: _Body) -> Non
 
 
 def _filename(part: Message) -> str | None:
-    raw = [(k, v) for k in ("Content-Disposition", "Content-Type") for v in _raw_values(part, k)[:1]]
+    raw = [(k, v) for k in ("Content-Disposition", "Content-Type") for v in headers.raw_values(part, k)[:1]]
     if any(fix_surrogates(v) != v for _k, v in raw):  # raw 8-bit name (e.g. Latin-1): decode it first
         part = Message()
         for k, v in raw:

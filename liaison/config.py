@@ -9,25 +9,17 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import types
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from liaison.config_build import SECRET as _SECRET, ConfigError, build as _build, join as _join
 
-class ConfigError(ValueError):
-    """A configuration problem, with the dotted key it concerns."""
-
-    def __init__(self, key: str, message: str) -> None:
-        super().__init__(f"configuration : {key} : {message}")
-        self.key = key
+__all__ = ["Config", "ConfigError", "RosterEntry", "inline_secrets", "load_config", "parse_config", "policy_text"]
 
 
-_SECRET = {"secret": True}
-_PLACEHOLDER = re.compile(r"^(|changeme|change[-_ ]?me|xxx+|todo|secret|password|<.*>|\.\.\.)$", re.I)
-_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
 _STORE_KEY_MIN = 32
 
 
@@ -298,72 +290,6 @@ def parse_config(raw: dict, environ: typing.Mapping[str, str]) -> Config:
     return _build(Config, raw, "", environ)
 
 
-def _build(cls, raw, prefix: str, environ):
-    if not isinstance(raw, dict):
-        raise ConfigError(prefix or "(racine)", "une section (clé: valeur) est attendue")
-    hints = typing.get_type_hints(cls)
-    fields = {f.name: f for f in dataclasses.fields(cls)}
-    unknown = sorted(set(raw) - set(fields))
-    if unknown:
-        raise ConfigError(_join(prefix, unknown[0]), f"clé inconnue (clés possibles : {', '.join(fields)})")
-    values = {}
-    for name, f in fields.items():
-        key = _join(prefix, name)
-        if name not in raw:
-            if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
-                raise ConfigError(key, "clé obligatoire absente")
-            continue
-        value = _convert(hints[name], raw[name], key, environ)
-        if f.metadata.get("secret") and not value.strip():
-            raise ConfigError(key, "secret vide : mettez la vraie valeur ou ${VARIABLE}")
-        if f.metadata.get("secret") and _PLACEHOLDER.match(value.strip()):
-            raise ConfigError(key, "secret laissé à sa valeur d'exemple : mettez la vraie valeur ou ${VARIABLE}")
-        values[name] = value
-    try:
-        return cls(**values)
-    except ConfigError as err:
-        raise ConfigError(_join(prefix, err.key), str(err).split(" : ", 2)[-1]) from None
-
-
-def _convert(tp, value, key: str, environ):
-    if dataclasses.is_dataclass(tp):
-        return _build(tp, value, key, environ)
-    if isinstance(value, str) and "${" in value:
-        value = _expand(value.strip() if _ENV_REF.fullmatch(value.strip()) else value, key, environ)
-    origin = typing.get_origin(tp)
-    if origin in (list, typing.List):
-        (item,) = typing.get_args(tp)
-        if not isinstance(value, list):
-            raise ConfigError(key, "une liste est attendue")
-        return [_convert(item, v, f"{key}[{i}]", environ) for i, v in enumerate(value)]
-    if origin in (types.UnionType, typing.Union):
-        inner = [t for t in typing.get_args(tp) if t is not type(None)]
-        if value is None:
-            return None
-        return _convert(inner[0], value, key, environ) if len(inner) == 1 else value
-    if tp is bool and not isinstance(value, bool):
-        raise ConfigError(key, f"« {value} » : vrai/faux attendu (true ou false)")
-    if tp is int and (isinstance(value, bool) or not isinstance(value, int)):
-        raise ConfigError(key, f"« {value} » : nombre entier attendu")
-    if tp is str:
-        if not isinstance(value, (str, int, float)) or isinstance(value, bool):
-            raise ConfigError(key, "texte attendu")
-        value = str(value)
-    return value
-
-
-def _expand(value: str, key: str, environ) -> str:
-    """Every ${VARIABLE} of a text, from the environment; unset or empty is refused, naming the key."""
-    def value_of(m: re.Match) -> str:
-        name = m.group(1)
-        if name not in environ:
-            raise ConfigError(key, f"la variable d'environnement {name} n'est pas définie")
-        if not environ[name]:
-            raise ConfigError(key, f"la variable d'environnement {name} est vide")
-        return environ[name]
-    return _ENV_REF.sub(value_of, value)
-
-
 def inline_secrets(raw, cls=None, prefix: str = "") -> list[str]:
     """The dotted keys of secrets written in the file itself rather than as ${VARIABLE} (the file must then
     be readable by its owner only), a database URL's password included."""
@@ -382,10 +308,6 @@ def inline_secrets(raw, cls=None, prefix: str = "") -> list[str]:
         elif inner and isinstance(value, dict):
             found += inline_secrets(value, inner[0], key)
     return found
-
-
-def _join(prefix: str, name: str) -> str:
-    return f"{prefix}.{name}" if prefix else name
 
 
 def _resolve_paths(cfg: Config, base: Path) -> Config:

@@ -34,7 +34,7 @@ async def _through(d: Deps, parser: MailParser, mail_id: str, raw: bytes,
     where = await route.route(d, judged)
     if isinstance(where, Outcome):
         return where
-    refused = await decide.decide(d, judged, where)
+    refused = await decide.check(d, judged, where)
     if refused is not None:
         return refused
     return await post.post(d, mail_id, judged, where, members_checked)

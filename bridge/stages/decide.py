@@ -8,7 +8,7 @@ from bridge.stages.outcome import Outcome
 from liaison.enforcement import decide_at
 
 
-async def decide(d: Deps, judged: Judged, where: Route) -> Outcome | None:
+async def check(d: Deps, judged: Judged, where: Route) -> Outcome | None:
     """None when the mail may be posted; otherwise it goes to quarantine with the rule named (and traced)."""
     mail = judged.mail
     pathway = await d.pathways.pathway(where.pathway.id)
