@@ -11,6 +11,7 @@ from liaison.contacts import Contacts
 from liaison.doc_check import Antivirus
 from liaison.document_store import DocumentStore
 from liaison.pathway_store import PathwayStore
+from liaison.puppet_names import PuppetNames
 from liaison.roster import Roster
 from liaison.mail_store import MailStore
 from liaison.matrix import Matrix
@@ -31,7 +32,7 @@ class PathwaySettings:
     def is_bridged(self, user_id: str) -> bool:
         """The bridge or one of its puppets (@mss_…): what they post, the bridge indexed itself."""
         bridge = self.bridge_user_id
-        return bool(bridge) and (user_id == bridge or user_id.startswith(bridge.split("_")[0] + "_"))
+        return bool(bridge) and (user_id == bridge or PuppetNames.of_bridge(bridge).is_bridged(user_id))
 
     def type_label(self, key: str) -> str:
         return dict(self.types).get(key, key)

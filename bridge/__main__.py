@@ -50,6 +50,7 @@ from liaison.pathway_store import PathwayStore, now_ms
 from liaison.private import bridge_owned, restrict_umask, tighten_at_start
 from liaison.roster import Roster
 from liaison.trace import Trace
+from liaison.puppet_names import PuppetNames
 from policies.knobs import KnobError, load_knobs
 
 log = structlog.get_logger("bridge")
@@ -159,8 +160,8 @@ async def serve(config_path: str, ready_file: str | None) -> int:
     # Listen before anything we do makes the homeserver push or query (registering, logging in, joining):
     # a push refused now would put the appservice in Synapse's back-off, seconds of delay for the first events.
     wake_events = asyncio.Event()
-    ours = "@" + reg.sender_localpart.split("_")[0] + "_"   # the bridge's account and its puppets
-    service = Appservice(store, reg.hs_token, metrics, wake_events.set, lambda user: user.startswith(ours))
+    ours = PuppetNames(reg.sender_localpart.split("_")[0] + "_")   # the bridge's account and its puppets
+    service = Appservice(store, reg.hs_token, metrics, wake_events.set, ours.is_bridged)
     runner = web.AppRunner(service.app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, b.listen_host, b.listen_port).start()

@@ -6,8 +6,6 @@ it asks who is in the room, so the room key reaches every member's device.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import re
 import unicodedata
 from collections import OrderedDict
@@ -19,6 +17,7 @@ from bridge.homeserver import AppserviceApi
 from bridge.sanitize import fix_surrogates
 from bridge.store import BridgeStore, Puppet
 from liaison.logs import digest
+from liaison.puppet_names import PuppetNames
 from liaison.matrix import Matrix, MatrixError
 
 log = structlog.get_logger(__name__)
@@ -30,17 +29,6 @@ _DOMAIN_MAX = 120
 _SEPARATORS = re.compile(r"[·•∙⋅‧・|]")
 _OWN_SUFFIX = re.compile(r"\(\s*mss\s*ant[eé]\s*\)", re.IGNORECASE)
 _ADDRESS = re.compile(r"\S*@\S*")
-
-
-def puppet_localpart(prefix: str, address: str, key: str) -> str:
-    """`mss_3f9c…`: the address keyed-hashed with the bridge's secret, so a user id names no one.
-
-    A user id lands where our encryption does not reach (Synapse's log, its database, every server the
-    room federates with); a plain hash of a guessable address could be reversed by trying addresses,
-    a keyed one cannot. The address → id map is the bridge's store: puppets made before keep their id.
-    """
-    mac = hmac.new(key.encode(), b"liaison-puppet:" + address.lower().encode(), hashlib.sha256)
-    return prefix + mac.hexdigest()[:32]
 
 
 def puppet_display_name(from_name: str, address: str, known_name: str | None = None) -> str:
@@ -109,17 +97,14 @@ class Puppets:
                  store_dir: Path, bridge: Matrix, prefix: str, pickle_key: str, bot_user_id: str = "") -> None:
         self.api, self.store, self.bridge, self.pickle_key = api, store, bridge, pickle_key
         self.liaison = frozenset(u for u in (bridge.user_id, bot_user_id) if u)   # their removals are Liaison's
-        self.homeserver, self.server_name, self.prefix = homeserver, server_name, prefix
+        self.homeserver, self.server_name = homeserver, server_name
+        self.names = PuppetNames(prefix, server_name, pickle_key)
         self.store_dir = Path(store_dir) / "puppets"
         self._open: OrderedDict[str, Matrix] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
 
-    def user_id_for(self, address: str) -> str:
-        """The user id a new puppet of `address` gets (one already made keeps the one the store holds)."""
-        return f"@{puppet_localpart(self.prefix, address, self.pickle_key)}:{self.server_name}"
-
     def is_puppet(self, user_id: str) -> bool:
-        return user_id.startswith("@" + self.prefix) and user_id != self.bridge.user_id
+        return self.names.is_bridged(user_id) and user_id != self.bridge.user_id
 
     async def get(self, address: str, name: str, known_name: str | None = None) -> tuple[Puppet, Matrix]:
         """The address's puppet, logged in; its display name follows the mail's (see puppet_display_name)."""
@@ -141,7 +126,7 @@ class Puppets:
             return puppet, matrix
 
     async def _make(self, address: str, display: str, known: Puppet | None) -> Puppet:
-        user_id = known.user_id if known else self.user_id_for(address)
+        user_id = known.user_id if known else self.names.user_id_for(address)
         if known is None:
             await self.api.register(user_id[1:].split(":")[0])
         puppet = Puppet(address, user_id, display)

@@ -17,7 +17,8 @@ from nio import RoomMemberEvent, RoomMessage, RoomMessageText
 
 from bridge.stages.judge import sender_mismatch
 from bridge.mail_in import MailRejected, parse_mail
-from bridge.puppets import SUFFIX, puppet_display_name, puppet_localpart
+from bridge.puppets import SUFFIX, puppet_display_name
+from liaison.puppet_names import puppet_localpart
 from tests.support.mss import box, is_puppet, letter, open_structure, send_mail
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"

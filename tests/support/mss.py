@@ -11,7 +11,7 @@ from email.utils import make_msgid
 from nio import RoomMemberEvent
 
 from bridge.imap import ImapClient, ImapSettings
-from bridge.puppets import puppet_localpart
+from liaison.puppet_names import puppet_localpart
 from bridge.smtp import SmtpClient, SmtpSettings
 from bridge.xdm import XdmAuthor, XdmOut, write_xdm
 from policies.ins import nir_key

@@ -1,0 +1,35 @@
+"""The MSSanté bridge's accounts, as the bot and the bridge both recognise them: its own (`@mss_relais`) and one
+puppet per external address, all under the appservice's prefix (`@mss_`), and the opaque id a new puppet gets."""
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+
+def puppet_localpart(prefix: str, address: str, key: str) -> str:
+    """`mss_3f9c…`: the address keyed-hashed with the bridge's secret, so a user id names no one.
+
+    A user id lands where our encryption does not reach (Synapse's log, its database, every server the
+    room federates with); a plain hash of a guessable address could be reversed by trying addresses,
+    a keyed one cannot. The address → id map is the bridge's store: puppets made before keep their id.
+    """
+    mac = hmac.new(key.encode(), b"liaison-puppet:" + address.lower().encode(), hashlib.sha256)
+    return prefix + mac.hexdigest()[:32]
+
+
+class PuppetNames:
+    def __init__(self, prefix: str, server_name: str = "", key: str = "") -> None:
+        self.prefix, self.server_name, self._key = prefix, server_name, key
+
+    @classmethod
+    def of_bridge(cls, bridge_user_id: str, server_name: str = "", key: str = "") -> "PuppetNames":
+        """The prefix is the bridge account's own (`@mss_relais` → `mss_`): the appservice's namespace."""
+        return cls(bridge_user_id[1:].split(":")[0].split("_")[0] + "_", server_name, key)
+
+    def is_bridged(self, user_id: str) -> bool:
+        """The bridge's account or one of its puppets: what they post, the bridge posted (and indexed) itself."""
+        return bool(self.prefix) and user_id.startswith("@" + self.prefix)
+
+    def user_id_for(self, address: str) -> str:
+        """The user id a new puppet of `address` gets (one already made keeps the one the bridge's store holds)."""
+        return f"@{puppet_localpart(self.prefix, address, self._key)}:{self.server_name}"
