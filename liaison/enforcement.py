@@ -21,8 +21,12 @@ class Decided:
 
     def sentence(self) -> str:
         """« <reason> (règle <rule>, <basis> ; trace <n>) », for the room."""
-        d = self.decision
-        return f"{d.reason} (règle {d.rule}, {d.basis} ; trace {self.trace})"
+        return decision_sentence(self.decision, self.trace)
+
+
+def decision_sentence(d: Decision, trace: int | None = None) -> str:
+    """The one French sentence for a decision: « <reason> (règle <rule>, <basis>[ ; trace <n>]) »."""
+    return f"{d.reason} (règle {d.rule}, {d.basis}" + (f" ; trace {trace})" if trace is not None else ")")
 
 
 async def decide_at(stores, path: str, *, pathway: Pathway, recipient: str, actor: str,
