@@ -5,7 +5,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from bridge import msgids
-from bridge.mail_in import MAX_REFERENCES, parse_mail
+from bridge.mail_headers import MAX_REFERENCES
+from bridge.mail_in import parse_mail
 from bridge.mail_out import compose
 
 
