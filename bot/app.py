@@ -212,20 +212,31 @@ class Bot:
         member = await self.services.roster.get(msg.sender) if self.services else None
         is_staff = msg.sender in self.settings.staff or member is not None
         is_coordinator = bool(member and member.coordinator)
-        if inv.command not in self.registry.visible_to(is_staff, is_coordinator):
-            return Reply.plain(f"!{inv.command.name} est réservée à {inv.command.who.value}.")
+        if not inv.command.who.admits(is_staff, is_coordinator) or not inv.who.admits(is_staff, is_coordinator):
+            who = inv.who if inv.command.who.admits(is_staff, is_coordinator) else inv.command.who
+            return Reply.plain(f"!{inv.name} est réservée à {who.value}.")
         if inv.command.patient_data and not msg.encrypted:
             return Reply.plain(f"!{inv.command.name} n'est pas disponible dans ce salon : il n'est pas chiffré de bout "
                                "en bout, et cette commande montre ou porte des données d'un patient. Tapez-la dans le "
                                "salon (chiffré) du parcours.")
+        if inv.problem is not None:
+            return inv.problem
+        unavailable = inv.command.requires(self.services) if inv.command.requires else None
+        if unavailable:
+            return Reply.plain(unavailable)
         ctx = Context(msg.sender, msg.room_id, msg.event_id, inv.args, self.registry, is_staff, self.services,
-                      is_coordinator)
+                      is_coordinator, inv.words, inv.usage())
         try:
-            return await inv.command.handler(ctx)
+            return await inv.handler(ctx)
+        except MatrixError as err:
+            ref = new_ref()
+            log.warning("bot.command_matrix_failed", command=inv.name, ref=ref, errcode=err.errcode)
+            return Reply.plain(f"Le serveur Matrix n'a pas répondu comme prévu (réf. {ref}). Rien n'est perdu : "
+                               "relancez la même commande, elle reprendra là où elle s'est arrêtée.")
         except Exception:
             ref = new_ref()
-            log.exception("bot.command_crashed", command=inv.command.name, ref=ref, event_id=msg.event_id)
-            return Reply.plain(f"Erreur interne en traitant !{inv.command.name} (réf. {ref}). "
+            log.exception("bot.command_crashed", command=inv.name, ref=ref, event_id=msg.event_id)
+            return Reply.plain(f"Erreur interne en traitant !{inv.name} (réf. {ref}). "
                                "Réessayez ; si cela persiste, transmettez cette référence à l'administrateur.")
 
     async def drain(self, timeout: float = 10.0) -> None:

@@ -1,7 +1,12 @@
-"""The command registry: one command = one async function declared with `@command(...)`.
+"""The command registry: a command, and each of its sub-commands, is one async function declared once.
 
-The decorator only describes the function; the registry that routes messages is built
-in the wiring from an explicit list of commands (nothing registers itself on import).
+`@command(...)` declares a command of its own (`!aide`, `!trace`); `group(...)` declares a command made of
+sub-commands, each declared with `@group.sub(...)` with its English name, its audience and its arguments. Each
+argument may carry a parser that returns the value or raises `ArgError` with a French sentence. Usage lines,
+`!aide` and the README's command reference are generated from these declarations; the registry routes a
+message to its sub-command, refuses whoever it is not for, and answers an unknown word with the closest one.
+
+The registry is built in the wiring from an explicit list (nothing registers itself on import).
 Command words are matched without case or accents: `!aide`, `!Aide`, `!aïde`, `/aide`.
 """
 from __future__ import annotations
@@ -9,11 +14,18 @@ from __future__ import annotations
 import difflib
 import enum
 import re
-import unicodedata
 from collections.abc import Awaitable, Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING, Any
 
+from bot.words import Words, fold, number, strip_reply_fallback
 from liaison.matrix.content import as_html
+
+__all__ = ["Arg", "ArgError", "Audience", "Command", "Context", "Group", "Invocation", "Problem", "Registry",
+           "Reply", "Sub", "Words", "command", "fold", "group", "number"]
+
+if TYPE_CHECKING:
+    from bot.services import Services
 
 PREFIXES = ("!", "/")
 MAIL_ADDRESS = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
@@ -24,13 +36,27 @@ class Audience(enum.Enum):
     STAFF = "l'équipe de la structure"
     COORDINATOR = "la coordination de la structure"
 
+    def admits(self, is_staff: bool, is_coordinator: bool) -> bool:
+        if self is Audience.COORDINATOR:
+            return is_coordinator
+        return self is Audience.EVERYONE or is_staff or is_coordinator
+
+
+class ArgError(ValueError):
+    """An argument that cannot be read; `message` says why in French (with an example when it helps)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
 
 @dataclass(frozen=True)
 class Arg:
     name: str
     help: str
     required: bool = True
-    rest: bool = False   # takes every remaining word
+    rest: bool = False   # the raw text of every remaining word, byte for byte
+    parse: Callable[[str], Any] | None = None   # the value, or ArgError
 
     def usage(self) -> str:
         text = f"<{self.name}{'…' if self.rest else ''}>"
@@ -53,18 +79,21 @@ class Context:
     sender: str
     room_id: str
     event_id: str
-    args: dict[str, str]
+    args: dict[str, Any]
     registry: "Registry"
     is_staff: bool
-    services: object = None   # the bot's collaborators, set by the wiring
+    services: "Services | None" = None   # the bot's collaborators, set by the wiring
     is_coordinator: bool = False
+    words: Words = field(default_factory=Words)   # what followed the (sub-)command word, as typed
+    usage: str = ""                               # the invoked (sub-)command's usage line
 
 
 Handler = Callable[[Context], Awaitable[Reply]]
 
 
 @dataclass(frozen=True)
-class Command:
+class Sub:
+    """One sub-command of a group: `!parcours ouvrir`."""
     name: str
     english: str
     summary: str
@@ -72,14 +101,50 @@ class Command:
     args: tuple[Arg, ...] = ()
     who: Audience = Audience.EVERYONE
     aliases: tuple[str, ...] = ()
+    form: tuple[str, ...] = ()   # named fields (--nom …) also accepted in any order: the handler reads ctx.words
+    parent: str = ""
+
+    @property
+    def words(self) -> tuple[str, ...]:
+        return (self.name, self.english, *self.aliases)
+
+    def usage(self, prefix: str = "!", *, full: bool = True) -> str:
+        """`full`: with the named fields of a form (the short line is for lists)."""
+        line = " ".join([f"{prefix}{self.parent} {self.name}", *(a.usage() for a in self.args)])
+        if self.form and full:
+            line += " ; ou, dans n'importe quel ordre : " + " ".join(f"--{f} …" for f in self.form)
+        return line
+
+
+@dataclass(frozen=True)
+class Command:
+    name: str
+    english: str
+    summary: str
+    handler: Handler | None
+    args: tuple[Arg, ...] = ()
+    who: Audience = Audience.EVERYONE
+    aliases: tuple[str, ...] = ()
     patient_data: bool = False   # shows or takes a patient's data: never in a room that is not encrypted
+    subs: tuple[Sub, ...] = ()
+    default: str | None = None   # the sub-command run when none is named
+    requires: Callable[[Any], str | None] | None = None   # services -> why the command cannot run at all
 
     @property
     def words(self) -> tuple[str, ...]:
         return (self.name, self.english, *self.aliases)
 
     def usage(self, prefix: str = "!") -> str:
+        if self.subs:
+            return f"{prefix}{self.name} <{' | '.join(s.name for s in self.subs)}> …"
         return " ".join([prefix + self.name, *(a.usage() for a in self.args)])
+
+    def sub(self, word: str) -> Sub | None:
+        word = fold(word)
+        return next((s for s in self.subs if word in s.words), None)
+
+    def visible_subs(self, is_staff: bool, is_coordinator: bool) -> list[Sub]:
+        return [s for s in self.subs if s.who.admits(is_staff, is_coordinator)]
 
 
 def command(name: str, *, en: str, help: str, args: Iterable[Arg] = (),
@@ -92,72 +157,58 @@ def command(name: str, *, en: str, help: str, args: Iterable[Arg] = (),
     return describe
 
 
-def fold(word: str) -> str:
-    """Lower-case, accents removed: what a hurried clinician may type matches what we declared."""
-    decomposed = unicodedata.normalize("NFKD", word.strip().casefold())
-    return "".join(ch for ch in decomposed if not unicodedata.combining(ch))
+class Group:
+    """A command made of sub-commands; `.command` is its declaration once every `@group.sub` has run."""
+
+    def __init__(self, name: str, *, en: str, help: str, who: Audience = Audience.EVERYONE,
+                 aliases: Iterable[str] = (), patient_data: bool = False, default: str | None = None,
+                 requires: Callable[[Any], str | None] | None = None) -> None:
+        self._command = Command(fold(name), fold(en), help, None, (), who, tuple(fold(a) for a in aliases),
+                                patient_data, (), default and fold(default), requires)
+
+    @property
+    def command(self) -> Command:
+        return self._command
+
+    def sub(self, name: str, *, en: str, help: str, args: Iterable[Arg] = (), who: Audience | None = None,
+            aliases: Iterable[str] = (), form: Iterable[str] = ()):
+        def describe(fn: Handler) -> Handler:
+            declared = Sub(fold(name), fold(en), help, fn, tuple(args), who or self._command.who,
+                           tuple(fold(a) for a in aliases), tuple(form), self._command.name)
+            taken = {w for s in self._command.subs for w in s.words}
+            if taken & set(declared.words):
+                raise ValueError(f"sub-command word declared twice in !{self._command.name}: {declared.words}")
+            self._command = replace(self._command, subs=(*self._command.subs, declared))
+            return fn
+        return describe
 
 
-def number(word: str | None) -> int | None:
-    """A number typed as an argument (« 3 », « n°3 », « #3 »); None when it is not one."""
-    word = (word or "").lstrip("n°#").strip()
-    return int(word) if word.isdigit() and len(word) < 9 else None
-
-
-_QUOTES = {'"': '"', "«": "»", "“": "”"}   # a structured argument of several words; an apostrophe is a letter
-
-
-class Words(list):
-    """The words of a command line, and the line itself: `rest(k)` is what was typed from the k-th word on,
-    byte for byte (apostrophes, quotes, guillemets, line breaks, spaces), for free text (a message, a reason).
-
-    A word is what whitespace separates, or what "double quotes" or « guillemets » enclose (without them:
-    `"insuffisance cardiaque"` is one word). A quote never closed is a letter like the others.
-    """
-
-    def __init__(self, text: str = "") -> None:
-        tokens, self._starts = [], []
-        i, n = 0, len(text)
-        while i < n:
-            if text[i].isspace():
-                i += 1
-                continue
-            close = _QUOTES.get(text[i])
-            end = text.find(close, i + 1) if close else -1
-            if end > i + 1:
-                tokens.append(text[i + 1:end].strip())
-                self._starts.append(i)
-                i = end + 1
-                continue
-            j = i
-            while j < n and not text[j].isspace():
-                j += 1
-            tokens.append(text[i:j])
-            self._starts.append(i)
-            i = j
-        super().__init__(tokens)
-        self.text = text
-
-    def rest(self, k: int) -> str:
-        """The raw text from the k-th word on ("" when there are no more words)."""
-        return self.text[self._starts[k]:] if k < len(self._starts) else ""
-
-
-def strip_reply_fallback(body: str) -> str:
-    """A reply's body starts with the quoted message (`> …` lines, then a blank line)."""
-    lines = body.split("\n")
-    if not lines or not lines[0].startswith("> "):
-        return body
-    i = 0
-    while i < len(lines) and lines[i].startswith(">"):
-        i += 1
-    return "\n".join(lines[i:]).lstrip("\n")
+def group(name: str, **kwargs) -> Group:
+    return Group(name, **kwargs)
 
 
 @dataclass(frozen=True)
 class Invocation:
     command: Command
-    args: dict[str, str]
+    args: dict[str, Any]
+    sub: Sub | None = None
+    words: Words = field(default_factory=Words)
+    problem: Reply | None = None   # the arguments cannot be read: said after the audience is checked
+
+    @property
+    def handler(self) -> Handler:
+        return self.sub.handler if self.sub else self.command.handler
+
+    @property
+    def who(self) -> Audience:
+        return self.sub.who if self.sub else self.command.who
+
+    @property
+    def name(self) -> str:
+        return f"{self.command.name} {self.sub.name}" if self.sub else self.command.name
+
+    def usage(self) -> str:
+        return self.sub.usage() if self.sub else self.command.usage()
 
 
 @dataclass(frozen=True)
@@ -179,8 +230,8 @@ class Registry:
                 self._by_word[word] = cmd
 
     @classmethod
-    def of(cls, functions: Iterable[Handler]) -> "Registry":
-        return cls([fn.command for fn in functions])
+    def of(cls, declared: Iterable[Handler | Group]) -> "Registry":
+        return cls([d.command for d in declared])
 
     def find(self, word: str) -> Command | None:
         return self._by_word.get(fold(word))
@@ -194,33 +245,60 @@ class Registry:
         cmd = self.find(words[0])
         if cmd is None:
             return Problem(self._unknown(words[0]))
-        return self._bind(cmd, words)
+        if not cmd.subs:
+            return _bind(cmd, None, cmd.args, words, 1)
+        named = cmd.sub(words[1]) if len(words) > 1 else None
+        if named is not None:
+            return _bind(cmd, named, named.args, words, 2)
+        default = cmd.sub(cmd.default) if cmd.default else None
+        if default is not None and (len(words) == 1 or default.args):
+            return _bind(cmd, default, default.args, words, 1)
+        return Problem(_unknown_sub(cmd, words[1] if len(words) > 1 else ""))
 
     def _unknown(self, word: str) -> Reply:
         close = difflib.get_close_matches(fold(word), list(self._by_word), n=1, cutoff=0.5)
         hint = f" Vouliez-vous dire !{self._by_word[close[0]].name} ?" if close else ""
         return Reply.plain(f"Commande inconnue : « !{word} ».{hint} Tapez !aide pour la liste des commandes.")
 
-    def _bind(self, cmd: Command, line: Words) -> Invocation | Problem:
-        """`line`: the command word, then its arguments; a `rest` argument is the raw text of what remains."""
-        args: dict[str, str] = {}
-        words = list(line[1:])
-        for i, arg in enumerate(cmd.args):
-            if arg.rest:
-                if words[i:]:
-                    args[arg.name] = line.rest(i + 1)
-                words = words[:i]
-                break
-            if i < len(words):
-                args[arg.name] = words[i]
-        missing = [a.name for a in cmd.args if a.required and a.name not in args]
-        extra = len(words) - len([a for a in cmd.args if not a.rest])
-        if missing or extra > 0:
-            what = f"il manque : {', '.join(missing)}" if missing else "trop d'arguments"
-            return Problem(Reply.plain(f"!{cmd.name} : {what}. Utilisation : {cmd.usage()}"))
-        return Invocation(cmd, args)
-
     def visible_to(self, is_staff: bool, is_coordinator: bool = False) -> list[Command]:
-        allowed = {Audience.EVERYONE} | ({Audience.STAFF} if is_staff else set()) | (
-            {Audience.STAFF, Audience.COORDINATOR} if is_coordinator else set())
-        return [c for c in self.commands if c.who in allowed]
+        return [c for c in self.commands if c.who.admits(is_staff, is_coordinator)]
+
+
+def _unknown_sub(cmd: Command, word: str) -> Reply:
+    words = {w: s for s in cmd.subs for w in s.words}
+    close = difflib.get_close_matches(fold(word), list(words), n=1, cutoff=0.5) if word else []
+    hint = f" Vouliez-vous dire !{cmd.name} {words[close[0]].name} ?" if close else ""
+    what = f"sous-commande inconnue « {word} »" if word else "précisez la sous-commande"
+    return Reply.plain(f"!{cmd.name} : {what}.{hint} Possibles : {', '.join(s.name for s in cmd.subs)} "
+                       f"(détail : !aide {cmd.name}).")
+
+
+def _bind(cmd: Command, sub: Sub | None, declared: tuple[Arg, ...], line: Words, start: int) -> Invocation:
+    """Bind the words from `start` on to the declared arguments; a `rest` argument is the raw text of what
+    remains. A parser's refusal, a missing or an extra argument is the invocation's `problem`, with the generated
+    usage line (said only to someone the command is for)."""
+    inv = Invocation(cmd, {}, sub, Words(line.rest(start)))
+    words = list(line[start:])
+    if sub is not None and sub.form:
+        return inv   # a form: named fields or positions, read by the handler from ctx.words
+    raw: dict[str, str] = {}
+    for i, arg in enumerate(declared):
+        if arg.rest:
+            if words[i:]:
+                raw[arg.name] = line.rest(start + i)
+            words = words[:i]
+            break
+        if i < len(words):
+            raw[arg.name] = words[i]
+    missing = [a.name for a in declared if a.required and a.name not in raw]
+    extra = len(words) - len([a for a in declared if not a.rest])
+    if missing or extra > 0:
+        what = f"il manque : {', '.join(missing)}" if missing else "trop d'arguments"
+        return replace(inv, problem=Reply.plain(f"!{inv.name} : {what}. Utilisation : {inv.usage()}"))
+    for arg in declared:
+        if arg.name in raw:
+            try:
+                inv.args[arg.name] = arg.parse(raw[arg.name]) if arg.parse else raw[arg.name]
+            except ArgError as err:
+                return replace(inv, problem=Reply.plain(f"!{inv.name} : {err.message} Utilisation : {inv.usage()}"))
+    return inv

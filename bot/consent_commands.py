@@ -9,20 +9,16 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from bot.commands import Arg, Audience, Context, Reply, Words, command, fold
+from bot.commands import Arg, ArgError, Audience, Context, Reply, Words, command, fold, group
 from bot.enforce import reevaluate
 from bot.rooms import CIRCLE_NO_CHANGE, may_show, room_kind
-from liaison.enforcement import team_rule
+from liaison.enforcement import decision_sentence, team_rule
 from policies.professions import find_profession
 from policies.records import RECORDS
 
 MEANS = {"oral": "oral", "ecrit": "écrit", "electronique": "électronique"}
 CATEGORIES = ("soins", "social", "administratif")
 OBJECTION_CATEGORIES = {"social": "social", "non-sante": "non-sante", "nonsante": "non-sante"}
-USAGE_CONSENT = ("!consentement enregistrer <@compte | adresse MSSanté | profession | structure:Nom> "
-                 "<oral|écrit|électronique> [jusqu'au JJ/MM/AAAA] [catégories:soins,social,administratif] · "
-                 "!consentement retirer <même désignation>")
-USAGE_OBJECTION = "!opposition <@compte | profession | catégorie social/non-santé> · !opposition lever <…>"
 
 
 def parse_scope(word: str, *, objection: bool = False) -> tuple[str, str, str] | str:
@@ -58,37 +54,56 @@ async def _recording_here(ctx: Context, what: str):
     return pathway, None
 
 
-@command("consentement", patient_data=True, en="consent", who=Audience.STAFF,
-         args=[Arg("action", "enregistrer ou retirer"), Arg("détails", "qui, comment, jusqu'à quand", rest=True,
-                                                             required=False)],
-         help="Enregistre ou retire le consentement du patient au partage hors de l'équipe de soins.")
-async def consentement(ctx: Context) -> Reply:
+def _scope(word: str) -> tuple[str, str, str]:
+    found = parse_scope(word)
+    if isinstance(found, str):
+        raise ArgError(found)
+    return found
+
+
+def _objection_scope(word: str) -> tuple[str, str, str]:
+    found = parse_scope(word, objection=True)
+    if isinstance(found, str):
+        raise ArgError(found)
+    return found
+
+
+CONSENT_WHO = Arg("qui", "@compte, adresse MSSanté, profession ou structure:Nom", parse=_scope)
+OBJECTION_WHO = Arg("qui", "@compte, profession, ou une catégorie : social, non-santé", parse=_objection_scope)
+
+consentement = group("consentement", patient_data=True, en="consent", who=Audience.STAFF,
+                     help="Enregistre ou retire le consentement du patient au partage hors de l'équipe de soins.")
+
+
+@consentement.sub("enregistrer", en="record", aliases=["ajouter"],
+                  args=[CONSENT_WHO, Arg("recueil", "oral, écrit ou électronique ; puis, au choix, jusqu'au JJ/MM/AAAA "
+                                                    "et catégories:soins,social,administratif", rest=True)],
+                  help="Enregistre le consentement du patient, et l'information qui lui a été donnée.")
+async def _recording(ctx: Context) -> Reply:
     pathway, refusal = await _recording_here(ctx, "un consentement")
     if refusal:
         return refusal
-    action, words = fold(ctx.args["action"]), Words(ctx.args.get("détails") or "")
-    if not words:
-        return Reply.plain(f"Utilisation : {USAGE_CONSENT}")
-    scope = parse_scope(words[0])
-    if isinstance(scope, str):
-        return Reply.plain(scope)
-    kind, value, label = scope
-    store = ctx.services.consents
-    if action in ("retirer", "withdraw"):
-        count = await store.withdraw_consents(pathway.patient_id, kind, value, ctx.sender)
-        if not count:
-            return Reply.plain(f"Aucun consentement en vigueur pour {label} : rien à retirer.")
-        ref = await _traced(ctx, pathway, "consent.withdrawn", value)
-        removed = await reevaluate(ctx.services, pathway, ctx.sender, "Consentement retiré")
-        return Reply.plain(f"Consentement retiré pour {label} (trace {ref})." + _removed(removed))
-    if action not in ("enregistrer", "record", "ajouter"):
-        return Reply.plain(f"Action inconnue « {action} ». Utilisation : {USAGE_CONSENT}")
-    return await _record(ctx, pathway, kind, value, label, words[1:])
+    kind, value, label = ctx.args["qui"]
+    return await _record(ctx, pathway, kind, value, label, list(Words(ctx.args["recueil"])))
+
+
+@consentement.sub("retirer", en="withdraw", args=[CONSENT_WHO], help="Retire un consentement : effet immédiat.")
+async def _withdrawing(ctx: Context) -> Reply:
+    pathway, refusal = await _recording_here(ctx, "un consentement")
+    if refusal:
+        return refusal
+    kind, value, label = ctx.args["qui"]
+    count = await ctx.services.consents.withdraw_consents(pathway.patient_id, kind, value, ctx.sender)
+    if not count:
+        return Reply.plain(f"Aucun consentement en vigueur pour {label} : rien à retirer.")
+    ref = await _traced(ctx, pathway, "consent.withdrawn", value)
+    removed = await reevaluate(ctx.services, pathway, ctx.sender, "Consentement retiré")
+    return Reply.plain(f"Consentement retiré pour {label} (trace {ref})." + _removed(removed))
 
 
 async def _record(ctx: Context, pathway, kind: str, value: str, label: str, words: list[str]) -> Reply:
     if not words or fold(words[0]) not in MEANS:
-        return Reply.plain(f"Précisez le moyen du recueil : oral, écrit ou électronique. Utilisation : {USAGE_CONSENT}")
+        return Reply.plain(f"Précisez le moyen du recueil : oral, écrit ou électronique. Utilisation : {ctx.usage}")
     means = MEANS[fold(words[0])]
     if means == "oral" and not ctx.services.knobs.oral_consent_allowed:
         return Reply.plain("Le consentement oral n'est pas accepté par la politique de la structure : recueillez-le "
@@ -106,15 +121,15 @@ async def _record(ctx: Context, pathway, kind: str, value: str, label: str, word
         else:
             day = _parse_day(word)
             if day is None:
-                return Reply.plain(f"« {word} » n'est pas compris. Utilisation : {USAGE_CONSENT}")
+                return Reply.plain(f"« {word} » n'est pas compris. Utilisation : {ctx.usage}")
             if day <= datetime.now().date():
                 return Reply.plain(f"La date d'échéance {day:%d/%m/%Y} est déjà passée : rien n'a été enregistré.")
             expires = int(datetime(day.year, day.month, day.day, 23, 59, tzinfo=timezone.utc).timestamp() * 1000)
     if kind == "person":
-        rule = await team_rule(ctx.services, pathway=pathway, user_id=value, actor=ctx.sender)
-        if rule:
-            return Reply.plain(f"{label} fait partie de l'équipe de soins : aucun consentement n'est nécessaire "
-                               f"({rule}). Rien n'a été enregistré.")
+        covered = await team_rule(ctx.services, pathway=pathway, user_id=value, actor=ctx.sender)
+        if covered:
+            return Reply.plain(f"{label} fait partie de l'équipe de soins : aucun consentement n'est nécessaire — "
+                               f"{decision_sentence(covered)}. Rien n'a été enregistré.")
     if expires is None and ctx.services.knobs.consent_expiry_days:
         expires = int((datetime.now(timezone.utc).timestamp() + ctx.services.knobs.consent_expiry_days * 86400) * 1000)
     notice = (f"Patient informé du partage des informations "
@@ -128,34 +143,37 @@ async def _record(ctx: Context, pathway, kind: str, value: str, label: str, word
                        f"(R.1110-3 ; trace {ref}). Vous pouvez maintenant l'inviter : !parcours inviter.")
 
 
-@command("opposition", patient_data=True, en="object", who=Audience.STAFF,
-         args=[Arg("qui", "une personne, une profession, une catégorie — ou « lever »"),
-               Arg("détails", "pour lever : qui", rest=True, required=False)],
-         help="Enregistre (ou lève) l'opposition du patient : effet immédiat.")
-async def opposition(ctx: Context) -> Reply:
+opposition = group("opposition", patient_data=True, en="objection", aliases=["object"], who=Audience.STAFF,
+                   default="enregistrer", help="Enregistre (ou lève) l'opposition du patient : effet immédiat.")
+
+
+@opposition.sub("enregistrer", en="record", args=[OBJECTION_WHO],
+                help="Enregistre l'opposition du patient au partage avec une personne, une profession ou une "
+                     "catégorie : ceux qu'elle vise quittent le salon.")
+async def _objecting(ctx: Context) -> Reply:
     pathway, refusal = await _recording_here(ctx, "une opposition")
     if refusal:
         return refusal
-    lifting = fold(ctx.args["qui"]) in ("lever", "lift")
-    target = Words(ctx.args.get("détails") or "")[:1] if lifting else [ctx.args["qui"]]
-    if not target:
-        return Reply.plain(f"Utilisation : {USAGE_OBJECTION}")
-    scope = parse_scope(target[0], objection=True)
-    if isinstance(scope, str):
-        return Reply.plain(scope)
-    kind, value, label = scope
-    store = ctx.services.consents
-    if lifting:
-        if not await store.lift_objections(pathway.patient_id, kind, value, ctx.sender):
-            return Reply.plain(f"Aucune opposition en vigueur pour {label}.")
-        ref = await _traced(ctx, pathway, "objection.lifted", value)
-        return Reply.plain(f"Opposition levée pour {label} (trace {ref}).")
-    if await store.add_objection(pathway.patient_id, scope_kind=kind, scope=value, actor=ctx.sender) is None:
+    kind, value, label = ctx.args["qui"]
+    if await ctx.services.consents.add_objection(pathway.patient_id, scope_kind=kind, scope=value,
+                                                 actor=ctx.sender) is None:
         return Reply.plain(f"Une opposition est déjà en vigueur pour {label} : rien de plus n'a été enregistré.")
     ref = await _traced(ctx, pathway, "objection.recorded", value)
     removed = await reevaluate(ctx.services, pathway, ctx.sender, "Opposition du patient")
     return Reply.plain(f"Opposition enregistrée pour {label} : elle prend effet immédiatement (trace {ref})."
                        + _removed(removed))
+
+
+@opposition.sub("lever", en="lift", args=[OBJECTION_WHO], help="Lève une opposition du patient.")
+async def _lifting(ctx: Context) -> Reply:
+    pathway, refusal = await _recording_here(ctx, "une opposition")
+    if refusal:
+        return refusal
+    kind, value, label = ctx.args["qui"]
+    if not await ctx.services.consents.lift_objections(pathway.patient_id, kind, value, ctx.sender):
+        return Reply.plain(f"Aucune opposition en vigueur pour {label}.")
+    ref = await _traced(ctx, pathway, "objection.lifted", value)
+    return Reply.plain(f"Opposition levée pour {label} (trace {ref}).")
 
 
 @command("consentements", patient_data=True, en="consents", who=Audience.STAFF,

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from html import escape
 
-from bot.commands import MAIL_ADDRESS, Arg, Context, Reply, Words, command, fold, number as _number
+from bot.arguments import count, mail_address
+from bot.commands import Arg, Audience, Context, Reply, command, group
 from bot.reply import when as _when
 from bot.rooms import may_show, room_kind
 from liaison.document_store import Document, Versioned, line_of, versions
@@ -12,7 +13,6 @@ from liaison.mail_store import Request
 from liaison.enforcement import decide_at
 from policies.documents import DocType, doctype_label as _label, find_doctype
 
-USAGE = "!doc <n> · !doc type <n> <type> · !doc envoyer <n> <adresse MSSanté> [message]"
 IN_ROOM = "Tapez cette commande dans le salon du parcours concerné."
 NO_ANTIVIRUS = ("ℹ️ Aucun antivirus n'est configuré pour la structure : les fichiers sont contrôlés (type réel, "
                 "taille, cohérence avec leur nom) mais pas analysés par ClamAV. Parlez-en à l'administrateur.")
@@ -83,12 +83,12 @@ async def listing(services, pathway, told: str = "") -> Reply:
     for line in lines:   # newest first: the groups come in the order of their newest document
         groups.setdefault(line.current.doctype or DocType.AUTRE.key, []).append(line)
     text_parts, html_parts = [f"Documents du parcours {pathway.code} ({len(lines)}) :"], []
-    for doctype, group in groups.items():
-        rows = [(await _row(services, line)) for line in group]
+    for doctype, same_type in groups.items():
+        rows = [(await _row(services, line)) for line in same_type]
         text_parts.append(f"{_label(doctype)} :")
         text_parts += [f"  n° {r[0]} · {r[1]} · {r[2]} · {r[3]} · {r[4]} · {r[5]}" for r in rows]
         body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-        html_parts.append(f"<p><b>{escape(_label(doctype))}</b> ({len(group)})</p><table><thead><tr><th>N°</th>"
+        html_parts.append(f"<p><b>{escape(_label(doctype))}</b> ({len(same_type)})</p><table><thead><tr><th>N°</th>"
                           "<th>Titre</th><th>Auteur</th><th>Date</th><th>Source</th><th>Versions</th></tr></thead>"
                           f"<tbody>{body}</tbody></table>")
     hint = "Détail : !doc <n> ; envoyer : !doc envoyer <n> <adresse MSSanté>."
@@ -105,29 +105,21 @@ async def _row(services, line: Versioned) -> tuple:
     return d.number, d.title, await _author(services, d), _when(d.created_at), d.source_label, count
 
 
-@command("doc", patient_data=True, en="document",
-         args=[Arg("numéro", "le n° du document (!docs), ou type / envoyer"),
-               Arg("détails", "selon l'action", required=False, rest=True)],
-         help="Un document : son détail (!doc 3), son type (!doc type 3 biologie), l'envoyer par MSSanté "
-              "(!doc envoyer 3 dr.x@chu.mssante.fr).")
-async def doc(ctx: Context) -> Reply:
-    first = ctx.args.get("numéro") or ""
-    words = Words(ctx.args.get("détails") or "")
-    if _number(first) is not None:
-        return await _detail(ctx, _number(first))
-    action = _ACTIONS.get(fold(first))
-    if action is None:
-        return Reply.plain(f"Action inconnue « {first} ». Utilisation : {USAGE}")
-    return await action(ctx, words)
+doc = group("doc", patient_data=True, en="document", default="voir",
+            help="Un document : son détail (!doc 3), son type (!doc type 3 biologie), l'envoyer par MSSanté "
+                 "(!doc envoyer 3 dr.x@chu.mssante.fr).")
+N = Arg("n", "le n° du document (!docs)", parse=count)
 
 
-async def _find(ctx: Context, word: str | None) -> tuple[object, Document | None, Reply | None]:
+@doc.sub("voir", en="show", aliases=["detail"], args=[N], help="Le détail d'un document : type, auteur, fichier, versions.")
+async def _show(ctx: Context) -> Reply:
+    return await _detail(ctx, ctx.args["n"])
+
+
+async def _find(ctx: Context, number: int) -> tuple[object, Document | None, Reply | None]:
     pathway = await _pathway(ctx)
     if pathway is None:
         return None, None, await _elsewhere(ctx)
-    number = _number(word)
-    if number is None:
-        return pathway, None, Reply.plain(f"Numéro de document attendu (!docs pour la liste). Utilisation : {USAGE}")
     found = await ctx.services.documents.by_number(pathway.id, number)
     if found is None:
         return pathway, None, Reply.plain(f"Aucun document n° {number} dans ce parcours (!docs pour la liste).")
@@ -135,7 +127,7 @@ async def _find(ctx: Context, word: str | None) -> tuple[object, Document | None
 
 
 async def _detail(ctx: Context, number: int) -> Reply:
-    pathway, d, problem = await _find(ctx, str(number))
+    pathway, d, problem = await _find(ctx, number)
     if problem:
         return problem
     line = line_of(await ctx.services.documents.of_pathway(pathway.id), d)
@@ -166,17 +158,16 @@ def _html_value(key: str, value: str) -> str:
     return escape(value)
 
 
-async def _set_type(ctx: Context, words: list[str]) -> Reply:
-    if not ctx.is_staff:
-        return Reply.plain("Changer le type d'un document est réservé à l'équipe de la structure.")
-    if len(words) < 2:
-        return Reply.plain("Utilisation : !doc type <n> <type> (ex. !doc type 3 biologie). Types : " + _types())
-    pathway, d, problem = await _find(ctx, words[0])
+@doc.sub("type", en="retype", aliases=["retyper"], who=Audience.STAFF,
+         args=[N, Arg("type", "le type du document, en un ou plusieurs mots (ex. biologie, compte rendu)", rest=True)],
+         help="Change le type d'un document.")
+async def _set_type(ctx: Context) -> Reply:
+    pathway, d, problem = await _find(ctx, ctx.args["n"])
     if problem:
         return problem
-    doctype = find_doctype(" ".join(words[1:]))
+    doctype = find_doctype(ctx.args["type"])
     if doctype is None:
-        return Reply.plain(f"Type inconnu « {' '.join(words[1:])} ». Types : {_types()}")
+        return Reply.plain(f"Type inconnu « {ctx.args['type']} ». Types : {_types()}")
     await ctx.services.documents.set_type(d.id, doctype.key, ctx.sender)
     return Reply.plain(f"Document n° {d.number} : type « {doctype.label} » (il était « {_label(d.doctype)} »).")
 
@@ -185,32 +176,28 @@ def _types() -> str:
     return ", ".join(f"{t.label} ({t.key})" for t in DocType)
 
 
-async def _send(ctx: Context, words: list[str]) -> Reply:
+@doc.sub("envoyer", en="send", aliases=["envoi", "transmettre"], who=Audience.STAFF,
+         args=[N, Arg("adresse", "l'adresse MSSanté du destinataire", parse=mail_address),
+               Arg("message", "un mot d'accompagnement, tel que vous l'écrivez", required=False, rest=True)],
+         help="Envoie un document par MSSanté (IHE XDM), si la loi le permet ; la réponse arrive dans le fil.")
+async def _send(ctx: Context) -> Reply:
     s = ctx.services
-    if not ctx.is_staff:
-        return Reply.plain("Envoyer un document hors de la structure est réservé à l'équipe de la structure.")
     if s.mail is None:
         return Reply.plain("Le pont MSSanté n'est pas configuré pour cette structure : aucun envoi possible.")
-    if len(words) < 2 or not MAIL_ADDRESS.match(words[1]):
-        return Reply.plain("Utilisation : !doc envoyer <n> <adresse MSSanté> [message] "
-                           "(ex. !doc envoyer 3 dr.x@chu.mssante.fr Pour avis, merci).")
-    pathway, d, problem = await _find(ctx, words[0])
+    pathway, d, problem = await _find(ctx, ctx.args["n"])
     if problem:
         return problem
     if pathway.status != "open":
         return Reply.plain(f"Le parcours {pathway.code} est clos : ses documents ne sont plus envoyés.")
-    address = words[1].lower()
+    address = ctx.args["adresse"]
     decided = await decide_at(s, "doc.send", pathway=pathway, recipient=address, actor=ctx.sender)
     ref = decided.trace
     if not decided.allowed:
         return Reply.plain(f"Document non envoyé : {decided.sentence()}.")
     await s.mail.add_request(Request(ctx.event_id, pathway.id, ctx.room_id, ctx.sender, address,
-                                     words.rest(2), document_id=d.id))
+                                     ctx.args.get("message", ""), document_id=d.id))
     return Reply.plain(f"Document n° {d.number} ({_label(d.doctype)}) confié au pont MSSanté pour {address}, "
                        f"en pièce jointe IHE XDM (trace {ref}). La réponse arrivera dans le fil de ce message.")
 
-
-_ACTIONS = {"type": _set_type, "retyper": _set_type, "envoyer": _send, "send": _send, "envoi": _send,
-            "transmettre": _send}
 
 ALL = [docs, doc]

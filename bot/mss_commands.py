@@ -2,36 +2,28 @@
 `!mss ecrire`, a new mail thread with an external MSSanté address the policy allows."""
 from __future__ import annotations
 
-from bot.commands import MAIL_ADDRESS, Arg, Audience, Context, Reply, Words, command, fold, number as _number
+from bot.arguments import count, mail_address
+from bot.commands import Arg, Audience, Context, Reply, group
 from bot.reply import table
 from liaison.mail_store import ROUTABLE, Request
 from liaison.enforcement import decide_at
 from policies.records import RECORDS
 
-USAGE = ("!mss quarantaine · !mss router <n> <code du parcours> · !mss rejeter <n> · "
-         "!mss ecrire <adresse MSSanté> <texte>")
 NO_BRIDGE = "Le pont MSSanté n'est pas configuré pour cette structure."
-COORDINATION_ONLY = "Cette action est réservée à la coordination de la structure."
+N = Arg("n", "le n° du courriel dans la quarantaine (!mss quarantaine)", parse=count)
 
 
-@command("mss", patient_data=True, en="mail", who=Audience.STAFF,
-         args=[Arg("action", "quarantaine, router, rejeter, ecrire", required=False),
-               Arg("détails", "selon l'action", required=False, rest=True)],
-         help="La messagerie MSSanté : quarantaine, router, rejeter, écrire à un correspondant.")
-async def mss(ctx: Context) -> Reply:
-    if ctx.services.mail is None:
-        return Reply.plain(NO_BRIDGE)
-    action = fold(ctx.args.get("action") or "quarantaine")
-    handler = _ACTIONS.get(action)
-    if handler is None:
-        return Reply.plain(f"Action inconnue « {action} ». Utilisation : {USAGE}")
-    return await handler(ctx, Words(ctx.args.get("détails") or ""))
+def _bridged(services) -> str | None:
+    return NO_BRIDGE if services is None or services.mail is None else None
 
 
+mss = group("mss", patient_data=True, en="mail", who=Audience.STAFF, default="quarantaine", requires=_bridged,
+            help="La messagerie MSSanté : quarantaine, router, rejeter, écrire à un correspondant.")
 
-async def _list(ctx: Context, words: list[str]) -> Reply:
-    if not ctx.is_coordinator:
-        return Reply.plain(COORDINATION_ONLY)
+
+@mss.sub("quarantaine", en="quarantine", aliases=["liste", "list"], who=Audience.COORDINATOR,
+         help="Les courriels arrivés que le pont n'a pu déposer dans aucun salon.")
+async def _list(ctx: Context) -> Reply:
     waiting = await ctx.services.mail.quarantined()
     if not waiting:
         return Reply.plain("Aucun courriel en quarantaine.")
@@ -42,19 +34,17 @@ async def _list(ctx: Context, words: list[str]) -> Reply:
                  f"<p>Courriels en quarantaine ({len(rows)}) :</p>{html}<p>{hint}</p>")
 
 
-async def _route(ctx: Context, words: list[str]) -> Reply:
-    if not ctx.is_coordinator:
-        return Reply.plain(COORDINATION_ONLY)
-    s = ctx.services
-    number = _number(words[0] if words else None)
-    if number is None or len(words) != 2:
-        return Reply.plain("Utilisation : !mss router <n> <code du parcours> (ex. !mss router 3 P-7K3Q9).")
+@mss.sub("router", en="route", aliases=["deposer"], who=Audience.COORDINATOR,
+         args=[N, Arg("parcours", "le code du parcours (ex. P-7K3Q9)")],
+         help="Dépose un courriel de la quarantaine dans un parcours, si la loi le permet.")
+async def _route(ctx: Context) -> Reply:
+    s, number, code = ctx.services, ctx.args["n"], ctx.args["parcours"]
     q = await s.mail.quarantined_one(number)
     if q is None or q.state != "waiting":
         return Reply.plain(f"Aucun courriel n° {number} en attente dans la quarantaine (!mss quarantaine).")
-    pathway = await s.pathways.by_code(words[1])
+    pathway = await s.pathways.by_code(code)
     if pathway is None or pathway.status != "open":
-        return Reply.plain(f"Aucun parcours ouvert de code « {words[1]} » (!parcours pour la liste).")
+        return Reply.plain(f"Aucun parcours ouvert de code « {code} » (!parcours pour la liste).")
     if q.reason_code not in ROUTABLE and q.reason_code != "untrusted":
         return Reply.plain(f"Le courriel n° {number} ne peut pas être déposé ({q.reason}) : écartez-le avec "
                            f"!mss rejeter {number}.")
@@ -68,12 +58,10 @@ async def _route(ctx: Context, words: list[str]) -> Reply:
     return Reply.plain(f"Courriel n° {number} : dépôt dans le parcours {pathway.code} en cours (trace {ref}).")
 
 
-async def _reject(ctx: Context, words: list[str]) -> Reply:
-    if not ctx.is_coordinator:
-        return Reply.plain(COORDINATION_ONLY)
-    number = _number(words[0] if words else None)
-    if number is None:
-        return Reply.plain("Utilisation : !mss rejeter <n>.")
+@mss.sub("rejeter", en="reject", aliases=["ecarter"], who=Audience.COORDINATOR, args=[N],
+         help="Écarte un courriel de la quarantaine : il ne sera déposé nulle part (tracé).")
+async def _reject(ctx: Context) -> Reply:
+    number = ctx.args["n"]
     if not await ctx.services.mail.decide_quarantined(number, state="rejected", actor=ctx.sender):
         return Reply.plain(f"Aucun courriel n° {number} en attente dans la quarantaine.")
     q, record = await ctx.services.mail.quarantined_one(number), RECORDS["quarantine.rejected"]
@@ -82,29 +70,23 @@ async def _reject(ctx: Context, words: list[str]) -> Reply:
     return Reply.plain(f"Courriel n° {number} écarté : il ne sera déposé dans aucun salon (trace {ref}).")
 
 
-async def _write(ctx: Context, words: Words) -> Reply:
+@mss.sub("ecrire", en="write", aliases=["envoyer"],
+         args=[Arg("adresse", "l'adresse MSSanté du correspondant", parse=mail_address),
+               Arg("texte", "le message, tel que vous l'écrivez", rest=True)],
+         help="Écrit à un correspondant MSSanté depuis le salon du parcours ; sa réponse arrive dans le fil.")
+async def _write(ctx: Context) -> Reply:
     s = ctx.services
     pathway = await s.pathways.by_room(ctx.room_id)
     if pathway is None or pathway.room_id != ctx.room_id or pathway.status != "open":
         return Reply.plain("Tapez !mss ecrire dans le salon (ouvert) du parcours concerné.")
-    if len(words) < 2 or not MAIL_ADDRESS.match(words[0]):
-        return Reply.plain("Utilisation : !mss ecrire <adresse MSSanté> <texte> "
-                           "(ex. !mss ecrire dr.x@chu.mssante.fr Bonjour, …).")
-    address = words[0].lower()
+    address = ctx.args["adresse"]
     decided = await decide_at(s, "mail.out.write", pathway=pathway, recipient=address, actor=ctx.sender)
     ref = decided.trace
     if not decided.allowed:
         return Reply.plain(f"Courriel non envoyé : {decided.sentence()}.")
-    await s.mail.add_request(Request(ctx.event_id, pathway.id, ctx.room_id, ctx.sender, address, words.rest(1)))
+    await s.mail.add_request(Request(ctx.event_id, pathway.id, ctx.room_id, ctx.sender, address, ctx.args["texte"]))
     return Reply.plain(f"Courriel pour {address} confié au pont MSSanté (trace {ref}) : il part de la boîte de la "
                        "structure, et sa réponse arrivera dans le fil de ce message.")
 
-
-_ACTIONS = {
-    "quarantaine": _list, "quarantine": _list, "liste": _list, "list": _list,
-    "router": _route, "route": _route, "deposer": _route,
-    "rejeter": _reject, "reject": _reject, "ecarter": _reject,
-    "ecrire": _write, "write": _write, "envoyer": _write,
-}
 
 ALL = [mss]

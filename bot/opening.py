@@ -18,6 +18,7 @@ import structlog
 from bot.commands import Reply, fold
 from liaison.enforcement import decide_at, decision_sentence
 from liaison.pathway_store import Pathway, Patient
+from bot.members import names as people_names, person
 from bot.reply import room_link
 from bot.room_specs import power_levels, room_initial_state, space_initial_state, space_link, summary_message
 from liaison.matrix import txn_id
@@ -29,9 +30,7 @@ from policies.professions import find_profession
 
 log = structlog.get_logger(__name__)
 
-USAGE = ("!parcours ouvrir <INS> <type> <date de naissance JJ/MM/AAAA> <sexe F|M> <nom de naissance> <prénoms> "
-         "[--equipe @compte,infirmier,…] ; ou avec des champs nommés, dans n'importe quel ordre : --ins --type "
-         "--naissance --sexe --nom --prenom --equipe")
+FORM = ("ins", "type", "naissance", "sexe", "nom", "prenom", "equipe")   # the named fields `!parcours ouvrir` shows
 # Named fields, as a coordinator may write them (accents and English names forgiven).
 _FIELDS = {"ins": "ins", "type": "type", "parcours": "type", "naissance": "naissance", "ne": "naissance",
            "nee": "naissance", "date": "naissance", "birth": "naissance", "sexe": "sexe", "sex": "sexe",
@@ -67,8 +66,7 @@ def parse_open(words: list[str], test_mode: bool, types: tuple[tuple[str, str], 
             fields.setdefault(name, value)
     missing = [n for n in _LABELS if not fields.get(n)]
     if missing:
-        return (f"Il manque : {', '.join(_LABELS[n] for n in missing)}. Par exemple : {_example(fields)} "
-                f"(utilisation : {USAGE}).")
+        return f"Il manque : {', '.join(_LABELS[n] for n in missing)}. Par exemple : {_example(fields)}."
     team = tuple(x for x in fields.get("equipe", "").replace(" ", ",").split(",") if x) or None
     try:
         ins = parse_ins(fields["ins"], test_mode=test_mode)
@@ -196,7 +194,7 @@ class Opener:
             usual = await self.s.pathways.usual_team(patient.id)
             if not usual:
                 return [], ("Précisez l'équipe de soins du patient avec --equipe (comptes ou professions), "
-                            f"par exemple --equipe @medecin:serveur,infirmier. Utilisation : {USAGE}")
+                            "par exemple --equipe @medecin:serveur,infirmier.")
             return usual, None
         members, team = await self.s.roster.members(), []
         for item in spec:
@@ -285,9 +283,9 @@ class Opener:
                         birth_date=patient.birth_date, sex=patient.sex, ins=patient.ins,
                         ins_kind="INS-NIA" if patient.ins[0] in "78" else "INS-NIR", oid=patient.ins_oid)
         text, html = summary_message(identity=identity, pathway_label=label, code=pathway.code,
-                                     opened_by=pathway.opened_by,
+                                     opened_by=(await person(self.s, pathway.opened_by)).text(),
                                      opened_on=datetime.fromtimestamp(pathway.opened_at / 1000).date(),
-                                     fields=fields, team=team)
+                                     fields=fields, team=await people_names(self.s, team))
         if note:
             text, html = f"{note}\n{text}", f"<p><em>{escape(note)}</em></p>{html}"
         version = ",".join(f"{k}{v[1]}" for k, v in sorted(fields.items())) or "v0"

@@ -1,49 +1,34 @@
 """`!parcours`: open, list, read, summarise, close and reopen a patient's care pathways."""
 from __future__ import annotations
 
+from html import escape
 
-import structlog
-
+from bot.arguments import matrix_id
 from bot.circle import CIRCLE_STATE, ensure_circle, role_categories
-from bot.commands import Arg, Audience, Context, Reply, Words, command, fold
+from bot.commands import Arg, ArgError, Audience, Context, Reply, fold, group
+from bot.members import member_lines, names as member_names, person
 from liaison.enforcement import decide_at
-from bot.opening import Opener, parse_open
+from bot.opening import FORM, Opener, parse_open
 from liaison.pathway_store import SUMMARY_FIELDS, now_ms
 from bot.reply import day as _day, room_link, table
 from bot.rooms import CIRCLE_NO_CHANGE, circle_categories, may_show, room_kind
 from bot.room_specs import power_levels
-from liaison.logs import new_ref
-from liaison.matrix import MatrixError
 from policies.professions import Category
 
-log = structlog.get_logger(__name__)
-
-USAGE = ("!parcours · !parcours ouvrir … · !parcours info · !parcours resume <champ> <texte> · "
-         "!parcours inviter @compte · !parcours clore <motif> · !parcours rouvrir · !parcours types")
-COORDINATION_ONLY = "Cette action est réservée à la coordination de la structure."
 IN_ROOM_ONLY = "Tapez cette commande dans le salon du parcours concerné."
 
-
-@command("parcours", patient_data=True, en="pathway", who=Audience.STAFF,
-         args=[Arg("action", "ouvrir, info, resume, clore, rouvrir, types", required=False),
-               Arg("détails", "selon l'action", required=False, rest=True)],
-         help="Les parcours de soins : ouvrir, lister, résumé, clore (!aide parcours pour le détail).")
-async def parcours(ctx: Context) -> Reply:
-    action = fold(ctx.args.get("action") or "")
-    words = Words(ctx.args.get("détails") or "")
-    handler = _ACTIONS.get(action)
-    if handler is None:
-        return Reply.plain(f"Action inconnue « {action} ». Utilisation : {USAGE}")
-    try:
-        return await handler(ctx, words)
-    except MatrixError as err:
-        ref = new_ref()
-        log.warning("pathway.matrix_failed", action=action, ref=ref, error=str(err))
-        return Reply.plain(f"Le serveur Matrix n'a pas répondu comme prévu (réf. {ref}). Rien n'est perdu : "
-                           "relancez la même commande, elle reprendra là où elle s'est arrêtée.")
+parcours = group("parcours", patient_data=True, en="pathway", who=Audience.STAFF, default="liste",
+                 help="Les parcours de soins : ouvrir, lister, résumé, inviter, clore (!aide parcours pour le détail).")
 
 
-async def _list(ctx: Context, words: list[str]) -> Reply:
+def summary_field(word: str) -> str:
+    if fold(word) in SUMMARY_FIELDS:
+        return fold(word)
+    raise ArgError(f"champ « {word} » inconnu ; champs : {', '.join(SUMMARY_FIELDS)}.")
+
+
+@parcours.sub("liste", en="list", help="Les parcours qui vous concernent (tous, pour la coordination).")
+async def _list(ctx: Context) -> Reply:
     rows = await ctx.services.pathways.visible_to(ctx.sender, everything=ctx.is_coordinator)
     if not rows:
         return Reply.plain("Aucun parcours ouvert vous concernant.")
@@ -54,17 +39,20 @@ async def _list(ctx: Context, words: list[str]) -> Reply:
     return Reply(f"Parcours ({len(rows)}) :\n{text}", f"<p>Parcours ({len(rows)}) :</p>{html}")
 
 
-async def _types(ctx: Context, words: list[str]) -> Reply:
-    types = ctx.services.settings.types
-    return Reply.plain("Types de parcours : " + ", ".join(f"{label} ({key})" for key, label in types))
-
-
-async def _open(ctx: Context, words: list[str]) -> Reply:
-    if not ctx.is_coordinator:
-        return Reply.plain(COORDINATION_ONLY)
-    req = parse_open(words, ctx.services.settings.ins_test_mode, ctx.services.settings.types)
+@parcours.sub("ouvrir", en="open", who=Audience.COORDINATOR, form=FORM,
+              args=[Arg("ins", "l'INS du patient (15 chiffres)"),
+                    Arg("type", "le type de parcours, en un ou plusieurs mots (!parcours types)"),
+                    Arg("naissance", "la date de naissance, JJ/MM/AAAA ou AAAA-MM-JJ"),
+                    Arg("sexe", "F ou M"), Arg("nom", "le nom de naissance"),
+                    Arg("prénoms", "les prénoms", rest=True),
+                    Arg("--equipe @compte,profession", "l'équipe à inviter : @comptes et professions séparés par "
+                                                       "des virgules (sinon l'équipe habituelle du patient)",
+                        required=False)],
+              help="Ouvre un parcours : l'espace du patient et son salon chiffré, l'équipe invitée.")
+async def _open(ctx: Context) -> Reply:
+    req = parse_open(ctx.words, ctx.services.settings.ins_test_mode, ctx.services.settings.types)
     if isinstance(req, str):
-        return Reply.plain(req)
+        return Reply.plain(f"{req} (utilisation : {ctx.usage})")
     return await Opener(ctx.services).open(ctx.sender, req)
 
 
@@ -82,7 +70,9 @@ async def _not_here(ctx: Context) -> Reply:
     return Reply.plain(CIRCLE_NO_CHANGE if room_kind(pathway, ctx.room_id) == "circle" else IN_ROOM_ONLY)
 
 
-async def _info(ctx: Context, words: list[str]) -> Reply:
+@parcours.sub("info", en="info", aliases=["infos", "detail"],
+              help="Le parcours de ce salon : patient, équipe, résumé.")
+async def _info(ctx: Context) -> Reply:
     pathway = await ctx.services.pathways.by_room(ctx.room_id)
     if pathway is None:
         return Reply.plain(IN_ROOM_ONLY)
@@ -95,66 +85,68 @@ async def _info(ctx: Context, words: list[str]) -> Reply:
     label = ctx.services.settings.type_label(pathway.type)
     lines = [f"Parcours {label} ({pathway.code}) — {'ouvert' if pathway.status == 'open' else 'clos'}",
              f"Patient : {patient.birth_name.upper()} {patient.first_names}, né(e) le {patient.birth_date:%d/%m/%Y}",
-             f"Ouvert le {_day(pathway.opened_at)} par {pathway.opened_by}"]
+             f"Ouvert le {_day(pathway.opened_at)} par {(await person(ctx.services, pathway.opened_by)).text()}"]
     if pathway.closed_at:
         lines.append(f"Clos le {_day(pathway.closed_at)} ; conservation jusqu'au {_day(pathway.retention_until)}")
-    lines.append("Équipe : " + ", ".join(f"{u} ({state})" for u, state, _rule in members))
-    lines += [f"{name} : {fields.get(key, ('—', 0))[0]}" for key, name in SUMMARY_FIELDS.items()]
-    return Reply.plain("\n".join(lines))
+    team_text, team_html = await member_lines(ctx.services, members)
+    summary = [f"{name} : {fields.get(key, ('—', 0))[0]}" for key, name in SUMMARY_FIELDS.items()]
+    text = "\n".join([*lines, "Équipe :", *team_text, *summary])
+    html = ("".join(f"<p>{escape(line)}</p>" for line in lines) + f"<p>Équipe :</p><ul>{team_html}</ul>"
+            + "".join(f"<p>{escape(line)}</p>" for line in summary))
+    return Reply(text, html)
 
 
 async def _circle_info(ctx: Context, pathway, refused) -> Reply:
     """In the circle room: who is in the circle and what it shares, nothing clinical."""
     shared = ", ".join(sorted(await circle_categories(ctx.services, pathway))) or "—"
-    names = []
-    for user_id, state, _ in await ctx.services.pathways.members(pathway.id):
-        if state in ("invited", "joined", CIRCLE_STATE):
-            member = await ctx.services.roster.get(user_id)
-            names.append(f"{member.display_name} ({member.profession.label})" if member else user_id)
+    members = [u for u, state, _ in await ctx.services.pathways.members(pathway.id)
+               if state in ("invited", "joined", CIRCLE_STATE)]
+    names = await member_names(ctx.services, members)
     return Reply.plain(f"Cercle élargi du parcours {pathway.code}. Catégories d'informations partagées ici : "
                        f"{shared}. Membres : {', '.join(names) or '—'}.\n{refused.sentence()}.")
 
 
-async def _summary(ctx: Context, words: list[str]) -> Reply:
+@parcours.sub("resume", en="summary", args=[Arg("champ", ", ".join(SUMMARY_FIELDS), parse=summary_field),
+                                            Arg("texte", "le texte, tel que vous l'écrivez", rest=True)],
+              help="Met à jour un champ du résumé du parcours et épingle le nouveau résumé.")
+async def _summary(ctx: Context) -> Reply:
     pathway, patient = await _here(ctx)
     if pathway is None:
         return await _not_here(ctx)
-    if len(words) < 2 or fold(words[0]) not in SUMMARY_FIELDS:
-        return Reply.plain("Utilisation : !parcours resume <champ> <texte> ; champs : " + ", ".join(SUMMARY_FIELDS))
     if pathway.status != "open":
         return Reply.plain("Ce parcours est clos : rouvrez-le d'abord (!parcours rouvrir).")
-    field = fold(words[0])
-    version = await ctx.services.pathways.set_summary(pathway.id, field, words.rest(1), ctx.sender)
+    field = ctx.args["champ"]
+    version = await ctx.services.pathways.set_summary(pathway.id, field, ctx.args["texte"], ctx.sender)
     await Opener(ctx.services).post_current_summary(pathway)
     return Reply.plain(f"Résumé mis à jour : {SUMMARY_FIELDS[field]} (version {version}), nouveau résumé épinglé.")
 
 
 async def _coordinated_here(ctx: Context):
     """The pathway of this room, or the reason the coordination action cannot run here."""
-    if not ctx.is_coordinator:
-        return None, Reply.plain(COORDINATION_ONLY)
     pathway, _ = await _here(ctx)
     return pathway, None if pathway else await _not_here(ctx)
 
 
-async def _close(ctx: Context, words: list[str]) -> Reply:
+@parcours.sub("clore", en="close", aliases=["fermer"], who=Audience.COORDINATOR,
+              args=[Arg("motif", "pourquoi le parcours se termine", rest=True)],
+              help="Clôt le parcours : le salon passe en lecture seule, puis est archivé après la conservation.")
+async def _close(ctx: Context) -> Reply:
     pathway, refusal = await _coordinated_here(ctx)
     if refusal:
         return refusal
     if pathway.status != "open":
         return Reply.plain("Ce parcours est déjà clos.")
-    if not words:
-        return Reply.plain("Indiquez le motif : !parcours clore <motif>.")
     s = ctx.services.settings
     until = now_ms() + s.retention_days * 86_400_000
     await ctx.services.matrix.set_state(ctx.room_id, "m.room.power_levels", await _levels(ctx, closed=True))
     await ctx.services.pathways.update(pathway.id, status="closed", closed_by=ctx.sender, closed_at=now_ms(),
-                                       close_reason=words.rest(0), retention_until=until)
+                                       close_reason=ctx.args["motif"], retention_until=until)
     return Reply.plain(f"Parcours clos. Le salon passe en lecture seule pour les membres ; il est conservé jusqu'au "
                        f"{_day(until)} puis archivé. La coordination peut le rouvrir d'ici là (!parcours rouvrir).")
 
 
-async def _reopen(ctx: Context, words: list[str]) -> Reply:
+@parcours.sub("rouvrir", en="reopen", who=Audience.COORDINATOR, help="Rouvre un parcours clos.")
+async def _reopen(ctx: Context) -> Reply:
     pathway, refusal = await _coordinated_here(ctx)
     if refusal:
         return refusal
@@ -170,16 +162,16 @@ async def _reopen(ctx: Context, words: list[str]) -> Reply:
     return Reply.plain("Parcours rouvert : chacun peut de nouveau écrire dans le salon.")
 
 
-async def _invite(ctx: Context, words: list[str]) -> Reply:
+@parcours.sub("inviter", en="invite", args=[Arg("compte", "@nom:serveur", parse=matrix_id)],
+              help="Invite quelqu'un au parcours, si la loi le permet (équipe de soins, ou consentement recueilli).")
+async def _invite(ctx: Context) -> Reply:
     """J2: someone outside the team joins only once a consent covering them is recorded."""
     pathway, _ = await _here(ctx)
     if pathway is None:
         return await _not_here(ctx)
-    if not words or not words[0].startswith("@") or ":" not in words[0]:
-        return Reply.plain("Utilisation : !parcours inviter @compte:serveur")
     if pathway.status != "open":
         return Reply.plain("Ce parcours est clos : rouvrez-le d'abord (!parcours rouvrir).")
-    user_id = words[0]
+    user_id = ctx.args["compte"]
     member = await ctx.services.roster.get(user_id)
     non_health = member is not None and member.profession.category is not Category.HEALTH and not member.coordinator
     categories = role_categories(ctx.services, member.profession.key) if non_health else ["soins"]
@@ -197,7 +189,8 @@ async def _invite(ctx: Context, words: list[str]) -> Reply:
         await ctx.services.matrix.invite(pathway.room_id, user_id)
         state, where = "invited", "au salon clinique"
     await ctx.services.pathways.set_member(pathway.id, user_id, state, decision.rule)
-    return Reply.plain(f"{user_id} est invité(e) {where} — {decided.sentence()}.")
+    who = await person(ctx.services, user_id)
+    return Reply.plain(f"{who.text()} est invité(e) {where} — {decided.sentence()}.")
 
 
 async def _levels(ctx: Context, closed: bool) -> dict:
@@ -205,17 +198,10 @@ async def _levels(ctx: Context, closed: bool) -> dict:
     return power_levels(ctx.services.settings.bot_user_id, coordinators, closed=closed)
 
 
+@parcours.sub("types", en="types", help="Les types de parcours de la structure.")
+async def _types(ctx: Context) -> Reply:
+    types = ctx.services.settings.types
+    return Reply.plain("Types de parcours : " + ", ".join(f"{label} ({key})" for key, label in types))
 
-
-_ACTIONS = {
-    "": _list, "liste": _list, "list": _list,
-    "ouvrir": _open, "open": _open,
-    "info": _info, "infos": _info,
-    "resume": _summary, "summary": _summary,
-    "clore": _close, "close": _close, "fermer": _close,
-    "rouvrir": _reopen, "reopen": _reopen,
-    "types": _types,
-    "inviter": _invite, "invite": _invite,
-}
 
 ALL = [parcours]

@@ -2,43 +2,51 @@
 from __future__ import annotations
 
 
-from bot.commands import MAIL_ADDRESS, Arg, Audience, Context, Reply, Words, command
+from bot.arguments import account_or_address
+from bot.commands import Arg, Audience, Context, Reply, Words, group
 from bot.reply import table
 from policies.professions import Category, Profession, ProfessionalIdError, check_professional_id, find_profession
 
-USAGE = ("!equipe (liste) · !equipe ajouter @compte:serveur <profession> [RPPS/ADELI] [coordination] · "
-         "!equipe ajouter <adresse MSSanté> <profession> [structure:Nom] · "
-         "!equipe retirer <@compte:serveur | adresse> · !equipe historique")
+equipe = group("equipe", en="team", who=Audience.STAFF, default="liste",
+               help="L'équipe de la structure : liste, ajout et retrait (coordination).")
+WHO = Arg("qui", "le compte Matrix (@nom:serveur), ou l'adresse MSSanté d'un correspondant extérieur",
+          parse=account_or_address)
 
 
-@command("equipe", en="team", who=Audience.STAFF,
-         args=[Arg("action", "ajouter, retirer, historique", required=False),
-               Arg("détails", "le compte, la profession…", required=False, rest=True)],
-         help="L'équipe de la structure : liste, ajout et retrait (coordination).")
-async def equipe(ctx: Context) -> Reply:
-    action = (ctx.args.get("action") or "").casefold()
-    words = Words(ctx.args.get("détails") or "")
-    roster = ctx.services.roster
-    if not action:
-        return await _list(roster)
-    if action in ("historique", "history"):
-        rows = await roster.changes()
-        lines = [f"{r['user_id']} : {r['action']} ({r['profession'] or '—'}) par {r['actor']}" for r in rows]
-        return Reply.plain("Dernières modifications de l'équipe :\n" + ("\n".join(lines) or "aucune"))
-    if action not in ("ajouter", "add", "retirer", "remove"):
-        return Reply.plain(f"Action inconnue « {action} ». Utilisation : {USAGE}")
-    if not ctx.is_coordinator:
-        return Reply.plain("Modifier l'équipe est réservé à la coordination de la structure.")
-    if words and MAIL_ADDRESS.match(words[0]):
-        return await _external(ctx, action, words)
-    if not words or not words[0].startswith("@") or ":" not in words[0]:
-        return Reply.plain(f"Indiquez le compte Matrix (@nom:serveur) ou l'adresse MSSanté. Utilisation : {USAGE}")
-    user_id = words[0]
-    if action in ("retirer", "remove"):
-        if await roster.remove(user_id, actor=ctx.sender):
-            return Reply.plain(f"{user_id} ne fait plus partie de l'équipe (modification tracée).")
-        return Reply.plain(f"{user_id} ne fait pas partie de l'équipe.")
-    return await _add(ctx, user_id, words[1:])
+@equipe.sub("liste", en="list", help="Les membres de l'équipe, par catégorie.")
+async def _listing(ctx: Context) -> Reply:
+    return await _list(ctx.services.roster)
+
+
+@equipe.sub("historique", en="history", help="Les dernières modifications de l'équipe.")
+async def _history(ctx: Context) -> Reply:
+    rows = await ctx.services.roster.changes()
+    lines = [f"{r['user_id']} : {r['action']} ({r['profession'] or '—'}) par {r['actor']}" for r in rows]
+    return Reply.plain("Dernières modifications de l'équipe :\n" + ("\n".join(lines) or "aucune"))
+
+
+@equipe.sub("ajouter", en="add", who=Audience.COORDINATOR,
+            args=[WHO, Arg("profession", "la profession, en un ou plusieurs mots ; pour un compte, puis le n° RPPS ou "
+                                         "ADELI et « coordination » ; pour une adresse, puis structure:Nom", rest=True)],
+            help="Ajoute un membre à l'équipe, ou un correspondant MSSanté connu de la structure.")
+async def _adding(ctx: Context) -> Reply:
+    who, words = ctx.args["qui"], Words(ctx.args["profession"])
+    if not who.startswith("@"):
+        return await _external_add(ctx, who, words)
+    return await _add(ctx, who, list(words))
+
+
+@equipe.sub("retirer", en="remove", who=Audience.COORDINATOR, args=[WHO],
+            help="Retire un membre de l'équipe, ou un correspondant MSSanté.")
+async def _removing(ctx: Context) -> Reply:
+    who = ctx.args["qui"]
+    if not who.startswith("@"):
+        done = await ctx.services.contacts.remove(who, actor=ctx.sender)
+        return Reply.plain(f"{who} n'est plus un correspondant connu de la structure." if done
+                           else f"{who} n'est pas un correspondant connu de la structure.")
+    if await ctx.services.roster.remove(who, actor=ctx.sender):
+        return Reply.plain(f"{who} ne fait plus partie de l'équipe (modification tracée).")
+    return Reply.plain(f"{who} ne fait pas partie de l'équipe.")
 
 
 def profession_of(words: list[str]) -> tuple[Profession | None, int]:
@@ -57,7 +65,7 @@ async def _add(ctx: Context, user_id: str, words: list[str]) -> Reply:
     rest = [w for w in words[used:] if w.casefold() not in ("coordination", "coordinateur", "coordinatrice")]
     if profession is None:
         return Reply.plain(f"Profession inconnue « {' '.join(words[:1])} » (exemples : médecin, infirmier, "
-                           "pharmacien, kiné, assistante sociale). Utilisation : " + USAGE)
+                           f"pharmacien, kiné, assistante sociale). Utilisation : {ctx.usage}")
     professional_id = ""
     if rest:
         try:
@@ -73,23 +81,18 @@ async def _add(ctx: Context, user_id: str, words: list[str]) -> Reply:
     return Reply.plain(f"{name} ({user_id}), {profession.label} : {what}.")
 
 
-async def _external(ctx: Context, action: str, words: list[str]) -> Reply:
+async def _external_add(ctx: Context, address: str, words: Words) -> Reply:
     """An external MSSanté professional: their profession and structure become facts of every sharing decision
     about their address (an objection or a consent by profession or structure reaches them)."""
-    contacts, address = ctx.services.contacts, words[0].lower()
-    if action in ("retirer", "remove"):
-        done = await contacts.remove(address, actor=ctx.sender)
-        return Reply.plain(f"{address} n'est plus un correspondant connu de la structure." if done
-                           else f"{address} n'est pas un correspondant connu de la structure.")
-    rest = " ".join(words[1:])
-    structure = ""
+    rest, structure = words.text, ""
     if "structure:" in rest:
         rest, _, structure = rest.partition("structure:")
     profession = profession_of(rest.split())[0]
     if profession is None:
         return Reply.plain(f"Profession inconnue « {rest.strip()} » (exemples : médecin, pharmacien, infirmier, "
-                           "kiné). Utilisation : !equipe ajouter <adresse MSSanté> <profession> [structure:Nom]")
-    await contacts.upsert(address, name="", profession=profession, structure=structure.strip(), actor=ctx.sender)
+                           f"kiné). Utilisation : {ctx.usage}")
+    await ctx.services.contacts.upsert(address, name="", profession=profession, structure=structure.strip(),
+                                       actor=ctx.sender)
     where = f", {structure.strip()}" if structure.strip() else ""
     return Reply.plain(f"Correspondant MSSanté {address} : {profession.label}{where}. Les consentements et oppositions "
                        "par profession ou par structure s'appliquent désormais à cette adresse.")

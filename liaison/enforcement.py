@@ -47,8 +47,8 @@ async def decide_at(stores, path: str, *, pathway: Pathway, recipient: str, acto
     return Decided(decision, ref)
 
 
-async def team_rule(stores, *, pathway: Pathway, user_id: str, actor: str) -> str | None:
-    """The team-of-care rule that already covers `user_id` (a consent would change nothing), or None.
+async def team_rule(stores, *, pathway: Pathway, user_id: str, actor: str) -> Decision | None:
+    """The team-of-care decision that already covers `user_id` (a consent would change nothing), or None.
     A question asked before recording a consent: nothing moves, nothing is traced."""
     decision = await decide_for(stores, pathway=pathway, user_id=user_id, actor=actor, action=PATHS["room.invite"].action)
-    return decision.rule if decision.allowed and decision.rule.startswith("team.") else None
+    return decision if decision.allowed and decision.rule.startswith("team.") else None

@@ -6,7 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import help as help_commands
-from bot.commands import Arg, Audience, Context, Invocation, Problem, Registry, Reply, Words, command, fold
+from bot.commands import (Arg, ArgError, Audience, Context, Invocation, Problem, Registry, Reply, Words, command, fold,
+                          group)
 
 
 @command("parcours", en="pathway", args=[Arg("action", "ouvrir, fermer…"), Arg("détails", "le reste", required=False, rest=True)],
@@ -69,11 +70,11 @@ def test_the_question_mark_asks_for_help():
 
 
 def test_missing_and_extra_arguments_show_usage():
-    missing = registry().parse("!parcours")
-    assert isinstance(missing, Problem) and "il manque : action" in missing.reply.text
-    assert "Utilisation : !parcours <action> [détails…]" in missing.reply.text
-    extra = registry().parse("!aide un deux")
-    assert isinstance(extra, Problem) and "trop d'arguments" in extra.reply.text
+    missing = registry().parse("!parcours").problem
+    assert "il manque : action" in missing.text
+    assert "Utilisation : !parcours <action> [détails…]" in missing.text
+    extra = registry().parse("!aide un deux trois").problem
+    assert "trop d'arguments" in extra.text
 
 
 def test_duplicate_words_are_refused():
@@ -92,6 +93,94 @@ async def test_help_is_generated_from_declarations_and_audience():
         assert "!aide" in reply.text and "<code>!aide" in reply.html
     detail = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {"commande": "Pathway"}, reg, True))
     assert "!parcours <action>" in detail.text and "l'équipe de la structure" in detail.text
+
+
+# -- sub-commands ------------------------------------------------------------------------------------------------
+
+def _even(word: str) -> int:
+    if not word.isdigit() or int(word) % 2:
+        raise ArgError(f"« {word} » n'est pas un nombre pair.")
+    return int(word)
+
+
+boite = group("boite", en="box", who=Audience.STAFF, default="liste", help="Une boîte d'essai.")
+
+
+@boite.sub("liste", en="list", help="La liste.")
+async def _liste(ctx: Context) -> Reply:
+    return Reply.plain("liste")
+
+
+@boite.sub("poser", en="put", aliases=["deposer"], who=Audience.COORDINATOR,
+           args=[Arg("n", "un nombre pair", parse=_even), Arg("mot", "le mot, tel quel", rest=True)],
+           help="Pose un mot.")
+async def _poser(ctx: Context) -> Reply:
+    return Reply.plain(repr(ctx.args))
+
+
+def boxes() -> Registry:
+    return Registry.of([*help_commands.ALL, boite])
+
+
+@pytest.mark.parametrize("body", ["!boite poser 4 l'été « chaud »", "!Box PUT 4 l'été « chaud »",
+                                  "!boîte déposer 4 l'été « chaud »"])
+def test_a_sub_command_is_found_by_its_french_english_or_other_name(body):
+    inv = boxes().parse(body)
+    assert inv.sub.name == "poser" and inv.problem is None
+    assert inv.args == {"n": 4, "mot": "l'été « chaud »"}, "parsed value, then the raw rest"
+
+
+def test_no_sub_command_runs_the_default_and_an_unknown_one_is_hinted():
+    assert boxes().parse("!boite").sub.name == "liste"
+    wrong = boxes().parse("!boite poserr 2 x")
+    assert isinstance(wrong, Problem) and "sous-commande inconnue « poserr »" in wrong.reply.text
+    assert "Vouliez-vous dire !boite poser ?" in wrong.reply.text and "liste, poser" in wrong.reply.text
+
+
+def test_an_argument_parser_refuses_in_french_with_the_generated_usage():
+    inv = boxes().parse("!boite poser 3 x")
+    assert inv.problem.text == "!boite poser : « 3 » n'est pas un nombre pair. Utilisation : !boite poser <n> <mot…>"
+    assert "il manque : mot" in boxes().parse("!boite poser 2").problem.text
+
+
+def test_audience_is_declared_per_sub_command():
+    sub = boite.command.sub("poser")
+    assert sub.who is Audience.COORDINATOR and boite.command.sub("liste").who is Audience.STAFF
+    assert [s.name for s in boite.command.visible_subs(True, False)] == ["liste"]
+    assert [s.name for s in boite.command.visible_subs(True, True)] == ["liste", "poser"]
+
+
+def test_a_sub_command_word_declared_twice_is_refused():
+    twice = group("double", en="twice", help="x")
+    twice.sub("un", en="one", help="x")(_liste)
+    with pytest.raises(ValueError):
+        twice.sub("autre", en="one", help="x")(_liste)
+
+
+async def test_help_details_a_group_and_each_sub_command_with_english_names():
+    reg = boxes()
+    staff = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {"commande": "boite"}, reg, True))
+    assert "!boite liste (list) (par défaut) : La liste." in staff.text and "poser" not in staff.text
+    coord = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {"commande": "box"}, reg, True,
+                                             is_coordinator=True))
+    assert "!boite poser <n> <mot…> (put) : Pose un mot. — la coordination de la structure" in coord.text
+    sub = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {"commande": "boite", "sous-commande": "PUT"},
+                                           reg, True, is_coordinator=True))
+    assert sub.text.splitlines()[:2] == ["!boite poser <n> <mot…> — Pose un mot.",
+                                         "En anglais : !box put (aussi : deposer). Réservée à : la coordination de la "
+                                         "structure."]
+    assert "<code>&lt;n&gt;</code> : un nombre pair" in sub.html
+    hidden = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {"commande": "boite", "sous-commande": "poser"},
+                                              reg, True))
+    assert "Pas de sous-commande" in hidden.text, "not shown to whom it is not for"
+
+
+def test_the_real_help_lists_every_pathway_sub_command():
+    from bot.__main__ import build_registry
+
+    parcours = build_registry().find("parcours")
+    assert {"liste", "ouvrir", "info", "resume", "inviter", "clore", "rouvrir", "types"} <= {
+        s.name for s in parcours.subs}
 
 
 def test_fold():

@@ -80,18 +80,17 @@ async def quarantine(engine):
     return SimpleNamespace(mail=mail, trace=Trace(engine))
 
 
-def _coordinator(services) -> Context:
-    return Context(sender="@coord:hs", room_id="!coord:hs", event_id="$e", args={}, registry=None, is_staff=True,
-                   services=services, is_coordinator=True)
+def _coordinator(services, number: int) -> Context:
+    return Context(sender="@coord:hs", room_id="!coord:hs", event_id="$e", args={"n": number}, registry=None,
+                   is_staff=True, services=services, is_coordinator=True)
 
 
 async def test_a_rejected_mail_is_traced_once_with_its_sender(quarantine):
-    ctx = _coordinator(quarantine)
-    rejected = (await mss_commands._reject(ctx, ["1"])).text
+    rejected = (await mss_commands._reject(_coordinator(quarantine, 1))).text
     assert "Courriel n° 1 écarté" in rejected
-    again = (await mss_commands._reject(ctx, ["1"])).text
+    again = (await mss_commands._reject(_coordinator(quarantine, 1))).text
     assert "Aucun courriel n° 1" in again and "trace" not in again
-    unreadable = (await mss_commands._reject(ctx, ["2"])).text
+    unreadable = (await mss_commands._reject(_coordinator(quarantine, 2))).text
 
     entries = await quarantine.trace.entries()
     assert [e.seq for e in entries] == [_ref(rejected), _ref(unreadable)]

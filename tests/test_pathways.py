@@ -151,7 +151,7 @@ async def test_roster_command_and_uninvited_join(team):
     await coord.client.room_invite(desk, gp.user_id)   # the GP accepts invitations
     await coord.wait_joined(desk, gp.user_id)
     refused, _ = await gp.ask(desk, f"!equipe ajouter {outsider.user_id} kiné")
-    assert "réservé à la coordination" in refused.body
+    assert "réservée à la coordination" in refused.body
     unknown, _ = await coord.ask(desk, "!equipe ajouter @personne:liaison.localhost infirmier")
     assert "n'existe pas" in unknown.body
     bad_id, _ = await coord.ask(desk, f"!equipe ajouter {outsider.user_id} kiné 12345")

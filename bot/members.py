@@ -1,0 +1,61 @@
+"""People as a clinician reads them: a name and a profession (a pill to their profile in HTML), never a bare
+Matrix id; their state in the pathway in French."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+
+from bot.reply import room_link
+
+STATES = {"invited": "invité(e)", "joined": "présent(e)", "left": "parti(e)", "refused": "non invité(e)",
+          "revoked": "retiré(e)", "circle": "au cercle élargi"}
+
+
+@dataclass(frozen=True)
+class Person:
+    user_id: str
+    name: str
+    role: str   # profession, structure, « coordination », « par MSSanté »: what tells who they are
+
+    def text(self) -> str:
+        return f"{self.name} ({self.role})" if self.role else self.name
+
+    def html(self) -> str:
+        pill = f'<a href="{escape(room_link(self.user_id))}">{escape(self.name)}</a>'
+        return f"{pill} ({escape(self.role)})" if self.role else pill
+
+
+async def person(services, user_id: str) -> Person:
+    member = await services.roster.get(user_id)
+    if member is not None:
+        role = member.profession.label + (", coordination" if member.coordinator else "")
+        return Person(user_id, member.display_name, role)
+    settings = services.settings
+    if user_id == settings.bot_user_id:
+        return Person(user_id, "Liaison", "assistant de coordination")
+    if user_id == settings.bridge_user_id:
+        return Person(user_id, "Pont MSSanté", "messagerie sécurisée de santé")
+    if settings.is_bridged(user_id) and services.mail is not None:
+        address = await services.mail.puppet_address(user_id)
+        if address:
+            contact = await services.contacts.get(address) if services.contacts else None
+            if contact is not None:
+                role = ", ".join(filter(None, [contact.profession.label, contact.structure, "par MSSanté"]))
+                return Person(user_id, contact.name or address, role)
+            return Person(user_id, address, "correspondant MSSanté")
+    name = await services.matrix.display_name(user_id)
+    return Person(user_id, name or user_id, "hors de l'équipe de la structure")
+
+
+async def names(services, user_ids: list[str]) -> list[str]:
+    return [(await person(services, u)).text() for u in user_ids]
+
+
+async def member_lines(services, members: list[tuple[str, str, str]]) -> tuple[list[str], str]:
+    """One line per member, « Nom (profession) — état », as text lines and as HTML list items."""
+    text, html = [], []
+    for user_id, state, _rule in members:
+        who, what = await person(services, user_id), STATES.get(state, state)
+        text.append(f"• {who.text()} — {what}")
+        html.append(f"<li>{who.html()} — {escape(what)}</li>")
+    return text, "".join(html)
