@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 
-.PHONY: run test bench soak install clean
+.PHONY: run test bench soak reference install clean
 
 $(BIN)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -33,6 +33,10 @@ bench: $(BIN)/.installed
 ## The J5 reply tests 20 times in a row (`make soak N=50` for more): a flaky test is a bug.
 soak: $(BIN)/.installed tests/element/node_modules/.installed
 	deploy/test/soak.sh $(or $(N),20)
+
+## The README's command reference, rewritten from the commands' declarations (a test checks it is current).
+reference: $(BIN)/.installed
+	$(BIN)/python -m bot.reference
 
 clean:
 	rm -rf .liaison .pytest_cache
