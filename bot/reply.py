@@ -4,11 +4,13 @@ from __future__ import annotations
 from datetime import datetime
 from html import escape
 
+from liaison.matrix.content import as_html
+
 
 def table(headers: list[str], rows: list[tuple]) -> tuple[str, str]:
     text = "\n".join(" · ".join(str(c) for c in row) for row in rows)
     head = "".join(f"<th>{escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in row) + "</tr>" for row in rows)
+    body = "".join("<tr>" + "".join(f"<td>{as_html(str(c))}</td>" for c in row) + "</tr>" for row in rows)
     return text, f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 

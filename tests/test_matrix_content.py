@@ -40,3 +40,12 @@ def test_a_file_message_names_the_file_only_inside_the_event():
     assert content == {"msgtype": "m.file", "body": "bilan.pdf", "filename": "bilan.pdf",
                        "info": {"mimetype": "application/pdf", "size": 12}, "file": {"url": "mxc://hs/x"}}
     assert file_content("a.png", "image/png", 1, {}, image=True)["msgtype"] == "m.image"
+
+
+def test_matrix_to_links_are_short_links_that_fit_a_phone():
+    html = as_html("Parcours ouvert (P-7K3Q9) : https://matrix.to/#/!AbCdEf:liaison.localhost — 3 invitation(s).\n"
+                   "Lien : https://matrix.to/#/!AbCdEf:liaison.localhost/$ev_1. Voir https://matrix.to/#/@dr:hs")
+    assert ('<a href="https://matrix.to/#/!AbCdEf:liaison.localhost">ouvrir le salon</a> — 3' in html
+            and '<a href="https://matrix.to/#/!AbCdEf:liaison.localhost/$ev_1">ouvrir le message</a>.' in html
+            and '<a href="https://matrix.to/#/@dr:hs">voir le profil</a>' in html)
+    assert as_html("https://example.org/#/!x:hs") == "https://example.org/#/!x:hs", "only matrix.to links"

@@ -18,9 +18,22 @@ HTML = "org.matrix.custom.html"
 _CODES = re.compile(r"(règle |réf\. |trace n° |trace )([A-Za-z0-9_.\-]+[A-Za-z0-9_])")
 
 
+# A link to a room, an event or a person: a short link, not 60 letters wrapping on a phone's 400 px.
+_PERMALINK = re.compile(r"https://matrix\.to/#/([!#@][^\s<>&\"]*[^\s<>&\".,;:)])")
+_LINK_TEXT = {"!": "ouvrir le salon", "#": "ouvrir le salon", "@": "voir le profil"}
+
+
 def as_html(text: str) -> str:
-    """Plain text as Element shows it best: escaped, line breaks kept, rule ids and references in <code>."""
-    return _CODES.sub(r"\1<code>\2</code>", escape(text)).replace("\n", "<br>")
+    """Plain text as Element shows it best: escaped, line breaks kept, rule ids and references in <code>,
+    matrix.to links as short links."""
+    html = _CODES.sub(r"\1<code>\2</code>", escape(text)).replace("\n", "<br>")
+    return _PERMALINK.sub(_short_link, html)
+
+
+def _short_link(match: re.Match) -> str:
+    words = "ouvrir le message" if "/$" in match.group(1) else _LINK_TEXT[match.group(1)[0]]
+    return f'<a href="{match.group(0)}">{words}</a>'
+
 
 
 def txn_id(*parts: str) -> str:
