@@ -160,15 +160,16 @@ async def serve(config_path: str, ready_file: str | None) -> int:
     # Listen before anything we do makes the homeserver push or query (registering, logging in, joining):
     # a push refused now would put the appservice in Synapse's back-off, seconds of delay for the first events.
     wake_events = asyncio.Event()
-    ours = PuppetNames(reg.sender_localpart.split("_")[0] + "_")   # the bridge's account and its puppets
+    # The bridge's account and its puppets: one naming object, for the appservice's filter and for the puppets.
+    ours = PuppetNames(reg.sender_localpart.split("_")[0] + "_", cfg.homeserver.server_name, b.store_pickle_key)
     service = Appservice(store, reg.hs_token, metrics, wake_events.set, ours.is_bridged)
     runner = web.AppRunner(service.app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, b.listen_host, b.listen_port).start()
     since = await account(api, store, matrix, b.user_id[1:].split(":")[0])
     puppets = Puppets(api, store, homeserver=cfg.homeserver.url, server_name=cfg.homeserver.server_name,
-                      store_dir=store_dir, bridge=matrix, prefix=reg.sender_localpart.split("_")[0] + "_",
-                      pickle_key=b.store_pickle_key, bot_user_id=cfg.bot.user_id)
+                      store_dir=store_dir, bridge=matrix, names=ours, pickle_key=b.store_pickle_key,
+                      bot_user_id=cfg.bot.user_id)
     smtp = SmtpClient(SmtpSettings(m.smtp.host, m.smtp.port, m.ca, m.cert, m.key))
     imap = ImapClient(ImapSettings(m.imap.host, m.imap.port, m.ca, m.cert, m.key, m.imap_user, m.imap_password,
                                    max_mail_bytes=b.max_mail_bytes))

@@ -1,12 +1,14 @@
 """Room messages the homeserver never pushed. Synapse keeps the events queued for an appservice in memory and
 loses them when it restarts (matrix-org/synapse#11637, open): a reply written in the seconds before would never be
 mailed. So after the bridge starts, and each time its own sync comes back after the homeserver was away, the
-last messages of the rooms it is in are read back and those it never received are kept as if pushed. Events
+last messages of the rooms it is in that hold a mail thread (only there can a message be a reply to relay) are
+read back and those it never received are kept as if pushed. Events
 are deduplicated by id, forever (as_event keeps every id it saw): nothing is relayed twice, and what is relayed
 late is decided at that moment like any other (bridge/outbound.py)."""
 from __future__ import annotations
 
 import structlog
+from sqlalchemy.exc import SQLAlchemyError
 
 from bridge.deps import Deps
 from bridge.store import BridgeStore
@@ -23,8 +25,9 @@ async def catch_up(d: Deps, store: BridgeStore, wanted) -> int:
     """The number of events found that had not been pushed (they are then pending, and the relay woken)."""
     since, rooms, found = now_ms() - LOOKBACK_MS, 0, 0
     try:
-        joined = await d.matrix.joined_rooms()
-    except (MatrixError, OSError) as err:
+        threaded = await d.mail.thread_rooms()
+        joined = [r for r in await d.matrix.joined_rooms() if r in threaded]
+    except (MatrixError, OSError, SQLAlchemyError) as err:
         log.warning("bridge.catch_up_failed", error=str(err)[:200])
         return 0
     for room_id in joined:

@@ -14,10 +14,11 @@ from bridge.parse_pool import MailParser
 from bridge.posting import post_mail
 from bridge.puppets import ShutOut
 from bridge.routing import Route, ref
+from bridge.stages.acknowledge import tell_quarantine
 from bridge.xdm import XdmError, xdm_of
 from liaison.enforcement import decide_at
-from liaison.mail_store import QUARANTINE_ROOM, Quarantined
-from liaison.matrix import MatrixError, notice, txn_id
+from liaison.mail_store import Quarantined
+from liaison.matrix import txn_id
 
 log = structlog.get_logger(__name__)
 
@@ -88,10 +89,4 @@ class HandRouting:
 
     async def _refused(self, q: Quarantined, text: str, key: str) -> None:
         await self.d.mail.routing_refused(q.number)
-        room = await self.d.mail.setting(QUARANTINE_ROOM)
-        if not room:
-            return
-        try:
-            await self.d.matrix.send(room, notice(text), txn_id("mss-q-told", key))
-        except MatrixError as err:
-            log.warning("quarantine.notice_failed", error=str(err)[:200])
+        await tell_quarantine(self.d, text, txn_id("mss-q-told", key))

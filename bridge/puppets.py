@@ -94,11 +94,11 @@ class ShutOut(Exception):
 
 class Puppets:
     def __init__(self, api: AppserviceApi, store: BridgeStore, *, homeserver: str, server_name: str,
-                 store_dir: Path, bridge: Matrix, prefix: str, pickle_key: str, bot_user_id: str = "") -> None:
+                 store_dir: Path, bridge: Matrix, names: PuppetNames, pickle_key: str, bot_user_id: str = "") -> None:
         self.api, self.store, self.bridge, self.pickle_key = api, store, bridge, pickle_key
         self.liaison = frozenset(u for u in (bridge.user_id, bot_user_id) if u)   # their removals are Liaison's
         self.homeserver, self.server_name = homeserver, server_name
-        self.names = PuppetNames(prefix, server_name, pickle_key)
+        self.names = names   # shared with the appservice's filter (bridge/__main__.py)
         self.store_dir = Path(store_dir) / "puppets"
         self._open: OrderedDict[str, Matrix] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}

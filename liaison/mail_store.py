@@ -213,6 +213,11 @@ class MailStore:
                 {"m": t.message_id, "p": t.pathway_id, "r": t.room_id, "e": t.event_id, "root": t.thread_root,
                  "c": t.correspondent.lower(), "subj": t.subject[:200], "t": now_ms()})
 
+    async def thread_rooms(self) -> set[str]:
+        """The rooms where a mail thread lives: the only ones where a message can be a reply to relay."""
+        async with self.engine.connect() as conn:
+            return {r.room_id for r in await conn.execute(text("SELECT DISTINCT room_id FROM mss_thread"))}
+
     async def thread_parties(self, thread_root: str) -> set[str]:
         """The external addresses of a thread: who wrote in it, and who was written to in it."""
         async with self.engine.connect() as conn:

@@ -37,15 +37,23 @@ async def quarantine(d: Deps, mail_id: str, raw: bytes, q: Quarantine, sender: s
 
 async def notify_quarantine(d: Deps, number: int, q: Quarantine, sender: str) -> None:
     """Tell the coordination in the quarantine room (encrypted); the mail stays there until decided."""
-    room = await d.mail.setting(QUARANTINE_ROOM)
-    if not room:
-        log.warning("quarantine.no_room", number=number)
-        return
     text = (f"Courriel n° {number} mis en quarantaine : {q.reason.rstrip('.')}.\nExpéditeur : {sender or 'illisible'}.\n"
             f"Pour le déposer dans un parcours : !mss router {number} <code du parcours> ; "
             f"pour l'écarter : !mss rejeter {number}. Liste : !mss quarantaine.")
-    try:
-        event_id = await d.matrix.send(room, notice(text), txn_id("mss-q", str(number)))
+    event_id = await tell_quarantine(d, text, txn_id("mss-q", str(number)))
+    if event_id:
         await d.mail.set_quarantine_notice(number, event_id)
+
+
+async def tell_quarantine(d: Deps, text: str, txn: str) -> str | None:
+    """A notice in the quarantine room (encrypted), where the coordination decides; its event id, or None when
+    there is no such room yet or the homeserver refused (logged: the mail's state says the rest)."""
+    room = await d.mail.setting(QUARANTINE_ROOM)
+    if not room:
+        log.warning("quarantine.no_room")
+        return None
+    try:
+        return await d.matrix.send(room, notice(text), txn)
     except MatrixError as err:
-        log.warning("quarantine.notice_failed", number=number, error=str(err)[:200])
+        log.warning("quarantine.notice_failed", errcode=err.errcode)
+        return None
