@@ -11,6 +11,7 @@ from datetime import datetime, timezone
 
 from bot.commands import Arg, ArgError, Audience, Context, Reply, Words, command, fold, group
 from bot.enforce import reevaluate
+from bot.members import person
 from bot.rooms import CIRCLE_NO_CHANGE, may_show, room_kind
 from liaison.enforcement import decision_sentence, team_rule
 from policies.professions import find_profession
@@ -187,12 +188,23 @@ async def consentements(ctx: Context) -> Reply:
         return Reply.plain(CIRCLE_NO_CHANGE)
     consents, objections = await ctx.services.consents.facts(pathway.patient_id)
     now = datetime.now(timezone.utc)
-    lines = [f"Consentement {c.means} : {c.scope_kind} {c.scope}, par {c.recorded_by} le {c.recorded_at:%d/%m/%Y}"
+    lines = [f"Consentement {c.means} : {await _whom(ctx, c.scope_kind, c.scope)}, recueilli par "
+             f"{(await person(ctx.services, c.recorded_by)).text()} le {c.recorded_at:%d/%m/%Y}"
              + (f", jusqu'au {c.expires_at:%d/%m/%Y}" if c.expires_at else "")
              for c in consents if c.withdrawn_at is None and (c.expires_at is None or c.expires_at > now)]
-    lines += [f"Opposition : {o.scope_kind} {o.scope}, depuis le {o.recorded_at:%d/%m/%Y}"
+    lines += [f"Opposition : {await _whom(ctx, o.scope_kind, o.scope)}, depuis le {o.recorded_at:%d/%m/%Y}"
               for o in objections if o.lifted_at is None]
     return Reply.plain("En vigueur pour ce patient :\n" + ("\n".join(lines) or "aucun consentement ni opposition"))
+
+
+async def _whom(ctx: Context, kind: str, scope: str) -> str:
+    """Whom a consent or an objection covers, as a clinician reads it (a person by name and profession)."""
+    if kind == "person" and scope.startswith("@"):
+        return (await person(ctx.services, scope)).text()
+    if kind == "category":
+        return parse_scope(scope, objection=True)[2] if scope in OBJECTION_CATEGORIES.values() else scope
+    found = parse_scope(f"structure:{scope}" if kind == "structure" else scope)
+    return found[2] if not isinstance(found, str) else scope
 
 
 async def _traced(ctx: Context, pathway, rule: str, scope: str, data_category: str | None = None) -> int:

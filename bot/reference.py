@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.commands import Arg, Command, Registry
+from bot.commands import Arg, Registry
 
 BEGIN = "<!-- commandes : début (généré par `python -m bot.reference`, ne pas modifier à la main) -->"
 END = "<!-- commandes : fin -->"

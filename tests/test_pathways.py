@@ -293,7 +293,9 @@ async def test_j2_outsider_needs_consent_then_j3_objection_removes_at_once(team)
     again, _ = await coord.ask(room, f"!object {kine.user_id}")
     assert "déjà en vigueur" in again.body
     listing, _ = await coord.ask(room, "!consentements")
-    assert f"Opposition : person {kine.user_id}" in listing.body
+    shown = (await coord.client.get_displayname(kine.user_id)).displayname
+    assert f"Opposition : {shown} (hors de l'équipe de la structure)" in listing.body, "by name, not by Matrix id"
+    assert f"Consentement écrit : {shown}" in listing.body and "recueilli par " in listing.body
     still_no, _ = await coord.ask(room, f"!parcours inviter {kine.user_id}")
     assert "objection.person" in still_no.body, "an objection wins over the consent"
 
