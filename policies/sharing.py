@@ -156,6 +156,14 @@ def _names(f: Facts, kind: str, scope: str) -> bool:
     return False
 
 
+def _reaches(f: Facts, o: Objection) -> bool:
+    """The structure's coordination records and lifts the patient's will (L.1110-12): an objection reaches it only
+    when it names that person. By profession, structure or category it would remove the one who typed it, and no
+    one left could lift it."""
+    coordination = f.recipient.in_roster and "coordinator" in f.recipient.roles
+    return o.scope_kind == "person" or not coordination
+
+
 def covering_consent(f: Facts) -> Consent | None:
     for c in f.consents:
         if (consent_in_force(c, f.now) and _names(f, c.scope_kind, c.scope)
@@ -173,7 +181,7 @@ def decide(f: Facts) -> Decision:
     if f.action is Action.SHOW:
         return _show(f)
     for o in f.objections:   # an objection wins over everything, both ways, at the moment of the movement
-        if objection_in_force(o) and _names(f, o.scope_kind, o.scope):
+        if objection_in_force(o) and _names(f, o.scope_kind, o.scope) and _reaches(f, o):
             return _deny(f"objection.{o.scope_kind}", f"Le patient s'est opposé au partage avec {who} "
                                                       "(opposition en vigueur) : rien ne lui est transmis, "
                                                       "rien de sa part n'est déposé.")
