@@ -79,7 +79,7 @@ class Archiver:
         others = [m.user_id for m in await self.s.roster.members() if m.coordinator and m.user_id != first]
         decided = None
         for user_id in [first, *others]:
-            decided = await decide_at(self.s, "archive.export", pathway=pathway, recipient=user_id,
+            decided = await decide_at(self.s.sharing, "archive.export", pathway=pathway, recipient=user_id,
                                       actor=self.s.settings.bot_user_id)
             if decided.allowed:
                 return user_id, decided

@@ -190,7 +190,7 @@ async def _send(ctx: Context) -> Reply:
     if pathway.status != "open":
         return Reply.plain(f"Le parcours {pathway.code} est clos : ses documents ne sont plus envoyés.")
     address = ctx.args["adresse"]
-    decided = await decide_at(s, "doc.send", pathway=pathway, recipient=address, actor=ctx.sender)
+    decided = await decide_at(s.sharing, "doc.send", pathway=pathway, recipient=address, actor=ctx.sender)
     ref = decided.trace
     if not decided.allowed:
         return Reply.plain(f"Document non envoyé : {decided.sentence()}.")

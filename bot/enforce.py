@@ -47,7 +47,7 @@ async def _reevaluate_room(services, pathway: Pathway, room: str, actor: str, wh
             member = await services.roster.get(user_id)
             if member and not member.coordinator:
                 categories = role_categories(services, member.profession.key) or ["soins"]
-        decided = await decide_at(services, "puppet.keep" if address else "room.keep", pathway=pathway,
+        decided = await decide_at(services.sharing, "puppet.keep" if address else "room.keep", pathway=pathway,
                                   recipient=address or user_id, actor=actor, categories=categories)
         if decided.allowed:
             continue

@@ -48,7 +48,7 @@ async def _route(ctx: Context) -> Reply:
     if q.reason_code not in ROUTABLE and q.reason_code != "untrusted":
         return Reply.plain(f"Le courriel n° {number} ne peut pas être déposé ({q.reason}) : écartez-le avec "
                            f"!mss rejeter {number}.")
-    decided = await decide_at(s, "mail.in.route", pathway=pathway, recipient=q.from_address, actor=ctx.sender,
+    decided = await decide_at(s.sharing, "mail.in.route", pathway=pathway, recipient=q.from_address, actor=ctx.sender,
                               trusted_domain=q.trusted)
     ref = decided.trace
     if not decided.allowed:
@@ -80,7 +80,7 @@ async def _write(ctx: Context) -> Reply:
     if pathway is None or pathway.room_id != ctx.room_id or pathway.status != "open":
         return Reply.plain("Tapez !mss ecrire dans le salon (ouvert) du parcours concerné.")
     address = ctx.args["adresse"]
-    decided = await decide_at(s, "mail.out.write", pathway=pathway, recipient=address, actor=ctx.sender)
+    decided = await decide_at(s.sharing, "mail.out.write", pathway=pathway, recipient=address, actor=ctx.sender)
     ref = decided.trace
     if not decided.allowed:
         return Reply.plain(f"Courriel non envoyé : {decided.sentence()}.")

@@ -82,7 +82,7 @@ class Newcomers:
         bot = s.settings.bot_user_id
         allowed, refused = [], []
         for user_id in sorted({u for u, _ in missing}):
-            decided = await decide_at(s, "summary.repost", pathway=pathway, recipient=user_id, actor=bot)
+            decided = await decide_at(s.sharing, "summary.repost", pathway=pathway, recipient=user_id, actor=bot)
             (allowed if decided.allowed else refused).append(user_id)
         if refused:   # someone the policy refuses is still in the room: removed first, never given the key
             await reevaluate(s, pathway, bot, "Nouvel appareil")

@@ -219,7 +219,7 @@ class Opener:
         coordinators = sorted(u for u, m in roster.items() if m.coordinator)
         candidates = sorted(set(team) | set(coordinators) | ({actor} if actor in roster else set()))
         # Decided (and traced) now, also on a resumed opening.
-        decisions = {u: (await decide_at(self.s, "room.invite", pathway=pathway, recipient=u, actor=actor)).decision
+        decisions = {u: (await decide_at(self.s.sharing, "room.invite", pathway=pathway, recipient=u, actor=actor)).decision
                      for u in candidates}
         invited = [u for u, d in decisions.items() if d.allowed and u != s.bot_user_id]
 

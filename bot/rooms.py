@@ -31,5 +31,5 @@ async def may_show(ctx, pathway: Pathway, category: str = "soins") -> Decided:
     """The answer of a command that shows `category` information, read by everyone in the room it was typed in."""
     kind = room_kind(pathway, ctx.room_id)
     circle = await circle_categories(ctx.services, pathway) if kind == "circle" else frozenset()
-    return await decide_at(ctx.services, "command.show", pathway=pathway, recipient=ctx.sender, actor=ctx.sender,
+    return await decide_at(ctx.services.sharing, "command.show", pathway=pathway, recipient=ctx.sender, actor=ctx.sender,
                            room_kind=kind, circle_categories=circle, data_category=category)

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from policies.pathway import PATHWAY_TYPES
 from policies.sharing import Knobs
@@ -13,6 +14,7 @@ from liaison.document_store import DocumentStore
 from liaison.pathway_store import PathwayStore
 from liaison.puppet_names import PuppetNames
 from liaison.roster import Roster
+from liaison.sharing_facts import SharingStores
 from liaison.mail_store import MailStore
 from liaison.matrix import Matrix
 from liaison.trusted import TrustedDomains
@@ -52,3 +54,9 @@ class Services:
     documents: DocumentStore | None = None
     antivirus: Antivirus = Antivirus()
     contacts: Contacts | None = None           # external professionals recorded by the coordination
+
+    @cached_property
+    def sharing(self) -> SharingStores:
+        """The narrow port every sharing decision takes (liaison.enforcement.decide_at)."""
+        return SharingStores(self.roster, self.consents, self.pathways, self.knobs, self.trace, self.contacts,
+                             self.trusted, self.mail)

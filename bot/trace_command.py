@@ -18,7 +18,7 @@ async def trace(ctx: Context) -> Reply:
     pathway = await ctx.services.pathways.by_room(ctx.room_id)
     if pathway is None:
         return Reply.plain("Tapez !trace dans le salon du parcours du patient concerné.")
-    decided = await decide_at(ctx.services, "trace.export", pathway=pathway, recipient=ctx.sender, actor=ctx.sender)
+    decided = await decide_at(ctx.services.sharing, "trace.export", pathway=pathway, recipient=ctx.sender, actor=ctx.sender)
     if not decided.allowed:
         return Reply.plain(decided.decision.reason)
     entries = await ctx.services.trace.entries(pathway.patient_id)

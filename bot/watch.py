@@ -55,7 +55,7 @@ class MembershipWatch:
         invitee = await self.s.roster.get(m.user_id)
         non_health = bool(invitee and invitee.profession.category is not Category.HEALTH and not invitee.coordinator)
         categories = role_categories(self.s, invitee.profession.key) if circle and non_health else ["soins"]
-        decided = await decide_at(self.s, "room.invite", pathway=pathway, recipient=m.user_id, actor=m.sender,
+        decided = await decide_at(self.s.sharing, "room.invite", pathway=pathway, recipient=m.user_id, actor=m.sender,
                                   categories=categories)
         decision, ref = decided.decision, decided.trace
         if decision.allowed:

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from bridge.metrics import Metrics
 from bridge.puppets import Puppets
@@ -17,6 +18,7 @@ from liaison.mail_store import MailStore
 from liaison.matrix import Matrix
 from liaison.pathway_store import PathwayStore
 from liaison.roster import Roster
+from liaison.sharing_facts import SharingStores
 from liaison.trace import Trace
 from policies.sharing import Knobs
 
@@ -66,3 +68,9 @@ class Deps:
     scan_waits: dict[str, float] = field(default_factory=dict)   # mail id -> since when it waits for clamd
     wake_outbox: asyncio.Event = field(default_factory=asyncio.Event)
     wake_events: asyncio.Event = field(default_factory=asyncio.Event)
+
+    @cached_property
+    def sharing(self) -> SharingStores:
+        """The narrow port every sharing decision takes (liaison.enforcement.decide_at)."""
+        return SharingStores(self.roster, self.consents, self.pathways, self.knobs, self.trace, self.contacts,
+                             self.trusted, self.mail)

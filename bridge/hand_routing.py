@@ -50,7 +50,7 @@ class HandRouting:
         """One routed mail, decided again now and posted, or told in the quarantine room why not."""
         d = self.d
         pathway = await d.pathways.pathway(q.pathway_id)
-        decided = await decide_at(d, "mail.in.route", pathway=pathway, recipient=q.from_address,
+        decided = await decide_at(d.sharing, "mail.in.route", pathway=pathway, recipient=q.from_address,
                                   actor=q.decided_by or d.settings.bot_user_id, trusted_domain=q.trusted)
         if not decided.allowed:   # routed by hand, refused now (an objection recorded since)
             await self._refused(q, f"Courriel n° {q.number} non déposé dans le parcours {pathway.code} : "

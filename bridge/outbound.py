@@ -133,7 +133,7 @@ class Outbound:
             return "ignored"
         pathway = await d.pathways.pathway(thread.pathway_id)
         address = thread.correspondent
-        decided = await decide_at(d, "mail.out.reply", pathway=pathway, recipient=address, actor=msg.sender)
+        decided = await decide_at(d.sharing, "mail.out.reply", pathway=pathway, recipient=address, actor=msg.sender)
         if not decided.allowed:
             d.metrics.not_relayed.labels("refused").inc()
             await self.notice(msg.room_id, thread.thread_root, msg.event_id,
@@ -201,7 +201,7 @@ class Outbound:
         d = self.d
         for r in await d.mail.waiting_requests():
             pathway = await d.pathways.pathway(r.pathway_id)
-            decided = await decide_at(d, "doc.send" if r.document_id else "mail.out.write", pathway=pathway,
+            decided = await decide_at(d.sharing, "doc.send" if r.document_id else "mail.out.write", pathway=pathway,
                                       recipient=r.address, actor=r.sender)
             if not decided.allowed:   # decided when typed, decided again now: what changed in between counts
                 await self.notice(r.room_id, r.event_id, r.event_id,

@@ -77,7 +77,7 @@ async def _still_allowed(d: Deps, out: Outgoing) -> bool:
     """Decided again as it leaves (it may have waited days): a mail whose decision turned is cancelled, never sent."""
     pathway = await d.pathways.pathway(out.pathway_id)
     receipt = out.source_event_id.startswith("mdn:")
-    decided = await decide_at(d, "mail.receipt" if receipt else "mail.out.send", pathway=pathway,
+    decided = await decide_at(d.sharing, "mail.receipt" if receipt else "mail.out.send", pathway=pathway,
                               recipient=out.recipient, actor=d.matrix.user_id)
     if decided.allowed:
         return True

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from liaison.pathway_store import Pathway
-from liaison.sharing_facts import decide_for
+from liaison.sharing_facts import SharingStores, decide_for
 from policies.decision import Decision
 from policies.paths import PATHS
 
@@ -29,7 +29,7 @@ def decision_sentence(d: Decision, trace: int | None = None) -> str:
     return f"{d.reason} (règle {d.rule}, {d.basis}" + (f" ; trace {trace})" if trace is not None else ")")
 
 
-async def decide_at(stores, path: str, *, pathway: Pathway, recipient: str, actor: str,
+async def decide_at(stores: SharingStores, path: str, *, pathway: Pathway, recipient: str, actor: str,
                     categories: list[str] | None = None, **facts) -> Decided:
     """Decide the movement `path` of `pathway`'s information to `recipient` now, and trace it.
 
@@ -47,7 +47,7 @@ async def decide_at(stores, path: str, *, pathway: Pathway, recipient: str, acto
     return Decided(decision, ref)
 
 
-async def team_rule(stores, *, pathway: Pathway, user_id: str, actor: str) -> Decision | None:
+async def team_rule(stores: SharingStores, *, pathway: Pathway, user_id: str, actor: str) -> Decision | None:
     """The team-of-care decision that already covers `user_id` (a consent would change nothing), or None.
     A question asked before recording a consent: nothing moves, nothing is traced."""
     decision = await decide_for(stores, pathway=pathway, user_id=user_id, actor=actor, action=PATHS["room.invite"].action)

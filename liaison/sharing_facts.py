@@ -1,17 +1,38 @@
 """Gather the facts of one sharing question from the database, for `policies.sharing.decide`.
 
-Shared by the bot and the bridge: `stores` is anything with `roster`, `consents`,
-`pathways` and `knobs` (the bot's Services, the bridge's own wiring).
+Shared by the bot and the bridge through one narrow port, `SharingStores`: what a decision reads, and the trace
+it is written to (the bot's `Services.sharing`, the bridge's `Deps.sharing`).
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from liaison.pathway_store import Pathway
+from liaison.consents import ConsentStore
+from liaison.contacts import Contacts
+from liaison.mail_store import MailStore
+from liaison.pathway_store import Pathway, PathwayStore
+from liaison.roster import Roster
+from liaison.trace import Trace
+from liaison.trusted import TrustedDomains
 from policies.professions import Category
 from policies.sharing import Action, Facts, Recipient, decide
 
 ACTIVE = ("invited", "joined")
+
+
+@dataclass(frozen=True)
+class SharingStores:
+    """Everything a sharing decision reads (and the trace it is written to); None: the structure has no such
+    thing (no MSSanté bridge: no trusted list, no correspondents)."""
+    roster: Roster
+    consents: ConsentStore
+    pathways: PathwayStore
+    knobs: object          # policies.sharing.Knobs
+    trace: Trace
+    contacts: Contacts | None = None
+    trusted: TrustedDomains | None = None
+    mail: MailStore | None = None
 
 
 def category_of(knobs, profession) -> Category:
@@ -21,7 +42,7 @@ def category_of(knobs, profession) -> Category:
     return Category.OTHER if profession.category is Category.HEALTH else profession.category
 
 
-async def facts_for(stores, *, pathway: Pathway, user_id: str, actor: str, action: Action,
+async def facts_for(stores: SharingStores, *, pathway: Pathway, user_id: str, actor: str, action: Action,
                     data_category: str = "soins", correspondent: bool | None = None,
                     trusted_domain: bool | None = None, room_kind: str = "clinical",
                     circle_categories: frozenset[str] = frozenset()) -> Facts:
@@ -34,15 +55,13 @@ async def facts_for(stores, *, pathway: Pathway, user_id: str, actor: str, actio
     actor_member = await roster.get(actor)
     profession, structure = (member.profession, member.structure) if member else (None, None)
     if external:
-        contact = await stores.contacts.get(user_id) if getattr(stores, "contacts", None) else None
+        contact = await stores.contacts.get(user_id) if stores.contacts else None
         if contact:
             profession, structure = contact.profession, contact.structure
         if trusted_domain is None:
-            trusted = getattr(stores, "trusted", None)
-            trusted_domain = bool(trusted and trusted.trusts(user_id))
+            trusted_domain = bool(stores.trusted and stores.trusted.trusts(user_id))
         if correspondent is None:
-            mail = getattr(stores, "mail", None)
-            correspondent = bool(mail and await mail.is_correspondent(pathway.id, user_id))
+            correspondent = bool(stores.mail and await stores.mail.is_correspondent(pathway.id, user_id))
     consents, objections = await stores.consents.facts(pathway.patient_id)
     team = set(await stores.pathways.usual_team(pathway.patient_id))
     team |= {u for u, state, rule in await stores.pathways.members(pathway.id)
@@ -60,5 +79,5 @@ async def facts_for(stores, *, pathway: Pathway, user_id: str, actor: str, actio
                  circle_categories=circle_categories)
 
 
-async def decide_for(stores, **kw):
+async def decide_for(stores: SharingStores, **kw):
     return decide(await facts_for(stores, **kw))

@@ -12,7 +12,7 @@ async def check(d: Deps, judged: Judged, where: Route) -> Outcome | None:
     """None when the mail may be posted; otherwise it goes to quarantine with the rule named (and traced)."""
     mail = judged.mail
     pathway = await d.pathways.pathway(where.pathway.id)
-    decided = await decide_at(d, "mail.in.post", pathway=pathway, recipient=mail.from_address,
+    decided = await decide_at(d.sharing, "mail.in.post", pathway=pathway, recipient=mail.from_address,
                               actor=mail.from_address, trusted_domain=judged.trusted)
     if decided.allowed:
         return None
