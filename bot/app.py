@@ -219,11 +219,11 @@ class Bot:
             return Reply.plain(f"!{inv.command.name} n'est pas disponible dans ce salon : il n'est pas chiffré de bout "
                                "en bout, et cette commande montre ou porte des données d'un patient. Tapez-la dans le "
                                "salon (chiffré) du parcours.")
+        unavailable = inv.command.requires(self.services) if inv.command.requires else None
+        if unavailable:   # before the arguments: what is wrong with them does not matter then
+            return Reply.plain(unavailable)
         if inv.problem is not None:
             return inv.problem
-        unavailable = inv.command.requires(self.services) if inv.command.requires else None
-        if unavailable:
-            return Reply.plain(unavailable)
         ctx = Context(msg.sender, msg.room_id, msg.event_id, inv.args, self.registry, is_staff, self.services,
                       is_coordinator, inv.words, inv.usage())
         try:

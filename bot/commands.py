@@ -134,9 +134,10 @@ class Command:
     def words(self) -> tuple[str, ...]:
         return (self.name, self.english, *self.aliases)
 
-    def usage(self, prefix: str = "!") -> str:
+    def usage(self, prefix: str = "!", subs: Iterable[Sub] | None = None) -> str:
+        """`subs`: the sub-commands to show (those the reader may run); all of them by default."""
         if self.subs:
-            return f"{prefix}{self.name} <{' | '.join(s.name for s in self.subs)}> …"
+            return f"{prefix}{self.name} <{' | '.join(s.name for s in (self.subs if subs is None else subs))}> …"
         return " ".join([prefix + self.name, *(a.usage() for a in self.args)])
 
     def sub(self, word: str) -> Sub | None:
@@ -252,7 +253,9 @@ class Registry:
             return _bind(cmd, named, named.args, words, 2)
         default = cmd.sub(cmd.default) if cmd.default else None
         if default is not None and (len(words) == 1 or default.args):
-            return _bind(cmd, default, default.args, words, 1)
+            bound = _bind(cmd, default, default.args, words, 1)
+            if bound.problem is None or not _near_sub(cmd, words[1] if len(words) > 1 else ""):
+                return bound
         return Problem(_unknown_sub(cmd, words[1] if len(words) > 1 else ""))
 
     def _unknown(self, word: str) -> Reply:
@@ -262,6 +265,12 @@ class Registry:
 
     def visible_to(self, is_staff: bool, is_coordinator: bool = False) -> list[Command]:
         return [c for c in self.commands if c.who.admits(is_staff, is_coordinator)]
+
+
+def _near_sub(cmd: Command, word: str) -> bool:
+    """A word that looks like a mistyped sub-command (`!doc envoier 1 …`), not an argument of the default one."""
+    return bool(word) and bool(difflib.get_close_matches(fold(word), [w for s in cmd.subs for w in s.words], n=1,
+                                                         cutoff=0.75))
 
 
 def _unknown_sub(cmd: Command, word: str) -> Reply:

@@ -9,9 +9,9 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from bot.commands import Arg, ArgError, Audience, Context, Reply, Words, command, fold, group
+from bot.commands import Arg, ArgError, Audience, Context, Reply, command, fold, group
 from bot.enforce import reevaluate
-from bot.members import person
+from bot.members import names, person
 from bot.rooms import CIRCLE_NO_CHANGE, may_show, room_kind
 from liaison.enforcement import decision_sentence, team_rule
 from policies.professions import find_profession
@@ -23,8 +23,10 @@ OBJECTION_CATEGORIES = {"social": "social", "non-sante": "non-sante", "nonsante"
 
 
 def parse_scope(word: str, *, objection: bool = False) -> tuple[str, str, str] | str:
-    """(kind, scope, label) for a person, a profession, a structure (or, for objections, a category)."""
-    if word.startswith("@") and ":" in word:
+    """(kind, scope, label) for a person, a profession (in one or several words), a structure (its name may have
+    several words) or, for objections, a category."""
+    word = word.strip()
+    if word.startswith("@") and ":" in word and not any(c.isspace() for c in word):
         return "person", word, word
     if re.fullmatch(r"[^@\s]+@[^@\s]+\.[a-z]{2,}", word, flags=re.I):
         return "person", word.lower(), word.lower()
@@ -36,7 +38,7 @@ def parse_scope(word: str, *, objection: bool = False) -> tuple[str, str, str] |
         return "category", category, f"les professionnels {'du social' if category == 'social' else 'hors santé'}"
     profession = find_profession(word)
     if profession:
-        return "profession", profession.key, f"les {profession.label.lower()}s"
+        return "profession", profession.key, f"la profession {profession.label.lower()}"
     return f"« {word} » : ni un compte (@nom:serveur), ni une adresse MSSanté, ni une profession connue."
 
 
@@ -69,23 +71,31 @@ def _objection_scope(word: str) -> tuple[str, str, str]:
     return found
 
 
-CONSENT_WHO = Arg("qui", "@compte, adresse MSSanté, profession ou structure:Nom", parse=_scope)
-OBJECTION_WHO = Arg("qui", "@compte, profession, ou une catégorie : social, non-santé", parse=_objection_scope)
+CONSENT_WHO = Arg("qui", "@compte, adresse MSSanté, profession (en un ou plusieurs mots) ou structure:Nom",
+                  rest=True, parse=_scope)
+OBJECTION_WHO = Arg("qui", "@compte, profession (en un ou plusieurs mots), ou une catégorie : social, non-santé",
+                    rest=True, parse=_objection_scope)
 
 consentement = group("consentement", patient_data=True, en="consent", who=Audience.STAFF,
                      help="Enregistre ou retire le consentement du patient au partage hors de l'équipe de soins.")
 
 
 @consentement.sub("enregistrer", en="record", aliases=["ajouter"],
-                  args=[CONSENT_WHO, Arg("recueil", "oral, écrit ou électronique ; puis, au choix, jusqu'au JJ/MM/AAAA "
-                                                    "et catégories:soins,social,administratif", rest=True)],
+                  args=[Arg("qui", "@compte, adresse MSSanté, profession (en un ou plusieurs mots) ou structure:Nom"),
+                        Arg("recueil", "oral, écrit ou électronique ; puis, au choix, jusqu'au JJ/MM/AAAA "
+                                       "et catégories:soins,social,administratif", rest=True)],
                   help="Enregistre le consentement du patient, et l'information qui lui a été donnée.")
 async def _recording(ctx: Context) -> Reply:
     pathway, refusal = await _recording_here(ctx, "un consentement")
     if refusal:
         return refusal
-    kind, value, label = ctx.args["qui"]
-    return await _record(ctx, pathway, kind, value, label, list(Words(ctx.args["recueil"])))
+    words = ctx.words   # « qui » may be several words (« assistante sociale »): the line is cut at the means
+    cut = next((i for i, w in enumerate(words) if i and fold(w) in MEANS), 1)
+    try:
+        kind, value, label = _scope(" ".join(words[:cut]))
+    except ArgError as err:
+        return Reply.plain(f"{err.message} Utilisation : {ctx.usage}")
+    return await _record(ctx, pathway, kind, value, label, list(words[cut:]))
 
 
 @consentement.sub("retirer", en="withdraw", args=[CONSENT_WHO], help="Retire un consentement : effet immédiat.")
@@ -99,7 +109,7 @@ async def _withdrawing(ctx: Context) -> Reply:
         return Reply.plain(f"Aucun consentement en vigueur pour {label} : rien à retirer.")
     ref = await _traced(ctx, pathway, "consent.withdrawn", value)
     removed = await reevaluate(ctx.services, pathway, ctx.sender, "Consentement retiré")
-    return Reply.plain(f"Consentement retiré pour {label} (trace {ref})." + _removed(removed))
+    return Reply.plain(f"Consentement retiré pour {label} (trace {ref})." + await _removed(ctx, removed))
 
 
 async def _record(ctx: Context, pathway, kind: str, value: str, label: str, words: list[str]) -> Reply:
@@ -127,7 +137,7 @@ async def _record(ctx: Context, pathway, kind: str, value: str, label: str, word
                 return Reply.plain(f"La date d'échéance {day:%d/%m/%Y} est déjà passée : rien n'a été enregistré.")
             expires = int(datetime(day.year, day.month, day.day, 23, 59, tzinfo=timezone.utc).timestamp() * 1000)
     if kind == "person":
-        covered = await team_rule(ctx.services, pathway=pathway, user_id=value, actor=ctx.sender)
+        covered = await team_rule(ctx.services.sharing, pathway=pathway, user_id=value, actor=ctx.sender)
         if covered:
             return Reply.plain(f"{label} fait partie de l'équipe de soins : aucun consentement n'est nécessaire — "
                                f"{decision_sentence(covered)}. Rien n'a été enregistré.")
@@ -140,8 +150,9 @@ async def _record(ctx: Context, pathway, kind: str, value: str, label: str, word
                                             expires_at=expires)
     ref = await _traced(ctx, pathway, "consent.recorded", value, data_category=",".join(categories) or None)
     until = f" jusqu'au {datetime.fromtimestamp(expires / 1000):%d/%m/%Y}" if expires else ""
+    invite = " Vous pouvez maintenant l'inviter : !parcours inviter." if kind == "person" else ""
     return Reply.plain(f"Consentement {means} enregistré pour {label}{until} ; information du patient notée "
-                       f"(R.1110-3 ; trace {ref}). Vous pouvez maintenant l'inviter : !parcours inviter.")
+                       f"(R.1110-3 ; trace {ref}).{invite}")
 
 
 opposition = group("opposition", patient_data=True, en="objection", aliases=["object"], who=Audience.STAFF,
@@ -162,7 +173,7 @@ async def _objecting(ctx: Context) -> Reply:
     ref = await _traced(ctx, pathway, "objection.recorded", value)
     removed = await reevaluate(ctx.services, pathway, ctx.sender, "Opposition du patient")
     return Reply.plain(f"Opposition enregistrée pour {label} : elle prend effet immédiatement (trace {ref})."
-                       + _removed(removed))
+                       + await _removed(ctx, removed))
 
 
 @opposition.sub("lever", en="lift", args=[OBJECTION_WHO], help="Lève une opposition du patient.")
@@ -224,8 +235,8 @@ def _parse_day(word: str):
     return None
 
 
-def _removed(users: list[str]) -> str:
-    return f" Retiré(s) du salon : {', '.join(users)}." if users else ""
+async def _removed(ctx: Context, users: list[str]) -> str:
+    return f" Retiré(s) du salon : {', '.join(await names(ctx.services, users))}." if users else ""
 
 
 ALL = [consentement, opposition, consentements]

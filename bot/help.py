@@ -14,7 +14,7 @@ from bot.commands import Arg, Command, Context, Reply, Sub, command
 async def aide(ctx: Context) -> Reply:
     registry, wanted = ctx.registry, ctx.args.get("commande")
     if not wanted:
-        return _overview(registry.visible_to(ctx.is_staff, ctx.is_coordinator))
+        return _overview(registry.visible_to(ctx.is_staff, ctx.is_coordinator), ctx.is_staff, ctx.is_coordinator)
     cmd = registry.find(wanted.lstrip("!/"))
     if cmd is None or cmd not in registry.visible_to(ctx.is_staff, ctx.is_coordinator):
         return Reply.plain(f"Pas de commande « {wanted} ». Tapez !aide pour la liste.")
@@ -29,12 +29,13 @@ async def aide(ctx: Context) -> Reply:
     return _detail(cmd, subs)
 
 
-def _overview(cmds: list[Command]) -> Reply:
+def _overview(cmds: list[Command], is_staff: bool, is_coordinator: bool) -> Reply:
     head = "Commandes de Liaison (préfixe ! ou /, majuscules et accents indifférents) :"
     text, rows = [head], []
     for cmd in cmds:
-        text.append(f"• {cmd.usage()} (!{cmd.english}) : {cmd.summary}")
-        rows.append(f"<li><code>{escape(cmd.usage())}</code> (<code>!{escape(cmd.english)}</code>) : "
+        usage = cmd.usage(subs=cmd.visible_subs(is_staff, is_coordinator))
+        text.append(f"• {usage} (!{cmd.english}) : {cmd.summary}")
+        rows.append(f"<li><code>{escape(usage)}</code> (<code>!{escape(cmd.english)}</code>) : "
                     f"{escape(cmd.summary)}</li>")
     tail = "Détail : !aide <commande> [<sous-commande>]."
     text.append(tail)

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from html import escape
 
 from bot.reply import room_link
+from liaison.matrix import MatrixError
 
 STATES = {"invited": "invité(e)", "joined": "présent(e)", "left": "parti(e)", "refused": "non invité(e)",
           "revoked": "retiré(e)", "circle": "au cercle élargi"}
@@ -21,11 +22,15 @@ class Person:
         return f"{self.name} ({self.role})" if self.role else self.name
 
     def html(self) -> str:
-        pill = f'<a href="{escape(room_link(self.user_id))}">{escape(self.name)}</a>'
+        pill = (f'<a href="{escape(room_link(self.user_id))}">{escape(self.name)}</a>' if self.user_id.startswith("@")
+                else escape(self.name))
         return f"{pill} ({escape(self.role)})" if self.role else pill
 
 
 async def person(services, user_id: str) -> Person:
+    """`user_id`: a Matrix account, or the MSSanté address of an external professional."""
+    if not user_id.startswith("@"):
+        return await _correspondent(services, user_id, user_id)
     member = await services.roster.get(user_id)
     if member is not None:
         role = member.profession.label + (", coordination" if member.coordinator else "")
@@ -38,13 +43,20 @@ async def person(services, user_id: str) -> Person:
     if settings.is_bridged(user_id) and services.mail is not None:
         address = await services.mail.puppet_address(user_id)
         if address:
-            contact = await services.contacts.get(address) if services.contacts else None
-            if contact is not None:
-                role = ", ".join(filter(None, [contact.profession.label, contact.structure, "par MSSanté"]))
-                return Person(user_id, contact.name or address, role)
-            return Person(user_id, address, "correspondant MSSanté")
-    name = await services.matrix.display_name(user_id)
+            return await _correspondent(services, user_id, address)
+    try:
+        name = await services.matrix.display_name(user_id)
+    except MatrixError:   # a name is a courtesy: the homeserver failing to give one never fails the answer
+        name = None
     return Person(user_id, name or user_id, "hors de l'équipe de la structure")
+
+
+async def _correspondent(services, user_id: str, address: str) -> Person:
+    contact = await services.contacts.get(address) if services.contacts else None
+    if contact is not None:
+        role = ", ".join(filter(None, [contact.profession.label, contact.structure, "par MSSanté"]))
+        return Person(user_id, contact.name or address, role)
+    return Person(user_id, address, "correspondant MSSanté")
 
 
 async def names(services, user_ids: list[str]) -> list[str]:

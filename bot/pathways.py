@@ -172,16 +172,16 @@ async def _invite(ctx: Context) -> Reply:
     if pathway.status != "open":
         return Reply.plain("Ce parcours est clos : rouvrez-le d'abord (!parcours rouvrir).")
     user_id = ctx.args["compte"]
+    if await ctx.services.matrix.display_name(user_id) is None:   # before deciding: nothing is traced for no one
+        return Reply.plain(f"Le compte {user_id} n'existe pas : vérifiez l'identifiant.")
     member = await ctx.services.roster.get(user_id)
     non_health = member is not None and member.profession.category is not Category.HEALTH and not member.coordinator
     categories = role_categories(ctx.services, member.profession.key) if non_health else ["soins"]
-    decided = await decide_at(ctx.services, "room.invite", pathway=pathway, recipient=user_id, actor=ctx.sender,
+    decided = await decide_at(ctx.services.sharing, "room.invite", pathway=pathway, recipient=user_id, actor=ctx.sender,
                               categories=categories)
     decision = decided.decision
     if not decision.allowed:
         return Reply.plain(f"Invitation refusée : {decided.sentence()}.")
-    if await ctx.services.matrix.display_name(user_id) is None:
-        return Reply.plain(f"Le compte {user_id} n'existe pas : vérifiez l'identifiant.")
     if non_health:   # R.1110-2: never in the clinical room, only in the circle room
         room, state = await ensure_circle(ctx.services, pathway, user_id), CIRCLE_STATE
         where = f"au cercle élargi ({', '.join(categories)}) : {room_link(room)}"

@@ -78,7 +78,10 @@ async def _add(ctx: Context, user_id: str, words: list[str]) -> Reply:
     changed = await ctx.services.roster.upsert(user_id, name, profession, actor=ctx.sender,
                                                 professional_id=professional_id, coordinator=coordinator)
     what = "ajouté(e) à l'équipe" if changed else "déjà dans l'équipe, sans changement"
-    return Reply.plain(f"{name} ({user_id}), {profession.label} : {what}.")
+    role = ", coordination" if coordinator else ""
+    hint = "" if coordinator or profession.key != "coordinateur" else (
+        " Sans le rôle de coordination : pour le donner, ajoutez « coordination » à la fin de la commande.")
+    return Reply.plain(f"{name} ({user_id}), {profession.label}{role} : {what}.{hint}")
 
 
 async def _external_add(ctx: Context, address: str, words: Words) -> Reply:

@@ -321,7 +321,8 @@ async def test_non_health_professional_joins_the_circle_room_only(team):
     await _joined(gp, circle)
 
     objected, _ = await coord.ask(room, "!opposition non-santé", timeout=60)   # recorded in the clinical room
-    assert social.user_id in objected.body
+    assert "Retiré(s) du salon : " in objected.body and "(Assistant de service social)" in objected.body
+    assert social.user_id not in objected.body, "by name and profession, not by Matrix id"
     gone = await gp.wait_for(lambda r, e: r == circle and isinstance(e, RoomMemberEvent)
                              and e.state_key == social.user_id and e.membership == "leave", 30)
     assert gone.sender == bot.user_id
