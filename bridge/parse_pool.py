@@ -34,7 +34,9 @@ from liaison import memory
 
 log = structlog.get_logger(__name__)
 
-DEADLINE_S = 15.0              # wall clock for one mail, transfer included
+DEADLINE_S = 15.0              # wall clock for one mail, transfer included (a worker's start-up is not counted)
+START_S = 30.0                 # a new worker's start-up (a fresh interpreter's imports), on a loaded machine
+READY = b"ready"
 WORKERS = 2
 _TRIM_AFTER = 1024 * 1024      # a worker gives its heap back after a mail this big
 
@@ -79,6 +81,7 @@ def _serve(sock: socket.socket, limits: MailLimits, homeserver: str, ceiling: in
     """A worker's loop: raw bytes in, ("ok", InboundMail) or ("rejected", code) out, until the socket closes."""
     memory.limit_arenas(1)
     resource.setrlimit(resource.RLIMIT_AS, (ceiling, ceiling))
+    send_frame(sock, READY)   # imported and set up: from now on, a mail's deadline is its own
     while True:
         try:
             raw = bytes(recv_frame(sock, limits.max_bytes))
@@ -126,6 +129,14 @@ class _Worker:
             theirs.close()
         self.sock = ours
         self.answer_limit = 3 * limits.max_bytes + 16 * 1024 * 1024   # the mail decoded: text, HTML, attachments
+        try:   # wait until it is ready: its imports must not eat the first mail's deadline
+            ours.settimeout(START_S)
+            if bytes(recv_frame(ours, len(READY))) != READY:
+                raise EOFError("le processus de lecture n'a pas dit qu'il était prêt")
+            ours.settimeout(None)
+        except (EOFError, OSError) as err:
+            self.kill()
+            raise ParserCrashed(f"le processus de lecture du courriel n'a pas démarré ({err})") from err
 
     @property
     def pid(self) -> int:

@@ -64,6 +64,7 @@ class _Stores:
                                        bot_user_id="@bot:hs")
         self.roster = self.consents = self.pathways = self.trace = self.store = self.mail = self.trusted = self
         self.smtp, self.matrix, self.contacts = _Smtp(w), _Matrix(w), None
+        self.sharing = self   # the decision's port (liaison.sharing_facts.SharingStores), played by the same object
 
     async def get(self, _who):
         return None
