@@ -50,6 +50,7 @@ class Matrix:
                                      max_timeouts=None, request_timeout=90, pickle_key=pickle_key),
         )
         self._keys_lock = asyncio.Lock()
+        self._room_locks: dict[str, asyncio.Lock] = {}
         self._waiting = Waiting()
         self._filter_id: str | None = None
         self._sync_filter = sync_filter or SYNC_FILTER
@@ -92,6 +93,12 @@ class Matrix:
         """Events kept from before a restart: decrypted (and handed over) as soon as their key is here."""
         self._waiting.restore(events)
 
+    def _room_keys(self, room_id: str) -> asyncio.Lock:
+        """One send or renewal of a room's key at a time: nio shares a new key over several awaits, and a renewal
+        in between (a member removed) dropped the session being shared, failing that send outside any Matrix error.
+        A renewal waits for the send in flight, so the next message goes with a key those removed never get."""
+        return self._room_locks.setdefault(room_id, asyncio.Lock())
+
     async def _keys_upkeep(self) -> None:
         c = self.client
         async with self._keys_lock:
@@ -117,8 +124,9 @@ class Matrix:
         """Send a message, encrypted when the room is; the same txn_id never posts twice."""
         await self._ensure_room(room_id)
         await self._keys_upkeep()
-        resp = await self.client.room_send(room_id, "m.room.message", content, tx_id=txn_id,
-                                           ignore_unverified_devices=True)
+        async with self._room_keys(room_id):
+            resp = await self.client.room_send(room_id, "m.room.message", content, tx_id=txn_id,
+                                               ignore_unverified_devices=True)
         if isinstance(resp, ErrorResponse):
             raise MatrixError("send", resp)
         return resp.event_id
@@ -168,13 +176,11 @@ class Matrix:
         resp = await self.client.room_kick(room_id, user_id, reason)
         if isinstance(resp, ErrorResponse):
             raise MatrixError("kick", resp)
-        self._forget_member(room_id, user_id)
-
-    def _forget_member(self, room_id: str, user_id: str) -> None:
-        room = self.client.rooms.get(room_id)
-        if room is not None and user_id in room.users:
-            room.remove_member(user_id)
-        keys.renew_room_key(self.client, room_id)
+        async with self._room_keys(room_id):
+            room = self.client.rooms.get(room_id)
+            if room is not None and user_id in room.users:
+                room.remove_member(user_id)
+            keys.renew_room_key(self.client, room_id)
 
     async def member_devices(self, room_id: str, users: set[str]) -> set[tuple[str, str]]:
         """The current devices of `users` (asked to the homeserver now), as (user id, device id)."""
@@ -210,18 +216,18 @@ class Matrix:
         c = self.client
         room = c.rooms[room_id]
         readers: frozenset = frozenset()
-        if room.encrypted and c.olm:
-            if not room.members_synced:
-                resp = await c.joined_members(room_id)
-                if not isinstance(resp, JoinedMembersResponse):
-                    raise MatrixError("joined members", resp)
-                await self._keys_upkeep()
-            if c.olm.should_share_group_session(room_id) and room_id in c.sharing_session:
-                await c.sharing_session[room_id].wait()   # another send is sharing the key: that one will do
-            if c.olm.should_share_group_session(room_id):
-                await c.share_group_session(room_id, ignore_unverified_devices=True)
-            readers = frozenset(c.olm.outbound_group_sessions[room_id].users_shared_with)
-        resp = await c.room_send(room_id, "m.room.message", content, tx_id=txn_id, ignore_unverified_devices=True)
+        async with self._room_keys(room_id):
+            if room.encrypted and c.olm:
+                if not room.members_synced:
+                    resp = await c.joined_members(room_id)
+                    if not isinstance(resp, JoinedMembersResponse):
+                        raise MatrixError("joined members", resp)
+                    await self._keys_upkeep()
+                if c.olm.should_share_group_session(room_id):
+                    await c.share_group_session(room_id, ignore_unverified_devices=True)
+                readers = frozenset(c.olm.outbound_group_sessions[room_id].users_shared_with)
+            resp = await c.room_send(room_id, "m.room.message", content, tx_id=txn_id,
+                                     ignore_unverified_devices=True)
         if isinstance(resp, ErrorResponse):
             raise MatrixError("send", resp)
         return resp.event_id, readers
@@ -293,8 +299,10 @@ class Matrix:
             resp = await step(room_id)
             if isinstance(resp, ErrorResponse) and resp.status_code not in ("M_NOT_FOUND", "M_UNKNOWN"):
                 raise MatrixError("forget", resp)
-        keys.drop_room_keys(self.client, room_id)
-        self.client.rooms.pop(room_id, None)
+        async with self._room_keys(room_id):
+            keys.drop_room_keys(self.client, room_id)
+            self.client.rooms.pop(room_id, None)
+        self._room_locks.pop(room_id, None)
 
     def read_pushed(self, event: dict) -> PushedMessage | None:
         """An event as the homeserver pushed it: decrypted when it can be, None when not a room message."""
@@ -329,7 +337,8 @@ class Matrix:
         now = {m.user_id for m in resp.members}
         known = getattr(room, "_liaison_members", None)
         if known is not None and known != now:
-            keys.renew_room_key(self.client, room_id)
+            async with self._room_keys(room_id):
+                keys.renew_room_key(self.client, room_id)
         keys.ask_devices(self.client, now - {self.user_id})
         room._liaison_members = now
 
@@ -341,9 +350,10 @@ class Matrix:
     async def react(self, room_id: str, event_id: str, key: str, txn_id: str) -> str:
         """An annotation (reactions are not encrypted in Matrix: the key says only a status)."""
         await self._ensure_room(room_id)
-        resp = await self.client.room_send(room_id, "m.reaction", {"m.relates_to": {
-            "rel_type": "m.annotation", "event_id": event_id, "key": key}}, tx_id=txn_id,
-            ignore_unverified_devices=True)
+        async with self._room_keys(room_id):   # nio shares the room's key before a reaction too
+            resp = await self.client.room_send(room_id, "m.reaction", {"m.relates_to": {
+                "rel_type": "m.annotation", "event_id": event_id, "key": key}}, tx_id=txn_id,
+                ignore_unverified_devices=True)
         if not isinstance(resp, RoomSendResponse):
             raise MatrixError("reaction", resp)
         return resp.event_id
