@@ -92,10 +92,10 @@ async def _recording(ctx: Context) -> Reply:
     words = ctx.words   # « qui » may be several words (« assistante sociale »): the line is cut at the means
     cut = next((i for i, w in enumerate(words) if i and fold(w) in MEANS), 1)
     try:
-        kind, value, label = _scope(" ".join(words[:cut]))
+        kind, value, _typed = _scope(" ".join(words[:cut]))
     except ArgError as err:
         return Reply.plain(f"{err.message} Utilisation : {ctx.usage}")
-    return await _record(ctx, pathway, kind, value, label, list(words[cut:]))
+    return await _record(ctx, pathway, kind, value, await _whom(ctx, kind, value), list(words[cut:]))
 
 
 @consentement.sub("retirer", en="withdraw", args=[CONSENT_WHO], help="Retire un consentement : effet immédiat.")
@@ -103,7 +103,8 @@ async def _withdrawing(ctx: Context) -> Reply:
     pathway, refusal = await _recording_here(ctx, "un consentement")
     if refusal:
         return refusal
-    kind, value, label = ctx.args["qui"]
+    kind, value, _typed = ctx.args["qui"]
+    label = await _whom(ctx, kind, value)
     count = await ctx.services.consents.withdraw_consents(pathway.patient_id, kind, value, ctx.sender)
     if not count:
         return Reply.plain(f"Aucun consentement en vigueur pour {label} : rien à retirer.")
@@ -155,7 +156,7 @@ async def _record(ctx: Context, pathway, kind: str, value: str, label: str, word
                        f"(R.1110-3 ; trace {ref}).{invite}")
 
 
-opposition = group("opposition", patient_data=True, en="objection", aliases=["object"], who=Audience.STAFF,
+opposition = group("opposition", patient_data=True, en="objection", who=Audience.STAFF,
                    default="enregistrer", help="Enregistre (ou lève) l'opposition du patient : effet immédiat.")
 
 
@@ -166,7 +167,8 @@ async def _objecting(ctx: Context) -> Reply:
     pathway, refusal = await _recording_here(ctx, "une opposition")
     if refusal:
         return refusal
-    kind, value, label = ctx.args["qui"]
+    kind, value, _typed = ctx.args["qui"]
+    label = await _whom(ctx, kind, value)
     if await ctx.services.consents.add_objection(pathway.patient_id, scope_kind=kind, scope=value,
                                                  actor=ctx.sender) is None:
         return Reply.plain(f"Une opposition est déjà en vigueur pour {label} : rien de plus n'a été enregistré.")
@@ -181,7 +183,8 @@ async def _lifting(ctx: Context) -> Reply:
     pathway, refusal = await _recording_here(ctx, "une opposition")
     if refusal:
         return refusal
-    kind, value, label = ctx.args["qui"]
+    kind, value, _typed = ctx.args["qui"]
+    label = await _whom(ctx, kind, value)
     if not await ctx.services.consents.lift_objections(pathway.patient_id, kind, value, ctx.sender):
         return Reply.plain(f"Aucune opposition en vigueur pour {label}.")
     ref = await _traced(ctx, pathway, "objection.lifted", value)
@@ -209,8 +212,9 @@ async def consentements(ctx: Context) -> Reply:
 
 
 async def _whom(ctx: Context, kind: str, scope: str) -> str:
-    """Whom a consent or an objection covers, as a clinician reads it (a person by name and profession)."""
-    if kind == "person" and scope.startswith("@"):
+    """Whom a consent or an objection covers, as a clinician reads it (a person or a correspondent by name and
+    profession, never a Matrix id)."""
+    if kind == "person":
         return (await person(ctx.services, scope)).text()
     if kind == "category":
         return parse_scope(scope, objection=True)[2] if scope in OBJECTION_CATEGORIES.values() else scope

@@ -10,6 +10,7 @@ from __future__ import annotations
 import structlog
 
 from bot.circle import role_categories
+from bot.members import kick_reason, naming, person
 from liaison.enforcement import decide_at
 from liaison.matrix import MatrixError
 from liaison.pathway_store import Pathway
@@ -52,7 +53,7 @@ async def _reevaluate_room(services, pathway: Pathway, room: str, actor: str, wh
         if decided.allowed:
             continue
         try:
-            await services.matrix.kick(room, user_id, f"{why} : {decided.decision.reason}")
+            await services.matrix.kick(room, user_id, kick_reason(why, decided.decision))
         except MatrixError as err:
             log.warning("enforce.kick_failed", pathway_id=pathway.id, error=str(err)[:200])
             continue
@@ -61,9 +62,9 @@ async def _reevaluate_room(services, pathway: Pathway, room: str, actor: str, wh
         elif services.mail is not None:
             await services.mail.forget_puppet_room(user_id, room)
         who = address or user_id
-        await services.matrix.send(room, {
-            "msgtype": "m.notice", "body": f"{who} a été retiré(e) du salon : {decided.sentence()}."},
-            txn_id=f"liaison-retrait-{pathway.id}-{decided.trace}")
+        await services.matrix.send(room, naming(await person(services, who), " a été retiré(e) du salon : ",
+                                                f"{decided.sentence()}."),
+                                   txn_id=f"liaison-retrait-{pathway.id}-{decided.trace}")
         removed.append(who)
     return removed
 

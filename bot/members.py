@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from html import escape
 
 from bot.reply import room_link
-from liaison.matrix import MatrixError
+from liaison.matrix import MatrixError, as_html, notice
 
 STATES = {"invited": "invité(e)", "joined": "présent(e)", "left": "parti(e)", "refused": "non invité(e)",
           "revoked": "retiré(e)", "circle": "au cercle élargi"}
@@ -71,3 +71,17 @@ async def member_lines(services, members: list[tuple[str, str, str]]) -> tuple[l
         text.append(f"• {who.text()} — {what}")
         html.append(f"<li>{who.html()} — {escape(what)}</li>")
     return text, "".join(html)
+
+
+def naming(*parts: "str | Person") -> dict:
+    """A notice that names people: each Person as « Nom (profession) » in the text, a pill to their profile in HTML;
+    the strings between them as any notice (rule ids and references as code)."""
+    text = "".join(p.text() if isinstance(p, Person) else p for p in parts)
+    html = "".join(p.html() if isinstance(p, Person) else as_html(p) for p in parts)
+    return notice(text, html)
+
+
+def kick_reason(why: str, decision) -> str:
+    """The reason a removal carries: the rule only. A membership event is never encrypted, so it names no one (a
+    reason may name a correspondent's address) and says nothing of the patient's will beyond the rule's id."""
+    return f"{why} (règle {decision.rule})"

@@ -18,11 +18,10 @@ import structlog
 from bot.commands import Reply, fold
 from liaison.enforcement import decide_at, decision_sentence
 from liaison.pathway_store import Pathway, Patient
-from bot.members import names as people_names, person
+from bot.members import names as people_names, naming, person
 from bot.reply import room_link
 from bot.room_specs import power_levels, room_initial_state, space_initial_state, space_link, summary_message
 from liaison.matrix import txn_id
-from liaison.matrix.content import as_html
 from policies.ins import Ins, InsError, TraitError, check_traits, parse_birth_date, parse_ins, parse_sex
 from policies.naming import NamingMode, pathway_code, room_name, room_topic, space_name
 from policies.pathway import find_pathway_type
@@ -261,7 +260,7 @@ class Opener:
         tasks = [link_space(room_id), record_members()]
         if pathway.summary_event_id is None:
             tasks += [self.post_summary(pathway, patient, label, invited, room_id),
-                      matrix.send(room_id, _notice(*_who_message(decisions, roster)), txn_id(pathway.id, "who"))]
+                      matrix.send(room_id, await _who_message(self.s, decisions), txn_id(pathway.id, "who"))]
         await asyncio.gather(*tasks)
         t3 = time.perf_counter()
         await store.update(pathway.id, status="open")
@@ -304,16 +303,18 @@ class Opener:
         return await self.post_summary(pathway, patient, label, members, note=note, salt=salt)
 
 
-def _who_message(decisions: dict, roster: dict) -> tuple[str, str]:
-    def name(u):
-        return f"{roster[u].display_name} ({u})" if u in roster else u
-
-    ok = [name(u) for u, d in decisions.items() if d.allowed]
-    no = [(name(u), d) for u, d in decisions.items() if not d.allowed]
-    text = ["Invité(e)s : " + (", ".join(ok) or "personne")]
-    text += [f"Non invité(e) : {n} — {decision_sentence(d)}" for n, d in no]
-    body = "\n".join(text)
-    return body, f"<p>{as_html(body)}</p>"
+async def _who_message(services, decisions: dict) -> dict:
+    """Who was invited and who was not, with the rule: people by name and profession (pills in HTML)."""
+    people = {u: await person(services, u) for u in decisions}
+    invited = [people[u] for u, d in decisions.items() if d.allowed]
+    parts: list = ["Invité(e)s : "]
+    for i, who in enumerate(invited):
+        parts += [", "] * bool(i) + [who]
+    parts += [] if invited else ["personne"]
+    for u, d in decisions.items():
+        if not d.allowed:
+            parts += ["\nNon invité(e) : ", people[u], f" — {decision_sentence(d)}"]
+    return naming(*parts)
 
 
 def _notice(text: str, html: str) -> dict:

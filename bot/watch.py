@@ -4,6 +4,7 @@ from __future__ import annotations
 import structlog
 
 from bot.circle import CIRCLE_STATE, role_categories
+from bot.members import kick_reason, naming, person
 from liaison.enforcement import decide_at
 from liaison.matrix import Membership, MatrixError
 from policies.professions import Category
@@ -62,8 +63,9 @@ class MembershipWatch:
             state = CIRCLE_STATE if circle and non_health else "invited"
             await self.s.pathways.set_member(pathway.id, m.user_id, state, decision.rule)
             return
-        await self.s.matrix.kick(m.room_id, m.user_id, f"Invitation retirée : {decision.reason}")
+        await self.s.matrix.kick(m.room_id, m.user_id, kick_reason("Invitation retirée", decision))
         await self.s.pathways.set_member(pathway.id, m.user_id, "revoked", decision.rule)
-        text = f"Invitation de {m.user_id} par {m.sender} retirée : {decided.sentence()}."
-        await self.s.matrix.send(m.room_id, {"msgtype": "m.notice", "body": text}, txn_id="revoke-" + m.event_id[1:40])
+        told = naming("Invitation de ", await person(self.s, m.user_id), " par ", await person(self.s, m.sender),
+                      f" retirée : {decided.sentence()}.")
+        await self.s.matrix.send(m.room_id, told, txn_id="revoke-" + m.event_id[1:40])
         log.info("watch.revoked", room_id=m.room_id, user_id=m.user_id, rule=decision.rule, trace=ref)

@@ -54,10 +54,11 @@ async def facts_for(stores: SharingStores, *, pathway: Pathway, user_id: str, ac
     member = None if external else await roster.get(user_id)
     actor_member = await roster.get(actor)
     profession, structure = (member.profession, member.structure) if member else (None, None)
+    name = member.display_name if member else ""
     if external:
         contact = await stores.contacts.get(user_id) if stores.contacts else None
         if contact:
-            profession, structure = contact.profession, contact.structure
+            profession, structure, name = contact.profession, contact.structure, contact.name or ""
         if trusted_domain is None:
             trusted_domain = bool(stores.trusted and stores.trusted.trusts(user_id))
         if correspondent is None:
@@ -70,7 +71,7 @@ async def facts_for(stores: SharingStores, *, pathway: Pathway, user_id: str, ac
         kind="external" if external else "member", user_or_address=user_id,
         category=category_of(stores.knobs, profession) if profession else None, in_roster=member is not None,
         roles=member.roles if member else frozenset(), correspondent=bool(correspondent),
-        trusted_domain=bool(trusted_domain))
+        trusted_domain=bool(trusted_domain), name=name)
     return Facts(action=action, actor=actor, actor_roles=actor_member.roles if actor_member else frozenset(),
                  recipient=recipient, recipient_profession=profession.key if profession else None,
                  recipient_structure=structure, team=frozenset(team),

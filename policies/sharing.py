@@ -59,6 +59,12 @@ class Recipient:
     roles: frozenset[str] = frozenset()
     correspondent: bool = False    # an external MSSanté address that wrote to this pathway about this patient
     trusted_domain: bool = False   # external: its domain is on the MSSanté trusted list
+    name: str = ""                 # how the team knows them (the roster's, or the recorded correspondent's name)
+
+    @property
+    def who(self) -> str:
+        """Whom a reason names: their name when the structure knows it, else their account or address."""
+        return self.name or self.user_or_address
 
 
 @dataclass(frozen=True)
@@ -174,7 +180,7 @@ def covering_consent(f: Facts) -> Consent | None:
 
 
 def decide(f: Facts) -> Decision:
-    who = f.recipient.user_or_address
+    who = f.recipient.who
     if f.recipient.kind == "external" and not f.recipient.trusted_domain:
         return _deny("mail.untrusted_domain", f"{who} n'appartient pas à l'espace de confiance MSSanté (liste "
                                               "blanche) : rien n'est relayé depuis ou vers cette adresse.")
@@ -203,7 +209,7 @@ def decide(f: Facts) -> Decision:
                                             "il prend part à ses soins.")
     if r.in_roster and "coordinator" in r.roles:
         return _allow("team.coordination", f"{who} coordonne l'équipe de soins de la structure.")
-    if r.category is Category.HEALTH and who in f.team:
+    if r.category is Category.HEALTH and r.user_or_address in f.team:
         return _allow("team.health", f"{who} est un professionnel de santé de l'équipe de soins du patient.")
     if r.in_roster and r.category in (Category.SOCIAL, Category.OTHER):
         return _non_health(f)
@@ -228,7 +234,7 @@ def _show(f: Facts) -> Decision:
 
 
 def _non_health(f: Facts) -> Decision:
-    who = f.recipient.user_or_address
+    who = f.recipient.who
     allowed = f.knobs.non_health_roles.get(f.recipient_profession or "")
     if allowed is None:
         return _deny("non_health.role_not_allowed", f"Le rôle de {who} n'est pas prévu par la politique de partage "

@@ -62,7 +62,7 @@ async def test_leaving_the_circle_room_does_not_shield_from_an_objection(team):
     await coord.wait_for(lambda r, e: r == circle and isinstance(e, RoomMemberEvent) and e.state_key == gp.user_id
                          and e.membership == "leave", 30)
     objected, _ = await coord.ask(room, f"!opposition {gp.user_id}")
-    assert gp.user_id in objected.body, objected.body
+    assert "pour Dr Paul Martin (Médecin)" in objected.body, objected.body
     removed = await coord.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
                                    and e.state_key == gp.user_id and e.membership == "leave", 30)
     assert removed.sender == bot.user_id, "removed from the clinical room, though they had left the circle room"

@@ -5,6 +5,7 @@ from bot.opening import _who_message
 from liaison.enforcement import Decided, decision_sentence
 from liaison.matrix.content import as_html
 from policies.decision import Allow, Deny
+from tests.fakes import GP, OUTSIDER, close_services, make_services
 
 
 def test_a_decision_reads_as_one_sentence_with_rule_basis_and_trace():
@@ -18,10 +19,18 @@ def test_a_decision_reads_as_one_sentence_with_rule_basis_and_trace():
     assert "trace <code>12</code>" in as_html(Decided(refused, 12).sentence())
 
 
-def test_the_opening_notice_uses_the_same_sentence_with_the_rule_as_code():
-    decisions = {"@a:hs": Allow(rule="team.member", reason="membre", basis="L.1110-12"),
-                 "@b:hs": Deny(rule="outside.no_consent", reason="sans consentement", basis="L.1110-4")}
-    text, html = _who_message(decisions, {})
-    assert text == ("Invité(e)s : @a:hs\n"
-                    "Non invité(e) : @b:hs — sans consentement (règle outside.no_consent, L.1110-4)")
+async def test_the_opening_notice_names_people_and_uses_the_same_sentence_with_the_rule_as_code(tmp_path):
+    services = await make_services(tmp_path)
+    try:
+        decisions = {GP: Allow(rule="team.member", reason="membre", basis="L.1110-12"),
+                     OUTSIDER: Deny(rule="outside.no_consent", reason="sans consentement", basis="L.1110-4")}
+        told = await _who_message(services, decisions)
+    finally:
+        await close_services(services)
+    assert told["body"] == ("Invité(e)s : Dr Paul Martin (Médecin)\n"
+                            "Non invité(e) : Denis Hors (hors de l'équipe de la structure) — sans consentement "
+                            "(règle outside.no_consent, L.1110-4)")
+    html = told["formatted_body"]
     assert "<code>outside.no_consent</code>" in html
+    assert f'<a href="https://matrix.to/#/{OUTSIDER}">Denis Hors</a>' in html, "a pill to the profile"
+    assert OUTSIDER not in told["body"], "a name, not a Matrix id"

@@ -89,8 +89,10 @@ async def test_open_pathway_end_to_end(team):
     assert "via" in await _state(coord, space, "m.space.child", room)
 
     who = await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMessage) and "Non invité" in e.body, 30)
-    assert people["social"].user_id in who.body and "non_health.category_not_allowed" in who.body
-    assert people["dehors"].user_id in who.body and "outside.no_consent" in who.body
+    assert "Non invité(e) : Nadia Haddad (Assistant de service social) — " in who.body, "by name and profession"
+    assert "non_health.category_not_allowed" in who.body and "outside.no_consent" in who.body
+    for outside in ("social", "dehors"):   # a pill to each one's profile
+        assert f'<a href="https://matrix.to/#/{people[outside].user_id}">' in who.source["content"]["formatted_body"]
     await asyncio.sleep(1)
     for outside in ("social", "dehors"):
         assert room not in people[outside].client.rooms and room not in people[outside].client.invited_rooms
@@ -283,17 +285,18 @@ async def test_j2_outsider_needs_consent_then_j3_objection_removes_at_once(team)
     await _joined(kine, room)
 
     objected, _ = await coord.ask(room, f"!opposition {kine.user_id}")
-    assert "prend effet immédiatement" in objected.body and kine.user_id in objected.body
+    shown = (await coord.client.get_displayname(kine.user_id)).displayname
+    assert "prend effet immédiatement" in objected.body and f"pour {shown} (hors de" in objected.body
     removed = await coord.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
                                    and e.state_key == kine.user_id and e.membership == "leave", 30)
     assert removed.sender == bot.user_id
+    assert removed.content.get("reason") == "Opposition du patient (règle objection.person)", "in clear: the rule only"
     told = await coord.wait_for(lambda r, e: r == room and isinstance(e, RoomMessage)
                                 and "retiré(e) du salon" in e.body, 30)
     assert "objection.person" in told.body
-    again, _ = await coord.ask(room, f"!object {kine.user_id}")
+    again, _ = await coord.ask(room, f"!objection {kine.user_id}")
     assert "déjà en vigueur" in again.body
     listing, _ = await coord.ask(room, "!consentements")
-    shown = (await coord.client.get_displayname(kine.user_id)).displayname
     assert f"Opposition : {shown} (hors de l'équipe de la structure)" in listing.body, "by name, not by Matrix id"
     assert f"Consentement écrit : {shown}" in listing.body and "recueilli par " in listing.body
     still_no, _ = await coord.ask(room, f"!parcours inviter {kine.user_id}")

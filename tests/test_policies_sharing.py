@@ -1,6 +1,7 @@
 """The sharing decision point, rule by rule (ids from policies.sharing.RULES)."""
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -145,3 +146,11 @@ def test_rule(name, f, allowed, rule):
 def test_every_rule_is_exercised():
     exercised = {decide(c[1]).rule for c in CASES}
     assert exercised == set(RULES)
+
+
+def test_a_name_says_who_the_reason_is_about_and_never_who_is_in_the_team():
+    """The name (roster, recorded correspondent) is for the sentence; the team is matched on the account."""
+    decided = decide(facts(replace(GP, name="Dr Paul Martin")))
+    assert decided.allowed and decided.rule == "team.health"
+    assert decided.reason.startswith("Dr Paul Martin est un professionnel de santé")
+    assert not decide(facts(replace(NURSE_OUT, name="@gp:hs"))).allowed, "a name matching a member's id grants nothing"

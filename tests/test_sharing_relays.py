@@ -58,8 +58,10 @@ async def test_an_objection_against_an_address_stops_mail_both_ways_and_lifting_
     objected, _ = await s.coord.ask(s.room, f"!opposition {CARDIO}")
     assert "Opposition enregistrée" in objected.body and CARDIO in objected.body, objected.body
     puppet = first.sender
-    await s.coord.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMemberEvent) and e.state_key == puppet
-                           and e.membership == "leave", 30)   # her puppet leaves the room at once
+    left = await s.coord.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMemberEvent)
+                                  and e.state_key == puppet and e.membership == "leave", 30)   # at once
+    assert left.content.get("reason") == "Opposition du patient (règle objection.person)", \
+        "a membership event is in clear: it names no address"
 
     # In: her next letter is kept out, in quarantine with the rule named; nothing in the patient room.
     await _mail_from(s, CARDIO, "Pendant", "Lettre pendant l'opposition.", xdm=xdm_letter())

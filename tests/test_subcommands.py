@@ -37,6 +37,7 @@ INS = f"{NIR}{nir_key(NIR):02d}"
 OPEN = f"!parcours ouvrir {INS} insuffisance-cardiaque 12/05/1948 M Durand Marcel"
 CARDIO = "dr.lefebvre@chu.mssante.fr"      # on the trusted list of tests/fakes.py
 ELSEWHERE = "dr.x@gmail.example"           # not on it
+DENIS = "Denis Hors (hors de l'équipe de la structure)"   # OUTSIDER as a clinician reads them
 
 # -- what this file covers, filled by the tests themselves ---------------------------------------------------------
 
@@ -421,7 +422,7 @@ async def test_opening_creates_the_encrypted_room_and_the_space_and_invites_the_
     summary = next(s for s in world.m.sent if s.event_id == pinned[0])
     assert "Patient : DURAND Marcel, né(e) le 12/05/1948, sexe masculin" in summary.body and INS in summary.body
     who = next(b for b in world.m.bodies(room_id) if b.startswith("Invité(e)s"))
-    assert f"Non invité(e) : {OUTSIDER}" in who and "outside.no_consent" in who
+    assert f"Non invité(e) : {DENIS} — " in who and "outside.no_consent" in who
     pathway = await world.pathway(room_id)
     assert (pathway.code, pathway.status, pathway.opened_by) == (code, "open", COORD)
 
@@ -579,7 +580,7 @@ async def test_trace_lists_every_decision_with_its_basis_and_joins_the_json(worl
 @covers("consentement enregistrer")
 async def test_recording_a_consent_notes_the_means_and_the_information_given(world, room):
     reply = await world.say(COORD, f"!consentement enregistrer {OUTSIDER} écrit jusqu'au 31/12/2099", room)
-    assert reply.text.startswith(f"Consentement écrit enregistré pour {OUTSIDER} jusqu'au 31/12/2099 ; information "
+    assert reply.text.startswith(f"Consentement écrit enregistré pour {DENIS} jusqu'au 31/12/2099 ; information "
                                  "du patient notée (R.1110-3 ; trace ")
     consents, _ = await world.s.consents.facts((await world.pathway(room)).patient_id)
     assert [(c.scope_kind, c.scope, c.means) for c in consents] == [("person", OUTSIDER, "écrit")]
@@ -604,21 +605,24 @@ async def test_the_policy_decides_who_records_and_whether_oral_consent_counts(wo
     oral = await world.say(GP, f"!consentement enregistrer {OUTSIDER} oral", room)
     assert oral.text.startswith("Le consentement oral n'est pas accepté par la politique de la structure")
     written = await world.say(GP, f"!consentement enregistrer {OUTSIDER} électronique", room)
-    assert written.text.startswith(f"Consentement électronique enregistré pour {OUTSIDER}")
+    assert written.text.startswith(f"Consentement électronique enregistré pour {DENIS}")
 
 
 @covers("consentement retirer")
 async def test_withdrawing_a_consent_removes_its_holder_at_once(world, room):
     nothing = await world.say(COORD, f"!consentement retirer {OUTSIDER}", room)
-    assert nothing.text == f"Aucun consentement en vigueur pour {OUTSIDER} : rien à retirer."
+    assert nothing.text == f"Aucun consentement en vigueur pour {DENIS} : rien à retirer."
     await world.consent(room, OUTSIDER)
     await world.say(COORD, f"!parcours inviter {OUTSIDER}", room)
     world.m.accept(room, OUTSIDER)
     reply = await world.say(COORD, f"!consentement withdraw {OUTSIDER}", room)
-    assert re.fullmatch(rf"Consentement retiré pour {OUTSIDER} \(trace \d+\)\. Retiré\(s\) du salon : Denis Hors \(hors de l.équipe de la structure\)\.",
+    assert re.fullmatch(rf"Consentement retiré pour {re.escape(DENIS)} \(trace \d+\)\. Retiré\(s\) du salon : Denis Hors \(hors de l.équipe de la structure\)\.",
                         reply.text), reply.text
     assert world.m.kicked[-1][:2] == (room, OUTSIDER) and world.m.room(room).membership[OUTSIDER] == "leave"
-    assert any(b.startswith(f"{OUTSIDER} a été retiré(e) du salon") for b in world.m.bodies(room))
+    assert world.m.kicked[-1][2] == "Consentement retiré (règle outside.no_consent)", "a membership is in clear"
+    told = next(t for t in world.m.sent if t.room_id == room and "a été retiré(e) du salon" in t.body)
+    assert told.body.startswith(f"{DENIS} a été retiré(e) du salon : ")
+    assert f'<a href="https://matrix.to/#/{OUTSIDER}">Denis Hors</a>' in told.content["formatted_body"]
 
 
 @covers("opposition enregistrer")
@@ -627,12 +631,12 @@ async def test_an_objection_takes_effect_at_once(world, room):
     await world.say(COORD, f"!parcours inviter {OUTSIDER}", room)
     world.m.accept(room, OUTSIDER)
     reply = await world.say(COORD, f"!opposition {OUTSIDER}", room)
-    assert reply.text.startswith(f"Opposition enregistrée pour {OUTSIDER} : elle prend effet immédiatement (trace ")
+    assert reply.text.startswith(f"Opposition enregistrée pour {DENIS} : elle prend effet immédiatement (trace ")
     assert reply.text.endswith("Retiré(s) du salon : Denis Hors (hors de l'équipe de la structure).")
-    assert world.m.kicked[-1][:2] == (room, OUTSIDER)
+    assert world.m.kicked[-1] == (room, OUTSIDER, "Opposition du patient (règle objection.person)")
     assert any("objection.person" in b for b in world.m.bodies(room) if "retiré(e) du salon" in b)
-    again = await world.say(COORD, f"!object record {OUTSIDER}", room)
-    assert again.text == f"Une opposition est déjà en vigueur pour {OUTSIDER} : rien de plus n'a été enregistré."
+    again = await world.say(COORD, f"!objection record {OUTSIDER}", room)
+    assert again.text == f"Une opposition est déjà en vigueur pour {DENIS} : rien de plus n'a été enregistré."
     still = await world.say(COORD, f"!parcours inviter {OUTSIDER}", room)
     assert "objection.person" in still.text, "an objection wins over the consent"
 
