@@ -3,8 +3,8 @@
 The bot renews a room's key when it removes someone (an objection: they must not read what follows). nio shares
 a new key over several awaits; a renewal landing in between dropped the session being shared, and the send
 failed outside any Matrix error (« Erreur interne » in !opposition, once in a CI run: a late joiner's summary
-was being shared when the objection removed her). The test holds the share open (the messages carrying the key wait on a gate)
-until the homeserver has done the removal, so the renewal lands inside that window every time.
+was being shared when the objection removed her). The test holds the share open (the messages carrying the key
+wait on a gate) until the homeserver has done the removal, so the renewal lands inside that window every time.
 """
 from __future__ import annotations
 
