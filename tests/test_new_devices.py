@@ -127,7 +127,7 @@ async def test_a_removed_member_s_new_device_gets_no_key_and_no_summary(structur
     first = await Clinician(synapse.url, nurse_id, password, tmp_path / "nurse-first").start()
     await first.wait_for(lambda r, e: r == s.room and getattr(e, "sender", "") == s.bot.user_id, 30)
     reply, _ = await s.coord.ask(s.room, f"!opposition {nurse_id}")
-    assert "Opposition enregistrée" in reply.body and nurse_id in reply.body, reply.body
+    assert "Opposition enregistrée pour Sophie Bernard (Infirmier)" in reply.body, reply.body
     await first.stop()
     reposts = len(s.bot.events("newcomers.reposted"))
     trace = Trace(await open_database(s.bot.database_url))
