@@ -260,7 +260,7 @@ class Opener:
         tasks = [link_space(room_id), record_members()]
         if pathway.summary_event_id is None:
             tasks += [self.post_summary(pathway, patient, label, invited, room_id),
-                      matrix.send(room_id, await _who_message(self.s, decisions), txn_id(pathway.id, "who"))]
+                      self._tell_who(room_id, pathway, decisions)]
         await asyncio.gather(*tasks)
         t3 = time.perf_counter()
         await store.update(pathway.id, status="open")
@@ -295,6 +295,10 @@ class Opener:
         await store.summary_posted(pathway.id, event_id, readers)
         return event_id
 
+    async def _tell_who(self, room_id: str, pathway: Pathway, decisions: dict) -> None:
+        """Who was invited and who was not: people named while the summary and the space are being made."""
+        await self.s.matrix.send(room_id, await _who_message(self.s, decisions), txn_id(pathway.id, "who"))
+
     async def post_current_summary(self, pathway: Pathway, *, note: str = "", salt: str = "") -> str:
         """The summary as it stands now, for the pathway's current team."""
         patient = await self.s.pathways.patient(pathway.patient_id)
@@ -307,10 +311,9 @@ async def _who_message(services, decisions: dict) -> dict:
     """Who was invited and who was not, with the rule: people by name and profession (pills in HTML)."""
     people = {u: await person(services, u) for u in decisions}
     invited = [people[u] for u, d in decisions.items() if d.allowed]
-    parts: list = ["Invité(e)s : "]
-    for i, who in enumerate(invited):
-        parts += [", "] * bool(i) + [who]
-    parts += [] if invited else ["personne"]
+    parts: list = ["Invité(e)s : ", *(invited[:1] or ["personne"])]
+    for who in invited[1:]:
+        parts += [", ", who]
     for u, d in decisions.items():
         if not d.allowed:
             parts += ["\nNon invité(e) : ", people[u], f" — {decision_sentence(d)}"]

@@ -34,3 +34,13 @@ async def test_the_opening_notice_names_people_and_uses_the_same_sentence_with_t
     assert "<code>outside.no_consent</code>" in html
     assert f'<a href="https://matrix.to/#/{OUTSIDER}">Denis Hors</a>' in html, "a pill to the profile"
     assert OUTSIDER not in told["body"], "a name, not a Matrix id"
+
+
+async def test_the_opening_notice_says_when_no_one_was_invited(tmp_path):
+    services = await make_services(tmp_path)
+    try:
+        told = await _who_message(services, {OUTSIDER: Deny(rule="outside.no_consent", reason="sans consentement",
+                                                            basis="L.1110-4")})
+    finally:
+        await close_services(services)
+    assert told["body"].startswith("Invité(e)s : personne\nNon invité(e) : Denis Hors ")
