@@ -13,10 +13,11 @@ from bridge import msgids
 from bridge.deps import Deps
 from bridge.documents_in import check_files, files_of, notice_text, post_file, post_notice
 from bridge.mail_in import InboundMail
+from bridge.puppets import ShutOut
 from bridge.routing import Route
 from bridge.xdm import XdmPackage
 from liaison.mail_store import Thread
-from liaison.matrix import txn_id, with_relation
+from liaison.matrix import Matrix, MatrixError, txn_id, with_relation
 
 log = structlog.get_logger(__name__)
 
@@ -41,30 +42,75 @@ async def post_mail(d: Deps, *, mail_id: str, mail: InboundMail, xdm: XdmPackage
 
     The room's members are read before posting (so every member's device gets the key), once per
     batch of mails: `members_checked` holds the (puppet, room) pairs already read in this batch.
+
+    A mail is never cut in half: once its text is in the room, its files follow, by the bridge's own account
+    when a member removed the puppet in between (the mail came before their decision, see _rest_poster).
     """
-    p = route.pathway
+    p, by_hand = route.pathway, route.basis == "hand"
     looked = await check_files(d, mail_id, files_of(mail, xdm))   # first: a refused file is never uploaded
     contact = await d.contacts.get(mail.from_address) if d.contacts else None   # a name the coordination recorded
     puppet, matrix = await d.puppets.get(mail.from_address, mail.from_name,
                                          known_name=(contact.name or None) if contact else None)
     checked = members_checked if members_checked is not None else set()
-    if (puppet.user_id, p.room_id) not in checked:
-        await d.puppets.enter(puppet, matrix, p.room_id, by_hand=route.basis == "hand")
-        checked.add((puppet.user_id, p.room_id))
-    allowed = [x for x in looked if x.allowed]
-    event_id = await matrix.send(p.room_id, with_relation(message_content(mail, route, len(allowed)), route.thread_root),
-                                 txn_id("mss-in", mail_id))
-    root = route.thread_root or event_id
-    # Known at once, before the files: a member may answer the text while they are still being posted.
-    await d.mail.add_thread(Thread(mail.message_id or msgids.local_id(mail_id), p.id, p.room_id, event_id, root,
-                                   mail.from_address, mail.subject))
+    mid = mail.message_id or msgids.local_id(mail_id)
+    earlier = await _text_posted(d, mid, mail, p.room_id)
+    if earlier is None:
+        if (puppet.user_id, p.room_id) not in checked:
+            await d.puppets.enter(puppet, matrix, p.room_id, by_hand=by_hand)   # ShutOut: nothing of it posted
+            checked.add((puppet.user_id, p.room_id))
+        allowed = [x for x in looked if x.allowed]
+        event_id = await matrix.send(p.room_id, with_relation(message_content(mail, route, len(allowed)),
+                                                              route.thread_root), txn_id("mss-in", mail_id))
+        root = route.thread_root or event_id
+        # Known at once, before the files: a member may answer the text while they are still being posted.
+        await d.mail.add_thread(Thread(mid, p.id, p.room_id, event_id, root, mail.from_address, mail.subject))
+    else:   # a pass cut short (crash, homeserver away) posted the text: the rest now, the text not again
+        event_id, root = earlier.event_id, earlier.thread_root
+        if looked:
+            matrix = await _rest_poster(d, puppet, matrix, p.room_id, by_hand)
     await d.mail.add_correspondent(p.id, mail.from_address, route.basis)
-    indexed = [(x, await post_file(d, matrix, mail_id=mail_id, mail=mail, pathway_id=p.id, room_id=p.room_id,
-                                   root=root, x=x)) for x in allowed]
+    indexed = []
+    for x in (x for x in looked if x.allowed):
+        try:
+            doc = await post_file(d, matrix, mail_id=mail_id, mail=mail, pathway_id=p.id, room_id=p.room_id,
+                                  root=root, x=x)
+        except MatrixError as err:   # removed between the text and this file?
+            if err.errcode != "M_FORBIDDEN" or matrix is d.matrix:
+                raise
+            matrix = await _rest_poster(d, puppet, matrix, p.room_id, by_hand)
+            doc = await post_file(d, matrix, mail_id=mail_id, mail=mail, pathway_id=p.id, room_id=p.room_id,
+                                  root=root, x=x)
+        indexed.append((x, doc))
     if looked:
         refused = [x for x in looked if not x.allowed]
-        await post_notice(d, mail_id=mail_id, room_id=p.room_id, root=root, text=notice_text(indexed, refused))
+        text = notice_text(indexed, refused)
+        if matrix is d.matrix and indexed:
+            text = f"{REST_BY_RELAY}\n{text}"
+        await post_notice(d, mail_id=mail_id, room_id=p.room_id, root=root, text=text)
         log.info("mail.in_documents", mail_id=mail_id, pathway_id=p.id, indexed=len(indexed), refused=len(refused),
-                 rules=sorted({x.checked.decision.rule for x in refused}))
+                 rules=sorted({x.checked.decision.rule for x in refused}), by_relay=matrix is d.matrix)
     await d.pathways.touch(p.id)
     return event_id
+
+
+REST_BY_RELAY = ("↪️ Son expéditeur a été retiré du salon pendant le dépôt de ce courriel, arrivé avant : ses pièces "
+                 "jointes sont déposées par le relais.")
+
+
+async def _text_posted(d: Deps, mid: str, mail: InboundMail, room_id: str) -> Thread | None:
+    """This mail's text, already in the room (posted by a pass that did not end), or None."""
+    t = await d.mail.thread_of_message([mid])
+    if t is None or t.room_id != room_id or t.correspondent != mail.from_address.lower():
+        return None
+    return t
+
+
+async def _rest_poster(d: Deps, puppet, matrix: Matrix, room_id: str, by_hand: bool) -> Matrix:
+    """Who posts the rest of a mail whose text is in the room: its puppet, or the bridge's own account when a
+    member removed the puppet since. Their decision holds for the mails that come after; this one came before."""
+    try:
+        await d.puppets.enter(puppet, matrix, room_id, by_hand=by_hand)
+        return matrix
+    except ShutOut:
+        log.info("mail.in_rest_by_relay", room_id=room_id)
+        return d.matrix

@@ -27,13 +27,15 @@ from bridge.deps import Deps
 from bridge.documents_in import SCAN_PATIENCE_SECONDS, AntivirusUnavailable
 from bridge.xdm import xdm_of
 from bridge.mail_in import parse_mail
-from bridge.posting import post_mail
+from bridge.posting import REST_BY_RELAY, post_mail
+from bridge.puppets import ShutOut
 from bridge.routing import PathwayRef, Route
 from bridge.xdm import XdmAuthor, XdmOut, read_xdm, write_xdm
 from liaison.db import create_engine
 from liaison.doc_check import Antivirus
 from liaison.document_store import DocumentStore
 from liaison.mail_store import MailStore, Request
+from liaison.matrix import MatrixError
 from liaison.pathway_store import PathwayStore
 from policies.sharing import Knobs
 from tests.support.bridgeproc import documents_section, with_documents
@@ -343,6 +345,8 @@ class FakeMatrix:
         self.user_id = user_id
         self.uploads: list[bytes] = []
         self.sent: dict[str, tuple[str, dict]] = {}
+        self.kicked = False            # a member removed this account from the room: its sends are refused
+        self.kicked_after: int | None = None   # … once it has sent this many events
 
     async def upload_encrypted(self, data: bytes) -> dict:
         self.uploads.append(data)
@@ -350,8 +354,11 @@ class FakeMatrix:
                 "v": "v2"}
 
     async def send(self, room_id: str, content: dict, txn_id: str) -> str:
+        if self.kicked:
+            raise MatrixError("send", SimpleNamespace(status_code="M_FORBIDDEN", message="User not in room"))
         if txn_id not in self.sent:
-            self.sent[txn_id] = (f"$ev{len(self.sent)}", content)
+            self.sent[txn_id] = (f"${self.user_id[1:4]}{len(self.sent)}", content)
+        self.kicked = self.kicked_after is not None and len(self.sent) >= self.kicked_after
         return self.sent[txn_id][0]
 
     async def refresh_members(self, room_id: str) -> None:
@@ -366,7 +373,8 @@ class FakePuppets:
         return SimpleNamespace(user_id=self.matrix.user_id), self.matrix
 
     async def enter(self, puppet, matrix, room_id: str, by_hand: bool = False) -> None:
-        pass
+        if self.matrix.kicked:
+            raise ShutOut("leave")
 
 
 
@@ -406,6 +414,37 @@ async def test_a_mail_replayed_after_a_crash_posts_and_indexes_its_files_once(en
     assert "Document n° 1" in notice["body"] and "« faux.pdf » n'a pas été déposé" in notice["body"]
     async with engine.connect() as conn:
         assert (await conn.execute(text("SELECT COUNT(*) FROM document"))).scalar() == 1
+
+
+async def test_a_puppet_removed_between_a_mails_text_and_its_file_does_not_cut_the_mail_in_half(engine):
+    """A member removes the correspondent while her letter is being posted (CI saw it: the kick landed between
+    the text and the PDF). The letter came before their decision: its file follows by the bridge's own account,
+    in its thread, and the mail is not set aside half posted; a replay after a crash adds nothing."""
+    d, route, puppet, bridge = await _deps(engine)
+    puppet.kicked_after = 1   # the kick lands once the text is in
+    mail = parse_mail(_mixed_mail())
+    first = await post_mail(d, mail_id="mail-3", mail=mail, xdm=xdm_of(mail), route=route)
+    assert [(e, c["msgtype"]) for e, c in puppet.sent.values()] == [(first, "m.text")]
+    [file] = [c for _, c in bridge.sent.values() if c["msgtype"] == "m.file"]
+    assert file["m.relates_to"]["event_id"] == first, "in the letter's thread"
+    [notice] = [c for _, c in bridge.sent.values() if c["msgtype"] == "m.notice"]
+    assert notice["body"].startswith(REST_BY_RELAY) and "Document n° 1" in notice["body"]
+    assert puppet.uploads == [PDF], "uploaded once, by the puppet, before the kick: the same upload is posted"
+
+    again = await post_mail(d, mail_id="mail-3", mail=mail, xdm=xdm_of(mail), route=route)   # a crash before its end
+    assert again == first and len(puppet.sent) == 1 and len(bridge.sent) == 2
+    [doc] = await d.documents.of_pathway(route.pathway.id)
+    assert doc.number == 1 and doc.author == CARDIO
+
+
+async def test_a_puppet_removed_before_a_mail_posts_none_of_it(engine):
+    d, route, puppet, bridge = await _deps(engine)
+    puppet.kicked = True
+    mail = parse_mail(_mixed_mail())
+    with pytest.raises(ShutOut):
+        await post_mail(d, mail_id="mail-4", mail=mail, xdm=xdm_of(mail), route=route)
+    assert not puppet.sent and not bridge.sent and not puppet.uploads
+    assert await d.mail.thread_of_message([mail.message_id]) is None
 
 
 async def test_an_antivirus_that_does_not_answer_makes_the_mail_wait_then_refuses(engine, tmp_path):

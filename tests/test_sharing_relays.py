@@ -168,14 +168,16 @@ async def test_a_correspondent_removed_by_the_team_is_quarantined_not_retried(st
     await _mail_from(s, CARDIO, "Lettre", "Première lettre.", xdm=xdm_letter())
     first = await s.gp.wait_for(_posted(s, "Première lettre"), 30)
     puppet = first.sender
+    await s.gp.wait_for(lambda r, e: r == s.room and e.sender.startswith("@mss_relais")
+                        and "Document n° 1" in getattr(e, "body", ""), 30)   # the whole letter is in (its PDF too)
     # A coordinator removes her from the room in Element: the next letter is not posted, nor retried.
     await s.coord.client.room_kick(s.room, puppet, "Pas dans ce parcours")
     await _mail_from(s, CARDIO, "Deuxième", "Lettre après l'exclusion.", xdm=xdm_letter())
     told = await _quarantined(s, "retiré du salon par un membre")
     qroom = next(r for r, e in s.coord.events if e is told)
     number = told.body.split("n° ")[1].split(" ")[0]
-    rows = await _rows(s, "SELECT state FROM mail_in WHERE state = 'quarantined'")
-    assert len(rows) == 1
+    rows = await _rows(s, "SELECT id, reason, message_id, sender FROM mail_in WHERE state = 'quarantined'")
+    assert len(rows) == 1, rows
     # Routed by hand by the coordination: her puppet comes back and posts it.
     reply, _ = await s.coord.ask(qroom, f"!mss router {number} {s.code}")
     assert "dépôt" in reply.body, reply.body
