@@ -17,7 +17,7 @@ from bridge.puppets import ShutOut
 from bridge.routing import Route
 from bridge.xdm import XdmPackage
 from liaison.mail_store import Thread
-from liaison.matrix import Matrix, MatrixError, txn_id, with_relation
+from liaison.matrix import Matrix, txn_id, with_relation
 
 log = structlog.get_logger(__name__)
 
@@ -43,8 +43,8 @@ async def post_mail(d: Deps, *, mail_id: str, mail: InboundMail, xdm: XdmPackage
     The room's members are read before posting (so every member's device gets the key), once per
     batch of mails: `members_checked` holds the (puppet, room) pairs already read in this batch.
 
-    A mail is never cut in half: once its text is in the room, its files follow, by the bridge's own account
-    when a member removed the puppet in between (the mail came before their decision, see _rest_poster).
+    A mail is never cut in half: once its text is in the room, its files follow (on the next pass if need be), by
+    the bridge's own account when a member removed the puppet in between (the mail came before their decision).
     """
     p, by_hand = route.pathway, route.basis == "hand"
     looked = await check_files(d, mail_id, files_of(mail, xdm))   # first: a refused file is never uploaded
@@ -69,18 +69,10 @@ async def post_mail(d: Deps, *, mail_id: str, mail: InboundMail, xdm: XdmPackage
         if looked:
             matrix = await _rest_poster(d, puppet, matrix, p.room_id, by_hand)
     await d.mail.add_correspondent(p.id, mail.from_address, route.basis)
-    indexed = []
-    for x in (x for x in looked if x.allowed):
-        try:
-            doc = await post_file(d, matrix, mail_id=mail_id, mail=mail, pathway_id=p.id, room_id=p.room_id,
-                                  root=root, x=x)
-        except MatrixError as err:   # removed between the text and this file?
-            if err.errcode != "M_FORBIDDEN" or matrix is d.matrix:
-                raise
-            matrix = await _rest_poster(d, puppet, matrix, p.room_id, by_hand)
-            doc = await post_file(d, matrix, mail_id=mail_id, mail=mail, pathway_id=p.id, room_id=p.room_id,
-                                  root=root, x=x)
-        indexed.append((x, doc))
+    # Removed between the text and a file, the puppet is refused (M_FORBIDDEN): the pass ends, and the next one
+    # asks the sharing law again (an objection removes it too) before it posts the rest.
+    indexed = [(x, await post_file(d, matrix, mail_id=mail_id, mail=mail, pathway_id=p.id, room_id=p.room_id,
+                                   root=root, x=x)) for x in looked if x.allowed]
     if looked:
         refused = [x for x in looked if not x.allowed]
         text = notice_text(indexed, refused)

@@ -182,6 +182,8 @@ async def test_a_correspondent_removed_by_the_team_is_quarantined_not_retried(st
     reply, _ = await s.coord.ask(qroom, f"!mss router {number} {s.code}")
     assert "dépôt" in reply.body, reply.body
     await s.gp.wait_for(_posted(s, "après l'exclusion"), 30)
+    await s.gp.wait_for(lambda r, e: r == s.room and e.sender.startswith("@mss_relais")
+                        and "Document n° 2" in getattr(e, "body", ""), 30)
 
     # Banned: quarantined, and routing by hand does not pass a ban.
     await s.coord.client.room_ban(s.room, puppet, "Plus de courriels ici")
