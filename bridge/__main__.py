@@ -91,7 +91,7 @@ async def sync_loop(d: Deps, store: BridgeStore, since: str | None, ready: async
                 log.exception("bridge.receipts_failed")
         await store.save_sync_token(d.matrix.user_id, batch.next_batch)
         since, first = batch.next_batch, False
-        d.wake_events.set()   # a room key may have come for an event waiting to be read
+        store.new_events.ring()   # a room key may have come for an event waiting to be read
         ready.set()
 
 
@@ -159,10 +159,9 @@ async def serve(config_path: str, ready_file: str | None) -> int:
                                             "refuse la synchronisation à ce compte (prenez par ex. @mss_relais)")
     # Listen before anything we do makes the homeserver push or query (registering, logging in, joining):
     # a push refused now would put the appservice in Synapse's back-off, seconds of delay for the first events.
-    wake_events = asyncio.Event()
     # The bridge's account and its puppets: one naming object, for the appservice's filter and for the puppets.
     ours = PuppetNames(reg.sender_localpart.split("_")[0] + "_", cfg.homeserver.server_name, b.store_pickle_key)
-    service = Appservice(store, reg.hs_token, metrics, wake_events.set, ours.is_bridged)
+    service = Appservice(store, reg.hs_token, metrics, ours.is_bridged)
     runner = web.AppRunner(service.app(), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, b.listen_host, b.listen_port).start()
@@ -181,7 +180,7 @@ async def serve(config_path: str, ready_file: str | None) -> int:
     antivirus = Antivirus(cfg.documents.clamd_socket, float(cfg.documents.clamd_timeout_seconds))
     d = Deps(settings, store, MailStore(engine), PathwayStore(engine), Roster(engine), ConsentStore(engine), knobs,
              Trace(engine), trusted, matrix, puppets, smtp, metrics, DocumentStore(engine), antivirus,
-             contacts=Contacts(engine), wake_events=wake_events)
+             contacts=Contacts(engine))
     await api.ping()
     synced = asyncio.Event()
     inbound = Inbound(d, imap, m.address, b.poll_seconds)

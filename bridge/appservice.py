@@ -40,12 +40,10 @@ def _shallow(value, limit: int = MAX_JSON_DEPTH) -> bool:
 
 
 class Appservice:
-    def __init__(self, store: BridgeStore, hs_token: str, metrics: Metrics, on_events: Callable[[], None],
-                 is_puppet: Callable[[str], bool]) -> None:
-        self.store = store
+    def __init__(self, store: BridgeStore, hs_token: str, metrics: Metrics, is_puppet: Callable[[str], bool]) -> None:
+        self.store = store   # rings the relay's doorbell when a transaction brings new events
         self.hs_token = hs_token
         self.metrics = metrics
-        self.on_events = on_events
         self.is_puppet = is_puppet
 
     def app(self) -> web.Application:
@@ -80,7 +78,6 @@ class Appservice:
         new, known = await self.store.record_transaction(txn, wanted)
         if new:
             self.metrics.events_received.inc(new)
-            self.on_events()
         if known and new:   # the homeserver restarted and numbers from 1 again: the events count, not the id
             self.metrics.txn_reused.inc()
             log.info("as.transaction_reused", txn=txn, new_events=new)

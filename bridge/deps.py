@@ -1,12 +1,12 @@
 """What the bridge's parts share, built once in the wiring (bridge/__main__.py)."""
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass, field
 from functools import cached_property
 
 from bridge.metrics import Metrics
 from bridge.puppets import Puppets
+from bridge.scan_patience import ScanPatience
 from bridge.smtp import SmtpClient
 from bridge.store import BridgeStore
 from liaison.trusted import TrustedDomains
@@ -65,9 +65,7 @@ class Deps:
     documents: DocumentStore  # the pathways' document index, shared with the bot
     antivirus: Antivirus = field(default_factory=Antivirus)   # clamd for the files of incoming mails
     contacts: Contacts | None = None   # external professionals the coordination recorded (profession, structure)
-    scan_waits: dict[str, float] = field(default_factory=dict)   # mail id -> since when it waits for clamd
-    wake_outbox: asyncio.Event = field(default_factory=asyncio.Event)
-    wake_events: asyncio.Event = field(default_factory=asyncio.Event)
+    scan_patience: ScanPatience = field(default_factory=ScanPatience)   # how long a mail waits for clamd
 
     @cached_property
     def sharing(self) -> SharingStores:

@@ -9,13 +9,13 @@ is logged: ids, counts and rule names only.
 """
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 import structlog
 
 from bridge.deps import Deps
 from bridge.mail_in import InboundMail
+from bridge.scan_patience import SCAN_PATIENCE_SECONDS
 from bridge.sanitize import safe_filename
 from bridge.xdm import XdmPackage
 from liaison.doc_check import Checked, check
@@ -26,8 +26,6 @@ from policies.documents import doctype_label as _label, guess_doctype
 
 log = structlog.get_logger(__name__)
 
-SCAN_PATIENCE_SECONDS = 600   # how long a mail waits for an antivirus that does not answer; then its files are refused
-_WAITS_KEPT = 1000            # mails whose wait is remembered (the oldest are forgotten first)
 
 
 class AntivirusUnavailable(OSError):
@@ -73,14 +71,9 @@ async def check_files(d: Deps, mail_id: str, files: list[File]) -> list[Looked]:
     """The verdict on every file; AntivirusUnavailable while clamd fails and the mail may still wait."""
     looked = [Looked(i, f, await check(f.data, filename=f.name, declared_mime=f.mime, knobs=d.knobs,
                                        antivirus=d.antivirus)) for i, f in enumerate(files)]
-    if any(x.checked.decision.rule == "document.scan_failed" for x in looked):
-        first = d.scan_waits.setdefault(mail_id, time.monotonic())
-        while len(d.scan_waits) > _WAITS_KEPT:
-            d.scan_waits.pop(next(iter(d.scan_waits)))
-        if time.monotonic() - first < SCAN_PATIENCE_SECONDS:
-            raise AntivirusUnavailable(f"antivirus unavailable for mail {mail_id}")
-        log.warning("mail.in_antivirus_gave_up", mail_id=mail_id, waited_s=round(time.monotonic() - first))
-    d.scan_waits.pop(mail_id, None)
+    if any(x.checked.decision.rule == "document.scan_failed" for x in looked) and d.scan_patience.may_wait(mail_id):
+        raise AntivirusUnavailable(f"antivirus unavailable for mail {mail_id}")
+    d.scan_patience.done(mail_id)
     return looked
 
 

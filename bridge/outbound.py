@@ -35,11 +35,7 @@ class Outbound:
 
     async def run(self) -> None:
         while True:
-            try:
-                await asyncio.wait_for(self.d.wake_events.wait(), timeout=0.5)
-            except asyncio.TimeoutError:
-                pass
-            self.d.wake_events.clear()
+            await self.d.store.new_events.wait(0.5)
             try:
                 await self.process_pending()
                 await self.new_threads()
@@ -177,7 +173,6 @@ class Outbound:
                                  recipient=address, raw=as_bytes(mail),
                                  give_up_at=outbox.later_ms(s.give_up_seconds)):
             d.metrics.relayed_out.inc()
-        d.wake_outbox.set()
 
     async def signer(self, user_id: str, code: str) -> tuple[str, str]:
         """The clinician's name and profession, for the From display name and the signature."""

@@ -49,11 +49,7 @@ async def run(d: Deps) -> None:
             log.exception("outbox.pass_failed")
             next_at = later_ms(2)
         wait = 30.0 if next_at is None else max(0.02, min(30.0, (next_at - now_ms()) / 1000))
-        try:
-            await asyncio.wait_for(d.wake_outbox.wait(), timeout=wait)
-        except asyncio.TimeoutError:
-            pass
-        d.wake_outbox.clear()
+        await d.store.new_mail_out.wait(wait)
 
 
 async def send_one(d: Deps, out: Outgoing) -> None:

@@ -51,5 +51,4 @@ async def _send(d: Deps, pathway, o) -> None:
     await d.store.enqueue(source_event_id="mdn:" + o.mail_id, pathway_id=pathway.id, room_id="",
                           message_id=str(mdn["Message-ID"]).strip("<>"), recipient=o.to, raw=as_bytes(mdn),
                           give_up_at=outbox.later_ms(s.give_up_seconds))
-    d.wake_outbox.set()
     log.info("mdn.queued", mail_id=o.mail_id, pathway_id=pathway.id)

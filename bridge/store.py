@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 
+from bridge.doorbell import Doorbell
 from liaison.accounts import Accounts
 from liaison.db import bytes_param, bytes_value
 from liaison.pathway_store import now_ms
@@ -82,7 +83,14 @@ _OUT = ("id, source_event_id, pathway_id, room_id, message_id, recipient, raw, s
 
 
 class BridgeStore(Accounts):
-    """The bridge's tables, and the sessions of its account and puppets (see Accounts)."""
+    """The bridge's tables, and the sessions of its account and puppets (see Accounts).
+
+    Its two queues ring their loop's doorbell when written: `new_events` (events to relay out, bridge/outbound.py)
+    and `new_mail_out` (mails to send, bridge/outbox.py)."""
+
+    def __init__(self, engine) -> None:
+        super().__init__(engine)
+        self.new_events, self.new_mail_out = Doorbell(), Doorbell()
 
     # -- appservice transactions --------------------------------------------
 
@@ -96,12 +104,18 @@ class BridgeStore(Accounts):
         async with self.engine.begin() as conn:
             known = not (await conn.execute(text("INSERT INTO as_transaction (txn_id, received_at) VALUES (:t, :at) "
                                                  "ON CONFLICT (txn_id) DO NOTHING"), {"t": txn_id, "at": now_ms()})).rowcount
-            return await _record_events(conn, events), known
+            new = await _record_events(conn, events)
+        if new:
+            self.new_events.ring()
+        return new, known
 
     async def record_events(self, events: list[dict]) -> int:
         """Events read back from the rooms (bridge/catch_up.py), kept as if pushed: those seen before are not."""
         async with self.engine.begin() as conn:
-            return await _record_events(conn, events)
+            new = await _record_events(conn, events)
+        if new:
+            self.new_events.ring()
+        return new
 
     async def pending(self, limit: int = 200) -> list[PendingEvent]:
         async with self.engine.connect() as conn:
@@ -246,6 +260,8 @@ class BridgeStore(Accounts):
                 "ON CONFLICT DO NOTHING"),
                 {"i": uuid.uuid4().hex, "e": source_event_id, "p": pathway_id, "r": room_id, "m": message_id,
                  "to": recipient, "raw": bytes_param(self.engine, raw), "t": at, "g": give_up_at})
+        if result.rowcount:
+            self.new_mail_out.ring()
         return bool(result.rowcount)
 
     async def due(self, now: int, limit: int = 50) -> list[Outgoing]:

@@ -458,9 +458,9 @@ async def test_an_antivirus_that_does_not_answer_makes_the_mail_wait_then_refuse
     with pytest.raises(AntivirusUnavailable):
         await post_mail(d, mail_id="mail-2", mail=mail, xdm=xdm_of(mail), route=route)
     assert not puppet.sent and not puppet.uploads, "nothing posted while the mail waits"
-    d.scan_waits["mail-2"] = time.monotonic() - SCAN_PATIENCE_SECONDS - 1
+    d.scan_patience.since["mail-2"] = time.monotonic() - SCAN_PATIENCE_SECONDS - 1
     await post_mail(d, mail_id="mail-2", mail=mail, xdm=xdm_of(mail), route=route)
-    assert not puppet.uploads and "mail-2" not in d.scan_waits
+    assert not puppet.uploads and "mail-2" not in d.scan_patience.since
     [(_, notice)] = bridge.sent.values()
     assert notice["body"].count("n'a pas été déposé") == 2 and "document.scan_failed" in notice["body"]
     assert "renvoyer" in notice["body"] and "Réessayez" not in notice["body"], "a mail is not retried by the room"

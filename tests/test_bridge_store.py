@@ -8,6 +8,7 @@ from datetime import date
 import pytest
 from sqlalchemy import text
 
+from bridge.doorbell import Doorbell
 from bridge.store import BridgeStore
 from liaison.db import bundled_migrations, create_engine, migrate, schema_version
 from liaison.mail_store import MailStore, Request, Thread
@@ -170,6 +171,31 @@ async def _enqueue(store: BridgeStore, n: int = 1, **over) -> bool:
     args = dict(source_event_id=f"$ev{n}", pathway_id="pw", room_id="!r:hs", message_id=f"m{n}@liaison",
                 recipient="dr@ext.mssante.fr", raw=b"Subject: x\r\n\r\ncorps", give_up_at=now_ms() + 3_600_000)
     return await store.enqueue(**{**args, **over})
+
+
+async def test_a_queue_rings_its_loop_once_a_new_row_is_committed_and_only_then(store):
+    """The outbox and the relay loops sleep up to 30 s and 0.5 s: a write that did not ring would only show as a
+    slower relay, so the rings are counted here."""
+    assert (store.new_mail_out.rings, store.new_events.rings) == (0, 0)
+    assert await _enqueue(store, 1)
+    assert not await _enqueue(store, 1), "a mail queued twice rings once"
+    assert store.new_mail_out.rings == 1 and await store.new_mail_out.wait(0)
+    event = {"event_id": "$e1", "room_id": "!r:hs", "sender": "@n:hs", "type": "m.room.encrypted", "content": {}}
+    assert await store.record_events([event]) == 1 and store.new_events.rings == 1
+    assert await store.record_events([event]) == 0 and store.new_events.rings == 1, "an event seen before: no ring"
+    assert (await store.record_transaction("t1", [event, {**event, "event_id": "$e2"}]))[0] == 1
+    assert store.new_events.rings == 2 and store.new_mail_out.rings == 1
+
+
+async def test_a_doorbell_wakes_its_loop_at_once_and_only_for_a_new_ring():
+    bell = Doorbell()
+    waiting = asyncio.create_task(bell.wait(30))
+    await asyncio.sleep(0)
+    bell.ring()
+    assert await asyncio.wait_for(waiting, 1) is True, "rung: the loop does not wait for its timer"
+    assert await bell.wait(0.01) is False, "the ring was heard: the next wait waits for a new one"
+    bell.ring()
+    assert await bell.wait(0) is True, "a ring while the loop was busy is not lost"
 
 
 async def test_enqueue_dedupes_on_source_event_and_on_message_id(store):
