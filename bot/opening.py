@@ -224,6 +224,16 @@ class Opener:
 
         room_coordinators = [u for u in invited if u in coordinators]
 
+        async def make_space() -> str:
+            """A new patient's space, made while the room is (linked to it once both exist)."""
+            if patient.space_id:
+                return patient.space_id
+            space = await matrix.create_room(
+                name=space_name(mode, code=pathway.code, **names), topic="", initial_state=space_initial_state(),
+                power_levels=power_levels(s.bot_user_id, coordinators), invite=room_coordinators, space=True)
+            await store.set_space(patient.id, space)
+            return space
+
         async def make_room() -> str:
             if pathway.room_id:
                 return pathway.room_id
@@ -240,24 +250,25 @@ class Opener:
             for user_id, d in decisions.items():
                 await store.set_member(pathway.id, user_id, "invited" if d.allowed else "refused", d.rule)
 
-        async def link_space(room_id: str) -> None:
-            """A new patient's space is made with its first room as child; a known one gains a child."""
-            if patient.space_id:
-                await matrix.set_state(patient.space_id, "m.space.child", {"via": [s.server_name]}, state_key=room_id)
-                return
-            space = await matrix.create_room(
-                name=space_name(mode, code=pathway.code, **names), topic="",
-                initial_state=space_initial_state() + [space_link("m.space.child", room_id, s.server_name)],
-                power_levels=power_levels(s.bot_user_id, coordinators), invite=room_coordinators, space=True)
-            await store.set_space(patient.id, space)
-            await matrix.set_state(room_id, "m.space.parent", {"via": [s.server_name], "canonical": True},
-                                   state_key=space)
+        async def link_space(room_id: str, making: asyncio.Task) -> None:
+            """The space lists the room; the room names the space as its parent, unless it was made with it."""
+            space = await making
+            links = [matrix.set_state(space, "m.space.child", {"via": [s.server_name]}, state_key=room_id)]
+            if not (patient.space_id and not pathway.room_id):
+                links.append(matrix.set_state(room_id, "m.space.parent", {"via": [s.server_name], "canonical": True},
+                                              state_key=space))
+            await asyncio.gather(*links)
 
         t0 = time.perf_counter()
-        room_id = await make_room()
+        making_space = asyncio.create_task(make_space())
+        try:
+            room_id = await make_room()
+        except BaseException:
+            await asyncio.gather(making_space, return_exceptions=True)   # stored if made: a retry reuses it
+            raise
         t1 = time.perf_counter()
-        # The summary does not wait for the space: post it while the space is being made.
-        tasks = [link_space(room_id), record_members()]
+        # The summary does not wait for the space: post it while the space is being made and linked.
+        tasks = [link_space(room_id, making_space), record_members()]
         if pathway.summary_event_id is None:
             tasks += [self.post_summary(pathway, patient, label, invited, room_id),
                       self._tell_who(room_id, pathway, decisions)]

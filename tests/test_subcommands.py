@@ -443,9 +443,12 @@ async def test_opening_by_named_fields_in_any_order(world):
 async def test_an_opening_the_homeserver_interrupts_resumes_without_a_duplicate(world):
     world.m.fail_next("create_room", "M_LIMIT_EXCEEDED")
     failed = await world.say(COORD, f"{OPEN} --equipe medecin")
-    assert failed.text.startswith("Le serveur Matrix n'a pas répondu comme prévu (réf. ") and not world.m.created
+    assert failed.text.startswith("Le serveur Matrix n'a pas répondu comme prévu (réf. ")
+    assert [c["space"] for c in world.m.created] == [True], "the space, made while the room was, is kept"
     done = await world.say(COORD, f"{OPEN} --equipe medecin")
-    assert "ouvert" in done.text and [c["space"] for c in world.m.created] == [False, True]
+    assert "ouvert" in done.text and [c["space"] for c in world.m.created] == [True, False], "no second space"
+    space, room = (c["room_id"] for c in world.m.created)
+    assert ("m.space.child", room) in world.m.rooms[space].state and ("m.space.parent", space) in world.m.rooms[room].state
     assert len(await world.s.pathways.visible_to(COORD, everything=True)) == 1
 
 
