@@ -15,8 +15,8 @@ import structlog
 
 from bridge.deps import Deps
 from bridge.mail_in import InboundMail
-from bridge.scan_patience import SCAN_PATIENCE_SECONDS
 from bridge.sanitize import safe_filename
+from bridge.scan_patience import SCAN_PATIENCE_SECONDS
 from bridge.xdm import XdmPackage
 from liaison.doc_check import Checked, check
 from liaison.document_store import Document, Facts, NewFile
@@ -25,7 +25,6 @@ from liaison.sniff import extension
 from policies.documents import doctype_label as _label, guess_doctype
 
 log = structlog.get_logger(__name__)
-
 
 
 class AntivirusUnavailable(OSError):
@@ -93,8 +92,9 @@ async def post_file(d: Deps, matrix: Matrix, *, mail_id: str, mail: InboundMail,
             event_id=None, pathway_id=pathway_id, room_id=room_id, source="mssante", author=mail.from_address,
             author_name=mail.from_name or None, title=x.file.name, file=upload, declared_mime=x.file.mime,
             thread_root=root))
-    event_id = await matrix.send(room_id, with_relation(file_content(x.file.name, x.checked, prepared.file), root),
-                                 txn_id("mss-in", mail_id, str(x.index)))
+    event_id = prepared.event_id or await matrix.send(   # posted by a pass that did not end: not twice
+        room_id, with_relation(file_content(x.file.name, x.checked, prepared.file), root),
+        txn_id("mss-in", mail_id, str(x.index)))
     doctype = guess_doctype(type_code=x.file.type_code, filename=x.file.name, sniffed_kind=x.checked.sniffed.kind)
     return await d.documents.posted(origin, event_id, Facts(
         doctype=doctype.key, mime=x.checked.sniffed.mime, size=x.checked.size, sha256=x.checked.sha256,

@@ -154,8 +154,8 @@ class DocumentStore:
     async def prepare(self, origin: str, f: NewFile) -> Document:
         """A file checked and uploaded before it is posted (the bridge's), kept under `origin` (idempotent).
 
-        After a crash, the row found again carries the same upload, posted again under the same
-        transaction id: the room shows it once and the index keeps the key that opens it.
+        After a crash, the row found again carries the same upload (and its event, once posted): it is
+        posted once, and the index keeps the key that opens it.
         """
         async with self.engine.begin() as conn:
             await self._insert(conn, f, "pending", origin)

@@ -442,6 +442,23 @@ async def test_a_puppet_removed_between_a_mails_text_and_its_file_does_not_cut_t
     assert doc.number == 1 and doc.author == CARDIO
 
 
+async def test_a_file_posted_before_the_removal_is_not_posted_again_by_the_relay(engine):
+    d, route, puppet, bridge = await _deps(engine)
+    puppet.kicked_after = 2   # the text and the first file are in
+    sender = {"display_name": "Dr Camille Lefebvre", "address": CARDIO}
+    msg = letter(sender, "liaison@msp-demo.mssante.test", subject="Deux lettres", text="…", xdm=xdm_letter())
+    msg.add_attachment(PDF, maintype="application", subtype="pdf", filename="seconde.pdf")
+    mail = parse_mail(bytes(msg))
+    with pytest.raises(MatrixError, match="M_FORBIDDEN"):
+        await post_mail(d, mail_id="mail-5", mail=mail, xdm=xdm_of(mail), route=route)
+    first = await post_mail(d, mail_id="mail-5", mail=mail, xdm=xdm_of(mail), route=route)
+    assert [c["msgtype"] for _, c in puppet.sent.values()] == ["m.text", "m.file"]
+    assert [c["msgtype"] for _, c in bridge.sent.values()] == ["m.file", "m.notice"], "the second file only"
+    docs = await d.documents.of_pathway(route.pathway.id)
+    assert sorted(doc.number for doc in docs) == [1, 2] and all(doc.event_id for doc in docs)
+    assert {doc.thread_root for doc in docs} == {first}
+
+
 async def test_a_puppet_removed_before_a_mail_posts_none_of_it(engine):
     d, route, puppet, bridge = await _deps(engine)
     puppet.kicked = True
