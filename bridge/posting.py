@@ -85,8 +85,8 @@ async def post_mail(d: Deps, *, mail_id: str, mail: InboundMail, xdm: XdmPackage
     return event_id
 
 
-REST_BY_RELAY = ("↪️ Son expéditeur a été retiré du salon pendant le dépôt de ce courriel, arrivé avant : ses pièces "
-                 "jointes sont déposées par le relais.")
+REST_BY_RELAY = ("↪️ L'expéditeur de ce courriel a été retiré du salon pendant son dépôt ; le courriel était arrivé "
+                 "avant : ses pièces jointes sont déposées par le relais MSSanté.")
 
 
 async def _text_posted(d: Deps, mid: str, mail: InboundMail, room_id: str) -> Thread | None:
