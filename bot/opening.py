@@ -253,8 +253,9 @@ class Opener:
         async def link_space(room_id: str, making: asyncio.Task) -> None:
             """The space lists the room; the room names the space as its parent, unless it was made with it."""
             space = await making
+            made_with_parent = bool(patient.space_id) and not pathway.room_id   # see make_room's initial state
             links = [matrix.set_state(space, "m.space.child", {"via": [s.server_name]}, state_key=room_id)]
-            if not (patient.space_id and not pathway.room_id):
+            if not made_with_parent:
                 links.append(matrix.set_state(room_id, "m.space.parent", {"via": [s.server_name], "canonical": True},
                                               state_key=space))
             await asyncio.gather(*links)

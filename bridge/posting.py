@@ -21,6 +21,9 @@ from liaison.matrix import Matrix, txn_id, with_relation
 
 log = structlog.get_logger(__name__)
 
+REST_BY_RELAY = ("↪️ L'expéditeur de ce courriel a été retiré du salon pendant son dépôt ; le courriel était arrivé "
+                 "avant : ses pièces jointes sont déposées par le relais MSSanté.")
+
 
 def message_content(mail: InboundMail, route: Route, files: int) -> dict:
     head = mail.subject or "(sans objet)"
@@ -66,7 +69,7 @@ async def post_mail(d: Deps, *, mail_id: str, mail: InboundMail, xdm: XdmPackage
         await d.mail.add_thread(Thread(mid, p.id, p.room_id, event_id, root, mail.from_address, mail.subject))
     else:   # a pass cut short (crash, homeserver away) posted the text: the rest now, the text not again
         event_id, root = earlier.event_id, earlier.thread_root
-        if looked:
+        if any(x.allowed for x in looked):
             matrix = await _rest_poster(d, puppet, matrix, p.room_id, by_hand)
     await d.mail.add_correspondent(p.id, mail.from_address, route.basis)
     # Removed between the text and a file, the puppet is refused (M_FORBIDDEN): the pass ends, and the next one
@@ -83,10 +86,6 @@ async def post_mail(d: Deps, *, mail_id: str, mail: InboundMail, xdm: XdmPackage
                  rules=sorted({x.checked.decision.rule for x in refused}), by_relay=matrix is d.matrix)
     await d.pathways.touch(p.id)
     return event_id
-
-
-REST_BY_RELAY = ("↪️ L'expéditeur de ce courriel a été retiré du salon pendant son dépôt ; le courriel était arrivé "
-                 "avant : ses pièces jointes sont déposées par le relais MSSanté.")
 
 
 async def _text_posted(d: Deps, mid: str, mail: InboundMail, room_id: str) -> Thread | None:

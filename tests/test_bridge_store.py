@@ -190,8 +190,7 @@ async def test_a_queue_rings_its_loop_once_a_new_row_is_committed_and_only_then(
 async def test_a_doorbell_wakes_its_loop_at_once_and_only_for_a_new_ring():
     bell = Doorbell()
     waiting = asyncio.create_task(bell.wait(30))
-    await asyncio.sleep(0)
-    bell.ring()
+    asyncio.get_running_loop().call_soon(bell.ring)   # after the task's first step: it is waiting by then
     assert await asyncio.wait_for(waiting, 1) is True, "rung: the loop does not wait for its timer"
     assert await bell.wait(0.01) is False, "the ring was heard: the next wait waits for a new one"
     bell.ring()
