@@ -1,48 +1,42 @@
-"""Wiring: read the config, build the adapters, hand them to the bot, run until SIGINT/SIGTERM."""
+"""Wiring: read the config, build the adapters (liaison/bootstrap.py), hand them to the bot, run its loops in one
+lifecycle (liaison/lifecycle.py) until SIGINT/SIGTERM."""
 from __future__ import annotations
 
 from liaison import memory
 
 memory.limit_arenas()   # before any library starts a thread
 
-import argparse
 import asyncio
-import os
-import signal
 import sys
-from pathlib import Path
+from collections.abc import Awaitable, Callable
 
 import structlog
 
 from bot import help as help_commands
 from bot import consent_commands, doc_commands, mss_commands, pathways, team, trace_command
-from bot.documents import DocumentIndexer
-from bot.newcomers import Newcomers
-from bot.bridge_setup import prepare_bridge
 from bot.app import Bot, BotSettings
 from bot.archive import Archiver
-from liaison.consents import ConsentStore
-from liaison.contacts import Contacts
+from bot.bridge_setup import prepare_bridge
 from bot.commands import Registry
-from liaison.pathway_store import PathwayStore
-from liaison.roster import Roster
+from bot.documents import DocumentIndexer
+from bot.newcomers import Newcomers
 from bot.services import PathwaySettings, Services
 from bot.store import BotStore
 from bot.watch import MembershipWatch
+from liaison import lifecycle
+from liaison.bootstrap import antivirus_of, shared_stores
+from liaison.clock import SystemClock
 from liaison.config import ConfigError, load_config, policy_text
-from liaison.matrix.crypto_store import prepare_stores
-from liaison.db import DatabaseTooNew, open_database
-from liaison.doc_check import Antivirus
-from liaison.document_store import DocumentStore
+from liaison.db import DatabaseTooNew
+from liaison.lifecycle import Lifecycle, stop_on_signals, when_ready
 from liaison.logs import setup_logging
 from liaison.matrix import Matrix
-from liaison.private import bot_owned, restrict_umask, tighten_at_start
-from liaison.trace import Trace
+from liaison.matrix.crypto_store import prepare_stores
+from liaison.private import bot_owned, tighten_at_start
 from liaison.trace_anchor import AnchorFile, Anchorer
-from liaison.mail_store import MailStore
-from liaison.trusted import TrustedListError, load_trusted_domains
-from policies.pathway import PATHWAY_TYPES
+from liaison.trusted import TrustedListError
 from policies.knobs import KnobError, load_knobs
+from policies.pathway import PATHWAY_TYPES
 
 log = structlog.get_logger("bot")
 
@@ -52,101 +46,70 @@ def build_registry() -> Registry:
                         *consent_commands.ALL, *mss_commands.ALL, *doc_commands.ALL])
 
 
-async def _announce_ready(bot: Bot, ready_file: str) -> None:
+async def _after_first_sync(bot: Bot, work: Callable[[], Awaitable[object]]) -> None:
+    """`work` once the bot has synced (then the loop stays, quiet, until the stop: a return would be a restart)."""
     await bot.ready.wait()
-    Path(ready_file).write_text(str(os.getpid()))
-
-
-async def _resume_documents(bot: Bot, indexer: DocumentIndexer) -> None:
-    await bot.ready.wait()
-    await indexer.resume()
-
-
-async def _prepare_bridge(bot: Bot, services: Services) -> None:
-    await bot.ready.wait()
-    await prepare_bridge(services)
+    await work()
+    await asyncio.Event().wait()
 
 
 async def serve(config_path: str, ready_file: str | None = None) -> int:
     cfg = load_config(config_path)
-    knobs = load_knobs(policy_text(cfg.policy_file))   # a bad policy file stops the start-up, naming its line
+    load_knobs(policy_text(cfg.policy_file))   # a bad policy file stops the start-up, naming its line, before logs
     setup_logging(cfg.logging.format, cfg.logging.level, cfg.logging.file)
     tighten_at_start(bot_owned(cfg))
     await prepare_stores([cfg.bot.store_dir], cfg.bot.store_pickle_key, "bot.store_pickle_key")
-    engine = await open_database(cfg.database.url)
+    clock = SystemClock()
+    shared = await shared_stores(cfg, clock, load_roster=True)
+    knobs = shared.knobs
     matrix = Matrix(cfg.homeserver.url, cfg.bot.user_id, cfg.bot.store_dir, cfg.bot.device_name,
                     pickle_key=cfg.bot.store_pickle_key)
-    roster = Roster(engine)
-    await roster.load(cfg.roster)
-    services = Services(matrix, roster, PathwayStore(engine), PathwaySettings(
+    services = Services.of(shared, matrix, PathwaySettings(
         server_name=cfg.homeserver.server_name, bot_user_id=cfg.bot.user_id, naming=knobs.room_naming,
         ins_test_mode=cfg.pathways.ins_test_mode, retention_days=knobs.retention_days_after_closure,
         types=tuple((t.key, t.label) for t in cfg.pathways.types) or PATHWAY_TYPES,
-        bridge_user_id=cfg.bridge.user_id if cfg.bridge else None),
-        Trace(engine), ConsentStore(engine), knobs,
-        mail=MailStore(engine) if cfg.bridge else None,
-        trusted=load_trusted_domains(cfg.bridge.trusted_domains_file) if cfg.bridge else None,
-        documents=DocumentStore(engine),
-        antivirus=Antivirus(cfg.documents.clamd_socket, cfg.documents.clamd_timeout_seconds),
-        contacts=Contacts(engine))
+        bridge_user_id=cfg.bridge.user_id if cfg.bridge else None), antivirus_of(cfg))
     indexer = DocumentIndexer(services)
     newcomers = Newcomers(services)
-    bot = Bot(matrix, BotStore(engine), build_registry(),
+    bot = Bot(matrix, BotStore(shared.engine), build_registry(),
               BotSettings(password=cfg.bot.password, staff=frozenset(cfg.bot.staff)),
               services, MembershipWatch(services).handle, indexer.handle, newcomers.handle)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    runner = asyncio.create_task(bot.run())
-    archiving = asyncio.create_task(Archiver(services).loop(cfg.pathways.archive_interval_seconds))
+
+    life = Lifecycle("bot", clock)
+    life.add("sync", bot.run, vital=True)   # the bot is nothing without its sync: its end stops the service
+    life.every("archive", cfg.pathways.archive_interval_seconds, Archiver(services).run_once)
     anchorer = Anchorer(services.trace, AnchorFile(cfg.trace.anchor_file, cfg.trace.anchor_key)) if cfg.trace else None
-    anchoring = asyncio.create_task(anchorer.loop(cfg.trace.anchor_interval_seconds)) if anchorer else None
-    announcer = asyncio.create_task(_announce_ready(bot, ready_file)) if ready_file else None
-    bridging = asyncio.create_task(_prepare_bridge(bot, services)) if cfg.bridge else None
-    resuming = asyncio.create_task(_resume_documents(bot, indexer))
-    stopper = asyncio.create_task(stop.wait())
-    done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-    code = 0
-    if runner in done:
-        code = 1
-        log.error("bot.stopped_unexpectedly", error=repr(runner.exception()))
-    else:
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
-        await bot.drain()
-        await indexer.drain()
-        await newcomers.drain()
-    stopper.cancel()
-    resuming.cancel()
-    archiving.cancel()
-    if anchoring:
-        anchoring.cancel()
-        await asyncio.gather(anchoring, return_exceptions=True)
-        if code == 0:
-            await anchorer.anchor_safely()   # the head at a clean stop
-    if bridging:
-        bridging.cancel()
-    if announcer:
-        announcer.cancel()
-        Path(ready_file).unlink(missing_ok=True)
-    await matrix.close()
-    await engine.dispose()
-    log.info("bot.stopped")
+    if anchorer and cfg.trace:
+        life.every("anchor", cfg.trace.anchor_interval_seconds, anchorer.anchor_safely)
+    if cfg.bridge:
+        life.add("bridge-rooms", lambda: _after_first_sync(bot, lambda: prepare_bridge(services)))
+    life.add("documents-resume", lambda: _after_first_sync(bot, indexer.resume))
+    when_ready(life, bot.ready, ready_file)
+    # The stop, in the reverse order of these lines: the replies drained, the head anchored, the clients closed.
+    life.on_stop("database", shared.close)
+    life.on_stop("matrix", matrix.close)
+    if anchorer:
+        life.on_stop("anchor", lambda: anchorer.anchor_safely() if life.exit_code == 0 else _nothing())
+    life.on_stop("drain", lambda: _drain(bot, indexer, newcomers) if life.exit_code == 0 else _nothing())
+    stop_on_signals(life)
+    code = await life.run()
+    log.info("bot.stopped", code=code)
     return code
 
 
+async def _drain(bot: Bot, indexer: DocumentIndexer, newcomers: Newcomers) -> None:
+    await bot.drain()
+    await indexer.drain()
+    await newcomers.drain()
+
+
+async def _nothing() -> None:
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bot", description="Le bot Liaison.")
-    parser.add_argument("-c", "--config", required=True, help="fichier de configuration YAML")
-    parser.add_argument("--ready-file", help="fichier écrit quand le bot a fait sa première synchronisation")
-    args = parser.parse_args(argv)
-    restrict_umask()   # before any file is written: the database, the keys, the log are the owner's only
-    try:
-        return asyncio.run(serve(args.config, args.ready_file))
-    except (ConfigError, DatabaseTooNew, KnobError, TrustedListError) as err:
-        print(f"liaison: {err}", file=sys.stderr)
-        return 2
+    return lifecycle.main("python -m bot", "Le bot Liaison.", "fichier de configuration YAML", serve,
+                          (ConfigError, DatabaseTooNew, KnobError, TrustedListError), argv)
 
 
 if __name__ == "__main__":

@@ -4,27 +4,34 @@ The export (every message the bot can read, with the identity and summary) goes 
 coordinator who closed the pathway (decided then, another coordinator if they no longer are one)
 as an encrypted file in a direct room; then everyone is removed from the clinical and the circle
 rooms (people, MSSanté puppets, the bridge), the bot leaves them and drops their room keys, and
-the pathway's rows that retention covers are deleted (summary, documents index, mail threads and
-correspondents, requests, quarantined mails routed to it). The trace is kept.
+the pathway's rows that retention covers are deleted: what each store declares (liaison/retention.py: summary,
+documents index, mail threads and correspondents, requests, quarantined mails routed to it). The trace is kept.
 """
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 import structlog
-from sqlalchemy import text
 
 from bot.reply import when as _when
+from bot.store import BotStore
 from liaison.enforcement import decide_at
 from liaison.matrix import MatrixError, txn_id
 from liaison.pathway_store import SUMMARY_FIELDS, Pathway, now_ms
+from liaison.retention import Retention, forget_pathway, shared
 
 log = structlog.get_logger(__name__)
 
+# Every store that holds a pathway's rows: what the archive forgets (tests/test_retention.py checks none is missed).
+RETAINED: tuple[Retention, ...] = (*shared(), BotStore.RETENTION)
+
 
 class Archiver:
-    def __init__(self, services) -> None:
-        self.s = services
+    def __init__(self, services, bot_store: BotStore | None = None,
+                 retained: Sequence[Retention] = RETAINED) -> None:
+        self.s, self.retained = services, tuple(retained)
+        self.bot_store = bot_store or BotStore(services.pathways.engine)   # where the archive rooms are kept
 
     async def loop(self, interval_s: float) -> None:
         while True:
@@ -35,9 +42,7 @@ class Archiver:
             await asyncio.sleep(interval_s)
 
     async def run_once(self) -> int:
-        async with self.s.pathways.engine.connect() as conn:
-            ids = [r.id for r in await conn.execute(text(
-                "SELECT id FROM pathway WHERE status = 'closed' AND retention_until <= :now"), {"now": now_ms()})]
+        ids = await self.s.pathways.past_retention(now_ms())
         done = 0
         for pathway_id in ids:
             try:
@@ -70,7 +75,7 @@ class Archiver:
             if state in ("invited", "joined", "circle"):
                 await store.set_member(pathway.id, user_id, "left", "archive.coordination")
         await store.update(pathway.id, status="archived")
-        deleted = await store.forget_pathway_data(pathway.id)
+        deleted = await forget_pathway(store.engine, self.retained, pathway.id)
         log.info("archive.done", pathway_id=pathway.id, exported=decided.allowed, rows_deleted=deleted)
 
     async def _recipient(self, pathway: Pathway) -> tuple[str, object]:
@@ -101,18 +106,13 @@ class Archiver:
         return ("\n".join(lines) + "\n").encode("utf-8")
 
     async def _archive_room(self, user_id: str) -> str:
-        store, matrix = self.s.pathways, self.s.matrix
-        async with store.engine.connect() as conn:
-            row = (await conn.execute(text("SELECT room_id FROM archive_room WHERE user_id = :u"),
-                                      {"u": user_id})).first()
-        if row:
-            return row.room_id
-        room_id = await matrix.create_room(
+        known = await self.bot_store.archive_room(user_id)
+        if known:
+            return known
+        room_id = await self.s.matrix.create_room(
             name="Archives Liaison", topic="Archives des parcours clos (fichiers chiffrés).",
             initial_state=[{"type": "m.room.encryption", "state_key": "",
                             "content": {"algorithm": "m.megolm.v1.aes-sha2"}}],
             power_levels=None, invite=[user_id])
-        async with store.engine.begin() as conn:
-            await conn.execute(text("INSERT INTO archive_room (user_id, room_id) VALUES (:u, :r)"),
-                               {"u": user_id, "r": room_id})
+        await self.bot_store.set_archive_room(user_id, room_id)
         return room_id

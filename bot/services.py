@@ -2,11 +2,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
 
 from policies.pathway import PATHWAY_TYPES
 from policies.sharing import Knobs
 
+from liaison.bootstrap import Shared
+from liaison.clock import Clock
 from liaison.consents import ConsentStore
 from liaison.contacts import Contacts
 from liaison.doc_check import Antivirus
@@ -42,6 +43,7 @@ class PathwaySettings:
 
 @dataclass
 class Services:
+    """The bot's parts; built by `Services.of` from the one bootstrap (liaison/bootstrap.py)."""
     matrix: Matrix
     roster: Roster
     pathways: PathwayStore
@@ -49,14 +51,17 @@ class Services:
     trace: Trace
     consents: ConsentStore
     knobs: Knobs
+    sharing: SharingStores                     # the narrow port every sharing decision takes (decide_at)
+    clock: Clock
     mail: MailStore | None = None              # None: no MSSanté bridge
     trusted: TrustedDomains | None = None
     documents: DocumentStore | None = None
     antivirus: Antivirus = Antivirus()
     contacts: Contacts | None = None           # external professionals recorded by the coordination
 
-    @cached_property
-    def sharing(self) -> SharingStores:
-        """The narrow port every sharing decision takes (liaison.enforcement.decide_at)."""
-        return SharingStores(self.roster, self.consents, self.pathways, self.knobs, self.trace, self.contacts,
-                             self.trusted, self.mail)
+    @classmethod
+    def of(cls, shared: Shared, matrix: Matrix, settings: PathwaySettings,
+           antivirus: Antivirus = Antivirus()) -> "Services":
+        return cls(matrix, shared.roster, shared.pathways, settings, shared.trace, shared.consents, shared.knobs,
+                   shared.sharing, shared.clock, mail=shared.mail, trusted=shared.trusted,
+                   documents=shared.documents, antivirus=antivirus, contacts=shared.contacts)

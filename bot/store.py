@@ -8,6 +8,7 @@ from sqlalchemy import text
 
 from liaison.accounts import Accounts
 from liaison.matrix import TextMessage
+from liaison.retention import Retention
 
 
 def _now_ms() -> int:
@@ -16,6 +17,11 @@ def _now_ms() -> int:
 
 class BotStore(Accounts):
     """The bot's session (see Accounts) and the commands it has seen."""
+
+    RETENTION = Accounts.RETENTION + Retention(
+        kept={"bot_command": "each command seen, for dedup: its text is erased once answered",
+              "bot_undecrypted": "ciphertext waiting for its room key, dropped when read or after a day"},
+        no_patient_data={"archive_room": "where each coordinator receives archives: a user and a room id"})
 
     async def record_commands(self, messages: list[TextMessage]) -> list[TextMessage]:
         """Store the commands of one sync; returns those not answered yet (new or left over by a crash)."""
@@ -42,6 +48,19 @@ class BotStore(Accounts):
                 "WHERE answered_at IS NULL ORDER BY received_at"))).all()
         return [TextMessage(r.room_id, r.event_id, r.sender, r.body or "", encrypted=bool(r.encrypted),
                             thread_root=r.thread_root) for r in rows]
+
+    # -- archives ---------------------------------------------------------
+
+    async def archive_room(self, user_id: str) -> str | None:
+        """The direct room where a coordinator receives the archives of the pathways they closed."""
+        async with self.engine.connect() as conn:
+            return (await conn.execute(text("SELECT room_id FROM archive_room WHERE user_id = :u"),
+                                       {"u": user_id})).scalar()
+
+    async def set_archive_room(self, user_id: str, room_id: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("INSERT INTO archive_room (user_id, room_id) VALUES (:u, :r)"),
+                               {"u": user_id, "r": room_id})
 
     # -- events waiting for their room key --------------------------------
 

@@ -1,14 +1,16 @@
-"""What the bridge's parts share, built once in the wiring (bridge/__main__.py)."""
+"""What the bridge's parts share, built once in the wiring (bridge/__main__.py) from the one bootstrap
+(liaison/bootstrap.py): `Deps.of`."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from functools import cached_property
 
 from bridge.metrics import Metrics
 from bridge.puppets import Puppets
 from bridge.scan_patience import ScanPatience
 from bridge.smtp import SmtpClient
 from bridge.store import BridgeStore
+from liaison.bootstrap import Shared
+from liaison.clock import Clock
 from liaison.trusted import TrustedDomains
 from liaison.consents import ConsentStore
 from liaison.contacts import Contacts
@@ -63,12 +65,17 @@ class Deps:
     smtp: SmtpClient
     metrics: Metrics
     documents: DocumentStore  # the pathways' document index, shared with the bot
+    sharing: SharingStores    # the one port every sharing decision takes (liaison.enforcement.decide_at)
+    clock: Clock
     antivirus: Antivirus = field(default_factory=Antivirus)   # clamd for the files of incoming mails
     contacts: Contacts | None = None   # external professionals the coordination recorded (profession, structure)
     scan_patience: ScanPatience = field(default_factory=ScanPatience)   # how long a mail waits for clamd
 
-    @cached_property
-    def sharing(self) -> SharingStores:
-        """The narrow port every sharing decision takes (liaison.enforcement.decide_at)."""
-        return SharingStores(self.roster, self.consents, self.pathways, self.knobs, self.trace, self.contacts,
-                             self.trusted, self.mail)
+    @classmethod
+    def of(cls, shared: Shared, settings: BridgeSettings, store: BridgeStore, matrix: Matrix, puppets: Puppets,
+           smtp: SmtpClient, metrics: Metrics, antivirus: Antivirus) -> "Deps":
+        if shared.mail is None or shared.trusted is None:
+            raise ValueError("the bridge's stores need the bridge's configuration (mail store, trusted domains)")
+        return cls(settings, store, shared.mail, shared.pathways, shared.roster, shared.consents, shared.knobs,
+                   shared.trace, shared.trusted, matrix, puppets, smtp, metrics, shared.documents, shared.sharing,
+                   shared.clock, antivirus, contacts=shared.contacts)

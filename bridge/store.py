@@ -15,6 +15,7 @@ from bridge.doorbell import Doorbell
 from liaison.accounts import Accounts
 from liaison.db import bytes_param, bytes_value
 from liaison.pathway_store import now_ms
+from liaison.retention import Retention
 
 DONE_MAIL_STATES = ("posted", "quarantined", "rejected", "receipt", "ignored")
 
@@ -87,6 +88,16 @@ class BridgeStore(Accounts):
 
     Its two queues ring their loop's doorbell when written: `new_events` (events to relay out, bridge/outbound.py)
     and `new_mail_out` (mails to send, bridge/outbox.py)."""
+
+    # Nothing of a pathway to forget here: the archive runs in the bot, which asks the shared stores (liaison/).
+    RETENTION = Accounts.RETENTION + Retention(
+        kept={"as_event": "events pushed by the homeserver, for dedup: the event itself is emptied once relayed",
+              "mail_in": "each mail seen, for dedup (ids, sender, state): no content",
+              "mail_out": "each mail sent, for its receipts: its raw text is erased once sent or abandoned"},
+        no_patient_data={"as_transaction": "appservice transaction ids",
+                         "mail_receipt": "receipt kinds and states of a sent mail",
+                         "mss_puppet": "the Matrix account of each external professional's address",
+                         "mss_puppet_room": "which rooms a puppet joined: ids only"})
 
     def __init__(self, engine) -> None:
         super().__init__(engine)

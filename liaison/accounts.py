@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.matrix import Session
+from liaison.retention import Retention
 
 
 @dataclass
@@ -17,6 +18,8 @@ class SavedAccount:
 
 
 class Accounts:
+    RETENTION = Retention(no_patient_data={"matrix_account": "Matrix sessions: device, token, sync position"})
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 

@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.pathway_store import now_ms
+from liaison.retention import Retention
 from policies.sharing import Consent, Objection
 
 
@@ -16,6 +17,10 @@ def _dt(ms: int | None) -> datetime | None:
 
 
 class ConsentStore:
+    RETENTION = Retention(kept={
+        "consent": "the patient's consents: the patient's, not one pathway's, and the proof of each share",
+        "objection": "the patient's objections: they hold for every pathway, archived or not"})
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 

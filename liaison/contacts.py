@@ -8,6 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.pathway_store import now_ms
+from liaison.retention import Retention
 from policies.professions import Profession, find_profession
 
 
@@ -20,6 +21,8 @@ class Contact:
 
 
 class Contacts:
+    RETENTION = Retention(no_patient_data={"external_contact": "external professionals: address, profession"})
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 

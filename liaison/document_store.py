@@ -16,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.pathway_store import now_ms
+from liaison.retention import Forget, Retention
 from policies.professions import fold
 
 SOURCES = {"element": "Element", "mssante": "MSSanté"}
@@ -87,6 +88,8 @@ def _document(r) -> Document:
 
 
 class DocumentStore:
+    RETENTION = Retention(forget=(Forget("document_notice"), Forget("document")))
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 

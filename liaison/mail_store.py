@@ -10,6 +10,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.db import bytes_param, bytes_value
 from liaison.pathway_store import now_ms
+from liaison.retention import Forget, Retention
 
 QUARANTINE_ROOM = "quarantine_room"
 # Quarantine reasons a coordinator may overrule by routing the mail by hand (the others are unreadable
@@ -72,6 +73,12 @@ TEAM_BASES = ("ins", "hand")
 
 
 class MailStore:
+    RETENTION = Retention(
+        forget=(Forget("mss_request"), Forget("mss_thread"), Forget("mss_correspondent"),
+                Forget("mss_quarantine", blank=("raw",))),
+        kept={"mss_quarantine": "a routed mail's record (number, sender, reason, decision): its raw text is erased"},
+        no_patient_data={"mss_setting": "the bridge's settings (the quarantine room's id)"})
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 

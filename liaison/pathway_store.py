@@ -9,6 +9,8 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from liaison.retention import Forget, Retention
+
 SUMMARY_FIELDS = {
     "problemes": "Problèmes",
     "traitements": "Traitements",
@@ -56,6 +58,14 @@ _PATHWAY_COLUMNS = ("id, code, patient_id, type, status, room_id, summary_event_
 
 
 class PathwayStore:
+    RETENTION = Retention(
+        forget=(Forget("pathway_summary"), Forget("pathway_summary_reader"),
+                Forget("pathway", key="id", blank=("summary_event_id",))),
+        kept={"patient": "the patient's identity: other pathways, consents and the trace name it",
+              "patient_team": "the patient's usual team of care, for the next pathways",
+              "pathway": "the pathway's own row (code, type, dates, status archived): the trace points to it",
+              "pathway_member": "who the room was for and when they left: the record of who could read it"})
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 
@@ -155,6 +165,13 @@ class PathwayStore:
             await conn.execute(text("UPDATE pathway SET last_activity_at = :t WHERE id = :i"),
                                {"t": now_ms(), "i": pathway_id})
 
+    async def past_retention(self, now: int) -> list[str]:
+        """The closed pathways whose retention ended at `now` (ms): to archive."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text("SELECT id FROM pathway WHERE status = 'closed' AND retention_until <= :now"),
+                                      {"now": now})
+            return [r.id for r in rows]
+
     async def open_rooms(self) -> list[str]:
         async with self.engine.connect() as conn:
             rows = await conn.execute(text("SELECT room_id FROM pathway WHERE status = 'open' AND room_id IS NOT NULL"))
@@ -179,22 +196,6 @@ class PathwayStore:
         async with self.engine.begin() as conn:
             await conn.execute(text(f"UPDATE pathway SET {sets}, last_activity_at = :now WHERE id = :id"),
                                {**values, "now": now_ms(), "id": pathway_id})
-
-    async def forget_pathway_data(self, pathway_id: str) -> int:
-        """Retention reached: delete what the pathway kept (not the trace, not the pathway's own row); rows deleted."""
-        deleted = 0
-        async with self.engine.begin() as conn:
-            for sql in ("DELETE FROM pathway_summary WHERE pathway_id = :p",
-                        "DELETE FROM pathway_summary_reader WHERE pathway_id = :p",
-                        "DELETE FROM document_notice WHERE pathway_id = :p",
-                        "DELETE FROM mss_request WHERE pathway_id = :p",
-                        "DELETE FROM document WHERE pathway_id = :p",
-                        "DELETE FROM mss_thread WHERE pathway_id = :p",
-                        "DELETE FROM mss_correspondent WHERE pathway_id = :p",
-                        "UPDATE mss_quarantine SET raw = NULL WHERE pathway_id = :p"):
-                deleted += (await conn.execute(text(sql), {"p": pathway_id})).rowcount or 0
-            await conn.execute(text("UPDATE pathway SET summary_event_id = NULL WHERE id = :p"), {"p": pathway_id})
-        return deleted
 
     # -- members and summary --------------------------------------------
 

@@ -9,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.config import RosterEntry
+from liaison.retention import Retention
 from policies.professions import Profession, find_profession
 
 CONFIG_ACTOR = "configuration"
@@ -33,6 +34,9 @@ def _now() -> int:
 
 
 class Roster:
+    RETENTION = Retention(no_patient_data={"roster_member": "the structure's professionals",
+                                           "roster_change": "who changed the roster, when"})
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._cache: dict[str, RosterMember] | None = None   # this process is the only writer

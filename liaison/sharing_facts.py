@@ -5,9 +5,9 @@ it is written to (the bot's `Services.sharing`, the bridge's `Deps.sharing`).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from dataclasses import dataclass, field
 
+from liaison.clock import Clock, SystemClock
 from liaison.consents import ConsentStore
 from liaison.contacts import Contacts
 from liaison.mail_store import MailStore
@@ -33,6 +33,7 @@ class SharingStores:
     contacts: Contacts | None = None
     trusted: TrustedDomains | None = None
     mail: MailStore | None = None
+    clock: Clock = field(default_factory=SystemClock)   # « now » for consents that expire
 
 
 def category_of(knobs, profession) -> Category:
@@ -76,7 +77,7 @@ async def facts_for(stores: SharingStores, *, pathway: Pathway, user_id: str, ac
                  recipient=recipient, recipient_profession=profession.key if profession else None,
                  recipient_structure=structure, team=frozenset(team),
                  consents=consents, objections=objections, data_category=data_category,
-                 now=datetime.now(timezone.utc), knobs=stores.knobs, room_kind=room_kind,
+                 now=stores.clock.now(), knobs=stores.knobs, room_kind=room_kind,
                  circle_categories=circle_categories)
 
 

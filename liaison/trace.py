@@ -16,6 +16,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from liaison.retention import Retention
+
 GENESIS = "0" * 64
 _FIELDS = ("seq", "at", "actor", "action", "subject", "patient_id", "pathway_id", "data_category",
            "allowed", "rule", "basis")
@@ -55,6 +57,9 @@ class Verification:
 
 
 class Trace:
+    RETENTION = Retention(kept={"trace_entry": "the trace outlives the pathway (who decided, shared, saw what); "
+                                               "ids and rules only, no content"})
+
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
 

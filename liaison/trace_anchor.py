@@ -116,7 +116,7 @@ async def check(trace: Trace, anchors: AnchorFile) -> AnchorCheck:
 
 
 class Anchorer:
-    """The bot's task: anchor the head when it moved, at most every `interval_s` seconds, and once at a stop."""
+    """The bot's job: anchor the head when it moved (run at an interval by the bot's lifecycle), and once at a stop."""
 
     def __init__(self, trace: Trace, anchors: AnchorFile) -> None:
         self.trace = trace
@@ -124,11 +124,6 @@ class Anchorer:
         self._last: Anchor | None = None
         self._read = False
         self._refused = False
-
-    async def loop(self, interval_s: float) -> None:
-        while True:
-            await self.anchor_safely()
-            await asyncio.sleep(interval_s)
 
     async def anchor_safely(self) -> None:
         """`anchor_once`, a failure logged rather than raised (the next pass tries again)."""

@@ -20,18 +20,14 @@ from bot.app import Bot, BotSettings
 from bot.commands import Registry, Reply
 from bot.services import PathwaySettings, Services
 from bot.store import BotStore
+from liaison.bootstrap import shared_on
+from liaison.clock import Clock
 from liaison.config import RosterEntry
-from liaison.consents import ConsentStore
-from liaison.contacts import Contacts
 from liaison.db import open_database
-from liaison.document_store import DocumentStore
-from liaison.mail_store import MailStore
 from liaison.matrix import FileTooBig, MatrixError, PushedMessage, Session, SyncBatch, TextMessage
 from liaison.matrix.content import file_content
 from liaison.matrix.events import pushed_message
-from liaison.pathway_store import PathwayStore, now_ms
-from liaison.roster import Roster
-from liaison.trace import Trace
+from liaison.pathway_store import now_ms
 from liaison.trusted import TrustedDomains
 from policies.sharing import Knobs
 
@@ -428,8 +424,10 @@ async def _database(tmp_path: Path):
 
 async def make_services(tmp_path: Path, *, bridge: bool = True, roster: list[dict] | None = None,
                         accounts: dict[str, str | None] | None = None, knobs: Knobs | None = None,
-                        trusted: tuple[str, ...] = TRUSTED, ins_test_mode: bool = True) -> Services:
-    """`Services` as bot/__main__.py builds them, on SQLite in tmp_path, with a FakeMatrix (`services.matrix`).
+                        trusted: tuple[str, ...] = TRUSTED, ins_test_mode: bool = True,
+                        clock: Clock | None = None) -> Services:
+    """`Services` as bot/__main__.py builds them (the same bootstrap, liaison/bootstrap.py), on SQLite in tmp_path,
+    with a FakeMatrix (`services.matrix`) and, if given, a movable clock (liaison.clock.MovableClock).
 
     Every roster member (default: ROSTER) and every account of `accounts` (default: ACCOUNTS) exists on the fake
     homeserver; with `bridge`, the MSSanté bridge's stores are there and `trusted` is its trusted-domain list.
@@ -443,15 +441,12 @@ async def make_services(tmp_path: Path, *, bridge: bool = True, roster: list[dic
         matrix.add_account(user_id, name)
     if bridge:
         matrix.add_account(BRIDGE, "Pont MSSanté")
-    team = Roster(engine)
-    await team.load([RosterEntry(**e) for e in roster])
+    shared = shared_on(engine, knobs, bridge=bridge, trusted=TrustedDomains(frozenset(trusted)), clock=clock)
+    await shared.roster.load([RosterEntry(**e) for e in roster])
     settings = PathwaySettings(server_name=SERVER, bot_user_id=BOT, naming=knobs.room_naming,
                                ins_test_mode=ins_test_mode, retention_days=knobs.retention_days_after_closure,
                                bridge_user_id=BRIDGE if bridge else None)
-    return Services(matrix, team, PathwayStore(engine), settings, Trace(engine), ConsentStore(engine), knobs,
-                    mail=MailStore(engine) if bridge else None,
-                    trusted=TrustedDomains(frozenset(trusted)) if bridge else None,
-                    documents=DocumentStore(engine), contacts=Contacts(engine))
+    return Services.of(shared, matrix, settings)
 
 
 async def close_services(services: Services) -> None:

@@ -31,12 +31,14 @@ from bridge.posting import REST_BY_RELAY, post_mail
 from bridge.puppets import ShutOut
 from bridge.routing import PathwayRef, Route
 from bridge.xdm import XdmAuthor, XdmOut, read_xdm, write_xdm
+from liaison.bootstrap import shared_on
 from liaison.db import create_engine
 from liaison.doc_check import Antivirus
 from liaison.document_store import DocumentStore
 from liaison.mail_store import MailStore, Request
 from liaison.matrix import MatrixError
 from liaison.pathway_store import PathwayStore
+from liaison.trusted import TrustedDomains
 from policies.sharing import Knobs
 from tests.support.bridgeproc import documents_section, with_documents
 from tests.support.clamd import EICAR, REPORTED, running_clamd
@@ -385,9 +387,9 @@ async def _deps(engine, antivirus: Antivirus = Antivirus()):
     pathway = await pathways.add_pathway(patient_id=patient.id, type_key="insuffisance-cardiaque", code="P-TEST1",
                                          actor="@coord:hs")
     puppet, bridge = FakeMatrix("@mss_0c6f2a:hs"), FakeMatrix("@mss_relais:hs")
-    d = Deps(settings=None, store=None, mail=MailStore(engine), pathways=pathways, roster=None, consents=None,
-             knobs=Knobs(), trace=None, trusted=None, matrix=bridge, puppets=FakePuppets(puppet), smtp=None,
-             metrics=None, documents=DocumentStore(engine), antivirus=antivirus)
+    shared = shared_on(engine, Knobs(), bridge=True, trusted=TrustedDomains(frozenset()))
+    d = Deps.of(shared, settings=None, store=None, matrix=bridge, puppets=FakePuppets(puppet), smtp=None,
+                metrics=None, antivirus=antivirus)
     route = Route(PathwayRef(pathway.id, pathway.code, patient.id, "!room:hs", True), None, "selon l'INS du document")
     return d, route, puppet, bridge
 
