@@ -14,6 +14,7 @@ from bridge.metrics import Metrics
 from bridge.store import BridgeStore
 from liaison.mail_store import MailStore
 from liaison.matrix import MatrixError
+from tests.fakes import FakeMatrix
 
 RAW = b"From: <c.lefebvre@chu-demo.mssante.test>\r\nSubject: Lettre\r\n\r\nBonjour.\r\n"
 
@@ -22,7 +23,8 @@ RAW = b"From: <c.lefebvre@chu-demo.mssante.test>\r\nSubject: Lettre\r\n\r\nBonjo
 def inbound(engine):
     settings = BridgeSettings(address="liaison@msp-demo.mssante.test", display_name="MSP", server_name="hs",
                               bot_user_id="@bot:hs")
-    d = SimpleNamespace(settings=settings, store=BridgeStore(engine), mail=MailStore(engine), metrics=Metrics())
+    d = SimpleNamespace(settings=settings, store=BridgeStore(engine), mail=MailStore(engine), metrics=Metrics(),
+                        matrix=FakeMatrix())   # no quarantine room: told nowhere
     made = Inbound(d, imap=None, mailbox="INBOX", poll_seconds=1)
     yield made
     made.parser.close()

@@ -2,15 +2,11 @@
 coordination told in the quarantine room; for a posted one, the read receipt it asked for owed to its sender."""
 from __future__ import annotations
 
-import structlog
-
+from bridge import quarantine_room
 from bridge.deps import Deps
 from bridge.routing import Quarantine
 from bridge.stages.outcome import Outcome
-from liaison.mail_store import QUARANTINE_ROOM
-from liaison.matrix import MatrixError, notice, txn_id
-
-log = structlog.get_logger(__name__)
+from liaison.matrix import txn_id
 
 
 async def write(d: Deps, mail_id: str, raw: bytes, outcome: Outcome) -> str:
@@ -46,14 +42,5 @@ async def notify_quarantine(d: Deps, number: int, q: Quarantine, sender: str) ->
 
 
 async def tell_quarantine(d: Deps, text: str, txn: str) -> str | None:
-    """A notice in the quarantine room (encrypted), where the coordination decides; its event id, or None when
-    there is no such room yet or the homeserver refused (logged: the mail's state says the rest)."""
-    room = await d.mail.setting(QUARANTINE_ROOM)
-    if not room:
-        log.warning("quarantine.no_room")
-        return None
-    try:
-        return await d.matrix.send(room, notice(text), txn)
-    except MatrixError as err:
-        log.warning("quarantine.notice_failed", errcode=err.errcode)
-        return None
+    """A notice in the quarantine room (bridge/quarantine_room.py), by the bridge's account."""
+    return await quarantine_room.tell(d.mail, d.matrix, text, txn)
