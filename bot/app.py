@@ -14,6 +14,8 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.commands import Context, Invocation, Problem, Registry, Reply
+from bot.preconditions import where
+from bot.services import Services
 from bot.store import BotStore
 from liaison import memory
 from liaison.logs import new_ref
@@ -40,7 +42,7 @@ class BotSettings:
 
 class Bot:
     def __init__(self, matrix: Matrix, store: BotStore, registry: Registry, settings: BotSettings,
-                 services: object = None, on_memberships=None, on_files=None, on_devices=None) -> None:
+                 services: Services, on_memberships=None, on_files=None, on_devices=None) -> None:
         self.matrix = matrix
         self.store = store
         self.registry = registry
@@ -106,8 +108,9 @@ class Bot:
         joins = [m for m in batch.memberships if m.membership == "join"]
         if (joins or batch.device_changes) and self.on_devices and not fresh:
             self._spawn(self.on_devices(joins, batch.device_changes))
-        commands = [] if fresh else [m for m in batch.messages if self.registry.parse(m.body) is not None]
-        await self._dispatch(commands, replaying)
+        parsed = {} if fresh else {m.event_id: self.registry.parse(m.body) for m in batch.messages}
+        commands = [m for m in batch.messages if parsed.get(m.event_id) is not None]
+        await self._dispatch(commands, replaying, parsed)
         if batch.files and self.on_files and not fresh:
             await self.on_files(batch.files)   # recorded before the sync position moves past them
         pending = self.matrix.pending()
@@ -130,7 +133,8 @@ class Bot:
         if self._in_flight:
             await asyncio.wait(list(self._in_flight.values()), timeout=ANSWER_HEAD_START)
 
-    async def _dispatch(self, commands: list[TextMessage], replaying: bool) -> None:
+    async def _dispatch(self, commands: list[TextMessage], replaying: bool,
+                        parsed: dict[str, Invocation | Problem | None]) -> None:
         """Store every command before the sync position moves past it.
 
         In steady state a command just synced cannot have been answered yet, so its answer
@@ -139,11 +143,11 @@ class Bot:
         """
         if replaying:
             for msg in await self.store.record_commands(commands):
-                self._answer_soon(msg)
+                self._answer_soon(msg, parsed=parsed.get(msg.event_id))
             return
         stored = asyncio.ensure_future(self.store.record_commands(commands))
         for msg in commands:
-            self._answer_soon(msg, stored)
+            self._answer_soon(msg, stored, parsed[msg.event_id])
         await stored
 
     def _spawn(self, coro) -> None:
@@ -152,9 +156,7 @@ class Bot:
         task.add_done_callback(self._background.discard)
 
     async def _on_invite(self, invite: Invite) -> None:
-        staff = set(self.settings.staff)
-        if self.services:
-            staff |= {m.user_id for m in await self.services.roster.members()}
+        staff = set(self.settings.staff) | {m.user_id for m in await self.services.roster.members()}
         decision = bot_may_join(invite.inviter, staff)
         async with self._joining:
             await self._act_on_invite(invite, decision)
@@ -173,15 +175,19 @@ class Bot:
         except MatrixError as err:
             log.warning("bot.invite_failed", room_id=invite.room_id, rule=decision.rule, error=str(err))
 
-    def _answer_soon(self, msg: TextMessage, stored: asyncio.Future | None = None) -> None:
+    def _answer_soon(self, msg: TextMessage, stored: asyncio.Future | None = None,
+                     parsed: Invocation | Problem | None = None) -> None:
+        """`parsed`: the message as the registry read it when it was synced (read now when it comes from the
+        database, after a restart)."""
         if msg.event_id in self._in_flight or msg.event_id in self._answered:
             return
-        task = asyncio.create_task(self._answer(msg, stored))
+        task = asyncio.create_task(self._answer(msg, stored, parsed or self.registry.parse(msg.body)))
         self._in_flight[msg.event_id] = task
         task.add_done_callback(lambda _t: self._in_flight.pop(msg.event_id, None))
 
-    async def _answer(self, msg: TextMessage, stored: asyncio.Future | None) -> None:
-        reply = await self._reply_for(msg)
+    async def _answer(self, msg: TextMessage, stored: asyncio.Future | None,
+                      parsed: Invocation | Problem | None) -> None:
+        reply = await self._reply_for(msg, parsed)
         content = reply_content(msg, reply.text, reply.html or reply.text)
         for attempt in range(5):
             try:
@@ -200,8 +206,7 @@ class Bot:
             self._answered.popitem(last=False)
         log.info("bot.answered", event_id=msg.event_id, reply_id=reply_id)
 
-    async def _reply_for(self, msg: TextMessage) -> Reply:
-        parsed = self.registry.parse(msg.body)
+    async def _reply_for(self, msg: TextMessage, parsed: Invocation | Problem | None) -> Reply:
         if parsed is None:
             return Reply.plain("Message ignoré.")
         if isinstance(parsed, Problem):
@@ -209,7 +214,7 @@ class Bot:
         return await self._run(parsed, msg)
 
     async def _run(self, inv: Invocation, msg: TextMessage) -> Reply:
-        member = await self.services.roster.get(msg.sender) if self.services else None
+        member = await self.services.roster.get(msg.sender)
         is_staff = msg.sender in self.settings.staff or member is not None
         is_coordinator = bool(member and member.coordinator)
         if not inv.command.who.admits(is_staff, is_coordinator) or not inv.who.admits(is_staff, is_coordinator):
@@ -222,10 +227,13 @@ class Bot:
         unavailable = inv.command.requires(self.services) if inv.command.requires else None
         if unavailable:   # before the arguments: what is wrong with them does not matter then
             return Reply.plain(unavailable)
+        here = await where(self.services, msg.room_id, inv.room, inv.open)
+        if here.refusal:
+            return Reply.plain(here.refusal)
         if inv.problem is not None:
             return inv.problem
         ctx = Context(msg.sender, msg.room_id, msg.event_id, inv.args, self.registry, is_staff, self.services,
-                      is_coordinator, inv.words, inv.usage())
+                      is_coordinator, inv.words, inv.usage(), here.pathway)
         try:
             return await inv.handler(ctx)
         except MatrixError as err:

@@ -5,6 +5,8 @@ sub-commands, each declared with `@group.sub(...)` with its English name, its au
 argument may carry a parser that returns the value or raises `ArgError` with a French sentence. Usage lines,
 `!aide` and the README's command reference are generated from these declarations; the registry routes a
 message to its sub-command, refuses whoever it is not for, and answers an unknown word with the closest one.
+A command also declares where it runs (`room=`, `open=`: checked before it runs, bot/preconditions.py) and, for
+a form, its fields (`form=`, bot/forms.py: bound by the registry, never re-parsed by the handler).
 
 The registry is built in the wiring from an explicit list (nothing registers itself on import).
 Command words are matched without case or accents: `!aide`, `!Aide`, `!aïde`, `/aide`.
@@ -18,14 +20,16 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
+from bot.forms import ArgError, Field, bind
 from bot.words import Words, fold, number, strip_reply_fallback
 from liaison.matrix.content import as_html
 
-__all__ = ["Arg", "ArgError", "Audience", "Command", "Context", "Group", "Invocation", "Problem", "Registry",
-           "Reply", "Sub", "Words", "command", "fold", "group", "number"]
+__all__ = ["Arg", "ArgError", "Audience", "Command", "Context", "Field", "Group", "Invocation", "Problem",
+           "Registry", "Reply", "ROOMS", "Sub", "Words", "command", "fold", "group", "number"]
 
 if TYPE_CHECKING:
     from bot.services import Services
+    from liaison.pathway_store import Pathway
 
 PREFIXES = ("!", "/")
 MAIL_ADDRESS = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
@@ -42,12 +46,23 @@ class Audience(enum.Enum):
         return self is Audience.EVERYONE or is_staff or is_coordinator
 
 
-class ArgError(ValueError):
-    """An argument that cannot be read; `message` says why in French (with an example when it helps)."""
+# Where a command runs, and the one sentence that says so to whoever types it elsewhere.
+ROOMS = {
+    "pathway": "Tapez cette commande dans le salon du parcours concerné.",
+    "circle": "Tapez cette commande dans le cercle élargi du parcours concerné.",
+    "coordination": "Tapez cette commande dans le salon de la coordination (« Quarantaine MSSanté »).",
+    "direct": "Tapez cette commande dans une conversation privée avec Liaison.",
+    "any": "",
+}
+CLOSED = "Ce parcours est clos : rouvrez-le d'abord (!parcours rouvrir)."   # a command declared `open=True`
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+
+def _rooms(room: str | Iterable[str]) -> tuple[str, ...]:
+    kinds = (room,) if isinstance(room, str) else tuple(room)
+    unknown = [k for k in kinds if k not in ROOMS]
+    if unknown or not kinds:
+        raise ValueError(f"room kinds are {', '.join(ROOMS)}: {kinds}")
+    return kinds
 
 
 @dataclass(frozen=True)
@@ -82,10 +97,11 @@ class Context:
     args: dict[str, Any]
     registry: "Registry"
     is_staff: bool
-    services: "Services | None" = None   # the bot's collaborators, set by the wiring
+    services: "Services"   # the bot's collaborators, set by the wiring
     is_coordinator: bool = False
     words: Words = field(default_factory=Words)   # what followed the (sub-)command word, as typed
     usage: str = ""                               # the invoked (sub-)command's usage line
+    pathway: "Pathway | None" = None              # the pathway of the room, for a command declared in one
 
 
 Handler = Callable[[Context], Awaitable[Reply]]
@@ -101,8 +117,10 @@ class Sub:
     args: tuple[Arg, ...] = ()
     who: Audience = Audience.EVERYONE
     aliases: tuple[str, ...] = ()
-    form: tuple[str, ...] = ()   # named fields (--nom …) also accepted in any order: the handler reads ctx.words
+    form: tuple[Field, ...] = ()   # named fields (--nom …) in any order, or by position: bound into ctx.args
     parent: str = ""
+    room: tuple[str, ...] | None = None   # where it runs (None: as its command)
+    open: bool | None = None              # needs an open pathway (None: as its command)
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -112,7 +130,7 @@ class Sub:
         """`full`: with the named fields of a form (the short line is for lists)."""
         line = " ".join([f"{prefix}{self.parent} {self.name}", *(a.usage() for a in self.args)])
         if self.form and full:
-            line += " ; ou, dans n'importe quel ordre : " + " ".join(f"--{f} …" for f in self.form)
+            line += " ; ou, dans n'importe quel ordre : " + " ".join(f"--{f.name} …" for f in self.form)
         return line
 
 
@@ -129,6 +147,8 @@ class Command:
     subs: tuple[Sub, ...] = ()
     default: str | None = None   # the sub-command run when none is named
     requires: Callable[[Any], str | None] | None = None   # services -> why the command cannot run at all
+    room: tuple[str, ...] = ("any",)   # where it runs: pathway, circle, coordination, direct, any
+    open: bool = False                 # needs an open pathway
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -149,11 +169,12 @@ class Command:
 
 
 def command(name: str, *, en: str, help: str, args: Iterable[Arg] = (),
-            who: Audience = Audience.EVERYONE, aliases: Iterable[str] = (), patient_data: bool = False):
+            who: Audience = Audience.EVERYONE, aliases: Iterable[str] = (), patient_data: bool = False,
+            room: str | Iterable[str] = "any", open: bool = False):
     """Describe a command function; the registry is built later from these descriptions."""
     def describe(fn: Handler) -> Handler:
         fn.command = Command(fold(name), fold(en), help, fn, tuple(args), who,
-                             tuple(fold(a) for a in aliases), patient_data)
+                             tuple(fold(a) for a in aliases), patient_data, room=_rooms(room), open=open)
         return fn
     return describe
 
@@ -163,19 +184,30 @@ class Group:
 
     def __init__(self, name: str, *, en: str, help: str, who: Audience = Audience.EVERYONE,
                  aliases: Iterable[str] = (), patient_data: bool = False, default: str | None = None,
-                 requires: Callable[[Any], str | None] | None = None) -> None:
+                 requires: Callable[[Any], str | None] | None = None, room: str | Iterable[str] = "any",
+                 open: bool = False) -> None:
         self._command = Command(fold(name), fold(en), help, None, (), who, tuple(fold(a) for a in aliases),
-                                patient_data, (), default and fold(default), requires)
+                                patient_data, (), default and fold(default), requires, _rooms(room), open)
 
     @property
     def command(self) -> Command:
         return self._command
 
     def sub(self, name: str, *, en: str, help: str, args: Iterable[Arg] = (), who: Audience | None = None,
-            aliases: Iterable[str] = (), form: Iterable[str] = ()):
+            aliases: Iterable[str] = (), form: Iterable[Field] = (), room: str | Iterable[str] | None = None,
+            open: bool | None = None):
+        """`form`: the fields, named or by position; their usage and help are generated (no `args` then)."""
+        form = tuple(form)
+        if form and args:
+            raise ValueError(f"!{self._command.name} {name}: a form declares its fields, not arguments")
+        if form:
+            last = [f for f in form if f.positional][-1]
+            args = [Arg(f.shown or f.name, f.help, f.required and f.positional, rest=f is last) for f in form]
+
         def describe(fn: Handler) -> Handler:
             declared = Sub(fold(name), fold(en), help, fn, tuple(args), who or self._command.who,
-                           tuple(fold(a) for a in aliases), tuple(form), self._command.name)
+                           tuple(fold(a) for a in aliases), form, self._command.name,
+                           None if room is None else _rooms(room), open)
             taken = {w for s in self._command.subs for w in s.words}
             if taken & set(declared.words):
                 raise ValueError(f"sub-command word declared twice in !{self._command.name}: {declared.words}")
@@ -207,6 +239,14 @@ class Invocation:
     @property
     def name(self) -> str:
         return f"{self.command.name} {self.sub.name}" if self.sub else self.command.name
+
+    @property
+    def room(self) -> tuple[str, ...]:
+        return self.sub.room if self.sub and self.sub.room is not None else self.command.room
+
+    @property
+    def open(self) -> bool:
+        return self.sub.open if self.sub and self.sub.open is not None else self.command.open
 
     def usage(self) -> str:
         return self.sub.usage() if self.sub else self.command.usage()
@@ -289,7 +329,10 @@ def _bind(cmd: Command, sub: Sub | None, declared: tuple[Arg, ...], line: Words,
     inv = Invocation(cmd, {}, sub, Words(line.rest(start)))
     words = list(line[start:])
     if sub is not None and sub.form:
-        return inv   # a form: named fields or positions, read by the handler from ctx.words
+        bound = bind(sub.form, words, f"!{inv.name}")
+        if isinstance(bound, str):
+            return replace(inv, problem=Reply.plain(f"{bound} (utilisation : {inv.usage()})"))
+        return replace(inv, args=bound)
     raw: dict[str, str] = {}
     for i, arg in enumerate(declared):
         if arg.rest:

@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 from bot.commands import Arg, ArgError, Audience, Context, Reply, command, fold, group
 from bot.enforce import reevaluate
 from bot.members import names, person
-from bot.rooms import CIRCLE_NO_CHANGE, may_show, room_kind
+from bot.rooms import CIRCLE_NO_CHANGE, may_show
 from liaison.enforcement import decision_sentence, team_rule
 from policies.professions import find_profession
 from policies.records import RECORDS
@@ -42,19 +42,11 @@ def parse_scope(word: str, *, objection: bool = False) -> tuple[str, str, str] |
     return f"« {word} » : ni un compte (@nom:serveur), ni une adresse MSSanté, ni une profession connue."
 
 
-IN_ROOM_ONLY = "Tapez cette commande dans le salon du parcours du patient concerné."
-
-
-async def _recording_here(ctx: Context, what: str):
-    """The pathway of this room, or why `what` cannot be recorded here (room, or the consent_recorders knob)."""
-    pathway = await ctx.services.pathways.by_room(ctx.room_id)
-    if pathway is None:
-        return None, Reply.plain(IN_ROOM_ONLY)
-    if room_kind(pathway, ctx.room_id) == "circle":   # recorded where the clinical team reads it, not in the circle
-        return None, Reply.plain(CIRCLE_NO_CHANGE)
-    if not (ctx.is_coordinator or ctx.services.knobs.consent_recorders == "equipe"):
-        return None, Reply.plain(f"Enregistrer {what} est réservé à la coordination (réglage consent_recorders).")
-    return pathway, None
+def _not_recorder(ctx: Context, what: str) -> Reply | None:
+    """Why `what` cannot be recorded by this person (the consent_recorders knob); None when it can."""
+    if ctx.is_coordinator or ctx.services.knobs.consent_recorders == "equipe":
+        return None
+    return Reply.plain(f"Enregistrer {what} est réservé à la coordination (réglage consent_recorders).")
 
 
 def _scope(word: str) -> tuple[str, str, str]:
@@ -76,7 +68,8 @@ CONSENT_WHO = Arg("qui", "@compte, adresse MSSanté, profession (en un ou plusie
 OBJECTION_WHO = Arg("qui", "@compte, profession (en un ou plusieurs mots), ou une catégorie : social, non-santé",
                     rest=True, parse=_objection_scope)
 
-consentement = group("consentement", patient_data=True, en="consent", who=Audience.STAFF,
+# Recorded where the clinical team reads it (the pathway's clinical room), never in the circle room.
+consentement = group("consentement", patient_data=True, en="consent", who=Audience.STAFF, room="pathway",
                      help="Enregistre ou retire le consentement du patient au partage hors de l'équipe de soins.")
 
 
@@ -86,7 +79,7 @@ consentement = group("consentement", patient_data=True, en="consent", who=Audien
                                        "et catégories:soins,social,administratif", rest=True)],
                   help="Enregistre le consentement du patient, et l'information qui lui a été donnée.")
 async def _recording(ctx: Context) -> Reply:
-    pathway, refusal = await _recording_here(ctx, "un consentement")
+    pathway, refusal = ctx.pathway, _not_recorder(ctx, "un consentement")
     if refusal:
         return refusal
     words = ctx.words   # « qui » may be several words (« assistante sociale »): the line is cut at the means
@@ -100,7 +93,7 @@ async def _recording(ctx: Context) -> Reply:
 
 @consentement.sub("retirer", en="withdraw", args=[CONSENT_WHO], help="Retire un consentement : effet immédiat.")
 async def _withdrawing(ctx: Context) -> Reply:
-    pathway, refusal = await _recording_here(ctx, "un consentement")
+    pathway, refusal = ctx.pathway, _not_recorder(ctx, "un consentement")
     if refusal:
         return refusal
     kind, value, _typed = ctx.args["qui"]
@@ -156,7 +149,7 @@ async def _record(ctx: Context, pathway, kind: str, value: str, label: str, word
                        f"(R.1110-3 ; trace {ref}).{invite}")
 
 
-opposition = group("opposition", patient_data=True, en="objection", who=Audience.STAFF,
+opposition = group("opposition", patient_data=True, en="objection", who=Audience.STAFF, room="pathway",
                    default="enregistrer", help="Enregistre (ou lève) l'opposition du patient : effet immédiat.")
 
 
@@ -164,7 +157,7 @@ opposition = group("opposition", patient_data=True, en="objection", who=Audience
                 help="Enregistre l'opposition du patient au partage avec une personne, une profession ou une "
                      "catégorie : ceux qu'elle vise quittent le salon.")
 async def _objecting(ctx: Context) -> Reply:
-    pathway, refusal = await _recording_here(ctx, "une opposition")
+    pathway, refusal = ctx.pathway, _not_recorder(ctx, "une opposition")
     if refusal:
         return refusal
     kind, value, _typed = ctx.args["qui"]
@@ -180,7 +173,7 @@ async def _objecting(ctx: Context) -> Reply:
 
 @opposition.sub("lever", en="lift", args=[OBJECTION_WHO], help="Lève une opposition du patient.")
 async def _lifting(ctx: Context) -> Reply:
-    pathway, refusal = await _recording_here(ctx, "une opposition")
+    pathway, refusal = ctx.pathway, _not_recorder(ctx, "une opposition")
     if refusal:
         return refusal
     kind, value, _typed = ctx.args["qui"]
@@ -191,14 +184,12 @@ async def _lifting(ctx: Context) -> Reply:
     return Reply.plain(f"Opposition levée pour {label} (trace {ref}).")
 
 
-@command("consentements", patient_data=True, en="consents", who=Audience.STAFF,
+@command("consentements", patient_data=True, en="consents", who=Audience.STAFF, room="pathway",
          help="Liste les consentements et oppositions en vigueur pour le patient de ce salon.")
 async def consentements(ctx: Context) -> Reply:
-    pathway = await ctx.services.pathways.by_room(ctx.room_id)
-    if pathway is None:
-        return Reply.plain(IN_ROOM_ONLY)
+    pathway = ctx.pathway   # the patient's will stays clinical-side: never shown in the circle room
     shown = await may_show(ctx, pathway, "administratif")
-    if not shown.allowed or room_kind(pathway, ctx.room_id) == "circle":   # the patient's will stays clinical-side
+    if not shown.allowed:
         return Reply.plain(CIRCLE_NO_CHANGE)
     consents, objections = await ctx.services.consents.facts(pathway.patient_id)
     now = datetime.now(timezone.utc)

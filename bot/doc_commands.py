@@ -7,13 +7,12 @@ from html import escape
 from bot.arguments import count, mail_address
 from bot.commands import Arg, Audience, Context, Reply, command, group
 from bot.reply import when as _when
-from bot.rooms import may_show, room_kind
+from bot.rooms import may_show
 from liaison.document_store import Document, Versioned, line_of, versions
 from liaison.mail_store import Request
 from liaison.enforcement import decide_at
 from policies.documents import DocType, doctype_label as _label, find_doctype
 
-IN_ROOM = "Tapez cette commande dans le salon du parcours concerné."
 NO_ANTIVIRUS = ("ℹ️ Aucun antivirus n'est configuré pour la structure : les fichiers sont contrôlés (type réel, "
                 "taille, cohérence avec leur nom) mais pas analysés par ClamAV. Parlez-en à l'administrateur.")
 _KINDS = {"application/pdf": "PDF", "image/jpeg": "image JPEG", "image/png": "image PNG", "image/gif": "image GIF",
@@ -41,31 +40,19 @@ async def _author(services, doc: Document) -> str:
     return member.display_name if member else doc.author
 
 
-async def _pathway(ctx: Context):
-    """The open or closed pathway whose clinical room this is, its documents shown there (decided, traced); None
-    elsewhere (a direct chat, the circle room: clinical documents are not shown there)."""
-    if ctx.services.documents is None:
-        return None
-    pathway = await ctx.services.pathways.by_room(ctx.room_id)
-    if pathway is None or not (await may_show(ctx, pathway)).allowed:
-        return None
-    return pathway
+async def _not_shown(ctx: Context) -> Reply | None:
+    """Why the pathway's documents are not shown to this reader in its clinical room (decided, traced); None when
+    they are. (Where documents are shown at all is declared: the clinical room, never the circle room.)"""
+    shown = await may_show(ctx, ctx.pathway)
+    return None if shown.allowed else Reply.plain(f"Documents non montrés : {shown.sentence()}.")
 
 
-async def _elsewhere(ctx: Context) -> Reply:
-    pathway = await ctx.services.pathways.by_room(ctx.room_id)
-    if room_kind(pathway, ctx.room_id) == "circle":
-        return Reply.plain("Ce salon est le cercle élargi du parcours : les documents cliniques n'y sont pas montrés "
-                           "(CSP R.1110-2) ; consultez-les dans le salon clinique.")
-    return Reply.plain(IN_ROOM)
-
-
-@command("docs", patient_data=True, en="documents", help="Les documents du parcours, les plus récents d'abord, par type, avec leurs versions.")
+@command("docs", patient_data=True, en="documents", room="pathway",
+         help="Les documents du parcours, les plus récents d'abord, par type, avec leurs versions.")
 async def docs(ctx: Context) -> Reply:
-    s = ctx.services
-    pathway = await _pathway(ctx)
-    if pathway is None:
-        return await _elsewhere(ctx)
+    s, pathway = ctx.services, ctx.pathway
+    if refusal := await _not_shown(ctx):
+        return refusal
     told = ""
     if not s.antivirus.configured and await s.documents.first_time(pathway.id, "no_antivirus"):
         told = NO_ANTIVIRUS
@@ -105,7 +92,7 @@ async def _row(services, line: Versioned) -> tuple:
     return d.number, d.title, await _author(services, d), _when(d.created_at), d.source_label, count
 
 
-doc = group("doc", patient_data=True, en="document", default="voir",
+doc = group("doc", patient_data=True, en="document", default="voir", room="pathway",
             help="Un document : son détail (!doc 3), son type (!doc type 3 biologie), l'envoyer par MSSanté "
                  "(!doc envoyer 3 dr.x@chu.mssante.fr).")
 N = Arg("n", "le n° du document (!docs)", parse=count)
@@ -117,9 +104,9 @@ async def _show(ctx: Context) -> Reply:
 
 
 async def _find(ctx: Context, number: int) -> tuple[object, Document | None, Reply | None]:
-    pathway = await _pathway(ctx)
-    if pathway is None:
-        return None, None, await _elsewhere(ctx)
+    pathway = ctx.pathway
+    if refusal := await _not_shown(ctx):
+        return pathway, None, refusal
     found = await ctx.services.documents.by_number(pathway.id, number)
     if found is None:
         return pathway, None, Reply.plain(f"Aucun document n° {number} dans ce parcours (!docs pour la liste).")
@@ -176,7 +163,7 @@ def _types() -> str:
     return ", ".join(f"{t.label} ({t.key})" for t in DocType)
 
 
-@doc.sub("envoyer", en="send", aliases=["envoi", "transmettre"], who=Audience.STAFF,
+@doc.sub("envoyer", en="send", aliases=["envoi", "transmettre"], who=Audience.STAFF, open=True,
          args=[N, Arg("adresse", "l'adresse MSSanté du destinataire", parse=mail_address),
                Arg("message", "un mot d'accompagnement, tel que vous l'écrivez", required=False, rest=True)],
          help="Envoie un document par MSSanté (IHE XDM), si la loi le permet ; la réponse arrive dans le fil.")
@@ -187,8 +174,6 @@ async def _send(ctx: Context) -> Reply:
     pathway, d, problem = await _find(ctx, ctx.args["n"])
     if problem:
         return problem
-    if pathway.status != "open":
-        return Reply.plain(f"Le parcours {pathway.code} est clos : ses documents ne sont plus envoyés.")
     address = ctx.args["adresse"]
     decided = await decide_at(s.sharing, "doc.send", pathway=pathway, recipient=address, actor=ctx.sender)
     ref = decided.trace

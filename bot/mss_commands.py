@@ -70,15 +70,12 @@ async def _reject(ctx: Context) -> Reply:
     return Reply.plain(f"Courriel n° {number} écarté : il ne sera déposé dans aucun salon (trace {ref}).")
 
 
-@mss.sub("ecrire", en="write", aliases=["envoyer"],
+@mss.sub("ecrire", en="write", aliases=["envoyer"], room="pathway", open=True,
          args=[Arg("adresse", "l'adresse MSSanté du correspondant", parse=mail_address),
                Arg("texte", "le message, tel que vous l'écrivez", rest=True)],
          help="Écrit à un correspondant MSSanté depuis le salon du parcours ; sa réponse arrive dans le fil.")
 async def _write(ctx: Context) -> Reply:
-    s = ctx.services
-    pathway = await s.pathways.by_room(ctx.room_id)
-    if pathway is None or pathway.room_id != ctx.room_id or pathway.status != "open":
-        return Reply.plain("Tapez !mss ecrire dans le salon (ouvert) du parcours concerné.")
+    s, pathway = ctx.services, ctx.pathway
     address = ctx.args["adresse"]
     decided = await decide_at(s.sharing, "mail.out.write", pathway=pathway, recipient=address, actor=ctx.sender)
     ref = decided.trace

@@ -1,4 +1,4 @@
-"""`!parcours ouvrir`: parse the request, then open (or resume opening) the patient's space and room.
+"""`!parcours ouvrir`: its form, then open (or resume opening) the patient's space and room.
 
 Every step is stored as soon as it is done (space id, room id, summary event), so that an
 opening interrupted by a homeserver failure resumes where it stopped when the same command
@@ -15,7 +15,7 @@ from html import escape
 
 import structlog
 
-from bot.commands import Reply, fold
+from bot.commands import ArgError, Field, Reply, fold
 from liaison.enforcement import decide_at, decision_sentence
 from liaison.pathway_store import Pathway, Patient
 from bot.members import names as people_names, naming, person
@@ -29,14 +29,50 @@ from policies.professions import find_profession
 
 log = structlog.get_logger(__name__)
 
-FORM = ("ins", "type", "naissance", "sexe", "nom", "prenom", "equipe")   # the named fields `!parcours ouvrir` shows
-# Named fields, as a coordinator may write them (accents and English names forgiven).
-_FIELDS = {"ins": "ins", "type": "type", "parcours": "type", "naissance": "naissance", "ne": "naissance",
-           "nee": "naissance", "date": "naissance", "birth": "naissance", "sexe": "sexe", "sex": "sexe",
-           "nom": "nom", "name": "nom", "prenom": "prenoms", "prenoms": "prenoms", "first": "prenoms",
-           "equipe": "equipe", "team": "equipe"}
-_LABELS = {"ins": "INS", "type": "type de parcours", "naissance": "date de naissance", "sexe": "sexe",
-           "nom": "nom de naissance", "prenoms": "prénoms"}
+
+def _ins(word: str) -> Ins:
+    """Read as a production INS; the structure's test mode picks the OID when the request is made."""
+    try:
+        return parse_ins(word)
+    except InsError as err:
+        raise ArgError(f"INS refusé : {err.message}") from err
+
+
+def _trait(parse):
+    def read(word: str):
+        try:
+            return parse(word)
+        except (TraitError, InsError) as err:
+            raise ArgError(err.message) from err
+    return read
+
+
+def _team(word: str) -> tuple[str, ...]:
+    return tuple(x for x in word.replace(" ", ",").split(",") if x)
+
+
+def _looks_like_date(word: str) -> bool:
+    digits = word.replace("/", "").replace("-", "").replace(".", "")
+    return digits.isdigit() and len(digits) >= 6 and not word.isdigit()
+
+
+# `!parcours ouvrir`: named (`--nom Durand`, a value of several words until the next field) in any order, or by
+# position: INS, type (one or several words, up to the date of birth, or quoted), date of birth, sex, birth name,
+# first names. Accents and English names of the fields are forgiven.
+FORM = (
+    Field("ins", "INS", "l'INS du patient (15 chiffres)", _ins, example="<INS>", one_word=True),
+    Field("type", "type de parcours", "le type de parcours, en un ou plusieurs mots (!parcours types)",
+          aliases=("parcours",), example="<type>", several=True),
+    Field("naissance", "date de naissance", "la date de naissance, JJ/MM/AAAA ou AAAA-MM-JJ",
+          _trait(parse_birth_date), aliases=("ne", "nee", "date", "birth"), example="03/05/1948", one_word=True,
+          looks=_looks_like_date),
+    Field("sexe", "sexe", "F ou M", _trait(parse_sex), aliases=("sex",), example="F", one_word=True),
+    Field("nom", "nom de naissance", "le nom de naissance", aliases=("name",), example="<nom>"),
+    Field("prenom", "prénoms", "les prénoms", aliases=("prenoms", "first"), example="<prénoms>", shown="prénoms"),
+    Field("equipe", "équipe", "l'équipe à inviter : @comptes et professions séparés par des virgules (sinon "
+          "l'équipe habituelle du patient)", _team, aliases=("team",), one_word=True, positional=False,
+          required=False, shown="--equipe @compte,profession"),
+)
 
 
 @dataclass(frozen=True)
@@ -51,93 +87,18 @@ class OpenRequest:
     team: tuple[str, ...] | None   # accounts and professions as typed; None: the patient's usual team
 
 
-def parse_open(words: list[str], test_mode: bool, types: tuple[tuple[str, str], ...]) -> OpenRequest | str:
-    """The request, or a French sentence naming the field that is wrong, with an example built from what was typed.
-
-    Named fields (`--nom Durand`, a value of several words until the next field) in any order; the others by
-    position: INS, type (one or several words, or quoted), date of birth, sex, birth name, first names.
-    """
-    fields, positional = _named(words)
-    if isinstance(fields, str):
-        return fields
-    if positional:
-        for name, value in zip(_missing(fields), _positional(positional)):
-            fields.setdefault(name, value)
-    missing = [n for n in _LABELS if not fields.get(n)]
-    if missing:
-        return f"Il manque : {', '.join(_LABELS[n] for n in missing)}. Par exemple : {_example(fields)}."
-    team = tuple(x for x in fields.get("equipe", "").replace(" ", ",").split(",") if x) or None
-    try:
-        ins = parse_ins(fields["ins"], test_mode=test_mode)
-    except InsError as err:
-        return f"INS refusé : {err.message}"
-    found = find_pathway_type(fields["type"], types)
+def request(args: dict, test_mode: bool, types: tuple[tuple[str, str], ...]) -> OpenRequest | str:
+    """The fields bound by FORM, checked against the structure's settings and against each other: the request,
+    or a French sentence saying what is wrong."""
+    found = find_pathway_type(args["type"], types)
     if found is None:
-        return f"Type de parcours inconnu « {fields['type']} ». Tapez !parcours types pour la liste."
-    try:
-        birth_date, sex = parse_birth_date(fields["naissance"]), parse_sex(fields["sexe"])
-    except (TraitError, InsError) as err:
-        return f"{err.message} Par exemple : {_example(fields)}."
-    problems = check_traits(ins, birth_date, sex)
+        return f"Type de parcours inconnu « {args['type']} ». Tapez !parcours types pour la liste."
+    ins = parse_ins(args["ins"].value, test_mode=test_mode)
+    problems = check_traits(ins, args["naissance"], args["sexe"])
     if problems:
         return "L'INS ne correspond pas aux traits d'identité : " + " ".join(problems)
-    return OpenRequest(ins, found[0], found[1], birth_date, sex, fields["nom"], fields["prenoms"], team)
-
-
-def _named(words: list[str]) -> tuple[dict[str, str] | str, list[str]]:
-    """(the named fields, the positional words), or a sentence for a field named twice or left empty."""
-    fields: dict[str, str] = {}
-    positional: list[str] = []
-    current: str | None = None
-    for word in words:
-        flag = fold(word)[2:] if fold(word).startswith("--") else None
-        if flag is not None and flag.replace("-", "") in _FIELDS:
-            current = _FIELDS[flag.replace("-", "")]
-            if current in fields:
-                return f"Le champ --{flag} est donné deux fois.", []
-            fields[current] = ""
-        elif current is not None:
-            fields[current] = f"{fields[current]} {word}".strip()
-            if current in ("ins", "naissance", "sexe", "equipe"):   # one word: what follows is positional again
-                current = None
-        else:
-            positional.append(word)
-    empty = [n for n, v in fields.items() if not v]
-    if empty:
-        return f"Le champ --{empty[0]} est vide : indiquez sa valeur après lui.", []
-    return fields, positional
-
-
-def _missing(fields: dict[str, str]) -> list[str]:
-    return [n for n in ("ins", "type", "naissance", "sexe", "nom", "prenoms") if n not in fields]
-
-
-def _positional(words: list[str]) -> list[str]:
-    """INS, then the type up to the date of birth (several words allowed), then sex, name, first names."""
-    if len(words) < 2:
-        return words
-    born = next((i for i, w in enumerate(words) if i >= 2 and _looks_like_date(w)), None)
-    if born is None:
-        return [*words[:5], " ".join(words[5:])] if len(words) > 5 else words
-    head = [words[0], " ".join(words[1:born]), words[born]]
-    tail = words[born + 1:]
-    return head + tail[:2] + ([" ".join(tail[2:])] if len(tail) > 2 else [])
-
-
-def _looks_like_date(word: str) -> bool:
-    digits = word.replace("/", "").replace("-", "").replace(".", "")
-    return digits.isdigit() and len(digits) >= 6 and not word.isdigit()
-
-
-def _example(fields: dict[str, str]) -> str:
-    """The command as it should read, from what was typed (placeholders for the rest)."""
-    shown = {"ins": "<INS>", "type": "<type>", "naissance": "03/05/1948", "sexe": "F", "nom": "<nom>",
-             "prenoms": "<prénoms>"}
-    shown.update({k: v for k, v in fields.items() if k in shown and v and k != "naissance"})
-    kind = shown["type"]
-    kind = f"« {kind} »" if " " in kind else kind
-    return (f"!parcours ouvrir {shown['ins']} {kind} {shown['naissance']} {shown['sexe']} {shown['nom']} "
-            f"{shown['prenoms']}")
+    return OpenRequest(ins, found[0], found[1], args["naissance"], args["sexe"], args["nom"], args["prenom"],
+                       args.get("equipe") or None)
 
 
 def _same(a: str, b: str) -> bool:

@@ -8,14 +8,12 @@ from bot.circle import CIRCLE_STATE, ensure_circle, role_categories
 from bot.commands import Arg, ArgError, Audience, Context, Reply, fold, group
 from bot.members import member_lines, names as member_names, person
 from liaison.enforcement import decide_at
-from bot.opening import FORM, Opener, parse_open
+from bot.opening import FORM, Opener, request
 from liaison.pathway_store import SUMMARY_FIELDS, now_ms
 from bot.reply import day as _day, room_link, table
-from bot.rooms import CIRCLE_NO_CHANGE, circle_categories, may_show, room_kind
+from bot.rooms import circle_categories, may_show
 from bot.room_specs import power_levels
 from policies.professions import Category
-
-IN_ROOM_ONLY = "Tapez cette commande dans le salon du parcours concerné."
 
 parcours = group("parcours", patient_data=True, en="pathway", who=Audience.STAFF, default="liste",
                  help="Les parcours de soins : ouvrir, lister, résumé, inviter, clore (!aide parcours pour le détail).")
@@ -40,42 +38,18 @@ async def _list(ctx: Context) -> Reply:
 
 
 @parcours.sub("ouvrir", en="open", who=Audience.COORDINATOR, form=FORM,
-              args=[Arg("ins", "l'INS du patient (15 chiffres)"),
-                    Arg("type", "le type de parcours, en un ou plusieurs mots (!parcours types)"),
-                    Arg("naissance", "la date de naissance, JJ/MM/AAAA ou AAAA-MM-JJ"),
-                    Arg("sexe", "F ou M"), Arg("nom", "le nom de naissance"),
-                    Arg("prénoms", "les prénoms", rest=True),
-                    Arg("--equipe @compte,profession", "l'équipe à inviter : @comptes et professions séparés par "
-                                                       "des virgules (sinon l'équipe habituelle du patient)",
-                        required=False)],
               help="Ouvre un parcours : l'espace du patient et son salon chiffré, l'équipe invitée.")
 async def _open(ctx: Context) -> Reply:
-    req = parse_open(ctx.words, ctx.services.settings.ins_test_mode, ctx.services.settings.types)
+    req = request(ctx.args, ctx.services.settings.ins_test_mode, ctx.services.settings.types)
     if isinstance(req, str):
         return Reply.plain(f"{req} (utilisation : {ctx.usage})")
     return await Opener(ctx.services).open(ctx.sender, req)
 
 
-async def _here(ctx: Context):
-    """The pathway whose clinical room this is (and its patient); (None, None) anywhere else."""
-    pathway = await ctx.services.pathways.by_room(ctx.room_id)
-    if pathway is None or room_kind(pathway, ctx.room_id) != "clinical":
-        return None, None
-    return pathway, await ctx.services.pathways.patient(pathway.patient_id)
-
-
-async def _not_here(ctx: Context) -> Reply:
-    """Why a pathway action cannot run in this room: the circle room, or a room that is no pathway's."""
-    pathway = await ctx.services.pathways.by_room(ctx.room_id)
-    return Reply.plain(CIRCLE_NO_CHANGE if room_kind(pathway, ctx.room_id) == "circle" else IN_ROOM_ONLY)
-
-
-@parcours.sub("info", en="info", aliases=["infos", "detail"],
+@parcours.sub("info", en="info", aliases=["infos", "detail"], room=("pathway", "circle"),
               help="Le parcours de ce salon : patient, équipe, résumé.")
 async def _info(ctx: Context) -> Reply:
-    pathway = await ctx.services.pathways.by_room(ctx.room_id)
-    if pathway is None:
-        return Reply.plain(IN_ROOM_ONLY)
+    pathway = ctx.pathway
     shown = await may_show(ctx, pathway)
     if not shown.allowed:
         return await _circle_info(ctx, pathway, shown)
@@ -106,34 +80,23 @@ async def _circle_info(ctx: Context, pathway, refused) -> Reply:
                        f"{shared}. Membres : {', '.join(names) or '—'}.\n{refused.sentence()}.")
 
 
-@parcours.sub("resume", en="summary", args=[Arg("champ", ", ".join(SUMMARY_FIELDS), parse=summary_field),
-                                            Arg("texte", "le texte, tel que vous l'écrivez", rest=True)],
+@parcours.sub("resume", en="summary", room="pathway", open=True,
+              args=[Arg("champ", ", ".join(SUMMARY_FIELDS), parse=summary_field),
+                    Arg("texte", "le texte, tel que vous l'écrivez", rest=True)],
               help="Met à jour un champ du résumé du parcours et épingle le nouveau résumé.")
 async def _summary(ctx: Context) -> Reply:
-    pathway, patient = await _here(ctx)
-    if pathway is None:
-        return await _not_here(ctx)
-    if pathway.status != "open":
-        return Reply.plain("Ce parcours est clos : rouvrez-le d'abord (!parcours rouvrir).")
+    pathway = ctx.pathway
     field = ctx.args["champ"]
     version = await ctx.services.pathways.set_summary(pathway.id, field, ctx.args["texte"], ctx.sender)
     await Opener(ctx.services).post_current_summary(pathway)
     return Reply.plain(f"Résumé mis à jour : {SUMMARY_FIELDS[field]} (version {version}), nouveau résumé épinglé.")
 
 
-async def _coordinated_here(ctx: Context):
-    """The pathway of this room, or the reason the coordination action cannot run here."""
-    pathway, _ = await _here(ctx)
-    return pathway, None if pathway else await _not_here(ctx)
-
-
-@parcours.sub("clore", en="close", aliases=["fermer"], who=Audience.COORDINATOR,
+@parcours.sub("clore", en="close", aliases=["fermer"], who=Audience.COORDINATOR, room="pathway",
               args=[Arg("motif", "pourquoi le parcours se termine", rest=True)],
               help="Clôt le parcours : le salon passe en lecture seule, puis est archivé après la conservation.")
 async def _close(ctx: Context) -> Reply:
-    pathway, refusal = await _coordinated_here(ctx)
-    if refusal:
-        return refusal
+    pathway = ctx.pathway
     if pathway.status != "open":
         return Reply.plain("Ce parcours est déjà clos.")
     s = ctx.services.settings
@@ -145,11 +108,9 @@ async def _close(ctx: Context) -> Reply:
                        f"{_day(until)} puis archivé. La coordination peut le rouvrir d'ici là (!parcours rouvrir).")
 
 
-@parcours.sub("rouvrir", en="reopen", who=Audience.COORDINATOR, help="Rouvre un parcours clos.")
+@parcours.sub("rouvrir", en="reopen", who=Audience.COORDINATOR, room="pathway", help="Rouvre un parcours clos.")
 async def _reopen(ctx: Context) -> Reply:
-    pathway, refusal = await _coordinated_here(ctx)
-    if refusal:
-        return refusal
+    pathway = ctx.pathway
     if pathway.status != "closed":
         return Reply.plain("Ce parcours n'est pas clos.")
     if pathway.retention_until and now_ms() > pathway.retention_until:
@@ -162,15 +123,12 @@ async def _reopen(ctx: Context) -> Reply:
     return Reply.plain("Parcours rouvert : chacun peut de nouveau écrire dans le salon.")
 
 
-@parcours.sub("inviter", en="invite", args=[Arg("compte", "@nom:serveur", parse=matrix_id)],
+@parcours.sub("inviter", en="invite", room="pathway", open=True,
+              args=[Arg("compte", "@nom:serveur", parse=matrix_id)],
               help="Invite quelqu'un au parcours, si la loi le permet (équipe de soins, ou consentement recueilli).")
 async def _invite(ctx: Context) -> Reply:
     """J2: someone outside the team joins only once a consent covering them is recorded."""
-    pathway, _ = await _here(ctx)
-    if pathway is None:
-        return await _not_here(ctx)
-    if pathway.status != "open":
-        return Reply.plain("Ce parcours est clos : rouvrez-le d'abord (!parcours rouvrir).")
+    pathway = ctx.pathway
     user_id = ctx.args["compte"]
     if await ctx.services.matrix.display_name(user_id) is None:   # before deciding: nothing is traced for no one
         return Reply.plain(f"Le compte {user_id} n'existe pas : vérifiez l'identifiant.")

@@ -12,12 +12,10 @@ ACTIONS = {"inviter": "invitation", "retirer": "retrait", "archiver": "archivage
            "envoyer": "envoi de document", "exporter": "export de la trace"}
 
 
-@command("trace", patient_data=True, en="audit", who=Audience.COORDINATOR,
+@command("trace", patient_data=True, en="audit", who=Audience.COORDINATOR, room="pathway",
          help="Exporte la trace des partages concernant le patient de ce salon (résumé + fichier JSON chiffré).")
 async def trace(ctx: Context) -> Reply:
-    pathway = await ctx.services.pathways.by_room(ctx.room_id)
-    if pathway is None:
-        return Reply.plain("Tapez !trace dans le salon du parcours du patient concerné.")
+    pathway = ctx.pathway
     decided = await decide_at(ctx.services.sharing, "trace.export", pathway=pathway, recipient=ctx.sender, actor=ctx.sender)
     if not decided.allowed:
         return Reply.plain(decided.decision.reason)

@@ -460,4 +460,4 @@ async def ask(services: Services, registry: Registry, sender: str, room_id: str,
     bot = Bot(services.matrix, BotStore(services.pathways.engine), registry,
               BotSettings(password="", staff=frozenset(staff)), services)
     event_id = services.matrix.post(room_id, sender, body)
-    return await bot._reply_for(TextMessage(room_id, event_id, sender, body, encrypted))
+    return await bot._reply_for(TextMessage(room_id, event_id, sender, body, encrypted), registry.parse(body))

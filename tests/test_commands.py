@@ -6,8 +6,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot import help as help_commands
-from bot.commands import (Arg, ArgError, Audience, Context, Invocation, Problem, Registry, Reply, Words, command, fold,
-                          group)
+from bot.commands import (Arg, ArgError, Audience, Context, Field, Invocation, Problem, Registry, Reply, Words, command,
+                          fold, group)
+from tests.fakes import close_services, make_services
 
 
 @command("parcours", en="pathway", args=[Arg("action", "ouvrir, fermer…"), Arg("détails", "le reste", required=False, rest=True)],
@@ -85,13 +86,20 @@ def test_duplicate_words_are_refused():
         Registry.of([*help_commands.ALL, clash])
 
 
-async def test_help_is_generated_from_declarations_and_audience():
+@pytest.fixture
+async def services(tmp_path):
+    made = await make_services(tmp_path)
+    yield made
+    await close_services(made)
+
+
+async def test_help_is_generated_from_declarations_and_audience(services):
     reg = registry()
     for staff, expect_parcours in ((True, True), (False, False)):
-        reply = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {}, reg, staff))
+        reply = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {}, reg, staff, services))
         assert ("!parcours" in reply.text) is expect_parcours
         assert "!aide" in reply.text and "<code>!aide" in reply.html
-    detail = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {"commande": "Pathway"}, reg, True))
+    detail = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {"commande": "Pathway"}, reg, True, services))
     assert "!parcours <action>" in detail.text and "l'équipe de la structure" in detail.text
 
 
@@ -157,21 +165,21 @@ def test_a_sub_command_word_declared_twice_is_refused():
         twice.sub("autre", en="one", help="x")(_liste)
 
 
-async def test_help_details_a_group_and_each_sub_command_with_english_names():
+async def test_help_details_a_group_and_each_sub_command_with_english_names(services):
     reg = boxes()
-    staff = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {"commande": "boite"}, reg, True))
+    staff = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {"commande": "boite"}, reg, True, services))
     assert "!boite liste (list) (par défaut) : La liste." in staff.text and "poser" not in staff.text
-    coord = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {"commande": "box"}, reg, True,
+    coord = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {"commande": "box"}, reg, True, services,
                                              is_coordinator=True))
     assert "!boite poser <n> <mot…> (put) : Pose un mot. — la coordination de la structure" in coord.text
     sub = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {"commande": "boite", "sous-commande": "PUT"},
-                                           reg, True, is_coordinator=True))
+                                           reg, True, services, is_coordinator=True))
     assert sub.text.splitlines()[:2] == ["!boite poser <n> <mot…> — Pose un mot.",
                                          "En anglais : !box put (aussi : deposer). Réservée à : la coordination de la "
                                          "structure."]
     assert "<code>&lt;n&gt;</code> : un nombre pair" in sub.html
     hidden = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {"commande": "boite", "sous-commande": "poser"},
-                                              reg, True))
+                                              reg, True, services))
     assert "Pas de sous-commande" in hidden.text, "not shown to whom it is not for"
 
 
@@ -195,3 +203,48 @@ def test_a_profession_of_several_words(typed, key, used):
 
     profession, n = profession_of(typed.split())
     assert profession is not None and profession.key == key and n == used
+
+
+# -- forms ---------------------------------------------------------------------------------------------------------
+
+def _upper(word: str) -> str:
+    if not word.isalpha():
+        raise ArgError(f"« {word} » n'est pas un mot.")
+    return word.upper()
+
+
+fiche = group("fiche", en="card", help="x")
+
+
+@fiche.sub("remplir", en="fill", help="x", form=(
+        Field("code", "code", "un code", _upper, example="<code>", one_word=True),
+        Field("titre", "titre", "le titre", several=True, example="<titre>"),
+        Field("jour", "jour", "le jour", one_word=True, looks=str.isdigit, example="12"),
+        Field("mots", "mots", "les mots", aliases=("words",), example="<mots>"),
+        Field("avec", "avec", "qui", one_word=True, positional=False, required=False)))
+async def _fill(ctx: Context) -> Reply:
+    return Reply.plain(repr(ctx.args))
+
+
+def test_a_form_binds_named_fields_in_any_order_and_positions_for_the_handler():
+    cards = Registry.of([fiche])
+    by_position = cards.parse("!fiche remplir abc grand titre 12 un deux trois --avec moi")
+    assert by_position.problem is None and by_position.args == {
+        "code": "ABC", "titre": "grand titre", "jour": "12", "mots": "un deux trois", "avec": "moi"}
+    named = cards.parse("!fiche remplir --jour 3 --words a b --avec x --code q tout le titre")
+    assert named.args == {"code": "Q", "titre": "tout le titre", "jour": "3", "mots": "a b", "avec": "x"}
+    assert fiche.command.sub("remplir").usage() == ("!fiche remplir <code> <titre> <jour> <mots…> [avec] ; ou, dans "
+                                                    "n'importe quel ordre : --code … --titre … --jour … --mots … "
+                                                    "--avec …")
+
+
+@pytest.mark.parametrize("line, said", [
+    ("!fiche remplir abc titre", "Il manque : jour, mots. Par exemple : !fiche remplir abc titre 12 <mots>."),
+    ("!fiche remplir a1 titre 4 m", "« a1 » n'est pas un mot. Par exemple : !fiche remplir <code> titre 4 m."),
+    ("!fiche remplir --code a --code b", "Le champ --code est donné deux fois."),
+    ("!fiche remplir x y 1 z --avec", "Le champ --avec est vide : indiquez sa valeur après lui."),
+])
+def test_a_form_says_which_field_is_wrong_with_an_example_and_the_usage(line, said):
+    parsed = Registry.of([fiche]).parse(line)
+    assert parsed.problem.text.startswith(said), parsed.problem.text
+    assert parsed.problem.text.endswith(f"(utilisation : {fiche.command.sub('remplir').usage()})")

@@ -1,10 +1,12 @@
-"""Parsing `!parcours ouvrir` and comparing identities: pure functions, no server."""
+"""Reading `!parcours ouvrir` (its form, bound by the registry, then the request) and comparing identities: no
+server."""
 from __future__ import annotations
 
 from datetime import date
 
+from bot.__main__ import build_registry
 from bot.commands import Words
-from bot.opening import OpenRequest, identity_conflict, parse_open
+from bot.opening import OpenRequest, identity_conflict, request
 from liaison.pathway_store import Patient
 from liaison.config import parse_config
 from policies.ins import nir_key
@@ -12,6 +14,16 @@ from policies.ins import nir_key
 NIR = "2480575123456"
 INS = f"{NIR}{nir_key(NIR):02d}"
 TYPES = (("plaie-chronique", "Plaie chronique"), ("autre", "Autre"))
+REGISTRY = build_registry()
+
+
+def parse_open(words: list[str], test_mode: bool, types: tuple[tuple[str, str], ...]) -> OpenRequest | str:
+    """The line as the registry binds it, then as the handler makes it a request: the request, or what is wrong."""
+    line = words.text if isinstance(words, Words) else " ".join(f'"{w}"' if " " in w else w for w in words)
+    parsed = REGISTRY.parse(f"!parcours ouvrir {line}")
+    if parsed.problem is not None:
+        return parsed.problem.text
+    return request(parsed.args, test_mode, types)
 
 
 def test_configured_types_and_team_option():

@@ -575,7 +575,7 @@ async def test_trace_lists_every_decision_with_its_basis_and_joins_the_json(worl
     export = json.loads(data)
     assert export["integrity_ok"] and export["patient_id"] == pathway.patient_id
     assert {e["rule"] for e in export["entries"]} >= {"team.health", "outside.no_consent", "trace.export"}
-    assert (await world.say(COORD, "!trace")).text == "Tapez !trace dans le salon du parcours du patient concerné."
+    assert (await world.say(COORD, "!trace")).text == "Tapez cette commande dans le salon du parcours concerné."
 
 
 # -- (c) !consentement, !opposition, !consentements -----------------------------------------------------------------
@@ -599,7 +599,7 @@ async def test_recording_a_consent_notes_the_means_and_the_information_given(wor
     assert category.text == "Catégorie inconnue : loisirs (possibles : soins, social, administratif)."
     assert len((await world.s.consents.facts((await world.pathway(room)).patient_id))[0]) == 1, "nothing more"
     desk = await world.say(COORD, f"!consentement enregistrer {OUTSIDER} écrit")
-    assert desk.text == "Tapez cette commande dans le salon du parcours du patient concerné."
+    assert desk.text == "Tapez cette commande dans le salon du parcours concerné."
 
 
 async def test_the_policy_decides_who_records_and_whether_oral_consent_counts(worlds):
@@ -749,7 +749,7 @@ async def test_writing_to_a_correspondent_queues_the_text_verbatim(world, room):
     assert untrusted.text.startswith(f"Courriel non envoyé : {ELSEWHERE} n'appartient pas à l'espace de confiance")
     assert "(règle mail.untrusted_domain, Référentiel MSSanté (liste blanche) ; trace " in untrusted.text
     desk = await world.say(GP, f"!mss ecrire {CARDIO} bonjour")
-    assert desk.text == "Tapez !mss ecrire dans le salon (ouvert) du parcours concerné."
+    assert desk.text == "Tapez cette commande dans le salon du parcours concerné."
     assert len(await world.s.mail.waiting_requests()) == 1
 
 
@@ -817,7 +817,8 @@ async def test_sending_a_document_is_refused_where_the_policy_forbids_it(world, 
 
     await world.say(COORD, "!parcours clore fin", room)
     closed = await world.say(GP, f"!doc envoyer 1 {CARDIO}", room)
-    assert closed.text.endswith("est clos : ses documents ne sont plus envoyés.")
+    assert closed.text == "Ce parcours est clos : rouvrez-le d'abord (!parcours rouvrir)."
+    assert len(await world.s.mail.waiting_requests()) == 1, "nothing more sent"
 
 
 async def test_without_the_bridge_no_document_is_sent(worlds):

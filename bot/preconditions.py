@@ -1,0 +1,47 @@
+"""Where a command runs, checked before it runs: its declared room (`room=`) and, when it needs one, an open
+pathway (`open=True`). The handler receives the pathway found (`ctx.pathway`) and never checks the room again.
+
+How a room is recognised: a pathway's clinical room or its circle room (the pathway store), the coordination's
+room (the MSSanté quarantine room, when the bridge is configured), a direct conversation (the bot and one
+person). Each case a command cannot run in is answered by one sentence (bot.commands.ROOMS, CLOSED).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from bot.commands import CLOSED, ROOMS
+from bot.rooms import CIRCLE_NO_CHANGE, room_kind
+from liaison.mail_store import QUARANTINE_ROOM
+from liaison.pathway_store import Pathway
+
+
+@dataclass(frozen=True)
+class Here:
+    """What the check found: the room's pathway, or why the command cannot run in this room."""
+    pathway: Pathway | None = None
+    refusal: str | None = None
+
+
+async def where(services, room_id: str, rooms: tuple[str, ...], needs_open: bool) -> Here:
+    if "any" in rooms:
+        return Here()
+    pathway = await services.pathways.by_room(room_id)
+    kind = {"clinical": "pathway", "circle": "circle"}.get(room_kind(pathway, room_id))
+    if kind is None and "coordination" in rooms and await _coordination(services, room_id):
+        kind = "coordination"
+    if kind is None and "direct" in rooms and await _direct(services, room_id):
+        kind = "direct"
+    if kind not in rooms:
+        in_circle = kind == "circle" and "pathway" in rooms   # clinical data: the circle room says why not here
+        return Here(refusal=CIRCLE_NO_CHANGE if in_circle else ROOMS[rooms[0]])
+    if needs_open and (pathway is None or pathway.status != "open"):
+        return Here(refusal=CLOSED)
+    return Here(pathway if kind in ("pathway", "circle") else None)
+
+
+async def _coordination(services, room_id: str) -> bool:
+    return services.mail is not None and room_id == await services.mail.setting(QUARANTINE_ROOM)
+
+
+async def _direct(services, room_id: str) -> bool:
+    return len(await services.matrix.members(room_id)) == 2
