@@ -60,7 +60,8 @@ async def docs(ctx: Context) -> Reply:
 
 
 async def listing(services, pathway, told: str = "") -> Reply:
-    """The pathway's documents, newest first, grouped by type (the answer to !docs)."""
+    """The pathway's documents, newest first, grouped by type (the answer to !docs): a list, one item per document
+    (number, name, who, when, how, versions), that reads at a phone's width and beside a side panel."""
     lines = versions(await services.documents.of_pathway(pathway.id))
     if not lines:
         text = ("Aucun document dans ce parcours pour l'instant. Déposez un fichier dans ce salon (ou faites-le "
@@ -71,13 +72,11 @@ async def listing(services, pathway, told: str = "") -> Reply:
         groups.setdefault(line.current.doctype or DocType.AUTRE.key, []).append(line)
     text_parts, html_parts = [f"Documents du parcours {pathway.code} ({len(lines)}) :"], []
     for doctype, same_type in groups.items():
-        rows = [(await _row(services, line)) for line in same_type]
+        items = [await _item(services, line) for line in same_type]
         text_parts.append(f"{_label(doctype)} :")
-        text_parts += [f"  n° {r[0]} · {r[1]} · {r[2]} · {r[3]} · {r[4]} · {r[5]}" for r in rows]
-        body = "".join("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in r) + "</tr>" for r in rows)
-        html_parts.append(f"<p><b>{escape(_label(doctype))}</b> ({len(same_type)})</p><table><thead><tr><th>N°</th>"
-                          "<th>Titre</th><th>Auteur</th><th>Date</th><th>Source</th><th>Versions</th></tr></thead>"
-                          f"<tbody>{body}</tbody></table>")
+        text_parts += [f"  {text}" for text, _html in items]
+        html_parts.append(f"<p><b>{escape(_label(doctype))}</b> ({len(same_type)})</p>"
+                          f"<ul>{''.join(f'<li>{html}</li>' for _text, html in items)}</ul>")
     hint = "Détail : !doc <n> ; envoyer : !doc envoyer <n> <adresse MSSanté>."
     text_parts += [hint, told]
     html = (f"<p>Documents du parcours <code>{escape(pathway.code)}</code> ({len(lines)}) :</p>"
@@ -85,11 +84,16 @@ async def listing(services, pathway, told: str = "") -> Reply:
     return Reply("\n".join(filter(None, text_parts)), html)
 
 
-async def _row(services, line: Versioned) -> tuple:
+async def _item(services, line: Versioned) -> tuple[str, str]:
+    """One document of the list, as text and as HTML: n° 2 · bilan.pdf · who · when · how [· versions]."""
     d = line.current
     older = ", ".join(f"n° {o.number}" for o in line.older)
-    count = f"{line.count} (précédentes : {older})" if line.older else "1"
-    return d.number, d.title, await _author(services, d), _when(d.created_at), d.source_label, count
+    count = f"versions : {line.count} (précédentes : {older})" if line.older else ""
+    who, when = await _author(services, d), _when(d.created_at)
+    text = " · ".join(filter(None, [f"n° {d.number}", d.title, who, when, d.source_label, count]))
+    html = (f"<b>n° {d.number}</b> · {escape(d.title)}<br>{escape(who)}, {escape(when)}, via "
+            f"{escape(d.source_label)}" + (f"<br><i>{escape(count)}</i>" if count else ""))
+    return text, html
 
 
 doc = group("doc", patient_data=True, en="document", default="voir", room="pathway",

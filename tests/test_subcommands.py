@@ -766,7 +766,8 @@ async def test_documents_are_listed_by_type_and_the_missing_antivirus_said_once(
     lines = reply.text.splitlines()
     assert lines[0] == f"Documents du parcours {code} (2) :" and NO_ANTIVIRUS not in reply.text, "said once"
     assert lines[1] == "Résultat de biologie :" and lines[2].startswith("  n° 2 · bilan.pdf · Dr Paul Martin · ")
-    assert "Compte rendu de consultation :" in lines and "<table>" in reply.html
+    assert "Compte rendu de consultation :" in lines and "<table>" not in reply.html, "a list reads at any width"
+    assert reply.html.count("<li>") == 2 and "<li><b>n° 2</b> · bilan.pdf<br>Dr Paul Martin, " in reply.html
     assert (await world.say(GP, "!docs")).text == "Tapez cette commande dans le salon du parcours concerné."
 
 
