@@ -5,11 +5,18 @@ BIN    := $(VENV)/bin
 
 .PHONY: run test bench soak reference install clean
 
+# pip's output goes to a log; the terminal shows one line (and the log's end when it fails).
+INSTALL_LOG := .liaison/logs/install.log
+
 $(BIN)/.installed: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[stack,test]'
-	touch $@
+	@umask 077; mkdir -p $(dir $(INSTALL_LOG))
+	@printf '[liaison] installation des dépendances (journal : %s)… ' $(INSTALL_LOG)
+	@{ test -x $(BIN)/python || $(PYTHON) -m venv $(VENV); \
+	   $(BIN)/python -m pip install --upgrade pip && \
+	   $(BIN)/python -m pip install -e '.[stack,test]'; } >$(INSTALL_LOG) 2>&1 \
+	 || { echo échec; tail -n 30 $(INSTALL_LOG); exit 1; }
+	@echo faite
+	@touch $@
 
 tests/element/node_modules/.installed: tests/element/package-lock.json
 	command -v npm >/dev/null || (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm)
@@ -20,7 +27,7 @@ install: $(BIN)/.installed
 
 ## The whole local stack in the foreground: Synapse, the bot, demo accounts (Ctrl-C stops it).
 run: $(BIN)/.installed
-	$(BIN)/liaison up
+	@$(BIN)/liaison up
 
 ## The test suite, against a real Synapse and real SQLite + PostgreSQL.
 test: $(BIN)/.installed tests/element/node_modules/.installed

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from bot.ports import MatrixRooms
 from policies.pathway import PATHWAY_TYPES
 from policies.sharing import Knobs
 
@@ -17,7 +18,6 @@ from liaison.puppet_names import PuppetNames
 from liaison.roster import Roster
 from liaison.sharing_facts import SharingStores
 from liaison.mail_store import MailStore
-from liaison.matrix import Matrix
 from liaison.trusted import TrustedDomains
 from liaison.trace import Trace
 
@@ -35,7 +35,9 @@ class PathwaySettings:
     def is_bridged(self, user_id: str) -> bool:
         """The bridge or one of its puppets (@mss_…): what they post, the bridge indexed itself."""
         bridge = self.bridge_user_id
-        return bool(bridge) and (user_id == bridge or PuppetNames.of_bridge(bridge).is_bridged(user_id))
+        if not bridge:
+            return False
+        return user_id == bridge or PuppetNames.of_bridge(bridge).is_bridged(user_id)
 
     def type_label(self, key: str) -> str:
         return dict(self.types).get(key, key)
@@ -44,7 +46,7 @@ class PathwaySettings:
 @dataclass
 class Services:
     """The bot's parts; built by `Services.of` from the one bootstrap (liaison/bootstrap.py)."""
-    matrix: Matrix
+    matrix: MatrixRooms
     roster: Roster
     pathways: PathwayStore
     settings: PathwaySettings

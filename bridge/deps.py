@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from bridge.metrics import Metrics
+from bridge.ports import BridgeMatrix
 from bridge.puppets import Puppets
 from bridge.scan_patience import ScanPatience
 from bridge.smtp import SmtpClient
@@ -17,7 +18,6 @@ from liaison.contacts import Contacts
 from liaison.doc_check import Antivirus
 from liaison.document_store import DocumentStore
 from liaison.mail_store import MailStore
-from liaison.matrix import Matrix
 from liaison.pathway_store import PathwayStore
 from liaison.roster import Roster
 from liaison.sharing_facts import SharingStores
@@ -60,7 +60,7 @@ class Deps:
     knobs: Knobs
     trace: Trace
     trusted: TrustedDomains
-    matrix: Matrix          # the bridge's own account (reads the rooms, invites puppets, posts notices)
+    matrix: BridgeMatrix    # the bridge's own account (reads the rooms, invites puppets, posts notices)
     puppets: Puppets
     smtp: SmtpClient
     metrics: Metrics

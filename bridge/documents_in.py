@@ -15,12 +15,13 @@ import structlog
 
 from bridge.deps import Deps
 from bridge.mail_in import InboundMail
+from bridge.ports import Poster
 from bridge.sanitize import safe_filename
 from bridge.scan_patience import SCAN_PATIENCE_SECONDS
 from bridge.xdm import XdmPackage
 from liaison.doc_check import Checked, check
 from liaison.document_store import Document, Facts, NewFile
-from liaison.matrix import Matrix, file_content as _file_content, notice, txn_id, with_relation
+from liaison.matrix import file_content as _file_content, notice, txn_id, with_relation
 from liaison.sniff import extension
 from policies.documents import doctype_label as _label, guess_doctype
 
@@ -81,7 +82,7 @@ def file_content(name: str, checked: Checked, file: dict) -> dict:
     return _file_content(name, checked.sniffed.mime, checked.size, file, image=checked.sniffed.kind == "image")
 
 
-async def post_file(d: Deps, matrix: Matrix, *, mail_id: str, mail: InboundMail, pathway_id: str, room_id: str,
+async def post_file(d: Deps, matrix: Poster, *, mail_id: str, mail: InboundMail, pathway_id: str, room_id: str,
                     root: str, x: Looked) -> Document:
     """Upload (once), post in the thread, index: the document with its number."""
     origin = f"{mail_id}/{x.index}"

@@ -13,11 +13,13 @@ from bridge import msgids
 from bridge.deps import Deps
 from bridge.documents_in import check_files, files_of, notice_text, post_file, post_notice
 from bridge.mail_in import InboundMail
+from bridge.ports import BridgeMatrix, PuppetMatrix
 from bridge.puppets import ShutOut
+from bridge.store import Puppet
 from bridge.routing import Route
 from bridge.xdm import XdmPackage
 from liaison.mail_store import Thread
-from liaison.matrix import Matrix, txn_id, with_relation
+from liaison.matrix import txn_id, with_relation
 
 log = structlog.get_logger(__name__)
 
@@ -52,6 +54,7 @@ async def post_mail(d: Deps, *, mail_id: str, mail: InboundMail, xdm: XdmPackage
     p, by_hand = route.pathway, route.basis == "hand"
     looked = await check_files(d, mail_id, files_of(mail, xdm))   # first: a refused file is never uploaded
     contact = await d.contacts.get(mail.from_address) if d.contacts else None   # a name the coordination recorded
+    matrix: PuppetMatrix | BridgeMatrix   # the puppet; the bridge's own account for the rest of a cut mail
     puppet, matrix = await d.puppets.get(mail.from_address, mail.from_name,
                                          known_name=(contact.name or None) if contact else None)
     checked = members_checked if members_checked is not None else set()
@@ -96,7 +99,8 @@ async def _text_posted(d: Deps, mid: str, mail: InboundMail, room_id: str) -> Th
     return t
 
 
-async def _rest_poster(d: Deps, puppet, matrix: Matrix, room_id: str, by_hand: bool) -> Matrix:
+async def _rest_poster(d: Deps, puppet: Puppet, matrix: PuppetMatrix, room_id: str,
+                       by_hand: bool) -> PuppetMatrix | BridgeMatrix:
     """Who posts the rest of a mail whose text is in the room: its puppet, or the bridge's own account when a
     member removed the puppet since. Their decision holds for the mails that come after; this one came before."""
     try:

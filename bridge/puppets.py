@@ -14,6 +14,7 @@ from pathlib import Path
 import structlog
 
 from bridge.homeserver import AppserviceApi
+from bridge.ports import BridgeMatrix, PuppetMatrix
 from bridge.sanitize import fix_surrogates
 from bridge.store import BridgeStore, Puppet
 from liaison.logs import digest
@@ -94,19 +95,19 @@ class ShutOut(Exception):
 
 class Puppets:
     def __init__(self, api: AppserviceApi, store: BridgeStore, *, homeserver: str, server_name: str,
-                 store_dir: Path, bridge: Matrix, names: PuppetNames, pickle_key: str, bot_user_id: str = "") -> None:
+                 store_dir: Path, bridge: BridgeMatrix, names: PuppetNames, pickle_key: str, bot_user_id: str = "") -> None:
         self.api, self.store, self.bridge, self.pickle_key = api, store, bridge, pickle_key
         self.liaison = frozenset(u for u in (bridge.user_id, bot_user_id) if u)   # their removals are Liaison's
         self.homeserver, self.server_name = homeserver, server_name
         self.names = names   # shared with the appservice's filter (bridge/__main__.py)
         self.store_dir = Path(store_dir) / "puppets"
-        self._open: OrderedDict[str, Matrix] = OrderedDict()
+        self._open: OrderedDict[str, PuppetMatrix] = OrderedDict()
         self._locks: dict[str, asyncio.Lock] = {}
 
     def is_puppet(self, user_id: str) -> bool:
         return self.names.is_bridged(user_id) and user_id != self.bridge.user_id
 
-    async def get(self, address: str, name: str, known_name: str | None = None) -> tuple[Puppet, Matrix]:
+    async def get(self, address: str, name: str, known_name: str | None = None) -> tuple[Puppet, PuppetMatrix]:
         """The address's puppet, logged in; its display name follows the mail's (see puppet_display_name)."""
         address = address.lower()
         lock = self._locks.setdefault(address, asyncio.Lock())
@@ -137,7 +138,7 @@ class Puppets:
         log.info("puppet.ready", puppet=digest(user_id), new=known is None)
         return puppet
 
-    async def _login(self, puppet: Puppet) -> Matrix:
+    async def _login(self, puppet: Puppet) -> PuppetMatrix:
         saved = await self.store.account(puppet.user_id)
         matrix = Matrix(self.homeserver, puppet.user_id, self.store_dir / puppet.user_id[1:].split(":")[0],
                         device_name="Liaison MSSanté", pickle_key=self.pickle_key)
@@ -149,7 +150,7 @@ class Puppets:
             await matrix.login("", saved.session)
         return matrix
 
-    async def join(self, puppet: Puppet, matrix: Matrix, room_id: str) -> None:
+    async def join(self, puppet: Puppet, matrix: PuppetMatrix, room_id: str) -> None:
         """The bridge's account invites the puppet, which joins; remembered once done."""
         if await self.store.puppet_in_room(puppet.user_id, room_id):
             return
@@ -161,7 +162,7 @@ class Puppets:
         await matrix.join(room_id)
         await self.store.add_puppet_room(puppet.user_id, room_id)
 
-    async def enter(self, puppet: Puppet, matrix: Matrix, room_id: str, by_hand: bool = False) -> None:
+    async def enter(self, puppet: Puppet, matrix: PuppetMatrix, room_id: str, by_hand: bool = False) -> None:
         """In the room, its members and devices known, before a post.
 
         A puppet the store thinks is in the room but is not is forgotten there. Removed by Liaison (an

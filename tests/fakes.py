@@ -13,6 +13,7 @@ import hashlib
 import itertools
 import shutil
 import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -198,7 +199,7 @@ class FakeMatrix:
         return self._send(room_id, content, txn_id)
 
     async def create_room(self, *, name: str, topic: str, initial_state: list[dict],
-                          power_levels: dict | None, invite: list[str] = (), space: bool = False) -> str:
+                          power_levels: dict | None, invite: Sequence[str] = (), space: bool = False) -> str:
         self._maybe_fail("create_room")
         room_id = self._room_id()
         encrypted = any(ev.get("type") == "m.room.encryption" for ev in initial_state)

@@ -102,6 +102,9 @@ async def test_stack_up_talk_to_bot_stop_and_reuse(tmp_path, stack_dir):
     finally:
         _stop(proc, root)
     assert (root / "logs" / "bot.log").stat().st_size > 0 and (root / "logs" / "synapse.log").stat().st_size > 0
+    synapse_log = (root / "logs" / "synapse.log").read_text(errors="replace")
+    assert "Connection refused" not in synapse_log and "without a proc" not in synapse_log, \
+        "the bridge listens before Synapse has anything to push to it"
 
     started = time.monotonic()
     proc = _start(root, out)
@@ -132,3 +135,7 @@ async def test_stack_up_talk_to_bot_stop_and_reuse(tmp_path, stack_dir):
     finally:
         await doctor.stop()
         _stop(proc, root)
+    shown = out.read_text().splitlines()
+    assert shown and all(line.startswith("[liaison] ") for line in shown), \
+        "the terminal shows Liaison's own lines; Synapse's, Dovecot's and the services' go to logs/"
+    assert any("bot… prêt" in line for line in shown) and any("journaux" in line for line in shown)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+from collections.abc import Sequence
 from pathlib import Path
 
 import structlog
@@ -146,7 +147,7 @@ class Matrix:
             self.client.encrypted_rooms.add(room_id)
 
     async def create_room(self, *, name: str, topic: str, initial_state: list[dict],
-                          power_levels: dict | None, invite: list[str] = (), space: bool = False) -> str:
+                          power_levels: dict | None, invite: Sequence[str] = (), space: bool = False) -> str:
         """A private room (or space) made by this account; encryption is known at once for sending."""
         resp = await self.client.room_create(name=name, topic=topic, invite=list(invite),
                                              initial_state=initial_state, power_level_override=power_levels or None,

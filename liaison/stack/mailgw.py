@@ -386,11 +386,11 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Passerelle de messagerie MSSanté locale (tests)")
     parser.add_argument("--dir", required=True, type=Path)
     parser.add_argument("--ready-file", type=Path)
-    parser.add_argument("--log-file", default="")
+    parser.add_argument("--log-file", default="", help="défaut : DIR/mailgw.log ; « - » : la sortie d'erreur seule")
     args = parser.parse_args(argv)
     restrict_umask()   # its passwords, keys and mailboxes are the owner's only (Dovecot's are set one by one)
     args.dir.mkdir(parents=True, exist_ok=True)
-    setup_logging(file=args.log_file or str(args.dir / "mailgw.log"))
+    setup_logging(file="" if args.log_file == "-" else args.log_file or str(args.dir / "mailgw.log"))
     logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd: peers and addresses at info
     asyncio.run(_serve(args.dir, args.ready_file))
 

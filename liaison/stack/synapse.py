@@ -62,6 +62,7 @@ class Synapse:
     port: int = 0
     log_dir: Path | None = None
     appservice_port: int = 0   # where the MSSanté bridge listens for the homeserver's pushes
+    console: bool = True       # its warnings on stderr too (the tests); `liaison up` keeps them in the log file
     process: subprocess.Popen | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -170,7 +171,7 @@ class Synapse:
                 "console": {"class": "logging.StreamHandler", "formatter": "plain", "level": "WARNING"},
             },
             "loggers": {"synapse.storage.SQL": {"level": "WARNING"}},
-            "root": {"level": "INFO", "handlers": ["file", "console"]},
+            "root": {"level": "INFO", "handlers": ["file", "console"] if self.console else ["file"]},
             "disable_existing_loggers": False,
         }
 

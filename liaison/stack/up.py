@@ -2,7 +2,12 @@
 mail gateway, demo accounts).
 
 Data lives under `.liaison/` and is reused by the next run; `.liaison/stack.json` is
-written once everything answers and removed on shutdown.
+written once everything answers and removed on shutdown. The terminal shows one line per step; what each
+process prints (Synapse, Dovecot, apt, the services' logs) goes to its file under `.liaison/logs/`.
+
+The start order: the mail gateway, Synapse, then the bridge, then the bot. The bridge listens for the
+homeserver's pushes before it first talks to it, and the bot is what invites it to rooms: started the other way
+round, Synapse pushes to (and queries) a bridge that is not there yet, and logs refusals with stack traces.
 """
 from __future__ import annotations
 
@@ -14,6 +19,11 @@ import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -53,6 +63,29 @@ def _say(text: str) -> None:
     print(f"[liaison] {text}", flush=True)
 
 
+class Step:
+    """What the progress line says once its step is done (`prêt` unless told otherwise)."""
+
+    def __init__(self) -> None:
+        self.outcome = "prêt"
+
+
+@contextmanager
+def step(label: str) -> Iterator[Step]:
+    """One progress line: `[liaison] label… prêt`, or `… échec` when the step raises."""
+    print(f"[liaison] {label}…", end=" ", flush=True)
+    done = Step()
+    try:
+        yield done
+    except KeyboardInterrupt:
+        print("interrompu", flush=True)
+        raise
+    except BaseException:
+        print("échec", flush=True)
+        raise
+    print(done.outcome, flush=True)
+
+
 class Stack:
     def __init__(self, root: Path) -> None:
         self.root = root.resolve()
@@ -68,7 +101,7 @@ class Stack:
         self.bot_store_key = self._secret("bot-store.key")          # encrypts the bot's end-to-end keys
         self.bridge_store_key = self._secret("bridge-store.key")    # and the bridge's and its puppets'
         self.synapse = Synapse(self.root / "synapse", port=self._port("port"), log_dir=self.logs,
-                               appservice_port=self._port("appservice-port"))
+                               appservice_port=self._port("appservice-port"), console=False)
         self.bot: subprocess.Popen | None = None
         self.bridge: subprocess.Popen | None = None
         self.gateway: subprocess.Popen | None = None
@@ -117,7 +150,9 @@ class Stack:
                 "store_pickle_key": "${LIAISON_BOT_STORE_KEY}",
             },
             "database": {"url": "sqlite+aiosqlite:///liaison.db"},
-            "logging": {"format": "console", "level": "info", "file": str(self.logs / "bot.log")},
+            # No log file: the bot writes to its stderr, which the stack points at logs/bot.log (with anything
+            # printed before its logging is set up).
+            "logging": {"format": "console", "level": "info"},
             "structure": DEMO_STRUCTURE,
             "roster": [
                 {"user_id": f"@{a.localpart}:{hs.server_name}", "name": a.display_name.split(" (")[0],
@@ -145,33 +180,62 @@ class Stack:
             "store_dir": "bridge-store",
             "store_pickle_key": "${LIAISON_BRIDGE_STORE_KEY}",
             "trusted_domains_file": str(TRUST_LIST),
-            "log_file": str(self.logs / "bridge.log"),
             "mailbox": {"address": box["address"], "display_name": DEMO_STRUCTURE, "imap": m["imap"],
                         "smtp": m["smtp"], "imap_user": box["imap_user"], "imap_password": "${LIAISON_MAIL_PASSWORD}",
                         "ca": m["ca"], "cert": box["cert"], "key": box["key"]},
         }
 
-    def _start_gateway(self) -> None:
-        """The local MSSanté-like gateway (Dovecot + mutual-TLS SMTP), in its own process."""
+    def _log(self, name: str):
+        """A process's stdout and stderr: its file under logs/, appended to from one run to the next."""
+        return (self.logs / name).open("ab")
+
+    def _spawn(self, command: list[str], log: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+        with self._log(log) as out:   # the child keeps its own copy of the descriptor
+            return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+
+    def _start_gateway(self) -> str:
+        """The local MSSanté-like gateway (Dovecot + mutual-TLS SMTP), in its own process; Dovecot's installation
+        and output land in its log."""
         ready = self.root / "mail.json"
         ready.unlink(missing_ok=True)
-        self.gateway = subprocess.Popen([sys.executable, "-m", "liaison.stack.mailgw", "--dir", str(self.root / "mail"),
-                                         "--ready-file", str(ready), "--log-file", str(self.logs / "mailgw.log")])
+        self.gateway = self._spawn([sys.executable, "-m", "liaison.stack.mailgw", "--dir", str(self.root / "mail"),
+                                    "--ready-file", str(ready), "--log-file", "-"], "mailgw.log")
         self._wait_for(ready, self.gateway, "la passerelle de messagerie", "mailgw.log", timeout=180)
         self.mail = json.loads(ready.read_text())
-        _say(f"passerelle MSSanté : SMTP {self.mail['smtp']['port']}, IMAP {self.mail['imap']['port']}")
+        return f"prête (SMTP {self.mail['smtp']['port']}, IMAP {self.mail['imap']['port']})"
 
-    def _start_clamd(self) -> None:
+    def _start_clamd(self) -> str:
         """ClamAV when the machine has it (Debian clamav-daemon); the documents are checked without it otherwise."""
         binary = find_clamd()
         if binary is None:
-            _say("antivirus : clamd absent (apt-get install clamav-daemon pour l'activer) ; les documents sont "
-                 "contrôlés sans antivirus")
-            return
+            return ("clamd absent (apt-get install clamav-daemon pour l'activer) ; les documents sont contrôlés "
+                    "sans antivirus")
         system = official_signatures()
         self.clamd = start_clamd(binary, self.root / "clamd", system_signatures=system, timeout=180)
-        _say("antivirus : clamd, " + ("signatures ClamAV de la machine" if system else
-                                      "signature de test EICAR seulement (lancez freshclam pour les vraies)"))
+        return "clamd, " + ("signatures ClamAV de la machine" if system else
+                            "signature de test EICAR seulement (lancez freshclam pour les vraies)")
+
+    def _start_synapse(self) -> None:
+        with self._log("synapse.log") as out:   # what Synapse prints before its logging is set up, or a crash
+            self.synapse.start(stdout=out)
+        self.synapse.register(BOT_LOCALPART, self.passwords[BOT_LOCALPART], displayname="Liaison")
+        for a in DEMO_ACCOUNTS:
+            self.synapse.register(a.localpart, self.passwords[a.localpart], displayname=a.display_name)
+
+    def _wait_bridge_joined(self, timeout: float = 30) -> None:
+        """Until the bridge's account is in a room: the first the bot invites it to is the quarantine room, where a
+        stranger's mail goes (the appservice's token reads the bridge's rooms, the stack holds it)."""
+        hs, user = self.synapse, f"@{BRIDGE_LOCALPART}:{self.synapse.server_name}"
+        request = urllib.request.Request(
+            f"{hs.url}/_matrix/client/v3/joined_rooms?user_id={urllib.parse.quote(user)}",
+            headers={"Authorization": f"Bearer {hs.secrets.as_token}"})
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            with urllib.request.urlopen(request, timeout=5) as resp:
+                if json.load(resp)["joined_rooms"]:
+                    return
+            time.sleep(0.1)
+        raise RuntimeError(f"le pont MSSanté n'a rejoint aucun salon ; voir {self.logs / 'bridge.log'}")
 
     def _wait_for(self, ready: Path, proc: subprocess.Popen, what: str, log: str, timeout: float = 60) -> None:
         deadline = time.monotonic() + timeout
@@ -182,25 +246,29 @@ class Stack:
 
     def start(self) -> None:
         self.stack_file.unlink(missing_ok=True)
-        self._start_gateway()
-        self._start_clamd()
-        _say(f"Synapse sur {self.synapse.url} (données : {self.synapse.data_dir})")
-        self.synapse.start()
-        self.synapse.register(BOT_LOCALPART, self.passwords[BOT_LOCALPART], displayname="Liaison")
-        for a in DEMO_ACCOUNTS:
-            self.synapse.register(a.localpart, self.passwords[a.localpart], displayname=a.display_name)
-        ready = self.root / "bot.ready"
-        ready.unlink(missing_ok=True)
+        _say(f"Démarrage de la pile locale ; journaux complets dans {self.logs}")
+        with step("passerelle de messagerie MSSanté") as done:
+            done.outcome = self._start_gateway()
+        with step("antivirus") as done:
+            done.outcome = self._start_clamd()
+        with step("Synapse") as done:
+            self._start_synapse()
+            done.outcome = f"prêt sur {self.synapse.url}"
         env = dict(os.environ, LIAISON_BOT_PASSWORD=self.passwords[BOT_LOCALPART],
                    LIAISON_MAIL_PASSWORD=self.mail["bridge"]["imap_password"], **self.secrets_env())
         config = str(self.bot_config())
-        self.bot = subprocess.Popen(bot_command(config, "--ready-file", str(ready)), env=env)
-        self._wait_for(ready, self.bot, "le bot", "bot.log")
-        bridge_ready = self.root / "bridge.ready"
-        bridge_ready.unlink(missing_ok=True)
-        self.bridge = subprocess.Popen([sys.executable, "-m", "bridge", "-c", config, "--ready-file",
-                                        str(bridge_ready)], env=env)
-        self._wait_for(bridge_ready, self.bridge, "le pont MSSanté", "bridge.log")
+        with step("pont MSSanté"):   # before the bot, which invites it: it is listening when Synapse pushes
+            bridge_ready = self.root / "bridge.ready"
+            bridge_ready.unlink(missing_ok=True)
+            self.bridge = self._spawn([sys.executable, "-m", "bridge", "-c", config, "--ready-file",
+                                       str(bridge_ready)], "bridge.log", env)
+            self._wait_for(bridge_ready, self.bridge, "le pont MSSanté", "bridge.log")
+        with step("bot"):
+            ready = self.root / "bot.ready"
+            ready.unlink(missing_ok=True)
+            self.bot = self._spawn(bot_command(config, "--ready-file", str(ready)), "bot.log", env)
+            self._wait_for(ready, self.bot, "le bot", "bot.log")
+            self._wait_bridge_joined()
         self._write_stack_file()
 
     def _write_stack_file(self) -> None:
@@ -254,8 +322,9 @@ class Stack:
         return 0
 
     def stop(self) -> None:
+        """In the reverse order of the start: the bot first, so nothing it sends is pushed to a bridge gone."""
         self.stack_file.unlink(missing_ok=True)
-        for proc in (self.bridge, self.bot):
+        for proc in (self.bot, self.bridge):
             stop_process(proc)
         self.synapse.stop()
         stop_process(self.gateway)
@@ -273,5 +342,8 @@ def up(root: Path) -> int:
         return stack.wait()
     except KeyboardInterrupt:
         return 0
+    except (RuntimeError, TimeoutError) as err:   # a step that failed: its sentence names its log
+        _say(str(err))
+        return 1
     finally:
         stack.stop()
