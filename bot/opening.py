@@ -186,12 +186,13 @@ class Opener:
         room_coordinators = [u for u in invited if u in coordinators]
 
         async def make_space() -> str:
-            """A new patient's space, made while the room is (linked to it once both exist)."""
+            """A new patient's space, made while the room is (linked to it once both exist). Nobody is invited to
+            it: one invitation per pathway, the room's; its members may join the space from the room's parent."""
             if patient.space_id:
                 return patient.space_id
             space = await matrix.create_room(
                 name=space_name(mode, code=pathway.code, **names), topic="", initial_state=space_initial_state(),
-                power_levels=power_levels(s.bot_user_id, coordinators), invite=room_coordinators, space=True)
+                power_levels=power_levels(s.bot_user_id, coordinators), invite=[], space=True)
             await store.set_space(patient.id, space)
             return space
 
@@ -212,14 +213,22 @@ class Opener:
                 await store.set_member(pathway.id, user_id, "invited" if d.allowed else "refused", d.rule)
 
         async def link_space(room_id: str, making: asyncio.Task) -> None:
-            """The space lists the room; the room names the space as its parent, unless it was made with it."""
+            """The space lists the room and admits its members; the room names the space as its parent, unless it
+            was made with it."""
             space = await making
             made_with_parent = bool(patient.space_id) and not pathway.room_id   # see make_room's initial state
-            links = [matrix.set_state(space, "m.space.child", {"via": [s.server_name]}, state_key=room_id)]
+            links = [matrix.set_state(space, "m.space.child", {"via": [s.server_name]}, state_key=room_id),
+                     matrix.set_state(space, "m.room.join_rules", await admitting(space, room_id))]
             if not made_with_parent:
                 links.append(matrix.set_state(room_id, "m.space.parent", {"via": [s.server_name], "canonical": True},
                                               state_key=space))
             await asyncio.gather(*links)
+
+        async def admitting(space: str, room_id: str) -> dict:
+            """The space's join rule: restricted to the members of its pathway rooms, this one added."""
+            rule = await matrix.state_event(space, "m.room.join_rules") or {}
+            allow = [a for a in rule.get("allow", []) if a.get("room_id") != room_id]
+            return {"join_rule": "restricted", "allow": [*allow, {"type": "m.room_membership", "room_id": room_id}]}
 
         t0 = time.perf_counter()
         making_space = asyncio.create_task(make_space())

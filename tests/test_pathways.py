@@ -85,6 +85,9 @@ async def test_open_pathway_end_to_end(team):
     parents = [e for e in (await gp.client.room_get_state(room)).events if e["type"] == "m.space.parent"]
     assert len(parents) == 1
     space = parents[0]["state_key"]
+    assert space not in coord.client.invited_rooms, "one invitation per pathway: the room's"
+    await _joined(coord, room)
+    await coord.client.join(space)   # the space admits the members of its rooms, from the room's parent link
     await _joined(coord, space)
     assert "via" in await _state(coord, space, "m.space.child", room)
 

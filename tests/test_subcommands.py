@@ -418,6 +418,9 @@ async def test_opening_creates_the_encrypted_room_and_the_space_and_invites_the_
     assert room.state[("m.room.power_levels", "")]["users"] == {COORD: 50}
     assert space.space and ("m.space.child", room_id) in space.state
     assert room.state[("m.space.parent", space.room_id)]["canonical"] is True
+    assert space.membership == {BOT: "join"}, "one invitation per pathway: the room's, not the space's as well"
+    assert space.state[("m.room.join_rules", "")] == {
+        "join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": room_id}]}, "joined from the room"
     pinned = room.state[("m.room.pinned_events", "")]["pinned"]
     summary = next(s for s in world.m.sent if s.event_id == pinned[0])
     assert "Patient : DURAND Marcel, né(e) le 12/05/1948, sexe masculin" in summary.body and INS in summary.body
@@ -438,6 +441,16 @@ async def test_opening_by_named_fields_in_any_order(world):
     assert "Parcours Insuffisance cardiaque ouvert" in reply.text, reply.text
     patient = await world.s.pathways.patient_by_ins(INS)
     assert (patient.first_names, patient.birth_date) == ("Marcel Louis", date(1948, 5, 12))
+
+
+async def test_each_pathway_of_a_patient_invites_each_person_once_and_its_space_admits_their_rooms(world):
+    first = await world.open()
+    second = room_of((await world.say(COORD, f"{OPEN.replace('insuffisance-cardiaque', 'diabete')} "
+                                             "--equipe medecin")).text)
+    (space,) = [c["room_id"] for c in world.m.created if c["space"]]
+    assert len(world.m.created) == 3, "one space for the patient, one room per pathway"
+    assert sorted(r for r, u in world.m.invited if u == COORD) == sorted([first, second]), "one per pathway"
+    assert [a["room_id"] for a in world.m.state_now(space, "m.room.join_rules")["allow"]] == [first, second]
 
 
 async def test_an_opening_the_homeserver_interrupts_resumes_without_a_duplicate(world):
