@@ -1,6 +1,7 @@
 """Mails a coordinator routed by hand from the quarantine (`!mss router <n> <parcours>`), posted in the chosen
-pathway: inbound mail, read off the event loop by the inbound side's parser like any other, and decided again
-at the moment it is posted (an objection recorded since the coordinator's command wins)."""
+pathway: they enter the inbound pipeline (bridge/stages/) at `decide` with the coordinator's route, so they are
+decided again at the moment they are posted (an objection recorded since the command wins), read off the event loop
+by the inbound side's parser, posted and acknowledged like any other mail. This module is the loop that finds them."""
 from __future__ import annotations
 
 import asyncio
@@ -9,16 +10,10 @@ import structlog
 
 from bridge.deps import Deps
 from bridge.documents_in import AntivirusUnavailable
-from bridge.mail_in import MailRejected
 from bridge.parse_pool import MailParser
-from bridge.posting import post_mail
-from bridge.puppets import ShutOut
 from bridge.routing import Route, ref
-from bridge.stages.acknowledge import tell_quarantine
-from bridge.xdm import XdmError, xdm_of
-from liaison.enforcement import decide_at
+from bridge.stages import run_by_hand
 from liaison.mail_store import Quarantined
-from liaison.matrix import txn_id
 
 log = structlog.get_logger(__name__)
 
@@ -47,46 +42,11 @@ class HandRouting:
                 log.exception("quarantine.routing_failed", number=q.number)
 
     async def _route_one(self, q: Quarantined) -> None:
-        """One routed mail, decided again now and posted, or told in the quarantine room why not."""
-        d = self.d
-        pathway = await d.pathways.pathway(q.pathway_id)
-        decided = await decide_at(d.sharing, "mail.in.route", pathway=pathway, recipient=q.from_address,
-                                  actor=q.decided_by or d.settings.bot_user_id, trusted_domain=q.trusted)
-        if not decided.allowed:   # routed by hand, refused now (an objection recorded since)
-            await self._refused(q, f"Courriel n° {q.number} non déposé dans le parcours {pathway.code} : "
-                                   f"{decided.sentence()}. Il reste en quarantaine.", f"refused-{q.number}")
-            log.info("quarantine.routing_refused", number=q.number, rule=decided.decision.rule)
-            return
-        try:
-            mail = await self.parser.parse(await d.mail.quarantine_raw(q.number) or b"")
-        except MailRejected as err:   # only mails whose reason is routable get here: this one is not readable
-            await self._refused(q, f"Courriel n° {q.number} non déposé dans le parcours {pathway.code} : "
-                                   f"{err.reason}. Il reste en quarantaine.", f"unreadable-{q.number}")
-            log.info("quarantine.routing_unreadable", number=q.number, code=err.code)
-            return
-        try:
-            xdm = xdm_of(mail)
-        except XdmError:   # the letter and its other attachments go; the archive's documents are not indexed
-            xdm = None
+        """One routed mail through the inbound pipeline from `decide`, with the coordinator's route."""
+        pathway = await self.d.pathways.pathway(q.pathway_id)
         where = Route(ref(pathway), None, f"à la main par la coordination (quarantaine n° {q.number})",
-                      basis="hand")
+                      basis="hand", by=q.decided_by or "")
         try:
-            event_id = await post_mail(d, mail_id=q.mail_in_id, mail=mail, xdm=xdm, route=where)
-        except AntivirusUnavailable:
+            await run_by_hand(self.d, self.parser, q, where)
+        except AntivirusUnavailable:   # stays « routing »: posted once clamd answers
             log.warning("quarantine.routing_waits_antivirus", number=q.number)
-            return
-        except ShutOut as out:   # banned: routing by hand does not override a ban
-            await self._refused(q, f"Courriel n° {q.number} non déposé dans le parcours {pathway.code} : "
-                                   f"{out.sentence()}. Il reste en quarantaine.", f"shut-out-{q.number}")
-            log.info("quarantine.routing_shut_out", number=q.number, banned=out.banned)
-            return
-        if mail.mdn_to and not mail.auto_submitted and mail.message_id:   # owed once a member has read it
-            await d.store.want_mdn(q.mail_in_id, mail.from_address)
-        await d.store.finish_mail(q.mail_in_id, "posted", pathway_id=pathway.id, event_id=event_id)
-        await d.mail.finish_routing(q.number, None)
-        d.metrics.relayed_in.inc()
-        log.info("quarantine.routed", number=q.number, pathway_id=pathway.id)
-
-    async def _refused(self, q: Quarantined, text: str, key: str) -> None:
-        await self.d.mail.routing_refused(q.number)
-        await tell_quarantine(self.d, text, txn_id("mss-q-told", key))

@@ -31,6 +31,7 @@ class Route:
     how: str                  # French: why this room
     note: str = ""            # French: something the room should know (several pathways…)
     basis: str = "subaddress"  # what the route rests on: thread, ins, subaddress, hand (see MailStore.add_correspondent)
+    by: str = ""              # hand: the coordinator who routed it (the decision's actor)
 
 
 @dataclass(frozen=True)

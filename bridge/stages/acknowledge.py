@@ -2,11 +2,16 @@
 coordination told in the quarantine room; for a posted one, the read receipt it asked for owed to its sender."""
 from __future__ import annotations
 
+import structlog
+
 from bridge import quarantine_room
 from bridge.deps import Deps
-from bridge.routing import Quarantine
+from bridge.routing import Quarantine, Route
 from bridge.stages.outcome import Outcome
+from liaison.mail_store import Quarantined
 from liaison.matrix import txn_id
+
+log = structlog.get_logger(__name__)
 
 
 async def write(d: Deps, mail_id: str, raw: bytes, outcome: Outcome) -> str:
@@ -20,6 +25,23 @@ async def write(d: Deps, mail_id: str, raw: bytes, outcome: Outcome) -> str:
         return "posted"
     await d.store.finish_mail(mail_id, outcome.state, reason=outcome.reason)
     return outcome.state
+
+
+async def write_by_hand(d: Deps, held: Quarantined, where: Route, outcome: Outcome) -> str:
+    """A mail routed by hand: posted, it leaves the quarantine; refused now (an objection recorded since, a sender
+    banned from the room, a mail that cannot be read), it stays there and the quarantine room is told why."""
+    if outcome.quarantine is None:
+        state = await write(d, held.mail_in_id, b"", outcome)
+        await d.mail.finish_routing(held.number, None)
+        log.info("quarantine.routed", number=held.number, pathway_id=where.pathway.id)
+        return state
+    q = outcome.quarantine
+    await d.mail.routing_refused(held.number)
+    await tell_quarantine(d, f"Courriel n° {held.number} non déposé dans le parcours {where.pathway.code} : "
+                             f"{q.reason.rstrip('.')}. Il reste en quarantaine.",
+                          txn_id("mss-q-told", f"{q.code}-{held.number}"))
+    log.info("quarantine.routing_refused", number=held.number, code=q.code)
+    return "quarantined"
 
 
 async def quarantine(d: Deps, mail_id: str, raw: bytes, q: Quarantine, sender: str, trusted: bool) -> str:

@@ -1,19 +1,24 @@
-"""Stage 4: the sharing law, asked now, for this sender and this pathway (an objection keeps the mail out)."""
+"""Stage 4: the sharing law, asked now, for this sender and this pathway (an objection keeps the mail out).
+
+A mail a coordinator routed by hand from the quarantine enters the pipeline here (bridge/hand_routing.py): its route
+is theirs, and so is the decision (`mail.in.route`, by them), asked again at the moment it is posted."""
 from __future__ import annotations
 
 from bridge.deps import Deps
 from bridge.routing import Quarantine, Route
-from bridge.stages.judge import Judged
 from bridge.stages.outcome import Outcome
 from liaison.enforcement import decide_at
 
 
-async def check(d: Deps, judged: Judged, where: Route) -> Outcome | None:
-    """None when the mail may be posted; otherwise it goes to quarantine with the rule named (and traced)."""
-    mail = judged.mail
+async def check(d: Deps, sender: str, trusted: bool, where: Route) -> Outcome | None:
+    """None when the mail may be posted; otherwise it goes (or stays) in quarantine with the rule named (and traced)."""
     pathway = await d.pathways.pathway(where.pathway.id)
-    decided = await decide_at(d.sharing, "mail.in.post", pathway=pathway, recipient=mail.from_address,
-                              actor=mail.from_address, trusted_domain=judged.trusted)
+    if where.basis == "hand":
+        action, actor = "mail.in.route", where.by or d.settings.bot_user_id
+    else:
+        action, actor = "mail.in.post", sender
+    decided = await decide_at(d.sharing, action, pathway=pathway, recipient=sender, actor=actor,
+                              trusted_domain=trusted)
     if decided.allowed:
         return None
-    return Outcome.quarantined(Quarantine(decided.decision.rule, decided.sentence()), mail.from_address, judged.trusted)
+    return Outcome.quarantined(Quarantine(decided.decision.rule, decided.sentence()), sender, trusted)

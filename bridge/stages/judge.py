@@ -38,6 +38,16 @@ async def judge(d: Deps, mail_id: str, mail: InboundMail) -> Judged | Outcome:
         return Outcome.quarantined(Quarantine(err.code, err.reason), mail.from_address, trusted)
 
 
+def judged_before(mail: InboundMail, trusted: bool) -> Judged:
+    """A mail judged when it came in, read again from the quarantine to be routed by hand: an archive that cannot be
+    read does not hold the letter back (its documents are not indexed, the rest of the mail goes)."""
+    try:
+        xdm = xdm_of(mail)
+    except XdmError:
+        xdm = None
+    return Judged(mail, xdm, trusted)
+
+
 def sender_mismatch(mail: InboundMail) -> Quarantine | None:
     """From must be the sender the MSSanté operator authenticated: the envelope sender the delivery recorded
     (Return-Path) and the sender of every `pass` of an Authentication-Results. No Return-Path is no mismatch
