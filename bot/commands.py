@@ -55,6 +55,15 @@ ROOMS = {
     "any": "",
 }
 CLOSED = "Ce parcours est clos : rouvrez-le d'abord (!parcours rouvrir)."   # a command declared `open=True`
+_PLACES = {"pathway": "dans le salon du parcours", "circle": "dans le cercle élargi du parcours",
+           "coordination": "dans le salon de la coordination", "direct": "en conversation privée avec Liaison"}
+
+
+def place(room: tuple[str, ...], open: bool = False) -> str:
+    """Where a command runs, as `!aide` and the README say it (« » when anywhere)."""
+    if "any" in room:
+        return ""
+    return " ou ".join(_PLACES[k] for k in room) + (" (parcours ouvert)" if open else "")
 
 
 def _rooms(room: str | Iterable[str]) -> tuple[str, ...]:
@@ -125,6 +134,9 @@ class Sub:
     @property
     def words(self) -> tuple[str, ...]:
         return (self.name, self.english, *self.aliases)
+
+    def place(self, cmd: "Command") -> str:
+        return place(cmd.room if self.room is None else self.room, cmd.open if self.open is None else self.open)
 
     def usage(self, prefix: str = "!", *, full: bool = True) -> str:
         """`full`: with the named fields of a form (the short line is for lists)."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from bot.commands import Arg, Command, Context, Reply, Sub, command
+from bot.commands import Arg, Command, Context, Reply, Sub, command, place
 
 
 @command("aide", en="help", aliases=["?"],
@@ -43,9 +43,11 @@ def _overview(cmds: list[Command], is_staff: bool, is_coordinator: bool) -> Repl
 
 
 def _detail(cmd: Command, subs: list[Sub]) -> Reply:
-    lines = [f"!{cmd.name} — {cmd.summary}", f"En anglais : !{cmd.english}. Réservée à : {cmd.who.value}."]
+    where = f" À taper {place(cmd.room, cmd.open)}." if place(cmd.room, cmd.open) else ""
+    lines = [f"!{cmd.name} — {cmd.summary}", f"En anglais : !{cmd.english}. Réservée à : {cmd.who.value}.{where}"]
     html = [f"<p><code>!{escape(cmd.name)}</code> — {escape(cmd.summary)}</p>",
-            f"<p>En anglais : <code>!{escape(cmd.english)}</code>. Réservée à : {escape(cmd.who.value)}.</p>"]
+            f"<p>En anglais : <code>!{escape(cmd.english)}</code>. Réservée à : {escape(cmd.who.value)}."
+            f"{escape(where)}</p>"]
     if subs:
         default = cmd.sub(cmd.default) if cmd.default else None
         lines.append("Sous-commandes :")
@@ -69,12 +71,13 @@ def _detail(cmd: Command, subs: list[Sub]) -> Reply:
 
 def _sub_detail(cmd: Command, sub: Sub) -> Reply:
     other = f" (aussi : {', '.join(sub.aliases)})" if sub.aliases else ""
+    where = f" À taper {sub.place(cmd)}." if sub.place(cmd) else ""
     lines = [f"{sub.usage()} — {sub.summary}",
-             f"En anglais : !{cmd.english} {sub.english}{other}. Réservée à : {sub.who.value}.",
+             f"En anglais : !{cmd.english} {sub.english}{other}. Réservée à : {sub.who.value}.{where}",
              *_args_text(sub.args)]
     html = (f"<p><code>{escape(sub.usage())}</code> — {escape(sub.summary)}</p>"
             f"<p>En anglais : <code>!{escape(cmd.english)} {escape(sub.english)}</code>{escape(other)}. "
-            f"Réservée à : {escape(sub.who.value)}.</p>" + _args_html(sub.args))
+            f"Réservée à : {escape(sub.who.value)}.{escape(where)}</p>" + _args_html(sub.args))
     return Reply("\n".join(lines), html)
 
 

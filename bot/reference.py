@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.commands import Arg, Registry
+from bot.commands import Arg, Registry, place
 
 BEGIN = "<!-- commandes : début (généré par `python -m bot.reference`, ne pas modifier à la main) -->"
 END = "<!-- commandes : fin -->"
@@ -17,13 +17,17 @@ def markdown(registry: Registry) -> str:
     rows = ["| commande | en anglais (autres noms) | pour | ce qu'elle fait |", "|---|---|---|---|"]
     for cmd in registry.commands:
         rows.append(f"| `{_code(cmd.usage())}` | `!{cmd.english}`{_aliases(cmd.aliases)} | {cmd.who.value} | "
-                    f"{_cell(cmd.summary)}{_args(cmd.args)} |")
+                    f"{_cell(cmd.summary)}{_where(place(cmd.room, cmd.open))}{_args(cmd.args)} |")
         default = cmd.sub(cmd.default) if cmd.default else None
         for sub in cmd.subs:
             note = " (sans sous-commande)" if sub is default else ""
             rows.append(f"| `{_code(sub.usage())}` | `!{cmd.english} {sub.english}`{_aliases(sub.aliases)} | "
-                        f"{sub.who.value} | {_cell(sub.summary)}{note}{_args(sub.args)} |")
+                        f"{sub.who.value} | {_cell(sub.summary)}{note}{_where(sub.place(cmd))}{_args(sub.args)} |")
     return "\n".join(rows)
+
+
+def _where(place: str) -> str:
+    return f"<br>À taper {place}." if place else ""
 
 
 def _aliases(aliases: tuple[str, ...]) -> str:

@@ -248,3 +248,21 @@ def test_a_form_says_which_field_is_wrong_with_an_example_and_the_usage(line, sa
     parsed = Registry.of([fiche]).parse(line)
     assert parsed.problem.text.startswith(said), parsed.problem.text
     assert parsed.problem.text.endswith(f"(utilisation : {fiche.command.sub('remplir').usage()})")
+
+
+async def test_help_and_the_reference_say_where_a_command_runs(services):
+    from bot.__main__ import build_registry
+    from bot.reference import markdown
+
+    real = build_registry()
+    detail = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {"commande": "parcours", "sous-commande": "resume"},
+                                              real, True, services))
+    assert "À taper dans le salon du parcours (parcours ouvert)." in detail.text.splitlines()[1]
+    info = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {"commande": "parcours", "sous-commande": "info"},
+                                            real, True, services))
+    assert "À taper dans le salon du parcours ou dans le cercle élargi du parcours." in info.text
+    anywhere = await help_commands.aide(Context("@a:hs", "!r:hs", "$e", {"commande": "parcours", "sous-commande":
+                                                                          "types"}, real, True, services))
+    assert "À taper" not in anywhere.text
+    assert "Exporte la trace des partages concernant le patient de ce salon (résumé + fichier JSON chiffré).<br>À " \
+           "taper dans le salon du parcours." in markdown(real)
