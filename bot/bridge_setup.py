@@ -11,6 +11,8 @@ log = structlog.get_logger(__name__)
 
 
 async def prepare_bridge(services) -> None:
+    """The quarantine room invites the roster's coordinators and the bridge, no one else: a stranger's mail waits
+    there for the coordination's decision, and no clinician who does not coordinate gets it as an invitation."""
     s, bridge = services.settings, services.settings.bridge_user_id
     coordinators = sorted(m.user_id for m in await services.roster.members() if m.coordinator)
     try:
