@@ -62,7 +62,7 @@ class Services:
     contacts: Contacts | None = None           # external professionals recorded by the coordination
 
     @classmethod
-    def of(cls, shared: Shared, matrix: Matrix, settings: PathwaySettings,
+    def of(cls, shared: Shared, matrix: MatrixRooms, settings: PathwaySettings,
            antivirus: Antivirus = Antivirus()) -> "Services":
         return cls(matrix, shared.roster, shared.pathways, settings, shared.trace, shared.consents, shared.knobs,
                    shared.sharing, shared.clock, mail=shared.mail, trusted=shared.trusted,

@@ -68,7 +68,9 @@ def _uncomment(value: str) -> str:
 
 def _split(value: str) -> list[str]:
     """Split on `;` outside quoted strings."""
-    parts, current, quoted, escaped = [], [], False, False
+    parts: list[str] = []
+    current: list[str] = []
+    quoted = escaped = False
     for c in value:
         if escaped:
             escaped = False

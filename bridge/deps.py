@@ -72,7 +72,7 @@ class Deps:
     scan_patience: ScanPatience = field(default_factory=ScanPatience)   # how long a mail waits for clamd
 
     @classmethod
-    def of(cls, shared: Shared, settings: BridgeSettings, store: BridgeStore, matrix: Matrix, puppets: Puppets,
+    def of(cls, shared: Shared, settings: BridgeSettings, store: BridgeStore, matrix: BridgeMatrix, puppets: Puppets,
            smtp: SmtpClient, metrics: Metrics, antivirus: Antivirus) -> "Deps":
         if shared.mail is None or shared.trusted is None:
             raise ValueError("the bridge's stores need the bridge's configuration (mail store, trusted domains)")

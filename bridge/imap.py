@@ -56,7 +56,8 @@ class _QuietProtocol(aioimaplib.IMAP4ClientProtocol):
 
     def data_received(self, d: bytes) -> None:
         try:
-            self._handle_responses(self.incomplete_line + d, self._handle_line, self.current_command)
+            pending, command = self.incomplete_line, self.current_command  # type: ignore[has-type]  # aioimaplib
+            self._handle_responses(pending + d, self._handle_line, command)
             self.incomplete_line = b""
             self.current_command = None
         except aioimaplib.IncompleteRead as incomplete:
@@ -128,7 +129,7 @@ class ImapClient:
             raise ImapError("La connexion IMAP n'est pas ouverte.")
         return self._imap
 
-    async def _ok(self, what: str, call) -> object:
+    async def _ok(self, what: str, call) -> aioimaplib.Response:
         try:
             response = await call
         except (aioimaplib.AioImapException, OSError, asyncio.TimeoutError) as exc:
@@ -231,7 +232,9 @@ class ImapClient:
         the others wait for the next call) and only the header block of those over it (`complete` False)."""
         uids = (await self._uids("ALL"))[:limit]
         sizes = await self._sizes(uids)
-        whole, heads, budget = [], [], self.settings.max_mail_bytes
+        whole: list[int] = []
+        heads: list[int] = []
+        budget = self.settings.max_mail_bytes
         for uid in uids:
             size = sizes.get(uid, 0)
             if size > self.settings.max_mail_bytes:

@@ -9,6 +9,7 @@ from datetime import datetime
 from email import errors, policy
 from email.message import Message
 from email.parser import BytesParser
+from typing import cast
 
 from bridge import mail_headers as headers
 from bridge.auth_results import AuthResult, auth_results
@@ -177,7 +178,7 @@ def _parse(aside: SetAside, limits: MailLimits, homeserver: str) -> InboundMail:
     body = _Body(limits, [], [], [], aside)
     receipt = parse_receipt(msg)
     if receipt is not None:
-        _walk(msg.get_payload(0), body, 1)  # the human-readable part only
+        _walk(_part(msg, 0), body, 1)  # the human-readable part only
     else:
         _walk(msg, body, 0)
 
@@ -238,6 +239,15 @@ def _sender(msg: Message) -> tuple[str, str]:
     return spec, name
 
 
+def _part(multipart: Message, index: int) -> Message:
+    """A sub-part of a multipart (email's get_payload is typed for every kind of part at once)."""
+    return cast(Message, multipart.get_payload(index))
+
+
+def _parts(multipart: Message) -> list[Message]:
+    return cast("list[Message]", multipart.get_payload())
+
+
 def _check_structure(part: Message, depth: int = 0) -> None:
     """Refuse a broken MIME tree; an attached message/* may be truncated (DSNs often are)."""
     if depth > _MAX_DEPTH or any(isinstance(d, _FATAL_DEFECTS) for d in part.defects):
@@ -245,7 +255,7 @@ def _check_structure(part: Message, depth: int = 0) -> None:
     if part.get_content_maintype() == "multipart":
         if not (part.is_multipart() and part.get_payload()):
             raise _reject("malformed")
-        for sub in part.get_payload():
+        for sub in _parts(part):
             _check_structure(sub, depth + 1)
 
 
@@ -259,10 +269,10 @@ def _walk(part: Message, body: _Body, depth: int) -> None:
         protocol = str(part.get_param("protocol", "") or "").lower()
         signed_kind = "smime" if protocol in _SIGNATURE_TYPES else "other"
         body.signature = body.signature or signed_kind
-        _walk(part.get_payload(0), body, depth + 1)  # the signed content; the signature is dropped
+        _walk(_part(part, 0), body, depth + 1)  # the signed content; the signature is dropped
         return
     if part.get_content_maintype() == "multipart" and part.is_multipart():
-        for sub in part.get_payload():
+        for sub in _parts(part):
             _walk(sub, body, depth + 1)
         return
     body.leaves += 1

@@ -43,8 +43,8 @@ def all_of(value: str | None) -> list[str]:
 def chain(ids: list[str], limit: int) -> list[str]:
     """Ids once each, usable only; over `limit`, the thread's root and the latest ones."""
     out: list[str] = []
-    for i in ids:
-        i = usable(i)
+    for raw in ids:
+        i = usable(raw)
         if i is not None and i not in out:
             out.append(i)
     if len(out) > limit:
@@ -58,4 +58,4 @@ def local_id(mail_id: int | str) -> str:
 
 
 def is_local(value: str | None) -> bool:
-    return bool(value) and value.endswith(_LOCAL_DOMAIN)
+    return value is not None and value.endswith(_LOCAL_DOMAIN)

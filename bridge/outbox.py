@@ -7,7 +7,6 @@ with the reason when it fails for good.
 from __future__ import annotations
 
 import asyncio
-import time
 from datetime import datetime, timezone
 
 import structlog
@@ -22,12 +21,9 @@ from liaison.matrix import MatrixError, notice as _notice, txn_id
 log = structlog.get_logger(__name__)
 
 
-def now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-def later_ms(seconds: float) -> int:
-    return int((time.time() + seconds) * 1000)
+def later_ms(d: Deps, seconds: float) -> int:
+    """A moment `seconds` from now on the bridge's clock, in ms."""
+    return d.clock.now_ms() + int(seconds * 1000)
 
 
 def backoff(attempts: int, first: int = 60, most: int = 3600) -> int:
@@ -42,13 +38,13 @@ def _when(seconds: int) -> str:
 async def run(d: Deps) -> None:
     while True:
         try:
-            for out in await d.store.due(now_ms()):
+            for out in await d.store.due(d.clock.now_ms()):
                 await send_one(d, out)
             next_at = await d.store.next_due_at()
         except Exception:   # the database or the homeserver went away: the rows wait
             log.exception("outbox.pass_failed")
-            next_at = later_ms(2)
-        wait = 30.0 if next_at is None else max(0.02, min(30.0, (next_at - now_ms()) / 1000))
+            next_at = later_ms(d, 2)
+        wait = 30.0 if next_at is None else max(0.02, min(30.0, (next_at - d.clock.now_ms()) / 1000))
         await d.store.new_mail_out.wait(wait)
 
 
@@ -71,6 +67,7 @@ async def send_one(d: Deps, out: Outgoing) -> None:
 
 async def _still_allowed(d: Deps, out: Outgoing) -> bool:
     """Decided again as it leaves (it may have waited days): a mail whose decision turned is cancelled, never sent."""
+    assert out.pathway_id, "asked only for a mail sent from a pathway"
     pathway = await d.pathways.pathway(out.pathway_id)
     receipt = out.source_event_id.startswith("mdn:")
     decided = await decide_at(d.sharing, "mail.receipt" if receipt else "mail.out.send", pathway=pathway,
@@ -92,7 +89,7 @@ async def _still_allowed(d: Deps, out: Outgoing) -> bool:
 
 async def _failed(d: Deps, out: Outgoing, error: str, permanent: bool, from_room: bool) -> None:
     s = d.settings
-    if permanent or now_ms() >= out.give_up_at:
+    if permanent or d.clock.now_ms() >= out.give_up_at:
         reason = error if permanent else f"abandonné après {s.give_up_seconds // 3600} h d'échecs ({error})"
         await d.store.mark_failed(out.id, reason, "failed" if permanent else "abandoned")
         log.warning("outbox.failed", out_id=out.id, permanent=permanent, attempts=out.attempts + 1)
@@ -110,6 +107,6 @@ async def _failed(d: Deps, out: Outgoing, error: str, permanent: bool, from_room
                                          txn_id("mss-retry", out.id))
         except MatrixError as err:
             log.warning("outbox.notice_failed", out_id=out.id, error=str(err)[:200])
-    await d.store.mark_retry(out.id, error=error, next_at=later_ms(delay), notice=notice)
+    await d.store.mark_retry(out.id, error=error, next_at=later_ms(d, delay), notice=notice)
     d.metrics.retries.inc()
     log.info("outbox.retry", out_id=out.id, attempts=out.attempts + 1, delay_s=delay)

@@ -101,7 +101,7 @@ class SmtpClient:
             raise SmtpError("Aucun destinataire pour ce message.", permanent=True)
         async with self._lock:
             fresh = self._smtp is None or not self._smtp.is_connected
-            if fresh:
+            if fresh or self._smtp is None:
                 self._smtp = await self._connect()
             try:
                 await self._transaction(self._smtp, message, sender, recipients, envid, notify)

@@ -293,7 +293,7 @@ def read_xdm(data: bytes, limits: XdmLimits = XdmLimits()) -> XdmPackage:
     if len(patients) > 1:
         raise XdmError("patient_mismatch", "Les documents de l'archive IHE_XDM ne concernent pas tous le même "
                                            "patient : l'archive est refusée.")
-    return XdmPackage(submission_set_id=_ident(package, SS_UNIQUE_ID) or package.get("id", ""),
+    return XdmPackage(submission_set_id=_ident(package, SS_UNIQUE_ID) or package.get("id") or "",
                       source_id=_ident(package, SS_SOURCE_ID), documents=documents)
 
 

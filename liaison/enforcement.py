@@ -36,7 +36,7 @@ async def decide_at(stores: SharingStores, path: str, *, pathway: Pathway, recip
     `categories`: for the circle room, allowed when the policy allows one of the role's categories (the first
     that is allowed is traced, else the last refusal)."""
     declared = PATHS[path]
-    decision, category = None, facts.pop("data_category", "soins")
+    category = facts.pop("data_category", "soins")
     for category in categories or [category]:
         decision = await decide_for(stores, pathway=pathway, user_id=recipient, actor=actor,
                                     action=declared.action, data_category=category, **facts)

@@ -12,7 +12,9 @@ import logging
 import re
 import secrets
 import sys
+from collections.abc import MutableMapping
 from pathlib import Path
+from typing import Any
 
 import structlog
 
@@ -69,7 +71,7 @@ def _clean(value):
     return value
 
 
-def scrub(_logger, _method, event_dict: dict) -> dict:
+def scrub(_logger: Any, _method: str, event_dict: MutableMapping[str, Any]) -> dict[str, Any]:
     """The structlog processor: every value of the line, the event and the exception's text included."""
     return {k: v if k.startswith("_") else MASK if k.lower() in SENSITIVE_KEYS else _clean(v)
             for k, v in event_dict.items()}

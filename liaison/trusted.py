@@ -85,7 +85,8 @@ def parse_trusted_domains(xml: bytes) -> TrustedDomains:
         raise TrustedListError("La liste blanche MSSanté contient une DTD ou des entités : "
                                "elle est refusée par sécurité.") from None
     except (ParseError, LookupError, ValueError) as exc:  # LookupError: unknown declared encoding
-        line = exc.position[0] if getattr(exc, "position", None) else "?"
+        position = getattr(exc, "position", None)
+        line = position[0] if position else "?"
         raise TrustedListError(f"La liste blanche MSSanté n'est pas un XML valide (ligne {line}).") from None
     if not root.tag.startswith(f"{{{NAMESPACE}}}"):
         raise TrustedListError(f"La liste blanche MSSanté n'est pas dans l'espace de noms attendu "

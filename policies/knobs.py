@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import Any
 
 import yaml
 
@@ -28,9 +29,9 @@ class KnobError(ValueError):
 @dataclass(frozen=True)
 class Knob:
     name: str
-    kind: type
+    kind: type[Any]
     help: str
-    check: Callable[[object], str | None] = lambda value: None
+    check: Callable[[Any], str | None] = lambda value: None   # given a value already of `kind`
 
 
 def _roles(value) -> str | None:
@@ -90,13 +91,13 @@ def load_knobs(text: str) -> Knobs:
     if not isinstance(root, yaml.MappingNode):
         raise KnobError(root.start_mark.line + 1, "une liste de réglages « nom: valeur » est attendue")
     declared = {k.name: k for k in KNOBS}
-    values = {}
+    values: dict[str, Any] = {}
     for key_node, value_node in root.value:
         line, name = key_node.start_mark.line + 1, key_node.value
         knob = declared.get(name)
         if knob is None:
             raise KnobError(line, f"réglage inconnu « {name} » (réglages : {', '.join(declared)})")
-        value = yaml.safe_load(yaml.serialize(value_node))
+        value: Any = yaml.safe_load(yaml.serialize(value_node))
         if not isinstance(value, knob.kind) or (knob.kind is int and isinstance(value, bool)):
             raise KnobError(line, f"{name} : {_KIND[knob.kind]} attendu")
         problem = knob.check(value)

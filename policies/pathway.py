@@ -35,7 +35,7 @@ def find_pathway_type(text: str, types=PATHWAY_TYPES) -> tuple[str, str] | None:
         return None
     found = []
     for key, label in types:
-        tails = set()
+        tails: set[str] = set()
         for name in (key, label):
             words = _words(name)
             tails.update("".join(words[i:]) for i in range(len(words)))

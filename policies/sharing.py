@@ -155,7 +155,7 @@ def _names(f: Facts, kind: str, scope: str) -> bool:
     if kind == "profession":
         return scope == f.recipient_profession
     if kind == "structure":
-        return bool(f.recipient_structure) and scope.casefold() == f.recipient_structure.casefold()
+        return bool(f.recipient_structure) and scope.casefold() == (f.recipient_structure or "").casefold()
     if kind == "category":   # the coordination of the team of care (L.1110-12) is not a non-health professional
         return (f.recipient.category in (Category.SOCIAL, Category.OTHER) and "coordinator" not in f.recipient.roles
                 and scope in ("social", "non-sante"))

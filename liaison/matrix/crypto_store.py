@@ -40,7 +40,7 @@ def _key(passphrase: str) -> bytes:
 
 
 def _text(value) -> str:
-    return value.decode() if isinstance(value, (bytes, bytearray, memoryview)) else str(value)
+    return bytes(value).decode() if isinstance(value, (bytes, bytearray, memoryview)) else str(value)
 
 
 def _opens(kind, pickle: str, passphrase: str) -> bool:

@@ -116,7 +116,8 @@ def attachment(content: dict) -> tuple[dict | None, str | None, int | None]:
         file = {"url": content["url"]}
     if not file or not isinstance(file.get("url"), str) or not file["url"].startswith("mxc://"):
         file = None
-    info = content.get("info") if isinstance(content.get("info"), dict) else {}
+    info = content.get("info")
+    info = info if isinstance(info, dict) else {}
     mimetype = info.get("mimetype") if isinstance(info.get("mimetype"), str) else None
     size = info.get("size") if isinstance(info.get("size"), int) and not isinstance(info.get("size"), bool) else None
     return file, mimetype, size

@@ -9,7 +9,8 @@ from liaison.matrix.errors import MatrixError
 
 async def history(client: AsyncClient, room_id: str, max_events: int) -> list[dict]:
     """Messages oldest first, decrypted where the device holds the keys (body None where it does not)."""
-    out, token = [], None
+    out: list[dict] = []
+    token = None
     while len(out) < max_events:
         resp = await client.room_messages(room_id, start=token, limit=500)
         if not isinstance(resp, RoomMessagesResponse):
