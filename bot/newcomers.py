@@ -91,20 +91,15 @@ class Newcomers:
                 return False
         if not allowed:
             return False
-        names = [await self._name(u) for u in allowed]
         salt = hashlib.sha256(repr(sorted(missing)).encode()).hexdigest()[:16]
-        note = (f"Résumé republié pour {'le nouvel appareil' if len(missing) == 1 else 'les nouveaux appareils'} "
-                f"de {', '.join(names)} (les messages antérieurs à un appareil ne peuvent pas être déchiffrés par lui).")
+        # The whole team reads this summary: the note names no one and says nothing of anyone's phone.
+        note = "Résumé republié : lisible aussi sur les appareils connectés depuis le précédent."
         await Opener(s).post_current_summary(pathway, note=note, salt=salt)
         if s.documents is not None and await s.documents.of_pathway(pathway.id):
             docs = await listing(s, pathway)
             await s.matrix.send(room_id, _notice(docs.text, docs.html or docs.text), txn_id(pathway.id, "docs", salt))
         log.info("newcomers.reposted", pathway_id=pathway.id, devices=len(missing), people=len(allowed))
         return True
-
-    async def _name(self, user_id: str) -> str:
-        member = await self.s.roster.get(user_id)
-        return member.display_name if member else user_id
 
     async def drain(self, timeout: float = 10.0) -> None:
         if self._running:
