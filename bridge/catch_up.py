@@ -13,7 +13,6 @@ from sqlalchemy.exc import SQLAlchemyError
 from bridge.deps import Deps
 from bridge.store import BridgeStore
 from liaison.matrix import MatrixError
-from liaison.pathway_store import now_ms
 
 log = structlog.get_logger(__name__)
 
@@ -23,7 +22,7 @@ PER_ROOM = 200
 
 async def catch_up(d: Deps, store: BridgeStore, wanted) -> int:
     """The number of events found that had not been pushed (they are then pending, and the relay woken)."""
-    since, rooms, found = now_ms() - LOOKBACK_MS, 0, 0
+    since, rooms, found = d.clock.now_ms() - LOOKBACK_MS, 0, 0
     try:
         threaded = await d.mail.thread_rooms()
         joined = [r for r in await d.matrix.joined_rooms() if r in threaded]

@@ -76,7 +76,8 @@ async def pack(d: Deps, r: Request, pathway: Pathway) -> Packed:
     author = author_of(await d.roster.get(r.sender), r.sender, s.structure or s.display_name)
     try:
         archive = write_xdm([out], patient_ins=patient.ins, patient_oid=patient.ins_oid, author=author,
-                            source_id=s.source_oid, title=f"Parcours {pathway.code} : {doctype.label}")
+                            source_id=s.source_oid, title=f"Parcours {pathway.code} : {doctype.label}",
+                            now=d.clock.now())
         headers = mss_headers([out])
     except ValueError as err:   # XdmError included: its message is already a French sentence
         raise Unsendable("document.xdm_invalid", str(err).rstrip(".")) from None

@@ -12,6 +12,7 @@ from email.utils import format_datetime
 
 from bridge import msgids
 from bridge.sanitize import header_text  # noqa: F401  (one header guard for the bridge)
+from liaison.clock import SystemClock
 MAX_REFERENCES = 20
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _DOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})+$")
@@ -105,7 +106,7 @@ def compose(*, from_address: str, from_display: str, to: str, subject: str, text
         if parent is None and not msgids.is_local(in_reply_to):
             raise ValueError("Le Message-ID du message auquel on répond est invalide.")
     extras = _extra(extra_headers)
-    when = now or datetime.now(timezone.utc)
+    when = now or SystemClock().now()
     if when.tzinfo is None:
         when = when.replace(tzinfo=timezone.utc)
 

@@ -51,7 +51,7 @@ class Outbound:
                 await self._process(p)
             except Exception as err:   # noqa: BLE001 — whatever breaks, the event is told, the others go on
                 attempts = await self.d.store.event_attempt(event_id)
-                if attempts < ERROR_GIVE_UP and outbox.now_ms() - p.received_at < GIVE_UP_MS:
+                if attempts < ERROR_GIVE_UP and self.d.clock.now_ms() - p.received_at < GIVE_UP_MS:
                     log.warning("outbound.event_failed", event_id=event_id, attempt=attempts, error=type(err).__name__)
                     continue
                 log.exception("outbound.event_given_up", event_id=event_id, attempts=attempts)
@@ -68,7 +68,7 @@ class Outbound:
             msg = d.matrix.read_pushed(event)
         except KeysMissing:
             await d.store.event_attempt(event_id)
-            if outbox.now_ms() - p.received_at >= UNDECRYPTABLE_GIVE_UP_MS:
+            if self.d.clock.now_ms() - p.received_at >= UNDECRYPTABLE_GIVE_UP_MS:
                 await self.not_relayed(event, "undecryptable", "le pont n'a pas reçu la clé de chiffrement de ce "
                                                                "message (appareil de l'expéditeur non à jour ?) ; "
                                                                "renvoyez-le")
@@ -76,7 +76,7 @@ class Outbound:
         state = "ignored" if msg is None else await self.relay(msg)
         if state == "retry":   # tried again at the next pass, told as not relayed if it never can be
             await d.store.event_attempt(event_id)
-            if outbox.now_ms() - p.received_at >= GIVE_UP_MS:
+            if self.d.clock.now_ms() - p.received_at >= GIVE_UP_MS:
                 await self.not_relayed(event, "thread_unknown", "le courriel auquel il répond n'a pas été "
                                                                 "enregistré par le pont ; renvoyez-le")
             return
@@ -167,11 +167,11 @@ class Outbound:
         mail = compose(from_address=s.address, from_display=f"{name} — {s.display_name}", to=address,
                        subject=subject, text=text, event_id=source, reply_to=s.subaddress(pathway.code),
                        in_reply_to=in_reply_to, references=references, signature=signature,
-                       attachments=attachments, extra_headers=extra_headers)
+                       attachments=attachments, extra_headers=extra_headers, now=d.clock.now())
         await d.mail.add_thread(Thread(mid, pathway.id, room_id, source, thread_root, address, subject))
         if await d.store.enqueue(source_event_id=source, pathway_id=pathway.id, room_id=room_id, message_id=mid,
                                  recipient=address, raw=as_bytes(mail),
-                                 give_up_at=outbox.later_ms(s.give_up_seconds)):
+                                 give_up_at=outbox.later_ms(d, s.give_up_seconds)):
             d.metrics.relayed_out.inc()
 
     async def signer(self, user_id: str, code: str) -> tuple[str, str]:

@@ -47,8 +47,8 @@ async def _send(d: Deps, pathway, o) -> None:
         return
     s = d.settings
     mdn = compose_mdn(original_message_id=o.message_id, original_recipient=s.address, from_address=s.address,
-                      from_name=s.display_name, to=o.to, subject="")
+                      from_name=s.display_name, to=o.to, subject="", date=d.clock.now())
     await d.store.enqueue(source_event_id="mdn:" + o.mail_id, pathway_id=pathway.id, room_id="",
                           message_id=str(mdn["Message-ID"]).strip("<>"), recipient=o.to, raw=as_bytes(mdn),
-                          give_up_at=outbox.later_ms(s.give_up_seconds))
+                          give_up_at=outbox.later_ms(d, s.give_up_seconds))
     log.info("mdn.queued", mail_id=o.mail_id, pathway_id=pathway.id)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage, Message
@@ -12,6 +12,7 @@ from email.utils import format_datetime, make_msgid
 
 from bridge import msgids
 from bridge.sanitize import header_text, strip_unsafe
+from liaison.clock import SystemClock
 
 DSN_ACTIONS = frozenset({"delivered", "failed", "delayed", "relayed", "expanded"})
 MDN_DISPOSITIONS = frozenset({"displayed", "deleted", "dispatched", "processed"})
@@ -208,7 +209,7 @@ def compose_mdn(*, original_message_id: str, original_recipient: str, from_addre
     msg["From"] = Address(display_name=header_text(from_name), addr_spec=sender)
     msg["To"] = dest
     msg["Subject"] = header_text(f"Accusé de lecture : {title}" if title else "Accusé de lecture")
-    msg["Date"] = format_datetime(date or datetime.now(timezone.utc))
+    msg["Date"] = format_datetime(date or SystemClock().now())
     msg["Message-ID"] = make_msgid(domain=sender.rpartition("@")[2])
     msg["In-Reply-To"] = f"<{orig_id}>"
     msg["References"] = f"<{orig_id}>"

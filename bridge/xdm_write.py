@@ -17,6 +17,7 @@ from bridge.xdm_meta import (
     SS_AUTHOR, SS_CLASSIFICATION_NODE, SS_CONTENT_TYPE, SS_PATIENT_ID, SS_SOURCE_ID, SS_UNIQUE_ID,
     STABLE_DOCUMENT, XdmError, cda_info, escape, make_cx, make_xcn, make_xon,
 )
+from liaison.clock import SystemClock
 
 SUBSET = "IHE_XDM/SUBSET01"
 _OID = re.compile(r"^[0-2](\.(0|[1-9][0-9]*))+$")
@@ -228,7 +229,7 @@ def write_xdm(documents: list[XdmOut], *, patient_ins: str, patient_oid: str, au
     _check(documents, patient_ins, patient_oid, author, source_id)
     documents = [XdmOut(**{**doc.__dict__, "cda_code": _check_cda(doc, patient_ins, patient_oid)})
                  for doc in documents]
-    when = (now or datetime.now(timezone.utc))
+    when = (now or SystemClock().now())
     when = when.astimezone(timezone.utc) if when.tzinfo else when.replace(tzinfo=timezone.utc)
     stamp = when.strftime("%Y%m%d%H%M%S")
     names = [f"DOC{i:04d}.{doc.filename_ext.lstrip('.').upper()}" for i, doc in enumerate(documents, 1)]

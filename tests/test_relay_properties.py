@@ -65,6 +65,13 @@ class _Stores:
         self.roster = self.consents = self.pathways = self.trace = self.store = self.mail = self.trusted = self
         self.smtp, self.matrix, self.contacts = _Smtp(w), _Matrix(w), None
         self.sharing = self   # the decision's port (liaison.sharing_facts.SharingStores), played by the same object
+        self.clock = self     # the clock port: the world's time, which the test moves
+
+    def now(self) -> datetime:
+        return self.w.clock
+
+    def now_ms(self) -> int:
+        return int(self.w.clock.timestamp() * 1000)
 
     async def get(self, _who):
         return None
