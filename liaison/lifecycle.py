@@ -18,7 +18,8 @@ import contextlib
 import os
 import signal
 import sys
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Coroutine, Iterable
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -30,7 +31,7 @@ from liaison.private import restrict_umask
 log = structlog.get_logger("lifecycle")
 
 LoopFactory = Callable[[], Awaitable[None]]
-Step = Callable[[], Awaitable[None]]
+Step = Callable[[], Awaitable[object]]   # what it returns is not used
 
 
 @dataclass(frozen=True)
@@ -177,7 +178,8 @@ def stop_on_signals(lifecycle: Lifecycle) -> None:
         loop.add_signal_handler(sig, lifecycle.stop)
 
 
-def main(prog: str, description: str, config_help: str, serve: Callable[[str, str | None], Awaitable[int]],
+def main(prog: str, description: str, config_help: str,
+         serve: Callable[[str, str | None], Coroutine[Any, Any, int]],
          refused: Iterable[type[BaseException]], argv: list[str] | None = None) -> int:
     """The command line both services share: `-c CONFIG [--ready-file F]`; the exit code is `serve`'s, or 2 with
     one line on stderr for an error of `refused` (a configuration, database or list the service will not run on)."""
