@@ -1,13 +1,20 @@
-"""The `liaison` command: `liaison up` (local stack), `liaison bot`, `liaison migrate`, `liaison check`."""
+"""The `liaison` command: `liaison up` (local stack), `liaison bot`, `liaison bridge`, `liaison migrate`,
+`liaison check`, `liaison trace verify`.
+
+The services are launched as their own programs (`python -m bot`, `python -m bridge`), in place of this process:
+the shared core never imports a service."""
 from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import sys
 from pathlib import Path
 
 from liaison.config import ConfigError, load_config
 from liaison.private import restrict_umask
+
+SERVICES = ("bot", "bridge")   # each a package with a __main__: `python -m bot`
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -15,7 +22,7 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="cmd", required=True)
     up = sub.add_parser("up", help="lance la pile locale (Synapse, bot, comptes de démonstration)")
     up.add_argument("--dir", default=".liaison", help="dossier des données de la pile (défaut : .liaison)")
-    for name, text in (("bot", "lance le bot"), ("migrate", "met la base de données à jour"),
+    for name, text in (("bot", "lance le bot"), ("bridge", "lance le pont MSSanté"), ("migrate", "met la base de données à jour"),
                        ("check", "vérifie le fichier de configuration")):
         p = sub.add_parser(name, help=text)
         p.add_argument("-c", "--config", required=True)
@@ -28,9 +35,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd == "up":
         from liaison.stack.up import up as run_stack
         return run_stack(Path(args.dir))
-    if args.cmd == "bot":
-        from bot.__main__ import main as bot_main
-        return bot_main(["-c", args.config])
+    if args.cmd in SERVICES:
+        os.execv(sys.executable, [sys.executable, "-m", args.cmd, "-c", args.config])   # never returns
     try:
         cfg = load_config(args.config)
     except ConfigError as err:

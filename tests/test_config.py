@@ -137,6 +137,11 @@ def test_bad_policy_file_stops_the_bot_naming_the_line(tmp_path):
                                    "policy_file": "politique.yaml"}))
     run = subprocess.run([sys.executable, "-m", "bot", "-c", str(cfg)], capture_output=True, text=True, timeout=60)
     assert run.returncode == 2 and "ligne 2" in run.stderr and "oral_consent" in run.stderr
+    for service in ("bot", "bridge"):   # the `liaison` command launches each service as its own program
+        run = subprocess.run([sys.executable, "-m", "liaison.cli", service, "-c", str(cfg)], capture_output=True,
+                             text=True, timeout=60)
+        said = "ligne 2" if service == "bot" else "section absente"   # this config has no bridge section
+        assert run.returncode == 2 and said in run.stderr, (service, run.stderr)
 
 
 def test_the_bridge_needs_its_own_store_key():
