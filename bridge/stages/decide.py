@@ -14,11 +14,11 @@ async def check(d: Deps, sender: str, trusted: bool, where: Route) -> Outcome | 
     """None when the mail may be posted; otherwise it goes (or stays) in quarantine with the rule named (and traced)."""
     pathway = await d.pathways.pathway(where.pathway.id)
     if where.basis == "hand":
-        action, actor = "mail.in.route", where.by or d.settings.bot_user_id
+        decided = await decide_at(d.sharing, "mail.in.route", pathway=pathway, recipient=sender,
+                                  actor=where.by or d.settings.bot_user_id, trusted_domain=trusted)
     else:
-        action, actor = "mail.in.post", sender
-    decided = await decide_at(d.sharing, action, pathway=pathway, recipient=sender, actor=actor,
-                              trusted_domain=trusted)
+        decided = await decide_at(d.sharing, "mail.in.post", pathway=pathway, recipient=sender, actor=sender,
+                                  trusted_domain=trusted)
     if decided.allowed:
         return None
     return Outcome.quarantined(Quarantine(decided.decision.rule, decided.sentence()), sender, trusted)
