@@ -32,6 +32,7 @@ from bridge.metrics import Metrics
 from bridge.outbound import Outbound
 from bridge.own_account import account, sync_loop
 from bridge.puppets import Puppets
+from bridge.quarantine_room import tell_purged
 from bridge.smtp import SmtpClient, SmtpSettings
 from bridge.store import BridgeStore
 from liaison import lifecycle
@@ -41,8 +42,7 @@ from liaison.config import ConfigError, load_config, policy_text
 from liaison.db import DatabaseTooNew
 from liaison.lifecycle import Lifecycle, close_quietly, stop_on_signals
 from liaison.logs import setup_logging
-from liaison.mail_store import QUARANTINE_ROOM
-from liaison.matrix import MEMBERSHIP_FILTER, Matrix, MatrixError, notice, txn_id
+from liaison.matrix import MEMBERSHIP_FILTER, Matrix
 from liaison.matrix.crypto_store import prepare_stores
 from liaison.private import bridge_owned, tighten_at_start
 from liaison.puppet_names import PuppetNames
@@ -58,22 +58,7 @@ async def purge_quarantine(d: Deps, keep_days: int) -> None:
     numbers = await d.mail.purge_quarantine(d.clock.now_ms() - keep_days * 86_400_000)
     if numbers:
         log.info("quarantine.purged", count=len(numbers), keep_days=keep_days)
-        await tell_purged(d, numbers, keep_days)
-
-
-async def tell_purged(d: Deps, numbers: list[int], keep_days: int) -> None:
-    room = await d.mail.setting(QUARANTINE_ROOM)
-    if not room:
-        return
-    listed = ", ".join(f"n° {n}" for n in numbers[:50])
-    listed += f" et {len(numbers) - 50} autres" if len(numbers) > 50 else ""
-    text = (f"Conservation : le texte des courriels en quarantaine depuis plus de {keep_days} jours est effacé "
-            f"({listed}). Leur fiche (date, expéditeur, raison, décision) reste ; ceux qui attendaient une décision "
-            "ne peuvent plus être déposés dans un parcours : demandez à l'expéditeur de les renvoyer si besoin.")
-    try:
-        await d.matrix.send(room, notice(text), txn_id("mss-purge", *map(str, numbers[:50])))
-    except MatrixError as err:
-        log.warning("quarantine.purge_notice_failed", error=str(err)[:200])
+        await tell_purged(d.mail, d.matrix, numbers, keep_days)
 
 
 async def serve(config_path: str, ready_file: str | None) -> int:
