@@ -14,7 +14,7 @@ N = Arg("n", "le n° du courriel dans la quarantaine (!mss quarantaine)", parse=
 
 
 def _bridged(services) -> str | None:
-    return NO_BRIDGE if services is None or services.mail is None else None
+    return NO_BRIDGE if services.mail is None else None
 
 
 mss = group("mss", patient_data=True, en="mail", who=Audience.STAFF, default="quarantaine", requires=_bridged,
