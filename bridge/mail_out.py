@@ -11,6 +11,7 @@ from email.message import EmailMessage
 from email.utils import format_datetime
 
 from bridge import msgids
+from bridge.mail_from import from_field
 from bridge.sanitize import header_text  # noqa: F401  (one header guard for the bridge)
 from liaison.clock import SystemClock
 MAX_REFERENCES = 20
@@ -112,7 +113,7 @@ def compose(*, from_address: str, from_display: str, to: str, subject: str, text
 
     msg = EmailMessage(policy=email.policy.SMTP)
     local, domain = sender.split("@")
-    msg["From"] = Address(display_name=header_text(from_display), username=local, domain=domain)
+    msg.set_raw("From", from_field(header_text(from_display), f"{local}@{domain}"))   # folded at spaces only
     msg["To"] = Address(addr_spec=recipient)
     if answer_to:
         msg["Reply-To"] = Address(addr_spec=answer_to)

@@ -11,6 +11,7 @@ from email.parser import HeaderParser
 from email.utils import format_datetime, make_msgid
 
 from bridge import msgids
+from bridge.mail_from import from_field
 from bridge.sanitize import header_text, strip_unsafe
 from liaison.clock import SystemClock
 
@@ -206,7 +207,7 @@ def compose_mdn(*, original_message_id: str, original_recipient: str, from_addre
     ua = header_text(reporting_ua) or "Liaison"
     title = header_text(subject)
     msg = EmailMessage(policy=policy.SMTP)
-    msg["From"] = Address(display_name=header_text(from_name), addr_spec=sender)
+    msg.set_raw("From", from_field(header_text(from_name), sender))   # folded at spaces only
     msg["To"] = dest
     msg["Subject"] = header_text(f"Accusé de lecture : {title}" if title else "Accusé de lecture")
     msg["Date"] = format_datetime(date or SystemClock().now())
