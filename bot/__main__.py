@@ -71,7 +71,7 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
         bridge_user_id=cfg.bridge.user_id if cfg.bridge else None), antivirus_of(cfg))
     indexer = DocumentIndexer(services)
     newcomers = Newcomers(services)
-    bot = Bot(matrix, BotStore(shared.engine), build_registry(),
+    bot = Bot(matrix, BotStore(shared.engine, clock), build_registry(),
               BotSettings(password=cfg.bot.password, staff=frozenset(cfg.bot.staff)),
               services, MembershipWatch(services).handle, indexer.handle, newcomers.handle)
 

@@ -9,7 +9,6 @@ documents index, mail threads and correspondents, requests, quarantined mails ro
 """
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Sequence
 
 import structlog
@@ -18,7 +17,7 @@ from bot.reply import when as _when
 from bot.store import BotStore
 from liaison.enforcement import decide_at
 from liaison.matrix import MatrixError, txn_id
-from liaison.pathway_store import SUMMARY_FIELDS, Pathway, now_ms
+from liaison.pathway_store import SUMMARY_FIELDS, Pathway
 from liaison.retention import Retention, forget_pathway, shared
 
 log = structlog.get_logger(__name__)
@@ -33,16 +32,8 @@ class Archiver:
         self.s, self.retained = services, tuple(retained)
         self.bot_store = bot_store or BotStore(services.pathways.engine)   # where the archive rooms are kept
 
-    async def loop(self, interval_s: float) -> None:
-        while True:
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("archive.run_failed")
-            await asyncio.sleep(interval_s)
-
     async def run_once(self) -> int:
-        ids = await self.s.pathways.past_retention(now_ms())
+        ids = await self.s.pathways.past_retention(self.s.clock.now_ms())
         done = 0
         for pathway_id in ids:
             try:

@@ -127,7 +127,7 @@ async def _record(ctx: Context, pathway, kind: str, value: str, label: str, word
             day = _parse_day(word)
             if day is None:
                 return Reply.plain(f"« {word} » n'est pas compris. Utilisation : {ctx.usage}")
-            if day <= datetime.now().date():
+            if day <= ctx.services.clock.now().astimezone().date():
                 return Reply.plain(f"La date d'échéance {day:%d/%m/%Y} est déjà passée : rien n'a été enregistré.")
             expires = int(datetime(day.year, day.month, day.day, 23, 59, tzinfo=timezone.utc).timestamp() * 1000)
     if kind == "person":
@@ -136,7 +136,7 @@ async def _record(ctx: Context, pathway, kind: str, value: str, label: str, word
             return Reply.plain(f"{label} fait partie de l'équipe de soins : aucun consentement n'est nécessaire — "
                                f"{decision_sentence(covered)}. Rien n'a été enregistré.")
     if expires is None and ctx.services.knobs.consent_expiry_days:
-        expires = int((datetime.now(timezone.utc).timestamp() + ctx.services.knobs.consent_expiry_days * 86400) * 1000)
+        expires = ctx.services.clock.now_ms() + ctx.services.knobs.consent_expiry_days * 86_400_000
     notice = (f"Patient informé du partage des informations "
               f"({', '.join(categories) or 'toutes catégories'}) avec {label}.")
     await ctx.services.consents.add_consent(pathway.patient_id, scope_kind=kind, scope=value, means=means,
@@ -192,7 +192,7 @@ async def consentements(ctx: Context) -> Reply:
     if not shown.allowed:
         return Reply.plain(CIRCLE_NO_CHANGE)
     consents, objections = await ctx.services.consents.facts(pathway.patient_id)
-    now = datetime.now(timezone.utc)
+    now = ctx.services.clock.now()
     lines = [f"Consentement {c.means} : {await _whom(ctx, c.scope_kind, c.scope)}, recueilli par "
              f"{(await person(ctx.services, c.recorded_by)).text()} le {c.recorded_at:%d/%m/%Y}"
              + (f", jusqu'au {c.expires_at:%d/%m/%Y}" if c.expires_at else "")

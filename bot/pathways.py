@@ -9,7 +9,7 @@ from bot.commands import Arg, ArgError, Audience, Context, Reply, fold, group
 from bot.members import member_lines, names as member_names, person
 from liaison.enforcement import decide_at
 from bot.opening import FORM, Opener, request
-from liaison.pathway_store import SUMMARY_FIELDS, now_ms
+from liaison.pathway_store import SUMMARY_FIELDS
 from bot.reply import day as _day, room_link, table
 from bot.rooms import circle_categories, may_show
 from bot.room_specs import power_levels
@@ -100,9 +100,10 @@ async def _close(ctx: Context) -> Reply:
     if pathway.status != "open":
         return Reply.plain("Ce parcours est déjà clos.")
     s = ctx.services.settings
-    until = now_ms() + s.retention_days * 86_400_000
+    now = ctx.services.clock.now_ms()
+    until = now + s.retention_days * 86_400_000
     await ctx.services.matrix.set_state(ctx.room_id, "m.room.power_levels", await _levels(ctx, closed=True))
-    await ctx.services.pathways.update(pathway.id, status="closed", closed_by=ctx.sender, closed_at=now_ms(),
+    await ctx.services.pathways.update(pathway.id, status="closed", closed_by=ctx.sender, closed_at=now,
                                        close_reason=ctx.args["motif"], retention_until=until)
     return Reply.plain(f"Parcours clos. Le salon passe en lecture seule pour les membres ; il est conservé jusqu'au "
                        f"{_day(until)} puis archivé. La coordination peut le rouvrir d'ici là (!parcours rouvrir).")
@@ -113,7 +114,7 @@ async def _reopen(ctx: Context) -> Reply:
     pathway = ctx.pathway
     if pathway.status != "closed":
         return Reply.plain("Ce parcours n'est pas clos.")
-    if pathway.retention_until and now_ms() > pathway.retention_until:
+    if pathway.retention_until and ctx.services.clock.now_ms() > pathway.retention_until:
         return Reply.plain("Le délai de conservation est dépassé : ce parcours ne peut plus être rouvert.")
     if await ctx.services.pathways.in_progress(pathway.patient_id, pathway.type):
         return Reply.plain("Un autre parcours du même type est déjà ouvert pour ce patient.")

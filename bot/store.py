@@ -2,17 +2,12 @@
 from __future__ import annotations
 
 import json
-import time
 
 from sqlalchemy import text
 
 from liaison.accounts import Accounts
 from liaison.matrix import TextMessage
 from liaison.retention import Retention
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 class BotStore(Accounts):
@@ -33,7 +28,7 @@ class BotStore(Accounts):
                     "INSERT INTO bot_command (event_id, room_id, sender, body, thread_root, received_at, encrypted) "
                     "VALUES (:e, :r, :s, :b, :th, :t, :enc) ON CONFLICT (event_id) DO NOTHING"),
                     {"e": m.event_id, "r": m.room_id, "s": m.sender, "b": m.body, "th": m.thread_root,
-                     "t": _now_ms(), "enc": int(m.encrypted)})
+                     "t": self.clock.now_ms(), "enc": int(m.encrypted)})
             ids = [m.event_id for m in messages]
             answered = {r.event_id for r in (await conn.execute(
                 text("SELECT event_id FROM bot_command WHERE answered_at IS NOT NULL AND event_id IN ("
@@ -74,9 +69,9 @@ class BotStore(Accounts):
                 room_id, source = pending[event_id]
                 await conn.execute(text("INSERT INTO bot_undecrypted (event_id, room_id, event_json, received_at) "
                                         "VALUES (:e, :r, :j, :t)"),
-                                   {"e": event_id, "r": room_id, "j": json.dumps(source), "t": _now_ms()})
+                                   {"e": event_id, "r": room_id, "j": json.dumps(source), "t": self.clock.now_ms()})
             await conn.execute(text("DELETE FROM bot_undecrypted WHERE received_at < :t"),
-                               {"t": _now_ms() - max_age_ms})
+                               {"t": self.clock.now_ms() - max_age_ms})
 
     async def undecrypted(self) -> list[tuple[str, dict]]:
         async with self.engine.connect() as conn:
@@ -88,4 +83,4 @@ class BotStore(Accounts):
         async with self.engine.begin() as conn:
             await conn.execute(text(
                 "UPDATE bot_command SET answered_at = :t, reply_event_id = :r, body = NULL WHERE event_id = :e"),
-                {"t": _now_ms(), "r": reply_event_id, "e": event_id})
+                {"t": self.clock.now_ms(), "r": reply_event_id, "e": event_id})

@@ -25,7 +25,7 @@ async def trace(ctx: Context) -> Reply:
              f"{'autorisé' if e.allowed else 'refusé'} ({e.rule}, {e.basis or '—'}) [n° {e.seq}]" for e in entries]
     integrity = (f"Chaînage vérifié ({check.entries} entrées)." if check.ok
                  else f"ATTENTION : la trace est altérée à partir de l'entrée {check.first_bad}.")
-    export = json.dumps({"patient_id": pathway.patient_id, "generated_at": _when(None), "integrity_ok": check.ok,
+    export = json.dumps({"patient_id": pathway.patient_id, "generated_at": _when(ctx.services.clock.now_ms()), "integrity_ok": check.ok,
                          "entries": [e.__dict__ for e in entries]}, ensure_ascii=False, indent=2).encode()
     await ctx.services.matrix.send_file(ctx.room_id, export, f"trace-{pathway.code}.json", "application/json",
                                         txn_id(ctx.event_id, "trace-file"))
@@ -33,9 +33,8 @@ async def trace(ctx: Context) -> Reply:
                        + "\n".join(lines) + f"\n{integrity}")
 
 
-def _when(ms: int | None) -> str:
-    moment = datetime.fromtimestamp(ms / 1000) if ms else datetime.now()
-    return moment.strftime("%d/%m/%Y %H:%M")
+def _when(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000).strftime("%d/%m/%Y %H:%M")
 
 
 ALL = [trace]

@@ -76,7 +76,7 @@ async def serve(config_path: str, ready_file: str | None) -> int:
     await prepare_stores([store_dir / "bridge", *puppet_stores], b.store_pickle_key, "bridge.store_pickle_key")
     clock = SystemClock()
     shared = await shared_stores(cfg, clock)
-    store, metrics = BridgeStore(shared.engine), Metrics()
+    store, metrics = BridgeStore(shared.engine, clock), Metrics()
     api = AppserviceApi(cfg.homeserver.url, reg)
     matrix = Matrix(cfg.homeserver.url, b.user_id, store_dir / "bridge", "Liaison MSSanté",
                     sync_filter=MEMBERSHIP_FILTER, pickle_key=b.store_pickle_key)

@@ -14,7 +14,7 @@ from sqlalchemy import text
 from bridge.doorbell import Doorbell
 from liaison.accounts import Accounts
 from liaison.db import bytes_param, bytes_value
-from liaison.pathway_store import now_ms
+from liaison.clock import Clock
 from liaison.retention import Retention
 
 DONE_MAIL_STATES = ("posted", "quarantined", "rejected", "receipt", "ignored")
@@ -61,8 +61,8 @@ class Outgoing:
     retry_notice: str | None
 
 
-async def _record_events(conn, events: list[dict]) -> int:
-    at, new = now_ms(), 0
+async def _record_events(conn, events: list[dict], at: int) -> int:
+    new = 0
     for ev in events:
         if not isinstance(ev, dict) or not isinstance(ev.get("event_id"), str):
             continue
@@ -99,8 +99,8 @@ class BridgeStore(Accounts):
                          "mss_puppet": "the Matrix account of each external professional's address",
                          "mss_puppet_room": "which rooms a puppet joined: ids only"})
 
-    def __init__(self, engine) -> None:
-        super().__init__(engine)
+    def __init__(self, engine, clock: Clock | None = None) -> None:
+        super().__init__(engine, clock)
         self.new_events, self.new_mail_out = Doorbell(), Doorbell()
 
     # -- appservice transactions --------------------------------------------
@@ -114,8 +114,8 @@ class BridgeStore(Accounts):
         """
         async with self.engine.begin() as conn:
             known = not (await conn.execute(text("INSERT INTO as_transaction (txn_id, received_at) VALUES (:t, :at) "
-                                                 "ON CONFLICT (txn_id) DO NOTHING"), {"t": txn_id, "at": now_ms()})).rowcount
-            new = await _record_events(conn, events)
+                                                 "ON CONFLICT (txn_id) DO NOTHING"), {"t": txn_id, "at": self.clock.now_ms()})).rowcount
+            new = await _record_events(conn, events, self.clock.now_ms())
         if new:
             self.new_events.ring()
         return new, known
@@ -123,7 +123,7 @@ class BridgeStore(Accounts):
     async def record_events(self, events: list[dict]) -> int:
         """Events read back from the rooms (bridge/catch_up.py), kept as if pushed: those seen before are not."""
         async with self.engine.begin() as conn:
-            new = await _record_events(conn, events)
+            new = await _record_events(conn, events, self.clock.now_ms())
         if new:
             self.new_events.ring()
         return new
@@ -141,7 +141,7 @@ class BridgeStore(Accounts):
         """done or ignored: the event's ciphertext is no longer needed."""
         async with self.engine.begin() as conn:
             await conn.execute(text("UPDATE as_event SET state = :s, done_at = :t, event_json = '{}' "
-                                    "WHERE event_id = :e"), {"s": state, "t": now_ms(), "e": event_id})
+                                    "WHERE event_id = :e"), {"s": state, "t": self.clock.now_ms(), "e": event_id})
 
     async def event_attempt(self, event_id: str) -> int:
         async with self.engine.begin() as conn:
@@ -168,7 +168,7 @@ class BridgeStore(Accounts):
         async with self.engine.begin() as conn:
             await conn.execute(text("INSERT INTO mss_puppet (address, user_id, display_name, created_at) VALUES "
                                     "(:a, :u, :d, :t) ON CONFLICT (address) DO UPDATE SET display_name = :d"),
-                               {"a": p.address.lower(), "u": p.user_id, "d": p.display_name, "t": now_ms()})
+                               {"a": p.address.lower(), "u": p.user_id, "d": p.display_name, "t": self.clock.now_ms()})
 
     async def puppet_in_room(self, user_id: str, room_id: str) -> bool:
         async with self.engine.connect() as conn:
@@ -199,7 +199,7 @@ class BridgeStore(Accounts):
             await conn.execute(text(
                 "INSERT INTO mail_in (id, mailbox, uidvalidity, uid, state, received_at) VALUES "
                 "(:i, :m, :v, :u, 'received', :t) ON CONFLICT (mailbox, uidvalidity, uid) DO NOTHING"),
-                {"i": uuid.uuid4().hex, "m": mailbox, "v": uidvalidity, "u": uid, "t": now_ms()})
+                {"i": uuid.uuid4().hex, "m": mailbox, "v": uidvalidity, "u": uid, "t": self.clock.now_ms()})
             return (await conn.execute(text("SELECT id FROM mail_in WHERE mailbox = :m AND uidvalidity = :v "
                                             "AND uid = :u"), {"m": mailbox, "v": uidvalidity, "u": uid})).scalar()
 
@@ -237,7 +237,7 @@ class BridgeStore(Accounts):
         async with self.engine.begin() as conn:
             await conn.execute(text("UPDATE mail_in SET state = :s, pathway_id = :p, event_id = :e, reason = :r, "
                                     "done_at = :t WHERE id = :i"),
-                               {"s": state, "p": pathway_id, "e": event_id, "r": reason, "t": now_ms(), "i": mail_id})
+                               {"s": state, "p": pathway_id, "e": event_id, "r": reason, "t": self.clock.now_ms(), "i": mail_id})
 
     async def want_mdn(self, mail_id: str, to: str) -> None:
         """Its sender asked for a read receipt: owed to `to` once a member has read it in the room."""
@@ -256,14 +256,14 @@ class BridgeStore(Accounts):
         """True once per mail: the bridge answers a read-receipt request only once."""
         async with self.engine.begin() as conn:
             result = await conn.execute(text("UPDATE mail_in SET mdn_sent_at = :t WHERE id = :i AND mdn_sent_at IS NULL"),
-                                        {"t": now_ms(), "i": mail_id})
+                                        {"t": self.clock.now_ms(), "i": mail_id})
         return bool(result.rowcount)
 
     # -- outbox ---------------------------------------------------------------
 
     async def enqueue(self, *, source_event_id: str, pathway_id: str | None, room_id: str, message_id: str,
                       recipient: str, raw: bytes, give_up_at: int) -> bool:
-        at = now_ms()
+        at = self.clock.now_ms()
         async with self.engine.begin() as conn:
             result = await conn.execute(text(
                 "INSERT INTO mail_out (id, source_event_id, pathway_id, room_id, message_id, recipient, raw, state, "
@@ -294,7 +294,7 @@ class BridgeStore(Accounts):
         """Sent: the mail's text is no longer kept."""
         async with self.engine.begin() as conn:
             await conn.execute(text("UPDATE mail_out SET state = 'sent', sent_at = :t, raw = NULL, last_error = NULL "
-                                    "WHERE id = :i AND state = 'queued'"), {"t": now_ms(), "i": out_id})
+                                    "WHERE id = :i AND state = 'queued'"), {"t": self.clock.now_ms(), "i": out_id})
 
     async def mark_retry(self, out_id: str, *, error: str, next_at: int, notice: str | None = None) -> None:
         async with self.engine.begin() as conn:
@@ -329,7 +329,7 @@ class BridgeStore(Accounts):
         async with self.engine.begin() as conn:
             result = await conn.execute(text("INSERT INTO mail_receipt (mail_out_id, kind, status, at) VALUES "
                                              "(:i, :k, :s, :t) ON CONFLICT DO NOTHING"),
-                                        {"i": out_id, "k": kind, "s": status, "t": now_ms()})
+                                        {"i": out_id, "k": kind, "s": status, "t": self.clock.now_ms()})
             if result.rowcount and status in ("delivered", "failed", "displayed"):
                 new = {"delivered": "delivered", "failed": "failed", "displayed": "read"}[status]
                 await conn.execute(text("UPDATE mail_out SET state = :s WHERE id = :i AND state != 'read'"),

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.matrix import Session
 from liaison.retention import Retention
+from liaison.clock import Clock, SystemClock
 
 
 @dataclass
@@ -20,8 +21,9 @@ class SavedAccount:
 class Accounts:
     RETENTION = Retention(no_patient_data={"matrix_account": "Matrix sessions: device, token, sync position"})
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
         self.engine = engine
+        self.clock: Clock = clock or SystemClock()   # when each row is written: the service's clock
 
     async def account(self, user_id: str) -> SavedAccount | None:
         async with self.engine.connect() as conn:

@@ -56,9 +56,10 @@ class Shared:
 def shared_on(engine: AsyncEngine, knobs: Knobs, *, bridge: bool, trusted: TrustedDomains | None = None,
               clock: Clock | None = None) -> Shared:
     """The stores on an open, migrated database (`liaison.db.open_database`)."""
-    return Shared(engine, knobs, clock or SystemClock(), Roster(engine), PathwayStore(engine), Trace(engine),
-                  ConsentStore(engine), DocumentStore(engine), Contacts(engine),
-                  MailStore(engine) if bridge else None, trusted if bridge else None)
+    clock = clock or SystemClock()
+    return Shared(engine, knobs, clock, Roster(engine, clock), PathwayStore(engine, clock), Trace(engine, clock),
+                  ConsentStore(engine, clock), DocumentStore(engine, clock), Contacts(engine, clock),
+                  MailStore(engine, clock) if bridge else None, trusted if bridge else None)
 
 
 async def shared_stores(cfg: Config, clock: Clock | None = None, *, load_roster: bool = False) -> Shared:

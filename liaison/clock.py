@@ -52,6 +52,11 @@ class SystemClock:
         await self.sleep((when - self.now()).total_seconds())
 
 
+def system_now_ms() -> int:
+    """The wall clock's moment in ms, for a default where no clock was handed over (and for tests' fixtures)."""
+    return SystemClock().now_ms()
+
+
 class MovableClock:
     """A clock that stands still until a test moves it; sleepers wake when their moment is reached.
 

@@ -7,7 +7,7 @@ from datetime import datetime, timezone
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from liaison.pathway_store import now_ms
+from liaison.clock import Clock, SystemClock
 from liaison.retention import Retention
 from policies.sharing import Consent, Objection
 
@@ -21,8 +21,9 @@ class ConsentStore:
         "consent": "the patient's consents: the patient's, not one pathway's, and the proof of each share",
         "objection": "the patient's objections: they hold for every pathway, archived or not"})
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
         self.engine = engine
+        self.clock: Clock = clock or SystemClock()   # when each row is written: the service's clock
 
     async def add_consent(self, patient_id: str, *, scope_kind: str, scope: str, means: str, categories: list[str],
                           notice: str, actor: str, expires_at: int | None) -> str:
@@ -32,7 +33,7 @@ class ConsentStore:
                 "INSERT INTO consent (id, patient_id, scope_kind, scope, means, categories, notice, recorded_by, "
                 "recorded_at, expires_at) VALUES (:id, :p, :k, :s, :m, :c, :n, :by, :at, :exp)"),
                 {"id": cid, "p": patient_id, "k": scope_kind, "s": scope, "m": means, "c": ",".join(categories),
-                 "n": notice, "by": actor, "at": now_ms(), "exp": expires_at})
+                 "n": notice, "by": actor, "at": self.clock.now_ms(), "exp": expires_at})
         return cid
 
     async def withdraw_consents(self, patient_id: str, scope_kind: str, scope: str, actor: str) -> int:
@@ -50,7 +51,7 @@ class ConsentStore:
             await conn.execute(text(
                 "INSERT INTO objection (id, patient_id, scope_kind, scope, recorded_by, recorded_at) "
                 "VALUES (:id, :p, :k, :s, :by, :at)"),
-                {"id": oid, "p": patient_id, "k": scope_kind, "s": scope, "by": actor, "at": now_ms()})
+                {"id": oid, "p": patient_id, "k": scope_kind, "s": scope, "by": actor, "at": self.clock.now_ms()})
         return oid
 
     async def lift_objections(self, patient_id: str, scope_kind: str, scope: str, actor: str) -> int:
@@ -62,7 +63,7 @@ class ConsentStore:
             done = await conn.execute(text(
                 f"UPDATE {table} SET {ended}_at = :t, {ended}_by = :by WHERE patient_id = :p AND scope_kind = :k "
                 f"AND scope = :s AND {ended}_at IS NULL"),
-                {"t": now_ms(), "by": actor, "p": patient_id, "k": scope_kind, "s": scope})
+                {"t": self.clock.now_ms(), "by": actor, "p": patient_id, "k": scope_kind, "s": scope})
         return done.rowcount
 
     async def facts(self, patient_id: str) -> tuple[tuple[Consent, ...], tuple[Objection, ...]]:

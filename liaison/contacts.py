@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from liaison.pathway_store import now_ms
+from liaison.clock import Clock, SystemClock
 from liaison.retention import Retention
 from policies.professions import Profession, find_profession
 
@@ -23,8 +23,9 @@ class Contact:
 class Contacts:
     RETENTION = Retention(no_patient_data={"external_contact": "external professionals: address, profession"})
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
         self.engine = engine
+        self.clock: Clock = clock or SystemClock()   # when each row is written: the service's clock
 
     async def get(self, address: str) -> Contact | None:
         async with self.engine.connect() as conn:
@@ -40,13 +41,13 @@ class Contacts:
                 "INSERT INTO external_contact (address, name, profession, structure, active, updated_by, updated_at) "
                 "VALUES (:a, :n, :p, :s, 1, :by, :t) ON CONFLICT (address) DO UPDATE SET name = :n, profession = :p, "
                 "structure = :s, active = 1, updated_by = :by, updated_at = :t"),
-                {"a": address.lower(), "n": name, "p": profession.key, "s": structure, "by": actor, "t": now_ms()})
+                {"a": address.lower(), "n": name, "p": profession.key, "s": structure, "by": actor, "t": self.clock.now_ms()})
 
     async def remove(self, address: str, *, actor: str) -> bool:
         async with self.engine.begin() as conn:
             done = await conn.execute(text("UPDATE external_contact SET active = 0, updated_by = :by, updated_at = :t "
                                            "WHERE address = :a AND active = 1"),
-                                      {"a": address.lower(), "by": actor, "t": now_ms()})
+                                      {"a": address.lower(), "by": actor, "t": self.clock.now_ms()})
         return bool(done.rowcount)
 
     async def all(self) -> list[Contact]:

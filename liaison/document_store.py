@@ -15,8 +15,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from liaison.pathway_store import now_ms
 from liaison.retention import Forget, Retention
+from liaison.clock import Clock, SystemClock, system_now_ms
 from policies.professions import fold
 
 SOURCES = {"element": "Element", "mssante": "MSSanté"}
@@ -35,7 +35,7 @@ class NewFile:
     declared_mime: str | None = None
     author_name: str | None = None
     thread_root: str | None = None
-    created_at: int = field(default_factory=now_ms)
+    created_at: int = field(default_factory=system_now_ms)   # the indexer passes its clock's
 
 
 @dataclass(frozen=True)
@@ -90,8 +90,9 @@ def _document(r) -> Document:
 class DocumentStore:
     RETENTION = Retention(forget=(Forget("document_notice"), Forget("document")))
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
         self.engine = engine
+        self.clock: Clock = clock or SystemClock()   # when each row is written: the service's clock
 
     async def record(self, files: list[NewFile]) -> None:
         """Remember files just seen (idempotent on the event): checked and indexed afterwards."""
@@ -149,7 +150,7 @@ class DocumentStore:
                 "UPDATE document SET state = 'indexed', number = :n, doctype = :d, type_code = :tc, mime = :m, "
                 "size = :s, sha256 = :h, rule = :rule, indexed_at = :at WHERE event_id = :e AND state = 'pending'"),
                 {"n": number, "d": facts.doctype, "tc": facts.type_code, "m": facts.mime, "s": facts.size,
-                 "h": facts.sha256, "rule": facts.rule, "at": now_ms(), "e": event_id})
+                 "h": facts.sha256, "rule": facts.rule, "at": self.clock.now_ms(), "e": event_id})
             row = (await conn.execute(text(f"SELECT {_COLUMNS} FROM document WHERE event_id = :e"),
                                       {"e": event_id})).one()
         return _document(row)
@@ -218,7 +219,7 @@ class DocumentStore:
         async with self.engine.begin() as conn:
             result = await conn.execute(text(
                 "INSERT INTO document_notice (pathway_id, what, at) VALUES (:p, :w, :t) "
-                "ON CONFLICT (pathway_id, what) DO NOTHING"), {"p": pathway_id, "w": what, "t": now_ms()})
+                "ON CONFLICT (pathway_id, what) DO NOTHING"), {"p": pathway_id, "w": what, "t": self.clock.now_ms()})
         return bool(result.rowcount)
 
     async def set_type(self, document_id: str, doctype: str, actor: str) -> None:

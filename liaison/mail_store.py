@@ -9,8 +9,8 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.db import bytes_param, bytes_value
-from liaison.pathway_store import now_ms
 from liaison.retention import Forget, Retention
+from liaison.clock import Clock, SystemClock
 
 QUARANTINE_ROOM = "quarantine_room"
 # Quarantine reasons a coordinator may overrule by routing the mail by hand (the others are unreadable
@@ -79,8 +79,9 @@ class MailStore:
         kept={"mss_quarantine": "a routed mail's record (number, sender, reason, decision): its raw text is erased"},
         no_patient_data={"mss_setting": "the bridge's settings (the quarantine room's id)"})
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
         self.engine = engine
+        self.clock: Clock = clock or SystemClock()   # when each row is written: the service's clock
 
     # -- settings -----------------------------------------------------------
 
@@ -119,7 +120,7 @@ class MailStore:
                 "INSERT INTO mss_quarantine (number, mail_in_id, reason_code, reason, from_address, trusted, raw, "
                 "state, received_at) VALUES (:n, :m, :c, :r, :f, :t, :raw, 'waiting', :at)"),
                 {"n": number, "m": mail_in_id, "c": reason_code, "r": reason, "f": from_address,
-                 "t": int(trusted), "raw": bytes_param(self.engine, raw), "at": now_ms()})
+                 "t": int(trusted), "raw": bytes_param(self.engine, raw), "at": self.clock.now_ms()})
         return number
 
     async def quarantined(self, states: tuple[str, ...] = ("waiting",)) -> list[Quarantined]:
@@ -158,7 +159,7 @@ class MailStore:
             result = await conn.execute(text(
                 "UPDATE mss_quarantine SET state = :s, decided_by = :a, decided_at = :t, pathway_id = :p "
                 "WHERE number = :n AND state = 'waiting'"),
-                {"s": state, "a": actor, "t": now_ms(), "p": pathway_id, "n": number})
+                {"s": state, "a": actor, "t": self.clock.now_ms(), "p": pathway_id, "n": number})
             if state == "rejected" and result.rowcount:
                 await conn.execute(text("UPDATE mss_quarantine SET raw = NULL WHERE number = :n"), {"n": number})
         return bool(result.rowcount)
@@ -199,7 +200,7 @@ class MailStore:
         async with self.engine.begin() as conn:
             await conn.execute(text("INSERT INTO mss_correspondent (pathway_id, address, first_at, basis) VALUES "
                                     "(:p, :a, :t, :b) ON CONFLICT (pathway_id, address) DO NOTHING"),
-                               {"p": pathway_id, "a": address.lower(), "t": now_ms(), "b": basis})
+                               {"p": pathway_id, "a": address.lower(), "t": self.clock.now_ms(), "b": basis})
             if basis in TEAM_BASES:
                 await conn.execute(text("UPDATE mss_correspondent SET basis = :b WHERE pathway_id = :p AND "
                                         "address = :a"), {"p": pathway_id, "a": address.lower(), "b": basis})
@@ -218,7 +219,7 @@ class MailStore:
                 f"INSERT INTO mss_thread ({_T_COLUMNS}, at) VALUES (:m, :p, :r, :e, :root, :c, :subj, :t) "
                 "ON CONFLICT (message_id) DO NOTHING"),
                 {"m": t.message_id, "p": t.pathway_id, "r": t.room_id, "e": t.event_id, "root": t.thread_root,
-                 "c": t.correspondent.lower(), "subj": t.subject[:200], "t": now_ms()})
+                 "c": t.correspondent.lower(), "subj": t.subject[:200], "t": self.clock.now_ms()})
 
     async def thread_rooms(self) -> set[str]:
         """The rooms where a mail thread lives: the only ones where a message can be a reply to relay."""
@@ -267,7 +268,7 @@ class MailStore:
                 "INSERT INTO mss_request (event_id, pathway_id, room_id, sender, address, body, document_id, state, "
                 "created_at) VALUES (:e, :p, :r, :s, :a, :b, :d, 'waiting', :t) ON CONFLICT (event_id) DO NOTHING"),
                 {"e": r.event_id, "p": r.pathway_id, "r": r.room_id, "s": r.sender, "a": r.address.lower(),
-                 "b": r.body, "d": r.document_id, "t": now_ms()})
+                 "b": r.body, "d": r.document_id, "t": self.clock.now_ms()})
         return bool(result.rowcount)
 
     async def waiting_requests(self) -> list[Request]:

@@ -1,7 +1,6 @@
 """Patients, pathways, their members and summaries, in the database."""
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 from datetime import date
@@ -10,6 +9,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.retention import Forget, Retention
+from liaison.clock import Clock, SystemClock
 
 SUMMARY_FIELDS = {
     "problemes": "Problèmes",
@@ -17,10 +17,6 @@ SUMMARY_FIELDS = {
     "entourage": "Entourage",
     "contacts": "Contacts habituels",
 }
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 @dataclass(frozen=True)
@@ -66,8 +62,9 @@ class PathwayStore:
               "pathway": "the pathway's own row (code, type, dates, status archived): the trace points to it",
               "pathway_member": "who the room was for and when they left: the record of who could read it"})
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
         self.engine = engine
+        self.clock: Clock = clock or SystemClock()   # when each row is written: the service's clock
 
     # -- patients -----------------------------------------------------------
 
@@ -89,7 +86,7 @@ class PathwayStore:
                 "INSERT INTO patient (id, ins, ins_oid, birth_name, first_names, birth_date, sex, created_by, "
                 "created_at) VALUES (:id, :ins, :oid, :bn, :fn, :bd, :sex, :by, :at)"),
                 {"id": pid, "ins": ins, "oid": oid, "bn": birth_name, "fn": first_names,
-                 "bd": birth_date.isoformat(), "sex": sex, "by": actor, "at": now_ms()})
+                 "bd": birth_date.isoformat(), "sex": sex, "by": actor, "at": self.clock.now_ms()})
         return await self.patient(pid)
 
     async def set_space(self, patient_id: str, space_id: str) -> None:
@@ -119,7 +116,7 @@ class PathwayStore:
         return Pathway(*row) if row else None
 
     async def add_pathway(self, *, patient_id: str, type_key: str, code: str, actor: str) -> Pathway:
-        pid, at = uuid.uuid4().hex, now_ms()
+        pid, at = uuid.uuid4().hex, self.clock.now_ms()
         async with self.engine.begin() as conn:
             await conn.execute(text(
                 "INSERT INTO pathway (id, code, patient_id, type, status, opened_by, opened_at, last_activity_at) "
@@ -163,7 +160,7 @@ class PathwayStore:
     async def touch(self, pathway_id: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(text("UPDATE pathway SET last_activity_at = :t WHERE id = :i"),
-                               {"t": now_ms(), "i": pathway_id})
+                               {"t": self.clock.now_ms(), "i": pathway_id})
 
     async def past_retention(self, now: int) -> list[str]:
         """The closed pathways whose retention ended at `now` (ms): to archive."""
@@ -195,7 +192,7 @@ class PathwayStore:
         sets = ", ".join(f"{k} = :{k}" for k in values)
         async with self.engine.begin() as conn:
             await conn.execute(text(f"UPDATE pathway SET {sets}, last_activity_at = :now WHERE id = :id"),
-                               {**values, "now": now_ms(), "id": pathway_id})
+                               {**values, "now": self.clock.now_ms(), "id": pathway_id})
 
     # -- members and summary --------------------------------------------
 
@@ -205,7 +202,7 @@ class PathwayStore:
                                {"p": pathway_id, "u": user_id})
             await conn.execute(text(
                 "INSERT INTO pathway_member (pathway_id, user_id, state, rule, at) VALUES (:p, :u, :s, :r, :t)"),
-                {"p": pathway_id, "u": user_id, "s": state, "r": rule, "t": now_ms()})
+                {"p": pathway_id, "u": user_id, "s": state, "r": rule, "t": self.clock.now_ms()})
 
     async def members(self, pathway_id: str) -> list[tuple[str, str, str]]:
         async with self.engine.connect() as conn:
@@ -247,7 +244,7 @@ class PathwayStore:
             await conn.execute(text(
                 "INSERT INTO pathway_summary (pathway_id, field, version, value, author, at) "
                 "VALUES (:p, :f, :v, :val, :a, :t)"),
-                {"p": pathway_id, "f": field, "v": current + 1, "val": value, "a": author, "t": now_ms()})
+                {"p": pathway_id, "f": field, "v": current + 1, "val": value, "a": author, "t": self.clock.now_ms()})
         return current + 1
 
 

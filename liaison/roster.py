@@ -1,7 +1,6 @@
 """The structure's roster: who is on the team, with which profession; every change traced."""
 from __future__ import annotations
 
-import time
 import uuid
 from dataclasses import dataclass
 
@@ -10,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.config import RosterEntry
 from liaison.retention import Retention
+from liaison.clock import Clock, SystemClock
 from policies.professions import Profession, find_profession
 
 CONFIG_ACTOR = "configuration"
@@ -29,16 +29,13 @@ class RosterMember:
         return frozenset({"member"} | ({"coordinator"} if self.coordinator else set()))
 
 
-def _now() -> int:
-    return int(time.time() * 1000)
-
-
 class Roster:
     RETENTION = Retention(no_patient_data={"roster_member": "the structure's professionals",
                                            "roster_change": "who changed the roster, when"})
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
         self.engine = engine
+        self.clock: Clock = clock or SystemClock()   # when each row is written: the service's clock
         self._cache: dict[str, RosterMember] | None = None   # this process is the only writer
 
     async def load(self, entries: list[RosterEntry]) -> int:
@@ -56,7 +53,7 @@ class Roster:
                 "SELECT display_name, profession, professional_id, structure, is_coordinator, active "
                 "FROM roster_member WHERE user_id = :u"), {"u": user_id})).first()
             values = {"u": user_id, "n": display_name, "p": profession.key, "id": professional_id or None,
-                      "s": structure, "c": int(coordinator), "t": _now()}
+                      "s": structure, "c": int(coordinator), "t": self.clock.now_ms()}
             if row is None:
                 action = "ajout"
                 await conn.execute(text(
@@ -80,7 +77,7 @@ class Roster:
         async with self.engine.begin() as conn:
             done = await conn.execute(text(
                 "UPDATE roster_member SET active = 0, updated_at = :t WHERE user_id = :u AND active = 1"),
-                {"u": user_id, "t": _now()})
+                {"u": user_id, "t": self.clock.now_ms()})
             if done.rowcount:
                 await self._trace(conn, user_id, "retrait", None, actor)
         self._cache = None
@@ -90,7 +87,7 @@ class Roster:
         await conn.execute(text(
             "INSERT INTO roster_change (id, user_id, action, profession, actor, at) "
             "VALUES (:id, :u, :a, :p, :actor, :t)"),
-            {"id": uuid.uuid4().hex, "u": user_id, "a": action, "p": profession, "actor": actor, "t": _now()})
+            {"id": uuid.uuid4().hex, "u": user_id, "a": action, "p": profession, "actor": actor, "t": self.clock.now_ms()})
 
     async def members(self) -> list[RosterMember]:
         if self._cache is None:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import text
@@ -17,6 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.retention import Retention
+from liaison.clock import Clock, SystemClock
 
 GENESIS = "0" * 64
 _FIELDS = ("seq", "at", "actor", "action", "subject", "patient_id", "pathway_id", "data_category",
@@ -60,8 +60,9 @@ class Trace:
     RETENTION = Retention(kept={"trace_entry": "the trace outlives the pathway (who decided, shared, saw what); "
                                                "ids and rules only, no content"})
 
-    def __init__(self, engine: AsyncEngine) -> None:
+    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
         self.engine = engine
+        self.clock: Clock = clock or SystemClock()   # when each row is written: the service's clock
 
     async def append(self, *, actor: str, action: str, subject: str, decision, patient_id: str | None = None,
                      pathway_id: str | None = None, data_category: str | None = None) -> int:
@@ -77,7 +78,7 @@ class Trace:
         async with self.engine.begin() as conn:
             head = (await conn.execute(text("SELECT seq, hash FROM trace_entry ORDER BY seq DESC LIMIT 1"))).first()
             seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
-            fields = {"seq": seq, "at": int(time.time() * 1000), "actor": actor, "action": action,
+            fields = {"seq": seq, "at": self.clock.now_ms(), "actor": actor, "action": action,
                       "subject": subject, "patient_id": patient_id, "pathway_id": pathway_id,
                       "data_category": data_category, "allowed": bool(decision.allowed), "rule": decision.rule,
                       "basis": decision.basis}

@@ -28,7 +28,7 @@ from liaison.db import open_database
 from liaison.matrix import FileTooBig, MatrixError, PushedMessage, Session, SyncBatch, TextMessage
 from liaison.matrix.content import file_content
 from liaison.matrix.events import pushed_message
-from liaison.pathway_store import now_ms
+from liaison.clock import system_now_ms as now_ms
 from liaison.trusted import TrustedDomains
 from policies.sharing import Knobs
 

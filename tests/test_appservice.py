@@ -13,7 +13,7 @@ from bridge.metrics import Metrics
 from bridge.store import BridgeStore, Puppet
 from liaison.db import open_database
 from liaison.matrix import Session
-from liaison.pathway_store import now_ms
+from liaison.clock import system_now_ms as now_ms
 
 TOKEN = "hs-secret"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -12,7 +12,8 @@ from bridge.doorbell import Doorbell
 from bridge.store import BridgeStore
 from liaison.db import bundled_migrations, create_engine, migrate, schema_version
 from liaison.mail_store import MailStore, Request, Thread
-from liaison.pathway_store import PathwayStore, now_ms
+from liaison.clock import system_now_ms as now_ms
+from liaison.pathway_store import PathwayStore
 
 
 

@@ -13,7 +13,7 @@ from bridge.mail_in import parse_mail
 from bridge.metrics import Metrics
 from bridge.receipts import Receipt
 from bridge.store import BridgeStore
-from liaison.pathway_store import now_ms
+from liaison.clock import system_now_ms as now_ms
 from liaison.trusted import load_trusted_domains
 
 DEMO_TRUST_LIST = Path(__file__).resolve().parents[1] / "deploy" / "mssante" / "liste-blanche-demo.xml"

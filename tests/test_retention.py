@@ -145,3 +145,33 @@ async def test_the_archive_room_of_a_coordinator_is_remembered(engine):
     await store.set_archive_room("@c:hs", "!dm:hs")
     assert await store.archive_room("@c:hs") == "!dm:hs"
 
+
+
+async def test_the_archive_follows_the_clock_a_closed_pathway_waits_its_retention_then_goes(tmp_path):
+    """Time that passes, on the movable clock (no real wait): closed today, kept 730 days, archived on the next
+    pass after that and not one before; the closing, the retention date and the archive read the same clock."""
+    from bot.__main__ import build_registry
+    from bot.archive import Archiver
+    from liaison.clock import MovableClock
+    from tests.fakes import COORD, ask, close_services, make_services
+    from tests.test_subcommands import World
+
+    clock = MovableClock()
+    services = await make_services(tmp_path, clock=clock)
+    try:
+        registry, room = build_registry(), await World(services).open()
+        closed_at = clock.now_ms()
+        assert "Parcours clos" in (await ask(services, registry, COORD, room, "!parcours clore fin de suivi")).text
+        pathway = await services.pathways.by_room(room)
+        assert (pathway.closed_at, pathway.retention_until) == (closed_at, closed_at + 730 * 86_400_000)
+
+        archiver = Archiver(services)
+        await clock.advance(729 * 86_400)
+        assert await archiver.run_once() == 0, "kept until its retention date"
+        assert (await services.pathways.pathway(pathway.id)).status == "closed"
+        await clock.advance(86_400 + 1)
+        assert await archiver.run_once() == 1
+        assert await archiver.run_once() == 0, "archived once"
+        assert not services.matrix.room(room).with_state("join") - {services.settings.bot_user_id}, "room emptied"
+    finally:
+        await close_services(services)
