@@ -12,12 +12,10 @@ from collections.abc import Awaitable, Callable
 
 import structlog
 
-from bot import help as help_commands
-from bot import consent_commands, doc_commands, mss_commands, pathways, team, trace_command
 from bot.app import Bot, BotSettings
 from bot.archive import Archiver
 from bot.bridge_setup import prepare_bridge
-from bot.commands import Registry
+from bot.commands import build_registry
 from bot.documents import DocumentIndexer
 from bot.newcomers import Newcomers
 from bot.services import PathwaySettings, Services
@@ -39,11 +37,6 @@ from policies.knobs import KnobError, load_knobs
 from policies.pathway import PATHWAY_TYPES
 
 log = structlog.get_logger("bot")
-
-
-def build_registry() -> Registry:
-    return Registry.of([*help_commands.ALL, *team.ALL, *pathways.ALL, *trace_command.ALL,
-                        *consent_commands.ALL, *mss_commands.ALL, *doc_commands.ALL])
 
 
 async def _after_first_sync(bot: Bot, work: Callable[[], Awaitable[object]]) -> None:

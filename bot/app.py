@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from bot.commands import Context, Invocation, Problem, Registry, Reply
+from bot.registry import Context, Invocation, Problem, Registry, Reply
 from bot.preconditions import where
 from bot.services import Services
 from bot.store import BotStore

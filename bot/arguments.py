@@ -1,7 +1,7 @@
 """Argument parsers shared by the commands: each returns the value or raises `ArgError` with a French sentence."""
 from __future__ import annotations
 
-from bot.commands import MAIL_ADDRESS, ArgError, number
+from bot.registry import MAIL_ADDRESS, ArgError, number
 
 
 def matrix_id(word: str) -> str:

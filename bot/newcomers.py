@@ -16,7 +16,7 @@ import hashlib
 
 import structlog
 
-from bot.doc_commands import listing
+from bot.commands.documents import listing
 from bot.enforce import reevaluate
 from bot.opening import Opener, _notice
 from liaison.matrix import Membership, MatrixError, txn_id

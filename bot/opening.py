@@ -15,7 +15,7 @@ from html import escape
 
 import structlog
 
-from bot.commands import ArgError, Field, Reply, fold
+from bot.registry import ArgError, Field, Reply, fold
 from liaison.enforcement import decide_at, decision_sentence
 from liaison.pathway_store import Pathway, Patient
 from bot.members import names as people_names, naming, person

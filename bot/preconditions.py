@@ -3,13 +3,13 @@ pathway (`open=True`). The handler receives the pathway found (`ctx.pathway`) an
 
 How a room is recognised: a pathway's clinical room or its circle room (the pathway store), the coordination's
 room (the MSSanté quarantine room, when the bridge is configured), a direct conversation (the bot and one
-person). Each case a command cannot run in is answered by one sentence (bot.commands.ROOMS, CLOSED).
+person). Each case a command cannot run in is answered by one sentence (bot.registry.ROOMS, CLOSED).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from bot.commands import CLOSED, ROOMS
+from bot.registry import CLOSED, ROOMS
 from bot.rooms import CIRCLE_NO_CHANGE, room_kind
 from liaison.mail_store import QUARANTINE_ROOM
 from liaison.pathway_store import Pathway

@@ -6,7 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.commands import Arg, Registry, place
+from bot.registry import Arg, Registry, place
 
 BEGIN = "<!-- commandes : début (généré par `python -m bot.reference`, ne pas modifier à la main) -->"
 END = "<!-- commandes : fin -->"
@@ -56,7 +56,7 @@ def rewritten(readme: str, registry: Registry) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from bot.__main__ import build_registry
+    from bot.commands import build_registry
 
     parser = argparse.ArgumentParser(prog="python -m bot.reference", description=__doc__)
     parser.add_argument("--check", action="store_true", help="ne rien écrire : dire si le README est à jour")

@@ -1,6 +1,6 @@
 """What a patient space and a pathway room look like when created: state, power levels, summary.
 
-Pure functions over plain values; the Matrix calls are made by bot/pathways.py.
+Pure functions over plain values; the Matrix calls are made by bot/commands/pathways.py.
 """
 from __future__ import annotations
 

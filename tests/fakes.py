@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.app import Bot, BotSettings
-from bot.commands import Registry, Reply
+from bot.registry import Registry, Reply
 from bot.services import PathwaySettings, Services
 from bot.store import BotStore
 from liaison.bootstrap import shared_on

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bot import reference
-from bot.__main__ import build_registry
+from bot.commands import build_registry
 
 
 def test_the_readme_reference_is_generated_from_the_declarations():

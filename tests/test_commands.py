@@ -5,8 +5,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bot import help as help_commands
-from bot.commands import (Arg, ArgError, Audience, Context, Field, Invocation, Problem, Registry, Reply, Words, command,
+from bot.commands import help as help_commands
+from bot.registry import (Arg, ArgError, Audience, Context, Field, Invocation, Problem, Registry, Reply, Words, command,
                           fold, group)
 from tests.fakes import close_services, make_services
 
@@ -184,7 +184,7 @@ async def test_help_details_a_group_and_each_sub_command_with_english_names(serv
 
 
 def test_the_real_help_lists_every_pathway_sub_command():
-    from bot.__main__ import build_registry
+    from bot.commands import build_registry
 
     parcours = build_registry().find("parcours")
     assert {"liste", "ouvrir", "info", "resume", "inviter", "clore", "rouvrir", "types"} <= {
@@ -199,7 +199,7 @@ def test_fold():
     ("assistante sociale 10003456789", "assistant-service-social", 2), ("infirmière coordination", "infirmier", 1),
     ("Infirmier en pratique avancée", "infirmier", 4), ("kiné", "masseur-kinesitherapeute", 1)])
 def test_a_profession_of_several_words(typed, key, used):
-    from bot.team import profession_of
+    from bot.commands.team import profession_of
 
     profession, n = profession_of(typed.split())
     assert profession is not None and profession.key == key and n == used
@@ -251,7 +251,7 @@ def test_a_form_says_which_field_is_wrong_with_an_example_and_the_usage(line, sa
 
 
 async def test_help_and_the_reference_say_where_a_command_runs(services):
-    from bot.__main__ import build_registry
+    from bot.commands import build_registry
     from bot.reference import markdown
 
     real = build_registry()

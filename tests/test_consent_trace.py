@@ -7,8 +7,8 @@ from types import SimpleNamespace
 import pytest
 from nio import RoomMemberEvent
 
-from bot import mss_commands
-from bot.commands import Context
+from bot.commands import mss as mss_commands
+from bot.registry import Context
 from bridge.store import BridgeStore
 from liaison.mail_store import MailStore
 from liaison.trace import Trace

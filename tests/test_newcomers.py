@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import re
 
-from bot.__main__ import build_registry
+from bot.commands import build_registry
 from bot.newcomers import Newcomers
 from policies.ins import nir_key
 from tests.fakes import COORD, NURSE, ask, close_services, make_services

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from bot.__main__ import build_registry
-from bot.commands import Words
+from bot.commands import build_registry
+from bot.registry import Words
 from bot.opening import OpenRequest, identity_conflict, request
 from liaison.pathway_store import Patient
 from liaison.config import parse_config

@@ -7,7 +7,7 @@ from datetime import date
 import pytest
 
 from bot.app import Bot, BotSettings
-from bot.commands import CLOSED, ROOMS, Context, Registry, Reply, command, group
+from bot.registry import CLOSED, ROOMS, Context, Registry, Reply, command, group
 from bot.rooms import CIRCLE_NO_CHANGE
 from bot.store import BotStore
 from liaison.mail_store import QUARANTINE_ROOM
@@ -90,7 +90,7 @@ async def test_a_command_that_needs_an_open_pathway_is_refused_in_a_closed_one(r
 
 async def test_the_room_is_checked_before_the_arguments(rooms):
     s, found, _ = rooms
-    from bot.__main__ import build_registry
+    from bot.commands import build_registry
 
     reply = await ask(s, build_registry(), COORD, found["desk"], "!parcours resume allergies x")
     assert reply.text == ROOMS["pathway"], "what is wrong with the arguments does not matter in the wrong room"

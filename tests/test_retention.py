@@ -150,7 +150,7 @@ async def test_the_archive_room_of_a_coordinator_is_remembered(engine):
 async def test_the_archive_follows_the_clock_a_closed_pathway_waits_its_retention_then_goes(tmp_path):
     """Time that passes, on the movable clock (no real wait): closed today, kept 730 days, archived on the next
     pass after that and not one before; the closing, the retention date and the archive read the same clock."""
-    from bot.__main__ import build_registry
+    from bot.commands import build_registry
     from bot.archive import Archiver
     from liaison.clock import MovableClock
     from tests.fakes import COORD, ask, close_services, make_services

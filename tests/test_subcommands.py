@@ -16,10 +16,10 @@ from datetime import date
 
 import pytest
 
-from bot.__main__ import build_registry
-from bot.commands import Audience
-from bot.doc_commands import NO_ANTIVIRUS
-from bot.mss_commands import NO_BRIDGE
+from bot.commands import build_registry
+from bot.registry import Audience
+from bot.commands.documents import NO_ANTIVIRUS
+from bot.commands.mss import NO_BRIDGE
 from bot.rooms import CIRCLE_NO_CHANGE
 from bridge.store import BridgeStore
 from liaison.document_store import Facts, NewFile

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from datetime import datetime, timezone
 
-from bot.commands import Arg, ArgError, Audience, Context, Reply, command, fold, group
+from bot.registry import Arg, ArgError, Audience, Context, Reply, command, fold, group
 from bot.enforce import reevaluate
 from bot.members import names, person
 from bot.rooms import CIRCLE_NO_CHANGE, may_show

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.arguments import count, mail_address
-from bot.commands import Arg, Audience, Context, Reply, group
+from bot.registry import Arg, Audience, Context, Reply, group
 from bot.reply import table
 from liaison.mail_store import ROUTABLE, Request
 from liaison.enforcement import decide_at

@@ -5,7 +5,7 @@ from html import escape
 
 from bot.arguments import matrix_id
 from bot.circle import CIRCLE_STATE, ensure_circle, role_categories
-from bot.commands import Arg, ArgError, Audience, Context, Reply, fold, group
+from bot.registry import Arg, ArgError, Audience, Context, Reply, fold, group
 from bot.members import member_lines, names as member_names, person
 from liaison.enforcement import decide_at
 from bot.opening import FORM, Opener, request

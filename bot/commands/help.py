@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from html import escape
 
-from bot.commands import Arg, Command, Context, Reply, Sub, command, place
+from bot.registry import Arg, Command, Context, Reply, Sub, command, place
 
 
 @command("aide", en="help", aliases=["?"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from html import escape
 
 from bot.arguments import count, mail_address
-from bot.commands import Arg, Audience, Context, Reply, command, group
+from bot.registry import Arg, Audience, Context, Reply, command, group
 from bot.reply import when as _when
 from bot.rooms import may_show
 from liaison.document_store import Document, Versioned, line_of, versions

@@ -4,7 +4,7 @@ from __future__ import annotations
 import json
 from datetime import datetime
 
-from bot.commands import Audience, Context, Reply, command
+from bot.registry import Audience, Context, Reply, command
 from liaison.enforcement import decide_at
 from liaison.matrix import txn_id
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 
 from bot.arguments import account_or_address
-from bot.commands import Arg, Audience, Context, Reply, Words, group
+from bot.registry import Arg, Audience, Context, Reply, Words, group
 from bot.reply import table
 from policies.professions import Category, Profession, ProfessionalIdError, check_professional_id, find_profession
 

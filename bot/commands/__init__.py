@@ -1,0 +1,17 @@
+"""The bot's command families, one file each: `!aide` (help), `!equipe` (team), `!parcours` (pathways), `!trace`,
+`!consentement` and its kin (consents), `!mss`, `!doc` / `!docs` (documents).
+
+A family is a module whose `ALL` lists its declared commands and groups (bot/registry.py: `@command`, `group`,
+`@group.sub`, with where each runs: `room=`, `open=`). The registry is built here, from this explicit list: adding a
+family is one file in this folder and one name below (docs/ARCHITECTURE.md).
+"""
+from __future__ import annotations
+
+from bot.commands import consents, documents, help, mss, pathways, team, trace
+from bot.registry import Registry
+
+FAMILIES = (help, team, pathways, trace, consents, mss, documents)
+
+
+def build_registry() -> Registry:
+    return Registry.of([declared for family in FAMILIES for declared in family.ALL])
