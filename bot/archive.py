@@ -4,7 +4,7 @@ The export (every message the bot can read, with the identity and summary) goes 
 coordinator who closed the pathway (decided then, another coordinator if they no longer are one)
 as an encrypted file in a direct room; then everyone is removed from the clinical and the circle
 rooms (people, MSSanté puppets, the bridge), the bot leaves them and drops their room keys, and
-the pathway's rows that retention covers are deleted: what each store declares (liaison/retention.py: summary,
+the pathway's rows that retention covers are deleted: what each store declares (liaison/stores/retention.py: summary,
 documents index, mail threads and correspondents, requests, quarantined mails routed to it). The trace is kept.
 """
 from __future__ import annotations
@@ -17,8 +17,8 @@ from bot.reply import when as _when
 from bot.store import BotStore
 from liaison.enforcement import decide_at
 from liaison.matrix import MatrixError, txn_id
-from liaison.pathway_store import SUMMARY_FIELDS, Pathway
-from liaison.retention import Retention, forget_pathway, shared
+from liaison.stores.pathways import SUMMARY_FIELDS, Pathway
+from liaison.stores.retention import Retention, forget_pathway, shared
 
 log = structlog.get_logger(__name__)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import structlog
 
 from bot.room_specs import power_levels, room_initial_state
-from liaison.mail_store import QUARANTINE_ROOM
+from liaison.stores.mail import QUARANTINE_ROOM
 from liaison.matrix import MatrixError
 
 log = structlog.get_logger(__name__)

@@ -2,7 +2,7 @@
 admits, limited to the data categories their role needs; the clinical room stays health-only."""
 from __future__ import annotations
 
-from liaison.pathway_store import Pathway
+from liaison.stores.pathways import Pathway
 from bot.reply import room_link
 from bot.room_specs import power_levels, room_initial_state, space_link
 from liaison.matrix import txn_id

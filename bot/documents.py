@@ -15,7 +15,7 @@ import structlog
 from bot.services import Services
 from liaison import memory
 from liaison.doc_check import check, too_big
-from liaison.document_store import Facts, NewFile
+from liaison.stores.documents import Facts, NewFile
 from liaison.matrix import FileMessage, FileTooBig, MatrixError, TextMessage, reply_content, txn_id
 from policies.documents import FileFacts, check_file, guess_doctype
 

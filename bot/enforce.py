@@ -13,7 +13,7 @@ from bot.circle import role_categories
 from bot.members import kick_reason, naming, person
 from liaison.enforcement import decide_at
 from liaison.matrix import MatrixError
-from liaison.pathway_store import Pathway
+from liaison.stores.pathways import Pathway
 
 log = structlog.get_logger(__name__)
 

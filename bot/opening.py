@@ -17,7 +17,7 @@ import structlog
 
 from bot.registry import ArgError, Field, Reply, fold
 from liaison.enforcement import decide_at, decision_sentence
-from liaison.pathway_store import Pathway, Patient
+from liaison.stores.pathways import Pathway, Patient
 from bot.members import names as people_names, naming, person
 from bot.reply import room_link
 from bot.room_specs import power_levels, room_initial_state, space_initial_state, space_link, summary_message

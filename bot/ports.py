@@ -11,12 +11,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from liaison.contacts import Contact
-from liaison.document_store import Document, Facts, NewFile
-from liaison.mail_store import Quarantined, Request
+from liaison.stores.contacts import Contact
+from liaison.stores.documents import Document, Facts, NewFile
+from liaison.stores.mail import Quarantined, Request
 from liaison.matrix.events import Session, SyncBatch
-from liaison.roster import RosterMember
-from liaison.trace import TraceEntry, Verification
+from liaison.stores.roster import RosterMember
+from liaison.stores.trace import TraceEntry, Verification
 from policies.decision import Decision
 from policies.professions import Profession
 from policies.sharing import Consent, Objection
@@ -99,7 +99,7 @@ class MatrixPort(MatrixRooms, MatrixAccount, Protocol):
 # -- the stores, as the bot's commands and loops use them ----------------------------------------------------------
 
 class RosterPort(Protocol):
-    """The team (liaison.roster.Roster): `!equipe`, and who may do what."""
+    """The team (liaison.stores.roster.Roster): `!equipe`, and who may do what."""
 
     async def get(self, user_id: str) -> RosterMember | None: ...
 
@@ -114,7 +114,7 @@ class RosterPort(Protocol):
 
 
 class ConsentsPort(Protocol):
-    """Consents and objections (liaison.consents.ConsentStore): `!consentement`, `!opposition`."""
+    """Consents and objections (liaison.stores.consents.ConsentStore): `!consentement`, `!opposition`."""
 
     async def add_consent(self, patient_id: str, *, scope_kind: str, scope: str, means: str, categories: list[str],
                           notice: str, actor: str, expires_at: int | None) -> str: ...
@@ -129,7 +129,7 @@ class ConsentsPort(Protocol):
 
 
 class TracePort(Protocol):
-    """The chained trace (liaison.trace.Trace): every decision appended, `!trace` reads and verifies it."""
+    """The chained trace (liaison.stores.trace.Trace): every decision appended, `!trace` reads and verifies it."""
 
     async def append(self, *, actor: str, action: str, subject: str, decision: Decision,
                      patient_id: str | None = None, pathway_id: str | None = None,
@@ -141,7 +141,7 @@ class TracePort(Protocol):
 
 
 class ContactsPort(Protocol):
-    """External professionals the coordination recorded (liaison.contacts.Contacts)."""
+    """External professionals the coordination recorded (liaison.stores.contacts.Contacts)."""
 
     async def get(self, address: str) -> Contact | None: ...
 
@@ -152,7 +152,7 @@ class ContactsPort(Protocol):
 
 
 class MailPort(Protocol):
-    """The bridge's mail store, as the bot reads and steers it (liaison.mail_store.MailStore): `!mss`."""
+    """The bridge's mail store, as the bot reads and steers it (liaison.stores.mail.MailStore): `!mss`."""
 
     async def setting(self, name: str) -> str | None: ...
 
@@ -173,7 +173,7 @@ class MailPort(Protocol):
 
 
 class DocumentsPort(Protocol):
-    """The pathways' document index (liaison.document_store.DocumentStore): the indexer and `!docs`."""
+    """The pathways' document index (liaison.stores.documents.DocumentStore): the indexer and `!docs`."""
 
     async def record(self, files: list[NewFile]) -> None: ...
 

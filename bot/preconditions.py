@@ -11,8 +11,8 @@ from dataclasses import dataclass
 
 from bot.registry import CLOSED, ROOMS
 from bot.rooms import CIRCLE_NO_CHANGE, room_kind
-from liaison.mail_store import QUARANTINE_ROOM
-from liaison.pathway_store import Pathway
+from liaison.stores.mail import QUARANTINE_ROOM
+from liaison.stores.pathways import Pathway
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ __all__ = ["Arg", "ArgError", "Audience", "Command", "Context", "Field", "Group"
 
 if TYPE_CHECKING:
     from bot.services import Services
-    from liaison.pathway_store import Pathway
+    from liaison.stores.pathways import Pathway
 
 PREFIXES = ("!", "/")
 MAIL_ADDRESS = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")

@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import date
 from html import escape
 
-from liaison.pathway_store import SUMMARY_FIELDS
+from liaison.stores.pathways import SUMMARY_FIELDS
 
 MEGOLM = "m.megolm.v1.aes-sha2"
 COORDINATOR_LEVEL = 50

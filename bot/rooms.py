@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from bot.circle import CIRCLE_STATE, role_categories
 from liaison.enforcement import Decided, decide_at
-from liaison.pathway_store import Pathway
+from liaison.stores.pathways import Pathway
 
 CIRCLE_NO_CHANGE = ("Ce salon est le cercle élargi du parcours (CSP R.1110-2) : les données cliniques, l'équipe et "
                     "les consentements se gèrent dans le salon clinique.")

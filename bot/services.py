@@ -9,17 +9,17 @@ from policies.sharing import Knobs
 
 from liaison.bootstrap import Shared
 from liaison.clock import Clock
-from liaison.consents import ConsentStore
-from liaison.contacts import Contacts
+from liaison.stores.consents import ConsentStore
+from liaison.stores.contacts import Contacts
 from liaison.doc_check import Antivirus
-from liaison.document_store import DocumentStore
-from liaison.pathway_store import PathwayStore
+from liaison.stores.documents import DocumentStore
+from liaison.stores.pathways import PathwayStore
 from liaison.puppet_names import PuppetNames
-from liaison.roster import Roster
+from liaison.stores.roster import Roster
 from liaison.sharing_facts import SharingStores
-from liaison.mail_store import MailStore
+from liaison.stores.mail import MailStore
 from liaison.trusted import TrustedDomains
-from liaison.trace import Trace
+from liaison.stores.trace import Trace
 
 
 @dataclass(frozen=True)

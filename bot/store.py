@@ -5,9 +5,9 @@ import json
 
 from sqlalchemy import text
 
-from liaison.accounts import Accounts
+from liaison.stores.accounts import Accounts
 from liaison.matrix import TextMessage
-from liaison.retention import Retention
+from liaison.stores.retention import Retention
 
 
 class BotStore(Accounts):

@@ -13,15 +13,15 @@ from bridge.store import BridgeStore
 from liaison.bootstrap import Shared
 from liaison.clock import Clock
 from liaison.trusted import TrustedDomains
-from liaison.consents import ConsentStore
-from liaison.contacts import Contacts
+from liaison.stores.consents import ConsentStore
+from liaison.stores.contacts import Contacts
 from liaison.doc_check import Antivirus
-from liaison.document_store import DocumentStore
-from liaison.mail_store import MailStore
-from liaison.pathway_store import PathwayStore
-from liaison.roster import Roster
+from liaison.stores.documents import DocumentStore
+from liaison.stores.mail import MailStore
+from liaison.stores.pathways import PathwayStore
+from liaison.stores.roster import Roster
 from liaison.sharing_facts import SharingStores
-from liaison.trace import Trace
+from liaison.stores.trace import Trace
 from policies.sharing import Knobs
 
 

@@ -20,7 +20,7 @@ from bridge.sanitize import safe_filename
 from bridge.scan_patience import SCAN_PATIENCE_SECONDS
 from bridge.xdm import XdmPackage
 from liaison.doc_check import Checked, check
-from liaison.document_store import Document, Facts, NewFile
+from liaison.stores.documents import Document, Facts, NewFile
 from liaison.matrix import file_content as _file_content, notice, txn_id, with_relation
 from liaison.sniff import extension
 from policies.documents import doctype_label as _label, guess_doctype

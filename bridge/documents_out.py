@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from bridge.deps import Deps
 from bridge.mail_out import OutAttachment
 from bridge.xdm import XdmAuthor, XdmOut, mss_headers, write_xdm
-from liaison.document_store import Document
-from liaison.mail_store import Request
-from liaison.pathway_store import Pathway
-from liaison.roster import RosterMember
+from liaison.stores.documents import Document
+from liaison.stores.mail import Request
+from liaison.stores.pathways import Pathway
+from liaison.stores.roster import RosterMember
 from liaison.sniff import extension
 from policies.documents import DocType, doctype_of, send_code
 

@@ -13,7 +13,7 @@ from bridge.documents_in import AntivirusUnavailable
 from bridge.parse_pool import MailParser
 from bridge.routing import Route, ref
 from bridge.stages import run_by_hand
-from liaison.mail_store import Quarantined
+from liaison.stores.mail import Quarantined
 
 log = structlog.get_logger(__name__)
 

@@ -14,7 +14,7 @@ from bridge import documents_out, outbox
 from bridge.deps import Deps
 from bridge.mail_out import OutAttachment, as_bytes, compose, message_id_for
 from bridge.store import PendingEvent
-from liaison.mail_store import Request, Thread
+from liaison.stores.mail import Request, Thread
 from liaison.matrix import KeysMissing, MatrixError, PushedMessage, notice, txn_id
 from liaison.enforcement import decide_at
 

@@ -18,7 +18,7 @@ from bridge.puppets import ShutOut
 from bridge.store import Puppet
 from bridge.routing import Route
 from bridge.xdm import XdmPackage
-from liaison.mail_store import Thread
+from liaison.stores.mail import Thread
 from liaison.matrix import txn_id, with_relation
 
 log = structlog.get_logger(__name__)

@@ -7,7 +7,7 @@ from typing import Protocol
 import structlog
 
 from bridge.ports import Poster
-from liaison.mail_store import QUARANTINE_ROOM
+from liaison.stores.mail import QUARANTINE_ROOM
 from liaison.matrix import MatrixError, notice, txn_id
 
 log = structlog.get_logger(__name__)

@@ -20,7 +20,7 @@ class PathwayRef:
 
 
 def ref(p) -> PathwayRef:
-    """A pathway row (liaison.pathway_store) as routing sees it."""
+    """A pathway row (liaison.stores.pathways) as routing sees it."""
     return PathwayRef(p.id, p.code, p.patient_id, p.room_id or "", p.status == "open")
 
 

@@ -12,10 +12,10 @@ from dataclasses import dataclass
 from sqlalchemy import text
 
 from bridge.doorbell import Doorbell
-from liaison.accounts import Accounts
+from liaison.stores.accounts import Accounts
 from liaison.db import bytes_param, bytes_value
 from liaison.clock import Clock
-from liaison.retention import Retention
+from liaison.stores.retention import Retention
 
 DONE_MAIL_STATES = ("posted", "quarantined", "rejected", "receipt", "ignored")
 

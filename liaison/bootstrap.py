@@ -13,16 +13,16 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.clock import Clock, SystemClock
 from liaison.config import Config, policy_text
-from liaison.consents import ConsentStore
-from liaison.contacts import Contacts
+from liaison.stores.consents import ConsentStore
+from liaison.stores.contacts import Contacts
 from liaison.db import open_database
 from liaison.doc_check import Antivirus
-from liaison.document_store import DocumentStore
-from liaison.mail_store import MailStore
-from liaison.pathway_store import PathwayStore
-from liaison.roster import Roster
+from liaison.stores.documents import DocumentStore
+from liaison.stores.mail import MailStore
+from liaison.stores.pathways import PathwayStore
+from liaison.stores.roster import Roster
 from liaison.sharing_facts import SharingStores
-from liaison.trace import Trace
+from liaison.stores.trace import Trace
 from liaison.trusted import TrustedDomains, load_trusted_domains
 from policies.knobs import load_knobs
 from policies.sharing import Knobs

@@ -67,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _verify_trace(cfg) -> int:
     from liaison.db import open_database
-    from liaison.trace import Trace
+    from liaison.stores.trace import Trace
     from liaison.trace_anchor import AnchorFile, check
 
     engine = await open_database(cfg.database.url)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from liaison.pathway_store import Pathway
+from liaison.stores.pathways import Pathway
 from liaison.sharing_facts import SharingStores, decide_for
 from policies.decision import Decision
 from policies.paths import PATHS

@@ -8,12 +8,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from liaison.clock import Clock, SystemClock
-from liaison.consents import ConsentStore
-from liaison.contacts import Contacts
-from liaison.mail_store import MailStore
-from liaison.pathway_store import Pathway, PathwayStore
-from liaison.roster import Roster
-from liaison.trace import Trace
+from liaison.stores.consents import ConsentStore
+from liaison.stores.contacts import Contacts
+from liaison.stores.mail import MailStore
+from liaison.stores.pathways import Pathway, PathwayStore
+from liaison.stores.roster import Roster
+from liaison.stores.trace import Trace
 from liaison.trusted import TrustedDomains
 from policies.professions import Category
 from policies.sharing import Action, Facts, Recipient, decide

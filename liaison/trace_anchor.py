@@ -1,6 +1,6 @@
 """The trace's head, anchored outside the database, so that deleting the last entries is seen.
 
-The chain (liaison/trace.py) shows an edited or removed entry, but not a table cut short: what
+The chain (liaison/stores/trace.py) shows an edited or removed entry, but not a table cut short: what
 is left still holds. So the bot writes the head (seq, hash, at) to an anchor file, one JSON line
 each time it moved (at most every `anchor_interval_seconds`, and once when it stops), signed with
 HMAC-SHA256 under a key the database does not hold. `check` then finds an anchored entry that is
@@ -20,7 +20,7 @@ from pathlib import Path
 
 import structlog
 
-from liaison.trace import Trace
+from liaison.stores.trace import Trace
 
 log = structlog.get_logger(__name__)
 

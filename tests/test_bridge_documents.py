@@ -34,10 +34,10 @@ from bridge.xdm import XdmAuthor, XdmOut, read_xdm, write_xdm
 from liaison.bootstrap import shared_on
 from liaison.db import create_engine
 from liaison.doc_check import Antivirus
-from liaison.document_store import DocumentStore
-from liaison.mail_store import MailStore, Request
+from liaison.stores.documents import DocumentStore
+from liaison.stores.mail import MailStore, Request
 from liaison.matrix import MatrixError
-from liaison.pathway_store import PathwayStore
+from liaison.stores.pathways import PathwayStore
 from liaison.trusted import TrustedDomains
 from policies.sharing import Knobs
 from tests.support.bridgeproc import documents_section, with_documents

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from bot.bridge_setup import prepare_bridge
-from liaison.mail_store import QUARANTINE_ROOM
+from liaison.stores.mail import QUARANTINE_ROOM
 from tests.fakes import BRIDGE, COORD, GP, NURSE, ROSTER, SOCIAL, close_services, make_services
 
 

@@ -11,9 +11,9 @@ from sqlalchemy import text
 from bridge.doorbell import Doorbell
 from bridge.store import BridgeStore
 from liaison.db import bundled_migrations, create_engine, migrate, schema_version
-from liaison.mail_store import MailStore, Request, Thread
+from liaison.stores.mail import MailStore, Request, Thread
 from liaison.clock import system_now_ms as now_ms
-from liaison.pathway_store import PathwayStore
+from liaison.stores.pathways import PathwayStore
 
 
 

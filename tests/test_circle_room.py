@@ -5,7 +5,7 @@ from __future__ import annotations
 from nio import RoomMemberEvent
 
 from liaison.db import open_database
-from liaison.trace import Trace
+from liaison.stores.trace import Trace
 from tests.test_pathways import INS, OPEN, _joined, _room_of, team  # noqa: F401 — the fixture
 
 CLINICAL = ("DURAND", "Marcel", INS, "12/05/1948", "Problèmes", "Traitements", "insuffisance")

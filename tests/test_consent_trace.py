@@ -10,8 +10,8 @@ from nio import RoomMemberEvent
 from bot.commands import mss as mss_commands
 from bot.registry import Context
 from bridge.store import BridgeStore
-from liaison.mail_store import MailStore
-from liaison.trace import Trace
+from liaison.stores.mail import MailStore
+from liaison.stores.trace import Trace
 from policies.ins import nir_key
 from policies.records import RECORDS
 

@@ -8,8 +8,8 @@ from datetime import date
 
 import pytest
 
-from liaison.document_store import DocumentStore, Facts, NewFile, superseded_by, versions
-from liaison.pathway_store import PathwayStore
+from liaison.stores.documents import DocumentStore, Facts, NewFile, superseded_by, versions
+from liaison.stores.pathways import PathwayStore
 
 FILE = {"url": "mxc://hs/abc", "key": {"k": "secret"}, "iv": "iv", "hashes": {"sha256": "h"}, "v": "v2"}
 PDF = Facts(doctype="lettre-liaison", mime="application/pdf", size=1234, sha256="ab" * 32, rule="document.allowed",

@@ -13,7 +13,7 @@ import pytest
 from nio import RoomMessage
 
 from liaison.db import open_database
-from liaison.document_store import DocumentStore
+from liaison.stores.documents import DocumentStore
 from tests.support.clamd import EICAR
 from tests.test_pathways import INS, OPEN, _joined, _room_of
 

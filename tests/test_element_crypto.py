@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from liaison.db import open_database
-from liaison.document_store import DocumentStore
+from liaison.stores.documents import DocumentStore
 from tests.test_pathways import OPEN, _room_of
 
 ELEMENT = Path(__file__).parent / "element"

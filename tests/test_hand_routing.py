@@ -20,7 +20,7 @@ from bridge.scan_patience import ScanPatience
 from bridge.store import BridgeStore
 from liaison.bootstrap import shared_on
 from liaison.doc_check import Antivirus
-from liaison.mail_store import QUARANTINE_ROOM
+from liaison.stores.mail import QUARANTINE_ROOM
 from liaison.trusted import TrustedDomains
 from policies.paths import PATHS
 from policies.sharing import Knobs

@@ -12,7 +12,7 @@ from bridge.imap import Fetched
 from bridge.inbound import POISON_AFTER, Inbound
 from bridge.metrics import Metrics
 from bridge.store import BridgeStore
-from liaison.mail_store import MailStore
+from liaison.stores.mail import MailStore
 from liaison.matrix import MatrixError
 from tests.fakes import FakeMatrix
 

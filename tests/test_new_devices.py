@@ -9,7 +9,7 @@ import pytest
 from nio import MegolmEvent, RoomMessage, RoomMessageNotice, RoomMessageText
 
 from liaison.db import open_database
-from liaison.trace import Trace
+from liaison.stores.trace import Trace
 from tests.support.clinician import Clinician
 from tests.support.element import ElementDevice
 from tests.support.mss import box, is_puppet, letter, open_structure, send_mail, wait_mail, xdm_letter

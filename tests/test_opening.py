@@ -7,7 +7,7 @@ from datetime import date
 from bot.commands import build_registry
 from bot.registry import Words
 from bot.opening import OpenRequest, identity_conflict, request
-from liaison.pathway_store import Patient
+from liaison.stores.pathways import Patient
 from liaison.config import parse_config
 from policies.ins import nir_key
 

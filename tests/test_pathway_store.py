@@ -6,8 +6,8 @@ from datetime import date
 import pytest
 from sqlalchemy.exc import IntegrityError
 
-from liaison.pathway_store import PathwayStore
-from liaison.roster import Roster
+from liaison.stores.pathways import PathwayStore
+from liaison.stores.roster import Roster
 from policies.professions import find_profession
 
 
@@ -60,7 +60,7 @@ async def test_concurrent_read_then_write_transactions_wait_instead_of_failing(e
 
 
 async def test_consents_and_objections_become_facts(engine):
-    from liaison.consents import ConsentStore
+    from liaison.stores.consents import ConsentStore
 
     store, consents = PathwayStore(engine), ConsentStore(engine)
     patient = await store.add_patient(ins="148057512345643", oid="1.2.250.1.213.1.4.10", birth_name="Durand",

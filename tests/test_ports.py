@@ -13,13 +13,13 @@ import pytest
 
 from bot import ports as bot_ports
 from bridge import ports as bridge_ports
-from liaison.consents import ConsentStore
-from liaison.contacts import Contacts
-from liaison.document_store import DocumentStore
-from liaison.mail_store import MailStore
+from liaison.stores.consents import ConsentStore
+from liaison.stores.contacts import Contacts
+from liaison.stores.documents import DocumentStore
+from liaison.stores.mail import MailStore
 from liaison.matrix import Matrix
-from liaison.roster import Roster
-from liaison.trace import Trace
+from liaison.stores.roster import Roster
+from liaison.stores.trace import Trace
 from tests.fakes import FakeMatrix
 
 MATRIX_PORTS: list[type] = [bot_ports.MatrixRooms, bot_ports.MatrixAccount, bot_ports.MatrixPort,

@@ -10,7 +10,7 @@ from bot.app import Bot, BotSettings
 from bot.registry import CLOSED, ROOMS, Context, Registry, Reply, command, group
 from bot.rooms import CIRCLE_NO_CHANGE
 from bot.store import BotStore
-from liaison.mail_store import QUARANTINE_ROOM
+from liaison.stores.mail import QUARANTINE_ROOM
 from liaison.matrix import SyncBatch, TextMessage
 from tests.fakes import COORD, GP, ask, close_services, make_services
 

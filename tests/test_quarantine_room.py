@@ -3,7 +3,7 @@ nowhere when there is no quarantine room yet, and a refusal of the homeserver lo
 from __future__ import annotations
 
 from bridge.quarantine_room import tell, tell_purged
-from liaison.mail_store import QUARANTINE_ROOM
+from liaison.stores.mail import QUARANTINE_ROOM
 from tests.fakes import FakeMatrix
 
 

@@ -14,7 +14,7 @@ from hypothesis import given, settings, strategies as st
 from bridge import outbox
 from bridge.deps import BridgeSettings
 from bridge.store import Outgoing
-from liaison.pathway_store import Pathway
+from liaison.stores.pathways import Pathway
 from policies.sharing import Consent, Knobs, Objection
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"

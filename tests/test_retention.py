@@ -1,4 +1,4 @@
-"""Retention declared by each store (liaison/retention.py): every table of the migrated schema is declared by its store
+"""Retention declared by each store (liaison/stores/retention.py): every table of the migrated schema is declared by its store
 (forgotten with its pathway, kept on purpose, or holding no patient data), and the archive forgets exactly what the
 stores declare, for one pathway and no other."""
 from __future__ import annotations
@@ -11,10 +11,10 @@ from bot.archive import RETAINED
 from bot.store import BotStore
 from bridge.store import BridgeStore
 from liaison.db import open_database
-from liaison.document_store import DocumentStore, NewFile
-from liaison.mail_store import MailStore, Request, Thread
-from liaison.pathway_store import PathwayStore
-from liaison.retention import Retention, forget_pathway, shared
+from liaison.stores.documents import DocumentStore, NewFile
+from liaison.stores.mail import MailStore, Request, Thread
+from liaison.stores.pathways import PathwayStore
+from liaison.stores.retention import Retention, forget_pathway, shared
 
 # Tables no store owns, with why they hold no patient data.
 NOT_A_STORE = {"schema_version": "the schema's version number (liaison/db.py)"}
@@ -44,7 +44,7 @@ async def test_every_table_is_declared_by_a_store(tmp_path):
     RETENTION), or why it stays (kept), or that it holds none (no_patient_data)."""
     schema = await _schema(tmp_path)
     missing = undeclared(set(schema), EVERY_STORE)
-    assert not missing, f"tables in no store's RETENTION (liaison/retention.py): {sorted(missing)}"
+    assert not missing, f"tables in no store's RETENTION (liaison/stores/retention.py): {sorted(missing)}"
     ghosts = set().union(*(r.tables() for r in EVERY_STORE)) - set(schema)
     assert not ghosts, f"declared tables the schema does not have: {sorted(ghosts)}"
 

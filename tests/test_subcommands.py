@@ -22,7 +22,7 @@ from bot.commands.documents import NO_ANTIVIRUS
 from bot.commands.mss import NO_BRIDGE
 from bot.rooms import CIRCLE_NO_CHANGE
 from bridge.store import BridgeStore
-from liaison.document_store import Facts, NewFile
+from liaison.stores.documents import Facts, NewFile
 from liaison.matrix import Matrix, MatrixError
 from policies.ins import nir_key
 from policies.pathway import PATHWAY_TYPES

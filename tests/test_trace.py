@@ -10,7 +10,7 @@ import yaml
 from sqlalchemy import text
 
 from liaison.db import create_engine, migrate
-from liaison.trace import Trace
+from liaison.stores.trace import Trace
 from policies.decision import Allow, Deny
 
 ALLOW = Allow("team.health", "membre de l'équipe de soins", "CSP L.1110-4 II")

@@ -14,7 +14,7 @@ import yaml
 from sqlalchemy import text
 
 from liaison.config import ConfigError, load_config, parse_config
-from liaison.trace import Trace
+from liaison.stores.trace import Trace
 from liaison.trace_anchor import AnchorFile, Anchorer
 from policies.decision import Allow
 

@@ -8,8 +8,8 @@ from bot.arguments import count, mail_address
 from bot.registry import Arg, Audience, Context, Reply, command, group
 from bot.reply import when as _when
 from bot.rooms import may_show
-from liaison.document_store import Document, Versioned, line_of, versions
-from liaison.mail_store import Request
+from liaison.stores.documents import Document, Versioned, line_of, versions
+from liaison.stores.mail import Request
 from liaison.enforcement import decide_at
 from policies.documents import DocType, doctype_label as _label, find_doctype
 

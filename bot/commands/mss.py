@@ -5,7 +5,7 @@ from __future__ import annotations
 from bot.arguments import count, mail_address
 from bot.registry import Arg, Audience, Context, Reply, group
 from bot.reply import table
-from liaison.mail_store import ROUTABLE, Request
+from liaison.stores.mail import ROUTABLE, Request
 from liaison.enforcement import decide_at
 from policies.records import RECORDS
 

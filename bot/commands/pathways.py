@@ -9,7 +9,7 @@ from bot.registry import Arg, ArgError, Audience, Context, Reply, fold, group
 from bot.members import member_lines, names as member_names, person
 from liaison.enforcement import decide_at
 from bot.opening import FORM, Opener, request
-from liaison.pathway_store import SUMMARY_FIELDS
+from liaison.stores.pathways import SUMMARY_FIELDS
 from bot.reply import day as _day, room_link, table
 from bot.rooms import circle_categories, may_show
 from bot.room_specs import power_levels

@@ -16,7 +16,7 @@ from bridge.parse_pool import MailParser
 from bridge.routing import Route
 from bridge.stages import acknowledge, decide, judge, parse, post, route
 from bridge.stages.outcome import Outcome
-from liaison.mail_store import Quarantined
+from liaison.stores.mail import Quarantined
 
 __all__ = ["Outcome", "run", "run_by_hand"]
 

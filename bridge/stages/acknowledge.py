@@ -8,7 +8,7 @@ from bridge import quarantine_room
 from bridge.deps import Deps
 from bridge.routing import Quarantine, Route
 from bridge.stages.outcome import Outcome
-from liaison.mail_store import Quarantined
+from liaison.stores.mail import Quarantined
 from liaison.matrix import txn_id
 
 log = structlog.get_logger(__name__)

@@ -9,7 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.db import bytes_param, bytes_value
-from liaison.retention import Forget, Retention
+from liaison.stores.retention import Forget, Retention
 from liaison.clock import Clock, SystemClock
 
 QUARANTINE_ROOM = "quarantine_room"

@@ -46,13 +46,13 @@ class Retention:
 def shared() -> tuple[Retention, ...]:
     """The declarations of the stores both services share (liaison/): the archive asks them all, and the bot's own."""
     # Imported here: each of these modules imports this one for Forget and Retention.
-    from liaison.consents import ConsentStore
-    from liaison.contacts import Contacts
-    from liaison.document_store import DocumentStore
-    from liaison.mail_store import MailStore
-    from liaison.pathway_store import PathwayStore
-    from liaison.roster import Roster
-    from liaison.trace import Trace
+    from liaison.stores.consents import ConsentStore
+    from liaison.stores.contacts import Contacts
+    from liaison.stores.documents import DocumentStore
+    from liaison.stores.mail import MailStore
+    from liaison.stores.pathways import PathwayStore
+    from liaison.stores.roster import Roster
+    from liaison.stores.trace import Trace
     return tuple(s.RETENTION for s in (PathwayStore, DocumentStore, MailStore, ConsentStore, Contacts, Roster, Trace))
 
 

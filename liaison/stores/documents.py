@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from liaison.retention import Forget, Retention
+from liaison.stores.retention import Forget, Retention
 from liaison.clock import Clock, SystemClock, system_now_ms
 from policies.professions import fold
 

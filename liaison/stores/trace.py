@@ -15,7 +15,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from liaison.retention import Retention
+from liaison.stores.retention import Retention
 from liaison.clock import Clock, SystemClock
 
 GENESIS = "0" * 64

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.clock import Clock, SystemClock
-from liaison.retention import Retention
+from liaison.stores.retention import Retention
 from policies.sharing import Consent, Objection
 
 

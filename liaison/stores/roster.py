@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.config import RosterEntry
-from liaison.retention import Retention
+from liaison.stores.retention import Retention
 from liaison.clock import Clock, SystemClock
 from policies.professions import Profession, find_profession
 

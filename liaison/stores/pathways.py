@@ -8,7 +8,7 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from liaison.retention import Forget, Retention
+from liaison.stores.retention import Forget, Retention
 from liaison.clock import Clock, SystemClock
 
 SUMMARY_FIELDS = {
