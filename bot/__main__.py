@@ -71,7 +71,8 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
     life = Lifecycle("bot", clock)
     life.add("sync", bot.run, vital=True)   # the bot is nothing without its sync: its end stops the service
     life.every("archive", cfg.pathways.archive_interval_seconds, Archiver(services).run_once)
-    anchorer = Anchorer(services.trace, AnchorFile(cfg.trace.anchor_file, cfg.trace.anchor_key)) if cfg.trace else None
+    anchorer = (Anchorer(services.trace, AnchorFile(cfg.trace.anchor_file, cfg.trace.anchor_key), clock)
+                if cfg.trace else None)
     if anchorer and cfg.trace:
         life.every("anchor", cfg.trace.anchor_interval_seconds, anchorer.anchor_safely)
     if cfg.bridge:

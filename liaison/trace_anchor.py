@@ -14,12 +14,12 @@ import hashlib
 import hmac
 import json
 import os
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import structlog
 
+from liaison.clock import Clock, SystemClock, system_now_ms
 from liaison.stores.trace import Trace
 
 log = structlog.get_logger(__name__)
@@ -51,8 +51,8 @@ class AnchorFile:
         self.path = Path(path)
         self.key = key
 
-    def write(self, seq: int, hash_: str) -> Anchor:
-        anchor = Anchor(seq, hash_, int(time.time() * 1000))
+    def write(self, seq: int, hash_: str, at_ms: int | None = None) -> Anchor:
+        anchor = Anchor(seq, hash_, system_now_ms() if at_ms is None else at_ms)
         line = json.dumps({"seq": seq, "hash": hash_, "at": anchor.at, "sig": _signature(self.key, anchor)})
         self.path.parent.mkdir(parents=True, exist_ok=True)
         fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -118,9 +118,10 @@ async def check(trace: Trace, anchors: AnchorFile) -> AnchorCheck:
 class Anchorer:
     """The bot's job: anchor the head when it moved (run at an interval by the bot's lifecycle), and once at a stop."""
 
-    def __init__(self, trace: Trace, anchors: AnchorFile) -> None:
+    def __init__(self, trace: Trace, anchors: AnchorFile, clock: Clock | None = None) -> None:
         self.trace = trace
         self.anchors = anchors
+        self.clock: Clock = clock or SystemClock()
         self._last: Anchor | None = None
         self._read = False
         self._refused = False
@@ -148,6 +149,6 @@ class Anchorer:
                 log.error("trace.anchor_refused", anchored_seq=self._last.seq, head_seq=head[0])
                 self._refused = True
             return None
-        self._last = await asyncio.to_thread(self.anchors.write, *head)
+        self._last = await asyncio.to_thread(self.anchors.write, *head, self.clock.now_ms())
         log.debug("trace.anchored", seq=head[0])
         return head[0]
