@@ -13,7 +13,7 @@ from sqlalchemy import text
 
 from bridge.doorbell import Doorbell
 from liaison.stores.accounts import Accounts
-from liaison.db import bytes_param, bytes_value
+from liaison.db import bytes_param, bytes_value, fields
 from liaison.clock import Clock
 from liaison.stores.retention import Retention
 
@@ -155,7 +155,7 @@ class BridgeStore(Accounts):
         async with self.engine.connect() as conn:
             row = (await conn.execute(text("SELECT address, user_id, display_name FROM mss_puppet WHERE address = :a"),
                                       {"a": address.lower()})).first()
-        return Puppet(*row) if row else None
+        return Puppet(*fields(row)) if row else None
 
     async def registered(self, user_id: str) -> bool:
         """An account this bridge registered: a puppet, or the bridge's own (its session is kept)."""
@@ -200,8 +200,8 @@ class BridgeStore(Accounts):
                 "INSERT INTO mail_in (id, mailbox, uidvalidity, uid, state, received_at) VALUES "
                 "(:i, :m, :v, :u, 'received', :t) ON CONFLICT (mailbox, uidvalidity, uid) DO NOTHING"),
                 {"i": uuid.uuid4().hex, "m": mailbox, "v": uidvalidity, "u": uid, "t": self.clock.now_ms()})
-            return (await conn.execute(text("SELECT id FROM mail_in WHERE mailbox = :m AND uidvalidity = :v "
-                                            "AND uid = :u"), {"m": mailbox, "v": uidvalidity, "u": uid})).scalar()
+            return str((await conn.execute(text("SELECT id FROM mail_in WHERE mailbox = :m AND uidvalidity = :v "
+                                                "AND uid = :u"), {"m": mailbox, "v": uidvalidity, "u": uid})).scalar_one())
 
     async def count_attempt(self, mail_id: str) -> int:
         """A pass over this mail begins: the passes that did not end so far, this one included (see 0012_poison)."""

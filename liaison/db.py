@@ -9,6 +9,7 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import structlog
 from sqlalchemy import event, text
@@ -59,6 +60,11 @@ def create_engine(url: str) -> AsyncEngine:
         _configure_sqlite(engine)
         return engine
     return create_async_engine(url, pool_pre_ping=True, hide_parameters=True)
+
+
+def fields(row: Any) -> tuple[Any, ...]:
+    """A database row's values, to build a record with `Record(*fields(row))` (a row's columns are untyped)."""
+    return tuple(row)
 
 
 def bytes_param(engine: AsyncEngine, data: bytes) -> bytes | str:

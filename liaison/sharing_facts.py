@@ -16,7 +16,7 @@ from liaison.stores.roster import Roster
 from liaison.stores.trace import Trace
 from liaison.trusted import TrustedDomains
 from policies.professions import Category
-from policies.sharing import Action, Facts, Recipient, decide
+from policies.sharing import Action, Facts, Knobs, Recipient, decide
 
 ACTIVE = ("invited", "joined")
 
@@ -28,7 +28,7 @@ class SharingStores:
     roster: Roster
     consents: ConsentStore
     pathways: PathwayStore
-    knobs: object          # policies.sharing.Knobs
+    knobs: Knobs
     trace: Trace
     contacts: Contacts | None = None
     trusted: TrustedDomains | None = None

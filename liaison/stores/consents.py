@@ -16,6 +16,10 @@ def _dt(ms: int | None) -> datetime | None:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc) if ms is not None else None
 
 
+def _at(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
+
+
 class ConsentStore:
     RETENTION = Retention(kept={
         "consent": "the patient's consents: the patient's, not one pathway's, and the proof of each share",
@@ -75,10 +79,10 @@ class ConsentStore:
                 "SELECT * FROM objection WHERE patient_id = :p ORDER BY recorded_at"), {"p": patient_id})).all()
         return (
             tuple(Consent(scope_kind=r.scope_kind, scope=r.scope, means=r.means, recorded_by=r.recorded_by,
-                          recorded_at=_dt(r.recorded_at), expires_at=_dt(r.expires_at),
+                          recorded_at=_at(r.recorded_at), expires_at=_dt(r.expires_at),
                           withdrawn_at=_dt(r.withdrawn_at),
                           categories=frozenset(c for c in r.categories.split(",") if c),
                           notice_given=bool(r.notice)) for r in consents),
-            tuple(Objection(scope_kind=r.scope_kind, scope=r.scope, recorded_at=_dt(r.recorded_at),
+            tuple(Objection(scope_kind=r.scope_kind, scope=r.scope, recorded_at=_at(r.recorded_at),
                             lifted_at=_dt(r.lifted_at)) for r in objections),
         )

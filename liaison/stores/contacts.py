@@ -31,9 +31,10 @@ class Contacts:
         async with self.engine.connect() as conn:
             row = (await conn.execute(text("SELECT address, name, profession, structure FROM external_contact "
                                            "WHERE address = :a AND active = 1"), {"a": address.lower()})).first()
-        if row is None or find_profession(row.profession) is None:
+        profession = find_profession(row.profession) if row else None
+        if row is None or profession is None:
             return None
-        return Contact(row.address, row.name, find_profession(row.profession), row.structure)
+        return Contact(row.address, row.name, profession, row.structure)
 
     async def upsert(self, address: str, *, name: str, profession: Profession, structure: str, actor: str) -> None:
         async with self.engine.begin() as conn:
@@ -54,5 +55,5 @@ class Contacts:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(text("SELECT address, name, profession, structure FROM external_contact "
                                             "WHERE active = 1 ORDER BY address"))).all()
-        return [Contact(r.address, r.name, find_profession(r.profession), r.structure) for r in rows
-                if find_profession(r.profession)]
+        known = [(r, find_profession(r.profession)) for r in rows]
+        return [Contact(r.address, r.name, profession, r.structure) for r, profession in known if profession]

@@ -8,7 +8,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from liaison.db import bytes_param, bytes_value
+from liaison.db import bytes_param, bytes_value, fields
 from liaison.stores.retention import Forget, Retention
 from liaison.clock import Clock, SystemClock
 
@@ -115,7 +115,7 @@ class MailStore:
                                         {"m": mail_in_id})).scalar()
             if known is not None:
                 return known
-            number = (await conn.execute(text("SELECT COALESCE(MAX(number), 0) + 1 FROM mss_quarantine"))).scalar()
+            number = int((await conn.execute(text("SELECT COALESCE(MAX(number), 0) + 1 FROM mss_quarantine"))).scalar_one())
             await conn.execute(text(
                 "INSERT INTO mss_quarantine (number, mail_in_id, reason_code, reason, from_address, trusted, raw, "
                 "state, received_at) VALUES (:n, :m, :c, :r, :f, :t, :raw, 'waiting', :at)"),
@@ -240,7 +240,7 @@ class MailStore:
                 row = (await conn.execute(text(f"SELECT {_T_COLUMNS} FROM mss_thread WHERE message_id = :m"),
                                           {"m": mid})).first()
                 if row:
-                    return Thread(*row)
+                    return Thread(*fields(row))
         return None
 
     async def thread_of_event(self, event_id: str) -> Thread | None:
@@ -251,7 +251,7 @@ class MailStore:
             if row is None:
                 row = (await conn.execute(text(f"SELECT {_T_COLUMNS} FROM mss_thread WHERE thread_root = :e "
                                                "ORDER BY at DESC"), {"e": event_id})).first()
-        return Thread(*row) if row else None
+        return Thread(*fields(row)) if row else None
 
     async def thread_message_ids(self, thread_root: str) -> list[str]:
         """Every Message-ID of a thread, oldest first (for References)."""
@@ -275,7 +275,7 @@ class MailStore:
         async with self.engine.connect() as conn:
             rows = await conn.execute(text("SELECT event_id, pathway_id, room_id, sender, address, body, document_id FROM "
                                            "mss_request WHERE state = 'waiting' ORDER BY created_at"))
-            return [Request(*r) for r in rows]
+            return [Request(*fields(r)) for r in rows]
 
     async def finish_request(self, event_id: str, state: str = "queued") -> None:
         """Handed to the outbox (queued: the text lives there now), or given up (failed); the text is dropped."""

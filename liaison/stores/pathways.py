@@ -8,6 +8,7 @@ from datetime import date
 from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from liaison.db import fields
 from liaison.stores.retention import Forget, Retention
 from liaison.clock import Clock, SystemClock
 
@@ -113,7 +114,7 @@ class PathwayStore:
             row = (await conn.execute(text(
                 f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE patient_id = :p AND type = :t "
                 "AND status IN ('creating', 'open')"), {"p": patient_id, "t": type_key})).first()
-        return Pathway(*row) if row else None
+        return Pathway(*fields(row)) if row else None
 
     async def add_pathway(self, *, patient_id: str, type_key: str, code: str, actor: str) -> Pathway:
         pid, at = uuid.uuid4().hex, self.clock.now_ms()
@@ -128,19 +129,19 @@ class PathwayStore:
         async with self.engine.connect() as conn:
             row = (await conn.execute(text(f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE id = :i"),
                                       {"i": pathway_id})).one()
-        return Pathway(*row)
+        return Pathway(*fields(row))
 
     async def by_room(self, room_id: str) -> Pathway | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(text(f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE room_id = :r OR circle_room_id = :r"),
                                       {"r": room_id})).first()
-        return Pathway(*row) if row else None
+        return Pathway(*fields(row)) if row else None
 
     async def by_code(self, code: str) -> Pathway | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(text(f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE code = :c"),
                                       {"c": code.upper()})).first()
-        return Pathway(*row) if row else None
+        return Pathway(*fields(row)) if row else None
 
     async def open_for_patient(self, patient_id: str) -> list[Pathway]:
         """The patient's open pathways, most recently active first."""
@@ -148,14 +149,14 @@ class PathwayStore:
             rows = (await conn.execute(text(f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE patient_id = :p AND "
                                             "status = 'open' ORDER BY last_activity_at DESC"),
                                        {"p": patient_id})).all()
-        return [Pathway(*r) for r in rows]
+        return [Pathway(*fields(r)) for r in rows]
 
     async def of_patient(self, patient_id: str) -> list[Pathway]:
         """Every pathway of the patient, whatever its state."""
         async with self.engine.connect() as conn:
             rows = (await conn.execute(text(f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE patient_id = :p "
                                             "ORDER BY opened_at"), {"p": patient_id})).all()
-        return [Pathway(*r) for r in rows]
+        return [Pathway(*fields(r)) for r in rows]
 
     async def touch(self, pathway_id: str) -> None:
         async with self.engine.begin() as conn:
@@ -182,7 +183,7 @@ class PathwayStore:
                  + "ORDER BY last_activity_at DESC")
         async with self.engine.connect() as conn:
             rows = (await conn.execute(text(query), {"u": user_id})).all()
-        return [(Pathway(*r), await self.patient(r.patient_id)) for r in rows]
+        return [(Pathway(*fields(r)), await self.patient(r.patient_id)) for r in rows]
 
     async def update(self, pathway_id: str, **values) -> None:
         allowed = {"status", "room_id", "summary_event_id", "closed_by", "closed_at", "close_reason",
