@@ -19,6 +19,7 @@ from liaison.enforcement import decide_at
 from liaison.matrix import MatrixError, txn_id
 from liaison.stores.pathways import SUMMARY_FIELDS, Pathway
 from liaison.stores.retention import Retention, forget_pathway, shared
+from policies.gender import born
 
 log = structlog.get_logger(__name__)
 
@@ -85,7 +86,7 @@ class Archiver:
         label = self.s.settings.type_label(pathway.type)
         fields = await self.s.pathways.summary(pathway.id)
         lines = [f"Archive du parcours {label} ({pathway.code})",
-                 f"Patient : {patient.birth_name.upper()} {patient.first_names}, né(e) le "
+                 f"Patient : {patient.birth_name.upper()} {patient.first_names}, {born(patient.sex)} le "
                  f"{patient.birth_date:%d/%m/%Y}, INS {patient.ins} (OID {patient.ins_oid})",
                  f"Ouvert le {_when(pathway.opened_at)} par {pathway.opened_by} ; clos le {_when(pathway.closed_at)}"
                  f" ({pathway.close_reason or '—'})"]

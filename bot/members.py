@@ -33,7 +33,7 @@ async def person(services, user_id: str) -> Person:
         return await _correspondent(services, user_id, user_id)
     member = await services.roster.get(user_id)
     if member is not None:
-        role = member.profession.label + (", coordination" if member.coordinator else "")
+        role = member.profession_label + (", coordination" if member.coordinator else "")
         return Person(user_id, member.display_name, role)
     settings = services.settings
     if user_id == settings.bot_user_id:

@@ -8,6 +8,7 @@ from datetime import date
 from html import escape
 
 from liaison.stores.pathways import SUMMARY_FIELDS
+from policies.gender import born
 
 MEGOLM = "m.megolm.v1.aes-sha2"
 COORDINATOR_LEVEL = 50
@@ -79,7 +80,7 @@ def summary_message(*, identity: dict, pathway_label: str, code: str, opened_by:
     sex = {"F": "féminin", "M": "masculin"}[identity["sex"]]
     lines = [
         f"Parcours {pathway_label} ({code}) — résumé",
-        f"Patient : {identity['birth_name'].upper()} {identity['first_names']}, né(e) le "
+        f"Patient : {identity['birth_name'].upper()} {identity['first_names']}, {born(identity['sex'])} le "
         f"{identity['birth_date']:%d/%m/%Y}, sexe {sex}",
         f"INS : {identity['ins']} ({identity['ins_kind']}, OID {identity['oid']})",
         f"Ouvert le {opened_on:%d/%m/%Y} par {opened_by}",

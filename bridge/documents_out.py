@@ -51,7 +51,7 @@ def author_of(member: RosterMember | None, user_id: str, structure: str) -> XdmA
     given, family = (words[0], " ".join(words[1:])) if len(words) > 1 else ("", " ".join(words) or name)
     rpps = member.professional_id if re.fullmatch(r"\d{11}", member.professional_id or "") else None
     return XdmAuthor(name=name, given=given, family=family, rpps=rpps, institution=member.structure or structure,
-                     profession=member.profession.label)
+                     profession=member.profession_label)
 
 
 async def pack(d: Deps, r: Request, pathway: Pathway) -> Packed:

@@ -180,9 +180,8 @@ class Outbound:
         structure = self.d.settings.structure or self.d.settings.display_name
         if member is None:
             return user_id, f"{user_id}\n{structure}\nEnvoyé depuis Liaison (parcours {code})"
-        who = f"{member.display_name} ({member.profession.label})"
-        return who, f"{member.display_name}, {member.profession.label}\n{member.structure or structure}\n" \
-                    f"Envoyé depuis Liaison (parcours {code})"
+        return member.label, (f"{member.display_name}, {member.profession_label}\n{member.structure or structure}\n"
+                              f"Envoyé depuis Liaison (parcours {code})")
 
     async def notice(self, room_id: str, root: str, about: str, text: str) -> None:
         try:   # a reply to the message it is about, in its thread

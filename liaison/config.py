@@ -98,13 +98,17 @@ class RosterEntry:
     professional_id: str = ""   # RPPS (11 chiffres) ou ADELI (9 caractères)
     structure: str = ""
     coordinator: bool = False
+    sex: str = ""   # F ou M : accorde la profession (« Infirmière ») ; absent : lu dans la profession écrite
 
     def __post_init__(self) -> None:
-        from policies.professions import ProfessionalIdError, check_professional_id, find_profession
+        from policies.professions import ProfessionalIdError, check_professional_id, find_profession, written_sex
 
         _check_mxid("user_id", self.user_id)
         if find_profession(self.profession) is None:
             raise ConfigError("profession", f"« {self.profession} » : profession inconnue")
+        if self.sex.strip().upper() not in ("", "F", "M"):
+            raise ConfigError("sex", f"« {self.sex} » : F ou M attendu")
+        self.sex = self.sex.strip().upper() or written_sex(self.profession) or ""
         if self.professional_id:
             try:
                 check_professional_id(self.professional_id)

@@ -16,10 +16,21 @@ class Category(Enum):
 @dataclass(frozen=True)
 class Profession:
     key: str
-    label: str
+    label: str   # shown when the person's sex is unknown
     category: Category
     code: str | None  # profession code of the ANS nomenclature TRE_G15-ProfessionSante, see below
-    aliases: tuple[str, ...] = ()
+    aliases: tuple[str, ...] = ()   # names that say nothing of the person's sex (or say it only by habit)
+    feminine: tuple[str, ...] = ()  # names of a woman in this profession, the label first; (): the label
+    masculine: tuple[str, ...] = ()  # names of a man, the label first; (): the label
+
+    def label_for(self, sex: str | None) -> str:
+        """The label in the person's gender: « F », « M », or unknown (today's label)."""
+        forms = {"F": self.feminine, "M": self.masculine}.get(sex or "", ())
+        return forms[0] if forms else self.label
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.key, self.label, *self.aliases, *self.feminine, *self.masculine)
 
 
 # Codes: ANS nomenclature TRE_G15-ProfessionSante (OID 1.2.250.1.71.1.2.7, version 20250328,
@@ -30,46 +41,49 @@ class Profession:
 # profession under the CSP (usage de titre), hence SOCIAL here (takes part under R.1110-2).
 # Social workers have codes in TRE_R94-ProfessionSocial (41 assistant de service social, 51 éducateur
 # spécialisé, 42 auxiliaire de vie sociale), not in TRE_G15: code None here.
+# Epicene titles (médecin, sage-femme, orthophoniste, psychologue…) have no feminine or masculine form.
 H, S, O = Category.HEALTH, Category.SOCIAL, Category.OTHER
 PROFESSIONS: tuple[Profession, ...] = (
     Profession("medecin", "Médecin", H, "10",
                ("médecin généraliste", "médecin traitant", "MG", "docteur", "Dr", "généraliste")),
-    Profession("pharmacien", "Pharmacien", H, "21", ("pharmacienne", "pharma", "officine")),
-    Profession("chirurgien-dentiste", "Chirurgien-dentiste", H, "40",
-               ("chirurgienne-dentiste", "dentiste", "odontologiste")),
-    Profession("sage-femme", "Sage-femme", H, "50", ("SF", "maïeuticien", "maïeuticienne")),
+    Profession("pharmacien", "Pharmacien", H, "21", ("pharma", "officine"), feminine=("Pharmacienne",)),
+    Profession("chirurgien-dentiste", "Chirurgien-dentiste", H, "40", ("dentiste", "odontologiste"),
+               feminine=("Chirurgienne-dentiste",)),
+    Profession("sage-femme", "Sage-femme", H, "50", ("SF",), feminine=("Sage-femme", "maïeuticienne"),
+               masculine=("Sage-femme", "maïeuticien")),
     Profession("infirmier", "Infirmier", H, "60",
-               ("infirmière", "IDE", "IDEL", "IPA", "infirmier libéral", "infirmière libérale",
-                "infirmier en pratique avancée", "infirmière en pratique avancée", "infirmier asalée",
-                "infirmière asalée")),
+               ("IDE", "IDEL", "IPA", "infirmier libéral", "infirmier en pratique avancée", "infirmier asalée"),
+               feminine=("Infirmière", "infirmière libérale", "infirmière en pratique avancée", "infirmière asalée")),
     Profession("masseur-kinesitherapeute", "Masseur-kinésithérapeute", H, "70",
-               ("masseuse-kinésithérapeute", "kinésithérapeute", "kiné", "MK", "kinésiste", "physiothérapeute")),
+               ("kinésithérapeute", "kiné", "MK", "kinésiste", "physiothérapeute"),
+               feminine=("Masseuse-kinésithérapeute",)),
     Profession("pedicure-podologue", "Pédicure-podologue", H, "80", ("podologue", "pédicure")),
     Profession("orthophoniste", "Orthophoniste", H, "91", ("ortho",)),
     Profession("orthoptiste", "Orthoptiste", H, "92", ()),
     Profession("ergotherapeute", "Ergothérapeute", H, "94", ("ergo",)),
-    Profession("dieteticien", "Diététicien", H, "95",
-               ("diététicienne", "diététicien nutritionniste", "diététicienne nutritionniste", "diet")),
-    Profession("psychomotricien", "Psychomotricien", H, "96", ("psychomotricienne", "psychomot")),
+    Profession("dieteticien", "Diététicien", H, "95", ("diététicien nutritionniste", "diet"),
+               feminine=("Diététicienne", "diététicienne nutritionniste")),
+    Profession("psychomotricien", "Psychomotricien", H, "96", ("psychomot",), feminine=("Psychomotricienne",)),
     Profession("psychologue", "Psychologue", S, "93", ("psy", "neuropsychologue")),
     Profession("assistant-service-social", "Assistant de service social", S, None,
-               ("assistante de service social", "assistant social", "assistante sociale", "ASS",
-                "travailleur social", "travailleuse sociale")),
-    Profession("educateur-specialise", "Éducateur spécialisé", S, None,
-               ("éducatrice spécialisée", "éducateur", "éducatrice")),
+               ("assistant social", "ASS", "travailleur social"),
+               feminine=("Assistante de service social", "assistante sociale", "travailleuse sociale")),
+    Profession("educateur-specialise", "Éducateur spécialisé", S, None, ("éducateur",),
+               feminine=("Éducatrice spécialisée", "éducatrice")),
     Profession("enseignant-apa", "Enseignant en activité physique adaptée", S, None,
-               ("enseignante en activité physique adaptée", "enseignant APA", "enseignante APA", "APA", "EAPA",
-                "activité physique adaptée")),
+               ("enseignant APA", "APA", "EAPA", "activité physique adaptée"),
+               feminine=("Enseignante en activité physique adaptée", "enseignante APA")),
     Profession("aide-domicile", "Auxiliaire de vie / aide à domicile", S, None,
                ("auxiliaire de vie", "auxiliaire de vie sociale", "AVS", "aide à domicile",
                 "aide ménagère", "aide-ménagère")),
-    Profession("patient-expert", "Patient expert", O, None,
-               ("patiente experte", "patient partenaire", "patiente partenaire", "patient ressource")),
-    Profession("secretaire-medicale", "Secrétaire médicale", O, None,
-               ("secrétaire médical", "secrétaire", "assistante médicale", "assistant médical")),
+    Profession("patient-expert", "Patient expert", O, None, ("patient partenaire", "patient ressource"),
+               feminine=("Patiente experte", "patiente partenaire")),
+    Profession("secretaire-medicale", "Secrétaire médicale", O, None, ("secrétaire",),
+               feminine=("Secrétaire médicale", "assistante médicale"),
+               masculine=("Secrétaire médical", "assistant médical")),
     Profession("coordinateur", "Coordinateur de parcours", O, None,
-               ("coordinatrice de parcours", "coordinatrice", "coordonnateur", "coordonnatrice",
-                "coordinateur de parcours", "coordo")),
+               ("coordinateur de parcours", "coordonnateur", "coordo"),
+               feminine=("Coordinatrice de parcours", "coordinatrice", "coordonnatrice")),
 )
 
 
@@ -81,13 +95,24 @@ def fold(text: str) -> str:
 
 _INDEX: dict[str, Profession] = {}
 for _profession in PROFESSIONS:
-    for _name in (_profession.key, _profession.label, *_profession.aliases):
+    for _name in _profession.names:
         _INDEX.setdefault(fold(_name), _profession)
 
 
 def find_profession(text: str) -> Profession | None:
     """The profession named by `text`, forgiving case, accents, hyphens and spaces; None if unknown."""
     return _INDEX.get(fold(text))
+
+
+def written_sex(text: str) -> str | None:
+    """« F » when `text` names a profession in a feminine form (« infirmière », « coordinatrice », « assistante
+    sociale »), else None: a masculine or epicene form (« infirmier », « kinésithérapeute », « médecin ») says
+    nothing, since the masculine is still commonly written for everyone. The label shown when the sex is unknown
+    says nothing either (« Secrétaire médicale » is written for everyone)."""
+    profession = find_profession(text)
+    if profession is None or fold(text) == fold(profession.label):
+        return None
+    return "F" if fold(text) in {fold(name) for name in profession.feminine} else None
 
 
 class ProfessionalIdError(ValueError):

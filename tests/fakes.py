@@ -39,7 +39,7 @@ COORD, GP, NURSE, SOCIAL = "@coord:hs", "@medecin:hs", "@infirmiere:hs", "@socia
 OUTSIDER = "@dehors:hs"   # an account of the homeserver, not on the roster
 
 ROSTER = [
-    {"user_id": COORD, "name": "Claire Morel", "profession": "coordinateur", "coordinator": True},
+    {"user_id": COORD, "name": "Claire Morel", "profession": "coordinatrice", "coordinator": True},
     {"user_id": GP, "name": "Dr Paul Martin", "profession": "médecin"},
     {"user_id": NURSE, "name": "Sophie Bernard", "profession": "infirmière"},
     {"user_id": SOCIAL, "name": "Nadia Haddad", "profession": "assistante sociale"},

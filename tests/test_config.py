@@ -113,11 +113,23 @@ def test_relative_paths_are_relative_to_the_file(tmp_path):
     ({"user_id": "@a:hs", "name": "A", "profession": "médecin", "professional_id": "10000000008"},
      "roster[0].professional_id", "clé"),
     ({"user_id": "a", "name": "A", "profession": "médecin"}, "roster[0].user_id", "identifiant Matrix"),
+    ({"user_id": "@a:hs", "name": "A", "profession": "médecin", "sex": "femme"}, "roster[0].sex", "F ou M"),
 ])
 def test_roster_entries_are_checked(entry, key, words):
     with pytest.raises(ConfigError) as err:
         parse_config({**GOOD, "roster": [entry]}, {"BOT_PW": "fine-password"})
     assert err.value.key == key and words in str(err.value)
+
+
+@pytest.mark.parametrize("profession, sex, expected", [
+    ("infirmière", "", "F"), ("coordinatrice", "", "F"), ("pharmacienne", "", "F"), ("assistante sociale", "", "F"),
+    ("infirmier", "", ""), ("kinésithérapeute", "", ""), ("médecin", "", ""), ("Secrétaire médicale", "", ""),
+    ("médecin", "F", "F"), ("infirmier", "f", "F"), ("infirmière", "M", "M"), ("kiné", " m ", "M"),
+])
+def test_a_roster_entry_knows_the_members_sex_given_or_written_in_the_profession(profession, sex, expected):
+    entry = {"user_id": "@a:hs", "name": "A", "profession": profession, **({"sex": sex} if sex else {})}
+    cfg = parse_config({**GOOD, "roster": [entry]}, {"BOT_PW": "fine-password"})
+    assert cfg.roster[0].sex == expected
 
 
 def test_pathway_settings_are_checked():

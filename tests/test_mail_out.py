@@ -168,3 +168,26 @@ def test_arbitrary_unicode_never_injects_a_header(display, subject, reply):
     if reply and not want.lower().replace(" ", "").startswith("re:"):
         want = header_text(f"Re: {want}")
     assert squeeze(back["Subject"]) == squeeze(want)
+
+
+async def test_the_signer_and_the_xdm_author_name_the_profession_in_the_members_gender():
+    from dataclasses import replace
+    from types import SimpleNamespace
+
+    from bridge.documents_out import author_of
+    from bridge.outbound import Outbound
+    from liaison.stores.roster import RosterMember
+    from policies.professions import find_profession
+
+    nurse = RosterMember("@n:hs", "Sophie Bernard", find_profession("infirmier"), "", "MSP des Tilleuls", False, "F")
+
+    class OneMember:
+        async def get(self, user_id):
+            return nurse if user_id == nurse.user_id else None
+
+    settings = SimpleNamespace(structure="MSP des Tilleuls", display_name="MSP")
+    name, signature = await Outbound(SimpleNamespace(roster=OneMember(), settings=settings)).signer("@n:hs", "P-AAAAA")
+    assert name == "Sophie Bernard (Infirmière)"
+    assert signature.splitlines()[0] == "Sophie Bernard, Infirmière"
+    assert author_of(nurse, "@n:hs", "MSP").profession == "Infirmière"
+    assert author_of(replace(nurse, sex=""), "@n:hs", "MSP").profession == "Infirmier", "unknown: today's label"

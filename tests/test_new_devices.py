@@ -38,7 +38,7 @@ async def structure(clinician, bot_process, bridge_process, synapse, mail_gatewa
     nurse_id, nurse_password = new_user("infirmiere")   # invited at the opening, logs in only later
     s = await open_structure(clinician, bot_process, bridge_process, synapse, mail_gateway, tmp_path / "bridge",
                              extra_members=({"user_id": nurse_id, "name": "Sophie Bernard",
-                                             "profession": "infirmier"},))
+                                             "profession": "infirmier", "sex": "F"},))
     s.nurse = (nurse_id, nurse_password)
     return s
 
@@ -127,7 +127,7 @@ async def test_a_removed_member_s_new_device_gets_no_key_and_no_summary(structur
     first = await Clinician(synapse.url, nurse_id, password, tmp_path / "nurse-first").start()
     await first.wait_for(lambda r, e: r == s.room and getattr(e, "sender", "") == s.bot.user_id, 30)
     reply, _ = await s.coord.ask(s.room, f"!opposition {nurse_id}")
-    assert "Opposition enregistrée pour Sophie Bernard (Infirmier)" in reply.body, reply.body
+    assert "Opposition enregistrée pour Sophie Bernard (Infirmière)" in reply.body, reply.body
     await first.stop()
     reposts = len(s.bot.events("newcomers.reposted"))
     trace = Trace(await open_database(s.bot.database_url))

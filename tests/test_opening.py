@@ -81,3 +81,15 @@ def test_an_error_names_the_field_and_shows_an_example_from_what_was_typed():
     unreadable = parse_open(Words(f"{INS} plaie --naissance cardiaque --sexe F --nom Petit --prenom Anne"), True, TYPES)
     assert "« cardiaque » illisible" in unreadable and f"!parcours ouvrir {INS} plaie 03/05/1948" in unreadable
     assert "deux fois" in parse_open(Words(f"{INS} --nom A --nom B"), True, TYPES)
+
+
+def test_the_pinned_summary_says_nee_for_a_woman_and_ne_for_a_man():
+    from bot.room_specs import summary_message
+
+    for sex, word in (("F", "née"), ("M", "né")):
+        identity = {"birth_name": "Petit", "first_names": "Anne", "birth_date": date(1948, 5, 1), "sex": sex,
+                    "ins": INS, "ins_kind": "NIR", "oid": "1.2.250.1.213.1.4.8"}
+        text, html = summary_message(identity=identity, pathway_label="Autre", code="P-AAAAA", opened_by="Claire Morel",
+                                     opened_on=date(2025, 1, 2), fields={}, team=[])
+        assert f"Patient : PETIT Anne, {word} le 01/05/1948" in text and f", {word} le " in html
+        assert "né(e)" not in text, "the patient's sex is known"

@@ -7,6 +7,7 @@ import pytest
 from sqlalchemy.exc import IntegrityError
 
 from liaison.stores.pathways import PathwayStore
+from liaison.config import RosterEntry
 from liaison.stores.roster import Roster
 from policies.professions import find_profession
 
@@ -48,6 +49,25 @@ async def test_roster_changes_are_traced(engine):
     assert await roster.get("@n:hs") is None
     actions = [(c["action"], c["actor"]) for c in await roster.changes()]
     assert sorted(actions) == sorted([("ajout", "configuration"), ("modification", "@c:hs"), ("retrait", "@c:hs")])
+
+
+async def test_the_roster_keeps_each_members_sex_and_names_the_profession_in_their_gender(engine):
+    roster = Roster(engine)
+    await roster.load([RosterEntry("@n:hs", "Sophie Bernard", "infirmière"),
+                       RosterEntry("@c:hs", "Claire Morel", "coordinateur", sex="F", coordinator=True),
+                       RosterEntry("@g:hs", "Paul Martin", "médecin", sex="M"),
+                       RosterEntry("@k:hs", "Camille Roux", "kiné")])
+    nurse, coordinator = await roster.get("@n:hs"), await roster.get("@c:hs")
+    assert (nurse.sex, nurse.label) == ("F", "Sophie Bernard (Infirmière)")
+    assert (coordinator.sex, coordinator.label) == ("F", "Claire Morel (Coordinatrice de parcours)")
+    assert (await roster.get("@g:hs")).label == "Paul Martin (Médecin)"
+    unknown = await roster.get("@k:hs")
+    assert (unknown.sex, unknown.label) == ("", "Camille Roux (Masseur-kinésithérapeute)"), "unknown: today's label"
+    kine = find_profession("kiné")
+    assert await roster.upsert("@k:hs", "Camille Roux", kine, actor="@c:hs", sex="F"), "a sex learnt is a change"
+    assert (await roster.get("@k:hs")).label == "Camille Roux (Masseuse-kinésithérapeute)"
+    assert not await roster.upsert("@k:hs", "Camille Roux", kine, actor="@c:hs", sex="F")
+    assert (await Roster(engine).get("@k:hs")).sex == "F", "read back from the database, not a cache"
 
 
 async def test_concurrent_read_then_write_transactions_wait_instead_of_failing(engine):

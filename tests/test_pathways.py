@@ -92,7 +92,7 @@ async def test_open_pathway_end_to_end(team):
     assert "via" in await _state(coord, space, "m.space.child", room)
 
     who = await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMessage) and "Non invité" in e.body, 30)
-    assert "Non invité(e) : Nadia Haddad (Assistant de service social) — " in who.body, "by name and profession"
+    assert "Non invité(e) : Nadia Haddad (Assistante de service social) — " in who.body, "by name and profession"
     assert "non_health.category_not_allowed" in who.body and "outside.no_consent" in who.body
     for outside in ("social", "dehors"):   # a pill to each one's profile
         assert f'<a href="https://matrix.to/#/{people[outside].user_id}">' in who.source["content"]["formatted_body"]
@@ -327,7 +327,7 @@ async def test_non_health_professional_joins_the_circle_room_only(team):
     await _joined(gp, circle)
 
     objected, _ = await coord.ask(room, "!opposition non-santé", timeout=60)   # recorded in the clinical room
-    assert "Retiré(s) du salon : " in objected.body and "(Assistant de service social)" in objected.body
+    assert "Retiré(s) du salon : " in objected.body and "(Assistante de service social)" in objected.body
     assert social.user_id not in objected.body, "by name and profession, not by Matrix id"
     gone = await gp.wait_for(lambda r, e: r == circle and isinstance(e, RoomMemberEvent)
                              and e.state_key == social.user_id and e.membership == "leave", 30)

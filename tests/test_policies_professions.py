@@ -60,7 +60,7 @@ def test_catalogue_codes_and_categories(key, code, category):
 def test_catalogue_names_are_unambiguous():
     seen = {}
     for profession in PROFESSIONS:
-        for name in (profession.key, profession.label, *profession.aliases):
+        for name in profession.names:   # key, label, aliases, feminine and masculine names
             assert seen.setdefault(fold(name), profession.key) == profession.key, name
     assert Category.HEALTH.value == "professionnel de santé"
 

@@ -343,8 +343,8 @@ async def test_help_lists_what_each_person_may_use_and_details_a_sub_command(wor
 async def test_team_list_shows_each_member_with_profession_and_category(world, worlds):
     reply = await world.say(GP, "!equipe")
     assert reply.text.startswith("Équipe de la structure (4) :")
-    assert "Claire Morel · Coordinateur de parcours · coordination · autre · @coord:hs" in reply.text
-    assert "Nadia Haddad · Assistant de service social" in reply.text and "<table>" in reply.html
+    assert "Claire Morel · Coordinatrice de parcours · coordination · autre · @coord:hs" in reply.text
+    assert "Nadia Haddad · Assistante de service social" in reply.text and "<table>" in reply.html
     empty = await worlds(roster=[])
     nobody = await empty.say(COORD, "!team list", staff=(COORD,))
     assert nobody.text == "L'équipe est vide. La coordination ajoute des membres avec !equipe ajouter."
@@ -363,7 +363,7 @@ async def test_team_history_shows_the_latest_change_first_with_its_author(world)
 @covers("equipe ajouter")
 async def test_team_add_takes_a_profession_of_several_words_an_id_and_the_coordination(world):
     reply = await world.say(COORD, "!equipe ajouter @x:hs assistante sociale")
-    assert reply.text == "Xavier Social (@x:hs), Assistant de service social : ajouté(e) à l'équipe."
+    assert reply.text == "Xavier Social (@x:hs), Assistante de service social : ajouté(e) à l'équipe."
     member = await world.s.roster.get("@x:hs")
     assert member.profession.key == "assistant-service-social" and not member.coordinator
     again = await world.say(COORD, "!equipe ajouter @x:hs assistante sociale")
@@ -423,7 +423,7 @@ async def test_opening_creates_the_encrypted_room_and_the_space_and_invites_the_
         "join_rule": "restricted", "allow": [{"type": "m.room_membership", "room_id": room_id}]}, "joined from the room"
     pinned = room.state[("m.room.pinned_events", "")]["pinned"]
     summary = next(s for s in world.m.sent if s.event_id == pinned[0])
-    assert "Patient : DURAND Marcel, né(e) le 12/05/1948, sexe masculin" in summary.body and INS in summary.body
+    assert "Patient : DURAND Marcel, né le 12/05/1948, sexe masculin" in summary.body and INS in summary.body
     who = next(b for b in world.m.bodies(room_id) if b.startswith("Invité(e)s"))
     assert f"Non invité(e) : {DENIS} — " in who and "outside.no_consent" in who
     pathway = await world.pathway(room_id)
@@ -481,7 +481,7 @@ async def test_pathway_info_shows_patient_team_and_summary_in_its_room_only(worl
     reply = await world.say(GP, "!parcours info", room)
     lines = reply.text.splitlines()
     assert lines[0] == f"Parcours Insuffisance cardiaque ({pathway.code}) — ouvert"
-    assert lines[1] == "Patient : DURAND Marcel, né(e) le 12/05/1948"
+    assert lines[1] == "Patient : DURAND Marcel, né le 12/05/1948"
     assert "• Dr Paul Martin (Médecin) — invité(e)" in lines and "Traitements : —" in lines
     assert (await world.say(GP, "!parcours info")).text == "Tapez cette commande dans le salon du parcours concerné."
 
@@ -681,7 +681,7 @@ async def test_consents_lists_what_is_in_force_in_the_clinical_room_only(world, 
     await world.say(COORD, "!opposition infirmier", room)
     lines = (await world.say(GP, "!consents", room)).text.splitlines()
     assert lines[1].startswith("Consentement écrit : Denis Hors (hors de l'équipe de la structure), recueilli par "
-                               "Claire Morel (Coordinateur de parcours, coordination) le "), lines
+                               "Claire Morel (Coordinatrice de parcours, coordination) le "), lines
     assert OUTSIDER not in lines[1] and COORD not in lines[1], "people by name, never a bare Matrix id"
     assert lines[2].startswith("Opposition : la profession infirmier, depuis le ") and len(lines) == 3, "lifted: gone"
     await world.consent(room, SOCIAL, "écrit catégories:social")
@@ -930,14 +930,26 @@ async def test_a_coordinator_profession_without_the_role_is_told_how_to_give_it(
     reply = await world.say(COORD, "!equipe ajouter @x:hs coordinatrice")
     assert "Sans le rôle de coordination" in reply.text and "« coordination »" in reply.text
     given = await world.say(COORD, "!equipe ajouter @kine:hs coordinatrice coordination")
-    assert "Coordinateur de parcours, coordination" in given.text and "Sans le rôle" not in given.text
+    assert "Coordinatrice de parcours, coordination" in given.text and "Sans le rôle" not in given.text
+
+
+async def test_a_label_follows_the_person_and_a_masculine_form_typed_later_keeps_her_sex(world):
+    from bot.members import person
+
+    assert (await person(world.s, NURSE)).text() == "Sophie Bernard (Infirmière)", "« infirmière » in the roster"
+    assert (await person(world.s, SOCIAL)).text() == "Nadia Haddad (Assistante de service social)"
+    coordinator = await world.say(COORD, f"!equipe ajouter {NURSE} infirmier coordination")
+    assert coordinator.text == f"Sophie Bernard ({NURSE}), Infirmière, coordination : ajouté(e) à l'équipe."
+    assert (await person(world.s, NURSE)).text() == "Sophie Bernard (Infirmière, coordination)"
+    listed = (await world.say(GP, "!equipe")).text
+    assert "Sophie Bernard · Infirmière · coordination" in listed and "Dr Paul Martin · Médecin" in listed
 
 
 async def test_people_are_named_whatever_they_are_and_a_name_never_fails_an_answer(world):
     from bot.members import person
 
     assert (await person(world.s, GP)).text() == "Dr Paul Martin (Médecin)"
-    assert (await person(world.s, COORD)).text() == "Claire Morel (Coordinateur de parcours, coordination)"
+    assert (await person(world.s, COORD)).text() == "Claire Morel (Coordinatrice de parcours, coordination)"
     assert (await person(world.s, CARDIO)).text() == f"{CARDIO} (correspondant MSSanté)", "an address, not an id"
     assert "<a " not in (await person(world.s, CARDIO)).html(), "no matrix.to link for a mail address"
     await world.say(COORD, f"!equipe ajouter {CARDIO} médecin structure:CHU")

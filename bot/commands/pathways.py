@@ -13,6 +13,7 @@ from liaison.stores.pathways import SUMMARY_FIELDS
 from bot.reply import day as _day, room_link, table
 from bot.rooms import circle_categories, may_show
 from bot.room_specs import power_levels
+from policies.gender import born
 from policies.professions import Category
 
 parcours = group("parcours", patient_data=True, en="pathway", who=Audience.STAFF, default="liste",
@@ -58,7 +59,8 @@ async def _info(ctx: Context) -> Reply:
     fields = await ctx.services.pathways.summary(pathway.id)
     label = ctx.services.settings.type_label(pathway.type)
     lines = [f"Parcours {label} ({pathway.code}) — {'ouvert' if pathway.status == 'open' else 'clos'}",
-             f"Patient : {patient.birth_name.upper()} {patient.first_names}, né(e) le {patient.birth_date:%d/%m/%Y}",
+             f"Patient : {patient.birth_name.upper()} {patient.first_names}, {born(patient.sex)} le "
+             f"{patient.birth_date:%d/%m/%Y}",
              f"Ouvert le {_day(pathway.opened_at)} par {(await person(ctx.services, pathway.opened_by)).text()}"]
     if pathway.closed_at:
         lines.append(f"Clos le {_day(pathway.closed_at)} ; conservation jusqu'au {_day(pathway.retention_until)}")

@@ -5,7 +5,8 @@ from __future__ import annotations
 from bot.arguments import account_or_address
 from bot.registry import Arg, Audience, Context, Reply, Words, group
 from bot.reply import table
-from policies.professions import Category, Profession, ProfessionalIdError, check_professional_id, find_profession
+from policies.professions import (Category, Profession, ProfessionalIdError, check_professional_id, find_profession,
+                                  written_sex)
 
 equipe = group("equipe", en="team", who=Audience.STAFF, default="liste",
                help="L'équipe de la structure : liste, ajout et retrait (coordination).")
@@ -75,13 +76,16 @@ async def _add(ctx: Context, user_id: str, words: list[str]) -> Reply:
     name = await ctx.services.matrix.display_name(user_id)
     if name is None:
         return Reply.plain(f"Le compte {user_id} n'existe pas sur le serveur : vérifiez l'identifiant.")
+    # « infirmière » says she is a woman; « infirmier » says nothing, and keeps what the roster knew
+    known = await ctx.services.roster.get(user_id)
+    sex = written_sex(" ".join(words[:used])) or (known.sex if known else "")
     changed = await ctx.services.roster.upsert(user_id, name, profession, actor=ctx.sender,
-                                                professional_id=professional_id, coordinator=coordinator)
+                                                professional_id=professional_id, coordinator=coordinator, sex=sex)
     what = "ajouté(e) à l'équipe" if changed else "déjà dans l'équipe, sans changement"
     role = ", coordination" if coordinator else ""
     hint = "" if coordinator or profession.key != "coordinateur" else (
         " Sans le rôle de coordination : pour le donner, ajoutez « coordination » à la fin de la commande.")
-    return Reply.plain(f"{name} ({user_id}), {profession.label}{role} : {what}.{hint}")
+    return Reply.plain(f"{name} ({user_id}), {profession.label_for(sex)}{role} : {what}.{hint}")
 
 
 async def _external_add(ctx: Context, address: str, words: Words) -> Reply:
@@ -108,7 +112,7 @@ async def _list(roster) -> Reply:
     rows = []
     for cat in Category:
         for m in (m for m in members if m.profession.category is cat):
-            rows.append((m.display_name, m.profession.label + (" · coordination" if m.coordinator else ""),
+            rows.append((m.display_name, m.profession_label + (" · coordination" if m.coordinator else ""),
                          cat.value, m.user_id))
     text, html = table(["Nom", "Profession", "Catégorie", "Compte"], rows)
     return Reply(f"Équipe de la structure ({len(members)}) :\n{text}",

@@ -44,16 +44,16 @@ class DemoAccount:
     role: str
     localpart: str
     display_name: str
-    profession: str
+    profession: str   # as the roster writes it: « infirmière » names her profession in the feminine
     coordinator: bool = False
 
 
 DEMO_ACCOUNTS = (
-    DemoAccount("coordinator", "coordination", "Claire Morel (coordinatrice)", "coordinateur", coordinator=True),
+    DemoAccount("coordinator", "coordination", "Claire Morel (coordinatrice)", "coordinatrice", coordinator=True),
     DemoAccount("gp", "medecin", "Dr Paul Martin (médecin généraliste)", "médecin"),
-    DemoAccount("nurse", "infirmiere", "Sophie Bernard (infirmière)", "infirmier"),
+    DemoAccount("nurse", "infirmiere", "Sophie Bernard (infirmière)", "infirmière"),
     DemoAccount("pharmacist", "pharmacien", "Luc Petit (pharmacien)", "pharmacien"),
-    DemoAccount("social_worker", "assistante.sociale", "Nadia Haddad (assistante sociale)", "assistant de service social"),
+    DemoAccount("social_worker", "assistante.sociale", "Nadia Haddad (assistante sociale)", "assistante sociale"),
 )
 DEMO_STRUCTURE = "MSP de démonstration"
 BOT_LOCALPART = "liaison"

@@ -23,6 +23,17 @@ class RosterMember:
     professional_id: str
     structure: str
     coordinator: bool
+    sex: str = ""   # « F », « M », or "" (unknown)
+
+    @property
+    def profession_label(self) -> str:
+        """The profession in the member's gender (« Infirmière » for a woman)."""
+        return self.profession.label_for(self.sex)
+
+    @property
+    def label(self) -> str:
+        """« Nom (Profession) », the profession in the member's gender."""
+        return f"{self.display_name} ({self.profession_label})"
 
     @property
     def roles(self) -> frozenset[str]:
@@ -42,33 +53,36 @@ class Roster:
         """Seed the roster from the configuration; members added by command are kept."""
         for e in entries:
             await self.upsert(e.user_id, e.name, find_profession(e.profession), actor=CONFIG_ACTOR,
-                              professional_id=e.professional_id, structure=e.structure, coordinator=e.coordinator)
+                              professional_id=e.professional_id, structure=e.structure, coordinator=e.coordinator,
+                              sex=e.sex)
         return len(entries)
 
     async def upsert(self, user_id: str, display_name: str, profession: Profession, *, actor: str,
-                     professional_id: str = "", structure: str = "", coordinator: bool = False) -> bool:
-        """Add or update a member; returns True when something changed (and was traced)."""
+                     professional_id: str = "", structure: str = "", coordinator: bool = False,
+                     sex: str = "") -> bool:
+        """Add or update a member; returns True when something changed (and was traced). `sex`: F, M or ""."""
         async with self.engine.begin() as conn:
             row = (await conn.execute(text(
-                "SELECT display_name, profession, professional_id, structure, is_coordinator, active "
+                "SELECT display_name, profession, professional_id, structure, is_coordinator, sex, active "
                 "FROM roster_member WHERE user_id = :u"), {"u": user_id})).first()
             values = {"u": user_id, "n": display_name, "p": profession.key, "id": professional_id or None,
-                      "s": structure, "c": int(coordinator), "t": self.clock.now_ms()}
+                      "s": structure, "c": int(coordinator), "x": sex or None, "t": self.clock.now_ms()}
             if row is None:
                 action = "ajout"
                 await conn.execute(text(
                     "INSERT INTO roster_member (user_id, display_name, profession, professional_id, structure, "
-                    "is_coordinator, active, updated_at) VALUES (:u, :n, :p, :id, :s, :c, 1, :t)"), values)
+                    "is_coordinator, sex, active, updated_at) VALUES (:u, :n, :p, :id, :s, :c, :x, 1, :t)"), values)
             else:
                 same = (row.display_name, row.profession, row.professional_id or None, row.structure,
-                        row.is_coordinator, row.active) == (display_name, profession.key, professional_id or None,
-                                                            structure, int(coordinator), 1)
+                        row.is_coordinator, row.sex or None, row.active) == (
+                    display_name, profession.key, professional_id or None, structure, int(coordinator), sex or None, 1)
                 if same:
                     return False
                 action = "modification" if row.active else "retour"
                 await conn.execute(text(
                     "UPDATE roster_member SET display_name = :n, profession = :p, professional_id = :id, "
-                    "structure = :s, is_coordinator = :c, active = 1, updated_at = :t WHERE user_id = :u"), values)
+                    "structure = :s, is_coordinator = :c, sex = :x, active = 1, updated_at = :t WHERE user_id = :u"),
+                    values)
             await self._trace(conn, user_id, action, profession.key, actor)
         self._cache = None
         return True
@@ -93,7 +107,7 @@ class Roster:
         if self._cache is None:
             async with self.engine.connect() as conn:
                 rows = (await conn.execute(text(
-                    "SELECT user_id, display_name, profession, professional_id, structure, is_coordinator "
+                    "SELECT user_id, display_name, profession, professional_id, structure, is_coordinator, sex "
                     "FROM roster_member WHERE active = 1 ORDER BY display_name"))).all()
             self._cache = {r.user_id: self._member(r) for r in rows}
         return list(self._cache.values())
@@ -113,4 +127,4 @@ class Roster:
     def _member(row) -> RosterMember:
         profession = find_profession(row.profession)
         return RosterMember(row.user_id, row.display_name, profession, row.professional_id or "",
-                            row.structure, bool(row.is_coordinator))
+                            row.structure, bool(row.is_coordinator), row.sex or "")
