@@ -92,7 +92,7 @@ class Newcomers:
         if not allowed:
             return False
         salt = hashlib.sha256(repr(sorted(missing)).encode()).hexdigest()[:16]
-        # The whole team reads this summary: the note names no one and says nothing of anyone's phone.
+        # The whole team reads this summary: the note names no one, says nothing of anyone's phone, and comes last.
         note = "Résumé republié : lisible aussi sur les appareils connectés depuis le précédent."
         await Opener(s).post_current_summary(pathway, note=note, salt=salt)
         if s.documents is not None and await s.documents.of_pathway(pathway.id):

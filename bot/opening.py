@@ -257,7 +257,8 @@ class Opener:
     async def post_summary(self, pathway: Pathway, patient: Patient, label: str, team: list[str],
                            room_id: str | None = None, *, note: str = "", salt: str = "") -> str:
         """Post the summary (encrypted) and pin it in place of the previous one; remember which devices can
-        read it (those holding the room key it was sent with). `note` heads a summary posted again."""
+        read it (those holding the room key it was sent with). `note` closes a summary posted again, as a last small
+        line: the team reads the summary first."""
         store, matrix = self.s.pathways, self.s.matrix
         fields = await store.summary(pathway.id)
         identity = dict(birth_name=patient.birth_name, first_names=patient.first_names,
@@ -268,7 +269,7 @@ class Opener:
                                      opened_on=datetime.fromtimestamp(pathway.opened_at / 1000).date(),
                                      fields=fields, team=await people_names(self.s, team))
         if note:
-            text, html = f"{note}\n{text}", f"<p><em>{escape(note)}</em></p>{html}"
+            text, html = f"{text}\n{note}", f"{html}<p><small>{escape(note)}</small></p>"
         version = ",".join(f"{k}{v[1]}" for k, v in sorted(fields.items())) or "v0"
         room_id = room_id or pathway.room_id
         txn = txn_id(pathway.id, "summary", version, *([salt] if salt else []))

@@ -1,4 +1,5 @@
-"""A summary posted again for a new device: the whole team reads it, so it opens on the pathway, not on a phone."""
+"""A summary posted again for a new device: the whole team reads it, so it opens on the pathway, not on a phone; the
+note that it was posted again comes last."""
 from __future__ import annotations
 
 import re
@@ -27,5 +28,10 @@ async def test_the_reposted_summary_names_no_one_s_device(tmp_path):
         note = next(line for line in summary.splitlines() if "Résumé republié" in line)
         assert "Sophie Bernard" not in note and "nouvel appareil de" not in summary, \
             "the team's summary says nothing of one person's new phone"
+        lines = summary.splitlines()
+        assert lines[0].startswith("Parcours ") and lines[-1] == note, "the summary first, the note last"
+        html = next(s.content for s in reversed(services.matrix.sent) if s.room_id == room)["formatted_body"]
+        assert html.startswith("<h4>Parcours ") and html.endswith(f"<p><small>{note}</small></p>"), \
+            "in HTML too: the summary first, the note as a last small line"
     finally:
         await close_services(services)
