@@ -5,11 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.matrix import Session
 from liaison.stores.retention import Retention
-from liaison.clock import Clock, SystemClock
+from liaison.stores.base import Store
 
 
 @dataclass
@@ -18,12 +17,8 @@ class SavedAccount:
     sync_token: str | None
 
 
-class Accounts:
+class Accounts(Store):
     RETENTION = Retention(no_patient_data={"matrix_account": "Matrix sessions: device, token, sync position"})
-
-    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
-        self.engine = engine
-        self.clock: Clock = clock or SystemClock()   # when each row is written: the service's clock
 
     async def account(self, user_id: str) -> SavedAccount | None:
         async with self.engine.connect() as conn:

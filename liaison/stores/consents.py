@@ -5,10 +5,9 @@ import uuid
 from datetime import datetime, timezone
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from liaison.clock import Clock, SystemClock
 from liaison.stores.retention import Retention
+from liaison.stores.base import Store
 from policies.sharing import Consent, Objection
 
 
@@ -20,14 +19,10 @@ def _at(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc)
 
 
-class ConsentStore:
+class ConsentStore(Store):
     RETENTION = Retention(kept={
         "consent": "the patient's consents: the patient's, not one pathway's, and the proof of each share",
         "objection": "the patient's objections: they hold for every pathway, archived or not"})
-
-    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
-        self.engine = engine
-        self.clock: Clock = clock or SystemClock()   # when each row is written: the service's clock
 
     async def add_consent(self, patient_id: str, *, scope_kind: str, scope: str, means: str, categories: list[str],
                           notice: str, actor: str, expires_at: int | None) -> str:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
-from liaison.clock import Clock, SystemClock
 from liaison.stores.retention import Retention
+from liaison.stores.base import Store
 from policies.professions import Profession, find_profession
 
 
@@ -20,12 +19,8 @@ class Contact:
     structure: str
 
 
-class Contacts:
+class Contacts(Store):
     RETENTION = Retention(no_patient_data={"external_contact": "external professionals: address, profession"})
-
-    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
-        self.engine = engine
-        self.clock: Clock = clock or SystemClock()   # when each row is written: the service's clock
 
     async def get(self, address: str) -> Contact | None:
         async with self.engine.connect() as conn:

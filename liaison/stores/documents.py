@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.stores.retention import Forget, Retention
-from liaison.clock import Clock, SystemClock, system_now_ms
+from liaison.clock import system_now_ms
+from liaison.stores.base import Store
 from policies.professions import fold
 
 SOURCES = {"element": "Element", "mssante": "MSSanté"}
@@ -87,12 +87,8 @@ def _document(r) -> Document:
                     r.thread_root, r.rule, r.created_at)
 
 
-class DocumentStore:
+class DocumentStore(Store):
     RETENTION = Retention(forget=(Forget("document_notice"), Forget("document")))
-
-    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
-        self.engine = engine
-        self.clock: Clock = clock or SystemClock()   # when each row is written: the service's clock
 
     async def record(self, files: list[NewFile]) -> None:
         """Remember files just seen (idempotent on the event): checked and indexed afterwards."""

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.db import bytes_param, bytes_value, fields
 from liaison.stores.retention import Forget, Retention
-from liaison.clock import Clock, SystemClock
+from liaison.stores.base import Store
 
 QUARANTINE_ROOM = "quarantine_room"
 # Quarantine reasons a coordinator may overrule by routing the mail by hand (the others are unreadable
@@ -72,16 +71,12 @@ def _quarantined(r) -> Quarantined:
 TEAM_BASES = ("ins", "hand")
 
 
-class MailStore:
+class MailStore(Store):
     RETENTION = Retention(
         forget=(Forget("mss_request"), Forget("mss_thread"), Forget("mss_correspondent"),
                 Forget("mss_quarantine", blank=("raw",))),
         kept={"mss_quarantine": "a routed mail's record (number, sender, reason, decision): its raw text is erased"},
         no_patient_data={"mss_setting": "the bridge's settings (the quarantine room's id)"})
-
-    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
-        self.engine = engine
-        self.clock: Clock = clock or SystemClock()   # when each row is written: the service's clock
 
     # -- settings -----------------------------------------------------------
 

@@ -6,11 +6,10 @@ from dataclasses import dataclass
 from datetime import date
 
 from sqlalchemy import text
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.db import fields
 from liaison.stores.retention import Forget, Retention
-from liaison.clock import Clock, SystemClock
+from liaison.stores.base import Store
 
 SUMMARY_FIELDS = {
     "problemes": "Problèmes",
@@ -54,7 +53,7 @@ _PATHWAY_COLUMNS = ("id, code, patient_id, type, status, room_id, summary_event_
                     "closed_by, closed_at, close_reason, retention_until, circle_room_id")
 
 
-class PathwayStore:
+class PathwayStore(Store):
     RETENTION = Retention(
         forget=(Forget("pathway_summary"), Forget("pathway_summary_reader"),
                 Forget("pathway", key="id", blank=("summary_event_id",))),
@@ -62,10 +61,6 @@ class PathwayStore:
               "patient_team": "the patient's usual team of care, for the next pathways",
               "pathway": "the pathway's own row (code, type, dates, status archived): the trace points to it",
               "pathway_member": "who the room was for and when they left: the record of who could read it"})
-
-    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
-        self.engine = engine
-        self.clock: Clock = clock or SystemClock()   # when each row is written: the service's clock
 
     # -- patients -----------------------------------------------------------
 

@@ -9,7 +9,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.config import RosterEntry
 from liaison.stores.retention import Retention
-from liaison.clock import Clock, SystemClock
+from liaison.clock import Clock
+from liaison.stores.base import Store
 from policies.professions import Profession, find_profession
 
 CONFIG_ACTOR = "configuration"
@@ -40,13 +41,12 @@ class RosterMember:
         return frozenset({"member"} | ({"coordinator"} if self.coordinator else set()))
 
 
-class Roster:
+class Roster(Store):
     RETENTION = Retention(no_patient_data={"roster_member": "the structure's professionals",
                                            "roster_change": "who changed the roster, when"})
 
     def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
-        self.engine = engine
-        self.clock: Clock = clock or SystemClock()   # when each row is written: the service's clock
+        super().__init__(engine, clock)
         self._cache: dict[str, RosterMember] | None = None   # this process is the only writer
 
     async def load(self, entries: list[RosterEntry]) -> int:

@@ -13,10 +13,9 @@ from dataclasses import asdict, dataclass
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.stores.retention import Retention
-from liaison.clock import Clock, SystemClock
+from liaison.stores.base import Store
 
 GENESIS = "0" * 64
 _FIELDS = ("seq", "at", "actor", "action", "subject", "patient_id", "pathway_id", "data_category",
@@ -56,13 +55,9 @@ class Verification:
         return self.first_bad is None
 
 
-class Trace:
+class Trace(Store):
     RETENTION = Retention(kept={"trace_entry": "the trace outlives the pathway (who decided, shared, saw what); "
                                                "ids and rules only, no content"})
-
-    def __init__(self, engine: AsyncEngine, clock: Clock | None = None) -> None:
-        self.engine = engine
-        self.clock: Clock = clock or SystemClock()   # when each row is written: the service's clock
 
     async def append(self, *, actor: str, action: str, subject: str, decision, patient_id: str | None = None,
                      pathway_id: str | None = None, data_category: str | None = None) -> int:
