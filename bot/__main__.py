@@ -64,13 +64,14 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
         bridge_user_id=cfg.bridge.user_id if cfg.bridge else None), antivirus_of(cfg))
     indexer = DocumentIndexer(services)
     newcomers = Newcomers(services)
-    bot = Bot(matrix, BotStore(shared.engine, clock), build_registry(),
+    store = BotStore(shared.engine, clock)
+    bot = Bot(matrix, store, build_registry(),
               BotSettings(password=cfg.bot.password, staff=frozenset(cfg.bot.staff)),
               services, MembershipWatch(services).handle, indexer.handle, newcomers.handle)
 
     life = Lifecycle("bot", clock)
     life.add("sync", bot.run, vital=True)   # the bot is nothing without its sync: its end stops the service
-    life.every("archive", cfg.pathways.archive_interval_seconds, Archiver(services).run_once)
+    life.every("archive", cfg.pathways.archive_interval_seconds, Archiver(services, store).run_once)
     anchorer = (Anchorer(services.trace, AnchorFile(cfg.trace.anchor_file, cfg.trace.anchor_key), clock)
                 if cfg.trace else None)
     if anchorer and cfg.trace:
