@@ -2,20 +2,43 @@
 admits, limited to the data categories their role needs; the clinical room stays health-only."""
 from __future__ import annotations
 
-from liaison.stores.pathways import Pathway
+from typing import Protocol
+
+from bot.ports import MatrixRooms, RosterPort
+from bot.services import PathwaySettings
+from liaison.stores.pathways import Pathway, PathwayStore
 from bot.reply import room_link
 from bot.room_specs import power_levels, room_initial_state, space_link
 from liaison.matrix import txn_id
 from policies.naming import NamingMode, room_name
+from policies.sharing import Knobs
 
 CIRCLE_STATE = "circle"
 
 
-def role_categories(services, profession_key: str | None) -> list[str]:
+class RolesPorts(Protocol):
+    """The policy's knobs: which data categories each non-health role may receive."""
+    @property
+    def knobs(self) -> Knobs: ...
+
+
+class CirclePorts(Protocol):
+    """What making the circle room reads and does."""
+    @property
+    def settings(self) -> PathwaySettings: ...
+    @property
+    def pathways(self) -> PathwayStore: ...
+    @property
+    def roster(self) -> RosterPort: ...
+    @property
+    def matrix(self) -> MatrixRooms: ...
+
+
+def role_categories(services: RolesPorts, profession_key: str | None) -> list[str]:
     return sorted(services.knobs.non_health_roles.get(profession_key or "", ()))
 
 
-async def ensure_circle(services, pathway: Pathway, newcomer: str) -> str:
+async def ensure_circle(services: CirclePorts, pathway: Pathway, newcomer: str) -> str:
     """The pathway's circle room with `newcomer` invited; made once, with the clinical room's members in it
     (invited before the room's first words, which they could not read otherwise: history is from invitation)."""
     if pathway.circle_room_id:
@@ -43,11 +66,13 @@ async def ensure_circle(services, pathway: Pathway, newcomer: str) -> str:
         "professionnels non soignants admis par la politique de partage (CSP R.1110-2). N'y partagez que les "
         "informations utiles à leur mission ; les informations de soins restent dans le salon clinique."),
         txn_id(pathway.id, "circle-hello"))
-    await matrix.send(pathway.room_id, _notice(
-        f"Ce salon est le CERCLE CLINIQUE (professionnels de santé de l'équipe de soins). Un cercle élargi, "
-        f"avec des professionnels non soignants, est ouvert : {room_link(room)}"), txn_id(pathway.id, "circle-link"))
+    if pathway.room_id:   # always, for a pathway someone is invited to: its clinical room exists
+        await matrix.send(pathway.room_id, _notice(
+            f"Ce salon est le CERCLE CLINIQUE (professionnels de santé de l'équipe de soins). Un cercle élargi, "
+            f"avec des professionnels non soignants, est ouvert : {room_link(room)}"),
+            txn_id(pathway.id, "circle-link"))
     return room
 
 
-def _notice(text: str) -> dict:
+def _notice(text: str) -> dict[str, str]:
     return {"msgtype": "m.notice", "body": text}

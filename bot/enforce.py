@@ -7,20 +7,31 @@ the room and written to the trace.
 """
 from __future__ import annotations
 
+from typing import Protocol
+
 import structlog
 
-from bot.circle import role_categories
-from bot.members import kick_reason, naming, person
+from bot.circle import RolesPorts, role_categories
+from bot.members import PeoplePorts, kick_reason, naming, person
 from liaison.enforcement import decide_at
 from liaison.matrix import MatrixError
-from liaison.stores.pathways import Pathway
+from liaison.sharing_facts import SharingStores
+from liaison.stores.pathways import Pathway, PathwayStore
 
 log = structlog.get_logger(__name__)
 
 
-async def reevaluate(services, pathway: Pathway, actor: str, why: str) -> list[str]:
+class EnforcePorts(PeoplePorts, RolesPorts, Protocol):
+    """What evaluating a patient's rooms again reads and does (and naming whom it removed)."""
+    @property
+    def pathways(self) -> PathwayStore: ...
+    @property
+    def sharing(self) -> SharingStores: ...
+
+
+async def reevaluate(services: EnforcePorts, pathway: Pathway, actor: str, why: str) -> list[str]:
     """Remove at once, from every room of this pathway's patient, the members the policy now refuses; their ids."""
-    removed = []
+    removed: list[str] = []
     for other in await services.pathways.of_patient(pathway.patient_id):
         for room in (other.room_id, other.circle_room_id):
             if room and other.status in ("open", "closed"):
@@ -28,7 +39,7 @@ async def reevaluate(services, pathway: Pathway, actor: str, why: str) -> list[s
     return sorted(set(removed))
 
 
-async def _reevaluate_room(services, pathway: Pathway, room: str, actor: str, why: str) -> list[str]:
+async def _reevaluate_room(services: EnforcePorts, pathway: Pathway, room: str, actor: str, why: str) -> list[str]:
     s = services.settings
     circle = room == pathway.circle_room_id
     try:
@@ -69,6 +80,6 @@ async def _reevaluate_room(services, pathway: Pathway, room: str, actor: str, wh
     return removed
 
 
-async def _puppet_address(services, user_id: str) -> str | None:
+async def _puppet_address(services: EnforcePorts, user_id: str) -> str | None:
     """The MSSanté address a puppet stands for (None for the bridge's own account or an unknown one)."""
     return await services.mail.puppet_address(user_id) if services.mail is not None else None

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from html import escape
+from typing import Protocol
 
+from bot.ports import ContactsPort, MailPort, MatrixRooms, RosterPort
 from bot.reply import room_link
+from bot.services import PathwaySettings
 from liaison.matrix import MatrixError, as_html, notice
 
 STATES = {"invited": "invité(e)", "joined": "présent(e)", "left": "parti(e)", "refused": "non invité(e)",
@@ -27,7 +30,21 @@ class Person:
         return f"{pill} ({escape(self.role)})" if self.role else pill
 
 
-async def person(services, user_id: str) -> Person:
+class PeoplePorts(Protocol):
+    """What naming a person reads: the team, the contacts, the bridge's puppets, the homeserver's display names."""
+    @property
+    def roster(self) -> RosterPort: ...
+    @property
+    def settings(self) -> PathwaySettings: ...
+    @property
+    def mail(self) -> MailPort | None: ...
+    @property
+    def contacts(self) -> ContactsPort: ...
+    @property
+    def matrix(self) -> MatrixRooms: ...
+
+
+async def person(services: PeoplePorts, user_id: str) -> Person:
     """`user_id`: a Matrix account, or the MSSanté address of an external professional."""
     if not user_id.startswith("@"):
         return await _correspondent(services, user_id, user_id)
@@ -51,19 +68,19 @@ async def person(services, user_id: str) -> Person:
     return Person(user_id, name or user_id, "hors de l'équipe de la structure")
 
 
-async def _correspondent(services, user_id: str, address: str) -> Person:
-    contact = await services.contacts.get(address) if services.contacts else None
+async def _correspondent(services: PeoplePorts, user_id: str, address: str) -> Person:
+    contact = await services.contacts.get(address)
     if contact is not None:
         role = ", ".join(filter(None, [contact.profession.label, contact.structure, "par MSSanté"]))
         return Person(user_id, contact.name or address, role)
     return Person(user_id, address, "correspondant MSSanté")
 
 
-async def names(services, user_ids: list[str]) -> list[str]:
+async def names(services: PeoplePorts, user_ids: list[str]) -> list[str]:
     return [(await person(services, u)).text() for u in user_ids]
 
 
-async def member_lines(services, members: list[tuple[str, str, str]]) -> tuple[list[str], str]:
+async def member_lines(services: PeoplePorts, members: list[tuple[str, str, str]]) -> tuple[list[str], str]:
     """One line per member, « Nom (profession) — état », as text lines and as HTML list items."""
     text, html = [], []
     for user_id, state, _rule in members:

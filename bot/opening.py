@@ -11,14 +11,17 @@ import secrets
 import time
 from dataclasses import dataclass
 from datetime import date, datetime
+from collections.abc import Awaitable
 from html import escape
+from typing import Protocol, TypedDict
 
 import structlog
 
 from bot.registry import ArgError, Field, Reply, fold
 from liaison.enforcement import decide_at, decision_sentence
-from liaison.stores.pathways import Pathway, Patient
-from bot.members import names as people_names, naming, person
+from liaison.sharing_facts import SharingStores
+from liaison.stores.pathways import Pathway, PathwayStore, Patient
+from bot.members import PeoplePorts, Person, names as people_names, naming, person
 from bot.reply import room_link
 from bot.room_specs import power_levels, room_initial_state, space_initial_state, space_link, summary_message
 from liaison.matrix import txn_id
@@ -121,8 +124,23 @@ def identity_conflict(patient: Patient, req: OpenRequest) -> str | None:
             "Vérifiez l'identité (INS qualifié) ; rien n'a été créé.")
 
 
+class _Names(TypedDict):
+    """What a room's or a space's name is made of (policies/naming.py)."""
+    first_names: str
+    birth_name: str
+    birth_year: int
+
+
+class OpenerPorts(PeoplePorts, Protocol):
+    """What opening a pathway, and posting its summary, reads and does (and naming its team)."""
+    @property
+    def pathways(self) -> PathwayStore: ...
+    @property
+    def sharing(self) -> SharingStores: ...
+
+
 class Opener:
-    def __init__(self, services) -> None:
+    def __init__(self, services: OpenerPorts) -> None:
         self.s = services
 
     async def open(self, actor: str, req: OpenRequest) -> Reply:
@@ -140,7 +158,7 @@ class Opener:
         pathway = await store.in_progress(patient.id, req.type_key)
         if pathway and pathway.status == "open":
             return Reply.plain(f"Un parcours {req.type_label} est déjà ouvert pour ce patient ({pathway.code}) : "
-                               f"{room_link(pathway.room_id)} — aucun doublon créé.")
+                               f"{room_link(pathway.room_id or '')} — aucun doublon créé.")
         if pathway is None:
             pathway = await store.add_pathway(patient_id=patient.id, type_key=req.type_key,
                                               code=pathway_code(secrets.token_bytes(8)), actor=actor)
@@ -173,8 +191,8 @@ class Opener:
     async def _build(self, actor: str, patient: Patient, pathway: Pathway, label: str, team: list[str]) -> Reply:
         s, store, matrix = self.s.settings, self.s.pathways, self.s.matrix
         mode = NamingMode.PSEUDONYMOUS if s.naming == "pseudonyme" else NamingMode.INITIALS
-        names = dict(first_names=patient.first_names, birth_name=patient.birth_name,
-                     birth_year=patient.birth_date.year)
+        names = _Names(first_names=patient.first_names, birth_name=patient.birth_name,
+                       birth_year=patient.birth_date.year)
         roster = {m.user_id: m for m in await self.s.roster.members()}
         coordinators = sorted(u for u, m in roster.items() if m.coordinator)
         candidates = sorted(set(team) | set(coordinators) | ({actor} if actor in roster else set()))
@@ -239,7 +257,7 @@ class Opener:
             raise
         t1 = time.perf_counter()
         # The summary does not wait for the space: post it while the space is being made and linked.
-        tasks = [link_space(room_id, making_space), record_members()]
+        tasks: list[Awaitable[object]] = [link_space(room_id, making_space), record_members()]
         if pathway.summary_event_id is None:
             tasks += [self.post_summary(pathway, patient, label, invited, room_id),
                       self._tell_who(room_id, pathway, decisions)]
@@ -272,6 +290,8 @@ class Opener:
             text, html = f"{text}\n{note}", f"{html}<p><small>{escape(note)}</small></p>"
         version = ",".join(f"{k}{v[1]}" for k, v in sorted(fields.items())) or "v0"
         room_id = room_id or pathway.room_id
+        if room_id is None:
+            raise ValueError(f"pathway {pathway.id} has no room to post its summary in")
         txn = txn_id(pathway.id, "summary", version, *([salt] if salt else []))
         event_id, readers = await matrix.send_to_current_devices(room_id, _notice(text, html), txn)
         await matrix.set_state(room_id, "m.room.pinned_events", {"pinned": [event_id]})
@@ -290,11 +310,11 @@ class Opener:
         return await self.post_summary(pathway, patient, label, members, note=note, salt=salt)
 
 
-async def _who_message(services, decisions: dict) -> dict:
+async def _who_message(services: PeoplePorts, decisions: dict) -> dict:
     """Who was invited and who was not, with the rule: people by name and profession (pills in HTML)."""
     people = {u: await person(services, u) for u in decisions}
-    invited = [people[u] for u, d in decisions.items() if d.allowed]
-    parts: list = ["Invité(e)s : ", *(invited[:1] or ["personne"])]
+    invited: list[str | Person] = [people[u] for u, d in decisions.items() if d.allowed]
+    parts: list[str | Person] = ["Invité(e)s : ", *(invited[:1] or ["personne"])]
     for who in invited[1:]:
         parts += [", ", who]
     for u, d in decisions.items():

@@ -8,11 +8,13 @@ person). Each case a command cannot run in is answered by one sentence (bot.regi
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
+from bot.ports import MailPort, MatrixRooms
 from bot.registry import CLOSED, ROOMS
 from bot.rooms import CIRCLE_NO_CHANGE, room_kind
 from liaison.stores.mail import QUARANTINE_ROOM
-from liaison.stores.pathways import Pathway
+from liaison.stores.pathways import Pathway, PathwayStore
 
 
 @dataclass(frozen=True)
@@ -22,7 +24,17 @@ class Here:
     refusal: str | None = None
 
 
-async def where(services, room_id: str, rooms: tuple[str, ...], needs_open: bool) -> Here:
+class WherePorts(Protocol):
+    """What recognising a room reads: the pathways' rooms, the coordination's room, the room's members."""
+    @property
+    def pathways(self) -> PathwayStore: ...
+    @property
+    def mail(self) -> MailPort | None: ...
+    @property
+    def matrix(self) -> MatrixRooms: ...
+
+
+async def where(services: WherePorts, room_id: str, rooms: tuple[str, ...], needs_open: bool) -> Here:
     if "any" in rooms:
         return Here()
     pathway = await services.pathways.by_room(room_id)
@@ -39,9 +51,9 @@ async def where(services, room_id: str, rooms: tuple[str, ...], needs_open: bool
     return Here(pathway if kind in ("pathway", "circle") else None)
 
 
-async def _coordination(services, room_id: str) -> bool:
+async def _coordination(services: WherePorts, room_id: str) -> bool:
     return services.mail is not None and room_id == await services.mail.setting(QUARANTINE_ROOM)
 
 
-async def _direct(services, room_id: str) -> bool:
+async def _direct(services: WherePorts, room_id: str) -> bool:
     return len(await services.matrix.members(room_id)) == 2

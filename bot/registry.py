@@ -18,17 +18,16 @@ import enum
 import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from bot.forms import ArgError, Field, bind
 from bot.words import Words, fold, number, strip_reply_fallback
 from liaison.matrix.content import as_html
 
-__all__ = ["Arg", "ArgError", "Audience", "Command", "Context", "Field", "Group", "Invocation", "Problem",
+__all__ = ["Arg", "ArgError", "Audience", "Command", "Context", "Declared", "Field", "Group", "Invocation", "Problem",
            "Registry", "Reply", "ROOMS", "Sub", "Words", "command", "fold", "group", "number"]
 
 if TYPE_CHECKING:
-    from bot.services import Services
     from liaison.stores.pathways import Pathway
 
 PREFIXES = ("!", "/")
@@ -97,23 +96,37 @@ class Reply:
         return cls(text, as_html(text))
 
 
-@dataclass
-class Context:
-    """What a command function receives."""
+S = TypeVar("S", covariant=True)   # what a family's handlers read of the bot's services: its port
+
+
+@dataclass(frozen=True)
+class Context(Generic[S]):
+    """What a command function receives. `services` is typed by the family's port (`Context[PathwayPorts]`): the
+    wiring hands the whole `Services`, a handler sees only what its port lists."""
     sender: str
     room_id: str
     event_id: str
     args: dict[str, Any]
     registry: "Registry"
     is_staff: bool
-    services: "Services"   # the bot's collaborators, set by the wiring
+    services: S   # the bot's collaborators, set by the wiring
     is_coordinator: bool = False
     words: Words = field(default_factory=Words)   # what followed the (sub-)command word, as typed
     usage: str = ""                               # the invoked (sub-)command's usage line
     pathway: "Pathway | None" = None              # the pathway of the room, for a command declared in one
 
 
-Handler = Callable[[Context], Awaitable[Reply]]
+Handler = Callable[[Context[Any]], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Declared:
+    """A command function with its declaration (`@command`), called as the function itself."""
+    fn: Handler
+    command: "Command"
+
+    def __call__(self, ctx: Context[Any]) -> Awaitable[Reply]:
+        return self.fn(ctx)
 
 
 @dataclass(frozen=True)
@@ -182,12 +195,11 @@ class Command:
 
 def command(name: str, *, en: str, help: str, args: Iterable[Arg] = (),
             who: Audience = Audience.EVERYONE, aliases: Iterable[str] = (), patient_data: bool = False,
-            room: str | Iterable[str] = "any", open: bool = False):
+            room: str | Iterable[str] = "any", open: bool = False) -> Callable[[Handler], Declared]:
     """Describe a command function; the registry is built later from these descriptions."""
-    def describe(fn: Handler) -> Handler:
-        fn.command = Command(fold(name), fold(en), help, fn, tuple(args), who,
-                             tuple(fold(a) for a in aliases), patient_data, room=_rooms(room), open=open)
-        return fn
+    def describe(fn: Handler) -> Declared:
+        return Declared(fn, Command(fold(name), fold(en), help, fn, tuple(args), who,
+                                    tuple(fold(a) for a in aliases), patient_data, room=_rooms(room), open=open))
     return describe
 
 
@@ -207,7 +219,7 @@ class Group:
 
     def sub(self, name: str, *, en: str, help: str, args: Iterable[Arg] = (), who: Audience | None = None,
             aliases: Iterable[str] = (), form: Iterable[Field] = (), room: str | Iterable[str] | None = None,
-            open: bool | None = None):
+            open: bool | None = None) -> Callable[[Handler], Handler]:
         """`form`: the fields, named or by position; their usage and help are generated (no `args` then)."""
         form = tuple(form)
         if form and args:
@@ -228,7 +240,7 @@ class Group:
         return describe
 
 
-def group(name: str, **kwargs) -> Group:
+def group(name: str, **kwargs: Any) -> Group:
     return Group(name, **kwargs)
 
 
@@ -242,7 +254,10 @@ class Invocation:
 
     @property
     def handler(self) -> Handler:
-        return self.sub.handler if self.sub else self.command.handler
+        handler = self.sub.handler if self.sub else self.command.handler
+        if handler is None:   # a group runs one of its sub-commands: parse() never binds a group alone
+            raise ValueError(f"!{self.command.name} runs its sub-commands, not a handler of its own")
+        return handler
 
     @property
     def who(self) -> Audience:
@@ -283,7 +298,7 @@ class Registry:
                 self._by_word[word] = cmd
 
     @classmethod
-    def of(cls, declared: Iterable[Handler | Group]) -> "Registry":
+    def of(cls, declared: Iterable[Declared | Group]) -> "Registry":
         return cls([d.command for d in declared])
 
     def find(self, word: str) -> Command | None:

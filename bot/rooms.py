@@ -1,9 +1,14 @@
 """Which room of a pathway a command is typed in, and what that room may show (decided, traced)."""
 from __future__ import annotations
 
-from bot.circle import CIRCLE_STATE, role_categories
+from typing import Protocol
+
+from bot.circle import CIRCLE_STATE, RolesPorts, role_categories
+from bot.ports import RosterPort
+from bot.registry import Context
 from liaison.enforcement import Decided, decide_at
-from liaison.stores.pathways import Pathway
+from liaison.sharing_facts import SharingStores
+from liaison.stores.pathways import Pathway, PathwayStore
 
 CIRCLE_NO_CHANGE = ("Ce salon est le cercle élargi du parcours (CSP R.1110-2) : les données cliniques, l'équipe et "
                     "les consentements se gèrent dans le salon clinique.")
@@ -17,7 +22,21 @@ def room_kind(pathway: Pathway | None, room_id: str) -> str:
     return "circle" if room_id == pathway.circle_room_id else "other"
 
 
-async def circle_categories(services, pathway: Pathway) -> frozenset[str]:
+class CategoriesPorts(RolesPorts, Protocol):
+    """What telling the circle room's categories reads: its members, their roles, the knobs."""
+    @property
+    def pathways(self) -> PathwayStore: ...
+    @property
+    def roster(self) -> RosterPort: ...
+
+
+class ShowPorts(CategoriesPorts, Protocol):
+    """What deciding a command's answer reads: the circle's categories, and the sharing decision."""
+    @property
+    def sharing(self) -> SharingStores: ...
+
+
+async def circle_categories(services: CategoriesPorts, pathway: Pathway) -> frozenset[str]:
     """What the circle room shares: the categories of the non-health roles admitted in it."""
     found: set[str] = set()
     for user_id, state, _rule in await services.pathways.members(pathway.id):
@@ -27,7 +46,7 @@ async def circle_categories(services, pathway: Pathway) -> frozenset[str]:
     return frozenset(found)
 
 
-async def may_show(ctx, pathway: Pathway, category: str = "soins") -> Decided:
+async def may_show(ctx: Context[ShowPorts], pathway: Pathway, category: str = "soins") -> Decided:
     """The answer of a command that shows `category` information, read by everyone in the room it was typed in."""
     kind = room_kind(pathway, ctx.room_id)
     circle = await circle_categories(ctx.services, pathway) if kind == "circle" else frozenset()

@@ -55,15 +55,15 @@ class Services:
     knobs: Knobs
     sharing: SharingStores                     # the narrow port every sharing decision takes (decide_at)
     clock: Clock
+    documents: DocumentStore
+    contacts: Contacts                         # external professionals recorded by the coordination
     mail: MailStore | None = None              # None: no MSSanté bridge
     trusted: TrustedDomains | None = None
-    documents: DocumentStore | None = None
     antivirus: Antivirus = Antivirus()
-    contacts: Contacts | None = None           # external professionals recorded by the coordination
 
     @classmethod
     def of(cls, shared: Shared, matrix: MatrixRooms, settings: PathwaySettings,
            antivirus: Antivirus = Antivirus()) -> "Services":
         return cls(matrix, shared.roster, shared.pathways, settings, shared.trace, shared.consents, shared.knobs,
-                   shared.sharing, shared.clock, mail=shared.mail, trusted=shared.trusted,
-                   documents=shared.documents, antivirus=antivirus, contacts=shared.contacts)
+                   shared.sharing, shared.clock, shared.documents, shared.contacts, mail=shared.mail,
+                   trusted=shared.trusted, antivirus=antivirus)

@@ -1,12 +1,16 @@
 """Invitations made directly in Element bypass the bot: check them, and revoke what the policy refuses."""
 from __future__ import annotations
 
+from typing import Protocol
+
 import structlog
 
-from bot.circle import CIRCLE_STATE, role_categories
-from bot.members import kick_reason, naming, person
+from bot.circle import CIRCLE_STATE, RolesPorts, role_categories
+from bot.members import PeoplePorts, kick_reason, naming, person
 from liaison.enforcement import decide_at
 from liaison.matrix import Membership, MatrixError
+from liaison.sharing_facts import SharingStores
+from liaison.stores.pathways import Pathway, PathwayStore
 from policies.professions import Category
 
 log = structlog.get_logger(__name__)
@@ -14,8 +18,16 @@ log = structlog.get_logger(__name__)
 _STATES = {"invite": "invited", "join": "joined", "leave": "left", "ban": "left"}
 
 
+class WatchPorts(PeoplePorts, RolesPorts, Protocol):
+    """What checking a membership reads and does (and naming who invited whom)."""
+    @property
+    def pathways(self) -> PathwayStore: ...
+    @property
+    def sharing(self) -> SharingStores: ...
+
+
 class MembershipWatch:
-    def __init__(self, services) -> None:
+    def __init__(self, services: WatchPorts) -> None:
         self.s = services
 
     async def handle(self, changes: list[Membership]) -> None:
@@ -25,7 +37,7 @@ class MembershipWatch:
             except MatrixError as err:
                 log.warning("watch.failed", room_id=change.room_id, user_id=change.user_id, error=str(err))
 
-    async def _grow_team(self, pathway, m: Membership) -> None:
+    async def _grow_team(self, pathway: Pathway, m: Membership) -> None:
         """A team member (or the coordination) who invites a health professional of the structure
         brings them into this patient's team of care (CSP L.1110-12); anyone else goes through consent."""
         invitee, inviter = await self.s.roster.get(m.user_id), await self.s.roster.get(m.sender)
@@ -34,7 +46,7 @@ class MembershipWatch:
                 and (m.sender in team or (inviter and inviter.coordinator))):
             await self.s.pathways.set_usual_team(pathway.patient_id, [*team, m.user_id])
 
-    async def _circle_only(self, pathway, user_id: str) -> bool:
+    async def _circle_only(self, pathway: Pathway, user_id: str) -> bool:
         return any(u == user_id and state == CIRCLE_STATE for u, state, _ in await self.s.pathways.members(pathway.id))
 
     async def _one(self, m: Membership) -> None:
@@ -55,7 +67,8 @@ class MembershipWatch:
         await self._grow_team(pathway, m)
         invitee = await self.s.roster.get(m.user_id)
         non_health = bool(invitee and invitee.profession.category is not Category.HEALTH and not invitee.coordinator)
-        categories = role_categories(self.s, invitee.profession.key) if circle and non_health else ["soins"]
+        key = invitee.profession.key if invitee else None
+        categories = role_categories(self.s, key) if circle and non_health else ["soins"]
         decided = await decide_at(self.s.sharing, "room.invite", pathway=pathway, recipient=m.user_id, actor=m.sender,
                                   categories=categories)
         decision, ref = decided.decision, decided.trace
