@@ -7,12 +7,18 @@ are deduplicated by id, forever (as_event keeps every id it saw): nothing is rel
 late is decided at that moment like any other (bridge/outbound.py)."""
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any, Protocol
+
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
-from bridge.deps import Deps
+from bridge.metrics import Metrics
+from bridge.ports import BridgeMatrix
 from bridge.store import BridgeStore
+from liaison.clock import Clock
 from liaison.matrix import MatrixError
+from liaison.stores.mail import MailStore
 
 log = structlog.get_logger(__name__)
 
@@ -20,7 +26,23 @@ LOOKBACK_MS = 3_600_000   # a homeserver restart loses seconds of events; an hou
 PER_ROOM = 200
 
 
-async def catch_up(d: Deps, store: BridgeStore, wanted) -> int:
+class CatchUpPorts(Protocol):
+    """What reading back the rooms' last messages uses of the bridge's parts (`bridge.deps.Deps` has them)."""
+
+    @property
+    def mail(self) -> MailStore: ...
+
+    @property
+    def matrix(self) -> BridgeMatrix: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+
+async def catch_up(d: CatchUpPorts, store: BridgeStore, wanted: Callable[[dict[str, Any]], bool]) -> int:
     """The number of events found that had not been pushed (they are then pending, and the relay woken)."""
     since, rooms, found = d.clock.now_ms() - LOOKBACK_MS, 0, 0
     try:

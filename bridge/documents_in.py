@@ -10,22 +10,42 @@ is logged: ids, counts and rule names only.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 import structlog
 
-from bridge.deps import Deps
 from bridge.mail_in import InboundMail
 from bridge.ports import Poster
 from bridge.sanitize import safe_filename
-from bridge.scan_patience import SCAN_PATIENCE_SECONDS
+from bridge.scan_patience import SCAN_PATIENCE_SECONDS, ScanPatience
 from bridge.xdm import XdmPackage
-from liaison.doc_check import Checked, check
-from liaison.stores.documents import Document, Facts, NewFile
+from liaison.doc_check import Antivirus, Checked, check
+from liaison.stores.documents import Document, DocumentStore, Facts, NewFile
 from liaison.matrix import file_content as _file_content, notice, txn_id, with_relation
 from liaison.sniff import extension
 from policies.documents import doctype_label as _label, guess_doctype
+from policies.sharing import Knobs
 
 log = structlog.get_logger(__name__)
+
+
+class DocumentsInPorts(Protocol):
+    """What an incoming mail's files use: the checks and their knobs, the index, the notice by the bridge's account."""
+
+    @property
+    def knobs(self) -> Knobs: ...
+
+    @property
+    def antivirus(self) -> Antivirus: ...
+
+    @property
+    def scan_patience(self) -> ScanPatience: ...
+
+    @property
+    def documents(self) -> DocumentStore: ...
+
+    @property
+    def matrix(self) -> Poster: ...
 
 
 class AntivirusUnavailable(OSError):
@@ -67,7 +87,7 @@ def files_of(mail: InboundMail, xdm: XdmPackage | None) -> list[File]:
     return out
 
 
-async def check_files(d: Deps, mail_id: str, files: list[File]) -> list[Looked]:
+async def check_files(d: DocumentsInPorts, mail_id: str, files: list[File]) -> list[Looked]:
     """The verdict on every file; AntivirusUnavailable while clamd fails and the mail may still wait."""
     looked = [Looked(i, f, await check(f.data, filename=f.name, declared_mime=f.mime, knobs=d.knobs,
                                        antivirus=d.antivirus)) for i, f in enumerate(files)]
@@ -82,8 +102,8 @@ def file_content(name: str, checked: Checked, file: dict) -> dict:
     return _file_content(name, checked.sniffed.mime, checked.size, file, image=checked.sniffed.kind == "image")
 
 
-async def post_file(d: Deps, matrix: Poster, *, mail_id: str, mail: InboundMail, pathway_id: str, room_id: str,
-                    root: str, x: Looked) -> Document:
+async def post_file(d: DocumentsInPorts, matrix: Poster, *, mail_id: str, mail: InboundMail, pathway_id: str,
+                    room_id: str, root: str, x: Looked) -> Document:
     """Upload (once), post in the thread, index: the document with its number."""
     origin = f"{mail_id}/{x.index}"
     prepared = await d.documents.by_origin(origin)
@@ -120,6 +140,6 @@ def notice_text(indexed: list[tuple[Looked, Document]], refused: list[Looked]) -
     return "\n".join(lines)
 
 
-async def post_notice(d: Deps, *, mail_id: str, room_id: str, root: str, text: str) -> None:
+async def post_notice(d: DocumentsInPorts, *, mail_id: str, room_id: str, root: str, text: str) -> None:
     """One notice by the bridge's own account, in the mail's thread (same transaction id after a crash)."""
     await d.matrix.send(room_id, notice(text, thread_root=root), txn_id("mss-docs", mail_id))

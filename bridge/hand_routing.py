@@ -5,14 +5,14 @@ by the inbound side's parser, posted and acknowledged like any other mail. This 
 from __future__ import annotations
 
 import asyncio
+from typing import Protocol
 
 import structlog
 
-from bridge.deps import Deps
 from bridge.documents_in import AntivirusUnavailable
 from bridge.parse_pool import MailParser
 from bridge.routing import Route, ref
-from bridge.stages import run_by_hand
+from bridge.stages import PipelinePorts, run_by_hand
 from liaison.stores.mail import Quarantined
 
 log = structlog.get_logger(__name__)
@@ -20,8 +20,12 @@ log = structlog.get_logger(__name__)
 POLL_S = 0.5   # the bot writes the coordinator's decision in the database; it is posted within this delay
 
 
+class HandRoutingPorts(PipelinePorts, Protocol):
+    """What finding the mails routed by hand uses (the mail store, the pathways) is the pipeline's already."""
+
+
 class HandRouting:
-    def __init__(self, d: Deps, parser: MailParser) -> None:
+    def __init__(self, d: HandRoutingPorts, parser: MailParser) -> None:
         self.d, self.parser = d, parser
 
     async def run(self) -> None:
@@ -43,6 +47,7 @@ class HandRouting:
 
     async def _route_one(self, q: Quarantined) -> None:
         """One routed mail through the inbound pipeline from `decide`, with the coordinator's route."""
+        assert q.pathway_id, "a mail routed by hand has the pathway it was routed to (!mss router)"
         pathway = await self.d.pathways.pathway(q.pathway_id)
         where = Route(ref(pathway), None, f"à la main par la coordination (quarantaine n° {q.number})",
                       basis="hand", by=q.decided_by or "")

@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import re
 import time
+from typing import Protocol
 
 import structlog
 
 from bridge import stages
-from bridge.deps import Deps
 from bridge.homeserver import HomeserverError
 from bridge.imap import Fetched, ImapClient, ImapError
 from bridge.mail_guard import without_mime_fields
@@ -39,6 +39,11 @@ TRIM_AFTER_BYTES = 1024 * 1024
 _THREAD = re.compile(rb"^(references|in-reply-to|message-id):[ \t]*(?:\r?\n[ \t]+)*(<[^>\r\n]{1,250}>)", re.I | re.M)
 
 
+class InboundPorts(stages.PipelinePorts, Protocol):
+    """What the IMAP loop uses besides the stages': the mail rows and poison counter (store), the limits (settings),
+    the trusted domains of a mail too big to read, the latency counter; all of them the pipeline's already."""
+
+
 def thread_key(raw: bytes, uid: int) -> bytes:
     """The mail's thread, from its raw headers (parsing comes later): the first Message-ID of References,
     else In-Reply-To, else its own. Mails of one thread are handled in order (a reply after its letter)."""
@@ -51,7 +56,7 @@ def thread_key(raw: bytes, uid: int) -> bytes:
 
 
 class Inbound:
-    def __init__(self, d: Deps, imap: ImapClient, mailbox: str, poll_seconds: int) -> None:
+    def __init__(self, d: InboundPorts, imap: ImapClient, mailbox: str, poll_seconds: int) -> None:
         self.d, self.imap, self.mailbox, self.poll = d, imap, mailbox, poll_seconds
         self.members_checked: set[tuple[str, str]] = set()   # (puppet, room) read during this batch
         self.limits = MailLimits(max_bytes=d.settings.max_mail_bytes, max_attachments=d.settings.max_attachments)

@@ -8,20 +8,54 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime, timezone
+from typing import Protocol
 
 import structlog
 
-from bridge.deps import Deps
-from bridge.receipts_in import show
-from bridge.smtp import SmtpError
-from bridge.store import Outgoing
+from bridge.deps import BridgeSettings
+from bridge.metrics import Metrics
+from bridge.receipts_in import ShowPorts, show
+from bridge.smtp import SmtpClient, SmtpError
+from bridge.store import BridgeStore, Outgoing
+from liaison.clock import Clock
+from liaison.sharing_facts import SharingStores
+from liaison.stores.pathways import PathwayStore
 from liaison.enforcement import decide_at
 from liaison.matrix import MatrixError, notice as _notice, txn_id
 
 log = structlog.get_logger(__name__)
 
 
-def later_ms(d: Deps, seconds: float) -> int:
+class LaterPorts(Protocol):
+    """What `later_ms` reads: the bridge's clock."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+
+class OutboxPorts(LaterPorts, ShowPorts, Protocol):
+    """What sending the queued mails uses: the queue, SMTP, the sharing law asked again, the room told."""
+
+    @property
+    def settings(self) -> BridgeSettings: ...
+
+    @property
+    def store(self) -> BridgeStore: ...
+
+    @property
+    def pathways(self) -> PathwayStore: ...
+
+    @property
+    def sharing(self) -> SharingStores: ...
+
+    @property
+    def smtp(self) -> SmtpClient: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+
+def later_ms(d: LaterPorts, seconds: float) -> int:
     """A moment `seconds` from now on the bridge's clock, in ms."""
     return d.clock.now_ms() + int(seconds * 1000)
 
@@ -35,7 +69,7 @@ def _when(seconds: int) -> str:
     return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
 
 
-async def run(d: Deps) -> None:
+async def run(d: OutboxPorts) -> None:
     while True:
         try:
             for out in await d.store.due(d.clock.now_ms()):
@@ -48,7 +82,7 @@ async def run(d: Deps) -> None:
         await d.store.new_mail_out.wait(wait)
 
 
-async def send_one(d: Deps, out: Outgoing) -> None:
+async def send_one(d: OutboxPorts, out: Outgoing) -> None:
     s = d.settings
     from_room = not out.source_event_id.startswith("mdn:")
     if out.pathway_id and not await _still_allowed(d, out):
@@ -65,7 +99,7 @@ async def send_one(d: Deps, out: Outgoing) -> None:
         await show(d, out.room_id, out.source_event_id, "sent")
 
 
-async def _still_allowed(d: Deps, out: Outgoing) -> bool:
+async def _still_allowed(d: OutboxPorts, out: Outgoing) -> bool:
     """Decided again as it leaves (it may have waited days): a mail whose decision turned is cancelled, never sent."""
     assert out.pathway_id, "asked only for a mail sent from a pathway"
     pathway = await d.pathways.pathway(out.pathway_id)
@@ -87,7 +121,7 @@ async def _still_allowed(d: Deps, out: Outgoing) -> bool:
     return False
 
 
-async def _failed(d: Deps, out: Outgoing, error: str, permanent: bool, from_room: bool) -> None:
+async def _failed(d: OutboxPorts, out: Outgoing, error: str, permanent: bool, from_room: bool) -> None:
     s = d.settings
     if permanent or d.clock.now_ms() >= out.give_up_at:
         reason = error if permanent else f"abandonné après {s.give_up_seconds // 3600} h d'échecs ({error})"

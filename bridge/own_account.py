@@ -2,24 +2,37 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable, Coroutine
+from typing import Any, Protocol
 
 import structlog
 
 from bridge import read_receipts
-from bridge.deps import Deps
 from bridge.homeserver import AppserviceApi
 from bridge.store import BridgeStore
+from liaison.clock import Clock
 from liaison.matrix import Matrix, MatrixError
+from liaison.stores.roster import Roster
 
 log = structlog.get_logger("bridge")
 
 
-async def sync_loop(d: Deps, store: BridgeStore, since: str | None, ready: asyncio.Event,
-                    catching_up: Callable[[], Awaitable[int]]) -> None:
+class SyncPorts(read_receipts.ReadReceiptsPorts, Protocol):
+    """What the bridge's own sync uses: its account, the clock, the team (who may invite it), the receipts read."""
+
+    @property
+    def clock(self) -> Clock: ...
+
+    @property
+    def roster(self) -> Roster: ...
+
+
+async def sync_loop(d: SyncPorts, store: BridgeStore, since: str | None, ready: asyncio.Event,
+                    catching_up: Callable[[], Coroutine[Any, Any, int]]) -> None:
     """The bridge's own account: room keys arrive here, and invitations from the bot. At its first sync, and at
     the first one after the homeserver was away, the rooms' last messages are read back (bridge/catch_up.py)."""
-    first, away, background = True, True, set()
+    first, away = True, True
+    background: set[asyncio.Task[int]] = set()
     while True:
         try:   # the first sync returns at once: being ready must not wait for a long poll to run out
             batch = await d.matrix.sync(since, 0 if first else 30_000)

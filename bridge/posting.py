@@ -6,25 +6,47 @@ which the homeserver recognises, so nothing shows twice.
 from __future__ import annotations
 
 from html import escape
+from typing import Protocol
 
 import structlog
 
 from bridge import msgids
-from bridge.deps import Deps
-from bridge.documents_in import check_files, files_of, notice_text, post_file, post_notice
+from bridge.documents_in import DocumentsInPorts, check_files, files_of, notice_text, post_file, post_notice
 from bridge.mail_in import InboundMail
 from bridge.ports import BridgeMatrix, PuppetMatrix
-from bridge.puppets import ShutOut
+from bridge.puppets import Puppets, ShutOut
 from bridge.store import Puppet
 from bridge.routing import Route
 from bridge.xdm import XdmPackage
-from liaison.stores.mail import Thread
+from liaison.stores.contacts import Contacts
+from liaison.stores.mail import MailStore, Thread
+from liaison.stores.pathways import PathwayStore
 from liaison.matrix import txn_id, with_relation
 
 log = structlog.get_logger(__name__)
 
 REST_BY_RELAY = ("↪️ L'expéditeur de ce courriel a été retiré du salon pendant son dépôt ; le courriel était arrivé "
                  "avant : ses pièces jointes sont déposées par le relais MSSanté.")
+
+
+class PostingPorts(DocumentsInPorts, Protocol):
+    """What posting a mail uses: its puppet (named from the contacts), the bridge's account for the rest of a cut
+    mail, the thread recorded, the pathway touched; and its files (`DocumentsInPorts`)."""
+
+    @property
+    def matrix(self) -> BridgeMatrix: ...
+
+    @property
+    def puppets(self) -> Puppets: ...
+
+    @property
+    def contacts(self) -> Contacts | None: ...
+
+    @property
+    def mail(self) -> MailStore: ...
+
+    @property
+    def pathways(self) -> PathwayStore: ...
 
 
 def message_content(mail: InboundMail, route: Route, files: int) -> dict:
@@ -41,7 +63,7 @@ def message_content(mail: InboundMail, route: Route, files: int) -> dict:
     return {"msgtype": "m.text", "body": body, "format": "org.matrix.custom.html", "formatted_body": html}
 
 
-async def post_mail(d: Deps, *, mail_id: str, mail: InboundMail, xdm: XdmPackage | None, route: Route,
+async def post_mail(d: PostingPorts, *, mail_id: str, mail: InboundMail, xdm: XdmPackage | None, route: Route,
                     members_checked: set[tuple[str, str]] | None = None) -> str:
     """Returns the event id of the mail's text in the room.
 
@@ -91,7 +113,7 @@ async def post_mail(d: Deps, *, mail_id: str, mail: InboundMail, xdm: XdmPackage
     return event_id
 
 
-async def _text_posted(d: Deps, mid: str, mail: InboundMail, room_id: str) -> Thread | None:
+async def _text_posted(d: PostingPorts, mid: str, mail: InboundMail, room_id: str) -> Thread | None:
     """This mail's text, already in the room (posted by a pass that did not end), or None."""
     t = await d.mail.thread_of_message([mid])
     if t is None or t.room_id != room_id or t.correspondent != mail.from_address.lower():
@@ -99,7 +121,7 @@ async def _text_posted(d: Deps, mid: str, mail: InboundMail, room_id: str) -> Th
     return t
 
 
-async def _rest_poster(d: Deps, puppet: Puppet, matrix: PuppetMatrix, room_id: str,
+async def _rest_poster(d: PostingPorts, puppet: Puppet, matrix: PuppetMatrix, room_id: str,
                        by_hand: bool) -> PuppetMatrix | BridgeMatrix:
     """Who posts the rest of a mail whose text is in the room: its puppet, or the bridge's own account when a
     member removed the puppet since. Their decision holds for the mails that come after; this one came before."""

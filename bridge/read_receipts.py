@@ -3,18 +3,43 @@ read the puppet's message (their Matrix read receipt), to the sender only, once,
 (which decides again as it sends). A mail in quarantine owes nothing until it is routed and read."""
 from __future__ import annotations
 
+from typing import Protocol
+
 import structlog
 
 from bridge import outbox
-from bridge.deps import Deps
+from bridge.deps import BridgeSettings
 from bridge.mail_out import as_bytes
+from bridge.ports import BridgeMatrix
+from bridge.puppets import Puppets
 from bridge.receipts import compose_mdn
+from bridge.store import BridgeStore, MdnOwed
 from liaison.matrix import MatrixError, ReadReceipt
+from liaison.stores.pathways import Pathway, PathwayStore
 
 log = structlog.get_logger(__name__)
 
 
-async def on_read(d: Deps, receipts: list[ReadReceipt]) -> None:
+class ReadReceiptsPorts(outbox.LaterPorts, Protocol):
+    """What settling the read receipts owed uses: whose receipt counts, the pathway, the queue."""
+
+    @property
+    def settings(self) -> BridgeSettings: ...
+
+    @property
+    def matrix(self) -> BridgeMatrix: ...
+
+    @property
+    def puppets(self) -> Puppets: ...
+
+    @property
+    def pathways(self) -> PathwayStore: ...
+
+    @property
+    def store(self) -> BridgeStore: ...
+
+
+async def on_read(d: ReadReceiptsPorts, receipts: list[ReadReceipt]) -> None:
     """Receipts of people (not our puppets, nor the bot) in pathway rooms settle the read receipts owed there."""
     by_room: dict[str, list[ReadReceipt]] = {}
     for r in receipts:
@@ -33,7 +58,7 @@ async def on_read(d: Deps, receipts: list[ReadReceipt]) -> None:
                 await _send(d, pathway, o)
 
 
-async def _event_ts(d: Deps, room_id: str, event_id: str) -> int:
+async def _event_ts(d: ReadReceiptsPorts, room_id: str, event_id: str) -> int:
     try:
         origin = await d.matrix.event_origin(room_id, event_id)
         return origin[1] if origin else 0
@@ -42,7 +67,7 @@ async def _event_ts(d: Deps, room_id: str, event_id: str) -> int:
         return 0
 
 
-async def _send(d: Deps, pathway, o) -> None:
+async def _send(d: ReadReceiptsPorts, pathway: Pathway, o: MdnOwed) -> None:
     if not await d.store.claim_mdn(o.mail_id):
         return
     s = d.settings

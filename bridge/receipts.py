@@ -75,11 +75,12 @@ def _original_id(parts: list[Message]) -> str | None:
     for part in parts[2:] if len(parts) > 2 else []:
         ctype = part.get_content_type()
         if ctype in ("text/rfc822-headers", "text/rfc822-header"):
-            raw = part.get_payload(decode=True) or b""
-            headers = HeaderParser(policy=policy.default).parsestr(raw.decode("utf-8", "replace"))
-            found = msgids.first(_field(headers, "Message-ID"))
+            raw = part.get_payload(decode=True)   # bytes for a part that is not multipart, else None
+            text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else ""
+            found = msgids.first(_field(HeaderParser(policy=policy.default).parsestr(text), "Message-ID"))
         elif ctype in ("message/rfc822", "message/global", "message/global-headers") and part.is_multipart():
-            found = msgids.first(_field(part.get_payload(0), "Message-ID"))
+            inner = part.get_payload(0)   # the enclosed message
+            found = msgids.first(_field(inner, "Message-ID")) if isinstance(inner, Message) else None
         else:
             found = None
         if found:

@@ -1,11 +1,16 @@
 """Receipts for the mails the bridge sent (DSN, MDN), shown on the Matrix message they came from."""
 from __future__ import annotations
 
+from typing import Protocol
+
 import structlog
 
-from bridge.deps import Deps
+from bridge.deps import BridgeSettings
+from bridge.metrics import Metrics
+from bridge.ports import BridgeMatrix
 from bridge.receipts import Receipt
-from bridge.store import Outgoing
+from bridge.store import BridgeStore, Outgoing
+from liaison.trusted import TrustedDomains
 from liaison.matrix import MatrixError, notice, txn_id
 
 log = structlog.get_logger(__name__)
@@ -13,7 +18,30 @@ log = structlog.get_logger(__name__)
 REACTIONS = {"sent": "📤 envoyé", "delivered": "📬 remis", "displayed": "👁️ lu", "failed": "⚠️ échec"}
 
 
-async def show(d: Deps, room_id: str, event_id: str, status: str, reason: str = "") -> None:
+class ShowPorts(Protocol):
+    """What showing a mail's fate on its message uses (`show`, also the outbox's)."""
+
+    @property
+    def matrix(self) -> BridgeMatrix: ...
+
+
+class ReceiptsInPorts(ShowPorts, Protocol):
+    """What listening to a receipt uses: who may report, the outgoing mail it cites, the counters."""
+
+    @property
+    def settings(self) -> BridgeSettings: ...
+
+    @property
+    def store(self) -> BridgeStore: ...
+
+    @property
+    def trusted(self) -> TrustedDomains: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+
+async def show(d: ShowPorts, room_id: str, event_id: str, status: str, reason: str = "") -> None:
     """A reaction on the message (sent, delivered, read, failed) and, on failure, a notice with the reason."""
     try:
         await d.matrix.react(room_id, event_id, REACTIONS[status], txn_id("mss-r", event_id, status))
@@ -30,7 +58,7 @@ def within(domain: str, parent: str) -> bool:
     return bool(parent) and (domain == parent or domain.endswith("." + parent))
 
 
-def sender_may_report(d: Deps, receipt: Receipt, sender: str, out: Outgoing) -> bool:
+def sender_may_report(d: ReceiptsInPorts, receipt: Receipt, sender: str, out: Outgoing) -> bool:
     """Who may tell us what became of a mail we sent: for a DSN, our own gateway (the domain of our mailbox at the
     operator, or the SMTP host we send through) or the recipient's domain when it is on the trusted list; for a read
     receipt (MDN), the recipient's domain only. Anyone else (a `mailer-daemon@` of any domain) is not listened to."""
@@ -42,7 +70,7 @@ def sender_may_report(d: Deps, receipt: Receipt, sender: str, out: Outgoing) -> 
     return theirs or within(domain, d.settings.domain) or within(domain, d.settings.gateway_host)
 
 
-async def apply(d: Deps, receipt: Receipt, sender: str) -> str | None:
+async def apply(d: ReceiptsInPorts, receipt: Receipt, sender: str) -> str | None:
     """Show a receipt on the message it is about; None when shown (or seen before), else why it was not listened to
     (`unmatched`: it cites none of our outgoing mails; `foreign_sender`: see sender_may_report). The notice of a
     failure is our own French sentence (bridge.receipts.dsn_reason), never the reporting server's words."""

@@ -6,13 +6,21 @@ time, member by member, so a failure names the member that drifted.
 """
 from __future__ import annotations
 
+import dataclasses
+import importlib
 import inspect
+import pkgutil
 from typing import Any, Protocol
 
 import pytest
 
+import bridge
 from bot import ports as bot_ports
+from bridge import catch_up, documents_in, hand_routing, inbound, outbox, own_account, posting, read_receipts, \
+    receipts_in, stages
 from bridge import ports as bridge_ports
+from bridge.deps import Deps
+from bridge.stages import acknowledge, decide, judge, post, route
 from liaison.stores.consents import ConsentStore
 from liaison.stores.contacts import Contacts
 from liaison.stores.documents import DocumentStore
@@ -44,6 +52,36 @@ def _satisfied(real: Matrix, fake: FakeMatrix, roster: Roster, consents: Consent
     stores: tuple[bot_ports.RosterPort, bot_ports.ConsentsPort, bot_ports.TracePort, bot_ports.ContactsPort,
                   bot_ports.MailPort, bot_ports.DocumentsPort] = (roster, consents, trace, contacts, mail, documents)
     del stores
+
+
+DEPS_PORTS: list[type] = [
+    catch_up.CatchUpPorts, documents_in.DocumentsInPorts, hand_routing.HandRoutingPorts, inbound.InboundPorts,
+    outbox.LaterPorts, outbox.OutboxPorts, own_account.SyncPorts, posting.PostingPorts, read_receipts.ReadReceiptsPorts,
+    receipts_in.ShowPorts, receipts_in.ReceiptsInPorts, stages.PipelinePorts, acknowledge.AcknowledgePorts,
+    decide.DecidePorts, judge.JudgePorts, post.PostPorts, route.RoutePorts,
+]
+
+
+def _deps_satisfy(d: Deps) -> None:
+    """Never called: mypy reads it, and fails the build when a bridge module's port asks what `Deps` lacks (or
+    a field of another type)."""
+    _00: catch_up.CatchUpPorts = d
+    _01: documents_in.DocumentsInPorts = d
+    _02: hand_routing.HandRoutingPorts = d
+    _03: inbound.InboundPorts = d
+    _04: outbox.LaterPorts = d
+    _05: outbox.OutboxPorts = d
+    _06: own_account.SyncPorts = d
+    _07: posting.PostingPorts = d
+    _08: read_receipts.ReadReceiptsPorts = d
+    _09: receipts_in.ShowPorts = d
+    _10: receipts_in.ReceiptsInPorts = d
+    _11: stages.PipelinePorts = d
+    _12: acknowledge.AcknowledgePorts = d
+    _13: decide.DecidePorts = d
+    _14: judge.JudgePorts = d
+    _15: post.PostPorts = d
+    _16: route.RoutePorts = d
 
 
 def members(port: type) -> dict[str, Any]:
@@ -125,3 +163,43 @@ def test_a_member_optional_in_the_port_must_stay_optional() -> None:
             return []
 
     assert "history: 'max_events': optional in the port, required here" in mismatches(bot_ports.MatrixRooms, Strict)
+
+
+def _bridge_ports_defined() -> set[type]:
+    """Every `…Ports` Protocol a bridge module defines (bridge.ports holds the Matrix ports, not the parts')."""
+    found = set()
+    for info in pkgutil.walk_packages(bridge.__path__, "bridge."):
+        module = importlib.import_module(info.name)
+        found |= {c for c in vars(module).values() if isinstance(c, type) and c.__module__ == info.name
+                  and c.__name__.endswith("Ports") and getattr(c, "_is_protocol", False)}
+    return found
+
+
+def missing_from_deps(port: type) -> list[str]:
+    """The members of `port` that are no field of `Deps` (empty: the wiring can hand it `Deps`)."""
+    fields = {f.name for f in dataclasses.fields(Deps)}
+    return [name for name in sorted(members(port)) if name not in fields]
+
+
+def test_every_port_of_the_bridge_parts_is_checked_against_deps() -> None:
+    """A new port is added to DEPS_PORTS (and to `_deps_satisfy`, for mypy), so the checks below cover it."""
+    def named(ports: Any) -> set[str]:
+        return {f"{p.__module__}.{p.__qualname__}" for p in ports}
+    assert named(_bridge_ports_defined()) == named(DEPS_PORTS)
+
+
+@pytest.mark.parametrize("port", DEPS_PORTS, ids=lambda c: f"{c.__module__}.{c.__name__}")
+def test_each_member_of_a_bridge_port_is_a_read_only_field_of_deps(port: type) -> None:
+    wanted = members(port)
+    assert wanted, f"{port.__name__} declares nothing"
+    assert missing_from_deps(port) == [], f"{port.__name__} asks what Deps lacks"
+    assert [name for name, m in sorted(wanted.items()) if not isinstance(m, property)] == [], \
+        f"{port.__name__}: each part is a read-only property, so Deps' fields (and a narrower type) fit it"
+
+
+def test_a_port_asking_what_deps_lacks_is_named() -> None:
+    class Wrong(catch_up.CatchUpPorts, Protocol):
+        @property
+        def mailer(self) -> object: ...
+
+    assert missing_from_deps(Wrong) == ["mailer"]

@@ -11,22 +11,30 @@ batches and the poison counter are bridge/inbound.py's; the pure routing rules a
 """
 from __future__ import annotations
 
-from bridge.deps import Deps
+from typing import Protocol
+
 from bridge.parse_pool import MailParser
 from bridge.routing import Route
 from bridge.stages import acknowledge, decide, judge, parse, post, route
 from bridge.stages.outcome import Outcome
 from liaison.stores.mail import Quarantined
 
-__all__ = ["Outcome", "run", "run_by_hand"]
+__all__ = ["Outcome", "PipelinePorts", "run", "run_by_hand"]
 
 
-async def run(d: Deps, parser: MailParser, mail_id: str, raw: bytes, members_checked: set[tuple[str, str]]) -> str:
+class PipelinePorts(judge.JudgePorts, route.RoutePorts, decide.DecidePorts, post.PostPorts,
+                    acknowledge.AcknowledgePorts, Protocol):
+    """What a mail going through every stage uses: the sum of the stages' ports (the raw text of a mail routed by hand
+    comes from the mail store, which routing already reads)."""
+
+
+async def run(d: PipelinePorts, parser: MailParser, mail_id: str, raw: bytes,
+              members_checked: set[tuple[str, str]]) -> str:
     """The mail's final state: posted, quarantined, duplicate, ignored or receipt."""
     return await acknowledge.write(d, mail_id, raw, await _through(d, parser, mail_id, raw, members_checked))
 
 
-async def _through(d: Deps, parser: MailParser, mail_id: str, raw: bytes,
+async def _through(d: PipelinePorts, parser: MailParser, mail_id: str, raw: bytes,
                    members_checked: set[tuple[str, str]]) -> Outcome:
     """The stages up to the mail's end; the parsed mail (its attachments: up to its size again) dies with this
     call, before acknowledge writes a quarantined mail's raw bytes."""
@@ -45,13 +53,13 @@ async def _through(d: Deps, parser: MailParser, mail_id: str, raw: bytes,
     return await post.post(d, mail_id, judged, where, members_checked)
 
 
-async def run_by_hand(d: Deps, parser: MailParser, held: Quarantined, where: Route) -> str:
+async def run_by_hand(d: PipelinePorts, parser: MailParser, held: Quarantined, where: Route) -> str:
     """A quarantined mail routed by hand to `where`: « posted », or « quarantined » when it stays there (the room
     told why). AntivirusUnavailable (an OSError) propagates: the mail stays « routing » and is tried again."""
     return await acknowledge.write_by_hand(d, held, where, await _by_hand(d, parser, held, where))
 
 
-async def _by_hand(d: Deps, parser: MailParser, held: Quarantined, where: Route) -> Outcome:
+async def _by_hand(d: PipelinePorts, parser: MailParser, held: Quarantined, where: Route) -> Outcome:
     """Decided before it is read again: a mail the law keeps out is not parsed for nothing."""
     refused = await decide.check(d, held.from_address, held.trusted, where)
     if refused is not None:

@@ -2,19 +2,39 @@
 coordination told in the quarantine room; for a posted one, the read receipt it asked for owed to its sender."""
 from __future__ import annotations
 
+from typing import Protocol
+
 import structlog
 
 from bridge import quarantine_room
-from bridge.deps import Deps
+from bridge.metrics import Metrics
+from bridge.ports import Poster
 from bridge.routing import Quarantine, Route
 from bridge.stages.outcome import Outcome
-from liaison.stores.mail import Quarantined
+from bridge.store import BridgeStore
+from liaison.stores.mail import MailStore, Quarantined
 from liaison.matrix import txn_id
 
 log = structlog.get_logger(__name__)
 
 
-async def write(d: Deps, mail_id: str, raw: bytes, outcome: Outcome) -> str:
+class AcknowledgePorts(Protocol):
+    """What writing a mail's end uses: its row, the quarantine and its room, the counters."""
+
+    @property
+    def store(self) -> BridgeStore: ...
+
+    @property
+    def mail(self) -> MailStore: ...
+
+    @property
+    def matrix(self) -> Poster: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+
+async def write(d: AcknowledgePorts, mail_id: str, raw: bytes, outcome: Outcome) -> str:
     if outcome.quarantine is not None:
         return await quarantine(d, mail_id, raw, outcome.quarantine, outcome.sender, outcome.trusted)
     if outcome.state == "posted":
@@ -27,7 +47,7 @@ async def write(d: Deps, mail_id: str, raw: bytes, outcome: Outcome) -> str:
     return outcome.state
 
 
-async def write_by_hand(d: Deps, held: Quarantined, where: Route, outcome: Outcome) -> str:
+async def write_by_hand(d: AcknowledgePorts, held: Quarantined, where: Route, outcome: Outcome) -> str:
     """A mail routed by hand: posted, it leaves the quarantine; refused now (an objection recorded since, a sender
     banned from the room, a mail that cannot be read), it stays there and the quarantine room is told why."""
     if outcome.quarantine is None:
@@ -44,7 +64,7 @@ async def write_by_hand(d: Deps, held: Quarantined, where: Route, outcome: Outco
     return "quarantined"
 
 
-async def quarantine(d: Deps, mail_id: str, raw: bytes, q: Quarantine, sender: str, trusted: bool) -> str:
+async def quarantine(d: AcknowledgePorts, mail_id: str, raw: bytes, q: Quarantine, sender: str, trusted: bool) -> str:
     number = await d.mail.quarantine(mail_id, reason_code=q.code, reason=q.reason, from_address=sender,
                                      trusted=trusted, raw=raw)
     await d.store.finish_mail(mail_id, "quarantined", reason=q.code)
@@ -53,7 +73,7 @@ async def quarantine(d: Deps, mail_id: str, raw: bytes, q: Quarantine, sender: s
     return "quarantined"
 
 
-async def notify_quarantine(d: Deps, number: int, q: Quarantine, sender: str) -> None:
+async def notify_quarantine(d: AcknowledgePorts, number: int, q: Quarantine, sender: str) -> None:
     """Tell the coordination in the quarantine room (encrypted); the mail stays there until decided."""
     text = (f"Courriel n° {number} mis en quarantaine : {q.reason.rstrip('.')}.\nExpéditeur : {sender or 'illisible'}.\n"
             f"Pour le déposer dans un parcours : !mss router {number} <code du parcours> ; "
@@ -63,6 +83,6 @@ async def notify_quarantine(d: Deps, number: int, q: Quarantine, sender: str) ->
         await d.mail.set_quarantine_notice(number, event_id)
 
 
-async def tell_quarantine(d: Deps, text: str, txn: str) -> str | None:
+async def tell_quarantine(d: AcknowledgePorts, text: str, txn: str) -> str | None:
     """A notice in the quarantine room (bridge/quarantine_room.py), by the bridge's account."""
     return await quarantine_room.tell(d.mail, d.matrix, text, txn)

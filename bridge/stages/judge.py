@@ -3,13 +3,18 @@ a receipt, and its IHE XDM archive read (or refused)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Protocol
 
 from bridge import receipts_in
-from bridge.deps import Deps
 from bridge.mail_in import InboundMail
 from bridge.routing import Quarantine
 from bridge.stages.outcome import Outcome
 from bridge.xdm import XdmError, XdmPackage, xdm_of
+
+
+class JudgePorts(receipts_in.ReceiptsInPorts, Protocol):
+    """What judging a mail uses: the trusted domains, the store (duplicates), the counters, and the receipts it
+    applies (`receipts_in.ReceiptsInPorts` holds them all)."""
 
 
 @dataclass(frozen=True)
@@ -20,7 +25,7 @@ class Judged:
     trusted: bool   # the sender's domain is on the operator's trusted list
 
 
-async def judge(d: Deps, mail_id: str, mail: InboundMail) -> Judged | Outcome:
+async def judge(d: JudgePorts, mail_id: str, mail: InboundMail) -> Judged | Outcome:
     trusted = d.trusted.trusts(mail.from_address)
     if (mismatch := sender_mismatch(mail)) is not None:   # never posted under someone else's name
         return Outcome.quarantined(mismatch, mail.from_address, trusted)

@@ -1,15 +1,21 @@
 """Stage 5: posted by the sender's puppet (bridge/posting.py), unless a member removed that puppet from the room."""
 from __future__ import annotations
 
-from bridge.deps import Deps
-from bridge.posting import post_mail
+from typing import Protocol
+
+from bridge.posting import PostingPorts, post_mail
 from bridge.puppets import ShutOut
 from bridge.routing import Quarantine, Route
 from bridge.stages.judge import Judged
 from bridge.stages.outcome import Outcome
 
 
-async def post(d: Deps, mail_id: str, judged: Judged, where: Route, members_checked: set[tuple[str, str]]) -> Outcome:
+class PostPorts(PostingPorts, Protocol):
+    """What the post stage uses: posting the mail (`bridge.posting.PostingPorts`), nothing more."""
+
+
+async def post(d: PostPorts, mail_id: str, judged: Judged, where: Route,
+               members_checked: set[tuple[str, str]]) -> Outcome:
     mail = judged.mail
     try:
         event_id = await post_mail(d, mail_id=mail_id, mail=mail, xdm=judged.xdm, route=where,

@@ -2,33 +2,51 @@
 and the pathway's sub-address (the rules themselves are pure: bridge/routing.py)."""
 from __future__ import annotations
 
+from typing import Protocol
+
 import structlog
 
-from bridge.deps import Deps
-from bridge.routing import Lookup, Quarantine, Route, ref, route as choose, subaddress_code
+from bridge.deps import BridgeSettings
+from bridge.routing import Lookup, PathwayRef, Quarantine, Route, ref, route as choose, subaddress_code
 from bridge.stages.judge import Judged
 from bridge.stages.outcome import Outcome
+from liaison.stores.mail import MailStore
+from liaison.stores.pathways import PathwayStore
 
 log = structlog.get_logger(__name__)
 
 
-async def route(d: Deps, judged: Judged) -> Route | Outcome:
+class RoutePorts(Protocol):
+    """What routing reads: the mail threads, the pathways and patients, the mailbox's address (sub-addresses)."""
+
+    @property
+    def settings(self) -> BridgeSettings: ...
+
+    @property
+    def mail(self) -> MailStore: ...
+
+    @property
+    def pathways(self) -> PathwayStore: ...
+
+
+async def route(d: RoutePorts, judged: Judged) -> Route | Outcome:
     where = choose(await lookup(d, judged))
     if isinstance(where, Quarantine):
         return Outcome.quarantined(where, judged.mail.from_address, judged.trusted)
     return where
 
 
-async def lookup(d: Deps, judged: Judged) -> Lookup:
+async def lookup(d: RoutePorts, judged: Judged) -> Lookup:
     mail, xdm = judged.mail, judged.xdm
     ids = [i for i in (mail.in_reply_to, *reversed(mail.references)) if i]
-    thread = await d.mail.thread_of_message(ids) if ids else None
-    foreign = bool(thread) and mail.from_address.lower() not in await d.mail.thread_parties(thread.thread_root)
-    if foreign:   # quoting a thread's Message-IDs (they travel in every References) makes no one a party
+    thread, foreign = await d.mail.thread_of_message(ids) if ids else None, False
+    if thread is not None and mail.from_address.lower() not in await d.mail.thread_parties(thread.thread_root):
+        # quoting a thread's Message-IDs (they travel in every References) makes no one a party
         log.info("mail.in_foreign_thread", pathway_id=thread.pathway_id)
-        thread = None
+        thread, foreign = None, True
     thread_ref = (ref(await d.pathways.pathway(thread.pathway_id)), thread.thread_root) if thread else None
-    patient_id, unknown, pathways = None, False, ()
+    patient_id, unknown = None, False
+    pathways: tuple[PathwayRef, ...] = ()
     if xdm is not None and xdm.documents:
         patient = await d.pathways.patient_by_ins(xdm.documents[0].patient_ins)
         if patient is None:
