@@ -10,14 +10,19 @@ documents index, mail threads and correspondents, requests, quarantined mails ro
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Protocol
 
 import structlog
 
+from bot.ports import MatrixRooms, RosterPort
 from bot.reply import when as _when
+from bot.services import PathwaySettings
 from bot.store import BotStore
-from liaison.enforcement import decide_at
+from liaison.clock import Clock
+from liaison.enforcement import Decided, decide_at
 from liaison.matrix import MatrixError, txn_id
-from liaison.stores.pathways import SUMMARY_FIELDS, Pathway
+from liaison.sharing_facts import SharingStores
+from liaison.stores.pathways import SUMMARY_FIELDS, Pathway, PathwayStore, Patient
 from liaison.stores.retention import Retention, forget_pathway, shared
 from policies.gender import born
 
@@ -27,8 +32,24 @@ log = structlog.get_logger(__name__)
 RETAINED: tuple[Retention, ...] = (*shared(), BotStore.RETENTION)
 
 
+class ArchivePorts(Protocol):
+    """What archiving a pathway reads and does."""
+    @property
+    def pathways(self) -> PathwayStore: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def matrix(self) -> MatrixRooms: ...
+    @property
+    def settings(self) -> PathwaySettings: ...
+    @property
+    def roster(self) -> RosterPort: ...
+    @property
+    def sharing(self) -> SharingStores: ...
+
+
 class Archiver:
-    def __init__(self, services, bot_store: BotStore | None = None,
+    def __init__(self, services: ArchivePorts, bot_store: BotStore | None = None,
                  retained: Sequence[Retention] = RETAINED) -> None:
         self.s, self.retained = services, tuple(retained)
         self.bot_store = bot_store or BotStore(services.pathways.engine)   # where the archive rooms are kept
@@ -70,11 +91,10 @@ class Archiver:
         deleted = await forget_pathway(store.engine, self.retained, pathway.id)
         log.info("archive.done", pathway_id=pathway.id, exported=decided.allowed, rows_deleted=deleted)
 
-    async def _recipient(self, pathway: Pathway) -> tuple[str, object]:
+    async def _recipient(self, pathway: Pathway) -> tuple[str, Decided]:
         """Who closed it, if still of the coordination; otherwise another coordinator. Decided and traced."""
         first = pathway.closed_by or pathway.opened_by
         others = [m.user_id for m in await self.s.roster.members() if m.coordinator and m.user_id != first]
-        decided = None
         for user_id in [first, *others]:
             decided = await decide_at(self.s.sharing, "archive.export", pathway=pathway, recipient=user_id,
                                       actor=self.s.settings.bot_user_id)
@@ -82,7 +102,7 @@ class Archiver:
                 return user_id, decided
         return first, decided
 
-    async def _export(self, pathway: Pathway, patient) -> bytes:
+    async def _export(self, pathway: Pathway, patient: Patient) -> bytes:
         label = self.s.settings.type_label(pathway.type)
         fields = await self.s.pathways.summary(pathway.id)
         lines = [f"Archive du parcours {label} ({pathway.code})",
@@ -92,7 +112,7 @@ class Archiver:
                  f" ({pathway.close_reason or '—'})"]
         lines += [f"{name} : {fields.get(key, ('—', 0))[0]}" for key, name in SUMMARY_FIELDS.items()]
         lines.append("")
-        for m in await self.s.matrix.history(pathway.room_id):
+        for m in await self.s.matrix.history(pathway.room_id) if pathway.room_id else []:
             body = m["body"] if m["body"] is not None else "[message que le bot ne peut pas déchiffrer]"
             lines.append(f"{_when(m['ts'])} — {m['sender']} : {body}")
         return ("\n".join(lines) + "\n").encode("utf-8")

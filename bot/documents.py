@@ -8,16 +8,21 @@ indexed by the bridge before they were posted. Logs carry event ids, sizes and r
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 from html import escape
+from typing import Protocol
 
 import structlog
 
-from bot.services import Services
+from bot.ports import DocumentsPort, MatrixRooms
+from bot.services import PathwaySettings
 from liaison import memory
-from liaison.doc_check import check, too_big
+from liaison.doc_check import Antivirus, check, too_big
 from liaison.stores.documents import Facts, NewFile
+from liaison.stores.pathways import PathwayStore
 from liaison.matrix import FileMessage, FileTooBig, MatrixError, TextMessage, reply_content, txn_id
 from policies.documents import FileFacts, check_file, guess_doctype
+from policies.sharing import Knobs
 
 log = structlog.get_logger(__name__)
 
@@ -27,8 +32,24 @@ AT_ONCE = 2          # files checked at the same time (each may be 25 MiB in mem
 UNREADABLE = "document.unreadable"
 
 
+class IndexerPorts(Protocol):
+    """What recording, downloading, checking and indexing a posted file reads and does."""
+    @property
+    def settings(self) -> PathwaySettings: ...
+    @property
+    def pathways(self) -> PathwayStore: ...
+    @property
+    def documents(self) -> DocumentsPort: ...
+    @property
+    def knobs(self) -> Knobs: ...
+    @property
+    def antivirus(self) -> Antivirus: ...
+    @property
+    def matrix(self) -> MatrixRooms: ...
+
+
 class DocumentIndexer:
-    def __init__(self, services: Services) -> None:
+    def __init__(self, services: IndexerPorts) -> None:
         self.s = services
         self._running: dict[str, asyncio.Task] = {}
         self._at_once = asyncio.Semaphore(AT_ONCE)
@@ -38,25 +59,28 @@ class DocumentIndexer:
     async def handle(self, files: list[FileMessage]) -> None:
         """Record the files of one sync that belong to a pathway room, then check them in the background."""
         s = self.s
-        rows, declared = [], {}
+        rows: list[NewFile] = []
+        declared: dict[str, int | None] = {}   # each file's size, as its event announces it
         for f in files:
             if f.sender == s.settings.bot_user_id or s.settings.is_bridged(f.sender):
                 continue
             pathway = await s.pathways.by_room(f.room_id)
             if pathway is None or pathway.room_id != f.room_id:
                 continue   # the circle room, a direct chat…: not the pathway's record
-            rows.append(NewFile(event_id=f.event_id, pathway_id=pathway.id, room_id=f.room_id, source="element",
-                                author=f.sender, title=f.filename, file=f.file, declared_mime=f.mimetype,
-                                thread_root=f.thread_root, **({"created_at": f.timestamp} if f.timestamp else {})))
+            row = NewFile(event_id=f.event_id, pathway_id=pathway.id, room_id=f.room_id, source="element",
+                          author=f.sender, title=f.filename, file=f.file, declared_mime=f.mimetype,
+                          thread_root=f.thread_root)
+            rows.append(replace(row, created_at=f.timestamp) if f.timestamp else row)
             declared[f.event_id] = f.size
         await s.documents.record(rows)
-        for r in rows:
-            self._soon(r.event_id, declared.get(r.event_id))
+        for event_id, size in declared.items():
+            self._soon(event_id, size)
 
     async def resume(self) -> None:
         """Files left pending by a stop or a crash."""
         for doc in await self.s.documents.pending():
-            self._soon(doc.event_id, None)
+            if doc.event_id:   # a file of the bridge's has its event once posted, and the bridge checked it
+                self._soon(doc.event_id, None)
 
     def _soon(self, event_id: str, declared_size: int | None) -> None:
         if event_id in self._running:
@@ -94,7 +118,7 @@ class DocumentIndexer:
         if doc is None or doc.state != "pending":
             return True
         limit = s.knobs.document_max_mib * 1024 * 1024
-        if too_big(declared_size, s.knobs):
+        if declared_size is not None and too_big(declared_size, s.knobs):
             return await self._too_big(doc, declared_size)
         try:
             data = await s.matrix.download(doc.file, limit)

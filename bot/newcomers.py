@@ -13,12 +13,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+from typing import Protocol
 
 import structlog
 
-from bot.commands.documents import listing
-from bot.enforce import reevaluate
-from bot.opening import Opener, _notice
+from bot.commands.documents import ListingPorts, listing
+from bot.enforce import EnforcePorts, reevaluate
+from bot.opening import Opener, OpenerPorts, _notice
 from liaison.matrix import Membership, MatrixError, txn_id
 from liaison.enforcement import decide_at
 
@@ -27,11 +28,16 @@ log = structlog.get_logger(__name__)
 SETTLE_SECONDS = 0.5   # changes that come together (a join, then its devices) make one new post
 
 
+class NewcomersPorts(EnforcePorts, OpenerPorts, ListingPorts, Protocol):
+    """What posting the summary again reads and does: who can read it, the decision for each newcomer, the rooms
+    evaluated again (bot/enforce.py), the summary (bot/opening.py) and the documents' list."""
+
+
 class Newcomers:
-    def __init__(self, services, settle: float = SETTLE_SECONDS) -> None:
+    def __init__(self, services: NewcomersPorts, settle: float = SETTLE_SECONDS) -> None:
         self.s = services
         self.settle = settle
-        self._running: dict[str, asyncio.Task] = {}
+        self._running: dict[str, asyncio.Task[None]] = {}
         self._again: set[str] = set()
 
     async def handle(self, joins: list[Membership], changed_users: list[str]) -> None:
@@ -80,7 +86,8 @@ class Newcomers:
         if not missing:
             return False
         bot = s.settings.bot_user_id
-        allowed, refused = [], []
+        allowed: list[str] = []
+        refused: list[str] = []
         for user_id in sorted({u for u, _ in missing}):
             decided = await decide_at(s.sharing, "summary.repost", pathway=pathway, recipient=user_id, actor=bot)
             (allowed if decided.allowed else refused).append(user_id)
@@ -95,7 +102,7 @@ class Newcomers:
         # The whole team reads this summary: the note names no one, says nothing of anyone's phone, and comes last.
         note = "Résumé republié : lisible aussi sur les appareils connectés depuis le précédent."
         await Opener(s).post_current_summary(pathway, note=note, salt=salt)
-        if s.documents is not None and await s.documents.of_pathway(pathway.id):
+        if await s.documents.of_pathway(pathway.id):
             docs = await listing(s, pathway)
             await s.matrix.send(room_id, _notice(docs.text, docs.html or docs.text), txn_id(pathway.id, "docs", salt))
         log.info("newcomers.reposted", pathway_id=pathway.id, devices=len(missing), people=len(allowed))

@@ -115,6 +115,14 @@ class Context(Generic[S]):
     usage: str = ""                               # the invoked (sub-)command's usage line
     pathway: "Pathway | None" = None              # the pathway of the room, for a command declared in one
 
+    @property
+    def room_pathway(self) -> "Pathway":
+        """The pathway of the room, for a command declared in one (`room="pathway"` or `"circle"`): found before the
+        handler runs (bot/preconditions.py), so a handler never checks it again."""
+        if self.pathway is None:
+            raise ValueError("a command declared in a pathway's room ran without its pathway")
+        return self.pathway
+
 
 Handler = Callable[[Context[Any]], Awaitable[Reply]]
 

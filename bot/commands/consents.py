@@ -7,15 +7,30 @@ written to the trace (policies/records.py), and the reply gives its number.
 from __future__ import annotations
 
 import re
-from datetime import datetime, timezone
+from datetime import date, datetime, timezone
+from typing import Protocol
 
+from bot.ports import ConsentsPort, TracePort
 from bot.registry import Arg, ArgError, Audience, Context, Reply, command, fold, group
-from bot.enforce import reevaluate
+from bot.enforce import EnforcePorts, reevaluate
 from bot.members import names, person
-from bot.rooms import CIRCLE_NO_CHANGE, may_show
+from bot.rooms import CIRCLE_NO_CHANGE, ShowPorts, may_show
+from liaison.clock import Clock
+from liaison.stores.pathways import Pathway
 from liaison.enforcement import decision_sentence, team_rule
 from policies.professions import find_profession
 from policies.records import RECORDS
+
+class ConsentPorts(EnforcePorts, ShowPorts, Protocol):
+    """What the patient's will reads and changes: consents and objections, the trace, the clock, the knobs; then
+    the rooms evaluated again (bot/enforce.py), and people named."""
+    @property
+    def consents(self) -> ConsentsPort: ...
+    @property
+    def trace(self) -> TracePort: ...
+    @property
+    def clock(self) -> Clock: ...
+
 
 MEANS = {"oral": "oral", "ecrit": "écrit", "electronique": "électronique"}
 CATEGORIES = ("soins", "social", "administratif")
@@ -42,7 +57,7 @@ def parse_scope(word: str, *, objection: bool = False) -> tuple[str, str, str] |
     return f"« {word} » : ni un compte (@nom:serveur), ni une adresse MSSanté, ni une profession connue."
 
 
-def _not_recorder(ctx: Context, what: str) -> Reply | None:
+def _not_recorder(ctx: Context[ConsentPorts], what: str) -> Reply | None:
     """Why `what` cannot be recorded by this person (the consent_recorders knob); None when it can."""
     if ctx.is_coordinator or ctx.services.knobs.consent_recorders == "equipe":
         return None
@@ -78,8 +93,8 @@ consentement = group("consentement", patient_data=True, en="consent", who=Audien
                         Arg("recueil", "oral, écrit ou électronique ; puis, au choix, jusqu'au JJ/MM/AAAA "
                                        "et catégories:soins,social,administratif", rest=True)],
                   help="Enregistre le consentement du patient, et l'information qui lui a été donnée.")
-async def _recording(ctx: Context) -> Reply:
-    pathway, refusal = ctx.pathway, _not_recorder(ctx, "un consentement")
+async def _recording(ctx: Context[ConsentPorts]) -> Reply:
+    pathway, refusal = ctx.room_pathway, _not_recorder(ctx, "un consentement")
     if refusal:
         return refusal
     words = ctx.words   # « qui » may be several words (« assistante sociale »): the line is cut at the means
@@ -92,8 +107,8 @@ async def _recording(ctx: Context) -> Reply:
 
 
 @consentement.sub("retirer", en="withdraw", args=[CONSENT_WHO], help="Retire un consentement : effet immédiat.")
-async def _withdrawing(ctx: Context) -> Reply:
-    pathway, refusal = ctx.pathway, _not_recorder(ctx, "un consentement")
+async def _withdrawing(ctx: Context[ConsentPorts]) -> Reply:
+    pathway, refusal = ctx.room_pathway, _not_recorder(ctx, "un consentement")
     if refusal:
         return refusal
     kind, value, _typed = ctx.args["qui"]
@@ -106,7 +121,7 @@ async def _withdrawing(ctx: Context) -> Reply:
     return Reply.plain(f"Consentement retiré pour {label} (trace {ref})." + await _removed(ctx, removed))
 
 
-async def _record(ctx: Context, pathway, kind: str, value: str, label: str, words: list[str]) -> Reply:
+async def _record(ctx: Context[ConsentPorts], pathway: Pathway, kind: str, value: str, label: str, words: list[str]) -> Reply:
     if not words or fold(words[0]) not in MEANS:
         return Reply.plain(f"Précisez le moyen du recueil : oral, écrit ou électronique. Utilisation : {ctx.usage}")
     means = MEANS[fold(words[0])]
@@ -156,8 +171,8 @@ opposition = group("opposition", patient_data=True, en="objection", who=Audience
 @opposition.sub("enregistrer", en="record", args=[OBJECTION_WHO],
                 help="Enregistre l'opposition du patient au partage avec une personne, une profession ou une "
                      "catégorie : ceux qu'elle vise quittent le salon.")
-async def _objecting(ctx: Context) -> Reply:
-    pathway, refusal = ctx.pathway, _not_recorder(ctx, "une opposition")
+async def _objecting(ctx: Context[ConsentPorts]) -> Reply:
+    pathway, refusal = ctx.room_pathway, _not_recorder(ctx, "une opposition")
     if refusal:
         return refusal
     kind, value, _typed = ctx.args["qui"]
@@ -172,8 +187,8 @@ async def _objecting(ctx: Context) -> Reply:
 
 
 @opposition.sub("lever", en="lift", args=[OBJECTION_WHO], help="Lève une opposition du patient.")
-async def _lifting(ctx: Context) -> Reply:
-    pathway, refusal = ctx.pathway, _not_recorder(ctx, "une opposition")
+async def _lifting(ctx: Context[ConsentPorts]) -> Reply:
+    pathway, refusal = ctx.room_pathway, _not_recorder(ctx, "une opposition")
     if refusal:
         return refusal
     kind, value, _typed = ctx.args["qui"]
@@ -186,8 +201,8 @@ async def _lifting(ctx: Context) -> Reply:
 
 @command("consentements", patient_data=True, en="consents", who=Audience.STAFF, room="pathway",
          help="Liste les consentements et oppositions en vigueur pour le patient de ce salon.")
-async def consentements(ctx: Context) -> Reply:
-    pathway = ctx.pathway   # the patient's will stays clinical-side: never shown in the circle room
+async def consentements(ctx: Context[ConsentPorts]) -> Reply:
+    pathway = ctx.room_pathway   # the patient's will stays clinical-side: never shown in the circle room
     shown = await may_show(ctx, pathway, "administratif")
     if not shown.allowed:
         return Reply.plain(CIRCLE_NO_CHANGE)
@@ -202,7 +217,7 @@ async def consentements(ctx: Context) -> Reply:
     return Reply.plain("En vigueur pour ce patient :\n" + ("\n".join(lines) or "aucun consentement ni opposition"))
 
 
-async def _whom(ctx: Context, kind: str, scope: str) -> str:
+async def _whom(ctx: Context[ConsentPorts], kind: str, scope: str) -> str:
     """Whom a consent or an objection covers, as a clinician reads it (a person or a correspondent by name and
     profession, never a Matrix id)."""
     if kind == "person":
@@ -213,7 +228,7 @@ async def _whom(ctx: Context, kind: str, scope: str) -> str:
     return found[2] if not isinstance(found, str) else scope
 
 
-async def _traced(ctx: Context, pathway, rule: str, scope: str, data_category: str | None = None) -> int:
+async def _traced(ctx: Context[ConsentPorts], pathway: Pathway, rule: str, scope: str, data_category: str | None = None) -> int:
     """The change of the patient's will, in the trace: its number, for the reply."""
     record = RECORDS[rule]
     return await ctx.services.trace.append(actor=ctx.sender, action=record.action, subject=scope,
@@ -221,7 +236,7 @@ async def _traced(ctx: Context, pathway, rule: str, scope: str, data_category: s
                                            pathway_id=pathway.id, data_category=data_category)
 
 
-def _parse_day(word: str):
+def _parse_day(word: str) -> date | None:
     for fmt in ("%d/%m/%Y", "%Y-%m-%d"):
         try:
             return datetime.strptime(word, fmt).date()
@@ -230,7 +245,7 @@ def _parse_day(word: str):
     return None
 
 
-async def _removed(ctx: Context, users: list[str]) -> str:
+async def _removed(ctx: Context[ConsentPorts], users: list[str]) -> str:
     return f" Retiré(s) du salon : {', '.join(await names(ctx.services, users))}." if users else ""
 
 

@@ -3,12 +3,16 @@ external professional as IHE XDM through the MSSanté bridge (J6)."""
 from __future__ import annotations
 
 from html import escape
+from typing import Protocol
 
 from bot.arguments import count, mail_address
+from bot.ports import DocumentsPort, MailPort, RosterPort
 from bot.registry import Arg, Audience, Context, Reply, command, group
 from bot.reply import when as _when
-from bot.rooms import may_show
+from bot.rooms import ShowPorts, may_show
+from liaison.doc_check import Antivirus
 from liaison.stores.documents import Document, Versioned, line_of, versions
+from liaison.stores.pathways import Pathway
 from liaison.stores.mail import Request
 from liaison.enforcement import decide_at
 from policies.documents import DocType, doctype_label as _label, find_doctype
@@ -18,6 +22,22 @@ NO_ANTIVIRUS = ("ℹ️ Aucun antivirus n'est configuré pour la structure : les
 _KINDS = {"application/pdf": "PDF", "image/jpeg": "image JPEG", "image/png": "image PNG", "image/gif": "image GIF",
           "image/tiff": "image TIFF", "image/heic": "image HEIC", "text/plain": "texte", "text/xml": "XML",
           "application/xml": "XML", "application/hl7-v3+xml": "CDA"}
+
+
+class ListingPorts(Protocol):
+    """What the list of a pathway's documents reads: the index, and the team for its authors' names."""
+    @property
+    def documents(self) -> DocumentsPort: ...
+    @property
+    def roster(self) -> RosterPort: ...
+
+
+class DocumentPorts(ListingPorts, ShowPorts, Protocol):
+    """What `!docs` and `!doc` read and do: the list, whether the room may see it, the antivirus, the bridge."""
+    @property
+    def antivirus(self) -> Antivirus: ...
+    @property
+    def mail(self) -> MailPort | None: ...
 
 
 def _size(n: int | None) -> str:
@@ -33,24 +53,24 @@ def _link(doc: Document) -> str:
     return f"https://matrix.to/#/{doc.room_id}/{doc.event_id}"
 
 
-async def _author(services, doc: Document) -> str:
+async def _author(services: ListingPorts, doc: Document) -> str:
     if doc.source == "mssante":
         return f"{doc.author_name} <{doc.author}>" if doc.author_name else doc.author
     member = await services.roster.get(doc.author)
     return member.display_name if member else doc.author
 
 
-async def _not_shown(ctx: Context) -> Reply | None:
+async def _not_shown(ctx: Context[DocumentPorts]) -> Reply | None:
     """Why the pathway's documents are not shown to this reader in its clinical room (decided, traced); None when
     they are. (Where documents are shown at all is declared: the clinical room, never the circle room.)"""
-    shown = await may_show(ctx, ctx.pathway)
+    shown = await may_show(ctx, ctx.room_pathway)
     return None if shown.allowed else Reply.plain(f"Documents non montrés : {shown.sentence()}.")
 
 
 @command("docs", patient_data=True, en="documents", room="pathway",
          help="Les documents du parcours, les plus récents d'abord, par type, avec leurs versions.")
-async def docs(ctx: Context) -> Reply:
-    s, pathway = ctx.services, ctx.pathway
+async def docs(ctx: Context[DocumentPorts]) -> Reply:
+    s, pathway = ctx.services, ctx.room_pathway
     if refusal := await _not_shown(ctx):
         return refusal
     told = ""
@@ -59,7 +79,7 @@ async def docs(ctx: Context) -> Reply:
     return await listing(s, pathway, told)
 
 
-async def listing(services, pathway, told: str = "") -> Reply:
+async def listing(services: ListingPorts, pathway: Pathway, told: str = "") -> Reply:
     """The pathway's documents, newest first, grouped by type (the answer to !docs): a list, one item per document
     (number, name, who, when, how, versions), that reads at a phone's width and beside a side panel."""
     lines = versions(await services.documents.of_pathway(pathway.id))
@@ -84,7 +104,7 @@ async def listing(services, pathway, told: str = "") -> Reply:
     return Reply("\n".join(filter(None, text_parts)), html)
 
 
-async def _item(services, line: Versioned) -> tuple[str, str]:
+async def _item(services: ListingPorts, line: Versioned) -> tuple[str, str]:
     """One document of the list, as text and as HTML: n° 2 · bilan.pdf · who · when · how [· versions]."""
     d = line.current
     older = ", ".join(f"n° {o.number}" for o in line.older)
@@ -103,28 +123,28 @@ N = Arg("n", "le n° du document (!docs)", parse=count)
 
 
 @doc.sub("voir", en="show", aliases=["detail"], args=[N], help="Le détail d'un document : type, auteur, fichier, versions.")
-async def _show(ctx: Context) -> Reply:
+async def _show(ctx: Context[DocumentPorts]) -> Reply:
     return await _detail(ctx, ctx.args["n"])
 
 
-async def _find(ctx: Context, number: int) -> tuple[object, Document | None, Reply | None]:
-    pathway = ctx.pathway
+async def _find(ctx: Context[DocumentPorts], number: int) -> Document | Reply:
+    """The document n° `number` of the room's pathway, or why there is none to show."""
     if refusal := await _not_shown(ctx):
-        return pathway, None, refusal
-    found = await ctx.services.documents.by_number(pathway.id, number)
+        return refusal
+    found = await ctx.services.documents.by_number(ctx.room_pathway.id, number)
     if found is None:
-        return pathway, None, Reply.plain(f"Aucun document n° {number} dans ce parcours (!docs pour la liste).")
-    return pathway, found, None
+        return Reply.plain(f"Aucun document n° {number} dans ce parcours (!docs pour la liste).")
+    return found
 
 
-async def _detail(ctx: Context, number: int) -> Reply:
-    pathway, d, problem = await _find(ctx, number)
-    if problem:
-        return problem
-    line = line_of(await ctx.services.documents.of_pathway(pathway.id), d)
-    if line.current.id != d.id:
+async def _detail(ctx: Context[DocumentPorts], number: int) -> Reply:
+    d = await _find(ctx, number)
+    if isinstance(d, Reply):
+        return d
+    line = line_of(await ctx.services.documents.of_pathway(ctx.room_pathway.id), d)
+    if line is not None and line.current.id != d.id:
         version = f"ancienne version, remplacée par le n° {line.current.number}"
-    elif line.older:
+    elif line is not None and line.older:
         version = f"version la plus récente ({line.count} versions : " \
                   + ", ".join(f"n° {o.number}" for o in line.older) + " avant elle)"
     else:
@@ -152,10 +172,10 @@ def _html_value(key: str, value: str) -> str:
 @doc.sub("type", en="retype", aliases=["retyper"], who=Audience.STAFF,
          args=[N, Arg("type", "le type du document, en un ou plusieurs mots (ex. biologie, compte rendu)", rest=True)],
          help="Change le type d'un document.")
-async def _set_type(ctx: Context) -> Reply:
-    pathway, d, problem = await _find(ctx, ctx.args["n"])
-    if problem:
-        return problem
+async def _set_type(ctx: Context[DocumentPorts]) -> Reply:
+    d = await _find(ctx, ctx.args["n"])
+    if isinstance(d, Reply):
+        return d
     doctype = find_doctype(ctx.args["type"])
     if doctype is None:
         return Reply.plain(f"Type inconnu « {ctx.args['type']} ». Types : {_types()}")
@@ -171,13 +191,13 @@ def _types() -> str:
          args=[N, Arg("adresse", "l'adresse MSSanté du destinataire", parse=mail_address),
                Arg("message", "un mot d'accompagnement, tel que vous l'écrivez", required=False, rest=True)],
          help="Envoie un document par MSSanté (IHE XDM), si la loi le permet ; la réponse arrive dans le fil.")
-async def _send(ctx: Context) -> Reply:
+async def _send(ctx: Context[DocumentPorts]) -> Reply:
     s = ctx.services
     if s.mail is None:
         return Reply.plain("Le pont MSSanté n'est pas configuré pour cette structure : aucun envoi possible.")
-    pathway, d, problem = await _find(ctx, ctx.args["n"])
-    if problem:
-        return problem
+    d, pathway = await _find(ctx, ctx.args["n"]), ctx.room_pathway
+    if isinstance(d, Reply):
+        return d
     address = ctx.args["adresse"]
     decided = await decide_at(s.sharing, "doc.send", pathway=pathway, recipient=address, actor=ctx.sender)
     ref = decided.trace

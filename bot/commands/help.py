@@ -11,7 +11,7 @@ from bot.registry import Arg, Command, Context, Reply, Sub, command, place
          args=[Arg("commande", "une commande à détailler", required=False),
                Arg("sous-commande", "une de ses sous-commandes", required=False)],
          help="Liste les commandes, ou détaille l'une d'elles (!aide parcours, !aide parcours ouvrir).")
-async def aide(ctx: Context) -> Reply:
+async def aide(ctx: Context[object]) -> Reply:   # reads the registry, nothing of the services
     registry, wanted = ctx.registry, ctx.args.get("commande")
     if not wanted:
         return _overview(registry.visible_to(ctx.is_staff, ctx.is_coordinator), ctx.is_staff, ctx.is_coordinator)

@@ -2,19 +2,43 @@
 `!mss ecrire`, a new mail thread with an external MSSanté address the policy allows."""
 from __future__ import annotations
 
+from typing import Protocol
+
 from bot.arguments import count, mail_address
+from bot.ports import MailPort, TracePort
 from bot.registry import Arg, Audience, Context, Reply, group
 from bot.reply import table
 from liaison.stores.mail import ROUTABLE, Request
+from liaison.stores.pathways import PathwayStore
 from liaison.enforcement import decide_at
+from liaison.sharing_facts import SharingStores
 from policies.records import RECORDS
 
 NO_BRIDGE = "Le pont MSSanté n'est pas configuré pour cette structure."
 N = Arg("n", "le n° du courriel dans la quarantaine (!mss quarantaine)", parse=count)
 
 
-def _bridged(services) -> str | None:
+class MssPorts(Protocol):
+    """What `!mss` reads and steers: the bridge's mail store, the pathways, the decisions and the trace."""
+    @property
+    def mail(self) -> MailPort | None: ...
+    @property
+    def pathways(self) -> PathwayStore: ...
+    @property
+    def sharing(self) -> SharingStores: ...
+    @property
+    def trace(self) -> TracePort: ...
+
+
+def _bridged(services: MssPorts) -> str | None:
     return NO_BRIDGE if services.mail is None else None
+
+
+def _mail(ctx: Context[MssPorts]) -> MailPort:
+    """The bridge's mail store: there whenever a `!mss` sub-command runs (the group `requires=_bridged`)."""
+    if ctx.services.mail is None:
+        raise ValueError(NO_BRIDGE)
+    return ctx.services.mail
 
 
 mss = group("mss", patient_data=True, en="mail", who=Audience.STAFF, default="quarantaine", requires=_bridged,
@@ -23,8 +47,8 @@ mss = group("mss", patient_data=True, en="mail", who=Audience.STAFF, default="qu
 
 @mss.sub("quarantaine", en="quarantine", aliases=["liste", "list"], who=Audience.COORDINATOR,
          help="Les courriels arrivés que le pont n'a pu déposer dans aucun salon.")
-async def _list(ctx: Context) -> Reply:
-    waiting = await ctx.services.mail.quarantined()
+async def _list(ctx: Context[MssPorts]) -> Reply:
+    waiting = await _mail(ctx).quarantined()
     if not waiting:
         return Reply.plain("Aucun courriel en quarantaine.")
     rows = [(str(q.number), q.from_address or "illisible", q.reason) for q in waiting]
@@ -37,9 +61,9 @@ async def _list(ctx: Context) -> Reply:
 @mss.sub("router", en="route", aliases=["deposer"], who=Audience.COORDINATOR,
          args=[N, Arg("parcours", "le code du parcours (ex. P-7K3Q9)")],
          help="Dépose un courriel de la quarantaine dans un parcours, si la loi le permet.")
-async def _route(ctx: Context) -> Reply:
-    s, number, code = ctx.services, ctx.args["n"], ctx.args["parcours"]
-    q = await s.mail.quarantined_one(number)
+async def _route(ctx: Context[MssPorts]) -> Reply:
+    s, mail, number, code = ctx.services, _mail(ctx), ctx.args["n"], ctx.args["parcours"]
+    q = await mail.quarantined_one(number)
     if q is None or q.state != "waiting":
         return Reply.plain(f"Aucun courriel n° {number} en attente dans la quarantaine (!mss quarantaine).")
     pathway = await s.pathways.by_code(code)
@@ -53,20 +77,21 @@ async def _route(ctx: Context) -> Reply:
     ref = decided.trace
     if not decided.allowed:
         return Reply.plain(f"Refusé : {decided.sentence()}. Écartez-le avec !mss rejeter {number}.")
-    if not await s.mail.decide_quarantined(number, state="routing", actor=ctx.sender, pathway_id=pathway.id):
+    if not await mail.decide_quarantined(number, state="routing", actor=ctx.sender, pathway_id=pathway.id):
         return Reply.plain(f"Le courriel n° {number} vient d'être traité par quelqu'un d'autre.")
     return Reply.plain(f"Courriel n° {number} : dépôt dans le parcours {pathway.code} en cours (trace {ref}).")
 
 
 @mss.sub("rejeter", en="reject", aliases=["ecarter"], who=Audience.COORDINATOR, args=[N],
          help="Écarte un courriel de la quarantaine : il ne sera déposé nulle part (tracé).")
-async def _reject(ctx: Context) -> Reply:
-    number = ctx.args["n"]
-    if not await ctx.services.mail.decide_quarantined(number, state="rejected", actor=ctx.sender):
+async def _reject(ctx: Context[MssPorts]) -> Reply:
+    number, mail = ctx.args["n"], _mail(ctx)
+    if not await mail.decide_quarantined(number, state="rejected", actor=ctx.sender):
         return Reply.plain(f"Aucun courriel n° {number} en attente dans la quarantaine.")
-    q, record = await ctx.services.mail.quarantined_one(number), RECORDS["quarantine.rejected"]
+    q, record = await mail.quarantined_one(number), RECORDS["quarantine.rejected"]
+    sender = q.from_address if q is not None else ""
     ref = await ctx.services.trace.append(actor=ctx.sender, action=record.action,
-                                          subject=q.from_address or f"courriel n° {number}", decision=record.decision)
+                                          subject=sender or f"courriel n° {number}", decision=record.decision)
     return Reply.plain(f"Courriel n° {number} écarté : il ne sera déposé dans aucun salon (trace {ref}).")
 
 
@@ -74,14 +99,14 @@ async def _reject(ctx: Context) -> Reply:
          args=[Arg("adresse", "l'adresse MSSanté du correspondant", parse=mail_address),
                Arg("texte", "le message, tel que vous l'écrivez", rest=True)],
          help="Écrit à un correspondant MSSanté depuis le salon du parcours ; sa réponse arrive dans le fil.")
-async def _write(ctx: Context) -> Reply:
-    s, pathway = ctx.services, ctx.pathway
+async def _write(ctx: Context[MssPorts]) -> Reply:
+    s, pathway = ctx.services, ctx.room_pathway
     address = ctx.args["adresse"]
     decided = await decide_at(s.sharing, "mail.out.write", pathway=pathway, recipient=address, actor=ctx.sender)
     ref = decided.trace
     if not decided.allowed:
         return Reply.plain(f"Courriel non envoyé : {decided.sentence()}.")
-    await s.mail.add_request(Request(ctx.event_id, pathway.id, ctx.room_id, ctx.sender, address, ctx.args["texte"]))
+    await _mail(ctx).add_request(Request(ctx.event_id, pathway.id, ctx.room_id, ctx.sender, address, ctx.args["texte"]))
     return Reply.plain(f"Courriel pour {address} confié au pont MSSanté (trace {ref}) : il part de la boîte de la "
                        "structure, et sa réponse arrivera dans le fil de ce message.")
 

@@ -2,19 +2,28 @@
 from __future__ import annotations
 
 from html import escape
+from typing import Any, Protocol
 
 from bot.arguments import matrix_id
-from bot.circle import CIRCLE_STATE, ensure_circle, role_categories
+from bot.circle import CIRCLE_STATE, CirclePorts, ensure_circle, role_categories
 from bot.registry import Arg, ArgError, Audience, Context, Reply, fold, group
 from bot.members import member_lines, names as member_names, person
 from liaison.enforcement import decide_at
-from bot.opening import FORM, Opener, request
-from liaison.stores.pathways import SUMMARY_FIELDS
+from bot.opening import FORM, Opener, OpenerPorts, request
+from liaison.clock import Clock
+from liaison.enforcement import Decided
+from liaison.stores.pathways import SUMMARY_FIELDS, Pathway
 from bot.reply import day as _day, room_link, table
-from bot.rooms import circle_categories, may_show
+from bot.rooms import ShowPorts, circle_categories, may_show
 from bot.room_specs import power_levels
 from policies.gender import born
 from policies.professions import Category
+
+class PathwayPorts(OpenerPorts, ShowPorts, CirclePorts, Protocol):
+    """What `!parcours` reads and does: the opening, what a room may show, the circle room, and the clock."""
+    @property
+    def clock(self) -> Clock: ...
+
 
 parcours = group("parcours", patient_data=True, en="pathway", who=Audience.STAFF, default="liste",
                  help="Les parcours de soins : ouvrir, lister, résumé, inviter, clore (!aide parcours pour le détail).")
@@ -27,12 +36,12 @@ def summary_field(word: str) -> str:
 
 
 @parcours.sub("liste", en="list", help="Les parcours qui vous concernent (tous, pour la coordination).")
-async def _list(ctx: Context) -> Reply:
+async def _list(ctx: Context[PathwayPorts]) -> Reply:
     rows = await ctx.services.pathways.visible_to(ctx.sender, everything=ctx.is_coordinator)
     if not rows:
         return Reply.plain("Aucun parcours ouvert vous concernant.")
     label = ctx.services.settings.type_label
-    data = [(p.code, label(p.type), "ouvert" if p.status == "open" else "clos", room_link(p.room_id))
+    data = [(p.code, label(p.type), "ouvert" if p.status == "open" else "clos", room_link(p.room_id) if p.room_id else "—")
             for p, _patient in rows]
     text, html = table(["Code", "Type", "État", "Salon"], data)
     return Reply(f"Parcours ({len(rows)}) :\n{text}", f"<p>Parcours ({len(rows)}) :</p>{html}")
@@ -40,7 +49,7 @@ async def _list(ctx: Context) -> Reply:
 
 @parcours.sub("ouvrir", en="open", who=Audience.COORDINATOR, form=FORM,
               help="Ouvre un parcours : l'espace du patient et son salon chiffré, l'équipe invitée.")
-async def _open(ctx: Context) -> Reply:
+async def _open(ctx: Context[PathwayPorts]) -> Reply:
     req = request(ctx.args, ctx.services.settings.ins_test_mode, ctx.services.settings.types)
     if isinstance(req, str):
         return Reply.plain(f"{req} (utilisation : {ctx.usage})")
@@ -49,8 +58,8 @@ async def _open(ctx: Context) -> Reply:
 
 @parcours.sub("info", en="info", aliases=["infos", "detail"], room=("pathway", "circle"),
               help="Le parcours de ce salon : patient, équipe, résumé.")
-async def _info(ctx: Context) -> Reply:
-    pathway = ctx.pathway
+async def _info(ctx: Context[PathwayPorts]) -> Reply:
+    pathway = ctx.room_pathway
     shown = await may_show(ctx, pathway)
     if not shown.allowed:
         return await _circle_info(ctx, pathway, shown)
@@ -72,7 +81,7 @@ async def _info(ctx: Context) -> Reply:
     return Reply(text, html)
 
 
-async def _circle_info(ctx: Context, pathway, refused) -> Reply:
+async def _circle_info(ctx: Context[PathwayPorts], pathway: Pathway, refused: Decided) -> Reply:
     """In the circle room: who is in the circle and what it shares, nothing clinical."""
     shared = ", ".join(sorted(await circle_categories(ctx.services, pathway))) or "—"
     members = [u for u, state, _ in await ctx.services.pathways.members(pathway.id)
@@ -86,8 +95,8 @@ async def _circle_info(ctx: Context, pathway, refused) -> Reply:
               args=[Arg("champ", ", ".join(SUMMARY_FIELDS), parse=summary_field),
                     Arg("texte", "le texte, tel que vous l'écrivez", rest=True)],
               help="Met à jour un champ du résumé du parcours et épingle le nouveau résumé.")
-async def _summary(ctx: Context) -> Reply:
-    pathway = ctx.pathway
+async def _summary(ctx: Context[PathwayPorts]) -> Reply:
+    pathway = ctx.room_pathway
     field = ctx.args["champ"]
     version = await ctx.services.pathways.set_summary(pathway.id, field, ctx.args["texte"], ctx.sender)
     await Opener(ctx.services).post_current_summary(pathway)
@@ -97,8 +106,8 @@ async def _summary(ctx: Context) -> Reply:
 @parcours.sub("clore", en="close", aliases=["fermer"], who=Audience.COORDINATOR, room="pathway",
               args=[Arg("motif", "pourquoi le parcours se termine", rest=True)],
               help="Clôt le parcours : le salon passe en lecture seule, puis est archivé après la conservation.")
-async def _close(ctx: Context) -> Reply:
-    pathway = ctx.pathway
+async def _close(ctx: Context[PathwayPorts]) -> Reply:
+    pathway = ctx.room_pathway
     if pathway.status != "open":
         return Reply.plain("Ce parcours est déjà clos.")
     s = ctx.services.settings
@@ -112,8 +121,8 @@ async def _close(ctx: Context) -> Reply:
 
 
 @parcours.sub("rouvrir", en="reopen", who=Audience.COORDINATOR, room="pathway", help="Rouvre un parcours clos.")
-async def _reopen(ctx: Context) -> Reply:
-    pathway = ctx.pathway
+async def _reopen(ctx: Context[PathwayPorts]) -> Reply:
+    pathway = ctx.room_pathway
     if pathway.status != "closed":
         return Reply.plain("Ce parcours n'est pas clos.")
     if pathway.retention_until and ctx.services.clock.now_ms() > pathway.retention_until:
@@ -129,15 +138,15 @@ async def _reopen(ctx: Context) -> Reply:
 @parcours.sub("inviter", en="invite", room="pathway", open=True,
               args=[Arg("compte", "@nom:serveur", parse=matrix_id)],
               help="Invite quelqu'un au parcours, si la loi le permet (équipe de soins, ou consentement recueilli).")
-async def _invite(ctx: Context) -> Reply:
+async def _invite(ctx: Context[PathwayPorts]) -> Reply:
     """J2: someone outside the team joins only once a consent covering them is recorded."""
-    pathway = ctx.pathway
+    pathway = ctx.room_pathway
     user_id = ctx.args["compte"]
     if await ctx.services.matrix.display_name(user_id) is None:   # before deciding: nothing is traced for no one
         return Reply.plain(f"Le compte {user_id} n'existe pas : vérifiez l'identifiant.")
     member = await ctx.services.roster.get(user_id)
     non_health = member is not None and member.profession.category is not Category.HEALTH and not member.coordinator
-    categories = role_categories(ctx.services, member.profession.key) if non_health else ["soins"]
+    categories = role_categories(ctx.services, member.profession.key) if member and non_health else ["soins"]
     decided = await decide_at(ctx.services.sharing, "room.invite", pathway=pathway, recipient=user_id, actor=ctx.sender,
                               categories=categories)
     decision = decided.decision
@@ -147,20 +156,20 @@ async def _invite(ctx: Context) -> Reply:
         room, state = await ensure_circle(ctx.services, pathway, user_id), CIRCLE_STATE
         where = f"au cercle élargi ({', '.join(categories)}) : {room_link(room)}"
     else:
-        await ctx.services.matrix.invite(pathway.room_id, user_id)
+        await ctx.services.matrix.invite(ctx.room_id, user_id)   # typed in the clinical room (room="pathway")
         state, where = "invited", "au salon clinique"
     await ctx.services.pathways.set_member(pathway.id, user_id, state, decision.rule)
     who = await person(ctx.services, user_id)
     return Reply.plain(f"{who.text()} est invité(e) {where} — {decided.sentence()}.")
 
 
-async def _levels(ctx: Context, closed: bool) -> dict:
+async def _levels(ctx: Context[PathwayPorts], closed: bool) -> dict[str, Any]:
     coordinators = [m.user_id for m in await ctx.services.roster.members() if m.coordinator]
     return power_levels(ctx.services.settings.bot_user_id, coordinators, closed=closed)
 
 
 @parcours.sub("types", en="types", help="Les types de parcours de la structure.")
-async def _types(ctx: Context) -> Reply:
+async def _types(ctx: Context[PathwayPorts]) -> Reply:
     types = ctx.services.settings.types
     return Reply.plain("Types de parcours : " + ", ".join(f"{label} ({key})" for key, label in types))
 

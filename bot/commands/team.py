@@ -1,12 +1,24 @@
 """`!equipe`: the structure's roster, read by all, changed by the coordination."""
 from __future__ import annotations
 
+from typing import Protocol
 
 from bot.arguments import account_or_address
+from bot.ports import ContactsPort, MatrixRooms, RosterPort
 from bot.registry import Arg, Audience, Context, Reply, Words, group
 from bot.reply import table
 from policies.professions import (Category, Profession, ProfessionalIdError, check_professional_id, find_profession,
                                   written_sex)
+
+class TeamPorts(Protocol):
+    """What `!equipe` reads and changes: the roster, the recorded correspondents, the homeserver's display names."""
+    @property
+    def roster(self) -> RosterPort: ...
+    @property
+    def contacts(self) -> ContactsPort: ...
+    @property
+    def matrix(self) -> MatrixRooms: ...
+
 
 equipe = group("equipe", en="team", who=Audience.STAFF, default="liste",
                help="L'équipe de la structure : liste, ajout et retrait (coordination).")
@@ -15,12 +27,12 @@ WHO = Arg("qui", "le compte Matrix (@nom:serveur), ou l'adresse MSSanté d'un co
 
 
 @equipe.sub("liste", en="list", help="Les membres de l'équipe, par catégorie.")
-async def _listing(ctx: Context) -> Reply:
+async def _listing(ctx: Context[TeamPorts]) -> Reply:
     return await _list(ctx.services.roster)
 
 
 @equipe.sub("historique", en="history", help="Les dernières modifications de l'équipe.")
-async def _history(ctx: Context) -> Reply:
+async def _history(ctx: Context[TeamPorts]) -> Reply:
     rows = await ctx.services.roster.changes()
     lines = [f"{r['user_id']} : {r['action']} ({r['profession'] or '—'}) par {r['actor']}" for r in rows]
     return Reply.plain("Dernières modifications de l'équipe :\n" + ("\n".join(lines) or "aucune"))
@@ -30,7 +42,7 @@ async def _history(ctx: Context) -> Reply:
             args=[WHO, Arg("profession", "la profession, en un ou plusieurs mots ; pour un compte, puis le n° RPPS ou "
                                          "ADELI et « coordination » ; pour une adresse, puis structure:Nom", rest=True)],
             help="Ajoute un membre à l'équipe, ou un correspondant MSSanté connu de la structure.")
-async def _adding(ctx: Context) -> Reply:
+async def _adding(ctx: Context[TeamPorts]) -> Reply:
     who, words = ctx.args["qui"], Words(ctx.args["profession"])
     if not who.startswith("@"):
         return await _external_add(ctx, who, words)
@@ -39,7 +51,7 @@ async def _adding(ctx: Context) -> Reply:
 
 @equipe.sub("retirer", en="remove", who=Audience.COORDINATOR, args=[WHO],
             help="Retire un membre de l'équipe, ou un correspondant MSSanté.")
-async def _removing(ctx: Context) -> Reply:
+async def _removing(ctx: Context[TeamPorts]) -> Reply:
     who = ctx.args["qui"]
     if not who.startswith("@"):
         done = await ctx.services.contacts.remove(who, actor=ctx.sender)
@@ -60,7 +72,7 @@ def profession_of(words: list[str]) -> tuple[Profession | None, int]:
     return None, 0
 
 
-async def _add(ctx: Context, user_id: str, words: list[str]) -> Reply:
+async def _add(ctx: Context[TeamPorts], user_id: str, words: list[str]) -> Reply:
     profession, used = profession_of(words)
     coordinator = any(w.casefold() in ("coordination", "coordinateur", "coordinatrice") for w in words[used:])
     rest = [w for w in words[used:] if w.casefold() not in ("coordination", "coordinateur", "coordinatrice")]
@@ -88,7 +100,7 @@ async def _add(ctx: Context, user_id: str, words: list[str]) -> Reply:
     return Reply.plain(f"{name} ({user_id}), {profession.label_for(sex)}{role} : {what}.{hint}")
 
 
-async def _external_add(ctx: Context, address: str, words: Words) -> Reply:
+async def _external_add(ctx: Context[TeamPorts], address: str, words: Words) -> Reply:
     """An external MSSanté professional: their profession and structure become facts of every sharing decision
     about their address (an objection or a consent by profession or structure reaches them)."""
     rest, structure = words.text, ""
@@ -105,7 +117,7 @@ async def _external_add(ctx: Context, address: str, words: Words) -> Reply:
                        "par profession ou par structure s'appliquent désormais à cette adresse.")
 
 
-async def _list(roster) -> Reply:
+async def _list(roster: RosterPort) -> Reply:
     members = await roster.members()
     if not members:
         return Reply.plain("L'équipe est vide. La coordination ajoute des membres avec !equipe ajouter.")

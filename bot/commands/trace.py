@@ -3,19 +3,35 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from typing import Protocol
 
+from bot.ports import MatrixRooms, TracePort
 from bot.registry import Audience, Context, Reply, command
+from liaison.clock import Clock
 from liaison.enforcement import decide_at
 from liaison.matrix import txn_id
+from liaison.sharing_facts import SharingStores
 
 ACTIONS = {"inviter": "invitation", "retirer": "retrait", "archiver": "archivage", "relayer": "relais",
            "envoyer": "envoi de document", "exporter": "export de la trace"}
 
 
+class AuditPorts(Protocol):
+    """What `!trace` reads: the export's decision, the trace, the clock, and the room it sends the file to."""
+    @property
+    def sharing(self) -> SharingStores: ...
+    @property
+    def trace(self) -> TracePort: ...
+    @property
+    def clock(self) -> Clock: ...
+    @property
+    def matrix(self) -> MatrixRooms: ...
+
+
 @command("trace", patient_data=True, en="audit", who=Audience.COORDINATOR, room="pathway",
          help="Exporte la trace des partages concernant le patient de ce salon (résumé + fichier JSON chiffré).")
-async def trace(ctx: Context) -> Reply:
-    pathway = ctx.pathway
+async def trace(ctx: Context[AuditPorts]) -> Reply:
+    pathway = ctx.room_pathway
     decided = await decide_at(ctx.services.sharing, "trace.export", pathway=pathway, recipient=ctx.sender, actor=ctx.sender)
     if not decided.allowed:
         return Reply.plain(decided.decision.reason)
