@@ -16,6 +16,7 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Protocol
 
 import structlog
 from aiohttp import web
@@ -31,13 +32,14 @@ from bridge.inbound import Inbound
 from bridge.metrics import Metrics
 from bridge.outbound import Outbound
 from bridge.own_account import account, sync_loop
+from bridge.ports import Poster
 from bridge.puppets import Puppets
 from bridge.quarantine_room import tell_purged
 from bridge.smtp import SmtpClient, SmtpSettings
 from bridge.store import BridgeStore
 from liaison import lifecycle
 from liaison.bootstrap import antivirus_of, shared_stores
-from liaison.clock import SystemClock
+from liaison.clock import Clock, SystemClock
 from liaison.config import ConfigError, load_config, policy_text
 from liaison.db import DatabaseTooNew
 from liaison.lifecycle import Lifecycle, close_quietly, stop_on_signals
@@ -46,6 +48,7 @@ from liaison.matrix import MEMBERSHIP_FILTER, Matrix
 from liaison.matrix.crypto_store import prepare_stores
 from liaison.private import bridge_owned, tighten_at_start
 from liaison.puppet_names import PuppetNames
+from liaison.stores.mail import MailStore
 from liaison.trusted import TrustedListError, load_trusted_domains
 from policies.knobs import KnobError, load_knobs
 
@@ -53,7 +56,20 @@ log = structlog.get_logger("bridge")
 RETENTION_EVERY_S = 3600   # how often quarantined mails past their keeping delay lose their raw text
 
 
-async def purge_quarantine(d: Deps, keep_days: int) -> None:
+class RetentionPorts(Protocol):
+    """What the quarantine's retention uses: the quarantined mails, the clock, the quarantine room told."""
+
+    @property
+    def mail(self) -> MailStore: ...
+
+    @property
+    def matrix(self) -> Poster: ...
+
+    @property
+    def clock(self) -> Clock: ...
+
+
+async def purge_quarantine(d: RetentionPorts, keep_days: int) -> None:
     """Quarantined mails keep their raw text `keep_days` at most: then it is erased, their record and trace stay."""
     numbers = await d.mail.purge_quarantine(d.clock.now_ms() - keep_days * 86_400_000)
     if numbers:

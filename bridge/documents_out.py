@@ -9,19 +9,49 @@ from __future__ import annotations
 import hashlib
 import re
 from dataclasses import dataclass
+from typing import Protocol
 
-from bridge.deps import Deps
+from bridge.deps import BridgeSettings
 from bridge.mail_out import OutAttachment
+from bridge.ports import BridgeMatrix
 from bridge.xdm import XdmAuthor, XdmOut, mss_headers, write_xdm
-from liaison.stores.documents import Document
+from liaison.clock import Clock
+from liaison.stores.documents import Document, DocumentStore
 from liaison.stores.mail import Request
-from liaison.stores.pathways import Pathway
-from liaison.stores.roster import RosterMember
+from liaison.stores.pathways import Pathway, PathwayStore
+from liaison.stores.roster import Roster, RosterMember
 from liaison.sniff import extension
 from policies.documents import DocType, doctype_of, send_code
+from policies.sharing import Knobs
 
 XDM_NAME = "IHE_XDM.ZIP"
 _TITLES = re.compile(r"^(?:dr|dr\.|docteure?|pr|pr\.|professeure?|mme|mme\.|m\.|mr|mlle)\s+", re.IGNORECASE)
+
+
+class PackPorts(Protocol):
+    """What packing a document uses: the index, the media repository (by the bridge's account), the size limits,
+    the patient's INS, the author from the team, the structure's OID and the date."""
+
+    @property
+    def settings(self) -> BridgeSettings: ...
+
+    @property
+    def knobs(self) -> Knobs: ...
+
+    @property
+    def documents(self) -> DocumentStore: ...
+
+    @property
+    def matrix(self) -> BridgeMatrix: ...
+
+    @property
+    def pathways(self) -> PathwayStore: ...
+
+    @property
+    def roster(self) -> Roster: ...
+
+    @property
+    def clock(self) -> Clock: ...
 
 
 class Unsendable(Exception):
@@ -54,7 +84,7 @@ def author_of(member: RosterMember | None, user_id: str, structure: str) -> XdmA
                      profession=member.profession_label)
 
 
-async def pack(d: Deps, r: Request, pathway: Pathway) -> Packed:
+async def pack(d: PackPorts, r: Request, pathway: Pathway) -> Packed:
     """The IHE_XDM.ZIP of the request's document; Unsendable when it must not leave, MatrixError/OSError
     when the media repository did not answer (tried again later)."""
     doc = await d.documents.get(r.document_id or "")

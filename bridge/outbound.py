@@ -7,14 +7,17 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Protocol
 
 import structlog
 
 from bridge import documents_out, outbox
-from bridge.deps import Deps
+from bridge.metrics import Metrics
 from bridge.mail_out import OutAttachment, as_bytes, compose, message_id_for
-from bridge.store import PendingEvent
-from liaison.stores.mail import Request, Thread
+from bridge.puppets import Puppets
+from bridge.store import BridgeStore, PendingEvent
+from liaison.sharing_facts import SharingStores
+from liaison.stores.mail import MailStore, Request, Thread
 from liaison.matrix import KeysMissing, MatrixError, PushedMessage, notice, txn_id
 from liaison.enforcement import decide_at
 
@@ -27,8 +30,28 @@ NOT_RELAYED = "⚠️ non transmis"
 DOCUMENT_FETCH_GIVE_UP = 10  # tries at fetching a document to send (!doc envoyer), 2 s to 60 s apart (~4 min)
 
 
+class OutboundPorts(documents_out.PackPorts, outbox.LaterPorts, Protocol):
+    """What relaying room messages out uses: the pushed events, the mail threads, the sharing law asked again, who
+    is ours (puppets), the queue; and packing a document (`documents_out.PackPorts`: settings, roster, clock…)."""
+
+    @property
+    def store(self) -> BridgeStore: ...
+
+    @property
+    def mail(self) -> MailStore: ...
+
+    @property
+    def puppets(self) -> Puppets: ...
+
+    @property
+    def sharing(self) -> SharingStores: ...
+
+    @property
+    def metrics(self) -> Metrics: ...
+
+
 class Outbound:
-    def __init__(self, d: Deps) -> None:
+    def __init__(self, d: OutboundPorts) -> None:
         self.d = d
         # !doc envoyer request -> (failed fetches, not before): as many as requests waiting, each given up in time
         self.fetch_failures: dict[str, tuple[int, float]] = {}

@@ -19,7 +19,10 @@ from bot import ports as bot_ports
 from bridge import catch_up, documents_in, hand_routing, inbound, outbox, own_account, posting, read_receipts, \
     receipts_in, stages
 from bridge import ports as bridge_ports
+from bridge.__main__ import RetentionPorts
 from bridge.deps import Deps
+from bridge.documents_out import PackPorts
+from bridge.outbound import OutboundPorts
 from bridge.stages import acknowledge, decide, judge, post, route
 from liaison.stores.consents import ConsentStore
 from liaison.stores.contacts import Contacts
@@ -58,7 +61,7 @@ DEPS_PORTS: list[type] = [
     catch_up.CatchUpPorts, documents_in.DocumentsInPorts, hand_routing.HandRoutingPorts, inbound.InboundPorts,
     outbox.LaterPorts, outbox.OutboxPorts, own_account.SyncPorts, posting.PostingPorts, read_receipts.ReadReceiptsPorts,
     receipts_in.ShowPorts, receipts_in.ReceiptsInPorts, stages.PipelinePorts, acknowledge.AcknowledgePorts,
-    decide.DecidePorts, judge.JudgePorts, post.PostPorts, route.RoutePorts,
+    decide.DecidePorts, judge.JudgePorts, post.PostPorts, route.RoutePorts, PackPorts, OutboundPorts, RetentionPorts,
 ]
 
 
@@ -82,6 +85,9 @@ def _deps_satisfy(d: Deps) -> None:
     _14: judge.JudgePorts = d
     _15: post.PostPorts = d
     _16: route.RoutePorts = d
+    _17: PackPorts = d
+    _18: OutboundPorts = d
+    _19: RetentionPorts = d
 
 
 def members(port: type) -> dict[str, Any]:
