@@ -139,7 +139,8 @@ async def serve(config_path: str, ready_file: str | None) -> int:
     life.add("outbox", lambda: outbox.run(d))
     life.every("quarantine-retention", RETENTION_EVERY_S, lambda: purge_quarantine(d, b.quarantine_keep_days))
     life.add("ready", lambda: _ready(api, synced, ready_file, life))
-    life.on_stop("ready-file", _closing(lambda: ready_file and Path(ready_file).unlink(missing_ok=True)))
+    if ready_file:
+        life.on_stop("ready-file", _closing(lambda: Path(ready_file).unlink(missing_ok=True)))
     log.info("bridge.starting", user_id=b.user_id, port=b.listen_port, trusted_domains=len(d.trusted.domains),
              antivirus=antivirus.configured)
     stop_on_signals(life)

@@ -104,6 +104,14 @@ def find_profession(text: str) -> Profession | None:
     return _INDEX.get(fold(text))
 
 
+def profession_of(text: str) -> Profession:
+    """The profession named by `text`, which must be known (checked where it was written: the config, the database)."""
+    profession = find_profession(text)
+    if profession is None:
+        raise ValueError(f"profession inconnue : {text!r}")
+    return profession
+
+
 def written_sex(text: str) -> str | None:
     """« F » when `text` names a profession in a feminine form (« infirmière », « coordinatrice », « assistante
     sociale »), else None: a masculine or epicene form (« infirmier », « kinésithérapeute », « médecin ») says

@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bot.app import Bot, BotSettings
 from bot.registry import Registry, Reply
@@ -38,7 +39,7 @@ BRIDGE = "@mss_relais:hs"
 COORD, GP, NURSE, SOCIAL = "@coord:hs", "@medecin:hs", "@infirmiere:hs", "@social:hs"
 OUTSIDER = "@dehors:hs"   # an account of the homeserver, not on the roster
 
-ROSTER = [
+ROSTER: list[dict[str, Any]] = [
     {"user_id": COORD, "name": "Claire Morel", "profession": "coordinatrice", "coordinator": True},
     {"user_id": GP, "name": "Dr Paul Martin", "profession": "médecin"},
     {"user_id": NURSE, "name": "Sophie Bernard", "profession": "infirmière"},
@@ -458,6 +459,7 @@ async def ask(services: Services, registry: Registry, sender: str, room_id: str,
               encrypted: bool = True, staff: tuple[str, ...] = ()) -> Reply:
     """The bot's answer to `body` typed by `sender` in `room_id`, through the real `Bot._reply_for` (parse, audience,
     encrypted-room check, argument problems, `requires`, then the handler). `staff`: BotSettings.staff."""
+    assert isinstance(services.matrix, FakeMatrix), "ask() speaks through the fake homeserver"
     bot = Bot(services.matrix, BotStore(services.pathways.engine), registry,
               BotSettings(password="", staff=frozenset(staff)), services)
     event_id = services.matrix.post(room_id, sender, body)

@@ -96,8 +96,10 @@ def ping_sync(socket_path: str, timeout: float = 1.0) -> bool:
 def _wait_ready(clamd: ClamdProcess, timeout: float) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
-        if clamd.process.poll() is not None:
-            raise RuntimeError(f"clamd s'est arrêté au démarrage (code {clamd.process.returncode}) :\n"
+        process = clamd.process
+        assert process is not None, "started before it is waited for"
+        if process.poll() is not None:
+            raise RuntimeError(f"clamd s'est arrêté au démarrage (code {process.returncode}) :\n"
                                f"{clamd.log_text()[-2000:]}")
         if os.path.exists(clamd.socket_path) and ping_sync(clamd.socket_path):
             return
@@ -140,7 +142,7 @@ def running_clamd(workdir: Path | None = None, *, timeout: float = 60.0) -> Iter
     """A clamd with the EICAR signature only, installing clamav-daemon if needed; stopped and cleaned up after."""
     binary = ensure_clamd_installed()
     made = workdir is None
-    root = Path(tempfile.mkdtemp(prefix="liaison-clamd-")) if made else Path(workdir)
+    root = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="liaison-clamd-"))
     clamd = start_clamd(binary, root, timeout=timeout)
     try:
         yield clamd

@@ -179,6 +179,7 @@ class TlsGate(asyncio.Protocol):
         self.context, self.make_smtp = context, make_smtp
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport), "a TCP server's transport reads and writes"
         transport.pause_reading()
         self.peer = transport.get_extra_info("peername")
         self.task = asyncio.get_running_loop().create_task(self._handshake(transport))  # keep a reference
@@ -190,6 +191,9 @@ class TlsGate(asyncio.Protocol):
         except (OSError, ssl.SSLError, ConnectionError, asyncio.TimeoutError) as exc:
             reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or type(exc).__name__
             log.warning("smtp.tls_refused", peer=str(self.peer), reason=str(reason), error=str(exc))
+            transport.abort()
+            return
+        if tls is None:   # the connection closed during the handshake
             transport.abort()
             return
         smtp = self.make_smtp()
@@ -362,7 +366,8 @@ class MailGateway:
         if self.dovecot is not None:
             await asyncio.to_thread(self.dovecot.stop)
             self.dovecot = None
-        self.ready_file and self.ready_file.unlink(missing_ok=True)
+        if self.ready_file:
+            self.ready_file.unlink(missing_ok=True)
         log.info("mailgw.stopped")
 
 

@@ -69,6 +69,7 @@ class Synapse:
         self.data_dir = private_dir(Path(self.data_dir).resolve())   # its database, media, keys
         self.log_dir = Path(self.log_dir or self.data_dir).resolve()
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.logs: Path = self.log_dir   # the folder of its log, now known
         self.secrets = SynapseSecrets.load_or_create(self.data_dir / "secrets.json")
         if not self.port:
             self.port = free_port()
@@ -167,7 +168,7 @@ class Synapse:
             "formatters": {"plain": {"format": "%(asctime)s %(name)s %(levelname)s %(message)s"}},
             "handlers": {
                 "file": {"class": "logging.FileHandler", "formatter": "plain",
-                         "filename": str(self.log_dir / "synapse.log"), "level": "INFO"},
+                         "filename": str(self.logs / "synapse.log"), "level": "INFO"},
                 "console": {"class": "logging.StreamHandler", "formatter": "plain", "level": "WARNING"},
             },
             "loggers": {"synapse.storage.SQL": {"level": "WARNING"}},

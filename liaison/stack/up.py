@@ -26,6 +26,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import yaml
 
@@ -272,11 +273,12 @@ class Stack:
         self._write_stack_file()
 
     def _write_stack_file(self) -> None:
-        hs = self.synapse
-        stack = {
+        hs, bot, bridge = self.synapse, self.bot, self.bridge
+        assert bot is not None and bridge is not None, "written once both are started"
+        stack: dict[str, Any] = {
             "version": STACK_VERSION,
             "homeserver": {"url": hs.url, "server_name": hs.server_name},
-            "bot": {"user_id": f"@{BOT_LOCALPART}:{hs.server_name}", "pid": self.bot.pid},
+            "bot": {"user_id": f"@{BOT_LOCALPART}:{hs.server_name}", "pid": bot.pid},
             "accounts": [
                 {"role": a.role, "user_id": f"@{a.localpart}:{hs.server_name}", "password": self.passwords[a.localpart],
                  "display_name": a.display_name}
@@ -284,7 +286,7 @@ class Stack:
             ],
             "appservice": {"id": APPSERVICE_ID, "registration": str(hs.appservice_path),
                            "puppet_prefix": f"@{PUPPET_PREFIX}"},
-            "bridge": {"user_id": f"@{BRIDGE_LOCALPART}:{hs.server_name}", "pid": self.bridge.pid},
+            "bridge": {"user_id": f"@{BRIDGE_LOCALPART}:{hs.server_name}", "pid": bridge.pid},
             "mail": {k: v for k, v in self.mail.items() if k != "pid"},
             "documents": {"clamd_socket": self.clamd.socket_path if self.clamd else None},
             "logs": str(self.logs),
@@ -308,15 +310,14 @@ class Stack:
         signal.signal(signal.SIGINT, on_signal)
         signal.signal(signal.SIGTERM, on_signal)
         while stopping["sig"] is None:
-            if self.bot.poll() is not None:
-                _say(f"le bot s'est arrêté (code {self.bot.returncode})")
-                return 1
-            for name, proc in (("le pont MSSanté", self.bridge), ("la passerelle de messagerie", self.gateway)):
-                if proc.poll() is not None:
-                    _say(f"{name} s'est arrêté(e) (code {proc.returncode})")
+            for stopped, proc in (("le bot s'est arrêté", self.bot), ("le pont MSSanté s'est arrêté", self.bridge),
+                                  ("la passerelle de messagerie s'est arrêtée", self.gateway)):
+                if proc is not None and proc.poll() is not None:
+                    _say(f"{stopped} (code {proc.returncode})")
                     return 1
-            if self.synapse.process.poll() is not None:
-                _say(f"Synapse s'est arrêté (code {self.synapse.process.returncode})")
+            synapse = self.synapse.process
+            if synapse is not None and synapse.poll() is not None:
+                _say(f"Synapse s'est arrêté (code {synapse.returncode})")
                 return 1
             time.sleep(0.2)
         return 0

@@ -11,7 +11,7 @@ from liaison.config import RosterEntry
 from liaison.stores.retention import Retention
 from liaison.clock import Clock
 from liaison.stores.base import Store
-from policies.professions import Profession, find_profession
+from policies.professions import Profession, profession_of
 
 CONFIG_ACTOR = "configuration"
 
@@ -52,7 +52,7 @@ class Roster(Store):
     async def load(self, entries: list[RosterEntry]) -> int:
         """Seed the roster from the configuration; members added by command are kept."""
         for e in entries:
-            await self.upsert(e.user_id, e.name, find_profession(e.profession), actor=CONFIG_ACTOR,
+            await self.upsert(e.user_id, e.name, profession_of(e.profession), actor=CONFIG_ACTOR,
                               professional_id=e.professional_id, structure=e.structure, coordinator=e.coordinator,
                               sex=e.sex)
         return len(entries)
@@ -114,6 +114,7 @@ class Roster(Store):
 
     async def get(self, user_id: str) -> RosterMember | None:
         await self.members()
+        assert self._cache is not None   # filled by members()
         return self._cache.get(user_id)
 
     async def changes(self, limit: int = 20) -> list[dict]:
@@ -125,6 +126,5 @@ class Roster(Store):
 
     @staticmethod
     def _member(row) -> RosterMember:
-        profession = find_profession(row.profession)
-        return RosterMember(row.user_id, row.display_name, profession, row.professional_id or "",
+        return RosterMember(row.user_id, row.display_name, profession_of(row.profession), row.professional_id or "",
                             row.structure, bool(row.is_coordinator), row.sex or "")
