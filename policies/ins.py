@@ -96,8 +96,11 @@ def parse_ins(text: str, *, test_mode: bool = False, oid: str | None = None) -> 
                        "attendu 01 à 12, ou 20 à 99 pour un état civil incomplet.")
     expected_key = nir_key(value[:13])
     if int(value[13:]) != expected_key:
-        raise InsError(f"La clé du numéro INS est fausse : « {value[13:]} » saisie, « {expected_key:02d} » "
-                       "attendue pour ces 13 caractères ; vérifiez la saisie sur la carte Vitale ou l'attestation.")
+        # The key is there to catch a typo anywhere in the 15 characters: naming the key these 13 would need would
+        # let a typo in the 13 through, with the identity of another patient. Say only that they do not match.
+        raise InsError("La clé du numéro INS ne correspond pas à ses treize premiers caractères : une erreur de saisie "
+                       "s'est glissée dans le numéro ou dans sa clé. Vérifiez le numéro complet sur la carte Vitale, "
+                       "l'attestation ou le retour du téléservice INSi, et saisissez-le à nouveau.")
     return Ins(value, kind, _choose_oid(kind, test_mode, oid))
 
 

@@ -63,8 +63,8 @@ def wrong_key(value: str) -> str:
 
 
 @pytest.mark.parametrize("typed, fragments", [
-    (wrong_key(PARIS), ["clé", f"« {PARIS[13:]} » attendue", f"« {wrong_key(PARIS)[13:]} » saisie"]),
-    (wrong_key(AJACCIO), [f"« {AJACCIO[13:]} » attendue"]),
+    (wrong_key(PARIS), ["clé", "ne correspond pas", "INSi"]),
+    (wrong_key(AJACCIO), ["clé", "carte Vitale"]),
     (PARIS[:-1], ["15 caractères", "14 reçus"]),
     ("148", ["15 caractères", "3 reçus"]),
     (PARIS + "0", ["15 caractères", "16 reçus"]),
@@ -191,3 +191,12 @@ def test_parse_sex_refuses(text):
     with pytest.raises(TraitError) as caught:
         parse_sex(text)
     assert "F" in caught.value.message
+
+
+@pytest.mark.parametrize("ins", [PARIS, AJACCIO, BASTIA])
+def test_a_wrong_key_is_refused_without_the_key_that_would_pass(ins):
+    """Giving the expected key would let a typo in the 13 digits through as another patient's identity."""
+    typed = wrong_key(ins)
+    with pytest.raises(InsError) as err:
+        parse_ins(typed)
+    assert ins[13:] not in str(err.value) and typed[13:] not in str(err.value)
