@@ -23,12 +23,17 @@ class PuppetNames:
 
     @classmethod
     def of_bridge(cls, bridge_user_id: str, server_name: str = "", key: str = "") -> "PuppetNames":
-        """The prefix is the bridge account's own (`@mss_relais` → `mss_`): the appservice's namespace."""
-        return cls(bridge_user_id[1:].split(":")[0].split("_")[0] + "_", server_name, key)
+        """The prefix is the bridge account's own (`@mss_relais` → `mss_`): the appservice's namespace; the server
+        is the bridge account's too, unless given."""
+        localpart, _, server = bridge_user_id[1:].partition(":")
+        return cls(localpart.split("_")[0] + "_", server_name or server, key)
 
     def is_bridged(self, user_id: str) -> bool:
-        """The bridge's account or one of its puppets: what they post, the bridge posted (and indexed) itself."""
-        return bool(self.prefix) and user_id.startswith("@" + self.prefix)
+        """The bridge's account or one of its puppets: what they post, the bridge posted (and indexed) itself.
+        Only on our own server: `@mss_x:other.server`, from a federated server, is nobody's puppet of ours."""
+        localpart, _, server = user_id[1:].partition(":")
+        return (bool(self.prefix) and user_id.startswith("@") and localpart.startswith(self.prefix)
+                and bool(self.server_name) and server == self.server_name)
 
     def user_id_for(self, address: str) -> str:
         """The user id a new puppet of `address` gets (one already made keeps the one the bridge's store holds)."""
