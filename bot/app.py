@@ -13,13 +13,14 @@ from dataclasses import dataclass
 import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
+from bot.ports import MatrixPort
 from bot.registry import Context, Invocation, Problem, Registry, Reply
 from bot.preconditions import where
 from bot.services import Services
 from bot.store import BotStore
 from liaison import memory
 from liaison.logs import new_ref
-from liaison.matrix import Invite, Matrix, MatrixError, TextMessage, reply_content, reply_txn_id
+from liaison.matrix import Invite, MatrixError, TextMessage, reply_content, reply_txn_id
 from policies.bot import bot_may_join
 
 log = structlog.get_logger(__name__)
@@ -41,7 +42,7 @@ class BotSettings:
 
 
 class Bot:
-    def __init__(self, matrix: Matrix, store: BotStore, registry: Registry, settings: BotSettings,
+    def __init__(self, matrix: MatrixPort, store: BotStore, registry: Registry, settings: BotSettings,
                  services: Services, on_memberships=None, on_files=None, on_devices=None) -> None:
         self.matrix = matrix
         self.store = store
