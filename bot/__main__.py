@@ -17,6 +17,7 @@ from bot.archive import Archiver
 from bot.bridge_setup import prepare_bridge
 from bot.commands import build_registry
 from bot.documents import DocumentIndexer
+from bot.expiries import ConsentExpiries
 from bot.newcomers import Newcomers
 from bot.services import PathwaySettings, Services
 from bot.store import BotStore
@@ -37,6 +38,7 @@ from policies.knobs import KnobError, load_knobs
 from policies.pathway import PATHWAY_TYPES
 
 log = structlog.get_logger("bot")
+EXPIRY_CHECK_SECONDS = 60   # a consent ends at the end of its day: applied within the minute
 
 
 async def _after_first_sync(bot: Bot, work: Callable[[], Awaitable[object]]) -> None:
@@ -44,6 +46,12 @@ async def _after_first_sync(bot: Bot, work: Callable[[], Awaitable[object]]) -> 
     await bot.ready.wait()
     await work()
     await asyncio.Event().wait()
+
+
+async def _after_ready(bot: Bot, job: Callable[[], Awaitable[object]]) -> None:
+    """A job that speaks to the homeserver runs once the bot has logged in and synced."""
+    await bot.ready.wait()
+    await job()
 
 
 async def serve(config_path: str, ready_file: str | None = None) -> int:
@@ -72,6 +80,8 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
     life = Lifecycle("bot", clock)
     life.add("sync", bot.run, vital=True)   # the bot is nothing without its sync: its end stops the service
     life.every("archive", cfg.pathways.archive_interval_seconds, Archiver(services, store).run_once)
+    expiries = ConsentExpiries(services)
+    life.every("consent-expiries", EXPIRY_CHECK_SECONDS, lambda: _after_ready(bot, expiries.run_once))
     anchorer = (Anchorer(services.trace, AnchorFile(cfg.trace.anchor_file, cfg.trace.anchor_key), clock)
                 if cfg.trace else None)
     if anchorer and cfg.trace:

@@ -53,6 +53,24 @@ class ConsentStore(Store):
                 {"id": oid, "p": patient_id, "k": scope_kind, "s": scope, "by": actor, "at": self.clock.now_ms()})
         return oid
 
+    async def expired_unapplied(self, now_ms: int) -> dict[str, list[str]]:
+        """The consents whose end date has come and whose expiry was not applied yet, by patient id (a consent
+        withdrawn before was applied then)."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT id, patient_id FROM consent WHERE expires_at IS NOT NULL AND expires_at <= :now "
+                "AND expiry_applied_at IS NULL AND withdrawn_at IS NULL ORDER BY expires_at"), {"now": now_ms})).all()
+        due: dict[str, list[str]] = {}
+        for r in rows:
+            due.setdefault(r.patient_id, []).append(r.id)
+        return due
+
+    async def mark_expiry_applied(self, consent_ids: list[str]) -> None:
+        async with self.engine.begin() as conn:
+            for cid in consent_ids:
+                await conn.execute(text("UPDATE consent SET expiry_applied_at = :t WHERE id = :i "
+                                        "AND expiry_applied_at IS NULL"), {"t": self.clock.now_ms(), "i": cid})
+
     async def lift_objections(self, patient_id: str, scope_kind: str, scope: str, actor: str) -> int:
         return await self._end("objection", "lifted", patient_id, scope_kind, scope, actor)
 
