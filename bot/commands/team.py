@@ -4,20 +4,16 @@ from __future__ import annotations
 from typing import Protocol
 
 from bot.arguments import account_or_address
-from bot.ports import ContactsPort, MatrixRooms, RosterPort
+from bot.enforce import EnforcePorts, reevaluate
+from bot.ports import RosterPort
 from bot.registry import Arg, Audience, Context, Reply, Words, group
 from bot.reply import table
 from policies.professions import (Category, Profession, ProfessionalIdError, check_professional_id, find_profession,
                                   written_sex)
 
-class TeamPorts(Protocol):
-    """What `!equipe` reads and changes: the roster, the recorded correspondents, the homeserver's display names."""
-    @property
-    def roster(self) -> RosterPort: ...
-    @property
-    def contacts(self) -> ContactsPort: ...
-    @property
-    def matrix(self) -> MatrixRooms: ...
+class TeamPorts(EnforcePorts, Protocol):
+    """What `!equipe` reads and changes: the roster, the recorded correspondents, the homeserver's display names;
+    and, when a member's facts change, every room of their patients evaluated again (bot/enforce.py)."""
 
 
 equipe = group("equipe", en="team", who=Audience.STAFF, default="liste",
@@ -58,7 +54,8 @@ async def _removing(ctx: Context[TeamPorts]) -> Reply:
         return Reply.plain(f"{who} n'est plus un correspondant connu de la structure." if done
                            else f"{who} n'est pas un correspondant connu de la structure.")
     if await ctx.services.roster.remove(who, actor=ctx.sender):
-        return Reply.plain(f"{who} ne fait plus partie de l'équipe (modification tracée).")
+        removed = await redecide_member(ctx.services, who, ctx.sender)
+        return Reply.plain(f"{who} ne fait plus partie de l'équipe (modification tracée)." + _rooms_left(removed))
     return Reply.plain(f"{who} ne fait pas partie de l'équipe.")
 
 
@@ -93,11 +90,32 @@ async def _add(ctx: Context[TeamPorts], user_id: str, words: list[str]) -> Reply
     sex = written_sex(" ".join(words[:used])) or (known.sex if known else "")
     changed = await ctx.services.roster.upsert(user_id, name, profession, actor=ctx.sender,
                                                 professional_id=professional_id, coordinator=coordinator, sex=sex)
+    # A new profession, or a role lost: the rooms they are in are decided again with the new facts
+    removed = await redecide_member(ctx.services, user_id, ctx.sender) if changed and known else 0
     what = "ajouté(e) à l'équipe" if changed else "déjà dans l'équipe, sans changement"
     role = ", coordination" if coordinator else ""
     hint = "" if coordinator or profession.key != "coordinateur" else (
         " Sans le rôle de coordination : pour le donner, ajoutez « coordination » à la fin de la commande.")
-    return Reply.plain(f"{name} ({user_id}), {profession.label_for(sex)}{role} : {what}.{hint}")
+    return Reply.plain(f"{name} ({user_id}), {profession.label_for(sex)}{role} : {what}.{hint}{_rooms_left(removed)}")
+
+
+async def redecide_member(services: EnforcePorts, user_id: str, actor: str) -> int:
+    """A member's facts changed (left the team, another profession, another role): every room of every patient
+    whose pathway they are in is decided again, and they are removed where the law no longer admits them (told
+    in the room, with the rule). The number of pathways they were removed from."""
+    pathways = [p for p, _ in await services.pathways.visible_to(user_id, everything=False)]
+    patients, removed_from = set(), 0
+    for pathway in pathways:
+        if pathway.patient_id in patients:
+            continue
+        patients.add(pathway.patient_id)
+        if user_id in await reevaluate(services, pathway, actor, "Changement dans l'équipe de la structure"):
+            removed_from += sum(1 for p in pathways if p.patient_id == pathway.patient_id)
+    return removed_from
+
+
+def _rooms_left(count: int) -> str:
+    return f" Retiré(e) des salons de {count} parcours où la loi ne l'admet plus." if count else ""
 
 
 async def _external_add(ctx: Context[TeamPorts], address: str, words: Words) -> Reply:
