@@ -228,7 +228,7 @@ class Bot:
         unavailable = inv.command.requires(self.services) if inv.command.requires else None
         if unavailable:   # before the arguments: what is wrong with them does not matter then
             return Reply.plain(unavailable)
-        here = await where(self.services, msg.room_id, inv.room, inv.open)
+        here = await where(self.services, msg.room_id, inv.room, inv.open, inv.command.patient_data)
         if here.refusal:
             return Reply.plain(here.refusal)
         if inv.problem is not None:

@@ -34,11 +34,16 @@ class WherePorts(Protocol):
     def matrix(self) -> MatrixRooms: ...
 
 
-async def where(services: WherePorts, room_id: str, rooms: tuple[str, ...], needs_open: bool) -> Here:
-    if "any" in rooms:
+async def where(services: WherePorts, room_id: str, rooms: tuple[str, ...], needs_open: bool,
+                patient_data: bool = False) -> Here:
+    """`patient_data`: the command shows or takes patients' data; typed anywhere (`room="any"`), it still never
+    answers in a circle room, whose non-health members may see nothing clinical (CSP R.1110-2)."""
+    if "any" in rooms and not patient_data:
         return Here()
     pathway = await services.pathways.by_room(room_id)
     kind = {"clinical": "pathway", "circle": "circle"}.get(room_kind(pathway, room_id))
+    if "any" in rooms:
+        return Here(refusal=CIRCLE_NO_CHANGE) if kind == "circle" else Here()
     if kind is None and "coordination" in rooms and await _coordination(services, room_id):
         kind = "coordination"
     if kind is None and "direct" in rooms and await _direct(services, room_id):

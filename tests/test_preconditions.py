@@ -120,3 +120,22 @@ async def test_each_synced_message_is_parsed_once(rooms):
     assert sorted(calls) == sorted(["!soin", "bonjour", "!cercle"]), "one parse per message, none when answering"
     answers = [m.body for m in s.matrix.sent if m.room_id == found["clinical"]]
     assert sorted(answers) == sorted(["ici : P-ICI", ROOMS["circle"]])
+
+
+@pytest.mark.parametrize("line", ["!parcours liste", "!mss quarantaine", "!parcours types", "!trace"])
+async def test_a_command_showing_patients_data_never_answers_in_a_circle_room(rooms, line):
+    """The circle room's non-health members see nothing clinical (CSP R.1110-2), whatever room a command declares:
+    « any room » still means any room but a circle (issue 24, item 3)."""
+    s, found, _ = rooms
+    from bot.commands import build_registry
+
+    assert (await ask(s, build_registry(), COORD, found["circle"], line)).text == CIRCLE_NO_CHANGE
+    elsewhere = await ask(s, build_registry(), COORD, found["desk"], line)
+    assert elsewhere.text != CIRCLE_NO_CHANGE
+
+
+async def test_a_command_for_any_room_that_shows_no_patient_data_answers_in_the_circle_room_too(rooms):
+    s, found, _ = rooms
+    from bot.commands import build_registry
+
+    assert "!aide" in (await ask(s, build_registry(), COORD, found["circle"], "!aide")).text
