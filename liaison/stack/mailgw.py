@@ -21,10 +21,9 @@ import signal
 import smtplib
 import ssl
 from dataclasses import dataclass
-from email.header import Header
 from email.parser import BytesHeaderParser
 from email.policy import default as default_policy
-from email.utils import formatdate, getaddresses, make_msgid
+from email.utils import getaddresses
 from pathlib import Path
 
 import structlog
@@ -32,6 +31,7 @@ from aiosmtpd.smtp import SMTP
 
 from liaison.stack import port_free
 from liaison.stack.dovecot import Dovecot, stop_stale
+from liaison.stack.dsn import Outcome, compose_dsn
 from liaison.stack.pki import TestPki
 from liaison.stack.synapse import free_port
 
@@ -94,41 +94,6 @@ def authentication_results(identity: str) -> bytes:
 def xtext_decode(value: str) -> str:
     """RFC 3461 xtext: `+XX` is the byte XX."""
     return re.sub(r"\+([0-9A-Fa-f]{2})", lambda m: chr(int(m.group(1), 16)), value)
-
-
-@dataclass(frozen=True)
-class Outcome:
-    recipient: str
-    orcpt: str | None
-    delivered: bool
-    diagnostic: str
-
-
-def compose_dsn(*, sender: str, outcome: Outcome, envid: str | None, headers: bytes) -> bytes:
-    """An RFC 3464 report (`multipart/report; report-type=delivery-status`) for one recipient."""
-    domain = outcome.recipient.rpartition("@")[2]
-    boundary = "dsn-" + secrets.token_hex(8)
-    if outcome.delivered:
-        subject, action, status = "Remis : notification de remise", "delivered", "2.0.0"
-        human = f"Votre message a bien été remis à {outcome.recipient}."
-    else:
-        subject, action, status = "Échec de remise : notification de non-remise", "failed", "5.1.1"
-        human = f"Votre message n'a pas pu être remis à {outcome.recipient} : la boîte aux lettres n'existe pas."
-    per_message = [f"Reporting-MTA: dns; mx.{domain}", *([f"Original-Envelope-Id: {envid}"] if envid else []),
-                   f"Arrival-Date: {formatdate(localtime=True)}"]
-    per_rcpt = [*([f"Original-Recipient: {outcome.orcpt}"] if outcome.orcpt else []),f"Final-Recipient: rfc822; {outcome.recipient}", f"Action: {action}",
-                 f"Status: {status}", f"Diagnostic-Code: smtp; {outcome.diagnostic}"]
-    lines = [
-        f"From: mailer-daemon@{domain}", f"To: {sender}",
-        f"Subject: {Header(subject, 'utf-8').encode()}", f"Date: {formatdate(localtime=True)}",
-        f"Message-ID: {make_msgid(domain=domain)}", "Auto-Submitted: auto-replied", "MIME-Version: 1.0",
-        f'Content-Type: multipart/report; report-type=delivery-status; boundary="{boundary}"', "",
-        f"--{boundary}", "Content-Type: text/plain; charset=utf-8", "Content-Transfer-Encoding: 8bit", "",
-        human, "", f"--{boundary}", "Content-Type: message/delivery-status", "",
-        *per_message, "", *per_rcpt, "", f"--{boundary}", "Content-Type: text/rfc822-headers", "",
-    ]
-    head = "\r\n".join(lines).encode() + b"\r\n" + headers.rstrip(b"\r\n") + b"\r\n"
-    return head + f"\r\n--{boundary}--\r\n".encode()
 
 
 class GatewaySMTP(SMTP):

@@ -17,6 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
+from liaison.clock import SystemClock
+
 CA_NAME = "IGC-Santé TEST Liaison"
 FOREIGN_CA_NAME = "Autorité étrangère TEST"
 FOREIGN_ADDRESS = "intrus@autorite-etrangere.test"
@@ -24,7 +26,7 @@ _VALID_DAYS = 3650
 
 
 def _now() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return SystemClock().now()   # the certificates' validity starts now, on the wall clock
 
 
 def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
