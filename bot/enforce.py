@@ -13,6 +13,7 @@ import structlog
 
 from bot.circle import RolesPorts, role_categories
 from bot.members import PeoplePorts, kick_reason, naming, person
+from bot.room_specs import COORDINATOR_LEVEL
 from liaison.enforcement import decide_at
 from liaison.matrix import MatrixError
 from liaison.sharing_facts import SharingStores
@@ -37,6 +38,28 @@ async def reevaluate(services: EnforcePorts, pathway: Pathway, actor: str, why: 
             if room and other.status in ("open", "closed"):
                 removed += await _reevaluate_room(services, other, room, actor, why)
     return sorted(set(removed))
+
+
+async def align_coordination(services: EnforcePorts, pathway: Pathway) -> int:
+    """The coordination's power (level 50) in this pathway's rooms follows the roster: a coordinator who lost the
+    role loses it, a new one gets it. The number of rooms whose power levels changed."""
+    coordinators = {m.user_id for m in await services.roster.members() if m.coordinator}
+    bot = services.settings.bot_user_id
+    changed = 0
+    for room in (pathway.room_id, pathway.circle_room_id):
+        if not room:
+            continue
+        try:
+            levels = await services.matrix.state_event(room, "m.room.power_levels") or {}
+            users = dict(levels.get("users", {}))
+            wanted = {u: lvl for u, lvl in users.items() if lvl != COORDINATOR_LEVEL or u in coordinators}
+            wanted |= {c: COORDINATOR_LEVEL for c in coordinators if c != bot and users.get(c, 0) < COORDINATOR_LEVEL}
+            if wanted != users:
+                await services.matrix.set_state(room, "m.room.power_levels", {**levels, "users": wanted})
+                changed += 1
+        except MatrixError as err:
+            log.warning("enforce.power_levels_failed", pathway_id=pathway.id, error=str(err)[:200])
+    return changed
 
 
 async def _reevaluate_room(services: EnforcePorts, pathway: Pathway, room: str, actor: str, why: str) -> list[str]:

@@ -52,3 +52,15 @@ async def test_a_change_that_keeps_the_law_s_answer_removes_nobody(world):
     assert "ajouté(e) à l'équipe" in reply.text and "Retiré" not in reply.text, reply.text
     assert world.m.kicked == []
     assert world.m.room(room).membership[NURSE] == "join"
+
+
+async def test_the_coordination_s_power_follows_the_roster_in_the_member_s_rooms(world):
+    room = await world.open()
+    levels = lambda: world.m.state_now(room, "m.room.power_levels")["users"]   # noqa: E731
+    assert GP not in levels() and levels()[COORD] == 50
+    promoted = await world.say(COORD, f"!equipe ajouter {GP} médecin coordination")
+    assert "coordination" in promoted.text and levels()[GP] == 50
+    demoted = await world.say(COORD, f"!equipe ajouter {GP} médecin")
+    assert "Retiré" not in demoted.text, "still in the team of care"
+    assert GP not in levels() and levels()[COORD] == 50, "an ex-coordinator is no longer above the others"
+    assert world.m.room(room).membership[GP] == "join"

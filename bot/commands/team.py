@@ -4,7 +4,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from bot.arguments import account_or_address
-from bot.enforce import EnforcePorts, reevaluate
+from bot.enforce import EnforcePorts, align_coordination, reevaluate
 from bot.ports import RosterPort
 from bot.registry import Arg, Audience, Context, Reply, Words, group
 from bot.reply import table
@@ -100,12 +100,14 @@ async def _add(ctx: Context[TeamPorts], user_id: str, words: list[str]) -> Reply
 
 
 async def redecide_member(services: EnforcePorts, user_id: str, actor: str) -> int:
-    """A member's facts changed (left the team, another profession, another role): every room of every patient
-    whose pathway they are in is decided again, and they are removed where the law no longer admits them (told
-    in the room, with the rule). The number of pathways they were removed from."""
+    """A member's facts changed (left the team, another profession, another role): the coordination's power in the
+    rooms of their pathways follows the roster, and every room of every patient whose pathway they are in is
+    decided again; they are removed where the law no longer admits them (told in the room, with the rule). The
+    number of pathways they were removed from."""
     pathways = [p for p, _ in await services.pathways.visible_to(user_id, everything=False)]
     patients, removed_from = set(), 0
     for pathway in pathways:
+        await align_coordination(services, pathway)   # a coordinator demoted is no longer above the others
         if pathway.patient_id in patients:
             continue
         patients.add(pathway.patient_id)
