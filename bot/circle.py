@@ -10,7 +10,7 @@ from liaison.stores.pathways import Pathway, PathwayStore
 from bot.reply import room_link
 from bot.room_specs import power_levels, room_initial_state, space_link
 from liaison.matrix import txn_id
-from policies.naming import NamingMode, room_name
+from policies.naming import NamingMode, circle_room_name
 from policies.sharing import Knobs
 
 CIRCLE_STATE = "circle"
@@ -47,14 +47,13 @@ async def ensure_circle(services: CirclePorts, pathway: Pathway, newcomer: str) 
     s, store, matrix = services.settings, services.pathways, services.matrix
     patient = await store.patient(pathway.patient_id)
     mode = NamingMode.PSEUDONYMOUS if s.naming == "pseudonyme" else NamingMode.INITIALS
-    label = s.type_label(pathway.type)
-    name = room_name(mode, first_names=patient.first_names, birth_name=patient.birth_name,
-                     birth_year=patient.birth_date.year, pathway_label=label, code=pathway.code)
+    name = circle_room_name(mode, first_names=patient.first_names, birth_name=patient.birth_name,
+                            birth_year=patient.birth_date.year, code=pathway.code)
     members = [u for u, state, _ in await store.members(pathway.id) if state in ("invited", "joined")]
     coordinators = [m.user_id for m in await services.roster.members() if m.coordinator]
     parent = [space_link("m.space.parent", patient.space_id, s.server_name)] if patient.space_id else []
     room = await matrix.create_room(
-        name=f"{name} · cercle élargi", topic=f"Cercle élargi du parcours {pathway.code} (chiffré).",
+        name=name, topic=f"Cercle élargi du parcours {pathway.code} (chiffré).",
         initial_state=room_initial_state() + parent,
         power_levels=power_levels(s.bot_user_id, [c for c in coordinators if c in members]),
         invite=[u for u in [*members, newcomer] if u != s.bot_user_id])
@@ -62,7 +61,7 @@ async def ensure_circle(services: CirclePorts, pathway: Pathway, newcomer: str) 
     if patient.space_id:
         await matrix.set_state(patient.space_id, "m.space.child", {"via": [s.server_name]}, state_key=room)
     await matrix.send(room, _notice(
-        f"Ce salon est le CERCLE ÉLARGI du parcours {label} ({pathway.code}) : l'équipe de soins et les "
+        f"Ce salon est le CERCLE ÉLARGI du parcours {pathway.code} : l'équipe de soins et les "
         "professionnels non soignants admis par la politique de partage (CSP R.1110-2). N'y partagez que les "
         "informations utiles à leur mission ; les informations de soins restent dans le salon clinique."),
         txn_id(pathway.id, "circle-hello"))

@@ -64,6 +64,15 @@ def room_name(mode: NamingMode, *, first_names: str, birth_name: str, birth_year
            f" · {pathway_label}"
 
 
+def circle_room_name(mode: NamingMode, *, first_names: str, birth_name: str, birth_year: int, code: str) -> str:
+    """The circle room's name, seen by non-health members and kept in clear by the homeserver: no pathway type (a
+    diagnosis, often): "M. D. (1948) · P-7K3Q9 · cercle élargi" or "P-7K3Q9 · cercle élargi"."""
+    if mode is NamingMode.PSEUDONYMOUS:
+        return f"{code} · cercle élargi"
+    space = space_name(mode, first_names=first_names, birth_name=birth_name, birth_year=birth_year, code=code)
+    return f"{space} · {code} · cercle élargi"
+
+
 def room_topic(mode: NamingMode, pathway_label: str) -> str:
     """A French sentence: a Liaison pathway room, encrypted, no identity in its name or topic."""
     shown = ("le code du parcours" if mode is NamingMode.PSEUDONYMOUS

@@ -7,7 +7,8 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from policies.naming import (CODE_ALPHABET, DEFAULT_MODE, NamingMode, initials, pathway_code, room_name,
+from policies.naming import (CODE_ALPHABET, DEFAULT_MODE, NamingMode, circle_room_name, initials, pathway_code,
+                             room_name,
                              room_topic, space_name)
 
 LABEL = "Insuffisance cardiaque"
@@ -106,3 +107,13 @@ def test_pseudonymous_mode_shows_no_initials_nor_year(first, last, year, entropy
     for text in (room, space):
         assert str(year) not in text and "." not in text
         assert initials(first, last) not in text
+
+
+@pytest.mark.parametrize("mode", list(NamingMode))
+def test_the_circle_room_s_name_carries_no_pathway_type(mode):
+    """Non-health members read it, and the homeserver keeps it in clear: the code, and the mode's identity at most."""
+    name = circle_room_name(mode, first_names="Marcel", birth_name="Durand", birth_year=1948, code="P-7K3Q9")
+    assert "P-7K3Q9" in name and "cercle élargi" in name
+    assert LABEL.lower() not in name.lower() and "Durand" not in name and "Marcel" not in name
+    assert name == ("P-7K3Q9 · cercle élargi" if mode is NamingMode.PSEUDONYMOUS
+                    else "M. D. (1948) · P-7K3Q9 · cercle élargi")

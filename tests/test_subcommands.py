@@ -559,6 +559,11 @@ async def test_inviting_needs_the_team_or_a_consent_and_a_non_health_role_goes_t
     circle_room = room_of(circle.text)
     assert circle_room != room and world.m.room(circle_room).membership[SOCIAL] == "invite"
     assert SOCIAL not in world.m.room(room).membership, "the clinical room stays health professionals only"
+    made = next(c for c in world.m.created if c["room_id"] == circle_room)
+    pathway = await world.pathway(room)
+    assert made["name"] == f"M. D. (1948) · {pathway.code} · cercle élargi", "no pathway type, a diagnosis, in clear"
+    hello = next(b for b in world.m.bodies(circle_room) if "CERCLE ÉLARGI" in b)
+    assert "nsuffisance" not in hello and pathway.code in hello
 
     await world.consent(room, "@fantome:hs")
     ghost = await world.say(COORD, "!parcours inviter @fantome:hs", room)
