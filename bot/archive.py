@@ -18,6 +18,7 @@ from bot.ports import MatrixRooms, RosterPort
 from bot.reply import when as _when
 from bot.services import PathwaySettings
 from bot.store import BotStore
+from bot.room_specs import BOT_ONLY, power_levels, room_initial_state
 from liaison.clock import Clock
 from liaison.enforcement import Decided, decide_at
 from liaison.matrix import MatrixError, txn_id
@@ -118,13 +119,21 @@ class Archiver:
         return ("\n".join(lines) + "\n").encode("utf-8")
 
     async def _archive_room(self, user_id: str) -> str:
+        """The coordinator's own « Archives Liaison » room: the bot and them, nobody else. One where anyone else
+        is (invited by them, or by a homeserver admin) is not used again: a new one is made."""
+        bot = self.s.settings.bot_user_id
         known = await self.bot_store.archive_room(user_id)
         if known:
-            return known
+            try:
+                others = await self.s.matrix.members(known) - {bot, user_id}
+            except MatrixError:
+                others = {"?"}   # left, or forgotten: not a room the bot can vouch for
+            if not others:
+                return known
+            log.warning("archive.room_not_private", members=len(others))
         room_id = await self.s.matrix.create_room(
             name="Archives Liaison", topic="Archives des parcours clos (fichiers chiffrés).",
-            initial_state=[{"type": "m.room.encryption", "state_key": "",
-                            "content": {"algorithm": "m.megolm.v1.aes-sha2"}}],
-            power_levels=None, invite=[user_id])
+            initial_state=room_initial_state(), power_levels=power_levels(bot, [], invite=BOT_ONLY),
+            invite=[user_id])
         await self.bot_store.set_archive_room(user_id, room_id)
         return room_id

@@ -12,6 +12,7 @@ from policies.gender import born
 
 MEGOLM = "m.megolm.v1.aes-sha2"
 COORDINATOR_LEVEL = 50
+BOT_ONLY = 100   # a power only the bot (the room's creator) has
 CLOSED_EVENTS_DEFAULT = COORDINATOR_LEVEL   # a closed pathway: members read, the coordination may still write
 
 
@@ -41,8 +42,10 @@ def space_initial_state() -> list[dict]:
     ]
 
 
-def power_levels(bot: str, coordinators: list[str], *, closed: bool = False) -> dict:
+def power_levels(bot: str, coordinators: list[str], *, closed: bool = False, invite: int = 0) -> dict:
     """The bot above all, the coordination at 50, everyone else at 0; a closed room is read-only for members.
+    `invite`: who may invite (0: any member, the bot checking each invitation after the fact; 100: the bot alone,
+    for the rooms whose members the bot alone chooses: the quarantine, the archives).
 
     The bot creates the rooms: in room version 12 (Synapse's default) a creator's power is
     implicit and unlimited, and naming it in `users` is refused.
@@ -53,7 +56,7 @@ def power_levels(bot: str, coordinators: list[str], *, closed: bool = False) -> 
         "users_default": 0,
         "events_default": CLOSED_EVENTS_DEFAULT if closed else 0,
         "state_default": COORDINATOR_LEVEL,
-        "invite": 0,
+        "invite": invite,
         "kick": COORDINATOR_LEVEL,
         "ban": COORDINATOR_LEVEL,
         "redact": COORDINATOR_LEVEL,

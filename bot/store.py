@@ -54,8 +54,9 @@ class BotStore(Accounts):
 
     async def set_archive_room(self, user_id: str, room_id: str) -> None:
         async with self.engine.begin() as conn:
-            await conn.execute(text("INSERT INTO archive_room (user_id, room_id) VALUES (:u, :r)"),
-                               {"u": user_id, "r": room_id})
+            await conn.execute(text("INSERT INTO archive_room (user_id, room_id) VALUES (:u, :r) "
+                                    "ON CONFLICT (user_id) DO UPDATE SET room_id = excluded.room_id"),
+                               {"u": user_id, "r": room_id})   # a new room replaces one no longer private
 
     # -- events waiting for their room key --------------------------------
 

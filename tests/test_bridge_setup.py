@@ -17,6 +17,7 @@ async def test_the_quarantine_room_invites_the_coordination_and_the_bridge_only(
         await prepare_bridge(services)
         made = _quarantine(services)
         assert sorted(made["invite"]) == sorted([COORD, BRIDGE])
+        assert made["power_levels"]["invite"] == 100, "nobody but the bot invites into the quarantine room"
         room = services.matrix.room(made["room_id"])
         assert not {GP, NURSE, SOCIAL} & set(room.membership), "no clinician outside the coordination"
         assert await services.mail.setting(QUARANTINE_ROOM) == made["room_id"]

@@ -175,3 +175,44 @@ async def test_the_archive_follows_the_clock_a_closed_pathway_waits_its_retentio
         assert not services.matrix.room(room).with_state("join") - {services.settings.bot_user_id}, "room emptied"
     finally:
         await close_services(services)
+
+
+async def test_the_archive_goes_only_to_a_room_of_the_bot_and_its_recipient(tmp_path):
+    """The « Archives Liaison » room is made with the bot alone able to invite; one where someone else came in is
+    not used again: the next archive goes to a new room (issue 24, item 5)."""
+    from bot.archive import Archiver
+    from liaison.clock import MovableClock
+    from tests.fakes import COORD, OUTSIDER, close_services, make_services
+    from tests.test_subcommands import World
+
+    clock = MovableClock()
+    services = await make_services(tmp_path, clock=clock)
+    try:
+        world = World(services)
+        first, second = await world.open(), await world.open(team="medecin", line=_second_patient())
+        for room in (first, second):
+            assert "Parcours clos" in (await world.say(COORD, "!parcours clore fin de suivi", room)).text
+        archiver = Archiver(services)
+        await clock.advance(731 * 86_400)
+        pathway = await services.pathways.by_room(first)
+        await archiver.archive(pathway)
+        made = [c for c in world.m.created if c["name"] == "Archives Liaison"]
+        assert len(made) == 1 and made[0]["power_levels"]["invite"] == 100, "the bot alone invites"
+        archives = made[0]["room_id"]
+        world.m.accept(archives, COORD)
+        world.m.room(archives).membership[OUTSIDER] = "join"   # someone else came in
+        await archiver.archive(await services.pathways.by_room(second))
+        made = [c for c in world.m.created if c["name"] == "Archives Liaison"]
+        assert len(made) == 2, "a room someone else is in is not used again"
+        assert [f for f in world.m.files if f[0] == archives and "archive-" in f[1]] != []
+        assert not [f for f in world.m.files if f[0] == archives and (pathway.code not in f[1])], \
+            "the second archive did not go to the first room"
+    finally:
+        await close_services(services)
+
+
+def _second_patient() -> str:
+    from policies.ins import nir_key
+
+    nir = "2520619004012"
+    return f"!parcours ouvrir {nir}{nir_key(nir):02d} diabete 12/06/1952 F Petit Jeanne"

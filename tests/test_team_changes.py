@@ -64,3 +64,22 @@ async def test_the_coordination_s_power_follows_the_roster_in_the_member_s_rooms
     assert "Retiré" not in demoted.text, "still in the team of care"
     assert GP not in levels() and levels()[COORD] == 50, "an ex-coordinator is no longer above the others"
     assert world.m.room(room).membership[GP] == "join"
+
+
+async def test_the_quarantine_room_follows_the_coordination(world):
+    """A new coordinator is invited to the quarantine room, an ex-coordinator and anyone else there is removed
+    (issue 24, item 5)."""
+    from bot.bridge_setup import prepare_bridge
+    from tests.fakes import BRIDGE, OUTSIDER
+
+    await prepare_bridge(world.s)
+    (made,) = [c for c in world.m.created if c["name"] == "Quarantaine MSSanté"]
+    quarantine = made["room_id"]
+    world.m.accept(quarantine, COORD)
+    await world.say(COORD, f"!equipe ajouter {GP} médecin coordination")
+    assert world.m.room(quarantine).membership[GP] == "invite"
+    world.m.accept(quarantine, GP)
+    world.m.room(quarantine).membership[OUTSIDER] = "join"   # came in before the bot alone could invite
+    await world.say(COORD, f"!equipe ajouter {GP} médecin")
+    assert world.m.room(quarantine).membership[GP] == "leave" and world.m.room(quarantine).membership[OUTSIDER] == "leave"
+    assert world.m.room(quarantine).membership[COORD] == "join" and BRIDGE in world.m.room(quarantine).membership

@@ -3,17 +3,25 @@ from __future__ import annotations
 
 from typing import Protocol
 
+import structlog
+
 from bot.arguments import account_or_address
+from bot.bridge_setup import BridgeSetupPorts, check_quarantine_members
 from bot.enforce import EnforcePorts, align_coordination, reevaluate
 from bot.ports import RosterPort
 from bot.registry import Arg, Audience, Context, Reply, Words, group
 from bot.reply import table
+from liaison.matrix import MatrixError
 from policies.professions import (Category, Profession, ProfessionalIdError, check_professional_id, find_profession,
                                   written_sex)
 
-class TeamPorts(EnforcePorts, Protocol):
+log = structlog.get_logger(__name__)
+
+
+class TeamPorts(EnforcePorts, BridgeSetupPorts, Protocol):
     """What `!equipe` reads and changes: the roster, the recorded correspondents, the homeserver's display names;
-    and, when a member's facts change, every room of their patients evaluated again (bot/enforce.py)."""
+    and, when a member's facts change, every room of their patients evaluated again (bot/enforce.py), and the
+    quarantine room's members (bot/bridge_setup.py)."""
 
 
 equipe = group("equipe", en="team", who=Audience.STAFF, default="liste",
@@ -99,11 +107,15 @@ async def _add(ctx: Context[TeamPorts], user_id: str, words: list[str]) -> Reply
     return Reply.plain(f"{name} ({user_id}), {profession.label_for(sex)}{role} : {what}.{hint}{_rooms_left(removed)}")
 
 
-async def redecide_member(services: EnforcePorts, user_id: str, actor: str) -> int:
+async def redecide_member(services: TeamPorts, user_id: str, actor: str) -> int:
     """A member's facts changed (left the team, another profession, another role): the coordination's power in the
     rooms of their pathways follows the roster, and every room of every patient whose pathway they are in is
     decided again; they are removed where the law no longer admits them (told in the room, with the rule). The
     number of pathways they were removed from."""
+    try:
+        await check_quarantine_members(services)   # the quarantine room is the coordination's
+    except MatrixError as err:
+        log.warning("team.quarantine_check_failed", error=str(err)[:200])
     pathways = [p for p, _ in await services.pathways.visible_to(user_id, everything=False)]
     patients, removed_from = set(), 0
     for pathway in pathways:
