@@ -64,7 +64,7 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
     shared = await shared_stores(cfg, clock, load_roster=True)
     knobs = shared.knobs
     matrix = Matrix(cfg.homeserver.url, cfg.bot.user_id, cfg.bot.store_dir, cfg.bot.device_name,
-                    pickle_key=cfg.bot.store_pickle_key)
+                    pickle_key=cfg.bot.store_pickle_key, federate=knobs.rooms_federate)
     services = Services.of(shared, matrix, PathwaySettings(
         server_name=cfg.homeserver.server_name, bot_user_id=cfg.bot.user_id, naming=knobs.room_naming,
         ins_test_mode=cfg.pathways.ins_test_mode, retention_days=knobs.retention_days_after_closure,

@@ -68,6 +68,8 @@ KNOBS = (
          lambda v: None if 0 <= v <= 36500 else "entre 0 et 36500 jours"),
     Knob("room_naming", str, "nom des salons (non chiffré) : initiales ou pseudonyme",
          lambda v: None if v in ("initiales", "pseudonyme") else "attendu initiales ou pseudonyme"),
+    Knob("rooms_federate", bool, "les salons créés par Liaison peuvent être rejoints depuis d'autres serveurs Matrix "
+         "(fédération) ; non par défaut : les données des patients restent sur le serveur de la structure"),
     Knob("mail_correspondents_in_team", bool, "un correspondant MSSanté qui a écrit au sujet du patient dans un "
          "parcours reçoit les réponses de l'équipe sans consentement (équipe de soins, L.1110-12)"),
     Knob("health_professions", list, "professions comptées comme professions de santé (CSP livre III partie IV)",

@@ -80,6 +80,7 @@ async def test_open_pathway_end_to_end(team):
     create = next(e for e in (await gp.client.room_get_state(room)).events if e["type"] == "m.room.create")
     assert create["sender"] == bot.user_id and create["content"].get("room_version") == "12", \
         "room v12: the bot, as creator, holds the highest power implicitly"
+    assert create["content"].get("m.federate") is False, "an explicit choice: not joinable from other homeservers"
     assert gp.user_id not in levels["users"]
 
     parents = [e for e in (await gp.client.room_get_state(room)).events if e["type"] == "m.space.parent"]

@@ -41,9 +41,10 @@ class Matrix:
     """An end-to-end-encrypting Matrix client for one account."""
 
     def __init__(self, homeserver: str, user_id: str, store_dir: str | Path, device_name: str = "Liaison",
-                 sync_filter: dict | None = None, *, pickle_key: str):
+                 sync_filter: dict | None = None, *, pickle_key: str, federate: bool = False):
         Path(store_dir).mkdir(parents=True, exist_ok=True)
         self.device_name = device_name
+        self.federate = federate   # the rooms this account creates: joinable from other homeservers or not
         self._user_id = user_id   # nio leaves client.user_id empty until a login
         self.client = AsyncClient(
             homeserver, user_id, store_path=str(store_dir),
@@ -151,7 +152,7 @@ class Matrix:
         """A private room (or space) made by this account; encryption is known at once for sending."""
         resp = await self.client.room_create(name=name, topic=topic, invite=list(invite),
                                              initial_state=initial_state, power_level_override=power_levels or None,
-                                             space=space)
+                                             space=space, federate=self.federate)
         if not isinstance(resp, RoomCreateResponse):
             raise MatrixError("create room", resp)
         encrypted = any(ev.get("type") == "m.room.encryption" for ev in initial_state)
