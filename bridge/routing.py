@@ -49,6 +49,7 @@ class Lookup:
     foreign_thread: bool = False                        # it cites a thread it is not a party of
     xdm_patient: str | None = None                      # the patient id the XDM's INS belongs to, if known
     xdm_ins_unknown: bool = False                       # an INS is there, but no such patient
+    xdm_test_identity: bool = False                     # its INS is under a test OID, and we are not in test mode
     patient_pathways: tuple[PathwayRef, ...] = ()       # that patient's open pathways, most recently active first
     subaddress_code: str | None = None
     subaddress_pathway: PathwayRef | None = None
@@ -67,6 +68,9 @@ def subaddress_code(recipients: tuple[str, ...], bridge_address: str) -> str | N
 def route(x: Lookup) -> Route | Quarantine:
     if not x.trusted:
         return Quarantine("untrusted", "l'expéditeur n'appartient pas à l'espace de confiance MSSanté (liste blanche)")
+    if x.xdm_test_identity:
+        return Quarantine("test_identity", "l'INS du document est un identifiant de test (OID de test) alors que la "
+                                           "structure n'est pas en mode test : il ne désigne aucun patient réel")
     if x.xdm_ins_unknown:
         return Quarantine("unknown_patient", "l'INS du document ne correspond à aucun patient suivi par la structure")
     if x.thread:

@@ -55,6 +55,9 @@ CASES = [
      Lookup(trusted=True, xdm_patient="patient-a", patient_pathways=(DIABETE,), subaddress_code="P-CLOS3",
             subaddress_pathway=CLOSED), DIABETE, None),
     ("INS unknown", Lookup(trusted=True, xdm_ins_unknown=True), "unknown_patient", None),
+    ("a test identity outside test mode", Lookup(trusted=True, xdm_test_identity=True), "test_identity", None),
+    ("a test identity beats a known thread",
+     Lookup(trusted=True, xdm_test_identity=True, thread=(DIABETE, "$root")), "test_identity", None),
     ("INS unknown beats a known thread", Lookup(trusted=True, xdm_ins_unknown=True, thread=(DIABETE, "$root")),
      "unknown_patient", None),
     ("patient without pathway", Lookup(trusted=True, xdm_patient="patient-a"), "no_pathway", None),
@@ -165,7 +168,7 @@ def test_route_properties(x):
 
 
 @given(st.builds(Lookup, trusted=st.booleans(), thread=st.none() | st.tuples(pathways(), st.text(max_size=5)),
-                 xdm_patient=st.none() | PATIENTS, xdm_ins_unknown=st.booleans(),
+                 xdm_patient=st.none() | PATIENTS, xdm_ins_unknown=st.booleans(), xdm_test_identity=st.booleans(),
                  patient_pathways=st.lists(pathways(), max_size=3).map(tuple),
                  subaddress_code=st.none() | st.text(max_size=8), subaddress_pathway=st.none() | pathways()))
 def test_route_never_raises_on_any_lookup(x):
@@ -173,6 +176,8 @@ def test_route_never_raises_on_any_lookup(x):
     assert isinstance(result, (Route, Quarantine))
     if not x.trusted:
         assert isinstance(result, Quarantine) and result.code == "untrusted"
+    elif x.xdm_test_identity:
+        assert isinstance(result, Quarantine) and result.code == "test_identity", "never a real patient's room"
 
 
 @given(st.lists(st.text(max_size=30), max_size=4).map(tuple))

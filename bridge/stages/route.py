@@ -12,6 +12,9 @@ from bridge.stages.judge import Judged
 from bridge.stages.outcome import Outcome
 from liaison.stores.mail import MailStore
 from liaison.stores.pathways import PathwayStore
+from policies.ins import OID_INS_NIA_TEST, OID_INS_NIR_TEST
+
+TEST_OIDS = frozenset({OID_INS_NIR_TEST, OID_INS_NIA_TEST})
 
 log = structlog.get_logger(__name__)
 
@@ -45,9 +48,11 @@ async def lookup(d: RoutePorts, judged: Judged) -> Lookup:
         log.info("mail.in_foreign_thread", pathway_id=thread.pathway_id)
         thread, foreign = None, True
     thread_ref = (ref(await d.pathways.pathway(thread.pathway_id)), thread.thread_root) if thread else None
-    patient_id, unknown = None, False
+    patient_id, unknown, test_identity = None, False, False
     pathways: tuple[PathwayRef, ...] = ()
-    if xdm is not None and xdm.documents:
+    if xdm is not None and xdm.documents and xdm.documents[0].patient_oid in TEST_OIDS:
+        test_identity = not d.settings.ins_test_mode   # a test identity names no real patient
+    if xdm is not None and xdm.documents and not test_identity:
         patient = await d.pathways.patient_by_ins(xdm.documents[0].patient_ins)
         if patient is None:
             unknown = True
@@ -57,5 +62,5 @@ async def lookup(d: RoutePorts, judged: Judged) -> Lookup:
     code = subaddress_code(mail.to, d.settings.address)
     sub = await d.pathways.by_code(code) if code else None
     return Lookup(trusted=judged.trusted, thread=thread_ref, foreign_thread=foreign, xdm_patient=patient_id,
-                  xdm_ins_unknown=unknown, patient_pathways=pathways, subaddress_code=code,
+                  xdm_ins_unknown=unknown, xdm_test_identity=test_identity, patient_pathways=pathways, subaddress_code=code,
                   subaddress_pathway=ref(sub) if sub else None)
