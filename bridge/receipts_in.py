@@ -52,6 +52,9 @@ async def show(d: ShowPorts, room_id: str, event_id: str, status: str, reason: s
         log.warning("receipt.show_failed", event_id=event_id, status=status, error=str(err)[:200])
 
 
+BOUNCE_ADDRESSES = frozenset({"mailer-daemon", "postmaster"})   # who sends delivery status notifications (RFC 3464)
+
+
 def within(domain: str, parent: str) -> bool:
     """`domain` is `parent` or one of its subdomains (mx.chu.fr within chu.fr; evilchu.fr is not)."""
     domain, parent = domain.lower().rstrip("."), parent.lower().rstrip(".")
@@ -61,12 +64,16 @@ def within(domain: str, parent: str) -> bool:
 def sender_may_report(d: ReceiptsInPorts, receipt: Receipt, sender: str, out: Outgoing) -> bool:
     """Who may tell us what became of a mail we sent: for a DSN, our own gateway (the domain of our mailbox at the
     operator, or the SMTP host we send through) or the recipient's domain when it is on the trusted list; for a read
-    receipt (MDN), the recipient's domain only. Anyone else (a `mailer-daemon@` of any domain) is not listened to."""
-    domain = sender.rpartition("@")[2]
+    receipt (MDN), the recipient's domain only. Anyone else (a `mailer-daemon@` of any domain) is not listened to.
+    A DSN comes from a mail server's own bounce address: a person of our domain or of theirs cannot report a
+    delivery failure, which would tell the room a mail did not arrive."""
+    local, _, domain = sender.rpartition("@")
     recipient_domain = out.recipient.rpartition("@")[2]
     theirs = d.trusted.trusts(out.recipient) and within(domain, recipient_domain)
     if receipt.kind == "mdn":
         return theirs
+    if local.lower() not in BOUNCE_ADDRESSES:
+        return False
     return theirs or within(domain, d.settings.domain) or within(domain, d.settings.gateway_host)
 
 

@@ -61,7 +61,10 @@ async def test_a_dsn_citing_our_mail_from_its_recipient_s_domain_or_our_gateway_
 
 @pytest.mark.parametrize("sender", ["mailer-daemon@evil.example", "postmaster@chu-demo.mssante.test.evil.example",
                                     "mailer-daemon@evilchu-demo.mssante.test", "mailer-daemon@labo-demo.mssante.test",
-                                    "mailer-daemon@operateur-demo.test", "inconnu@messagerie-ordinaire.test"])
+                                    "mailer-daemon@operateur-demo.test", "inconnu@messagerie-ordinaire.test",
+                                    # a person, not a mail server, of our domain, of the gateway's, of theirs
+                                    "dr.martin@msp-demo.mssante.test", "support@smtp.operateur-demo.test",
+                                    "c.lefebvre@chu-demo.mssante.test"])
 async def test_a_forged_dsn_posts_nothing(deps, sender):
     assert await receipts_in.apply(deps, failed(), sender) == "foreign_sender"
     assert deps.matrix.reactions == [] == deps.matrix.notices
