@@ -47,7 +47,7 @@ from liaison.logs import setup_logging
 from liaison.matrix import MEMBERSHIP_FILTER, Matrix
 from liaison.matrix.crypto_store import prepare_stores
 from liaison.private import bridge_owned, tighten_at_start
-from liaison.puppet_names import PuppetNames
+from liaison.puppet_names import PuppetNames, puppet_id_key
 from liaison.stores.mail import MailStore
 from liaison.trusted import TrustedListError, load_trusted_domains
 from policies.knobs import KnobError, load_knobs
@@ -102,7 +102,8 @@ async def serve(config_path: str, ready_file: str | None) -> int:
     # Listen before anything we do makes the homeserver push or query (registering, logging in, joining):
     # a push refused now would put the appservice in Synapse's back-off, seconds of delay for the first events.
     # The bridge's account and its puppets: one naming object, for the appservice's filter and for the puppets.
-    ours = PuppetNames(reg.sender_localpart.split("_")[0] + "_", cfg.homeserver.server_name, b.store_pickle_key)
+    ours = PuppetNames(reg.sender_localpart.split("_")[0] + "_", cfg.homeserver.server_name,
+                       puppet_id_key(b.store_pickle_key))
     service = Appservice(store, reg.hs_token, metrics, ours.is_bridged)
     runner = web.AppRunner(service.app(), access_log=None)
     await runner.setup()

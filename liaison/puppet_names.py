@@ -17,6 +17,12 @@ def puppet_localpart(prefix: str, address: str, key: str) -> str:
     return prefix + mac.hexdigest()[:32]
 
 
+def puppet_id_key(store_pickle_key: str) -> str:
+    """The key of new puppets' ids, derived from the bridge's store key for this one use: the store key itself
+    never keys anything else (a key, one purpose). Puppets made before keep the id the bridge's store holds."""
+    return hmac.new(store_pickle_key.encode(), b"liaison: the key of puppet ids", hashlib.sha256).hexdigest()
+
+
 class PuppetNames:
     def __init__(self, prefix: str, server_name: str = "", key: str = "") -> None:
         self.prefix, self.server_name, self._key = prefix, server_name, key

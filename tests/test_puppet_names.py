@@ -34,3 +34,13 @@ def test_a_new_puppet_gets_an_id_on_our_server_that_we_recognise():
     made = OURS.user_id_for("dr.lefebvre@chu.mssante.fr")
     assert made.endswith(":hs.example") and OURS.is_bridged(made)
     assert "lefebvre" not in made, "no address in clear in a user id"
+
+
+def test_new_puppets_ids_use_a_key_of_their_own_derived_from_the_store_key():
+    from liaison.puppet_names import puppet_id_key, puppet_localpart
+
+    store_key = "s" * 32
+    derived = puppet_id_key(store_key)
+    assert derived != store_key and derived == puppet_id_key(store_key) and len(derived) == 64
+    address = "dr.lefebvre@chu.mssante.fr"
+    assert puppet_localpart("mss_", address, derived) != puppet_localpart("mss_", address, store_key)
