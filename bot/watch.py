@@ -37,14 +37,14 @@ class MembershipWatch:
             except MatrixError as err:
                 log.warning("watch.failed", room_id=change.room_id, user_id=change.user_id, error=str(err))
 
-    async def _grow_team(self, pathway: Pathway, m: Membership) -> None:
-        """A team member (or the coordination) who invites a health professional of the structure
-        brings them into this patient's team of care (CSP L.1110-12); anyone else goes through consent."""
+    async def _joins_team(self, pathway: Pathway, m: Membership) -> bool:
+        """A team member (or the coordination) who invites a health professional of the structure brings them
+        into this patient's team of care (CSP L.1110-12); anyone else goes through consent. Only a question:
+        the team grows once the invitation is decided and allowed (an objection still wins)."""
         invitee, inviter = await self.s.roster.get(m.user_id), await self.s.roster.get(m.sender)
         team = await self.s.pathways.usual_team(pathway.patient_id)
-        if (invitee and invitee.profession.category is Category.HEALTH
-                and (m.sender in team or (inviter and inviter.coordinator))):
-            await self.s.pathways.set_usual_team(pathway.patient_id, [*team, m.user_id])
+        return bool(invitee and invitee.profession.category is Category.HEALTH
+                    and (m.sender in team or (inviter and inviter.coordinator)))
 
     async def _circle_only(self, pathway: Pathway, user_id: str) -> bool:
         return any(u == user_id and state == CIRCLE_STATE for u, state, _ in await self.s.pathways.members(pathway.id))
@@ -64,14 +64,17 @@ class MembershipWatch:
                 # one state per room: leaving the circle room says nothing of one's place in the clinical room
                 await self.s.pathways.set_member(pathway.id, m.user_id, _STATES[m.membership], "membership")
             return
-        await self._grow_team(pathway, m)
+        joins = await self._joins_team(pathway, m)
         invitee = await self.s.roster.get(m.user_id)
         non_health = bool(invitee and invitee.profession.category is not Category.HEALTH and not invitee.coordinator)
         key = invitee.profession.key if invitee else None
         categories = role_categories(self.s, key) if circle and non_health else ["soins"]
         decided = await decide_at(self.s.sharing, "room.invite", pathway=pathway, recipient=m.user_id, actor=m.sender,
-                                  categories=categories)
+                                  categories=categories, joining_team=joins)
         decision, ref = decided.decision, decided.trace
+        if decision.allowed and joins:
+            team = await self.s.pathways.usual_team(pathway.patient_id)
+            await self.s.pathways.set_usual_team(pathway.patient_id, [*team, m.user_id])
         if decision.allowed:
             state = CIRCLE_STATE if circle and non_health else "invited"
             await self.s.pathways.set_member(pathway.id, m.user_id, state, decision.rule)

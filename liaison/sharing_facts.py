@@ -46,7 +46,7 @@ def category_of(knobs, profession) -> Category:
 async def facts_for(stores: SharingStores, *, pathway: Pathway, user_id: str, actor: str, action: Action,
                     data_category: str = "soins", correspondent: bool | None = None,
                     trusted_domain: bool | None = None, room_kind: str = "clinical",
-                    circle_categories: frozenset[str] = frozenset()) -> Facts:
+                    circle_categories: frozenset[str] = frozenset(), joining_team: bool = False) -> Facts:
     """For an external address: `correspondent`, it wrote to this pathway about this patient (looked up when not
     given); `trusted_domain`, its domain is on the MSSanté trusted list (looked up when not given); its profession
     and structure are what the coordination recorded for it (`!equipe ajouter <adresse> …`)."""
@@ -68,6 +68,8 @@ async def facts_for(stores: SharingStores, *, pathway: Pathway, user_id: str, ac
     team = set(await stores.pathways.usual_team(pathway.patient_id))
     team |= {u for u, state, rule in await stores.pathways.members(pathway.id)
              if state in ACTIVE and "team." in rule}   # in by a team-of-care rule
+    if joining_team:   # brought into the patient's team of care by its inviter: decided as such, kept only if allowed
+        team.add(user_id)
     recipient = Recipient(
         kind="external" if external else "member", user_or_address=user_id,
         category=category_of(stores.knobs, profession) if profession else None, in_roster=member is not None,
