@@ -205,6 +205,8 @@ def decide(f: Facts) -> Decision:
             return _allow("trace.export", "Export de la trace par la coordination.")
         return _deny("trace.export", "L'export de la trace est réservé à la coordination de la structure.")
     r = f.recipient
+    if r.kind == "external" and r.category in (Category.SOCIAL, Category.OTHER):
+        return _non_health(f)   # recorded as non-health by the coordination: a colleague's rules, mail or not
     if r.kind == "external" and r.correspondent and f.knobs.mail_correspondents_in_team:
         return _allow("team.correspondent", f"{who} a écrit à l'équipe au sujet de ce patient dans ce parcours : "
                                             "il prend part à ses soins.")

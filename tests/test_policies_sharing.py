@@ -20,6 +20,8 @@ CARDIO = Recipient("external", "dr.x@chu-demo.mssante.test", None, False, truste
 CORRESPONDENT = Recipient("external", "dr.x@chu-demo.mssante.test", None, False, correspondent=True,
                           trusted_domain=True)
 STRANGER = Recipient("external", "someone@mail.example", None, False, correspondent=True)
+SOCIAL_OUT = Recipient("external", "as@ccas-demo.mssante.test", Category.SOCIAL, False, correspondent=True,
+                       trusted_domain=True)   # a social worker of another structure, recorded by the coordination
 PROFESSION = {"@gp:hs": "medecin", "@nurse2:hs": "infirmier", "@ass:hs": "assistant-service-social",
               "@sec:hs": "secretaire-medicale", "@coord:hs": "coordinateur"}
 
@@ -154,3 +156,19 @@ def test_a_name_says_who_the_reason_is_about_and_never_who_is_in_the_team():
     assert decided.allowed and decided.rule == "team.health"
     assert decided.reason.startswith("Dr Paul Martin est un professionnel de santé")
     assert not decide(facts(replace(NURSE_OUT, name="@gp:hs"))).allowed, "a name matching a member's id grants nothing"
+
+
+
+@pytest.mark.parametrize("category, consented, allowed, rule", [
+    ("soins", True, False, "non_health.category_not_allowed"),
+    ("social", False, False, "non_health.no_consent"),
+    ("social", True, True, "non_health.allowed"),
+])
+def test_an_external_recorded_as_non_health_is_under_the_non_health_rules_even_as_a_correspondent(
+        category, consented, allowed, rule):
+    """Writing to the team made a correspondent part of the team of care (team.correspondent); one the coordination
+    recorded as a social worker is not a health professional for that (issue 24, item 6)."""
+    consents = [consent(SOCIAL_OUT.user_or_address, categories=("social",))] if consented else []
+    d = decide(facts(SOCIAL_OUT, category=category, consents=consents, action=Action.RELAY_OUT,
+                     profession="assistant-service-social"))
+    assert (d.allowed, d.rule) == (allowed, rule), d
