@@ -172,6 +172,8 @@ class MailPort(Protocol):
 
     async def forget_puppet_room(self, user_id: str, room_id: str) -> None: ...
 
+    async def correspondent_pathways(self, address: str) -> list[str]: ...
+
 
 class DocumentsPort(Protocol):
     """The pathways' document index (liaison.stores.documents.DocumentStore): the indexer and `!docs`."""

@@ -83,3 +83,31 @@ async def test_the_quarantine_room_follows_the_coordination(world):
     await world.say(COORD, f"!equipe ajouter {GP} médecin")
     assert world.m.room(quarantine).membership[GP] == "leave" and world.m.room(quarantine).membership[OUTSIDER] == "leave"
     assert world.m.room(quarantine).membership[COORD] == "join" and BRIDGE in world.m.room(quarantine).membership
+
+
+async def test_recording_what_a_correspondent_is_applies_the_objections_that_now_reach_it(world):
+    """A change of what the coordination records of an external address is a change of fact: its puppet is decided
+    again in the rooms of the patients it wrote about. An objection to social workers reaches the address once it is
+    recorded as one, and its replies are decided under the non-health rules (issue 24, items 1 and 6)."""
+    from bridge.store import BridgeStore, Puppet
+    from liaison.enforcement import decide_at
+
+    address, puppet = "as@chu.mssante.fr", "@mss_0c6f2a9e:hs"
+    room = await world.open()
+    pathway = await world.pathway(room)
+    await BridgeStore(world.s.pathways.engine).add_puppet(Puppet(address, puppet, "A. S."))
+    await world.s.mail.add_correspondent(pathway.id, address, "ins")   # it wrote about this patient
+    world.m.add_account(puppet, "A. S.")
+    world.m.room(room).membership[puppet] = "join"
+    objected = await world.say(COORD, "!opposition assistante sociale", room)
+    assert objected.text.startswith("Opposition enregistrée"), objected.text
+    assert world.m.room(room).membership[puppet] == "join", "its profession is not known yet"
+
+    same = await world.say(COORD, f"!equipe ajouter {address} médecin")
+    assert "Retiré" not in same.text and world.m.room(room).membership[puppet] == "join"
+    changed = await world.say(COORD, f"!equipe ajouter {address} assistante sociale")
+    assert changed.text.endswith("Retiré(e) des salons de 1 parcours où la loi ne l'admet plus."), changed.text
+    assert world.m.room(room).membership[puppet] == "leave" and "objection.profession" in world.m.kicked[-1][2]
+    await world.say(COORD, "!opposition lever assistante sociale", room)
+    reply = await decide_at(world.s.sharing, "mail.out.reply", pathway=pathway, recipient=address, actor=GP)
+    assert not reply.decision.allowed and reply.decision.rule.startswith("non_health."), reply.decision

@@ -59,8 +59,10 @@ async def _removing(ctx: Context[TeamPorts]) -> Reply:
     who = ctx.args["qui"]
     if not who.startswith("@"):
         done = await ctx.services.contacts.remove(who, actor=ctx.sender)
-        return Reply.plain(f"{who} n'est plus un correspondant connu de la structure." if done
-                           else f"{who} n'est pas un correspondant connu de la structure.")
+        if not done:
+            return Reply.plain(f"{who} n'est pas un correspondant connu de la structure.")
+        removed = await redecide_correspondent(ctx.services, who, ctx.sender)
+        return Reply.plain(f"{who} n'est plus un correspondant connu de la structure." + _rooms_left(removed))
     if await ctx.services.roster.remove(who, actor=ctx.sender):
         removed = await redecide_member(ctx.services, who, ctx.sender)
         return Reply.plain(f"{who} ne fait plus partie de l'équipe (modification tracée)." + _rooms_left(removed))
@@ -144,9 +146,28 @@ async def _external_add(ctx: Context[TeamPorts], address: str, words: Words) -> 
                            f"kiné). Utilisation : {ctx.usage}")
     await ctx.services.contacts.upsert(address, name="", profession=profession, structure=structure.strip(),
                                        actor=ctx.sender)
+    removed = await redecide_correspondent(ctx.services, address, ctx.sender)
     where = f", {structure.strip()}" if structure.strip() else ""
     return Reply.plain(f"Correspondant MSSanté {address} : {profession.label}{where}. Les consentements et oppositions "
-                       "par profession ou par structure s'appliquent désormais à cette adresse.")
+                       "par profession ou par structure s'appliquent désormais à cette adresse."
+                       + _rooms_left(removed))
+
+
+async def redecide_correspondent(services: TeamPorts, address: str, actor: str) -> int:
+    """An external address's facts changed (its recorded profession or structure, or its record removed): every
+    patient it wrote about is decided again, and its puppet removed where the law no longer admits it."""
+    if services.mail is None:
+        return 0
+    pathways = [await services.pathways.pathway(p) for p in await services.mail.correspondent_pathways(address)]
+    patients, removed_from = set(), 0
+    for pathway in pathways:
+        if pathway.patient_id in patients or pathway.status not in ("open", "closed"):
+            continue
+        patients.add(pathway.patient_id)
+        if address.lower() in {w.lower() for w in await reevaluate(services, pathway, actor,
+                                                                    "Changement d'un correspondant de la structure")}:
+            removed_from += sum(1 for p in pathways if p.patient_id == pathway.patient_id)
+    return removed_from
 
 
 async def _list(roster: RosterPort) -> Reply:

@@ -200,6 +200,13 @@ class MailStore(Store):
                 await conn.execute(text("UPDATE mss_correspondent SET basis = :b WHERE pathway_id = :p AND "
                                         "address = :a"), {"p": pathway_id, "a": address.lower(), "b": basis})
 
+    async def correspondent_pathways(self, address: str) -> list[str]:
+        """The pathways this address wrote about (whatever the basis): where its puppet may be a member."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text("SELECT DISTINCT pathway_id FROM mss_correspondent WHERE address = :a"),
+                                      {"a": address.lower()})
+            return [r.pathway_id for r in rows]
+
     async def is_correspondent(self, pathway_id: str, address: str) -> bool:
         """It wrote about this patient in a way that shows it takes part in their care (the INS of a document,
         or a mail the coordination routed): a pathway code alone, or answering a mail, proves nothing."""
