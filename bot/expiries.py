@@ -10,7 +10,8 @@ from typing import Protocol
 
 import structlog
 
-from bot.enforce import EnforcePorts, reevaluate
+from bot.enforce import EnforcePorts
+from bot.facts_changed import patient_changed
 from liaison.clock import Clock
 from liaison.stores.consents import ConsentStore
 
@@ -36,7 +37,7 @@ class ConsentExpiries:
         applied = 0
         for patient_id, consent_ids in due.items():
             pathways = await self.s.pathways.of_patient(patient_id)
-            removed = await reevaluate(self.s, pathways[0], self.s.settings.bot_user_id, WHY) if pathways else []
+            removed = await patient_changed(self.s, pathways[0], self.s.settings.bot_user_id, WHY) if pathways else []
             await self.s.consents.mark_expiry_applied(consent_ids)
             applied += len(consent_ids)
             log.info("consent.expiry_applied", patient_id=patient_id, consents=len(consent_ids), removed=len(removed))

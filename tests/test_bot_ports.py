@@ -19,8 +19,8 @@ from typing import Any, Protocol
 import pytest
 
 import bot
-from bot import archive, bridge_setup, circle, documents, enforce, expiries, members as people, newcomers, \
-    opening, preconditions, rooms, watch
+from bot import archive, bridge_setup, circle, documents, enforce, expiries, facts_changed, members as people, \
+    newcomers, opening, preconditions, rooms, watch
 from bot.commands import FAMILIES, build_registry
 from bot.commands import consents, documents as documents_commands, mss, pathways, team, trace
 from bot.services import Services
@@ -34,6 +34,7 @@ BOT_PORTS: list[type] = [
     opening.OpenerPorts, documents.IndexerPorts, newcomers.NewcomersPorts, archive.ArchivePorts,
     documents_commands.ListingPorts, documents_commands.DocumentPorts, consents.ConsentPorts, trace.AuditPorts,
     pathways.PathwayPorts, team.TeamPorts, mss.MssPorts, expiries.ExpiryPorts,
+    facts_changed.ChangePorts,
 ]
 
 
@@ -61,6 +62,7 @@ def _services_satisfy(s: Services) -> None:
     _18: team.TeamPorts = s
     _19: mss.MssPorts = s
     _20: expiries.ExpiryPorts = s
+    _21: facts_changed.ChangePorts = s
 
 
 def _bot_ports_defined() -> set[type]:

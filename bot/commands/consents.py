@@ -12,7 +12,8 @@ from typing import Protocol
 
 from bot.ports import ConsentsPort, TracePort
 from bot.registry import Arg, ArgError, Audience, Context, Reply, command, fold, group
-from bot.enforce import EnforcePorts, reevaluate
+from bot.enforce import EnforcePorts
+from bot.facts_changed import patient_changed
 from bot.members import names, person
 from bot.rooms import CIRCLE_NO_CHANGE, ShowPorts, may_show
 from liaison.clock import Clock
@@ -117,7 +118,7 @@ async def _withdrawing(ctx: Context[ConsentPorts]) -> Reply:
     if not count:
         return Reply.plain(f"Aucun consentement en vigueur pour {label} : rien à retirer.")
     ref = await _traced(ctx, pathway, "consent.withdrawn", value)
-    removed = await reevaluate(ctx.services, pathway, ctx.sender, "Consentement retiré")
+    removed = await patient_changed(ctx.services, pathway, ctx.sender, "Consentement retiré")
     return Reply.plain(f"Consentement retiré pour {label} (trace {ref})." + await _removed(ctx, removed))
 
 
@@ -181,7 +182,7 @@ async def _objecting(ctx: Context[ConsentPorts]) -> Reply:
                                                  actor=ctx.sender) is None:
         return Reply.plain(f"Une opposition est déjà en vigueur pour {label} : rien de plus n'a été enregistré.")
     ref = await _traced(ctx, pathway, "objection.recorded", value)
-    removed = await reevaluate(ctx.services, pathway, ctx.sender, "Opposition du patient")
+    removed = await patient_changed(ctx.services, pathway, ctx.sender, "Opposition du patient")
     return Reply.plain(f"Opposition enregistrée pour {label} : elle prend effet immédiatement (trace {ref})."
                        + await _removed(ctx, removed))
 

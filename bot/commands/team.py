@@ -3,25 +3,18 @@ from __future__ import annotations
 
 from typing import Protocol
 
-import structlog
-
 from bot.arguments import account_or_address
-from bot.bridge_setup import BridgeSetupPorts, check_quarantine_members
-from bot.enforce import EnforcePorts, align_coordination, reevaluate
+from bot.facts_changed import ChangePorts, correspondent_changed, member_changed
 from bot.ports import RosterPort
 from bot.registry import Arg, Audience, Context, Reply, Words, group
 from bot.reply import table
-from liaison.matrix import MatrixError
 from policies.professions import (Category, Profession, ProfessionalIdError, check_professional_id, find_profession,
                                   written_sex)
 
-log = structlog.get_logger(__name__)
 
-
-class TeamPorts(EnforcePorts, BridgeSetupPorts, Protocol):
+class TeamPorts(ChangePorts, Protocol):
     """What `!equipe` reads and changes: the roster, the recorded correspondents, the homeserver's display names;
-    and, when a member's facts change, every room of their patients evaluated again (bot/enforce.py), and the
-    quarantine room's members (bot/bridge_setup.py)."""
+    and what a change of those facts re-decides (bot/facts_changed.py)."""
 
 
 equipe = group("equipe", en="team", who=Audience.STAFF, default="liste",
@@ -61,10 +54,10 @@ async def _removing(ctx: Context[TeamPorts]) -> Reply:
         done = await ctx.services.contacts.remove(who, actor=ctx.sender)
         if not done:
             return Reply.plain(f"{who} n'est pas un correspondant connu de la structure.")
-        removed = await redecide_correspondent(ctx.services, who, ctx.sender)
+        removed = await correspondent_changed(ctx.services, who, ctx.sender)
         return Reply.plain(f"{who} n'est plus un correspondant connu de la structure." + _rooms_left(removed))
     if await ctx.services.roster.remove(who, actor=ctx.sender):
-        removed = await redecide_member(ctx.services, who, ctx.sender)
+        removed = await member_changed(ctx.services, who, ctx.sender)
         return Reply.plain(f"{who} ne fait plus partie de l'équipe (modification tracée)." + _rooms_left(removed))
     return Reply.plain(f"{who} ne fait pas partie de l'équipe.")
 
@@ -101,33 +94,12 @@ async def _add(ctx: Context[TeamPorts], user_id: str, words: list[str]) -> Reply
     changed = await ctx.services.roster.upsert(user_id, name, profession, actor=ctx.sender,
                                                 professional_id=professional_id, coordinator=coordinator, sex=sex)
     # A new profession, or a role lost: the rooms they are in are decided again with the new facts
-    removed = await redecide_member(ctx.services, user_id, ctx.sender) if changed and known else 0
+    removed = await member_changed(ctx.services, user_id, ctx.sender) if changed and known else 0
     what = "ajouté(e) à l'équipe" if changed else "déjà dans l'équipe, sans changement"
     role = ", coordination" if coordinator else ""
     hint = "" if coordinator or profession.key != "coordinateur" else (
         " Sans le rôle de coordination : pour le donner, ajoutez « coordination » à la fin de la commande.")
     return Reply.plain(f"{name} ({user_id}), {profession.label_for(sex)}{role} : {what}.{hint}{_rooms_left(removed)}")
-
-
-async def redecide_member(services: TeamPorts, user_id: str, actor: str) -> int:
-    """A member's facts changed (left the team, another profession, another role): the coordination's power in the
-    rooms of their pathways follows the roster, and every room of every patient whose pathway they are in is
-    decided again; they are removed where the law no longer admits them (told in the room, with the rule). The
-    number of pathways they were removed from."""
-    try:
-        await check_quarantine_members(services)   # the quarantine room is the coordination's
-    except MatrixError as err:
-        log.warning("team.quarantine_check_failed", error=str(err)[:200])
-    pathways = [p for p, _ in await services.pathways.visible_to(user_id, everything=False)]
-    patients, removed_from = set(), 0
-    for pathway in pathways:
-        await align_coordination(services, pathway)   # a coordinator demoted is no longer above the others
-        if pathway.patient_id in patients:
-            continue
-        patients.add(pathway.patient_id)
-        if user_id in await reevaluate(services, pathway, actor, "Changement dans l'équipe de la structure"):
-            removed_from += sum(1 for p in pathways if p.patient_id == pathway.patient_id)
-    return removed_from
 
 
 def _rooms_left(count: int) -> str:
@@ -146,28 +118,11 @@ async def _external_add(ctx: Context[TeamPorts], address: str, words: Words) -> 
                            f"kiné). Utilisation : {ctx.usage}")
     await ctx.services.contacts.upsert(address, name="", profession=profession, structure=structure.strip(),
                                        actor=ctx.sender)
-    removed = await redecide_correspondent(ctx.services, address, ctx.sender)
+    removed = await correspondent_changed(ctx.services, address, ctx.sender)
     where = f", {structure.strip()}" if structure.strip() else ""
     return Reply.plain(f"Correspondant MSSanté {address} : {profession.label}{where}. Les consentements et oppositions "
                        "par profession ou par structure s'appliquent désormais à cette adresse."
                        + _rooms_left(removed))
-
-
-async def redecide_correspondent(services: TeamPorts, address: str, actor: str) -> int:
-    """An external address's facts changed (its recorded profession or structure, or its record removed): every
-    patient it wrote about is decided again, and its puppet removed where the law no longer admits it."""
-    if services.mail is None:
-        return 0
-    pathways = [await services.pathways.pathway(p) for p in await services.mail.correspondent_pathways(address)]
-    patients, removed_from = set(), 0
-    for pathway in pathways:
-        if pathway.patient_id in patients or pathway.status not in ("open", "closed"):
-            continue
-        patients.add(pathway.patient_id)
-        if address.lower() in {w.lower() for w in await reevaluate(services, pathway, actor,
-                                                                    "Changement d'un correspondant de la structure")}:
-            removed_from += sum(1 for p in pathways if p.patient_id == pathway.patient_id)
-    return removed_from
 
 
 async def _list(roster: RosterPort) -> Reply:
