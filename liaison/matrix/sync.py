@@ -68,6 +68,11 @@ def read_sync(resp: SyncResponse, own: str, waiting: Waiting, decrypt: Callable)
     for room_id, info in resp.rooms.invite.items():
         batch.invites.append(Invite(room_id, _inviter(info.invite_state, own)))
     for room_id, info in resp.rooms.join.items():
+        if info.timeline.limited:   # a gap: the membership changes it hides come in the state section
+            in_timeline = {getattr(e, "event_id", None) for e in info.timeline.events}
+            for event in info.state:
+                if isinstance(event, RoomMemberEvent) and event.event_id not in in_timeline:
+                    _collect(room_id, event, own, batch, waiting)
         for event in info.timeline.events:
             _collect(room_id, event, own, batch, waiting)
         for event in info.ephemeral:
