@@ -11,7 +11,7 @@ from email.utils import make_msgid
 from nio import RoomMemberEvent
 
 from bridge.imap import ImapClient, ImapSettings
-from liaison.puppet_names import puppet_localpart
+from liaison.puppet_names import puppet_id_key, puppet_localpart
 from bridge.smtp import SmtpClient, SmtpSettings
 from bridge.xdm import XdmAuthor, XdmOut, write_xdm
 from policies.ins import nir_key
@@ -144,7 +144,7 @@ class Structure:
 
     def puppet(self, address: str) -> str:
         """The user id of `address`'s puppet (opaque: keyed with the bridge's secret, see bridge/puppets.py)."""
-        return f"@{puppet_localpart('mss_', address, self.puppet_key)}:{self.server_name}"
+        return f"@{puppet_localpart('mss_', address, puppet_id_key(self.puppet_key))}:{self.server_name}"
 
 
 def is_puppet(sender: str) -> bool:
