@@ -90,13 +90,16 @@ async def post_mail(d: PostingPorts, *, mail_id: str, mail: InboundMail, xdm: Xd
         event_id = await matrix.send(p.room_id, with_relation(message_content(mail, route, len(allowed)),
                                                               route.thread_root), txn_id("mss-in", mail_id))
         root = route.thread_root or event_id
-        # Known at once, before the files: a member may answer the text while they are still being posted.
+        # Known at once, before the files: a member may answer the text while they are still being posted. The
+        # correspondent first: a reply the relay finds a thread for is decided knowing who wrote it (a stop between
+        # the two left a thread without its correspondent, and the reply caught up after the restart was refused).
+        await d.mail.add_correspondent(p.id, mail.from_address, route.basis)
         await d.mail.add_thread(Thread(mid, p.id, p.room_id, event_id, root, mail.from_address, mail.subject))
     else:   # a pass cut short (crash, homeserver away) posted the text: the rest now, the text not again
         event_id, root = earlier.event_id, earlier.thread_root
         if any(x.allowed for x in looked):
             matrix = await _rest_poster(d, puppet, matrix, p.room_id, by_hand)
-    await d.mail.add_correspondent(p.id, mail.from_address, route.basis)
+        await d.mail.add_correspondent(p.id, mail.from_address, route.basis)
     # Removed between the text and a file, the puppet is refused (M_FORBIDDEN): the pass ends, and the next one
     # asks the sharing law again (an objection removes it too) before it posts the rest.
     indexed = [(x, await post_file(d, matrix, mail_id=mail_id, mail=mail, pathway_id=p.id, room_id=p.room_id,

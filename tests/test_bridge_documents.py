@@ -16,6 +16,7 @@ import shutil
 import tempfile
 
 import time
+from dataclasses import replace
 from datetime import date
 from types import SimpleNamespace
 
@@ -483,3 +484,25 @@ async def test_an_antivirus_that_does_not_answer_makes_the_mail_wait_then_refuse
     [(_, notice)] = bridge.sent.values()
     assert notice["body"].count("n'a pas été déposé") == 2 and "document.scan_failed" in notice["body"]
     assert "renvoyer" in notice["body"] and "Réessayez" not in notice["body"], "a mail is not retried by the room"
+
+
+async def test_a_thread_the_relay_can_find_always_has_its_correspondent(engine):
+    """A stop between a mail's text and its records (CI saw it under load: the bridge stopped right after the text,
+    and the reply caught up after the restart was refused, its writer not yet known as a correspondent). Whenever
+    the thread is known, so is who wrote it."""
+    d, route, puppet, bridge = await _deps(engine)
+    route = replace(route, basis="ins")   # routed by the INS of its document: its writer takes part in the care
+    mail = parse_mail(_mixed_mail())
+    recorded = d.mail.add_thread
+
+    async def stopped(*_args, **_kwargs):
+        raise asyncio.CancelledError()   # the service stops here
+
+    d.mail.add_thread = stopped
+    with pytest.raises(asyncio.CancelledError):
+        await post_mail(d, mail_id="mail-4", mail=mail, xdm=xdm_of(mail), route=route)
+    assert await d.mail.is_correspondent(route.pathway.id, CARDIO), "recorded before the thread"
+    d.mail.add_thread = recorded
+    first = await post_mail(d, mail_id="mail-4", mail=mail, xdm=xdm_of(mail), route=route)
+    thread = await d.mail.thread_of_event(first)
+    assert thread is not None and await d.mail.is_correspondent(thread.pathway_id, thread.correspondent)
