@@ -1,8 +1,9 @@
 """Room messages the homeserver never pushed. Synapse keeps the events queued for an appservice in memory and
 loses them when it restarts (matrix-org/synapse#11637, open): a reply written in the seconds before would never be
 mailed. So after the bridge starts, and each time its own sync comes back after the homeserver was away, the
-last messages of the rooms it is in that hold a mail thread (only there can a message be a reply to relay) are
-read back and those it never received are kept as if pushed. Events
+last messages of the rooms it is in that hold a mail thread or a puppet (only there can a message be a reply to
+relay; a puppet's room counts too, since a mail's text is posted before its thread is recorded, and a stop between
+the two left the room unread) are read back and those it never received are kept as if pushed. Events
 are deduplicated by id, forever (as_event keeps every id it saw): nothing is relayed twice, and what is relayed
 late is decided at that moment like any other (bridge/outbound.py)."""
 from __future__ import annotations
@@ -46,7 +47,7 @@ async def catch_up(d: CatchUpPorts, store: BridgeStore, wanted: Callable[[dict[s
     """The number of events found that had not been pushed (they are then pending, and the relay woken)."""
     since, rooms, found = d.clock.now_ms() - LOOKBACK_MS, 0, 0
     try:
-        threaded = await d.mail.thread_rooms()
+        threaded = await d.mail.thread_rooms() | await store.puppet_rooms()
         joined = [r for r in await d.matrix.joined_rooms() if r in threaded]
     except (MatrixError, OSError, SQLAlchemyError) as err:
         log.warning("bridge.catch_up_failed", error=str(err)[:200])

@@ -180,6 +180,11 @@ class BridgeStore(Accounts):
             await conn.execute(text("INSERT INTO mss_puppet_room (user_id, room_id) VALUES (:u, :r) "
                                     "ON CONFLICT (user_id, room_id) DO NOTHING"), {"u": user_id, "r": room_id})
 
+    async def puppet_rooms(self) -> set[str]:
+        """Every room a puppet entered: where a mail's text may be, even before its thread is recorded."""
+        async with self.engine.connect() as conn:
+            return {r.room_id for r in await conn.execute(text("SELECT DISTINCT room_id FROM mss_puppet_room"))}
+
     async def remove_puppet_room(self, user_id: str, room_id: str) -> None:
         async with self.engine.begin() as conn:
             await conn.execute(text("DELETE FROM mss_puppet_room WHERE user_id = :u AND room_id = :r"),
