@@ -5,8 +5,11 @@ a mail before it leaves the inbox, a reply before it is sent; every table dedupe
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -106,6 +109,22 @@ class BridgeStore(Accounts):
     def __init__(self, engine, clock: Clock | None = None) -> None:
         super().__init__(engine, clock)
         self.new_events, self.new_mail_out = Doorbell(), Doorbell()
+        self._claims: dict[str, tuple[asyncio.Lock, list[int]]] = {}   # out id -> lock, its users (in flight only)
+
+    @contextlib.asynccontextmanager
+    async def claimed(self, out_id: str) -> AsyncIterator[None]:
+        """One mail's send (bridge/outbox.py) and its edit or deletion (bridge/corrections.py), one after the other:
+        an edit never lands while the old text is leaving, a deletion never says « rien n'est parti » of a mail
+        that did. In memory: one bridge process sends."""
+        lock, users = self._claims.setdefault(out_id, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                self._claims.pop(out_id, None)
 
     # -- appservice transactions --------------------------------------------
 
@@ -339,14 +358,14 @@ class BridgeStore(Accounts):
 
     async def replace_queued(self, out_id: str, raw: bytes) -> bool:
         """A mail still queued gets a new text (its author edited it); False when it has left meanwhile."""
-        async with self.engine.begin() as conn:
+        async with self.claimed(out_id), self.engine.begin() as conn:
             result = await conn.execute(text("UPDATE mail_out SET raw = :raw WHERE id = :i AND state = 'queued'"),
                                         {"raw": bytes_param(self.engine, raw), "i": out_id})
         return bool(result.rowcount)
 
     async def withdraw(self, out_id: str) -> bool:
         """A mail still queued never leaves (its author deleted it); False when it has left meanwhile."""
-        async with self.engine.begin() as conn:
+        async with self.claimed(out_id), self.engine.begin() as conn:
             result = await conn.execute(text("UPDATE mail_out SET state = 'withdrawn', raw = NULL, last_error = NULL "
                                              "WHERE id = :i AND state = 'queued'"), {"i": out_id})
         return bool(result.rowcount)

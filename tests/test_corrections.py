@@ -5,6 +5,7 @@ The pure reading of edits and deletions, then the relay out's own code (`bridge.
 tests/test_bridge_corrections.py)."""
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 from datetime import date
@@ -283,3 +284,49 @@ async def test_a_deletion_of_a_message_never_mailed_does_nothing(relay):
     deletion = await w.delete(plain)
     await w.flush()
     assert w.smtp.sent == [] and await _state(w, deletion) == "ignored"
+
+
+async def _while_leaving(w, act):
+    """`act` (an edit or a deletion) arrives while the outbox's SMTP transaction for the reply is under way."""
+    gate, entered, send = asyncio.Event(), asyncio.Event(), w.smtp.send
+
+    async def slow(raw: bytes, **kw) -> None:
+        entered.set()
+        await gate.wait()
+        await send(raw, **kw)
+
+    w.smtp.send = slow
+    sending = asyncio.create_task(outbox.run(w.d))
+    try:
+        original = await w.reply("Rendez-vous lundi")
+        await asyncio.wait_for(entered.wait(), 5)
+        [out_id] = list(w.d.store._claims)
+        acting = asyncio.create_task(act(original))
+        while not acting.done() and w.d.store._claims[out_id][1][0] < 2:   # the act waits for the send to end
+            await asyncio.sleep(0.01)
+        gate.set()
+        await asyncio.wait_for(acting, 5)
+        w.smtp.send = send
+        async with asyncio.timeout(5):   # the outbox sends what the act queued, then has nothing left
+            while await w.d.store.depth():
+                await asyncio.sleep(0.01)
+    finally:
+        sending.cancel()
+        await asyncio.gather(sending, return_exceptions=True)
+    return original
+
+
+async def test_an_edit_while_the_old_text_is_leaving_follows_it_as_a_correction(relay):
+    w = relay
+    await _while_leaving(w, lambda original: w.edit(original, "Rendez-vous mardi"))
+    assert [_body(m).split("\n\n-- ")[0] for m in w.smtp.sent][0] == "Rendez-vous lundi"
+    assert len(w.smtp.sent) == 2, "the text that left is followed by its correction, never lost"
+    assert "Rendez-vous mardi" in _body(w.smtp.sent[1]) and "Correction du message" in _body(w.smtp.sent[1])
+
+
+async def test_a_deletion_while_the_reply_is_leaving_is_followed_by_the_retract_notice(relay):
+    w = relay
+    original = await _while_leaving(w, w.delete)
+    assert len(w.smtp.sent) == 2 and _body(w.smtp.sent[1]).startswith("Message retiré par son auteur")
+    assert (await w.d.store.outgoing_by_event(original)).state == "sent"
+    assert not any("Rien n'est parti" in b for b in w.bridge.bodies(ROOM)), "never told it did not leave"
