@@ -85,8 +85,10 @@ class Appservice:
         return web.json_response({})
 
     def wanted(self, event) -> bool:
-        """Only what may be relayed out: room messages from people (not our puppets' own posts)."""
-        return (isinstance(event, dict) and event.get("type") in ("m.room.message", "m.room.encrypted")
+        """Only what may be relayed out: room messages from people (not our puppets' own posts), and deletions
+        (a deleted message waiting in the outbox never leaves, bridge/corrections.py); edits are messages."""
+        return (isinstance(event, dict) and event.get("type") in ("m.room.message", "m.room.encrypted",
+                                                                  "m.room.redaction")
                 and "state_key" not in event and not self.is_puppet(str(event.get("sender", ""))))
 
     async def ping(self, request: web.Request) -> web.Response:

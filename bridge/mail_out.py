@@ -1,6 +1,7 @@
 """Compose the mails the bridge sends (pure: values in, an EmailMessage or bytes out)."""
 from __future__ import annotations
 
+import email
 import email.policy
 import hashlib
 import re
@@ -15,6 +16,7 @@ from bridge.mail_from import from_field
 from bridge.sanitize import header_text  # noqa: F401  (one header guard for the bridge)
 from liaison.clock import SystemClock
 MAX_REFERENCES = 20
+SIGNATURE_MARK = "\n\n-- \n"   # the signature follows it, last in the text
 _LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)"
 _DOMAIN = re.compile(rf"^{_LABEL}(?:\.{_LABEL})+$")
 _LOCAL = re.compile(r"^[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*$")
@@ -133,7 +135,7 @@ def compose(*, from_address: str, from_display: str, to: str, subject: str, text
 
     body = str(text).replace("\r\n", "\n").replace("\r", "\n")
     if signature:
-        body += "\n\n-- \n" + str(signature).replace("\r\n", "\n").replace("\r", "\n")
+        body += SIGNATURE_MARK + str(signature).replace("\r\n", "\n").replace("\r", "\n")
     msg.set_content(body, subtype="plain", charset="utf-8", cte="quoted-printable")
     for attachment in attachments:
         ctype = attachment.content_type.strip().lower()
@@ -148,3 +150,20 @@ def compose(*, from_address: str, from_display: str, to: str, subject: str, text
 def as_bytes(msg: EmailMessage) -> bytes:
     """The wire form of the message, CRLF line endings (SMTP policy)."""
     return msg.as_bytes(policy=email.policy.SMTP)
+
+
+def retext(raw: bytes, text: str, now: datetime | None = None) -> bytes | None:
+    """The same queued mail (headers, Message-ID, signature) with a new text, for an edit made before it left;
+    None for a mail with attachments (a document's text is not edited)."""
+    msg = email.message_from_bytes(raw, policy=email.policy.default)   # \n inside, CRLF again on the wire
+    if msg.is_multipart():
+        return None
+    body = msg.get_content()
+    body = body.replace("\r\n", "\n")
+    signature = body[body.rindex(SIGNATURE_MARK):] if SIGNATURE_MARK in body else ""
+    new = str(text).replace("\r\n", "\n").replace("\r", "\n") + signature
+    if now is not None:
+        del msg["Date"]
+        msg["Date"] = format_datetime(now if now.tzinfo else now.replace(tzinfo=timezone.utc))
+    msg.set_content(new, subtype="plain", charset="utf-8", cte="quoted-printable")
+    return as_bytes(msg)

@@ -11,14 +11,14 @@ from typing import Protocol
 
 import structlog
 
-from bridge import documents_out, outbox
+from bridge import corrections, documents_out, outbox
 from bridge.metrics import Metrics
 from bridge.mail_out import OutAttachment, as_bytes, compose, message_id_for
 from bridge.puppets import Puppets
 from bridge.store import BridgeStore, PendingEvent
 from liaison.sharing_facts import SharingStores
 from liaison.stores.mail import MailStore, Request, Thread
-from liaison.matrix import KeysMissing, MatrixError, PushedMessage, notice, txn_id
+from liaison.matrix import KeysMissing, MatrixError, PushedMessage, notice, redaction, txn_id
 from liaison.enforcement import decide_at
 
 log = structlog.get_logger(__name__)
@@ -30,7 +30,7 @@ NOT_RELAYED = "⚠️ non transmis"
 DOCUMENT_FETCH_GIVE_UP = 10  # tries at fetching a document to send (!doc envoyer), 2 s to 60 s apart (~4 min)
 
 
-class OutboundPorts(documents_out.PackPorts, outbox.LaterPorts, Protocol):
+class OutboundPorts(documents_out.PackPorts, outbox.LaterPorts, corrections.CorrectionPorts, Protocol):
     """What relaying room messages out uses: the pushed events, the mail threads, the sharing law asked again, who
     is ours (puppets), the queue; and packing a document (`documents_out.PackPorts`: settings, roster, clock…)."""
 
@@ -84,6 +84,9 @@ class Outbound:
     async def _process(self, p: PendingEvent) -> None:
         d, event = self.d, p.event
         event_id = event.get("event_id", "")
+        if (deleted := redaction(event)) is not None:   # never encrypted: what it removes is in clear
+            await d.store.finish_event(event_id, await corrections.redacted(self, deleted))
+            return
         if self._ours(str(event.get("sender", ""))):
             await d.store.finish_event(event_id, "ignored")   # our own posts: nothing to decrypt
             return
@@ -142,6 +145,8 @@ class Outbound:
         d = self.d
         if self._ours(msg.sender) or msg.msgtype == "m.notice" or msg.body.lstrip().startswith(("!", "/")):
             return "ignored"
+        if msg.replaces:   # an edit: its mail is corrected, or nothing (bridge/corrections.py)
+            return await corrections.edited(self, msg)
         thread = None
         for target in (msg.reply_to, msg.thread_root):
             if target and (thread := await d.mail.thread_of_event(target)):
@@ -183,7 +188,8 @@ class Outbound:
 
     async def queue(self, *, source: str, sender: str, pathway, room_id: str, address: str, subject: str, text: str,
                     thread_root: str, in_reply_to: str | None = None, references: tuple[str, ...] = (),
-                    attachments: tuple[OutAttachment, ...] = (), extra_headers: dict[str, str] | None = None) -> None:
+                    attachments: tuple[OutAttachment, ...] = (), extra_headers: dict[str, str] | None = None,
+                    corrects: str | None = None, correction: str | None = None) -> None:
         d, s = self.d, self.d.settings
         name, signature = await self.signer(sender, pathway.code)
         mid = message_id_for(source, s.domain)
@@ -194,7 +200,8 @@ class Outbound:
         await d.mail.add_thread(Thread(mid, pathway.id, room_id, source, thread_root, address, subject))
         if await d.store.enqueue(source_event_id=source, pathway_id=pathway.id, room_id=room_id, message_id=mid,
                                  recipient=address, raw=as_bytes(mail),
-                                 give_up_at=outbox.later_ms(d, s.give_up_seconds)):
+                                 give_up_at=outbox.later_ms(d, s.give_up_seconds), corrects=corrects,
+                                 correction=correction):
             d.metrics.relayed_out.inc()
 
     async def signer(self, user_id: str, code: str) -> tuple[str, str]:
@@ -206,9 +213,11 @@ class Outbound:
         return member.label, (f"{member.display_name}, {member.profession_label}\n{member.structure or structure}\n"
                               f"Envoyé depuis Liaison (parcours {code})")
 
-    async def notice(self, room_id: str, root: str, about: str, text: str) -> None:
-        try:   # a reply to the message it is about, in its thread
-            await self.d.matrix.send(room_id, notice(text, thread_root=root, reply_to=about), txn_id("mss-notice", about))
+    async def notice(self, room_id: str, root: str, about: str, text: str, key: str = "") -> None:
+        """A reply to the message it is about, in its thread; `key` (default: that message) makes it once."""
+        try:
+            await self.d.matrix.send(room_id, notice(text, thread_root=root, reply_to=about),
+                                     txn_id("mss-notice", key or about))
         except MatrixError as err:
             log.warning("outbound.notice_failed", room_id=room_id, error=str(err)[:200])
 

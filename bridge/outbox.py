@@ -72,8 +72,11 @@ def _when(seconds: int) -> str:
 async def run(d: OutboxPorts) -> None:
     while True:
         try:
-            for out in await d.store.due(d.clock.now_ms()):
-                await send_one(d, out)
+            for due in await d.store.due(d.clock.now_ms()):
+                async with d.store.claimed(due.id):   # read again once claimed: edited or withdrawn meanwhile
+                    out = await d.store.outgoing_by_id(due.id)
+                    if out is not None and out.state == "queued":
+                        await send_one(d, out)
             next_at = await d.store.next_due_at()
         except Exception:   # the database or the homeserver went away: the rows wait
             log.exception("outbox.pass_failed")

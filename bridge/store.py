@@ -5,8 +5,11 @@ a mail before it leaves the inbox, a reply before it is sent; every table dedupe
 """
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import json
 import uuid
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
 from sqlalchemy import text
@@ -59,6 +62,9 @@ class Outgoing:
     attempts: int
     give_up_at: int
     retry_notice: str | None
+    sent_at: int | None = None
+    corrects: str | None = None     # a correction or « retiré » notice: the source event of the mail it follows
+    correction: str | None = None   # … which: "edit" or "retract"
 
 
 async def _record_events(conn, events: list[dict], at: int) -> int:
@@ -76,11 +82,12 @@ async def _record_events(conn, events: list[dict], at: int) -> int:
 
 def _outgoing(r) -> Outgoing:
     return Outgoing(r.id, r.source_event_id, r.pathway_id, r.room_id, r.message_id, r.recipient,
-                    bytes_value(r.raw), r.state, r.attempts, r.give_up_at, r.retry_notice)
+                    bytes_value(r.raw), r.state, r.attempts, r.give_up_at, r.retry_notice, r.sent_at, r.corrects,
+                    r.correction)
 
 
 _OUT = ("id, source_event_id, pathway_id, room_id, message_id, recipient, raw, state, attempts, give_up_at, "
-        "retry_notice")
+        "retry_notice, sent_at, corrects, correction")
 
 
 class BridgeStore(Accounts):
@@ -102,6 +109,22 @@ class BridgeStore(Accounts):
     def __init__(self, engine, clock: Clock | None = None) -> None:
         super().__init__(engine, clock)
         self.new_events, self.new_mail_out = Doorbell(), Doorbell()
+        self._claims: dict[str, tuple[asyncio.Lock, list[int]]] = {}   # out id -> lock, its users (in flight only)
+
+    @contextlib.asynccontextmanager
+    async def claimed(self, out_id: str) -> AsyncIterator[None]:
+        """One mail's send (bridge/outbox.py) and its edit or deletion (bridge/corrections.py), one after the other:
+        an edit never lands while the old text is leaving, a deletion never says « rien n'est parti » of a mail
+        that did. In memory: one bridge process sends."""
+        lock, users = self._claims.setdefault(out_id, (asyncio.Lock(), [0]))
+        users[0] += 1
+        try:
+            async with lock:
+                yield
+        finally:
+            users[0] -= 1
+            if not users[0]:
+                self._claims.pop(out_id, None)
 
     # -- appservice transactions --------------------------------------------
 
@@ -267,15 +290,17 @@ class BridgeStore(Accounts):
     # -- outbox ---------------------------------------------------------------
 
     async def enqueue(self, *, source_event_id: str, pathway_id: str | None, room_id: str, message_id: str,
-                      recipient: str, raw: bytes, give_up_at: int) -> bool:
+                      recipient: str, raw: bytes, give_up_at: int, corrects: str | None = None,
+                      correction: str | None = None) -> bool:
         at = self.clock.now_ms()
         async with self.engine.begin() as conn:
             result = await conn.execute(text(
                 "INSERT INTO mail_out (id, source_event_id, pathway_id, room_id, message_id, recipient, raw, state, "
-                "next_attempt_at, give_up_at, created_at) VALUES (:i, :e, :p, :r, :m, :to, :raw, 'queued', :t, :g, :t) "
-                "ON CONFLICT DO NOTHING"),
+                "next_attempt_at, give_up_at, created_at, corrects, correction) VALUES (:i, :e, :p, :r, :m, :to, :raw, "
+                "'queued', :t, :g, :t, :c, :k) ON CONFLICT DO NOTHING"),
                 {"i": uuid.uuid4().hex, "e": source_event_id, "p": pathway_id, "r": room_id, "m": message_id,
-                 "to": recipient, "raw": bytes_param(self.engine, raw), "t": at, "g": give_up_at})
+                 "to": recipient, "raw": bytes_param(self.engine, raw), "t": at, "g": give_up_at, "c": corrects,
+                 "k": correction})
         if result.rowcount:
             self.new_mail_out.ring()
         return bool(result.rowcount)
@@ -328,6 +353,27 @@ class BridgeStore(Accounts):
             row = (await conn.execute(text(f"SELECT {_OUT} FROM mail_out WHERE source_event_id = :e"),
                                       {"e": event_id})).first()
         return _outgoing(row) if row else None
+
+    async def corrections_of(self, source_event_id: str, kind: str) -> list[Outgoing]:
+        """The corrections (`edit`) or « retiré » notices (`retract`) of a mail, oldest first."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text(f"SELECT {_OUT} FROM mail_out WHERE corrects = :e AND correction = :k "
+                                           "ORDER BY created_at"), {"e": source_event_id, "k": kind})
+            return [_outgoing(r) for r in rows]
+
+    async def replace_queued(self, out_id: str, raw: bytes) -> bool:
+        """A mail still queued gets a new text (its author edited it); False when it has left meanwhile."""
+        async with self.claimed(out_id), self.engine.begin() as conn:
+            result = await conn.execute(text("UPDATE mail_out SET raw = :raw WHERE id = :i AND state = 'queued'"),
+                                        {"raw": bytes_param(self.engine, raw), "i": out_id})
+        return bool(result.rowcount)
+
+    async def withdraw(self, out_id: str) -> bool:
+        """A mail still queued never leaves (its author deleted it); False when it has left meanwhile."""
+        async with self.claimed(out_id), self.engine.begin() as conn:
+            result = await conn.execute(text("UPDATE mail_out SET state = 'withdrawn', raw = NULL, last_error = NULL "
+                                             "WHERE id = :i AND state = 'queued'"), {"i": out_id})
+        return bool(result.rowcount)
 
     async def record_receipt(self, out_id: str, kind: str, status: str) -> bool:
         """True the first time this receipt is seen (so it is shown once)."""

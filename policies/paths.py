@@ -38,6 +38,12 @@ PATHS = {p.name: p for p in (
          "un nouveau courriel (!mss ecrire), mis en file"),
     Path("mail.out.send", Action.RELAY_OUT, "envoyer un courriel en attente",
          "un courriel de la boîte d'envoi, au moment où il part (jusqu'à 4 jours après)"),
+    Path("mail.out.correct", Action.RELAY_OUT, "corriger à l'extérieur",
+         "le nouveau texte d'une réponse modifiée dans le salon : il remplace le courriel en file, ou part en "
+         "correction dans le même fil s'il était déjà envoyé"),
+    Path("mail.out.retract", Action.RELAY_OUT, "signaler un message retiré",
+         "l'avis « message retiré par son auteur » (sans l'ancien texte) d'une réponse déjà envoyée puis "
+         "supprimée dans le salon"),
     Path("doc.send", Action.SEND_DOCUMENT, "envoyer un document",
          "un document du parcours en IHE_XDM (!doc envoyer), demandé puis préparé par le pont"),
     Path("mail.receipt", Action.RECEIPT, "accuser lecture",

@@ -89,6 +89,16 @@ class PushedMessage:
     file: dict | None = None      # m.file / m.image: the encrypted file (url, key, iv, hashes) or {"url": …}
     mimetype: str | None = None
     size: int | None = None
+    replaces: str | None = None   # an edit (m.replace): the event it corrects; body and msgtype are the new ones
+
+
+@dataclass(frozen=True)
+class Redaction:
+    """A message deleted in a room (m.room.redaction): who deleted which event."""
+    room_id: str
+    event_id: str
+    sender: str
+    redacts: str
 
 
 def file_message(room_id: str, event_id: str, sender: str, content: dict, timestamp: int) -> FileMessage | None:
@@ -128,13 +138,36 @@ def thread_root(relates: dict) -> str | None:
 
 
 def pushed_message(event: dict, content: dict) -> PushedMessage | None:
-    """A room message pushed to the appservice, from its (decrypted) content; None for an edit or a non-message."""
+    """A room message pushed to the appservice, from its (decrypted) content; None for a non-message.
+
+    An edit (`m.replace`) is read as its new content (`m.new_content`, not the « * … » fallback) with `replaces`
+    naming the edited event; an edit without a usable new content is None."""
     relates = content.get("m.relates_to") or {}
-    if relates.get("rel_type") == "m.replace" or "msgtype" not in content:
+    if not isinstance(relates, dict) or "msgtype" not in content:
         return None
+    base = dict(room_id=event["room_id"], event_id=event["event_id"], sender=event["sender"])
+    if relates.get("rel_type") == "m.replace":
+        new, target = content.get("m.new_content"), relates.get("event_id")
+        if not isinstance(new, dict) or "msgtype" not in new or not isinstance(target, str) or not target:
+            return None
+        return PushedMessage(**base, msgtype=str(new.get("msgtype")), body=str(new.get("body", "")),
+                             thread_root=None, reply_to=None, replaces=target)
     file, mimetype, size = attachment(content)
     return PushedMessage(
-        room_id=event["room_id"], event_id=event["event_id"], sender=event["sender"],
-        msgtype=str(content.get("msgtype")), body=str(content.get("body", "")),
+        **base, msgtype=str(content.get("msgtype")), body=str(content.get("body", "")),
         thread_root=thread_root(relates), reply_to=(relates.get("m.in_reply_to") or {}).get("event_id"),
         file=file, mimetype=mimetype, size=size)
+
+
+def redaction(event: dict) -> Redaction | None:
+    """A pushed m.room.redaction: the event it removes (`redacts` at the top before room version 11, in the
+    content from 11 on); None for anything else."""
+    if not isinstance(event, dict) or event.get("type") != "m.room.redaction" or "state_key" in event:
+        return None
+    content = event.get("content")
+    target = event.get("redacts") or (content.get("redacts") if isinstance(content, dict) else None)
+    room_id, event_id, sender = event.get("room_id"), event.get("event_id"), event.get("sender")
+    if not (isinstance(room_id, str) and isinstance(event_id, str) and isinstance(sender, str)
+            and isinstance(target, str) and room_id and event_id and sender and target):
+        return None
+    return Redaction(room_id, event_id, sender, target)
