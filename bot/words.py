@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import unicodedata
+from liaison.matrix.content import strip_reply_fallback  # noqa: F401 — the registry reads it here
 
 
 def fold(word: str) -> str:
@@ -54,13 +55,3 @@ class Words(list):
         """The raw text from the k-th word on ("" when there are no more words)."""
         return self.text[self._starts[k]:] if k < len(self._starts) else ""
 
-
-def strip_reply_fallback(body: str) -> str:
-    """A reply's body starts with the quoted message (`> …` lines, then a blank line)."""
-    lines = body.split("\n")
-    if not lines or not lines[0].startswith("> "):
-        return body
-    i = 0
-    while i < len(lines) and lines[i].startswith(">"):
-        i += 1
-    return "\n".join(lines[i:]).lstrip("\n")

@@ -19,6 +19,7 @@ from bridge.store import BridgeStore, PendingEvent
 from liaison.sharing_facts import SharingStores
 from liaison.stores.mail import MailStore, Request, Thread
 from liaison.matrix import KeysMissing, MatrixError, PushedMessage, notice, redaction, txn_id
+from liaison.matrix.content import strip_reply_fallback
 from liaison.enforcement import decide_at
 
 log = structlog.get_logger(__name__)
@@ -143,7 +144,8 @@ class Outbound:
 
     async def relay(self, msg: PushedMessage) -> str:
         d = self.d
-        if self._ours(msg.sender) or msg.msgtype == "m.notice" or msg.body.lstrip().startswith(("!", "/")):
+        typed = strip_reply_fallback(msg.body) if msg.reply_to else msg.body   # never the quoted message
+        if self._ours(msg.sender) or msg.msgtype == "m.notice" or typed.lstrip().startswith(("!", "/")):
             return "ignored"
         if msg.replaces:   # an edit: its mail is corrected, or nothing (bridge/corrections.py)
             return await corrections.edited(self, msg)
@@ -164,7 +166,7 @@ class Outbound:
                               f"Message non transmis à {address} : {decided.sentence()}.")
             return "refused"
         attachments: tuple[OutAttachment, ...] = ()
-        text = msg.body
+        text = typed
         if msg.file:
             data = await d.matrix.download(msg.file, d.settings.max_mail_bytes)
             attachments = (OutAttachment(msg.body or "document", msg.mimetype or "application/octet-stream", data),)

@@ -330,3 +330,19 @@ async def test_a_deletion_while_the_reply_is_leaving_is_followed_by_the_retract_
     assert len(w.smtp.sent) == 2 and _body(w.smtp.sent[1]).startswith("Message retiré par son auteur")
     assert (await w.d.store.outgoing_by_event(original)).state == "sent"
     assert not any("Rien n'est parti" in b for b in w.bridge.bodies(ROOM)), "never told it did not leave"
+
+
+async def test_a_reply_s_quoted_fallback_is_never_mailed_nor_hides_a_command(relay):
+    """A client that still writes a reply fallback (`> <@x> …` lines, a blank line, then the text): the mail carries
+    only what was typed, and a command typed as a reply is a command, never mailed (issue 24)."""
+    w = relay
+    quoted = "> <@mss_x:hs> Voici la lettre de sortie.\n> Traitement : …\n\n"
+    command = await w.push(GP, {"msgtype": "m.text", "body": quoted + "!mss quarantaine",
+                                "m.relates_to": {"m.in_reply_to": {"event_id": LETTER}}})
+    assert await _state(w, command) == "ignored"
+    answer = await w.push(GP, {"msgtype": "m.text", "body": quoted + "Bien reçu, je la vois jeudi.",
+                               "m.relates_to": {"m.in_reply_to": {"event_id": LETTER}}})
+    assert await _state(w, answer) == "done"
+    await w.flush()
+    [mail] = w.smtp.sent
+    assert _body(mail).startswith("Bien reçu, je la vois jeudi.") and "Voici la lettre" not in _body(mail)

@@ -87,3 +87,15 @@ def file_content(filename: str, mimetype: str, size: int, file: dict, *, image: 
 def reply_content(to: TextMessage, text: str, html: str, notice: bool = True) -> dict:
     """A reply to `to`, kept in its thread when it was in one, HTML with a plain-text body."""
     return message(text, html, notice=notice, thread_root=to.thread_root, reply_to=to.event_id)
+
+
+def strip_reply_fallback(body: str) -> str:
+    """A reply's body may start with the quoted message (`> …` lines, then a blank line): the fallback of
+    clients that still write one. What the person typed is the rest."""
+    lines = body.split("\n")
+    if not lines or not lines[0].startswith("> "):
+        return body
+    i = 0
+    while i < len(lines) and lines[i].startswith(">"):
+        i += 1
+    return "\n".join(lines[i:]).lstrip("\n")
