@@ -10,8 +10,8 @@ from nio import ErrorResponse, ReactionEvent, RoomMessageText
 from sqlalchemy import text
 
 from liaison.db import create_engine
-from tests.support.mss import bridge_outcome, box, drain, letter, open_structure, send_mail, wait_mail, xdm_letter
-from tests.test_bridge_edges import Switch
+from tests.support.mss import (box, bridge_outcome, drain, letter, open_structure, open_structure_smtp_down, send_mail,
+                               wait_mail, xdm_letter)
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
 
@@ -106,15 +106,8 @@ async def test_a_mailed_reply_edited_then_another_deleted_reach_the_corresponden
 
 async def test_while_smtp_is_down_a_deleted_reply_never_leaves_and_an_edited_one_leaves_with_its_new_text(
         clinician, bot_process, bridge_process, synapse, mail_gateway, tmp_path):
-    switch = Switch(mail_gateway.info["smtp"]["port"])
-    await switch.on()
-    await switch.off()   # down: the replies wait in the outbox
-    mail = dict(mail_gateway.info)
-    s = await open_structure(clinician, bot_process, bridge_process, synapse,
-                             type("G", (), {"info": {**mail, "smtp": {"host": "127.0.0.1", "port": switch.port}}})(),
-                             tmp_path / "bridge")
-    cardio = box(mail, CARDIO)
-    await drain(mail, cardio)
+    s, switch, mail, cardio = await open_structure_smtp_down(clinician, bot_process, bridge_process, synapse,
+                                                             mail_gateway, tmp_path / "bridge")
     question = await _question(s, mail, "Question", "Une question pendant la panne ?")
     gone = await _reply(s, question, "Réponse supprimée avant l'envoi")
     kept = await _reply(s, question, "Rendez-vous lundi")

@@ -11,41 +11,10 @@ from pathlib import Path
 import pytest
 from nio import ReactionEvent, RoomMessage, RoomMessageText
 
-from tests.support.mss import box, drain, is_puppet, letter, open_structure, send_mail, wait_mail, xdm_letter
+from tests.support.mss import Switch, box, drain, is_puppet, letter, open_structure, send_mail, wait_mail, xdm_letter
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
-
-
-class Switch:
-    """A TCP relay in front of the gateway's SMTP port, which the test turns off and on."""
-
-    def __init__(self, target_port: int) -> None:
-        self.target = target_port
-        self.server: asyncio.AbstractServer | None = None
-        self.port = 0
-
-    async def _pipe(self, reader, writer) -> None:
-        try:
-            while data := await reader.read(65536):
-                writer.write(data)
-                await writer.drain()
-        except (ConnectionError, asyncio.CancelledError):
-            pass
-        finally:
-            writer.close()
-
-    async def _client(self, reader, writer) -> None:
-        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
-        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
-
-    async def on(self) -> None:
-        self.server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
-        self.port = self.server.sockets[0].getsockname()[1]
-
-    async def off(self) -> None:
-        self.server.close()
-        await self.server.wait_closed()
 
 
 @pytest.fixture
@@ -215,9 +184,10 @@ async def test_read_receipts_both_ways(structure):
     # The same mail delivered again (same Message-ID): a duplicate, posted once and answered once.
     await send_mail(s.mail, cardio, asked, to)
     await asyncio.sleep(2)
-    from tests.support.mss import imap_for
     import email
     from email import policy
+
+    from tests.support.mss import imap_for
     imap = imap_for(s.mail, cardio)
     await imap.connect()
     boxed = [email.message_from_bytes(f.raw, policy=policy.default) for f in await imap.fetch_all(limit=1000)]

@@ -9,9 +9,8 @@ from nio import RoomMemberEvent, RoomMessage, RoomMessageText
 from sqlalchemy import text
 
 from liaison.db import create_engine
-from tests.support.mss import (bridge_outcome, box, drain, letter, open_structure, send_mail, wait_mail,
-                               xdm_letter)
-from tests.test_bridge_edges import Switch
+from tests.support.mss import (box, bridge_outcome, letter, open_structure, open_structure_smtp_down, send_mail,
+                               wait_mail, xdm_letter)
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
 LAB = "resultats@labo-demo.mssante.test"
@@ -111,15 +110,8 @@ async def test_objections_and_consents_by_profession_and_structure_reach_an_exte
 
 async def test_a_reply_queued_during_an_outage_is_never_sent_once_an_objection_comes(
         clinician, bot_process, bridge_process, synapse, mail_gateway, tmp_path):
-    switch = Switch(mail_gateway.info["smtp"]["port"])
-    await switch.on()
-    await switch.off()   # down: the reply waits in the outbox
-    mail = dict(mail_gateway.info)
-    s = await open_structure(clinician, bot_process, bridge_process, synapse,
-                             type("G", (), {"info": {**mail, "smtp": {"host": "127.0.0.1", "port": switch.port}}})(),
-                             tmp_path / "bridge")
-    cardio = box(mail, CARDIO)
-    await drain(mail, cardio)
+    s, switch, mail, cardio = await open_structure_smtp_down(clinician, bot_process, bridge_process, synapse,
+                                                             mail_gateway, tmp_path / "bridge")
     await send_mail(mail, cardio, letter(cardio, _sub(s), subject="Question", text="Une question ?", xdm=xdm_letter()),
                     _sub(s))
     question = await s.gp.wait_for(_posted(s, "Une question"), 30)

@@ -11,9 +11,9 @@ from email.utils import make_msgid
 from nio import RoomMemberEvent
 
 from bridge.imap import ImapClient, ImapSettings
-from liaison.puppet_names import puppet_id_key, puppet_localpart
 from bridge.smtp import SmtpClient, SmtpSettings
 from bridge.xdm import XdmAuthor, XdmOut, write_xdm
+from liaison.puppet_names import puppet_id_key, puppet_localpart
 from policies.ins import nir_key
 
 NIR = "1480575123456"
@@ -184,3 +184,48 @@ async def open_structure(clinician, bot_process, bridge_process, synapse, mail_g
     await gp.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent) and e.state_key == bridge_user
                       and e.membership == "join", 30)
     return Structure(coord, gp, bot, bridge, desk, room, code, mail, section["store_pickle_key"], synapse.server_name)
+
+
+class Switch:
+    """A TCP relay in front of the gateway's SMTP port, which the test turns off and on."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target = target_port
+        self.server: asyncio.AbstractServer | None = None
+        self.port = 0
+
+    async def _pipe(self, reader, writer) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, asyncio.CancelledError):
+            pass
+        finally:
+            writer.close()
+
+    async def _client(self, reader, writer) -> None:
+        up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.target)
+        await asyncio.gather(self._pipe(reader, up_writer), self._pipe(up_reader, writer))
+
+    async def on(self) -> None:
+        self.server = await asyncio.start_server(self._client, "127.0.0.1", self.port)
+        self.port = self.server.sockets[0].getsockname()[1]
+
+    async def off(self) -> None:
+        self.server.close()
+        await self.server.wait_closed()
+
+
+async def open_structure_smtp_down(clinician, bot_process, bridge_process, synapse, mail_gateway, workdir):
+    """A structure whose bridge sends through a `Switch` that is off: its mails wait in the outbox until
+    `switch.on()`. Returns the structure, the switch, the gateway's info and the cardiologist's box (drained)."""
+    switch = Switch(mail_gateway.info["smtp"]["port"])
+    await switch.on()
+    await switch.off()   # down: what the bridge sends waits in the outbox
+    mail = dict(mail_gateway.info)
+    behind = type("G", (), {"info": {**mail, "smtp": {"host": "127.0.0.1", "port": switch.port}}})()
+    s = await open_structure(clinician, bot_process, bridge_process, synapse, behind, workdir)
+    cardio = box(mail, "c.lefebvre@chu-demo.mssante.test")
+    await drain(mail, cardio)
+    return s, switch, mail, cardio
