@@ -120,7 +120,8 @@ async def serve(config_path: str, ready_file: str | None) -> int:
                               max_attachments=b.max_attachments, give_up_seconds=b.give_up_hours * 3600,
                               retry_first_seconds=b.retry_first_seconds, retry_max_seconds=b.retry_max_seconds,
                               source_oid=cfg.documents.source_oid, gateway_host=m.smtp.host,
-                              ins_test_mode=cfg.pathways.ins_test_mode)
+                              ins_test_mode=cfg.pathways.ins_test_mode,
+                              sender_authentication_required=m.require_authenticated_sender)
     antivirus = antivirus_of(cfg)
     d = Deps.of(shared, settings, store, matrix, puppets, smtp, metrics, antivirus)
     await api.ping()

@@ -40,6 +40,7 @@ class BridgeSettings:
     source_oid: str = "1.2.250.1.999.1.1"   # the structure's OID: sourceId of the IHE XDM it sends
     gateway_host: str = ""   # the SMTP host we send through: its delivery reports (DSN) are listened to
     ins_test_mode: bool = False   # test INS (test OIDs) accepted: a demonstration or test deployment only
+    sender_authentication_required: bool = True   # a mail whose sender no header authenticates is set aside
 
     @property
     def domain(self) -> str:

@@ -160,7 +160,8 @@ class Inbound:
         sender = ""
         try:
             head = await self.parser.parse(without_mime_fields(f.raw))
-            sender = head.from_address if sender_mismatch(head) is None else ""
+            required = self.d.settings.sender_authentication_required
+            sender = head.from_address if sender_mismatch(head, required=required) is None else ""
         except MailRejected:
             pass
         mib, limit = -(-f.size // 2**20), self.limits.max_bytes // 2**20

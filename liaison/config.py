@@ -165,6 +165,9 @@ class MailboxConfig:
     ca: str = ""
     cert: str = ""
     key: str = ""
+    # La messagerie dit quel expéditeur elle a authentifié (Return-Path, Authentication-Results) ; un courriel qui
+    # n'en porte aucun est mis en quarantaine. false seulement pour une passerelle qui n'écrit ni l'un ni l'autre.
+    require_authenticated_sender: bool = True
 
     def __post_init__(self) -> None:
         if not re.match(r"^[a-z0-9._%-]+@[a-z0-9.-]+\.[a-z]{2,}$", self.address):

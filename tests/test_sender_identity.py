@@ -6,7 +6,9 @@ the laboratory writing under the cardiologist's name, and a mail whose From is n
 from __future__ import annotations
 
 import asyncio
+import imaplib
 import sqlite3
+import ssl
 import unicodedata
 from pathlib import Path
 
@@ -100,18 +102,28 @@ def test_the_authenticated_sender_passes_whatever_its_name():
     assert sender_mismatch(parsed("authenticated_letter.eml")) is None
 
 
-def test_recorded_fixtures_without_return_path_are_not_a_mismatch():
-    """A delivery that records no envelope sender (the older fixtures, a lax operator) is no mismatch by itself."""
+def test_no_authenticated_sender_is_set_aside_unless_the_operator_says_its_gateway_writes_none():
+    """A mail with neither Return-Path nor a `pass` (the older fixtures): nothing says who sent it. Set aside
+    (`identity_unverified`), unless `mailbox.require_authenticated_sender` is false, where it is no mismatch."""
     checked = []
     for path in sorted(FIXTURES.glob("*.eml")):
         try:
             mail = parse_mail(path.read_bytes())
         except MailRejected:
             continue
-        if mail.envelope_sender is None:
-            assert sender_mismatch(mail) is None, path.name
+        if mail.envelope_sender is None and not any(r.result == "pass" for r in mail.auth_results):
+            q = sender_mismatch(mail)
+            assert q is not None and q.code == "identity_unverified", path.name
+            assert mail.from_address in q.reason and "authentifié" in q.reason
+            assert sender_mismatch(mail, required=False) is None, path.name
             checked.append(path.name)
     assert len(checked) >= 10 and "dsn_delivered.eml" in checked and "hospital_letter_pdf.eml" in checked
+
+
+def test_a_failed_check_authenticates_no_one():
+    mail = parsed("reply_threaded.eml", "Authentication-Results: mx; spf=fail smtp.mailfrom=medecin.mssante.fr")
+    assert sender_mismatch(mail).code == "identity_unverified"
+    assert sender_mismatch(parsed("reply_threaded.eml", "Return-Path: <dr.martin@medecin.mssante.fr>")) is None
 
 
 @pytest.mark.parametrize("fixture", ["dsn_delivered.eml", "dsn_failed_511.eml", "mdn_displayed.eml"])
@@ -133,12 +145,14 @@ def test_the_null_sender_is_not_enough_for_a_mail_that_would_be_posted(fixture):
     ("Return-Path: <secretariat@medecin.mssante.fr>", True),
     ("Authentication-Results: mx; spf=pass smtp.mailfrom=medecin.mssante.fr", False),
     ("Authentication-Results: mx; spf=pass smtp.mailfrom=autre.mssante.fr", True),
-    ("Authentication-Results: mx; spf=fail smtp.mailfrom=autre.mssante.fr", False),
+    ("Authentication-Results: mx; spf=fail smtp.mailfrom=autre.mssante.fr", False),   # no one: see above
     ("Authentication-Results: mx; dmarc=pass header.from=autre.mssante.fr", True),
     ("Authentication-Results: mx; auth=pass smtp.mailfrom=secretariat@medecin.mssante.fr", True),
 ])
 def test_every_authenticated_identity_must_agree(header, mismatch):
-    assert (sender_mismatch(parsed("reply_threaded.eml", header)) is not None) is mismatch
+    q = sender_mismatch(parsed("reply_threaded.eml", header), required=False)
+    assert (q is not None) is mismatch
+    assert q is None or q.code == "identity_mismatch"
 
 
 # --- end to end -------------------------------------------------------------------
@@ -197,3 +211,37 @@ async def test_a_from_other_than_the_certificate_is_quarantined_never_posted(str
     posted = _puppets_in(s)
     assert not [e for e in posted if "usurpé" in getattr(e, "body", "")], "nothing of it in the patient room"
     assert not [e for e in posted if e.sender == s.puppet(CARDIO)], "the cardiologist's puppet never spoke"
+
+
+def _append(mail: dict, b: dict, raw: bytes) -> None:
+    """Files a mail straight into a box by IMAP: no delivery, so no Return-Path, and no Authentication-Results."""
+    context = ssl.create_default_context(cafile=mail["ca"])
+    context.load_cert_chain(b["cert"], b["key"])
+    with imaplib.IMAP4_SSL(mail["imap"]["host"], mail["imap"]["port"], ssl_context=context) as imap:
+        imap.login(b["imap_user"], b["imap_password"])
+        status, _ = imap.append("INBOX", None, None, raw)
+        assert status == "OK"
+
+
+async def test_a_mail_no_header_authenticates_is_set_aside_as_unverified(structure):
+    """#24: a mail filed with neither Return-Path nor Authentication-Results says nothing of who sent it: it goes to
+    the quarantine (identity_unverified), never to the room, and the same sender's delivered mail still goes."""
+    s = structure
+    cardio = box(s.mail, CARDIO)
+    to = f"liaison+{s.code.lower()}@msp-demo.mssante.test"
+    raw = bytes(letter(cardio, to, subject="Résultats", text="Texte sans expéditeur authentifié."))
+    assert b"Return-Path" not in raw and b"Authentication-Results" not in raw
+    await asyncio.to_thread(_append, s.mail, box(s.mail, s.mail["bridge"]["address"]), raw)
+
+    notice = await s.coord.wait_for(lambda r, e: isinstance(e, RoomMessage) and e.sender.startswith("@mss_relais")
+                                    and "quarantaine" in getattr(e, "body", ""), 30)
+    assert "rien n'atteste que ce courriel vient de" in notice.body and CARDIO in notice.body
+    db = sqlite3.connect(s.bot.database_url.split("///", 1)[1])
+    assert db.execute("SELECT reason_code, from_address FROM mss_quarantine").fetchall() == \
+        [("identity_unverified", CARDIO)]
+
+    await send_mail(s.mail, cardio, letter(cardio, to, subject="Résultats", text="Texte remis."), to)
+    delivered = await s.gp.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMessageText)
+                                    and "Texte remis" in e.body, 30)
+    assert delivered.sender == s.puppet(CARDIO)
+    assert not [e for e in _puppets_in(s) if "sans expéditeur" in getattr(e, "body", "")], "never in the room"

@@ -27,7 +27,8 @@ class Judged:
 
 async def judge(d: JudgePorts, mail_id: str, mail: InboundMail) -> Judged | Outcome:
     trusted = d.trusted.trusts(mail.from_address)
-    if (mismatch := sender_mismatch(mail)) is not None:   # never posted under someone else's name
+    required = d.settings.sender_authentication_required
+    if (mismatch := sender_mismatch(mail, required=required)) is not None:   # never under someone else's name
         return Outcome.quarantined(mismatch, mail.from_address, trusted)
     if await d.store.duplicate_of(mail_id, mail.message_id, mail.content_hash, mail.from_address):
         d.metrics.duplicates.inc()
@@ -53,15 +54,22 @@ def judged_before(mail: InboundMail, trusted: bool) -> Judged:
     return Judged(mail, xdm, trusted)
 
 
-def sender_mismatch(mail: InboundMail) -> Quarantine | None:
+def sender_mismatch(mail: InboundMail, *, required: bool = True) -> Quarantine | None:
     """From must be the sender the MSSanté operator authenticated: the envelope sender the delivery recorded
-    (Return-Path) and the sender of every `pass` of an Authentication-Results. No Return-Path is no mismatch
-    (a delivery that does not record it); the null sender `<>` is normal for a receipt (DSN, MDN) only, whose
-    other identities then need only share its domain. A bare domain (SPF, DMARC) is compared to From's."""
+    (Return-Path) and the sender of every `pass` of an Authentication-Results. The null sender `<>` is normal for a
+    receipt (DSN, MDN) only, whose other identities then need only share its domain. A bare domain (SPF, DMARC) is
+    compared to From's.
+
+    `required` (the default; `mailbox.require_authenticated_sender`): a mail with neither a Return-Path nor a `pass`
+    is set aside (`identity_unverified`): nothing says who sent it. False only for a gateway that writes neither."""
     claimed = mail.from_address
     null_receipt = mail.receipt is not None and mail.envelope_sender == ""
     authenticated = [] if mail.envelope_sender is None or null_receipt else [mail.envelope_sender]
     authenticated += [v for r in mail.auth_results if r.result == "pass" for v in (r.mailfrom, r.header_from) if v]
+    if required and not authenticated and not null_receipt:
+        return Quarantine("identity_unverified", f"rien n'atteste que ce courriel vient de {claimed} : la messagerie "
+                                                 "ne dit pas quel expéditeur elle a authentifié (ni Return-Path ni "
+                                                 "Authentication-Results)")
     for who in authenticated:
         same_domain = who.rpartition("@")[2] == claimed.rpartition("@")[2]
         if who == claimed or (same_domain and ("@" not in who or null_receipt)):
