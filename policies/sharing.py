@@ -111,6 +111,8 @@ RULES = {
     "objection.person": ("CSP L.1110-4 III", "le patient s'est opposé au partage avec cette personne"),
     "objection.profession": ("CSP L.1110-4 III", "le patient s'est opposé au partage avec cette profession"),
     "objection.category": ("CSP L.1110-4 III, R.1110-2", "le patient s'est opposé au partage hors santé"),
+    "objection.unknown_profession": ("CSP L.1110-4 III", "opposition par profession ou hors santé : profession "
+                                                         "du destinataire inconnue, lecture prudente"),
     "trace.export": ("CSP L.1110-4 ; RGPD art. 15", "l'export de la trace est réservé à la coordination"),
     "team.health": ("CSP L.1110-4 II, L.1110-12", "professionnel de santé de l'équipe de soins"),
     "team.coordination": ("CSP L.1110-12", "coordination de l'équipe de soins"),
@@ -192,6 +194,8 @@ def decide(f: Facts) -> Decision:
             return _deny(f"objection.{o.scope_kind}", f"Le patient s'est opposé au partage avec {who} "
                                                       "(opposition en vigueur) : rien ne lui est transmis, "
                                                       "rien de sa part n'est déposé.")
+    if (unknown := _unknown_profession_objection(f)) is not None:
+        return unknown
     if f.action is Action.RELAY_IN:   # receiving from a trusted professional shares nothing with them
         return _allow("mail.trusted_sender", f"Message de {who}, professionnel de l'espace de confiance MSSanté.")
     if f.action is Action.RECEIPT:    # says only "read", to the one who wrote
@@ -221,6 +225,22 @@ def decide(f: Facts) -> Decision:
         return _allow("outside.consent", f"{who} est hors de l'équipe de soins, avec le consentement "
                                          f"{consent.means} du patient.")
     return _deny("outside.no_consent", f"{who} est hors de l'équipe de soins : {RECORD_CONSENT}.")
+
+
+def _unknown_profession_objection(f: Facts) -> Decision | None:
+    """An external address whose profession no one recorded, while the patient objects to a profession or to the
+    non-health professionals: the objection may be about it. The cautious reading, until the coordination records
+    what it is (`!equipe ajouter <adresse> <profession>`)."""
+    r = f.recipient
+    if r.kind != "external" or f.recipient_profession is not None or r.category is not None:
+        return None
+    if not any(objection_in_force(o) and o.scope_kind in ("profession", "category") for o in f.objections):
+        return None
+    return _deny("objection.unknown_profession", f"Le patient s'est opposé au partage avec une profession ou hors "
+                                                 f"santé, et la profession de {r.who} n'est pas connue : rien ne lui "
+                                                 "est transmis, rien de sa part n'est déposé, tant que la coordination "
+                                                 f"ne l'a pas enregistrée (!equipe ajouter {r.user_or_address} "
+                                                 "<profession>).")
 
 
 def _show(f: Facts) -> Decision:

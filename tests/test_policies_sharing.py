@@ -133,6 +133,9 @@ CASES = [
     ("social data in the circle room", facts(SOCIAL, action=Action.SHOW, room="circle", category="social",
                                              circle={"social"}), True, "room.circle"),
     ("pathway data elsewhere", facts(GP, action=Action.SHOW, room="other"), False, "room.not_pathway"),
+    ("reply out to a correspondent of unknown profession, a profession objected to",
+     facts(CORRESPONDENT, action=Action.RELAY_OUT, objections=[objection("pharmacien", kind="profession")]),
+     False, "objection.unknown_profession"),
 ]
 
 
@@ -172,3 +175,30 @@ def test_an_external_recorded_as_non_health_is_under_the_non_health_rules_even_a
     d = decide(facts(SOCIAL_OUT, category=category, consents=consents, action=Action.RELAY_OUT,
                      profession="assistant-service-social"))
     assert (d.allowed, d.rule) == (allowed, rule), d
+
+
+CARDIO_RECORDED = replace(CORRESPONDENT, category=Category.HEALTH)
+
+
+@pytest.mark.parametrize("action", [Action.RELAY_OUT, Action.RELAY_IN, Action.SEND_DOCUMENT])
+@pytest.mark.parametrize("scope, kind", [("pharmacien", "profession"), ("non-sante", "category")])
+def test_an_external_of_unknown_profession_gets_the_cautious_reading_of_a_profession_objection(action, scope, kind):
+    """Issue 24, item 6: the patient objects to a profession (or to the non-health professionals) and no one
+    recorded what the correspondent is: the objection may be about them. Refused, the rule named, the way out
+    said; once recorded as a cardiologist, the team-of-care rule applies again."""
+    d = decide(facts(CORRESPONDENT, action=action, objections=[objection(scope, kind)],
+                     knobs=Knobs(mail_correspondents_in_team=True)))
+    assert (d.allowed, d.rule) == (False, "objection.unknown_profession"), d
+    assert "!equipe ajouter dr.x@chu-demo.mssante.test <profession>" in d.reason
+    assert d.basis == RULES["objection.unknown_profession"][0]
+    known = decide(facts(CARDIO_RECORDED, action=action, objections=[objection(scope, kind)], profession="medecin",
+                         knobs=Knobs(mail_correspondents_in_team=True)))
+    assert known.allowed and known.rule in ("team.correspondent", "mail.trusted_sender"), known
+
+
+@pytest.mark.parametrize("objections", [[], [objection("dr.x@chu-demo.mssante.test", "person", lifted=NOW)],
+                                        [objection("pharmacien", "profession", lifted=NOW)]])
+def test_without_a_profession_objection_in_force_an_unknown_correspondent_is_of_the_team(objections):
+    d = decide(facts(CORRESPONDENT, action=Action.RELAY_OUT, objections=objections,
+                     knobs=Knobs(mail_correspondents_in_team=True)))
+    assert (d.allowed, d.rule) == (True, "team.correspondent"), d

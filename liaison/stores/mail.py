@@ -16,7 +16,7 @@ QUARANTINE_ROOM = "quarantine_room"
 # or unsafe mails, and mails from outside the trusted list, which the policy refuses).
 ROUTABLE = frozenset({"unknown_patient", "no_pathway", "unknown_pathway", "unroutable", "ins_mismatch",
                       "thread_conflict", "objection.person", "objection.profession", "objection.category",
-                      "puppet_removed", "puppet_banned"})
+                      "objection.unknown_profession", "puppet_removed", "puppet_banned"})
 # (a mail kept out by an objection may be routed once it is lifted: routing decides again; a correspondent
 # removed from the room comes back when routed by hand, a banned one is refused again by the bridge unless the
 # ban was lifted meanwhile)
