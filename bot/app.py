@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.ports import MatrixPort
 from bot.registry import Context, Invocation, Problem, Registry, Reply
 from bot.preconditions import where
+from bot.rooms import show_in
 from bot.services import Services
 from bot.store import BotStore
 from liaison import memory
@@ -233,8 +234,12 @@ class Bot:
             return Reply.plain(here.refusal)
         if inv.problem is not None:
             return inv.problem
+        if inv.command.patient_data and inv.shows == "room":   # decided for the room its answer is read in
+            shown = await show_in(self.services, here.kind, here.pathway, msg.sender)
+            if not shown.allowed:
+                return Reply.plain(f"!{inv.name} ne répond pas dans ce salon : {shown.sentence()}.")
         ctx = Context(msg.sender, msg.room_id, msg.event_id, inv.args, self.registry, is_staff, self.services,
-                      is_coordinator, inv.words, inv.usage(), here.pathway)
+                      is_coordinator, inv.words, inv.usage(), here.pathway, here.kind)
         try:
             return await inv.handler(ctx)
         except MatrixError as err:

@@ -19,9 +19,12 @@ from liaison.stores.pathways import Pathway, PathwayStore
 
 @dataclass(frozen=True)
 class Here:
-    """What the check found: the room's pathway, or why the command cannot run in this room."""
+    """What the check found: the room's pathway, or why the command cannot run in this room; and, for a command
+    that shows patients' data, the kind of room its answer is read in (clinical, circle, coordination, direct,
+    other: policies.sharing decides what each may show)."""
     pathway: Pathway | None = None
     refusal: str | None = None
+    kind: str = "other"
 
 
 class WherePorts(Protocol):
@@ -41,19 +44,20 @@ async def where(services: WherePorts, room_id: str, rooms: tuple[str, ...], need
     if "any" in rooms and not patient_data:
         return Here()
     pathway = await services.pathways.by_room(room_id)
-    kind = {"clinical": "pathway", "circle": "circle"}.get(room_kind(pathway, room_id))
-    if "any" in rooms:
-        return Here(refusal=CIRCLE_NO_CHANGE) if kind == "circle" else Here()
-    if kind is None and "coordination" in rooms and await _coordination(services, room_id):
+    kind = room_kind(pathway, room_id)   # clinical | circle | other
+    if kind == "other" and await _coordination(services, room_id):
         kind = "coordination"
-    if kind is None and "direct" in rooms and await _direct(services, room_id):
+    elif kind == "other" and await _direct(services, room_id):
         kind = "direct"
-    if kind not in rooms:
+    if "any" in rooms:
+        return Here(refusal=CIRCLE_NO_CHANGE, kind=kind) if kind == "circle" else Here(kind=kind)
+    declared = {"clinical": "pathway"}.get(kind, kind)
+    if declared not in rooms:
         in_circle = kind == "circle" and "pathway" in rooms   # clinical data: the circle room says why not here
-        return Here(refusal=CIRCLE_NO_CHANGE if in_circle else ROOMS[rooms[0]])
+        return Here(refusal=CIRCLE_NO_CHANGE if in_circle else ROOMS[rooms[0]], kind=kind)
     if needs_open and (pathway is None or pathway.status != "open"):
-        return Here(refusal=CLOSED)
-    return Here(pathway if kind in ("pathway", "circle") else None)
+        return Here(refusal=CLOSED, kind=kind)
+    return Here(pathway if kind in ("clinical", "circle") else None, kind=kind)
 
 
 async def _coordination(services: WherePorts, room_id: str) -> bool:

@@ -53,6 +53,13 @@ ROOMS = {
     "direct": "Tapez cette commande dans une conversation privée avec Liaison.",
     "any": "",
 }
+# What the answer of a command declared `patient_data` shows, and so who decides it (policies.sharing, path
+# command.show, against the room the answer is read in: ctx.room_kind):
+SHOWS = {
+    "room": "the patient's data of the room's pathway: the bot decides for the room before the handler runs",
+    "items": "several pathways' data, or one room's in two forms: the handler decides each (bot.rooms.may_show)",
+    "none": "no patient's data beyond what the person typed (the answer to an opening, the list of types)",
+}
 CLOSED = "Ce parcours est clos : rouvrez-le d'abord (!parcours rouvrir)."   # a command declared `open=True`
 _PLACES = {"pathway": "dans le salon du parcours", "circle": "dans le cercle élargi du parcours",
            "coordination": "dans le salon de la coordination", "direct": "en conversation privée avec Liaison"}
@@ -63,6 +70,12 @@ def place(room: tuple[str, ...], open: bool = False) -> str:
     if "any" in room:
         return ""
     return " ou ".join(_PLACES[k] for k in room) + (" (parcours ouvert)" if open else "")
+
+
+def _shows(shows: str) -> str:
+    if shows not in SHOWS:
+        raise ValueError(f"shows is one of {', '.join(SHOWS)}: {shows!r}")
+    return shows
 
 
 def _rooms(room: str | Iterable[str]) -> tuple[str, ...]:
@@ -114,6 +127,7 @@ class Context(Generic[S]):
     words: Words = field(default_factory=Words)   # what followed the (sub-)command word, as typed
     usage: str = ""                               # the invoked (sub-)command's usage line
     pathway: "Pathway | None" = None              # the pathway of the room, for a command declared in one
+    room_kind: str = "other"                      # clinical | circle | coordination | direct | other (preconditions)
 
     @property
     def room_pathway(self) -> "Pathway":
@@ -151,6 +165,7 @@ class Sub:
     parent: str = ""
     room: tuple[str, ...] | None = None   # where it runs (None: as its command)
     open: bool | None = None              # needs an open pathway (None: as its command)
+    shows: str | None = None              # what its answer shows (None: as its command; see SHOWS)
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -182,6 +197,7 @@ class Command:
     requires: Callable[[Any], str | None] | None = None   # services -> why the command cannot run at all
     room: tuple[str, ...] = ("any",)   # where it runs: pathway, circle, coordination, direct, any
     open: bool = False                 # needs an open pathway
+    shows: str = "room"                # for a command with patient_data: see SHOWS
 
     @property
     def words(self) -> tuple[str, ...]:
@@ -203,11 +219,12 @@ class Command:
 
 def command(name: str, *, en: str, help: str, args: Iterable[Arg] = (),
             who: Audience = Audience.EVERYONE, aliases: Iterable[str] = (), patient_data: bool = False,
-            room: str | Iterable[str] = "any", open: bool = False) -> Callable[[Handler], Declared]:
+            room: str | Iterable[str] = "any", open: bool = False, shows: str = "room") -> Callable[[Handler], Declared]:
     """Describe a command function; the registry is built later from these descriptions."""
     def describe(fn: Handler) -> Declared:
         return Declared(fn, Command(fold(name), fold(en), help, fn, tuple(args), who,
-                                    tuple(fold(a) for a in aliases), patient_data, room=_rooms(room), open=open))
+                                    tuple(fold(a) for a in aliases), patient_data, room=_rooms(room), open=open,
+                                    shows=_shows(shows)))
     return describe
 
 
@@ -217,9 +234,10 @@ class Group:
     def __init__(self, name: str, *, en: str, help: str, who: Audience = Audience.EVERYONE,
                  aliases: Iterable[str] = (), patient_data: bool = False, default: str | None = None,
                  requires: Callable[[Any], str | None] | None = None, room: str | Iterable[str] = "any",
-                 open: bool = False) -> None:
+                 open: bool = False, shows: str = "room") -> None:
         self._command = Command(fold(name), fold(en), help, None, (), who, tuple(fold(a) for a in aliases),
-                                patient_data, (), default and fold(default), requires, _rooms(room), open)
+                                patient_data, (), default and fold(default), requires, _rooms(room), open,
+                                _shows(shows))
 
     @property
     def command(self) -> Command:
@@ -227,7 +245,7 @@ class Group:
 
     def sub(self, name: str, *, en: str, help: str, args: Iterable[Arg] = (), who: Audience | None = None,
             aliases: Iterable[str] = (), form: Iterable[Field] = (), room: str | Iterable[str] | None = None,
-            open: bool | None = None) -> Callable[[Handler], Handler]:
+            open: bool | None = None, shows: str | None = None) -> Callable[[Handler], Handler]:
         """`form`: the fields, named or by position; their usage and help are generated (no `args` then)."""
         form = tuple(form)
         if form and args:
@@ -239,7 +257,7 @@ class Group:
         def describe(fn: Handler) -> Handler:
             declared = Sub(fold(name), fold(en), help, fn, tuple(args), who or self._command.who,
                            tuple(fold(a) for a in aliases), form, self._command.name,
-                           None if room is None else _rooms(room), open)
+                           None if room is None else _rooms(room), open, shows and _shows(shows))
             taken = {w for s in self._command.subs for w in s.words}
             if taken & set(declared.words):
                 raise ValueError(f"sub-command word declared twice in !{self._command.name}: {declared.words}")
@@ -282,6 +300,10 @@ class Invocation:
     @property
     def open(self) -> bool:
         return self.sub.open if self.sub and self.sub.open is not None else self.command.open
+
+    @property
+    def shows(self) -> str:
+        return self.sub.shows if self.sub and self.sub.shows is not None else self.command.shows
 
     def usage(self) -> str:
         return self.sub.usage() if self.sub else self.command.usage()

@@ -47,8 +47,17 @@ async def circle_categories(services: CategoriesPorts, pathway: Pathway) -> froz
 
 
 async def may_show(ctx: Context[ShowPorts], pathway: Pathway, category: str = "soins") -> Decided:
-    """The answer of a command that shows `category` information, read by everyone in the room it was typed in."""
+    """The answer of a command that shows `category` information of `pathway`, read by everyone in the room it was
+    typed in (a direct conversation: by the one who typed it; the coordination's room: by the coordination)."""
     kind = room_kind(pathway, ctx.room_id)
-    circle = await circle_categories(ctx.services, pathway) if kind == "circle" else frozenset()
-    return await decide_at(ctx.services.sharing, "command.show", pathway=pathway, recipient=ctx.sender, actor=ctx.sender,
+    if kind == "other" and ctx.room_kind in ("direct", "coordination"):
+        kind = ctx.room_kind
+    return await show_in(ctx.services, kind, pathway, ctx.sender, category)
+
+
+async def show_in(services: ShowPorts, kind: str, pathway: Pathway | None, reader: str,
+                  category: str = "soins") -> Decided:
+    """Decide (and trace) `command.show`: `pathway`'s `category` information in a room of `kind`, asked by `reader`."""
+    circle = await circle_categories(services, pathway) if kind == "circle" and pathway else frozenset()
+    return await decide_at(services.sharing, "command.show", pathway=pathway, recipient=reader, actor=reader,
                            room_kind=kind, circle_categories=circle, data_category=category)

@@ -29,9 +29,10 @@ def decision_sentence(d: Decision, trace: int | None = None) -> str:
     return f"{d.reason} (règle {d.rule}, {d.basis}" + (f" ; trace {trace})" if trace is not None else ")")
 
 
-async def decide_at(stores: SharingStores, path: str, *, pathway: Pathway, recipient: str, actor: str,
+async def decide_at(stores: SharingStores, path: str, *, pathway: Pathway | None, recipient: str, actor: str,
                     categories: list[str] | None = None, **facts) -> Decided:
-    """Decide the movement `path` of `pathway`'s information to `recipient` now, and trace it.
+    """Decide the movement `path` of `pathway`'s information to `recipient` now, and trace it. `pathway` None: what
+    moves concerns no one pathway (the quarantine's list): no patient's consents, objections nor team apply.
 
     `categories`: for the circle room, allowed when the policy allows one of the role's categories (the first
     that is allowed is traced, else the last refusal)."""
@@ -43,7 +44,9 @@ async def decide_at(stores: SharingStores, path: str, *, pathway: Pathway, recip
         if decision.allowed:
             break
     ref = await stores.trace.append(actor=actor, action=declared.label, subject=recipient, decision=decision,
-                                    patient_id=pathway.patient_id, pathway_id=pathway.id, data_category=category)
+                                    patient_id=pathway.patient_id if pathway else None,
+                                    pathway_id=pathway.id if pathway else None,
+                                    data_category=category)
     return Decided(decision, ref)
 
 

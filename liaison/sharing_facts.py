@@ -43,7 +43,7 @@ def category_of(knobs, profession) -> Category:
     return Category.OTHER if profession.category is Category.HEALTH else profession.category
 
 
-async def facts_for(stores: SharingStores, *, pathway: Pathway, user_id: str, actor: str, action: Action,
+async def facts_for(stores: SharingStores, *, pathway: Pathway | None, user_id: str, actor: str, action: Action,
                     data_category: str = "soins", correspondent: bool | None = None,
                     trusted_domain: bool | None = None, room_kind: str = "clinical",
                     circle_categories: frozenset[str] = frozenset(), joining_team: bool = False) -> Facts:
@@ -63,10 +63,10 @@ async def facts_for(stores: SharingStores, *, pathway: Pathway, user_id: str, ac
         if trusted_domain is None:
             trusted_domain = bool(stores.trusted and stores.trusted.trusts(user_id))
         if correspondent is None:
-            correspondent = bool(stores.mail and await stores.mail.is_correspondent(pathway.id, user_id))
-    consents, objections = await stores.consents.facts(pathway.patient_id)
-    team = set(await stores.pathways.usual_team(pathway.patient_id))
-    team |= {u for u, state, rule in await stores.pathways.members(pathway.id)
+            correspondent = bool(pathway and stores.mail and await stores.mail.is_correspondent(pathway.id, user_id))
+    consents, objections = await stores.consents.facts(pathway.patient_id) if pathway else ((), ())
+    team = set(await stores.pathways.usual_team(pathway.patient_id)) if pathway else set()
+    team |= {u for u, state, rule in (await stores.pathways.members(pathway.id) if pathway else [])
              if state in ACTIVE and "team." in rule}   # in by a team-of-care rule
     if joining_team:   # brought into the patient's team of care by its inviter: decided as such, kept only if allowed
         team.add(user_id)

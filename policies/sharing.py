@@ -7,7 +7,7 @@ with a consent in force; non-health professionals only for their role's data cat
 from __future__ import annotations
 
 import enum
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from policies.decision import Allow, Decision, Deny
@@ -130,6 +130,8 @@ RULES = {
     "room.clinical": ("CSP L.1110-4 II, L.1110-12", "salon clinique : l'équipe de soins du patient"),
     "room.circle": ("CSP R.1110-2, R.1110-3", "cercle élargi : catégories d'informations partagées avec lui"),
     "room.circle_category": ("CSP R.1110-2", "information hors des catégories du cercle élargi"),
+    "room.direct": ("CSP L.1110-4 II, L.1110-12", "conversation privée : ce que le demandeur lui-même peut voir"),
+    "room.coordination": ("CSP L.1110-12", "salon de la coordination de l'équipe de soins"),
     "room.not_pathway": ("CSP L.1110-4", "salon qui n'est pas celui du parcours"),
     "archive.coordination": ("CSP L.1110-4 ; RGPD art. 5-1-e", "archive remise à la coordination"),
 }
@@ -244,9 +246,22 @@ def _unknown_profession_objection(f: Facts) -> Decision | None:
 
 
 def _show(f: Facts) -> Decision:
-    """A command's answer is read by everyone in the room: what the room may show decides."""
+    """A command's answer is read by everyone in the room: what the room may show decides. In a direct conversation
+    the one who typed it reads it alone: what they may see decides; the coordination's room holds the coordination
+    only (its members follow the roster)."""
     if f.room_kind == "clinical":
         return _allow("room.clinical", "Réponse dans le salon clinique du parcours (équipe de soins).")
+    if f.room_kind == "direct":
+        reader = decide(replace(f, action=Action.JOIN, room_kind="clinical"))
+        if not reader.allowed:
+            return reader
+        return _allow("room.direct", f"Réponse en conversation privée avec Liaison : {reader.reason}")
+    if f.room_kind == "coordination":
+        if "coordinator" in f.actor_roles:
+            return _allow("room.coordination", "Réponse dans le salon de la coordination, que seule la coordination "
+                                               "de l'équipe de soins lit.")
+        return _deny("room.coordination", "Le salon de la coordination ne montre ces informations qu'à la demande de "
+                                          "la coordination.")
     if f.room_kind == "circle":
         if f.data_category != "soins" and f.data_category in f.circle_categories:
             return _allow("room.circle", f"Informations « {f.data_category} », partagées avec le cercle élargi.")

@@ -17,12 +17,13 @@ from datetime import date
 import pytest
 
 from bot.commands import build_registry
-from bot.registry import Audience
+from bot.registry import ROOMS, Audience
 from bot.commands.documents import NO_ANTIVIRUS
 from bot.commands.mss import NO_BRIDGE
 from bot.rooms import CIRCLE_NO_CHANGE
 from bridge.store import BridgeStore
 from liaison.stores.documents import Facts, NewFile
+from liaison.stores.mail import QUARANTINE_ROOM
 from liaison.matrix import Matrix, MatrixError
 from policies.ins import nir_key
 from policies.pathway import PATHWAY_TYPES
@@ -125,7 +126,21 @@ class World:
         assert "enregistré" in reply.text, reply.text
 
     async def traced(self) -> int:
-        return len(await self.s.trace.entries())
+        """The trace entries so far, but the bot's decisions to show an answer in the room (`command.show`, made
+        before any handler runs): what the commands did."""
+        return len([e for e in await self.s.trace.entries() if e.action != "montrer"])
+
+    async def coordination_room(self) -> str:
+        """The coordination's room (the MSSanté quarantine room): the coordinator and the bot."""
+        room = await self.s.mail.setting(QUARANTINE_ROOM)
+        if room is None:
+            room = self.m.add_room(members=(COORD,))
+            await self.s.mail.set_setting(QUARANTINE_ROOM, room)
+        return room
+
+    def direct(self, who: str) -> str:
+        """A direct conversation between `who` and the bot."""
+        return self.m.add_room(members=(who,))
 
     def moves(self) -> tuple:
         """What the bot did on the homeserver so far (to check that a refusal did nothing)."""
@@ -219,9 +234,11 @@ BAD_ARGUMENTS = [
 
 @table("parse", "pair, line, expected", BAD_ARGUMENTS)
 async def test_a_bad_argument_is_refused_in_french_with_the_usage(world, busy_room, pair, line, expected):
+    declared = REGISTRY.parse(line).room
+    here = busy_room if {"pathway", "any"} & set(declared) else await world.coordination_room()
     before, traced = world.moves(), await world.traced()
     roster = await world.s.roster.members()
-    reply = await world.say(COORD, line, busy_room)
+    reply = await world.say(COORD, line, here)
     for fragment in expected:
         assert fragment in reply.text, reply.text
     assert re.search(r"[Uu]tilisation : " + re.escape(usage(pair)), reply.text), reply.text
@@ -467,12 +484,26 @@ async def test_an_opening_the_homeserver_interrupts_resumes_without_a_duplicate(
 
 @covers("parcours liste")
 async def test_pathway_list_shows_the_pathways_of_the_person(world, room):
+    """Issue 24, item 3: the list names patients' pathways (a type is often a diagnosis): it answers where only who
+    asked reads it (a direct conversation) or only the coordination does, each pathway decided for that room."""
     pathway = await world.pathway(room)
-    mine = await world.say(GP, "!parcours", room)
+    mine = await world.say(GP, "!parcours", world.direct(GP))
     assert mine.text == f"Parcours (1) :\n{pathway.code} · Insuffisance cardiaque · ouvert · https://matrix.to/#/{room}"
     assert "<table>" in mine.html
-    assert (await world.say(NURSE, "!parcours liste")).text == "Aucun parcours ouvert vous concernant."
-    assert (await world.say(COORD, "!pathway list")).text.startswith("Parcours (1) :")
+    shown = [e for e in await world.s.trace.entries() if e.action == "montrer"]
+    assert [(e.subject, e.pathway_id, e.rule) for e in shown[-1:]] == [(GP, pathway.id, "room.direct")]
+    assert (await world.say(NURSE, "!parcours liste", world.direct(NURSE))).text == \
+        "Aucun parcours ouvert vous concernant."
+    assert (await world.say(COORD, "!pathway list", await world.coordination_room())).text.startswith("Parcours (1) :")
+    for elsewhere in (room, world.desk):   # the patient's own room, a room of three: the list is not for them
+        assert (await world.say(COORD, "!parcours liste", elsewhere)).text == ROOMS["direct"]
+
+
+async def test_pathway_list_hides_a_pathway_the_policy_no_longer_shows_its_reader(world, room):
+    await world.say(COORD, f"!opposition enregistrer {GP}", room)
+    reply = await world.say(GP, "!parcours liste", world.direct(GP))
+    assert reply.text.startswith("Aucun parcours ouvert vous concernant."), reply.text
+    assert (await world.s.trace.entries())[-1].rule == "objection.person"
 
 
 @covers("parcours info")
@@ -587,7 +618,7 @@ async def test_trace_lists_every_decision_with_its_basis_and_joins_the_json(worl
     reply = await world.say(COORD, "!trace", room)
     assert reply.text.startswith("Trace des partages pour ce patient (")
     assert "team.health, CSP L.1110-4 II, L.1110-12" in reply.text and "outside.no_consent" in reply.text
-    assert reply.text.endswith(f"Chaînage vérifié ({await world.traced()} entrées).")
+    assert reply.text.endswith(f"Chaînage vérifié ({len(await world.s.trace.entries())} entrées).")
     (where, name, mime, data), = world.m.files
     assert (where, name, mime) == (room, f"trace-{pathway.code}.json", "application/json")
     export = json.loads(data)
@@ -698,10 +729,10 @@ async def test_consents_lists_what_is_in_force_in_the_clinical_room_only(world, 
 
 @covers("mss quarantaine")
 async def test_quarantine_lists_the_waiting_mails(world):
-    assert (await world.say(COORD, "!mss")).text == "Aucun courriel en quarantaine."
+    assert (await world.say(COORD, "!mss", await world.coordination_room())).text == "Aucun courriel en quarantaine."
     await world.quarantine(CARDIO)
     await world.quarantine("", "unreadable", trusted=False)
-    reply = await world.say(COORD, "!mail quarantine")
+    reply = await world.say(COORD, "!mail quarantine", await world.coordination_room())
     assert reply.text.splitlines()[:3] == ["Courriels en quarantaine (2) :", f"1 · {CARDIO} · motif unknown_patient",
                                            "2 · illisible · motif unreadable"]
     assert "!mss router <n> <code du parcours>" in reply.text and "<table>" in reply.html
@@ -719,31 +750,31 @@ async def test_routing_a_quarantined_mail_is_decided_and_traced(world, room):
     await world.quarantine(CARDIO)
     await world.quarantine("spam@gmail.example", "untrusted", trusted=False)
     await world.quarantine("", "unreadable", trusted=False)
-    reply = await world.say(COORD, f"!mss router 1 {code.lower()}")
+    reply = await world.say(COORD, f"!mss router 1 {code.lower()}", await world.coordination_room())
     assert re.fullmatch(rf"Courriel n° 1 : dépôt dans le parcours {code} en cours \(trace \d+\)\.", reply.text)
     routed = await world.s.mail.quarantined_one(1)
     assert (routed.state, routed.pathway_id, routed.decided_by) == ("routing", (await world.pathway(room)).id, COORD)
-    untrusted = await world.say(COORD, f"!mss route 2 {code}")
+    untrusted = await world.say(COORD, f"!mss route 2 {code}", await world.coordination_room())
     assert untrusted.text.startswith("Refusé : spam@gmail.example n'appartient pas à l'espace de confiance MSSanté")
     assert "règle mail.untrusted_domain" in untrusted.text and (await world.s.mail.quarantined_one(2)).state == "waiting"
-    unreadable = await world.say(COORD, f"!mss router 3 {code}")
+    unreadable = await world.say(COORD, f"!mss router 3 {code}", await world.coordination_room())
     assert unreadable.text == ("Le courriel n° 3 ne peut pas être déposé (motif unreadable) : écartez-le avec "
                                "!mss rejeter 3.")
-    assert (await world.say(COORD, f"!mss router 1 {code}")).text.startswith("Aucun courriel n° 1 en attente")
-    assert (await world.say(COORD, "!mss router 2 P-NOPE")).text.startswith("Aucun parcours ouvert de code « P-NOPE »")
+    assert (await world.say(COORD, f"!mss router 1 {code}", await world.coordination_room())).text.startswith("Aucun courriel n° 1 en attente")
+    assert (await world.say(COORD, "!mss router 2 P-NOPE", await world.coordination_room())).text.startswith("Aucun parcours ouvert de code « P-NOPE »")
 
 
 @covers("mss rejeter")
 async def test_rejecting_a_quarantined_mail_is_traced_once(world):
     await world.quarantine("spam@gmail.example", "untrusted", trusted=False)
     traced = await world.traced()
-    reply = await world.say(COORD, "!mss rejeter n°1")
+    reply = await world.say(COORD, "!mss rejeter n°1", await world.coordination_room())
     assert re.fullmatch(r"Courriel n° 1 écarté : il ne sera déposé dans aucun salon \(trace \d+\)\.", reply.text)
     assert (await world.s.mail.quarantined_one(1)).state == "rejected" and await world.traced() == traced + 1
     entry = (await world.s.trace.entries())[-1]
     assert (entry.seq, entry.rule, entry.subject, entry.actor) == (trace_no(reply.text), "quarantine.rejected",
                                                                     "spam@gmail.example", COORD)
-    again = await world.say(COORD, "!mss ecarter 1")
+    again = await world.say(COORD, "!mss ecarter 1", await world.coordination_room())
     assert again.text == "Aucun courriel n° 1 en attente dans la quarantaine." and await world.traced() == traced + 1
 
 

@@ -42,6 +42,7 @@ def _mail(ctx: Context[MssPorts]) -> MailPort:
 
 
 mss = group("mss", patient_data=True, en="mail", who=Audience.STAFF, default="quarantaine", requires=_bridged,
+            room=("coordination", "direct"),
             help="La messagerie MSSanté : quarantaine, router, rejeter, écrire à un correspondant.")
 
 

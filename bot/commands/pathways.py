@@ -35,19 +35,26 @@ def summary_field(word: str) -> str:
     raise ArgError(f"champ « {word} » inconnu ; champs : {', '.join(SUMMARY_FIELDS)}.")
 
 
-@parcours.sub("liste", en="list", help="Les parcours qui vous concernent (tous, pour la coordination).")
+@parcours.sub("liste", en="list", room=("direct", "coordination"), shows="items",
+              help="Les parcours qui vous concernent (tous, pour la coordination).")
 async def _list(ctx: Context[PathwayPorts]) -> Reply:
+    """Each pathway shown is decided for this room (a direct conversation: what the one who asks may see)."""
     rows = await ctx.services.pathways.visible_to(ctx.sender, everything=ctx.is_coordinator)
-    if not rows:
+    shown = [p for p, _patient in rows if (await may_show(ctx, p)).allowed]
+    if not shown:
         return Reply.plain("Aucun parcours ouvert vous concernant.")
     label = ctx.services.settings.type_label
     data = [(p.code, label(p.type), "ouvert" if p.status == "open" else "clos", room_link(p.room_id) if p.room_id else "—")
-            for p, _patient in rows]
+            for p in shown]
     text, html = table(["Code", "Type", "État", "Salon"], data)
-    return Reply(f"Parcours ({len(rows)}) :\n{text}", f"<p>Parcours ({len(rows)}) :</p>{html}")
+    hidden = len(rows) - len(shown)
+    note = (f"\n{hidden} autre(s) parcours non montré(s) : la règle de partage ne vous les montre pas (une "
+            "opposition du patient, par exemple)." if hidden else "")
+    return Reply(f"Parcours ({len(shown)}) :\n{text}{note}", f"<p>Parcours ({len(shown)}) :</p>{html}"
+                 + (f"<p>{escape(note.strip())}</p>" if note else ""))
 
 
-@parcours.sub("ouvrir", en="open", who=Audience.COORDINATOR, form=FORM,
+@parcours.sub("ouvrir", en="open", who=Audience.COORDINATOR, form=FORM, shows="none",
               help="Ouvre un parcours : l'espace du patient et son salon chiffré, l'équipe invitée.")
 async def _open(ctx: Context[PathwayPorts]) -> Reply:
     req = request(ctx.args, ctx.services.settings.ins_test_mode, ctx.services.settings.types)
@@ -56,7 +63,7 @@ async def _open(ctx: Context[PathwayPorts]) -> Reply:
     return await Opener(ctx.services).open(ctx.sender, req)
 
 
-@parcours.sub("info", en="info", aliases=["infos", "detail"], room=("pathway", "circle"),
+@parcours.sub("info", en="info", aliases=["infos", "detail"], room=("pathway", "circle"), shows="items",
               help="Le parcours de ce salon : patient, équipe, résumé.")
 async def _info(ctx: Context[PathwayPorts]) -> Reply:
     pathway = ctx.room_pathway
@@ -168,7 +175,7 @@ async def _levels(ctx: Context[PathwayPorts], closed: bool) -> dict[str, Any]:
     return power_levels(ctx.services.settings.bot_user_id, coordinators, closed=closed)
 
 
-@parcours.sub("types", en="types", help="Les types de parcours de la structure.")
+@parcours.sub("types", en="types", shows="none", help="Les types de parcours de la structure.")
 async def _types(ctx: Context[PathwayPorts]) -> Reply:
     types = ctx.services.settings.types
     return Reply.plain("Types de parcours : " + ", ".join(f"{label} ({key})" for key, label in types))
