@@ -42,7 +42,8 @@ async def reevaluate(services: EnforcePorts, pathway: Pathway, actor: str, why: 
 
 async def align_coordination(services: EnforcePorts, pathway: Pathway) -> int:
     """The coordination's power (level 50) in this pathway's rooms follows the roster: a coordinator who lost the
-    role loses it, a new one gets it. The number of rooms whose power levels changed."""
+    role loses it, a new one gets it; and only the coordination invites (a room made when anyone could is raised).
+    The number of rooms whose power levels changed."""
     coordinators = {m.user_id for m in await services.roster.members() if m.coordinator}
     bot = services.settings.bot_user_id
     changed = 0
@@ -51,11 +52,15 @@ async def align_coordination(services: EnforcePorts, pathway: Pathway) -> int:
             continue
         try:
             levels = await services.matrix.state_event(room, "m.room.power_levels") or {}
+            if not levels:   # never write power levels from nothing: every other level would fall to its default
+                continue
             users = dict(levels.get("users", {}))
             wanted = {u: lvl for u, lvl in users.items() if lvl != COORDINATOR_LEVEL or u in coordinators}
             wanted |= {c: COORDINATOR_LEVEL for c in coordinators if c != bot and users.get(c, 0) < COORDINATOR_LEVEL}
-            if wanted != users:
-                await services.matrix.set_state(room, "m.room.power_levels", {**levels, "users": wanted})
+            invite = max(int(levels.get("invite", 0)), COORDINATOR_LEVEL)
+            if wanted != users or invite != levels.get("invite"):
+                await services.matrix.set_state(room, "m.room.power_levels",
+                                                {**levels, "users": wanted, "invite": invite})
                 changed += 1
         except MatrixError as err:
             log.warning("enforce.power_levels_failed", pathway_id=pathway.id, error=str(err)[:200])

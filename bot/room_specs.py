@@ -42,10 +42,11 @@ def space_initial_state() -> list[dict]:
     ]
 
 
-def power_levels(bot: str, coordinators: list[str], *, closed: bool = False, invite: int = 0) -> dict:
+def power_levels(bot: str, coordinators: list[str], *, closed: bool = False, invite: int = COORDINATOR_LEVEL) -> dict:
     """The bot above all, the coordination at 50, everyone else at 0; a closed room is read-only for members.
-    `invite`: who may invite (0: any member, the bot checking each invitation after the fact; 100: the bot alone,
-    for the rooms whose members the bot alone chooses: the quarantine, the archives).
+    `invite`: who may invite (50, a patient's rooms: the coordination, whose invitations the bot still decides after
+    the fact; the others ask the bot, `!parcours inviter`, which decides first; 100: the bot alone, for the rooms
+    whose members the bot alone chooses: the quarantine, the archives).
 
     The bot creates the rooms: in room version 12 (Synapse's default) a creator's power is
     implicit and unlimited, and naming it in `users` is refused.

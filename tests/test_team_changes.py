@@ -66,6 +66,17 @@ async def test_the_coordination_s_power_follows_the_roster_in_the_member_s_rooms
     assert world.m.room(room).membership[GP] == "join"
 
 
+async def test_only_the_coordination_invites_in_a_patient_s_rooms_and_an_older_room_is_raised(world):
+    """Issue 24, item 10: the power levels say it first (the others ask the bot, `!parcours inviter`); a room made
+    when any member could invite is raised at the next change of the coordination."""
+    room = await world.open()
+    levels = lambda: world.m.state_now(room, "m.room.power_levels")   # noqa: E731
+    assert levels()["invite"] == 50 and levels()["kick"] == 50
+    world.m.room(room).state[("m.room.power_levels", "")] = {**levels(), "invite": 0}   # made before
+    await world.say(COORD, f"!equipe ajouter {GP} médecin coordination")
+    assert levels()["invite"] == 50 and levels()["users"][GP] == 50 and levels()["kick"] == 50
+
+
 async def test_the_quarantine_room_follows_the_coordination(world):
     """A new coordinator is invited to the quarantine room, an ex-coordinator and anyone else there is removed
     (issue 24, item 5)."""
