@@ -10,7 +10,7 @@ from liaison.stores.pathways import Pathway, PathwayStore
 from bot.reply import room_link
 from bot.room_specs import power_levels, room_initial_state, space_link
 from liaison.matrix import txn_id
-from policies.naming import NamingMode, circle_room_name
+from policies.naming import circle_room_name
 from policies.sharing import Knobs
 
 CIRCLE_STATE = "circle"
@@ -46,7 +46,7 @@ async def ensure_circle(services: CirclePorts, pathway: Pathway, newcomer: str) 
         return pathway.circle_room_id
     s, store, matrix = services.settings, services.pathways, services.matrix
     patient = await store.patient(pathway.patient_id)
-    mode = NamingMode.PSEUDONYMOUS if s.naming == "pseudonyme" else NamingMode.INITIALS
+    mode = s.naming
     name = circle_room_name(mode, first_names=patient.first_names, birth_name=patient.birth_name,
                             birth_year=patient.birth_date.year, code=pathway.code)
     members = [u for u, state, _ in await store.members(pathway.id) if state in ("invited", "joined")]

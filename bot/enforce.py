@@ -13,7 +13,7 @@ import structlog
 
 from bot.circle import RolesPorts, role_categories
 from bot.members import PeoplePorts, kick_reason, naming, person
-from bot.room_specs import COORDINATOR_LEVEL
+from bot.room_specs import COORDINATOR_LEVEL, RELAY_LEVEL
 from liaison.enforcement import decide_at
 from liaison.matrix import MatrixError
 from liaison.sharing_facts import SharingStores
@@ -42,7 +42,8 @@ async def reevaluate(services: EnforcePorts, pathway: Pathway, actor: str, why: 
 
 async def align_coordination(services: EnforcePorts, pathway: Pathway) -> int:
     """The coordination's power (level 50) in this pathway's rooms follows the roster: a coordinator who lost the
-    role loses it, a new one gets it; and only the coordination invites (a room made when anyone could is raised).
+    role loses it, a new one gets it; and only the coordination and the bridge invite (a room made when anyone could
+    is raised).
     The number of rooms whose power levels changed."""
     coordinators = {m.user_id for m in await services.roster.members() if m.coordinator}
     bot = services.settings.bot_user_id
@@ -57,7 +58,10 @@ async def align_coordination(services: EnforcePorts, pathway: Pathway) -> int:
             users = dict(levels.get("users", {}))
             wanted = {u: lvl for u, lvl in users.items() if lvl != COORDINATOR_LEVEL or u in coordinators}
             wanted |= {c: COORDINATOR_LEVEL for c in coordinators if c != bot and users.get(c, 0) < COORDINATOR_LEVEL}
-            invite = max(int(levels.get("invite", 0)), COORDINATOR_LEVEL)
+            relay = services.settings.bridge_user_id
+            if relay and room == pathway.room_id and users.get(relay, 0) < RELAY_LEVEL:
+                wanted[relay] = RELAY_LEVEL   # it invites its puppets
+            invite = max(int(levels.get("invite", 0)), RELAY_LEVEL)
             if wanted != users or invite != levels.get("invite"):
                 await services.matrix.set_state(room, "m.room.power_levels",
                                                 {**levels, "users": wanted, "invite": invite})

@@ -26,7 +26,7 @@ from bot.reply import room_link
 from bot.room_specs import power_levels, room_initial_state, space_initial_state, space_link, summary_message
 from liaison.matrix import txn_id
 from policies.ins import Ins, InsError, TraitError, check_traits, parse_birth_date, parse_ins, parse_sex
-from policies.naming import NamingMode, pathway_code, room_name, room_topic, space_name
+from policies.naming import pathway_code, room_name, room_topic, space_name
 from policies.pathway import find_pathway_type
 from policies.professions import find_profession
 
@@ -190,7 +190,7 @@ class Opener:
 
     async def _build(self, actor: str, patient: Patient, pathway: Pathway, label: str, team: list[str]) -> Reply:
         s, store, matrix = self.s.settings, self.s.pathways, self.s.matrix
-        mode = NamingMode.PSEUDONYMOUS if s.naming == "pseudonyme" else NamingMode.INITIALS
+        mode = s.naming
         names = _Names(first_names=patient.first_names, birth_name=patient.birth_name,
                        birth_year=patient.birth_date.year)
         roster = {m.user_id: m for m in await self.s.roster.members()}
@@ -221,7 +221,7 @@ class Opener:
             room = await matrix.create_room(
                 name=room_name(mode, pathway_label=label, code=pathway.code, **names),
                 topic=room_topic(mode, label), initial_state=room_initial_state() + parent,
-                power_levels=power_levels(s.bot_user_id, room_coordinators),
+                power_levels=power_levels(s.bot_user_id, room_coordinators, bridge=s.bridge_user_id),
                 invite=invited + ([s.bridge_user_id] if s.bridge_user_id else []))
             await store.update(pathway.id, room_id=room)
             return room

@@ -12,6 +12,7 @@ from policies.gender import born
 
 MEGOLM = "m.megolm.v1.aes-sha2"
 COORDINATOR_LEVEL = 50
+RELAY_LEVEL = 10   # the MSSanté bridge: it invites its puppets (the correspondents) into a patient's rooms
 BOT_ONLY = 100   # a power only the bot (the room's creator) has
 CLOSED_EVENTS_DEFAULT = COORDINATOR_LEVEL   # a closed pathway: members read, the coordination may still write
 
@@ -42,16 +43,18 @@ def space_initial_state() -> list[dict]:
     ]
 
 
-def power_levels(bot: str, coordinators: list[str], *, closed: bool = False, invite: int = COORDINATOR_LEVEL) -> dict:
-    """The bot above all, the coordination at 50, everyone else at 0; a closed room is read-only for members.
-    `invite`: who may invite (50, a patient's rooms: the coordination, whose invitations the bot still decides after
-    the fact; the others ask the bot, `!parcours inviter`, which decides first; 100: the bot alone, for the rooms
-    whose members the bot alone chooses: the quarantine, the archives).
+def power_levels(bot: str, coordinators: list[str], *, closed: bool = False, invite: int = RELAY_LEVEL,
+                 bridge: str | None = None) -> dict:
+    """The bot above all, the coordination at 50, the MSSanté bridge (`bridge`) at 10, everyone else at 0; a closed
+    room is read-only for members. `invite`: who may invite (10, a patient's rooms: the coordination, whose
+    invitations the bot still decides after the fact, and the bridge, for its puppets, which it decides before; the
+    others ask the bot, `!parcours inviter`, which decides first; 100: the bot alone, for the rooms whose members the
+    bot alone chooses: the quarantine, the archives).
 
     The bot creates the rooms: in room version 12 (Synapse's default) a creator's power is
     implicit and unlimited, and naming it in `users` is refused.
     """
-    users = {c: COORDINATOR_LEVEL for c in coordinators if c != bot}
+    users = {c: COORDINATOR_LEVEL for c in coordinators if c != bot} | ({bridge: RELAY_LEVEL} if bridge else {})
     return {
         "users": users,
         "users_default": 0,

@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from bot.ports import MatrixRooms
+from policies.naming import DEFAULT_PARTS
 from policies.pathway import PATHWAY_TYPES
 from policies.sharing import Knobs
 
@@ -26,7 +27,7 @@ from liaison.stores.trace import Trace
 class PathwaySettings:
     server_name: str
     bot_user_id: str
-    naming: str = "initiales"
+    naming: frozenset[str] = DEFAULT_PARTS   # what room names show besides the code (policies/naming.py)
     ins_test_mode: bool = False
     retention_days: int = 730
     types: tuple[tuple[str, str], ...] = PATHWAY_TYPES

@@ -12,6 +12,7 @@ from typing import Any
 import yaml
 
 from policies.documents import DOCUMENT_KINDS
+from policies.naming import naming_parts
 from policies.professions import PROFESSIONS, Category
 from policies.sharing import Knobs
 
@@ -29,9 +30,10 @@ class KnobError(ValueError):
 @dataclass(frozen=True)
 class Knob:
     name: str
-    kind: type[Any]
+    kind: type[Any] | tuple[type[Any], ...]
     help: str
     check: Callable[[Any], str | None] = lambda value: None   # given a value already of `kind`
+    read: Callable[[Any], Any] | None = None                  # the value kept, from one that passed `check`
 
 
 def _roles(value) -> str | None:
@@ -46,6 +48,14 @@ def _roles(value) -> str | None:
 def _health(value) -> str | None:
     unknown = [v for v in value if v not in _KEYS]
     return f"profession(s) inconnue(s) : {', '.join(map(str, unknown))}" if unknown else None
+
+
+def _naming(value) -> str | None:
+    try:
+        naming_parts(value)
+    except ValueError as err:
+        return str(err)
+    return None
 
 
 def _document_kinds(value) -> str | None:
@@ -66,8 +76,8 @@ KNOBS = (
          lambda v: None if 0 <= v <= 36500 else "entre 0 et 36500 jours"),
     Knob("retention_days_after_closure", int, "conservation d'un parcours clos avant archivage (0 : au prochain passage)",
          lambda v: None if 0 <= v <= 36500 else "entre 0 et 36500 jours"),
-    Knob("room_naming", str, "nom des salons (non chiffré) : initiales ou pseudonyme",
-         lambda v: None if v in ("initiales", "pseudonyme") else "attendu initiales ou pseudonyme"),
+    Knob("room_naming", (list, str), "ce que le nom des salons (non chiffré) montre en plus du code du parcours : "
+         "une liste parmi initiales, annee, type", _naming, naming_parts),
     Knob("rooms_federate", bool, "les salons créés par Liaison peuvent être rejoints depuis d'autres serveurs Matrix "
          "(fédération) ; non par défaut : les données des patients restent sur le serveur de la structure"),
     Knob("mail_correspondents_in_team", bool, "un correspondant MSSanté qui a écrit au sujet du patient dans un "
@@ -105,10 +115,10 @@ def load_knobs(text: str) -> Knobs:
         problem = knob.check(value)
         if problem:
             raise KnobError(line, f"{name} : {problem}")
-        values[name] = ({r: frozenset(c) for r, c in value.items()} if knob.kind is dict
-                        else frozenset(value) if knob.kind is list else value)
+        values[name] = (knob.read(value) if knob.read else {r: frozenset(c) for r, c in value.items()}
+                        if knob.kind is dict else frozenset(value) if knob.kind is list else value)
     return Knobs(**values)
 
 
 _KIND = {bool: "vrai ou faux (true/false)", str: "un texte", dict: "une table rôle: [catégories]",
-         int: "un nombre entier", list: "une liste"}
+         int: "un nombre entier", list: "une liste", (list, str): "une liste"}

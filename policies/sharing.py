@@ -41,7 +41,7 @@ class Knobs:
     consent_recorders: str = "coordination"   # coordination | equipe
     consent_expiry_days: int = 0               # 0: a consent runs until withdrawn, unless a date is given
     retention_days_after_closure: int = 730    # then the closed pathway is archived and forgotten
-    room_naming: str = "initiales"             # initiales | pseudonyme (room names are not encrypted)
+    room_naming: frozenset[str] = frozenset({"initiales"})   # shown in room names besides the code (policies.naming)
     rooms_federate: bool = False               # the rooms Liaison makes may be joined from other homeservers
     mail_correspondents_in_team: bool = True   # an MSSanté correspondent who wrote about the patient is answered
     health_professions: frozenset[str] = frozenset({

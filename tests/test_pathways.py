@@ -67,9 +67,9 @@ async def test_open_pathway_end_to_end(team):
         assert "DURAND Marcel" in summary.body and INS in summary.body
 
     name = (await _state(gp, room, "m.room.name"))["name"]
-    assert name == "M. D. (1948) · Insuffisance cardiaque"
+    assert re.fullmatch(r"M\. D\. · P-[2-9A-Z]{5}", name), name   # the default: the initials and the code
     topic = (await _state(gp, room, "m.room.topic"))["topic"]
-    for secret in ("Durand", "DURAND", "Marcel", INS):
+    for secret in ("Durand", "DURAND", "Marcel", INS, "1948", "nsuffisance"):
         assert secret not in name and secret not in topic
     assert (await _state(gp, room, "m.room.join_rules"))["join_rule"] == "invite"
     assert (await _state(gp, room, "m.room.guest_access"))["guest_access"] == "forbidden"

@@ -48,11 +48,14 @@ def test_lists_and_numbers_are_checked():
 
 
 @pytest.mark.parametrize("text, words", [
-    ("room_naming: nominatif\n", "initiales ou pseudonyme"),
+    ("room_naming: nominatif\n", "une liste parmi initiales, annee, type"),
+    ("room_naming: [initiales, adresse]\n", "adresse"),
     ("retention_days_after_closure: -5\n", "entre 0"),
 ])
 def test_naming_and_retention_are_knobs(text, words):
     with pytest.raises(KnobError) as err:
         load_knobs(text)
     assert words in err.value.message
-    assert load_knobs("room_naming: pseudonyme\nretention_days_after_closure: 0\n").room_naming == "pseudonyme"
+    assert load_knobs("room_naming: pseudonyme\nretention_days_after_closure: 0\n").room_naming == {"type"}
+    assert load_knobs("room_naming: [initiales, annee]\n").room_naming == {"initiales", "annee"}
+    assert load_knobs("room_naming: []\n").room_naming == frozenset()

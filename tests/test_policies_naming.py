@@ -7,16 +7,23 @@ import pytest
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from policies.naming import (CODE_ALPHABET, DEFAULT_MODE, NamingMode, circle_room_name, initials, pathway_code,
-                             room_name,
-                             room_topic, space_name)
+from policies.naming import (CODE_ALPHABET, DEFAULT_PARTS, LEGACY, PARTS, circle_room_name, initials, naming_parts,
+                             pathway_code, room_name, room_topic, space_name)
 
 LABEL = "Insuffisance cardiaque"
 
 
-def test_modes():
-    assert NamingMode("initiales") is NamingMode.INITIALS is DEFAULT_MODE
-    assert NamingMode("pseudonyme") is NamingMode.PSEUDONYMOUS
+FORMS = [frozenset(), frozenset({"initiales"}), frozenset({"initiales", "annee"}), frozenset({"type"}),
+         frozenset({"initiales", "type"}), frozenset(PARTS)]
+
+
+def test_the_default_is_the_code_and_the_initials_and_the_first_words_are_read_as_written():
+    assert DEFAULT_PARTS == naming_parts(["initiales"]) == frozenset({"initiales"})
+    assert naming_parts("initiales") == frozenset(PARTS) and naming_parts("pseudonyme") == {"type"}
+    assert naming_parts([]) == frozenset() == LEGACY["code"]
+    for bad, words in ((["nom"], "nom"), (["annee"], "qu'avec « initiales »"), ("nominatif", "une liste parmi")):
+        with pytest.raises(ValueError, match=words):
+            naming_parts(bad)
 
 
 @pytest.mark.parametrize("entropy", [bytes(8), b"\xff" * 8, b"\x01\x02\x03\x04", bytes(range(16))])
@@ -59,22 +66,27 @@ def test_initials_need_a_letter():
         initials("", " - ")
 
 
-def test_names_by_mode():
-    kwargs = dict(first_names="Marcel", birth_name="Durand", birth_year=1948, code="P-7K3Q9")
-    assert room_name(NamingMode.INITIALS, pathway_label=LABEL, **kwargs) == "M. D. (1948) · Insuffisance cardiaque"
-    assert room_name(NamingMode.PSEUDONYMOUS, pathway_label=LABEL, **kwargs) == "P-7K3Q9 · Insuffisance cardiaque"
-    assert space_name(NamingMode.INITIALS, **kwargs) == "M. D. (1948)"
-    assert space_name(NamingMode.PSEUDONYMOUS, **kwargs) == "Patient P-7K3Q9"
-
-
-@pytest.mark.parametrize("mode, shown", [
-    (NamingMode.INITIALS, "initiales"), (NamingMode.PSEUDONYMOUS, "code du parcours"),
+@pytest.mark.parametrize("shown, room, space", [
+    (DEFAULT_PARTS, "M. D. · P-7K3Q9", "M. D."),
+    (frozenset(), "P-7K3Q9", "Patient P-7K3Q9"),
+    (frozenset({"initiales", "annee"}), "M. D. (1948) · P-7K3Q9", "M. D. (1948)"),
+    (LEGACY["pseudonyme"], "P-7K3Q9 · Insuffisance cardiaque", "Patient P-7K3Q9"),
+    (LEGACY["initiales"], "M. D. (1948) · P-7K3Q9 · Insuffisance cardiaque", "M. D. (1948)"),
 ])
-def test_room_topic(mode, shown):
-    topic = room_topic(mode, LABEL)
-    assert topic.startswith("Salon de liaison — parcours Insuffisance cardiaque.")
-    for fragment in ("chiffrés", "message épinglé", shown):
+def test_names_show_the_code_and_what_the_policy_allows(shown, room, space):
+    kwargs = dict(first_names="Marcel", birth_name="Durand", birth_year=1948, code="P-7K3Q9")
+    assert room_name(shown, pathway_label=LABEL, **kwargs) == room
+    assert space_name(shown, **kwargs) == space
+
+
+@pytest.mark.parametrize("shown", FORMS)
+def test_room_topic_carries_the_type_only_when_the_name_may(shown):
+    topic = room_topic(shown, LABEL)
+    assert topic.startswith("Salon de liaison" + (" — parcours Insuffisance cardiaque." if "type" in shown else "."))
+    assert (LABEL in topic) is ("type" in shown)
+    for fragment in ("chiffrés", "message épinglé", "code du parcours"):
         assert fragment in topic
+    assert ("initiales" in topic) is ("initiales" in shown)
 
 
 LETTERS = "abcdefghijklmnopqrstuvwxyzéèêëàâçîïôöùûüÿæœ"
@@ -86,7 +98,7 @@ YEAR = st.integers(min_value=1890, max_value=2025)
 @given(first=COMPOUND, last=COMPOUND, year=YEAR, entropy=st.binary(min_size=8, max_size=8))
 def test_names_never_carry_a_full_name(first, last, year, entropy):
     code = pathway_code(entropy)
-    for mode in NamingMode:
+    for mode in FORMS:
         texts = [room_name(mode, first_names=first, birth_name=last, birth_year=year, pathway_label=LABEL,
                            code=code),
                  space_name(mode, first_names=first, birth_name=last, birth_year=year, code=code),
@@ -98,22 +110,30 @@ def test_names_never_carry_a_full_name(first, last, year, entropy):
 
 
 @given(first=COMPOUND, last=COMPOUND, year=YEAR, entropy=st.binary(min_size=8, max_size=8))
-def test_pseudonymous_mode_shows_no_initials_nor_year(first, last, year, entropy):
+def test_the_code_alone_shows_no_initials_nor_year_nor_type(first, last, year, entropy):
     code = pathway_code(entropy)
     kwargs = dict(first_names=first, birth_name=last, birth_year=year, code=code)
-    room = room_name(NamingMode.PSEUDONYMOUS, pathway_label=LABEL, **kwargs)
-    space = space_name(NamingMode.PSEUDONYMOUS, **kwargs)
-    assert room == f"{code} · {LABEL}" and space == f"Patient {code}"
-    for text in (room, space):
-        assert str(year) not in text and "." not in text
+    room = room_name(frozenset(), pathway_label=LABEL, **kwargs)
+    space = space_name(frozenset(), **kwargs)
+    assert room == code and space == f"Patient {code}"
+    for text in (room, space, room_topic(frozenset(), LABEL)):
+        assert str(year) not in text and LABEL not in text
         assert initials(first, last) not in text
 
 
-@pytest.mark.parametrize("mode", list(NamingMode))
-def test_the_circle_room_s_name_carries_no_pathway_type(mode):
-    """Non-health members read it, and the homeserver keeps it in clear: the code, and the mode's identity at most."""
-    name = circle_room_name(mode, first_names="Marcel", birth_name="Durand", birth_year=1948, code="P-7K3Q9")
+@given(first=COMPOUND, last=COMPOUND, year=YEAR, entropy=st.binary(min_size=8, max_size=8))
+def test_the_default_shows_no_year_nor_type(first, last, year, entropy):
+    code = pathway_code(entropy)
+    room = room_name(DEFAULT_PARTS, pathway_label=LABEL, first_names=first, birth_name=last, birth_year=year, code=code)
+    assert room == f"{initials(first, last)} · {code}"
+    assert str(year) not in room and LABEL not in room
+
+
+@pytest.mark.parametrize("shown", FORMS)
+def test_the_circle_room_s_name_carries_no_pathway_type(shown):
+    """Non-health members read it, and the homeserver keeps it in clear: the code, and the allowed identity at most."""
+    name = circle_room_name(shown, first_names="Marcel", birth_name="Durand", birth_year=1948, code="P-7K3Q9")
     assert "P-7K3Q9" in name and "cercle élargi" in name
     assert LABEL.lower() not in name.lower() and "Durand" not in name and "Marcel" not in name
-    assert name == ("P-7K3Q9 · cercle élargi" if mode is NamingMode.PSEUDONYMOUS
-                    else "M. D. (1948) · P-7K3Q9 · cercle élargi")
+    who = {frozenset(): "", frozenset({"type"}): ""}.get(shown, "M. D. (1948) · " if "annee" in shown else "M. D. · ")
+    assert name == f"{who}P-7K3Q9 · cercle élargi"

@@ -428,11 +428,12 @@ async def test_opening_creates_the_encrypted_room_and_the_space_and_invites_the_
     room, space = world.m.room(room_id), world.m.room(world.m.created[1]["room_id"])
     assert room.encrypted and room.state[("m.room.encryption", "")] == {"algorithm": "m.megolm.v1.aes-sha2"}
     assert room.state[("m.room.history_visibility", "")] == {"history_visibility": "invited"}
-    assert room.name == "M. D. (1948) · Insuffisance cardiaque"
-    for secret in ("Durand", "DURAND", "Marcel", INS):
-        assert secret not in room.name and secret not in room.topic
+    assert room.name == f"M. D. · {code}", "the code and the initials: no year, no type (a diagnosis) in clear"
+    for secret in ("Durand", "DURAND", "Marcel", INS, "1948", "nsuffisance"):
+        assert secret not in room.name and secret not in room.topic and secret not in space.name
     assert room.membership == {BOT: "join", COORD: "invite", GP: "invite", BRIDGE: "invite"}, "the outsider is not"
-    assert room.state[("m.room.power_levels", "")]["users"] == {COORD: 50}
+    assert room.state[("m.room.power_levels", "")]["users"] == {COORD: 50, BRIDGE: 10}
+    assert room.state[("m.room.power_levels", "")]["invite"] == 10, "the coordination and the bridge invite"
     assert space.space and ("m.space.child", room_id) in space.state
     assert room.state[("m.space.parent", space.room_id)]["canonical"] is True
     assert space.membership == {BOT: "join"}, "one invitation per pathway: the room's, not the space's as well"
@@ -592,7 +593,7 @@ async def test_inviting_needs_the_team_or_a_consent_and_a_non_health_role_goes_t
     assert SOCIAL not in world.m.room(room).membership, "the clinical room stays health professionals only"
     made = next(c for c in world.m.created if c["room_id"] == circle_room)
     pathway = await world.pathway(room)
-    assert made["name"] == f"M. D. (1948) · {pathway.code} · cercle élargi", "no pathway type, a diagnosis, in clear"
+    assert made["name"] == f"M. D. · {pathway.code} · cercle élargi", "no pathway type, a diagnosis, in clear"
     hello = next(b for b in world.m.bodies(circle_room) if "CERCLE ÉLARGI" in b)
     assert "nsuffisance" not in hello and pathway.code in hello
 

@@ -66,63 +66,15 @@ async def test_the_coordination_s_power_follows_the_roster_in_the_member_s_rooms
     assert world.m.room(room).membership[GP] == "join"
 
 
-async def test_only_the_coordination_invites_in_a_patient_s_rooms_and_an_older_room_is_raised(world):
-    """Issue 24, item 10: the power levels say it first (the others ask the bot, `!parcours inviter`); a room made
-    when any member could invite is raised at the next change of the coordination."""
+async def test_only_the_coordination_and_the_bridge_invite_in_a_patient_s_rooms_and_an_older_room_is_raised(world):
+    """Issue 24, item 10: the power levels say it first (the others ask the bot, `!parcours inviter`; the bridge
+    invites its puppets); a room made when any member could invite is raised at the next change of the coordination."""
+    from tests.fakes import BRIDGE
+
     room = await world.open()
     levels = lambda: world.m.state_now(room, "m.room.power_levels")   # noqa: E731
-    assert levels()["invite"] == 50 and levels()["kick"] == 50
-    world.m.room(room).state[("m.room.power_levels", "")] = {**levels(), "invite": 0}   # made before
+    assert levels()["invite"] == 10 and levels()["kick"] == 50
+    assert levels()["users"] == {COORD: 50, BRIDGE: 10}
+    world.m.room(room).state[("m.room.power_levels", "")] = {**levels(), "invite": 0, "users": {COORD: 50}}   # made before
     await world.say(COORD, f"!equipe ajouter {GP} médecin coordination")
-    assert levels()["invite"] == 50 and levels()["users"][GP] == 50 and levels()["kick"] == 50
-
-
-async def test_the_quarantine_room_follows_the_coordination(world):
-    """A new coordinator is invited to the quarantine room, an ex-coordinator and anyone else there is removed
-    (issue 24, item 5)."""
-    from bot.bridge_setup import prepare_bridge
-    from tests.fakes import BRIDGE, OUTSIDER
-
-    await prepare_bridge(world.s)
-    (made,) = [c for c in world.m.created if c["name"] == "Quarantaine MSSanté"]
-    quarantine = made["room_id"]
-    world.m.accept(quarantine, COORD)
-    await world.say(COORD, f"!equipe ajouter {GP} médecin coordination")
-    assert world.m.room(quarantine).membership[GP] == "invite"
-    world.m.accept(quarantine, GP)
-    world.m.room(quarantine).membership[OUTSIDER] = "join"   # came in before the bot alone could invite
-    await world.say(COORD, f"!equipe ajouter {GP} médecin")
-    assert world.m.room(quarantine).membership[GP] == "leave" and world.m.room(quarantine).membership[OUTSIDER] == "leave"
-    assert world.m.room(quarantine).membership[COORD] == "join" and BRIDGE in world.m.room(quarantine).membership
-
-
-async def test_recording_what_a_correspondent_is_applies_the_objections_that_now_reach_it(world):
-    """A change of what the coordination records of an external address is a change of fact: its puppet is decided
-    again in the rooms of the patients it wrote about. An objection to social workers reaches the address once it is
-    recorded as one, and its replies are decided under the non-health rules (issue 24, items 1 and 6)."""
-    from bridge.store import BridgeStore, Puppet
-    from liaison.enforcement import decide_at
-
-    address, puppet = "as@chu.mssante.fr", "@mss_0c6f2a9e:hs"
-    room = await world.open()
-    pathway = await world.pathway(room)
-    await BridgeStore(world.s.pathways.engine).add_puppet(Puppet(address, puppet, "A. S."))
-    await world.s.mail.add_correspondent(pathway.id, address, "ins")   # it wrote about this patient
-    world.m.add_account(puppet, "A. S.")
-    world.m.room(room).membership[puppet] = "join"
-    objected = await world.say(COORD, "!opposition assistante sociale", room)
-    assert objected.text.startswith("Opposition enregistrée"), objected.text
-    assert world.m.room(room).membership[puppet] == "leave", "its profession unknown: the cautious reading"
-    assert "objection.unknown_profession" in world.m.kicked[-1][2]
-
-    same = await world.say(COORD, f"!equipe ajouter {address} médecin")
-    assert "Retiré" not in same.text
-    kept = await decide_at(world.s.sharing, "puppet.keep", pathway=pathway, recipient=address, actor=COORD)
-    assert kept.allowed, kept.decision   # its next mail brings it back (the bridge decides then)
-    world.m.room(room).membership[puppet] = "join"
-    changed = await world.say(COORD, f"!equipe ajouter {address} assistante sociale")
-    assert changed.text.endswith("Retiré(e) des salons de 1 parcours où la loi ne l'admet plus."), changed.text
-    assert world.m.room(room).membership[puppet] == "leave" and "objection.profession" in world.m.kicked[-1][2]
-    await world.say(COORD, "!opposition lever assistante sociale", room)
-    reply = await decide_at(world.s.sharing, "mail.out.reply", pathway=pathway, recipient=address, actor=GP)
-    assert not reply.decision.allowed and reply.decision.rule.startswith("non_health."), reply.decision
+    assert levels()["invite"] == 10 and levels()["users"] == {COORD: 50, GP: 50, BRIDGE: 10} and levels()["kick"] == 50

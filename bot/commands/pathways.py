@@ -172,7 +172,8 @@ async def _invite(ctx: Context[PathwayPorts]) -> Reply:
 
 async def _levels(ctx: Context[PathwayPorts], closed: bool) -> dict[str, Any]:
     coordinators = [m.user_id for m in await ctx.services.roster.members() if m.coordinator]
-    return power_levels(ctx.services.settings.bot_user_id, coordinators, closed=closed)
+    s = ctx.services.settings
+    return power_levels(s.bot_user_id, coordinators, closed=closed, bridge=s.bridge_user_id)
 
 
 @parcours.sub("types", en="types", shows="none", help="Les types de parcours de la structure.")
