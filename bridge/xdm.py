@@ -24,7 +24,7 @@ from bridge.xdm_meta import (
 from bridge.xdm_write import XdmAuthor, XdmOut, write_xdm
 
 __all__ = ["XdmAuthor", "XdmDocument", "XdmError", "XdmLimits", "XdmOut", "XdmPackage", "mss_headers",
-           "read_xdm", "write_xdm", "xdm_of"]
+           "read_xdm", "write_xdm", "xdm_archive", "xdm_of"]
 
 _ARCHIVE_SUFFIXES = (".zip", ".gz", ".tgz", ".7z", ".rar", ".bz2", ".xz", ".tar", ".zst", ".cab", ".jar")
 _ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08", b"\x1f\x8b", b"7z\xbc\xaf\x27\x1c",
@@ -263,12 +263,16 @@ def _document(entry: Element, subset: str, files: dict[str, bytes]) -> XdmDocume
         cda_code=cda_code, cda_patient_ins=cda_ins)
 
 
+def xdm_archive(mail) -> bytes | None:
+    """The bytes of the IHE_XDM.ZIP among a parsed mail's attachments; None without one."""
+    return next((a.data for a in mail.attachments if a.filename.upper() == "IHE_XDM.ZIP"), None)
+
+
 def xdm_of(mail) -> XdmPackage | None:
-    """The IHE_XDM.ZIP among a parsed mail's attachments, read (XdmError when refused); None without one."""
-    for a in mail.attachments:
-        if a.filename.upper() == "IHE_XDM.ZIP":
-            return read_xdm(a.data)
-    return None
+    """The IHE_XDM.ZIP among a parsed mail's attachments, read here (XdmError when refused); None without one. The
+    bridge reads it in a parse worker instead (bridge.parse_pool `MailParser.read_xdm`), never on its event loop."""
+    archive = xdm_archive(mail)
+    return read_xdm(archive) if archive is not None else None
 
 
 def read_xdm(data: bytes, limits: XdmLimits = XdmLimits()) -> XdmPackage:

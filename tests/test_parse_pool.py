@@ -1,5 +1,5 @@
-"""Mails are parsed in worker processes: the event loop keeps its pace, a deadline and a memory ceiling hold,
-a worker that dies is replaced and the mail is not blamed for more than that death."""
+"""Mails and their IHE_XDM archives are read in worker processes: the event loop keeps its pace, a deadline and a
+memory ceiling hold, a worker that dies is replaced and the mail is not blamed for more than that death."""
 from __future__ import annotations
 
 import asyncio
@@ -14,7 +14,9 @@ import pytest
 from bridge.mail_guard import MAX_ADDRESS_BYTES, MAX_ENCODED_WORDS, MAX_HEADER_LINES
 from bridge.mail_in import MailLimits, MailRejected, parse_mail
 from bridge.parse_pool import MailParser, ParserCrashed
-from tests.support.hostile import big_mail, empty_parts, folded_encoded_from, references
+from bridge.xdm import XdmError, XdmPackage, read_xdm
+from tests.support.hostile import big_mail, empty_parts, folded_encoded_from, metadata_bomb, references, zip_of_entries
+from tests.support.mss import xdm_letter
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 
@@ -45,7 +47,7 @@ async def _lag_while(work) -> tuple[object, float]:
     ticker = asyncio.create_task(tick())
     try:
         result = await work
-    except (MailRejected, ParserCrashed) as err:
+    except (MailRejected, XdmError, ParserCrashed) as err:
         result = err
     running = False
     await ticker
@@ -148,3 +150,42 @@ async def test_mails_at_every_limit_cost_under_a_second_and_200_mb():
         finally:
             parser.close()
         assert cpu - cpu0 < 1.0 and peak < 200, (name, cpu - cpu0, peak)
+
+
+async def test_an_archive_read_in_a_worker_is_the_package_read_xdm_gives(parser):
+    archive = xdm_letter()
+    package = await parser.read_xdm(archive)
+    assert isinstance(package, XdmPackage) and package == read_xdm(archive)
+    with pytest.raises(XdmError) as refused:
+        await parser.read_xdm(zip_of_entries(60))
+    assert refused.value.code == "too_many_entries" and refused.value.reason.startswith("L'archive IHE_XDM contient 60")
+    assert (await parser.parse(b"From: b@c.fr\r\n\r\ny")).from_address == "b@c.fr", "the same workers read mails"
+
+
+async def test_an_archive_past_the_deadline_is_refused_and_the_loop_keeps_its_pace():
+    parser = MailParser(MailLimits(), "liaison.test", deadline=0.5)
+    bomb = metadata_bomb(20 * 1024 * 1024)   # ~4 s and over 500 MB to parse whole
+    try:
+        await parser.parse(b"From: a@b.fr\r\n\r\nx")
+        started = time.monotonic()
+        refused, lag = await _lag_while(parser.read_xdm(bomb))
+        assert isinstance(refused, XdmError) and refused.code == "xdm_too_complex", refused
+        assert "IHE_XDM" in refused.reason and "trop de temps ou de mémoire" in refused.reason
+        assert time.monotonic() - started < 2 and lag < 0.1, lag
+        assert (await parser.read_xdm(xdm_letter())).documents, "a new worker took over"
+    finally:
+        parser.close()
+
+
+async def test_an_archive_that_needs_more_than_the_ceiling_is_refused_without_growing_the_bridge():
+    parser = MailParser(MailLimits(), "liaison.test", ceiling=128 * 1024 * 1024)
+    bomb = metadata_bomb(20 * 1024 * 1024)
+    before = psutil.Process().memory_info().rss
+    try:
+        with pytest.raises(XdmError) as refused:
+            await parser.read_xdm(bomb)
+        assert refused.value.code == "xdm_too_complex"
+        assert (await parser.read_xdm(xdm_letter())).documents
+    finally:
+        parser.close()
+    assert psutil.Process().memory_info().rss - before < 100 * 1024 * 1024
