@@ -44,6 +44,11 @@ class XdmLimits:
     max_total_bytes: int = 50 * 1024 * 1024  # sum of declared uncompressed sizes
     max_ratio: int = 100  # uncompressed / compressed, per entry
     max_depth: int = 0  # nested archives (.zip inside) are refused
+    # METADATA.XML is parsed whole into a tree, whose cost follows its elements (4 MB of empty ones: 1 million, 0.8 s
+    # and 90 MB to parse and search) and its attributes (2 MB of them in one element: 0.15 s, 40 MB). Ours holds 7 KB
+    # and 150 tags per document (330 KB and 7,200 tags for the 47 an archive may carry): room for wordier senders.
+    max_metadata_bytes: int = 2 * 1024 * 1024
+    max_metadata_tags: int = 50_000
 
 
 @dataclass(frozen=True)
@@ -109,12 +114,25 @@ def _check_entries(infos: list[zipfile.ZipInfo], limits: XdmLimits) -> None:
         if limits.max_depth <= 0 and info.filename.lower().endswith(_ARCHIVE_SUFFIXES):
             raise XdmError("nested_archive", "L'archive IHE_XDM contient elle-même une archive : "
                                              "elle est refusée par sécurité.")
+        if _METADATA.match(info.filename) and info.file_size > limits.max_metadata_bytes:
+            raise XdmError("metadata_too_big", f"Le fichier METADATA.XML de l'archive IHE_XDM est anormalement "
+                                               f"volumineux ({_mb(info.file_size)} Mo, au-delà de "
+                                               f"{_mb(limits.max_metadata_bytes)} Mo) : l'archive est refusée sans "
+                                               "être ouverte.")
         total += info.file_size
         ratio_too_high = info.file_size > _RATIO_FLOOR and (
             info.compress_size <= 0 or info.file_size > limits.max_ratio * info.compress_size)
         if ratio_too_high or total > limits.max_total_bytes:
             raise XdmError("zip_bomb", "L'archive IHE_XDM se décompresserait en un volume anormal "
                                        "(bombe de décompression) : elle est refusée sans être ouverte.")
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f}".replace(".", ",").removesuffix(",0")
+
+
+def _count(n: int) -> str:
+    return f"{n:,}".replace(",", " ")
 
 
 def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> bytes:
@@ -284,7 +302,12 @@ def read_xdm(data: bytes, limits: XdmLimits = XdmLimits()) -> XdmPackage:
     if len(subsets) > 1:
         raise XdmError("bad_metadata", "L'archive IHE_XDM contient plusieurs lots : un seul est accepté.")
     subset, metadata_name = subsets[0]
-    root = parse_xml(files[metadata_name], "METADATA.XML", "bad_metadata")
+    metadata = files[metadata_name]
+    if (tags := metadata.count(b"<")) > limits.max_metadata_tags:   # counted in C, before any tree is built
+        raise XdmError("metadata_too_big", f"Le fichier METADATA.XML de l'archive IHE_XDM compte un nombre anormal de "
+                                           f"balises ({_count(tags)}, au-delà de {_count(limits.max_metadata_tags)}) : "
+                                           "l'archive est refusée sans être lue.")
+    root = parse_xml(metadata, "METADATA.XML", "bad_metadata")
     package = _submission_set(root)
     entries = [e for e in root.iter(f"{RIM}ExtrinsicObject") if e.get("objectType") == STABLE_DOCUMENT]
     if not entries:

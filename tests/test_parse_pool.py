@@ -3,9 +3,11 @@ memory ceiling hold, a worker that dies is replaced and the mail is not blamed f
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import time
+import zipfile
 from pathlib import Path
 
 import psutil
@@ -14,9 +16,12 @@ import pytest
 from bridge.mail_guard import MAX_ADDRESS_BYTES, MAX_ENCODED_WORDS, MAX_HEADER_LINES
 from bridge.mail_in import MailLimits, MailRejected, parse_mail
 from bridge.parse_pool import MailParser, ParserCrashed
-from bridge.xdm import XdmError, XdmPackage, read_xdm
+from bridge.xdm import XdmError, XdmLimits, XdmPackage, read_xdm
 from tests.support.hostile import big_mail, empty_parts, folded_encoded_from, metadata_bomb, references, zip_of_entries
-from tests.support.mss import xdm_letter
+from tests.support.mss import xdm_full, xdm_letter
+
+# The archive's own limits lifted, for a METADATA.XML bomb to reach the worker's deadline and ceiling.
+NO_METADATA_LIMITS = XdmLimits(max_metadata_bytes=64 * 1024 * 1024, max_metadata_tags=10**9)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 
@@ -163,7 +168,7 @@ async def test_an_archive_read_in_a_worker_is_the_package_read_xdm_gives(parser)
 
 
 async def test_an_archive_past_the_deadline_is_refused_and_the_loop_keeps_its_pace():
-    parser = MailParser(MailLimits(), "liaison.test", deadline=0.5)
+    parser = MailParser(MailLimits(), "liaison.test", deadline=0.5, xdm_limits=NO_METADATA_LIMITS)
     bomb = metadata_bomb(20 * 1024 * 1024)   # ~4 s and over 500 MB to parse whole
     try:
         await parser.parse(b"From: a@b.fr\r\n\r\nx")
@@ -178,7 +183,7 @@ async def test_an_archive_past_the_deadline_is_refused_and_the_loop_keeps_its_pa
 
 
 async def test_an_archive_that_needs_more_than_the_ceiling_is_refused_without_growing_the_bridge():
-    parser = MailParser(MailLimits(), "liaison.test", ceiling=128 * 1024 * 1024)
+    parser = MailParser(MailLimits(), "liaison.test", ceiling=128 * 1024 * 1024, xdm_limits=NO_METADATA_LIMITS)
     bomb = metadata_bomb(20 * 1024 * 1024)
     before = psutil.Process().memory_info().rss
     try:
@@ -189,3 +194,34 @@ async def test_an_archive_that_needs_more_than_the_ceiling_is_refused_without_gr
     finally:
         parser.close()
     assert psutil.Process().memory_info().rss - before < 100 * 1024 * 1024
+
+
+def _metadata_at_the_limits(limits: XdmLimits) -> bytes:
+    """An IHE_XDM.ZIP whose METADATA.XML is as costly as its limits let it be: as many tags as allowed, the rest of
+    its bytes as attributes of one element (no two alike: each its own dictionary entry)."""
+    elements = b"<a/>" * (limits.max_metadata_tags - 2)
+    attributes = b"".join(b' a%d="%d"' % (i, i) for i in range(limits.max_metadata_bytes // 10))
+    attributes = attributes[:attributes.rindex(b" ", 0, limits.max_metadata_bytes - len(elements) - 16)]
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("IHE_XDM/SUBSET01/METADATA.XML", b"<r" + attributes + b">" + elements + b"</r>")
+    return out.getvalue()
+
+
+async def test_archives_at_every_limit_cost_under_a_second_and_200_mb():
+    """The archive's limits (bridge.xdm.XdmLimits) are set so that what passes them stays cheap for the worker."""
+    cases = {"METADATA.XML at its limits": _metadata_at_the_limits(XdmLimits()),
+             "50 MB of documents": xdm_full()}
+    for name, archive in cases.items():
+        parser = MailParser(MailLimits(), "liaison.test", workers=1)
+        try:
+            await parser.parse(b"From: a@b.fr\r\n\r\nx")
+            cpu0, _ = _worker_cost(parser)
+            try:
+                await parser.read_xdm(archive)
+            except XdmError as err:
+                assert err.code == "bad_metadata", (name, err.code)   # read whole, then found to describe nothing
+            cpu, peak = _worker_cost(parser)
+        finally:
+            parser.close()
+        assert cpu - cpu0 < 1.0 and peak < 200, (name, cpu - cpu0, peak)

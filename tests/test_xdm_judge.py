@@ -13,7 +13,7 @@ from bridge.metrics import Metrics
 from bridge.parse_pool import MailParser
 from bridge.stages.judge import Judged, judge, judged_before
 from bridge.stages.outcome import Outcome
-from bridge.xdm import XdmPackage, read_xdm
+from bridge.xdm import XdmLimits, XdmPackage, read_xdm
 from liaison.trusted import TrustedDomains
 from tests.support.hostile import metadata_bomb, xdm_mail
 from tests.support.mss import INS, xdm_letter
@@ -65,7 +65,11 @@ async def test_an_untrusted_sender_s_archive_is_not_read_at_all(d, parser, nowhe
     assert parser.pids() == [], "no worker even started"
 
 
-async def test_an_archive_past_the_worker_s_deadline_sends_the_mail_to_quarantine(d, parser):
+async def test_an_archive_past_the_worker_s_deadline_sends_the_mail_to_quarantine(d, request):
+    # the archive's own limits lifted, for its METADATA.XML to reach the worker's deadline
+    parser = MailParser(MailLimits(), "liaison.test", deadline=1.0,
+                        xdm_limits=XdmLimits(max_metadata_bytes=64 * 1024 * 1024, max_metadata_tags=10**9))
+    request.addfinalizer(parser.close)
     raw = xdm_mail(metadata_bomb(20 * 1024 * 1024), CARDIO, TO)
     outcome = await judge(d, parser, "mail-3", parse_mail(raw))
     assert isinstance(outcome, Outcome) and outcome.quarantine is not None
