@@ -19,7 +19,7 @@ from xml.etree.ElementTree import Element
 from bridge.xdm_meta import (
     DOC_AUTHOR, DOC_CLASS, DOC_FORMAT, DOC_PATIENT_ID, DOC_TYPE, DOC_UNIQUE_ID, INS_OIDS, RIM,
     SS_CLASSIFICATION_NODE, SS_PATIENT_ID, SS_SOURCE_ID, SS_UNIQUE_ID, STABLE_DOCUMENT, XdmError,
-    cda_info, parse_cx, parse_xml, render_xcn, xon_name,
+    cda_info, count_fr, parse_cx, parse_xml, render_xcn, xon_name,
 )
 from bridge.xdm_write import XdmAuthor, XdmOut, write_xdm
 
@@ -129,10 +129,6 @@ def _check_entries(infos: list[zipfile.ZipInfo], limits: XdmLimits) -> None:
 
 def _mb(size: int) -> str:
     return f"{size / 2**20:.1f}".replace(".", ",").removesuffix(",0")
-
-
-def _count(n: int) -> str:
-    return f"{n:,}".replace(",", " ")
 
 
 def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> bytes:
@@ -305,8 +301,9 @@ def read_xdm(data: bytes, limits: XdmLimits = XdmLimits()) -> XdmPackage:
     metadata = files[metadata_name]
     if (tags := metadata.count(b"<")) > limits.max_metadata_tags:   # counted in C, before any tree is built
         raise XdmError("metadata_too_big", f"Le fichier METADATA.XML de l'archive IHE_XDM compte un nombre anormal de "
-                                           f"balises ({_count(tags)}, au-delà de {_count(limits.max_metadata_tags)}) : "
-                                           "l'archive est refusée sans être lue.")
+                                           f"balises ({count_fr(tags)}, au-delà de "
+                                           f"{count_fr(limits.max_metadata_tags)}) : l'archive est refusée sans être "
+                                           "lue.")
     root = parse_xml(metadata, "METADATA.XML", "bad_metadata")
     package = _submission_set(root)
     entries = [e for e in root.iter(f"{RIM}ExtrinsicObject") if e.get("objectType") == STABLE_DOCUMENT]

@@ -17,8 +17,10 @@ from bridge.mail_guard import MAX_ADDRESS_BYTES, MAX_ENCODED_WORDS, MAX_HEADER_L
 from bridge.mail_in import MailLimits, MailRejected, parse_mail
 from bridge.parse_pool import MailParser, ParserCrashed
 from bridge.xdm import XdmError, XdmLimits, XdmPackage, read_xdm
-from tests.support.hostile import big_mail, empty_parts, folded_encoded_from, metadata_bomb, references, zip_of_entries
-from tests.support.mss import xdm_full, xdm_letter
+from bridge.xdm_meta import CDA_HEADER_ELEMENTS
+from tests.support.hostile import (big_mail, element_bomb, empty_parts, folded_encoded_from, metadata_bomb, references,
+                                  zip_of_entries)
+from tests.support.mss import INS, xdm_full, xdm_letter, xdm_one
 
 # The archive's own limits lifted, for a METADATA.XML bomb to reach the worker's deadline and ceiling.
 NO_METADATA_LIMITS = XdmLimits(max_metadata_bytes=64 * 1024 * 1024, max_metadata_tags=10**9)
@@ -208,17 +210,28 @@ def _metadata_at_the_limits(limits: XdmLimits) -> bytes:
     return out.getvalue()
 
 
+def _cda_at_the_limits() -> bytes:
+    """An IHE_XDM.ZIP of one CDA of 49 MB: a header of as many elements as allowed, a body of empty elements."""
+    header = (b'<ClinicalDocument xmlns="urn:hl7-org:v3"><code code="11490-0"/><recordTarget><patientRole>'
+              b'<id root="1.2.250.1.213.1.4.10" extension="%s"/></patientRole></recordTarget>' % INS.encode()
+              + b"<a/>" * (CDA_HEADER_ELEMENTS - 5))
+    body = element_bomb(49 * 1024 * 1024 - len(header)).replace(b"<r>", b"<component>").replace(b"</r>", b"</component>")
+    return xdm_one(header + body[body.index(b"<component>"):] + b"</ClinicalDocument>", "text/xml")
+
+
 async def test_archives_at_every_limit_cost_under_a_second_and_200_mb():
-    """The archive's limits (bridge.xdm.XdmLimits) are set so that what passes them stays cheap for the worker."""
+    """The archive's limits (bridge.xdm.XdmLimits, CDA_HEADER_ELEMENTS) are set so that what passes them stays cheap
+    for the worker."""
     cases = {"METADATA.XML at its limits": _metadata_at_the_limits(XdmLimits()),
-             "50 MB of documents": xdm_full()}
+             "50 MB of documents": xdm_full(), "a CDA of 49 MB, its header at its limit": _cda_at_the_limits()}
     for name, archive in cases.items():
         parser = MailParser(MailLimits(), "liaison.test", workers=1)
         try:
             await parser.parse(b"From: a@b.fr\r\n\r\nx")
             cpu0, _ = _worker_cost(parser)
             try:
-                await parser.read_xdm(archive)
+                read = await parser.read_xdm(archive)
+                assert read.documents[-1].cda_code is None or read.documents[0].cda_patient_ins == INS, name
             except XdmError as err:
                 assert err.code == "bad_metadata", (name, err.code)   # read whole, then found to describe nothing
             cpu, peak = _worker_cost(parser)

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 
 import bridge.xdm
 from bridge.xdm import XdmAuthor, XdmError, XdmLimits, XdmOut, mss_headers, read_xdm, write_xdm
-from tests.support.hostile import metadata_bomb
+from bridge.xdm_meta import CDA_HEADER_ELEMENTS, cda_info
+from tests.support.hostile import cda_bomb, metadata_bomb
 from tests.support.mss import xdm_full
 
 INS = "279035121518989"
@@ -279,6 +280,23 @@ def test_patient_mismatch_between_entry_and_cda_record_target():
     assert len(good) == len(bad)
     data = repack(package(cda()), meta=lambda m: m.replace(digest, new_digest), docs={"DOC0001.XML": bad})
     refused(data, "patient_mismatch")
+
+
+def test_a_cda_is_read_up_to_its_body_only():
+    body = b"<component><structuredBody>" + b"<a/>" * 2_000_000 + b"<not closed"   # never reached, so never refused
+    header = cda_bytes().removesuffix(b"</ClinicalDocument>")
+    assert cda_info(header + body) == ("11490-0", [(INS, OID)])
+    assert cda_info(header + b"<component/></ClinicalDocument>") == cda_info(cda_bytes())
+
+
+def test_a_cda_whose_header_is_an_element_bomb_is_refused():
+    refused(cda_bomb(20 * 1024 * 1024), "cda_header_too_big")
+    header = cda_bytes().removesuffix(b"</ClinicalDocument>")   # 6 elements
+    at_the_limit = header + b"<a/>" * (CDA_HEADER_ELEMENTS - 6)
+    assert cda_info(at_the_limit + b"<component/></ClinicalDocument>") == cda_info(cda_bytes())
+    with pytest.raises(XdmError) as caught:
+        cda_info(at_the_limit + b"<a/><component/></ClinicalDocument>")
+    assert caught.value.code == "cda_header_too_big" and "10 000 éléments" in caught.value.reason
 
 
 def test_writer_refuses_a_cda_of_another_patient():

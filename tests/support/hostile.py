@@ -13,6 +13,8 @@ import zipfile
 from dataclasses import dataclass
 from email.utils import make_msgid
 
+from tests.support.mss import xdm_one
+
 W = b"=?utf-8?q?Dr_Camille?="   # one encoded word
 
 
@@ -81,6 +83,23 @@ def metadata_bomb(size: int) -> bytes:
     out = io.BytesIO()
     with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
         archive.writestr("IHE_XDM/SUBSET01/METADATA.XML", element_bomb(size))
+    return out.getvalue()
+
+
+def cda_bomb(size: int) -> bytes:
+    """An IHE_XDM.ZIP whose one document is a CDA (text/xml, `<ClinicalDocument>`) of `size` bytes that is only empty
+    elements: written as a PDF, then its METADATA.XML made to say text/xml (the writer reads a CDA's header: it would
+    refuse to write this one)."""
+    root, end = b'<ClinicalDocument xmlns="urn:hl7-org:v3">', b"</ClinicalDocument>"
+    bomb = element_bomb(size - len(root + end) + len(b"<r></r>")).replace(b"<r>", root, 1).replace(b"</r>", end)
+    with zipfile.ZipFile(io.BytesIO(xdm_one(bomb))) as archive:
+        files = {i.filename: archive.read(i) for i in archive.infolist()}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            if name.upper().endswith("METADATA.XML"):
+                data = data.replace(b'mimeType="application/pdf"', b'mimeType="text/xml"')
+            archive.writestr(name, data)
     return out.getvalue()
 
 
@@ -166,6 +185,8 @@ def catalogue(sender: str, to: str, cited: str, bridge_address: str, token: str,
              sender=sender),
         Case("METADATA.XML de 50 Mo d'éléments", xdm_mail(metadata_bomb(50 * 1024 * 1024), sender, to), "quarantine",
              "metadata_too_big", sender=sender),
+        Case("CDA de 49 Mo d'éléments", xdm_mail(cda_bomb(49 * 1024 * 1024), sender, to), "quarantine",
+             "cda_header_too_big", sender=sender),
         Case("accusé de non-remise forgé (mailer-daemon@ d'un autre domaine)", forged_dsn(cited, bridge_address),
              "ignored", "receipt.foreign_sender", envelope=""),
         Case("accusé de non-remise forgé par un autre correspondant", forged_dsn(cited, bridge_address, other),

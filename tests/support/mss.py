@@ -66,6 +66,13 @@ def xdm_letter(ins: str = INS, pdf: bytes = PDF) -> bytes:
     return _xdm([_pdf_out(pdf)], ins)
 
 
+def xdm_one(data: bytes, mime_type: str = "application/pdf") -> bytes:
+    """An IHE_XDM.ZIP of one document, `data` (a CDA when `mime_type` is text/xml)."""
+    ext = "xml" if "xml" in mime_type else "pdf"
+    return _xdm([XdmOut(data=data, mime_type=mime_type, title="Lettre de liaison de sortie", type_code="11490-0",
+                        type_display="Lettre de liaison à la sortie d'un établissement de soins", filename_ext=ext)])
+
+
 def xdm_full(documents: int = 47, size: int = 1_100_000) -> bytes:
     """An IHE_XDM.ZIP as big as an archive may be: 47 PDFs (with METADATA.XML, INDEX.HTM and README.TXT, the 50
     entries allowed) of 1.1 MB each (50 MB in all, the total allowed), which deflate compresses 4 times (under the
