@@ -19,12 +19,12 @@ from xml.etree.ElementTree import Element
 from bridge.xdm_meta import (
     DOC_AUTHOR, DOC_CLASS, DOC_FORMAT, DOC_PATIENT_ID, DOC_TYPE, DOC_UNIQUE_ID, INS_OIDS, RIM,
     SS_CLASSIFICATION_NODE, SS_PATIENT_ID, SS_SOURCE_ID, SS_UNIQUE_ID, STABLE_DOCUMENT, XdmError,
-    cda_info, parse_cx, parse_xml, render_xcn, xon_name,
+    cda_info, count_fr, parse_cx, parse_xml, render_xcn, xon_name,
 )
 from bridge.xdm_write import XdmAuthor, XdmOut, write_xdm
 
 __all__ = ["XdmAuthor", "XdmDocument", "XdmError", "XdmLimits", "XdmOut", "XdmPackage", "mss_headers",
-           "read_xdm", "write_xdm", "xdm_of"]
+           "read_xdm", "write_xdm", "xdm_archive", "xdm_of"]
 
 _ARCHIVE_SUFFIXES = (".zip", ".gz", ".tgz", ".7z", ".rar", ".bz2", ".xz", ".tar", ".zst", ".cab", ".jar")
 _ARCHIVE_MAGIC = (b"PK\x03\x04", b"PK\x05\x06", b"PK\x07\x08", b"\x1f\x8b", b"7z\xbc\xaf\x27\x1c",
@@ -44,6 +44,11 @@ class XdmLimits:
     max_total_bytes: int = 50 * 1024 * 1024  # sum of declared uncompressed sizes
     max_ratio: int = 100  # uncompressed / compressed, per entry
     max_depth: int = 0  # nested archives (.zip inside) are refused
+    # METADATA.XML is parsed whole into a tree, whose cost follows its elements (4 MB of empty ones: 1 million, 0.8 s
+    # and 90 MB to parse and search) and its attributes (2 MB of them in one element: 0.15 s, 40 MB). Ours holds 7 KB
+    # and 150 tags per document (330 KB and 7,200 tags for the 47 an archive may carry): room for wordier senders.
+    max_metadata_bytes: int = 2 * 1024 * 1024
+    max_metadata_tags: int = 50_000
 
 
 @dataclass(frozen=True)
@@ -109,12 +114,21 @@ def _check_entries(infos: list[zipfile.ZipInfo], limits: XdmLimits) -> None:
         if limits.max_depth <= 0 and info.filename.lower().endswith(_ARCHIVE_SUFFIXES):
             raise XdmError("nested_archive", "L'archive IHE_XDM contient elle-même une archive : "
                                              "elle est refusée par sécurité.")
+        if _METADATA.match(info.filename) and info.file_size > limits.max_metadata_bytes:
+            raise XdmError("metadata_too_big", f"Le fichier METADATA.XML de l'archive IHE_XDM est anormalement "
+                                               f"volumineux ({_mb(info.file_size)} Mo, au-delà de "
+                                               f"{_mb(limits.max_metadata_bytes)} Mo) : l'archive est refusée sans "
+                                               "être ouverte.")
         total += info.file_size
         ratio_too_high = info.file_size > _RATIO_FLOOR and (
             info.compress_size <= 0 or info.file_size > limits.max_ratio * info.compress_size)
         if ratio_too_high or total > limits.max_total_bytes:
             raise XdmError("zip_bomb", "L'archive IHE_XDM se décompresserait en un volume anormal "
                                        "(bombe de décompression) : elle est refusée sans être ouverte.")
+
+
+def _mb(size: int) -> str:
+    return f"{size / 2**20:.1f}".replace(".", ",").removesuffix(",0")
 
 
 def _read_capped(archive: zipfile.ZipFile, info: zipfile.ZipInfo, budget: int) -> bytes:
@@ -263,12 +277,16 @@ def _document(entry: Element, subset: str, files: dict[str, bytes]) -> XdmDocume
         cda_code=cda_code, cda_patient_ins=cda_ins)
 
 
+def xdm_archive(mail) -> bytes | None:
+    """The bytes of the IHE_XDM.ZIP among a parsed mail's attachments; None without one."""
+    return next((a.data for a in mail.attachments if a.filename.upper() == "IHE_XDM.ZIP"), None)
+
+
 def xdm_of(mail) -> XdmPackage | None:
-    """The IHE_XDM.ZIP among a parsed mail's attachments, read (XdmError when refused); None without one."""
-    for a in mail.attachments:
-        if a.filename.upper() == "IHE_XDM.ZIP":
-            return read_xdm(a.data)
-    return None
+    """The IHE_XDM.ZIP among a parsed mail's attachments, read here (XdmError when refused); None without one. The
+    bridge reads it in a parse worker instead (bridge.parse_pool `MailParser.read_xdm`), never on its event loop."""
+    archive = xdm_archive(mail)
+    return read_xdm(archive) if archive is not None else None
 
 
 def read_xdm(data: bytes, limits: XdmLimits = XdmLimits()) -> XdmPackage:
@@ -280,7 +298,13 @@ def read_xdm(data: bytes, limits: XdmLimits = XdmLimits()) -> XdmPackage:
     if len(subsets) > 1:
         raise XdmError("bad_metadata", "L'archive IHE_XDM contient plusieurs lots : un seul est accepté.")
     subset, metadata_name = subsets[0]
-    root = parse_xml(files[metadata_name], "METADATA.XML", "bad_metadata")
+    metadata = files[metadata_name]
+    if (tags := metadata.count(b"<")) > limits.max_metadata_tags:   # counted in C, before any tree is built
+        raise XdmError("metadata_too_big", f"Le fichier METADATA.XML de l'archive IHE_XDM compte un nombre anormal de "
+                                           f"balises ({count_fr(tags)}, au-delà de "
+                                           f"{count_fr(limits.max_metadata_tags)}) : l'archive est refusée sans être "
+                                           "lue.")
+    root = parse_xml(metadata, "METADATA.XML", "bad_metadata")
     package = _submission_set(root)
     entries = [e for e in root.iter(f"{RIM}ExtrinsicObject") if e.get("objectType") == STABLE_DOCUMENT]
     if not entries:

@@ -1,11 +1,12 @@
 """XDS metadata vocabulary shared by the XDM reader and writer (ITI TF-3 §4.2), and HL7 v2 data types."""
 from __future__ import annotations
 
+import io
 import re
 from xml.etree.ElementTree import Element, ParseError
 
 from defusedxml import DefusedXmlException
-from defusedxml.ElementTree import fromstring as _safe_fromstring
+from defusedxml.ElementTree import fromstring as _safe_fromstring, iterparse as _safe_iterparse
 
 from policies.ins import OID_INS_NIA, OID_INS_NIA_TEST, OID_INS_NIR, OID_INS_NIR_TEST
 
@@ -14,6 +15,7 @@ LCM_NS = "urn:oasis:names:tc:ebxml-regrep:xsd:lcm:3.0"
 RIM = f"{{{RIM_NS}}}"
 CDA_NS = "{urn:hl7-org:v3}"
 INS_OIDS = frozenset({OID_INS_NIR, OID_INS_NIA, OID_INS_NIR_TEST, OID_INS_NIA_TEST})
+CDA_HEADER_ELEMENTS = 10_000   # a CDA's header holds a few hundred elements: its authors, participants, encounter
 
 STABLE_DOCUMENT = "urn:uuid:7edca82f-054d-47f2-a032-9b2a5b5186c1"
 SS_CLASSIFICATION_NODE = "urn:uuid:a54d6aa5-d40d-43f9-88c5-b4633d873bdd"
@@ -45,6 +47,11 @@ class XdmError(ValueError):
         super().__init__(reason)
         self.code = code
         self.reason = reason
+
+
+def count_fr(n: int) -> str:
+    """A count as French writes it: 50 000."""
+    return f"{n:,}".replace(",", " ")
 
 
 def escape(value: str) -> str:
@@ -124,15 +131,43 @@ def parse_xml(data: bytes, what: str, code: str) -> Element:
 
 
 def cda_info(data: bytes) -> tuple[str | None, list[tuple[str, str]]] | None:
-    """(code, [(INS, OID)…]) when the document is a CDA, else None."""
+    """(code, [(INS, OID)…]) when the document is a CDA, else None.
+
+    Read as a stream up to its body (`component`, the root's last child by the schema): the code and the patient are
+    in the header; the body, as big as a document may be (50 MB of elements: seconds and a gigabyte as a tree), is
+    the room's to read, not the bridge's. A header past CDA_HEADER_ELEMENTS is refused (`cda_header_too_big`)."""
     head = data.lstrip()[:2048]
     if not head.startswith(b"<") or b"ClinicalDocument" not in data[:65536]:
         return None
-    root = parse_xml(data, "Le document CDA de l'archive IHE_XDM", "bad_document")
-    if root.tag != f"{CDA_NS}ClinicalDocument":
-        return None
-    code = root.find(f"{CDA_NS}code")
-    ids = [(i.get("extension", "").strip(), i.get("root", ""))
-           for i in root.iterfind(f"{CDA_NS}recordTarget/{CDA_NS}patientRole/{CDA_NS}id")
-           if i.get("root") in INS_OIDS and i.get("extension", "").strip()]
-    return (code.get("code") if code is not None else None) or None, ids
+    what = "Le document CDA de l'archive IHE_XDM"
+    code: str | None = None
+    code_seen, too_big, ids, depth, elements = False, False, [], 0, 0
+    try:
+        for event, element in _safe_iterparse(io.BytesIO(data), events=("start", "end"), forbid_dtd=True):
+            if event == "start":
+                depth, elements = depth + 1, elements + 1
+                if depth == 1 and element.tag != f"{CDA_NS}ClinicalDocument":
+                    return None
+                if depth == 2 and element.tag == f"{CDA_NS}component":
+                    break
+                if elements > CDA_HEADER_ELEMENTS:
+                    too_big = True
+                    break
+                continue
+            depth -= 1
+            if depth != 1:
+                continue
+            if element.tag == f"{CDA_NS}code" and not code_seen:
+                code_seen, code = True, element.get("code") or None
+            elif element.tag == f"{CDA_NS}recordTarget":
+                ids += [(i.get("extension", "").strip(), i.get("root", ""))
+                        for i in element.iterfind(f"{CDA_NS}patientRole/{CDA_NS}id")
+                        if i.get("root") in INS_OIDS and i.get("extension", "").strip()]
+    except DefusedXmlException:
+        raise XdmError("bad_document", f"{what} contient une DTD ou des entités : refusé par sécurité.") from None
+    except (ParseError, ValueError, LookupError, UnicodeError):
+        raise XdmError("bad_document", f"{what} n'est pas un XML valide.") from None
+    if too_big:
+        raise XdmError("cda_header_too_big", f"L'en-tête du document CDA de l'archive IHE_XDM compte plus de "
+                                             f"{count_fr(CDA_HEADER_ELEMENTS)} éléments : refusé par sécurité.")
+    return code, ids

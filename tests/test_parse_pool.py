@@ -1,11 +1,13 @@
-"""Mails are parsed in worker processes: the event loop keeps its pace, a deadline and a memory ceiling hold,
-a worker that dies is replaced and the mail is not blamed for more than that death."""
+"""Mails and their IHE_XDM archives are read in worker processes: the event loop keeps its pace, a deadline and a
+memory ceiling hold, a worker that dies is replaced and the mail is not blamed for more than that death."""
 from __future__ import annotations
 
 import asyncio
+import io
 import os
 import signal
 import time
+import zipfile
 from pathlib import Path
 
 import psutil
@@ -14,7 +16,14 @@ import pytest
 from bridge.mail_guard import MAX_ADDRESS_BYTES, MAX_ENCODED_WORDS, MAX_HEADER_LINES
 from bridge.mail_in import MailLimits, MailRejected, parse_mail
 from bridge.parse_pool import MailParser, ParserCrashed
-from tests.support.hostile import big_mail, empty_parts, folded_encoded_from, references
+from bridge.xdm import XdmError, XdmLimits, XdmPackage, read_xdm
+from bridge.xdm_meta import CDA_HEADER_ELEMENTS
+from tests.support.hostile import (big_mail, element_bomb, empty_parts, folded_encoded_from, metadata_bomb, references,
+                                  zip_of_entries)
+from tests.support.mss import INS, xdm_full, xdm_letter, xdm_one
+
+# The archive's own limits lifted, for a METADATA.XML bomb to reach the worker's deadline and ceiling.
+NO_METADATA_LIMITS = XdmLimits(max_metadata_bytes=64 * 1024 * 1024, max_metadata_tags=10**9)
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
 
@@ -45,7 +54,7 @@ async def _lag_while(work) -> tuple[object, float]:
     ticker = asyncio.create_task(tick())
     try:
         result = await work
-    except (MailRejected, ParserCrashed) as err:
+    except (MailRejected, XdmError, ParserCrashed) as err:
         result = err
     running = False
     await ticker
@@ -144,6 +153,87 @@ async def test_mails_at_every_limit_cost_under_a_second_and_200_mb():
                 await parser.parse(raw)
             except MailRejected:
                 pass
+            cpu, peak = _worker_cost(parser)
+        finally:
+            parser.close()
+        assert cpu - cpu0 < 1.0 and peak < 200, (name, cpu - cpu0, peak)
+
+
+async def test_an_archive_read_in_a_worker_is_the_package_read_xdm_gives(parser):
+    archive = xdm_letter()
+    package = await parser.read_xdm(archive)
+    assert isinstance(package, XdmPackage) and package == read_xdm(archive)
+    with pytest.raises(XdmError) as refused:
+        await parser.read_xdm(zip_of_entries(60))
+    assert refused.value.code == "too_many_entries" and refused.value.reason.startswith("L'archive IHE_XDM contient 60")
+    assert (await parser.parse(b"From: b@c.fr\r\n\r\ny")).from_address == "b@c.fr", "the same workers read mails"
+
+
+async def test_an_archive_past_the_deadline_is_refused_and_the_loop_keeps_its_pace():
+    parser = MailParser(MailLimits(), "liaison.test", deadline=0.5, xdm_limits=NO_METADATA_LIMITS)
+    bomb = metadata_bomb(20 * 1024 * 1024)   # ~4 s and over 500 MB to parse whole
+    try:
+        await parser.parse(b"From: a@b.fr\r\n\r\nx")
+        started = time.monotonic()
+        refused, lag = await _lag_while(parser.read_xdm(bomb))
+        assert isinstance(refused, XdmError) and refused.code == "xdm_too_complex", refused
+        assert "IHE_XDM" in refused.reason and "trop de temps ou de mémoire" in refused.reason
+        assert time.monotonic() - started < 2 and lag < 0.1, lag
+        assert (await parser.read_xdm(xdm_letter())).documents, "a new worker took over"
+    finally:
+        parser.close()
+
+
+async def test_an_archive_that_needs_more_than_the_ceiling_is_refused_without_growing_the_bridge():
+    parser = MailParser(MailLimits(), "liaison.test", ceiling=128 * 1024 * 1024, xdm_limits=NO_METADATA_LIMITS)
+    bomb = metadata_bomb(20 * 1024 * 1024)
+    before = psutil.Process().memory_info().rss
+    try:
+        with pytest.raises(XdmError) as refused:
+            await parser.read_xdm(bomb)
+        assert refused.value.code == "xdm_too_complex"
+        assert (await parser.read_xdm(xdm_letter())).documents
+    finally:
+        parser.close()
+    assert psutil.Process().memory_info().rss - before < 100 * 1024 * 1024
+
+
+def _metadata_at_the_limits(limits: XdmLimits) -> bytes:
+    """An IHE_XDM.ZIP whose METADATA.XML is as costly as its limits let it be: as many tags as allowed, the rest of
+    its bytes as attributes of one element (no two alike: each its own dictionary entry)."""
+    elements = b"<a/>" * (limits.max_metadata_tags - 2)
+    attributes = b"".join(b' a%d="%d"' % (i, i) for i in range(limits.max_metadata_bytes // 10))
+    attributes = attributes[:attributes.rindex(b" ", 0, limits.max_metadata_bytes - len(elements) - 16)]
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("IHE_XDM/SUBSET01/METADATA.XML", b"<r" + attributes + b">" + elements + b"</r>")
+    return out.getvalue()
+
+
+def _cda_at_the_limits() -> bytes:
+    """An IHE_XDM.ZIP of one CDA of 49 MB: a header of as many elements as allowed, a body of empty elements."""
+    header = (b'<ClinicalDocument xmlns="urn:hl7-org:v3"><code code="11490-0"/><recordTarget><patientRole>'
+              b'<id root="1.2.250.1.213.1.4.10" extension="%s"/></patientRole></recordTarget>' % INS.encode()
+              + b"<a/>" * (CDA_HEADER_ELEMENTS - 5))
+    body = element_bomb(49 * 1024 * 1024 - len(header)).replace(b"<r>", b"<component>").replace(b"</r>", b"</component>")
+    return xdm_one(header + body[body.index(b"<component>"):] + b"</ClinicalDocument>", "text/xml")
+
+
+async def test_archives_at_every_limit_cost_under_a_second_and_200_mb():
+    """The archive's limits (bridge.xdm.XdmLimits, CDA_HEADER_ELEMENTS) are set so that what passes them stays cheap
+    for the worker."""
+    cases = {"METADATA.XML at its limits": _metadata_at_the_limits(XdmLimits()),
+             "50 MB of documents": xdm_full(), "a CDA of 49 MB, its header at its limit": _cda_at_the_limits()}
+    for name, archive in cases.items():
+        parser = MailParser(MailLimits(), "liaison.test", workers=1)
+        try:
+            await parser.parse(b"From: a@b.fr\r\n\r\nx")
+            cpu0, _ = _worker_cost(parser)
+            try:
+                read = await parser.read_xdm(archive)
+                assert read.documents[-1].cda_code is None or read.documents[0].cda_patient_ins == INS, name
+            except XdmError as err:
+                assert err.code == "bad_metadata", (name, err.code)   # read whole, then found to describe nothing
             cpu, peak = _worker_cost(parser)
         finally:
             parser.close()

@@ -12,7 +12,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+import bridge.xdm
 from bridge.xdm import XdmAuthor, XdmError, XdmLimits, XdmOut, mss_headers, read_xdm, write_xdm
+from bridge.xdm_meta import CDA_HEADER_ELEMENTS, cda_info
+from tests.support.hostile import cda_bomb, metadata_bomb
+from tests.support.mss import xdm_full
 
 INS = "279035121518989"
 OTHER_INS = "185057800608436"
@@ -177,6 +181,33 @@ def test_zip_bomb_refused_before_any_decompression(monkeypatch):
     refused(bomb, "zip_bomb")
 
 
+def test_a_metadata_too_big_is_refused_by_its_declared_size_before_any_decompression(monkeypatch):
+    bomb = metadata_bomb(50 * 1024 * 1024)   # 13 million elements, within the archive's total and ratio limits
+    assert len(bomb) < 2 * 1024 * 1024
+
+    def no_decompression(*args, **kwargs):
+        raise AssertionError("decompressed before the checks")
+    monkeypatch.setattr(zipfile.ZipFile, "open", no_decompression)
+    assert "(50 Mo, au-delà de 2 Mo)" in refused(bomb, "metadata_too_big").reason
+
+
+def test_a_metadata_of_too_many_tags_is_refused_before_it_is_parsed(monkeypatch):
+    def no_tree(*args, **kwargs):
+        raise AssertionError("parsed before the checks")
+    monkeypatch.setattr(bridge.xdm, "parse_xml", no_tree)
+    many = repack(package(), meta=lambda m: m.replace("</rim:RegistryObjectList>",
+                                                      "<a/>" * 50_000 + "</rim:RegistryObjectList>"))
+    assert "balises (50 2" in refused(many, "metadata_too_big").reason
+    assert len(files_of(many)[META]) < 1024 * 1024, "small in bytes: the tags are what it is refused for"
+
+
+def test_an_archive_as_big_as_allowed_is_read():
+    data = xdm_full()
+    assert len(files_of(data)) == XdmLimits().max_entries
+    package = read_xdm(data)
+    assert len(package.documents) == 47 and sum(len(d.data) for d in package.documents) > 49 * 1024 * 1024
+
+
 def test_declared_total_over_the_limit():
     refused(package(), "zip_bomb", XdmLimits(max_total_bytes=1000))
 
@@ -249,6 +280,23 @@ def test_patient_mismatch_between_entry_and_cda_record_target():
     assert len(good) == len(bad)
     data = repack(package(cda()), meta=lambda m: m.replace(digest, new_digest), docs={"DOC0001.XML": bad})
     refused(data, "patient_mismatch")
+
+
+def test_a_cda_is_read_up_to_its_body_only():
+    body = b"<component><structuredBody>" + b"<a/>" * 2_000_000 + b"<not closed"   # never reached, so never refused
+    header = cda_bytes().removesuffix(b"</ClinicalDocument>")
+    assert cda_info(header + body) == ("11490-0", [(INS, OID)])
+    assert cda_info(header + b"<component/></ClinicalDocument>") == cda_info(cda_bytes())
+
+
+def test_a_cda_whose_header_is_an_element_bomb_is_refused():
+    refused(cda_bomb(20 * 1024 * 1024), "cda_header_too_big")
+    header = cda_bytes().removesuffix(b"</ClinicalDocument>")   # 6 elements
+    at_the_limit = header + b"<a/>" * (CDA_HEADER_ELEMENTS - 6)
+    assert cda_info(at_the_limit + b"<component/></ClinicalDocument>") == cda_info(cda_bytes())
+    with pytest.raises(XdmError) as caught:
+        cda_info(at_the_limit + b"<a/><component/></ClinicalDocument>")
+    assert caught.value.code == "cda_header_too_big" and "10 000 éléments" in caught.value.reason
 
 
 def test_writer_refuses_a_cda_of_another_patient():

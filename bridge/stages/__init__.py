@@ -41,7 +41,7 @@ async def _through(d: PipelinePorts, parser: MailParser, mail_id: str, raw: byte
     mail = await parse.parse(parser, raw)
     if isinstance(mail, Outcome):
         return mail
-    judged = await judge.judge(d, mail_id, mail)
+    judged = await judge.judge(d, parser, mail_id, mail)
     if isinstance(judged, Outcome):
         return judged
     where = await route.route(d, judged)
@@ -67,4 +67,4 @@ async def _by_hand(d: PipelinePorts, parser: MailParser, held: Quarantined, wher
     mail = await parse.parse(parser, await d.mail.quarantine_raw(held.number) or b"")
     if isinstance(mail, Outcome):   # only mails whose reason is routable get here: this one is not readable
         return mail
-    return await post.post(d, held.mail_in_id, judge.judged_before(mail, held.trusted), where, set())
+    return await post.post(d, held.mail_in_id, await judge.judged_before(parser, mail, held.trusted), where, set())

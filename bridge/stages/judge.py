@@ -1,5 +1,8 @@
 """Stage 2: what the mail is before where it goes: who really sent it, whether it was seen already, whether it is
-a receipt, and its IHE XDM archive read (or refused)."""
+a receipt, and, its sender trusted, its IHE XDM archive read (or refused) in a parse worker (bridge/parse_pool.py).
+
+An untrusted sender's archive is not read at all: the mail goes to quarantine as untrusted whatever it holds (the
+route stage says so first), and is read only if a coordinator routes it by hand (`judged_before`)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -7,9 +10,10 @@ from typing import Protocol
 
 from bridge import receipts_in
 from bridge.mail_in import InboundMail
+from bridge.parse_pool import MailParser
 from bridge.routing import Quarantine
 from bridge.stages.outcome import Outcome
-from bridge.xdm import XdmError, XdmPackage, xdm_of
+from bridge.xdm import XdmError, XdmPackage, xdm_archive
 
 
 class JudgePorts(receipts_in.ReceiptsInPorts, Protocol):
@@ -25,7 +29,7 @@ class Judged:
     trusted: bool   # the sender's domain is on the operator's trusted list
 
 
-async def judge(d: JudgePorts, mail_id: str, mail: InboundMail) -> Judged | Outcome:
+async def judge(d: JudgePorts, parser: MailParser, mail_id: str, mail: InboundMail) -> Judged | Outcome:
     trusted = d.trusted.trusts(mail.from_address)
     required = d.settings.sender_authentication_required
     if (mismatch := sender_mismatch(mail, required=required)) is not None:   # never under someone else's name
@@ -38,20 +42,28 @@ async def judge(d: JudgePorts, mail_id: str, mail: InboundMail) -> Judged | Outc
     if mail.receipt is not None:   # listened to only when it cites our mail and comes from who may report on it
         refused = await receipts_in.apply(d, mail.receipt, mail.from_address)
         return Outcome("ignored" if refused == "foreign_sender" else "receipt", reason=refused and f"receipt.{refused}")
+    if not trusted:
+        return Judged(mail, None, trusted)
     try:
-        return Judged(mail, xdm_of(mail), trusted)
+        return Judged(mail, await read_archive(parser, mail), trusted)
     except XdmError as err:
         return Outcome.quarantined(Quarantine(err.code, err.reason), mail.from_address, trusted)
 
 
-def judged_before(mail: InboundMail, trusted: bool) -> Judged:
+async def judged_before(parser: MailParser, mail: InboundMail, trusted: bool) -> Judged:
     """A mail judged when it came in, read again from the quarantine to be routed by hand: an archive that cannot be
     read does not hold the letter back (its documents are not indexed, the rest of the mail goes)."""
     try:
-        xdm = xdm_of(mail)
+        xdm = await read_archive(parser, mail)
     except XdmError:
         xdm = None
     return Judged(mail, xdm, trusted)
+
+
+async def read_archive(parser: MailParser, mail: InboundMail) -> XdmPackage | None:
+    """The mail's IHE_XDM.ZIP read in a parse worker, under its deadline and memory ceiling; None without one."""
+    archive = xdm_archive(mail)
+    return await parser.read_xdm(archive) if archive is not None else None
 
 
 def sender_mismatch(mail: InboundMail, *, required: bool = True) -> Quarantine | None:

@@ -6,9 +6,14 @@ end-to-end test (tests/test_hostile_mail.py) and `make bench` (tests/bench/hosti
 from __future__ import annotations
 
 import base64
+import io
+import random
 import struct
+import zipfile
 from dataclasses import dataclass
 from email.utils import make_msgid
+
+from tests.support.mss import xdm_one
 
 W = b"=?utf-8?q?Dr_Camille?="   # one encoded word
 
@@ -62,18 +67,59 @@ def zip_of_entries(entries: int) -> bytes:
     return records + end
 
 
+def element_bomb(size: int) -> bytes:
+    """An XML document of `size` bytes that is only empty elements: `<a/>`, one in 16 a `<b/>` at random, so that
+    deflate compresses it about 40 times, under an IHE_XDM archive's ratio limit (100); 50 MB: 13 million elements."""
+    rng = random.Random(7)
+    block = b"".join(b"<b/>" if rng.random() < 1 / 16 else b"<a/>" for _ in range(16384))   # beyond deflate's window
+    head, tail = b'<?xml version="1.0" encoding="UTF-8"?><r>', b"</r>"
+    count = size - len(head) - len(tail)
+    elements = (block * (count // len(block) + 1))[:count - count % 4]   # whole elements: 4 bytes each
+    return head + elements + b" " * (count % 4) + tail
+
+
+def metadata_bomb(size: int) -> bytes:
+    """An IHE_XDM.ZIP whose IHE_XDM/SUBSET01/METADATA.XML is an element bomb of `size` bytes."""
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("IHE_XDM/SUBSET01/METADATA.XML", element_bomb(size))
+    return out.getvalue()
+
+
+def cda_bomb(size: int) -> bytes:
+    """An IHE_XDM.ZIP whose one document is a CDA (text/xml, `<ClinicalDocument>`) of `size` bytes that is only empty
+    elements: written as a PDF, then its METADATA.XML made to say text/xml (the writer reads a CDA's header: it would
+    refuse to write this one)."""
+    root, end = b'<ClinicalDocument xmlns="urn:hl7-org:v3">', b"</ClinicalDocument>"
+    bomb = element_bomb(size - len(root + end) + len(b"<r></r>")).replace(b"<r>", root, 1).replace(b"</r>", end)
+    with zipfile.ZipFile(io.BytesIO(xdm_one(bomb))) as archive:
+        files = {i.filename: archive.read(i) for i in archive.infolist()}
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, data in files.items():
+            if name.upper().endswith("METADATA.XML"):
+                data = data.replace(b'mimeType="application/pdf"', b'mimeType="text/xml"')
+            archive.writestr(name, data)
+    return out.getvalue()
+
+
 def _b64(data: bytes) -> bytes:
     return base64.encodebytes(data).replace(b"\n", b"\r\n")
 
 
-def xdm_entries_mail(entries: int, sender: str, to: str) -> bytes:
+def xdm_mail(archive: bytes, sender: str, to: str) -> bytes:
+    """A letter carrying `archive` as its IHE_XDM.ZIP."""
     boundary = b"=_xdm-0123456789"
     mixed = b'Content-Type: multipart/mixed; boundary="' + boundary + b'"\r\n\r\n'
     return (_head(sender, to, "Lettre de liaison", mixed)
             + b"--" + boundary + b"\r\nContent-Type: text/plain; charset=utf-8\r\n\r\nVoici la lettre.\r\n"
             + b"--" + boundary + b"\r\nContent-Type: application/zip\r\nContent-Transfer-Encoding: base64\r\n"
-            b"Content-Disposition: attachment; filename=IHE_XDM.ZIP\r\n\r\n" + _b64(zip_of_entries(entries))
+            b"Content-Disposition: attachment; filename=IHE_XDM.ZIP\r\n\r\n" + _b64(archive)
             + b"--" + boundary + b"--\r\n")
+
+
+def xdm_entries_mail(entries: int, sender: str, to: str) -> bytes:
+    return xdm_mail(zip_of_entries(entries), sender, to)
 
 
 def big_mail(size: int, sender: str, to: str) -> bytes:
@@ -137,6 +183,10 @@ def catalogue(sender: str, to: str, cited: str, bridge_address: str, token: str,
         Case("courriel de 60 Mo", big_mail(big, sender, to), "quarantine", "too_big", envelope=sender),
         Case("XDM de 300 000 entrées", xdm_entries_mail(300_000, sender, to), "quarantine", "too_many_entries",
              sender=sender),
+        Case("METADATA.XML de 50 Mo d'éléments", xdm_mail(metadata_bomb(50 * 1024 * 1024), sender, to), "quarantine",
+             "metadata_too_big", sender=sender),
+        Case("CDA de 49 Mo d'éléments", xdm_mail(cda_bomb(49 * 1024 * 1024), sender, to), "quarantine",
+             "cda_header_too_big", sender=sender),
         Case("accusé de non-remise forgé (mailer-daemon@ d'un autre domaine)", forged_dsn(cited, bridge_address),
              "ignored", "receipt.foreign_sender", envelope=""),
         Case("accusé de non-remise forgé par un autre correspondant", forged_dsn(cited, bridge_address, other),

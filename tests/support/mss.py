@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 import secrets
 from dataclasses import dataclass
@@ -49,14 +50,36 @@ async def drain(mail: dict, b: dict) -> None:
         await imap.close()
 
 
-def xdm_letter(ins: str = INS, pdf: bytes = PDF) -> bytes:
-    return write_xdm([XdmOut(data=pdf, mime_type="application/pdf", title="Lettre de liaison de sortie",
-                             type_code="11490-0", type_display="Lettre de liaison à la sortie d'un établissement "
-                             "de soins", filename_ext="pdf")],
-                     patient_ins=ins, patient_oid="1.2.250.1.213.1.4.10",
+def _pdf_out(pdf: bytes, title: str = "Lettre de liaison de sortie") -> XdmOut:
+    return XdmOut(data=pdf, mime_type="application/pdf", title=title, type_code="11490-0",
+                  type_display="Lettre de liaison à la sortie d'un établissement de soins", filename_ext="pdf")
+
+
+def _xdm(documents: list[XdmOut], ins: str = INS) -> bytes:
+    return write_xdm(documents, patient_ins=ins, patient_oid="1.2.250.1.213.1.4.10",
                      author=XdmAuthor(name="Dr Camille Lefebvre", given="Camille", family="Lefebvre",
                                       institution="CHU de démonstration", profession="Cardiologue"),
                      source_id="1.2.250.1.999.1")
+
+
+def xdm_letter(ins: str = INS, pdf: bytes = PDF) -> bytes:
+    return _xdm([_pdf_out(pdf)], ins)
+
+
+def xdm_one(data: bytes, mime_type: str = "application/pdf") -> bytes:
+    """An IHE_XDM.ZIP of one document, `data` (a CDA when `mime_type` is text/xml)."""
+    ext = "xml" if "xml" in mime_type else "pdf"
+    return _xdm([XdmOut(data=data, mime_type=mime_type, title="Lettre de liaison de sortie", type_code="11490-0",
+                        type_display="Lettre de liaison à la sortie d'un établissement de soins", filename_ext=ext)])
+
+
+def xdm_full(documents: int = 47, size: int = 1_100_000) -> bytes:
+    """An IHE_XDM.ZIP as big as an archive may be: 47 PDFs (with METADATA.XML, INDEX.HTM and README.TXT, the 50
+    entries allowed) of 1.1 MB each (50 MB in all, the total allowed), which deflate compresses 4 times (under the
+    ratio limit)."""
+    letters = bytes(b"ACGT"[i % 4] for i in range(256))
+    return _xdm([_pdf_out(b"%PDF-1.4\n" + random.Random(i).randbytes(size).translate(letters), f"Document {i}")
+                 for i in range(documents)])
 
 
 def letter(sender: dict, to: str, *, subject: str, text: str, xdm: bytes | None = None,

@@ -1,0 +1,87 @@
+"""The judge stage reads a mail's IHE_XDM archive in a parse worker (bridge/parse_pool.py), never in the bridge's
+process, and only once its sender is trusted; an archive refused there, or past the worker's deadline, sends the mail
+to quarantine with its reason in French."""
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+
+import bridge.xdm
+from bridge.mail_in import MailLimits, parse_mail
+from bridge.metrics import Metrics
+from bridge.parse_pool import MailParser
+from bridge.stages.judge import Judged, judge, judged_before
+from bridge.stages.outcome import Outcome
+from bridge.xdm import XdmLimits, XdmPackage, read_xdm
+from liaison.trusted import TrustedDomains
+from tests.support.hostile import metadata_bomb, xdm_mail
+from tests.support.mss import INS, xdm_letter
+
+CARDIO = "c.lefebvre@chu-demo.mssante.test"
+STRANGER = "inconnu@messagerie-ordinaire.test"
+TO = "liaison@msp-demo.mssante.test"
+
+
+class _Store:
+    """Every mail is new (the duplicates are bridge/store.py's, tested on the real database)."""
+
+    async def duplicate_of(self, *args) -> None:
+        return None
+
+
+@pytest.fixture
+def d():
+    return SimpleNamespace(trusted=TrustedDomains(frozenset({"chu-demo.mssante.test"})), store=_Store(),
+                           metrics=Metrics())
+
+
+@pytest.fixture
+async def parser():
+    p = MailParser(MailLimits(), "liaison.test", deadline=1.0)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def nowhere_here(monkeypatch):
+    """An archive read in the bridge's own process fails the test."""
+    def here(*args, **kwargs):
+        raise AssertionError("IHE_XDM read in the bridge's process")
+    monkeypatch.setattr(bridge.xdm, "read_xdm", here)
+
+
+async def test_a_trusted_sender_s_archive_is_read_in_a_worker_and_comes_back_typed(d, parser, nowhere_here):
+    archive = xdm_letter()
+    judged = await judge(d, parser, "mail-1", parse_mail(xdm_mail(archive, CARDIO, TO)))
+    assert isinstance(judged, Judged) and judged.trusted
+    assert isinstance(judged.xdm, XdmPackage) and judged.xdm.documents[0].patient_ins == INS
+    assert len(parser.pids()) == 1, "read by a worker"
+
+
+async def test_an_untrusted_sender_s_archive_is_not_read_at_all(d, parser, nowhere_here):
+    judged = await judge(d, parser, "mail-2", parse_mail(xdm_mail(metadata_bomb(20 * 1024 * 1024), STRANGER, TO)))
+    assert isinstance(judged, Judged) and not judged.trusted and judged.xdm is None
+    assert parser.pids() == [], "no worker even started"
+
+
+async def test_an_archive_past_the_worker_s_deadline_sends_the_mail_to_quarantine(d, request):
+    # the archive's own limits lifted, for its METADATA.XML to reach the worker's deadline
+    parser = MailParser(MailLimits(), "liaison.test", deadline=1.0,
+                        xdm_limits=XdmLimits(max_metadata_bytes=64 * 1024 * 1024, max_metadata_tags=10**9))
+    request.addfinalizer(parser.close)
+    raw = xdm_mail(metadata_bomb(20 * 1024 * 1024), CARDIO, TO)
+    outcome = await judge(d, parser, "mail-3", parse_mail(raw))
+    assert isinstance(outcome, Outcome) and outcome.quarantine is not None
+    assert outcome.quarantine.code == "xdm_too_complex" and outcome.sender == CARDIO and outcome.trusted
+    assert "archive IHE_XDM" in outcome.quarantine.reason
+    archive = xdm_letter()
+    judged = await judge(d, parser, "mail-4", parse_mail(xdm_mail(archive, CARDIO, TO)))
+    assert isinstance(judged, Judged) and judged.xdm == read_xdm(archive), "the next mail is read"
+
+
+async def test_routed_by_hand_an_unreadable_archive_does_not_hold_the_letter_back(parser):
+    mail = parse_mail(xdm_mail(metadata_bomb(20 * 1024 * 1024), STRANGER, TO))
+    judged = await judged_before(parser, mail, trusted=False)
+    assert judged.mail is mail and judged.xdm is None
+    assert (await judged_before(parser, parse_mail(xdm_mail(xdm_letter(), STRANGER, TO)), False)).xdm is not None
