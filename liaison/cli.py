@@ -67,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
 
 async def _verify_trace(cfg) -> int:
     from liaison.db import open_database
+    from liaison.stores.facts import altered_everywhere
     from liaison.stores.trace import Trace
     from liaison.trace_anchor import AnchorFile, check
 
@@ -74,6 +75,7 @@ async def _verify_trace(cfg) -> int:
     try:
         trace = Trace(engine)
         chain = await trace.verify()
+        altered = await altered_everywhere(engine)
         anchored = await check(trace, AnchorFile(cfg.trace.anchor_file, cfg.trace.anchor_key)) if cfg.trace else None
     finally:
         await engine.dispose()
@@ -82,13 +84,20 @@ async def _verify_trace(cfg) -> int:
     else:
         print(f"trace ALTÉRÉE : l'entrée {chain.first_bad} ne correspond plus au chaînage "
               f"({chain.entries} entrées valides avant elle)")
+    for a in altered:
+        print(f"fait ALTÉRÉ : table {a.table}, ligne {a.id} : {a.how} ; les décisions de partage qui le lisent "
+              f"sont refusées (règle facts.tampered)")
+    if not altered:
+        print("faits vérifiés : consentements, oppositions, équipe de la structure, correspondants et équipes "
+              "habituelles correspondent à la trace")
+    intact = chain.ok and not altered
     if anchored is None:
         print("trace non ancrée (pas de section trace: dans la configuration) : la suppression des dernières "
               "entrées ne serait pas détectée")
-        return 0 if chain.ok else 1
+        return 0 if intact else 1
     for line in _anchor_report(anchored, cfg.trace.anchor_file):
         print(line)
-    return 0 if chain.ok and anchored.ok else 1
+    return 0 if intact and anchored.ok else 1
 
 
 def _anchor_report(a, anchor_file: str) -> list[str]:
