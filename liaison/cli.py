@@ -109,6 +109,13 @@ def _anchor_report(a, anchor_file: str) -> list[str]:
 
     lines = [f"ancre INVALIDE : ligne {n} du fichier {anchor_file}, illisible ou signature fausse (écrite sans "
              f"la clé) ; ligne ignorée" for n in a.bad_lines]
+    lines += [f"fichier des ancres ALTÉRÉ : la ligne {n} ne suit plus celle d'avant (une ligne supprimée ou modifiée "
+              f"avant elle)" for n in a.unlinked]
+    for n, seq in a.missing:
+        lines.append(f"fichier des ancres TRONQUÉ : la trace (entrée {seq}) nomme la ligne {n} du fichier, qui "
+                     f"s'arrête à la ligne {a.file_lines}" if n > a.file_lines else
+                     f"fichier des ancres ALTÉRÉ : la ligne {n} n'est plus celle que la trace a enregistrée "
+                     f"(entrée {seq})")
     latest, last = a.latest, a.last_seq
     if a.broken and latest.seq > last:
         lines.append(f"trace TRONQUÉE : la dernière ancre ({when(latest)}) nomme l'entrée {latest.seq}, "
@@ -120,8 +127,7 @@ def _anchor_report(a, anchor_file: str) -> list[str]:
         lines.append(f"trace NON ANCRÉE : aucune ancre valide dans {anchor_file} pour {last} entrées "
                      f"(fichier perdu, remplacé, ou bot jamais lancé avec cette configuration)")
     elif latest:
-        newer = f" ; {last - latest.seq} entrée(s) plus récente(s), ancrée(s) au prochain passage" \
-            if last > latest.seq else ""
+        newer = f" ; {a.newer} entrée(s) plus récente(s), ancrée(s) au prochain passage" if a.newer else ""
         lines.append(f"trace ancrée : {a.anchors} ancre(s) signée(s) vérifiée(s), la dernière à l'entrée "
                      f"{latest.seq} ({when(latest)}){newer}")
     else:
