@@ -37,8 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_stack(Path(args.dir))
     if args.cmd in SERVICES:
         os.execv(sys.executable, [sys.executable, "-m", args.cmd, "-c", args.config])   # never returns
+    # Each command reads the secrets it uses only: verify the bot's (the anchors' key), migrate none, check them all.
+    needs = {"trace": {"bot"}, "migrate": set(), "check": {"bot", "bridge"}}[args.cmd]
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, for_services=needs)
     except ConfigError as err:
         print(f"liaison: {err}", file=sys.stderr)
         return 2
@@ -55,13 +57,14 @@ def main(argv: list[str] | None = None) -> int:
                 await engine.dispose()
         print(f"schéma à jour : version {asyncio.run(run())}")
     else:
-        from liaison.private import exposure_report
+        from liaison.private import exposure_report, shared_secrets_report
 
-        warnings = exposure_report(cfg, args.config)
-        for line in warnings:
+        warnings, shared = exposure_report(cfg, args.config), shared_secrets_report(cfg, args.config)
+        for line in warnings + shared:
             print(line)
         print("configuration valide" + (f" ; {len(warnings)} avertissement(s) sur les droits des fichiers secrets"
-                                        if warnings else ""))
+                                        if warnings else "")
+              + (" ; des secrets d'un seul service en clair dans le fichier commun" if shared else ""))
     return 0
 
 

@@ -207,8 +207,7 @@ def test_liaison_up_makes_a_private_key_once_and_anchors_under_its_dir(tmp_path)
     stack.mail = {"imap": {"host": "127.0.0.1", "port": 1993}, "smtp": {"host": "127.0.0.1", "port": 1465},
                   "ca": "ca.pem", "bridge": {"address": "msp@msp-demo.mssante.test", "imap_user": "msp",
                                              "imap_password": "x", "cert": "c.pem", "key": "k.pem"}}
-    cfg = load_config(stack.bot_config(), environ={"LIAISON_BOT_PASSWORD": "pw-" + "x" * 9,
-                                                   "LIAISON_MAIL_PASSWORD": "pw-" + "y" * 9, **stack.secrets_env()})
+    cfg = load_config(stack.bot_config(), environ=stack.secrets_env("bot"), for_services={"bot"})
     key_file = root / "trace-anchor.key"
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600 and len(stack.trace_key) == 64
     assert cfg.trace.anchor_key == stack.trace_key and stack.trace_key not in (root / "liaison.yaml").read_text()
