@@ -253,3 +253,20 @@ async def test_every_change_of_a_fact_is_one_entry_in_the_same_transaction(desk,
                                                  actor=COORD)
     async with desk.shared.engine.connect() as conn:
         assert (await conn.execute(text("SELECT COUNT(*) FROM objection"))).scalar() == 0, "no entry, no row"
+
+
+async def test_a_correspondent_counts_only_as_the_trace_recorded_it_and_its_archive_is_no_tampering(desk, verify):
+    from liaison.stores.mail import MailStore
+    from liaison.stores.retention import forget_pathway, shared
+
+    mail, pathway = MailStore(desk.shared.engine, desk.clock), desk.pathway
+    await mail.add_correspondent(pathway.id, "Dr@CHU.mssante.fr", "subaddress")   # a pathway code proves nothing
+    await desk.sql("UPDATE mss_correspondent SET basis = 'ins'")                  # … made to look like an INS
+    assert await mail.checked_correspondent(pathway.id, "dr@chu.mssante.fr") == (False, [
+        next(iter(await altered_everywhere(desk.shared.engine)))])
+    await mail.add_correspondent(pathway.id, "dr@chu.mssante.fr", "ins")   # then truly written with the INS
+    assert await mail.is_correspondent(pathway.id, "dr@chu.mssante.fr") and await desk.altered() == []
+    await desk.shared.pathways.update(pathway.id, status="archived")
+    await forget_pathway(desk.shared.engine, shared(), pathway.id)   # the archive forgets its correspondents
+    code, out = await verify()
+    assert code == 0 and "faits vérifiés" in out, out

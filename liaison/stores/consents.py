@@ -108,13 +108,12 @@ class ConsentStore(Store):
             ids = [r.id for r in await conn.execute(text(
                 f"SELECT id FROM {table} WHERE patient_id = :p AND scope_kind = :k AND scope = :s "
                 f"AND {ended}_at IS NULL ORDER BY recorded_at, id"), {"p": patient_id, "k": scope_kind, "s": scope})]
-            refs = []
             for row_id in ids:
                 await conn.execute(text(f"UPDATE {table} SET {ended}_at = :t, {ended}_by = :by WHERE id = :i"),
                                    {"t": at, "by": actor, "i": row_id})
-                refs.append(await facts.record(conn, table, [row_id], at=at, actor=actor, rule=rule,
-                                               pathway_id=pathway_id))
-        return refs
+            # The entries last: appending takes the trace's lock, after which no row lock is waited for.
+            return [await facts.record(conn, table, [row_id], at=at, actor=actor, rule=rule, pathway_id=pathway_id)
+                    for row_id in ids]
 
     async def facts(self, patient_id: str) -> tuple[tuple[Consent, ...], tuple[Objection, ...]]:
         """Every record (in force or not), read cautiously (`will`): the policy core decides what is in force."""

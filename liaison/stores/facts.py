@@ -206,6 +206,14 @@ async def check(conn: AsyncConnection, table: str, rows: Sequence[Any], *, ids: 
     return found
 
 
+async def vouches(conn: AsyncConnection, table: str, key: Sequence[Any]) -> bool:
+    """The chain vouches for this row as it is now in the transaction (no alert: the caller is about to write)."""
+    t = TABLES[table]
+    rows = (await conn.execute(text(f"SELECT * FROM {table} WHERE {t.where()}"), t.params(key))).all()
+    fact_id = t.id_of(key)
+    return not compare(table, [r._mapping for r in rows], await vouched(conn, table, ids=[fact_id]), [fact_id])
+
+
 def altered_ids(found: Iterable[Altered]) -> set[str]:
     return {a.id for a in found}
 

@@ -205,7 +205,9 @@ class MailStore(Store):
             if basis in TEAM_BASES:
                 await conn.execute(text("UPDATE mss_correspondent SET basis = :b WHERE pathway_id = :p AND "
                                         "address = :a"), {"p": pathway_id, "a": address, "b": basis})
-            if before is None or (basis in TEAM_BASES and basis != before):
+            stronger = basis in TEAM_BASES and (basis != before or not await facts.vouches(
+                conn, "mss_correspondent", [pathway_id, address]))   # the same basis again vouches for a row altered
+            if before is None or stronger:
                 await facts.record(conn, "mss_correspondent", [pathway_id, address], at=at, actor=address,
                                    rule="correspondent.recorded")
 

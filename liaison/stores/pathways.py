@@ -110,14 +110,18 @@ class PathwayStore(Store):
         async with self.engine.begin() as conn:
             present = {r.user_id for r in await conn.execute(text(
                 "SELECT user_id FROM patient_team WHERE patient_id = :p"), {"p": patient_id})}
-            for u in sorted(present - wanted):
+            leaving, joining = sorted(present - wanted), sorted(wanted - present)
+            for u in leaving:
                 await conn.execute(text("DELETE FROM patient_team WHERE patient_id = :p AND user_id = :u"),
                                    {"p": patient_id, "u": u})
-                await facts.record(conn, "patient_team", [patient_id, u], at=at, actor=actor,
-                                   rule="usual_team.removed", subject=u, patient_id=patient_id)
-            for u in sorted(wanted - present):
+            for u in joining:
                 await conn.execute(text("INSERT INTO patient_team (patient_id, user_id) VALUES (:p, :u)"),
                                    {"p": patient_id, "u": u})
+            # The entries last: appending takes the trace's lock, after which no row lock is waited for.
+            for u in leaving:
+                await facts.record(conn, "patient_team", [patient_id, u], at=at, actor=actor,
+                                   rule="usual_team.removed", subject=u, patient_id=patient_id)
+            for u in joining:
                 await facts.record(conn, "patient_team", [patient_id, u], at=at, actor=actor,
                                    rule="usual_team.added")
 

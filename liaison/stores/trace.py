@@ -156,13 +156,6 @@ class Trace(Store):
             row = (await conn.execute(text("SELECT * FROM trace_entry WHERE seq = :s"), {"s": seq})).first()
         return entry_of(row) if row else None
 
-    async def vouching(self, kind: str) -> list[TraceEntry]:
-        """The entries that vouch for a fact of this kind (a table, or "anchor"), in order."""
-        async with self.engine.connect() as conn:
-            rows = (await conn.execute(text("SELECT * FROM trace_entry WHERE fact_kind = :k ORDER BY seq"),
-                                       {"k": kind})).all()
-        return [entry_of(r) for r in rows]
-
     async def hash_at(self, seq: int) -> str | None:
         async with self.engine.connect() as conn:
             return (await conn.execute(text("SELECT hash FROM trace_entry WHERE seq = :s"), {"s": seq})).scalar()
