@@ -166,8 +166,8 @@ async def check(trace: Trace, anchors: AnchorFile) -> AnchorCheck:
     broken = next((a for a in sorted(reading.anchors, key=lambda a: a.seq) if hashes.get(a.seq) != a.hash), None)
     latest = max(reading.anchors, key=lambda a: a.seq, default=None)
     in_file = dict(reading.hashes)
-    missing = tuple((int(e.fact_id or 0), e.seq) for e in entries
-                    if e.fact_kind == ANCHOR and in_file.get(int(e.fact_id or 0)) != e.fact_digest)
+    missing = tuple((_line_of(e), e.seq) for e in entries
+                    if e.fact_kind == ANCHOR and in_file.get(_line_of(e)) != e.fact_digest)
     newer = sum(1 for e in entries if e.seq > (latest.seq if latest else 0) and e.fact_kind != ANCHOR)
     return AnchorCheck(len(reading.anchors), reading.bad_lines, latest, max(hashes, default=0), broken,
                        reading.unlinked, missing, reading.last_line, newer)
@@ -217,6 +217,14 @@ class Anchorer:
                                 decision=record.decision, fact=Fact(ANCHOR, str(anchor.line), anchor.line_hash))
         log.info("trace.anchored", seq=head[0], line=anchor.line, line_hash=anchor.line_hash)
         return head[0]
+
+
+def _line_of(entry: TraceEntry) -> int:
+    """The line number a record names (0 for one altered into something else: the chain says so too)."""
+    try:
+        return int(entry.fact_id or 0)
+    except ValueError:
+        return 0
 
 
 def _records(entry: TraceEntry | None, anchor: Anchor) -> bool:
