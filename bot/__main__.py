@@ -55,7 +55,7 @@ async def _after_ready(bot: Bot, job: Callable[[], Awaitable[object]]) -> None:
 
 
 async def serve(config_path: str, ready_file: str | None = None) -> int:
-    cfg = load_config(config_path)
+    cfg = load_config(config_path, for_services={"bot"})   # its own secrets only, never the bridge's
     load_knobs(policy_text(cfg.policy_file))   # a bad policy file stops the start-up, naming its line, before logs
     setup_logging(cfg.logging.format, cfg.logging.level, cfg.logging.file)
     tighten_at_start(bot_owned(cfg))

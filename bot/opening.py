@@ -163,7 +163,7 @@ class Opener:
             pathway = await store.add_pathway(patient_id=patient.id, type_key=req.type_key,
                                               code=pathway_code(secrets.token_bytes(8)), actor=actor)
         if req.team is not None:
-            await store.set_usual_team(patient.id, team)
+            await store.set_usual_team(patient.id, team, actor=actor)
         return await self._build(actor, patient, pathway, req.type_label, team)
 
     async def _team(self, patient: Patient, spec: tuple[str, ...] | None) -> tuple[list[str], str | None]:

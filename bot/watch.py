@@ -74,7 +74,7 @@ class MembershipWatch:
         decision, ref = decided.decision, decided.trace
         if decision.allowed and joins:
             team = await self.s.pathways.usual_team(pathway.patient_id)
-            await self.s.pathways.set_usual_team(pathway.patient_id, [*team, m.user_id])
+            await self.s.pathways.set_usual_team(pathway.patient_id, [*team, m.user_id], actor=m.sender)
         if decision.allowed:
             state = CIRCLE_STATE if circle and non_health else "invited"
             await self.s.pathways.set_member(pathway.id, m.user_id, state, decision.rule)

@@ -78,7 +78,7 @@ async def purge_quarantine(d: RetentionPorts, keep_days: int) -> None:
 
 
 async def serve(config_path: str, ready_file: str | None) -> int:
-    cfg = load_config(config_path)
+    cfg = load_config(config_path, for_services={"bridge"})   # its own secrets only, never the bot's
     if cfg.bridge is None:
         raise ConfigError("bridge", "section absente : le pont n'est pas configuré")
     b, m = cfg.bridge, cfg.bridge.mailbox

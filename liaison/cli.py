@@ -37,8 +37,10 @@ def main(argv: list[str] | None = None) -> int:
         return run_stack(Path(args.dir))
     if args.cmd in SERVICES:
         os.execv(sys.executable, [sys.executable, "-m", args.cmd, "-c", args.config])   # never returns
+    # Each command reads the secrets it uses only: verify the bot's (the anchors' key), migrate none, check them all.
+    needs = {"trace": {"bot"}, "migrate": set(), "check": {"bot", "bridge"}}[args.cmd]
     try:
-        cfg = load_config(args.config)
+        cfg = load_config(args.config, for_services=needs)
     except ConfigError as err:
         print(f"liaison: {err}", file=sys.stderr)
         return 2
@@ -55,18 +57,20 @@ def main(argv: list[str] | None = None) -> int:
                 await engine.dispose()
         print(f"schéma à jour : version {asyncio.run(run())}")
     else:
-        from liaison.private import exposure_report
+        from liaison.private import exposure_report, shared_secrets_report
 
-        warnings = exposure_report(cfg, args.config)
-        for line in warnings:
+        warnings, shared = exposure_report(cfg, args.config), shared_secrets_report(cfg, args.config)
+        for line in warnings + shared:
             print(line)
         print("configuration valide" + (f" ; {len(warnings)} avertissement(s) sur les droits des fichiers secrets"
-                                        if warnings else ""))
+                                        if warnings else "")
+              + (" ; des secrets d'un seul service en clair dans le fichier commun" if shared else ""))
     return 0
 
 
 async def _verify_trace(cfg) -> int:
     from liaison.db import open_database
+    from liaison.stores.facts import altered_everywhere
     from liaison.stores.trace import Trace
     from liaison.trace_anchor import AnchorFile, check
 
@@ -74,6 +78,7 @@ async def _verify_trace(cfg) -> int:
     try:
         trace = Trace(engine)
         chain = await trace.verify()
+        altered = await altered_everywhere(engine)
         anchored = await check(trace, AnchorFile(cfg.trace.anchor_file, cfg.trace.anchor_key)) if cfg.trace else None
     finally:
         await engine.dispose()
@@ -82,13 +87,20 @@ async def _verify_trace(cfg) -> int:
     else:
         print(f"trace ALTÉRÉE : l'entrée {chain.first_bad} ne correspond plus au chaînage "
               f"({chain.entries} entrées valides avant elle)")
+    for a in altered:
+        print(f"fait ALTÉRÉ : table {a.table}, ligne {a.id} : {a.how} ; les décisions de partage qui le lisent "
+              f"sont refusées (règle facts.tampered)")
+    if not altered:
+        print("faits vérifiés : consentements, oppositions, équipe de la structure, correspondants et équipes "
+              "habituelles correspondent à la trace")
+    intact = chain.ok and not altered
     if anchored is None:
         print("trace non ancrée (pas de section trace: dans la configuration) : la suppression des dernières "
               "entrées ne serait pas détectée")
-        return 0 if chain.ok else 1
+        return 0 if intact else 1
     for line in _anchor_report(anchored, cfg.trace.anchor_file):
         print(line)
-    return 0 if chain.ok and anchored.ok else 1
+    return 0 if intact and anchored.ok else 1
 
 
 def _anchor_report(a, anchor_file: str) -> list[str]:
@@ -100,6 +112,13 @@ def _anchor_report(a, anchor_file: str) -> list[str]:
 
     lines = [f"ancre INVALIDE : ligne {n} du fichier {anchor_file}, illisible ou signature fausse (écrite sans "
              f"la clé) ; ligne ignorée" for n in a.bad_lines]
+    lines += [f"fichier des ancres ALTÉRÉ : la ligne {n} ne suit plus celle d'avant (une ligne supprimée ou modifiée "
+              f"avant elle)" for n in a.unlinked]
+    for n, seq in a.missing:
+        lines.append(f"fichier des ancres TRONQUÉ : la trace (entrée {seq}) nomme la ligne {n} du fichier, qui "
+                     f"s'arrête à la ligne {a.file_lines}" if n > a.file_lines else
+                     f"fichier des ancres ALTÉRÉ : la ligne {n} n'est plus celle que la trace a enregistrée "
+                     f"(entrée {seq})")
     latest, last = a.latest, a.last_seq
     if a.broken and latest.seq > last:
         lines.append(f"trace TRONQUÉE : la dernière ancre ({when(latest)}) nomme l'entrée {latest.seq}, "
@@ -111,8 +130,7 @@ def _anchor_report(a, anchor_file: str) -> list[str]:
         lines.append(f"trace NON ANCRÉE : aucune ancre valide dans {anchor_file} pour {last} entrées "
                      f"(fichier perdu, remplacé, ou bot jamais lancé avec cette configuration)")
     elif latest:
-        newer = f" ; {last - latest.seq} entrée(s) plus récente(s), ancrée(s) au prochain passage" \
-            if last > latest.seq else ""
+        newer = f" ; {a.newer} entrée(s) plus récente(s), ancrée(s) au prochain passage" if a.newer else ""
         lines.append(f"trace ancrée : {a.anchors} ancre(s) signée(s) vérifiée(s), la dernière à l'entrée "
                      f"{latest.seq} ({when(latest)}){newer}")
     else:

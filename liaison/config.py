@@ -15,12 +15,14 @@ from pathlib import Path
 
 import yaml
 
-from liaison.config_build import SECRET as _SECRET, ConfigError, build as _build, join as _join
+from liaison.config_build import ConfigError, build as _build, join as _join, secret
 
-__all__ = ["Config", "ConfigError", "RosterEntry", "inline_secrets", "load_config", "parse_config", "policy_text"]
+__all__ = ["Config", "ConfigError", "RosterEntry", "SERVICES", "inline_secret_owners", "inline_secrets", "load_config",
+           "parse_config", "policy_text"]
 
-
+SERVICES = frozenset({"bot", "bridge"})   # each reads its own secrets only (liaison/config_build.py)
 _STORE_KEY_MIN = 32
+_STORE_KEY_USE = "elle chiffre les clés de chiffrement de bout en bout gardées sur le disque"
 
 
 _MXID = re.compile(r"^@[a-z0-9._=/+-]+:[A-Za-z0-9.-]+(:[0-9]+)?$")
@@ -29,13 +31,6 @@ _MXID = re.compile(r"^@[a-z0-9._=/+-]+:[A-Za-z0-9.-]+(:[0-9]+)?$")
 def _check_mxid(key: str, value: str) -> None:
     if not _MXID.match(value):
         raise ConfigError(key, f"« {value} » n'est pas un identifiant Matrix (@nom:serveur)")
-
-
-def _check_store_key(value: str) -> None:
-    if len(value) < _STORE_KEY_MIN:
-        raise ConfigError("store_pickle_key", f"clé obligatoire, d'au moins {_STORE_KEY_MIN} caractères (par exemple "
-                                              ": openssl rand -hex 32), donnée par ${VARIABLE} : elle chiffre les clés "
-                                              "de chiffrement de bout en bout gardées sur le disque")
 
 
 @dataclass
@@ -51,18 +46,17 @@ class HomeserverConfig:
 @dataclass
 class BotConfig:
     user_id: str
-    password: str = field(default="", metadata=_SECRET)
+    password: str = field(default="", metadata=secret("bot"))
     device_name: str = "Liaison"
     # Accounts whose invitations the bot accepts; every other invite is declined.
     staff: list[str] = field(default_factory=list)
     # Where the end-to-end encryption keys are kept. Keep it across restarts.
     store_dir: str = ".liaison/bot-store"
     # The passphrase those keys are encrypted with on disk (${VARIABLE}); never changed once used.
-    store_pickle_key: str = field(default="", metadata=_SECRET)
+    store_pickle_key: str = field(default="", metadata=secret("bot", min_length=_STORE_KEY_MIN, use=_STORE_KEY_USE))
 
     def __post_init__(self) -> None:
         _check_mxid("user_id", self.user_id)
-        _check_store_key(self.store_pickle_key)
         for i, who in enumerate(self.staff):
             _check_mxid(f"staff[{i}]", who)
 
@@ -160,7 +154,7 @@ class MailboxConfig:
     imap: MailServer
     smtp: MailServer
     imap_user: str
-    imap_password: str = field(default="", metadata=_SECRET)
+    imap_password: str = field(default="", metadata=secret("bridge"))
     # Le certificat de l'autorité (IGC-Santé) et celui de la boîte applicative, avec sa clé.
     ca: str = ""
     cert: str = ""
@@ -188,7 +182,8 @@ class BridgeConfig:
     listen_port: int = 29330
     store_dir: str = ".liaison/bridge-store"
     # La phrase secrète qui chiffre sur le disque les clés du pont et de ses marionnettes (${VARIABLE}).
-    store_pickle_key: str = field(default="", metadata=_SECRET)
+    store_pickle_key: str = field(default="", metadata=secret("bridge", min_length=_STORE_KEY_MIN,
+                                                              use=_STORE_KEY_USE))
     # La liste blanche des domaines MSSanté, au format publié par l'ANS.
     trusted_domains_file: str = ""
     max_mail_bytes: int = 25 * 1024 * 1024
@@ -207,7 +202,6 @@ class BridgeConfig:
 
     def __post_init__(self) -> None:
         _check_mxid("user_id", self.user_id)
-        _check_store_key(self.store_pickle_key)
         if not self.trusted_domains_file:
             raise ConfigError("trusted_domains_file", "la liste blanche MSSanté est obligatoire")
         if not 1 <= self.give_up_hours <= 24 * 30:
@@ -239,17 +233,14 @@ class TraceConfig:
     """The trace's head, anchored outside the database (liaison/trace_anchor.py), so that a cut trace is seen."""
     # Le fichier des ancres (une ligne JSON signée par ancre), hors de la base : de préférence sur un autre disque.
     anchor_file: str
-    # La clé HMAC-SHA256 qui signe les ancres, gardée hors de la base (${VARIABLE}).
-    anchor_key: str = field(default="", metadata=_SECRET)
+    # La clé HMAC-SHA256 qui signe les ancres, gardée hors de la base (${VARIABLE}) ; le bot seul la lit.
+    anchor_key: str = field(default="", metadata=secret("bot", min_length=32, use="elle signe les ancres"))
     # Une ancre au plus toutes les N secondes, quand la trace a avancé (et une à l'arrêt du bot).
     anchor_interval_seconds: int = 60
 
     def __post_init__(self) -> None:
         if not self.anchor_file:
             raise ConfigError("anchor_file", "le chemin du fichier des ancres est obligatoire")
-        if len(self.anchor_key) < 32:
-            raise ConfigError("anchor_key", "clé obligatoire, d'au moins 32 caractères (par exemple : "
-                                            "openssl rand -hex 32), donnée par ${VARIABLE}")
         if not 1 <= self.anchor_interval_seconds <= 86400:
             raise ConfigError("anchor_interval_seconds", "entre 1 et 86400 secondes")
 
@@ -281,7 +272,10 @@ def policy_text(path: str) -> str:
     return resources.files("policies").joinpath("knobs.yaml").read_text(encoding="utf-8")
 
 
-def load_config(path: str | Path, environ: typing.Mapping[str, str] | None = None) -> Config:
+def load_config(path: str | Path, environ: typing.Mapping[str, str] | None = None, *,
+                for_services: typing.AbstractSet[str] = SERVICES) -> Config:
+    """The file's configuration, with the secrets of `for_services` only: the bot loads it for {"bot"}, the bridge
+    for {"bridge"} (the other's secrets are then "", never looked for), `liaison check` for both."""
     path = Path(path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -289,19 +283,25 @@ def load_config(path: str | Path, environ: typing.Mapping[str, str] | None = Non
         mark = getattr(err, "problem_mark", None)
         where = f"ligne {mark.line + 1}" if mark else "fichier"
         raise ConfigError(where, f"YAML illisible ({getattr(err, 'problem', err)})") from None
-    cfg = parse_config(raw or {}, os.environ if environ is None else environ)
+    cfg = parse_config(raw or {}, os.environ if environ is None else environ, for_services=for_services)
     return _resolve_paths(cfg, path.parent)
 
 
-def parse_config(raw: dict, environ: typing.Mapping[str, str]) -> Config:
-    return _build(Config, raw, "", environ)
+def parse_config(raw: dict, environ: typing.Mapping[str, str], *,
+                 for_services: typing.AbstractSet[str] = SERVICES) -> Config:
+    return _build(Config, raw, "", environ, frozenset(for_services))
 
 
-def inline_secrets(raw, cls=None, prefix: str = "") -> list[str]:
+def inline_secrets(raw) -> list[str]:
     """The dotted keys of secrets written in the file itself rather than as ${VARIABLE} (the file must then
     be readable by its owner only), a database URL's password included."""
+    return list(inline_secret_owners(raw))
+
+
+def inline_secret_owners(raw, cls=None, prefix: str = "") -> dict[str, str]:
+    """`inline_secrets`, each with the service it belongs to (bot, bridge; a database URL's: both)."""
     cls = cls or Config
-    found: list[str] = []
+    found: dict[str, str] = {}
     if not isinstance(raw, dict):
         return found
     hints = typing.get_type_hints(cls)
@@ -309,11 +309,11 @@ def inline_secrets(raw, cls=None, prefix: str = "") -> list[str]:
         value, key = raw.get(f.name), _join(prefix, f.name)
         inner = [t for t in (typing.get_args(hints[f.name]) or (hints[f.name],)) if dataclasses.is_dataclass(t)]
         if isinstance(value, str) and f.metadata.get("secret") and value.strip() and "${" not in value:
-            found.append(key)
+            found[key] = f.metadata["secret"]
         elif isinstance(value, str) and key == "database.url" and re.search(r"://[^/@:]*:(?![^@]*\$\{)[^@]+@", value):
-            found.append(key)
+            found[key] = "both"
         elif inner and isinstance(value, dict):
-            found += inline_secrets(value, inner[0], key)
+            found |= inline_secret_owners(value, inner[0], key)
     return found
 
 

@@ -1,11 +1,15 @@
 """The database: SQLAlchemy async on SQLite (default) or PostgreSQL, with numbered migrations.
 
-Each migration runs in its own transaction; a database newer than this code is refused.
+Each migration runs in its own transaction; a database newer than this code is refused. A migration is a `.sql`
+file of statements, or a `.py` module whose `async def upgrade(conn)` changes rows as no SQL common to both
+databases can (hashes, the trace's chain).
 """
 from __future__ import annotations
 
 import base64
+import importlib
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -13,11 +17,11 @@ from typing import Any
 
 import structlog
 from sqlalchemy import event, text
-from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 log = structlog.get_logger(__name__)
 
-_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
+_MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.(sql|py)$")
 
 
 class DatabaseTooNew(RuntimeError):
@@ -29,13 +33,17 @@ class Migration:
     version: int
     name: str
     statements: tuple[str, ...]
+    upgrade: Callable[[AsyncConnection], Awaitable[None]] | None = None   # a .py migration's
 
 
 def bundled_migrations() -> list[Migration]:
     found = []
     for entry in resources.files("liaison.migrations").iterdir():
         m = _MIGRATION_NAME.match(entry.name)
-        if m:
+        if m and m.group(3) == "py":
+            module = importlib.import_module(f"liaison.migrations.{entry.name[:-3]}")
+            found.append(Migration(int(m.group(1)), m.group(2), (), module.upgrade))
+        elif m:
             sql = entry.read_text(encoding="utf-8")
             statements = tuple(s.strip() for s in re.split(r";\s*$", sql, flags=re.M) if _has_sql(s))
             found.append(Migration(int(m.group(1)), m.group(2), statements))
@@ -122,6 +130,8 @@ async def migrate(engine: AsyncEngine, migrations: list[Migration] | None = None
         async with engine.begin() as conn:
             for statement in mig.statements:
                 await conn.execute(text(statement))
+            if mig.upgrade:
+                await mig.upgrade(conn)
             await conn.execute(text("INSERT INTO schema_version (version) VALUES (:v)"), {"v": mig.version})
         log.info("db.migrated", version=mig.version, name=mig.name)
     return max(current, latest)

@@ -12,7 +12,7 @@ from pathlib import Path
 import structlog
 import yaml
 
-from liaison.config import inline_secrets
+from liaison.config import inline_secret_owners
 
 log = structlog.get_logger(__name__)
 
@@ -119,7 +119,7 @@ def exposure_report(cfg, config_path: str | Path) -> list[str]:
     lines = []
     config_path = Path(config_path)
     raw = yaml.safe_load(config_path.read_text(encoding="utf-8")) or {}
-    inline = inline_secrets(raw)
+    inline = list(inline_secret_owners(raw))
     if inline and stat.S_IMODE(config_path.stat().st_mode) & 0o077:
         lines.append(f"attention : {config_path} contient des secrets en clair ({', '.join(inline)}) et d'autres "
                      f"comptes peuvent le lire : chmod 600 {config_path}, ou écrivez-les ${{VARIABLE}}")
@@ -135,3 +135,16 @@ def exposure_report(cfg, config_path: str | Path) -> list[str]:
             lines.append(f"attention : {len(found)} fichier(s) ou dossier(s) sous {top} sont lisibles par d'autres "
                          f"comptes : chmod -R go-rwx {top}")
     return lines
+
+
+def shared_secrets_report(cfg, config_path: str | Path) -> list[str]:
+    """`liaison check`: the secrets of one service written in clear in a file both services read (the other one
+    then holds them too), in one French sentence; none when the file has no bridge section."""
+    config_path = Path(config_path)
+    owners = inline_secret_owners(yaml.safe_load(config_path.read_text(encoding="utf-8")) or {})
+    own = [key for key, owner in owners.items() if owner != "both"]
+    if not cfg.bridge or not own:
+        return []
+    return [f"attention : {config_path} est lu par le bot et par le pont, et donne en clair des secrets d'un seul des "
+            f"deux ({', '.join(own)}) : écrivez-les ${{VARIABLE}}, variable donnée au seul service qui s'en sert "
+            f"(README, « Chaque service ses secrets »)"]

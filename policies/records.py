@@ -1,4 +1,6 @@
-"""What the trace records when the patient's will or the quarantine changes: the rule, its legal basis, the label.
+"""What the trace records when a fact of the sharing decisions changes (the patient's will, the roster, a
+correspondent, a usual team), when the quarantine sets a mail aside, and when its head is anchored: the rule, its
+legal basis, the label.
 
 These are not sharing decisions: a coordinator wrote down what the patient said, or set a mail aside for good.
 Each is still an `Allow` value, so the trace holds every entry in one shape (rule, basis, allowed).
@@ -32,4 +34,25 @@ RECORDS = {r.rule: r for r in (
         "objection.lifted", "le patient a levé son opposition au partage", "CSP L.1110-4 III")),
     Record("courriel écarté de la quarantaine", Allow(
         "quarantine.rejected", "courriel déposé dans aucun salon, son contenu effacé", "RGPD art. 5-1-c, art. 30")),
+    Record("membre ajouté à l'équipe de la structure", Allow(
+        "roster.added", "un professionnel rejoint l'équipe de la structure", "CSP L.1110-12")),
+    Record("membre de l'équipe de la structure modifié", Allow(
+        "roster.changed", "profession, structure ou rôle d'un membre changé", "CSP L.1110-12")),
+    Record("membre retiré de l'équipe de la structure", Allow(
+        "roster.removed", "un professionnel quitte l'équipe de la structure", "CSP L.1110-12")),
+    Record("correspondant enregistré", Allow(
+        "contact.recorded", "profession et structure d'un correspondant MSSanté notées par la coordination",
+        "CSP L.1110-12, R.1110-2")),
+    Record("correspondant retiré", Allow(
+        "contact.removed", "la coordination a retiré ce qu'elle savait d'un correspondant", "CSP L.1110-12")),
+    Record("équipe habituelle : ajout", Allow(
+        "usual_team.added", "un professionnel rejoint l'équipe de soins habituelle du patient", "CSP L.1110-12")),
+    Record("équipe habituelle : retrait", Allow(
+        "usual_team.removed", "un professionnel quitte l'équipe de soins habituelle du patient", "CSP L.1110-12")),
+    Record("correspondant du parcours", Allow(
+        "correspondent.recorded", "un professionnel a écrit au sujet du patient par MSSanté", "CSP L.1110-4 II")),
+    Record("fait repris à la mise à jour", Allow(
+        "facts.recorded", "fait enregistré avant le chaînage des faits, repris tel quel", "RGPD art. 5-1-f")),
+    Record("ancre écrite", Allow(
+        "trace.anchored", "tête de la trace ancrée hors de la base", "RGPD art. 5-1-f, art. 32")),
 )}

@@ -3,6 +3,7 @@
 Rules are checked in order; each carries its id, its legal basis and a French sentence.
 An objection always wins; inside the team of care information flows; outside it, only
 with a consent in force; non-health professionals only for their role's data categories.
+Facts changed behind Liaison's back (the trace does not vouch for them) move nothing at all.
 """
 from __future__ import annotations
 
@@ -105,6 +106,9 @@ class Facts:
     knobs: Knobs = field(default_factory=Knobs)
     room_kind: str = "clinical"              # SHOW: clinical | circle | other (a room that is not the pathway's)
     circle_categories: frozenset[str] = frozenset()   # SHOW in the circle room: the categories shared there
+    # What the trace does not vouch for among the facts read (« oppositions », « équipe de la structure »…), already
+    # read cautiously (liaison/stores/facts.py): the decision is refused all the same, until they are verified.
+    tampered: tuple[str, ...] = ()
 
 
 RULES = {
@@ -134,6 +138,7 @@ RULES = {
     "room.coordination": ("CSP L.1110-12", "salon de la coordination de l'équipe de soins"),
     "room.not_pathway": ("CSP L.1110-4", "salon qui n'est pas celui du parcours"),
     "archive.coordination": ("CSP L.1110-4 ; RGPD art. 5-1-e", "archive remise à la coordination"),
+    "facts.tampered": ("CSP L.1110-4 ; RGPD art. 5-1-f, art. 32", "faits modifiés hors de Liaison"),
 }
 RECORD_CONSENT = "enregistrez d'abord le consentement du patient (!consentement enregistrer …)"
 
@@ -191,6 +196,10 @@ def decide(f: Facts) -> Decision:
                                               "blanche) : rien n'est relayé depuis ou vers cette adresse.")
     if f.action is Action.SHOW:
         return _show(f)
+    if f.tampered:   # read cautiously already; nothing moves on facts no one can vouch for
+        return _deny("facts.tampered", f"Des faits de ce partage ont été modifiés hors de Liaison "
+                                       f"({', '.join(f.tampered)}) : rien n'est transmis ni déposé tant que "
+                                       "l'exploitant ne les a pas vérifiés (liaison trace verify).")
     for o in f.objections:   # an objection wins over everything, both ways, at the moment of the movement
         if objection_in_force(o) and _names(f, o.scope_kind, o.scope) and _reaches(f, o):
             return _deny(f"objection.{o.scope_kind}", f"Le patient s'est opposé au partage avec {who} "

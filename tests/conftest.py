@@ -88,7 +88,7 @@ def bridge_process():
 
     def make(bot: BotProcess) -> BridgeProcess:
         log_file = yaml.safe_load(bot.config_path.read_text())["bridge"]["log_file"]
-        bridge = BridgeProcess(bot.config_path, Path(log_file), {"LIAISON_BOT_PASSWORD": bot.password})
+        bridge = BridgeProcess(bot.config_path, Path(log_file))   # none of the bot's secrets: it reads its own only
         made.append(bridge)
         return bridge.start()
     yield make

@@ -212,3 +212,101 @@ def test_inline_secrets_are_listed_for_liaison_check():
                                            "bridge.store_pickle_key", "database.url"]
     raw["database"]["url"] = "postgresql+asyncpg://liaison:${DB_PW}@db/liaison"
     assert "database.url" not in inline_secrets(raw) and "bot.password" not in inline_secrets(raw)
+
+
+# -- each service its own secrets (issue 24, item 7) -------------------------------------------------------------------
+
+BOT_SECRETS = {"LIAISON_BOT_PASSWORD": "bot-password-" + "b" * 8, "LIAISON_BOT_STORE_KEY": "b0" * 32,
+               "LIAISON_TRACE_KEY": "7a" * 32}
+BRIDGE_SECRETS = {"LIAISON_BRIDGE_STORE_KEY": "e1" * 32, "LIAISON_MAIL_PASSWORD": "mail-password-" + "m" * 8}
+SHARED = {**GOOD, "bot": {**GOOD["bot"], "password": "${LIAISON_BOT_PASSWORD}",
+                          "store_pickle_key": "${LIAISON_BOT_STORE_KEY}"},
+          "trace": {"anchor_file": "ancres.jsonl", "anchor_key": "${LIAISON_TRACE_KEY}"},
+          "bridge": {**BRIDGE, "store_pickle_key": "${LIAISON_BRIDGE_STORE_KEY}",
+                     "mailbox": {**BRIDGE["mailbox"], "imap_password": "${LIAISON_MAIL_PASSWORD}"}}}
+
+
+def _values(cfg) -> str:
+    import dataclasses
+
+    return repr(dataclasses.asdict(cfg))
+
+
+def test_the_bridge_starts_on_its_own_secrets_and_never_reads_the_bots():
+    cfg = parse_config(SHARED, BRIDGE_SECRETS, for_services={"bridge"})
+    assert cfg.bridge.store_pickle_key == BRIDGE_SECRETS["LIAISON_BRIDGE_STORE_KEY"]
+    assert cfg.bridge.mailbox.imap_password == BRIDGE_SECRETS["LIAISON_MAIL_PASSWORD"]
+    assert (cfg.bot.password, cfg.bot.store_pickle_key, cfg.trace.anchor_key) == ("", "", "")
+    given_everything = parse_config(SHARED, {**BOT_SECRETS, **BRIDGE_SECRETS}, for_services={"bridge"})
+    assert not [k for k, v in BOT_SECRETS.items() if v in _values(given_everything)], "not read even when given"
+    inline = {**SHARED, "bot": {**SHARED["bot"], "store_pickle_key": BOT_SECRETS["LIAISON_BOT_STORE_KEY"]},
+              "trace": {**SHARED["trace"], "anchor_key": BOT_SECRETS["LIAISON_TRACE_KEY"]}}
+    assert not [k for k, v in BOT_SECRETS.items() if v in _values(parse_config(inline, BRIDGE_SECRETS,
+                                                                                for_services={"bridge"}))]
+
+
+def test_the_bot_starts_on_its_own_secrets_and_never_reads_the_bridges():
+    cfg = parse_config(SHARED, BOT_SECRETS, for_services={"bot"})
+    assert cfg.trace.anchor_key == BOT_SECRETS["LIAISON_TRACE_KEY"] and cfg.bot.password
+    assert (cfg.bridge.store_pickle_key, cfg.bridge.mailbox.imap_password) == ("", "")
+    with pytest.raises(ConfigError) as err:   # its own are still required
+        parse_config(SHARED, BRIDGE_SECRETS, for_services={"bot"})
+    assert err.value.key == "bot.password" and "LIAISON_BOT_PASSWORD" in str(err.value)
+
+
+def test_the_stack_gives_each_service_its_own_secrets_only(tmp_path):
+    import os
+    import stat
+
+    from liaison.stack.up import Stack
+
+    stack = Stack(tmp_path / ".liaison")
+    stack.mail = {"imap": {"host": "127.0.0.1", "port": 1993}, "smtp": {"host": "127.0.0.1", "port": 1465},
+                  "ca": "ca.pem", "bridge": {"address": "msp@msp-demo.mssante.test", "imap_user": "msp",
+                                             "imap_password": "imap-" + "x" * 12, "cert": "c.pem", "key": "k.pem"}}
+    config = stack.bot_config()
+    bot_secrets = set(stack.secrets_env("bot").values())
+    bridge_secrets = set(stack.secrets_env("bridge").values())
+    assert {stack.trace_key, stack.bot_store_key, stack.passwords["liaison"]} == bot_secrets
+    assert stack.bridge_store_key in bridge_secrets
+    bridge_env, bot_env = stack.env("bridge"), stack.env("bot")
+    assert not bot_secrets & set(bridge_env.values()), "the bridge is given none of the bot's secrets"
+    assert not bridge_secrets & set(bot_env.values()), "nor the bot the bridge's"
+    written = config.read_text()
+    assert not [s for s in bot_secrets | bridge_secrets if s in written], "the shared file holds no secret"
+    for key in ("trace-anchor.key", "bot-store.key", "bridge-store.key", "liaison.yaml"):
+        assert stat.S_IMODE(os.stat(tmp_path / ".liaison" / key).st_mode) == 0o600, key
+    as_bridge = load_config(config, environ=bridge_env, for_services={"bridge"})
+    assert not [s for s in bot_secrets if s in _values(as_bridge)]
+    assert load_config(config, environ=bot_env, for_services={"bot"}).trace.anchor_key == stack.trace_key
+
+
+def test_a_set_by_hand_secret_of_the_bot_is_not_passed_on_to_the_bridge(tmp_path, monkeypatch):
+    from liaison.stack.up import Stack
+
+    monkeypatch.setenv("LIAISON_TRACE_KEY", "set-by-hand-" + "k" * 32)
+    stack = Stack(tmp_path / ".liaison")
+    stack.mail = {"bridge": {"imap_password": "imap-" + "x" * 12}}
+    assert "LIAISON_TRACE_KEY" not in stack.env("bridge")
+    assert stack.env("bot")["LIAISON_TRACE_KEY"] == stack.trace_key
+
+
+def test_liaison_check_warns_of_a_services_secret_written_in_the_shared_file(tmp_path, capsys, monkeypatch):
+    import os
+
+    from liaison.cli import main as cli
+
+    (tmp_path / "t.xml").write_text("<x/>")
+    path = tmp_path / "liaison.yaml"
+    raw = {**SHARED, "trace": {**SHARED["trace"], "anchor_key": BOT_SECRETS["LIAISON_TRACE_KEY"]}}
+    path.write_text(yaml.safe_dump(raw))
+    path.chmod(0o600)
+    for k, v in {**BOT_SECRETS, **BRIDGE_SECRETS}.items():
+        monkeypatch.setenv(k, v)
+    umask = os.umask(0o022)   # `liaison check` sets the process's umask: put back for the tests that follow
+    try:
+        assert cli(["check", "-c", str(path)]) == 0
+    finally:
+        os.umask(umask)
+    out = capsys.readouterr().out
+    assert "lu par le bot et par le pont" in out and "(trace.anchor_key)" in out, out

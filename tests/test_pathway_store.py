@@ -87,10 +87,10 @@ async def test_consents_and_objections_become_facts(engine):
                                       first_names="Marcel", birth_date=date(1948, 5, 12), sex="M", actor="@c:hs")
     await consents.add_consent(patient.id, scope_kind="person", scope="@k:ext", means="écrit", categories=["soins"],
                                notice="informé", actor="@c:hs", expires_at=None)
-    assert await consents.withdraw_consents(patient.id, "person", "@k:ext", "@c:hs") == 1
+    assert len(await consents.withdraw_consents(patient.id, "person", "@k:ext", "@c:hs")) == 1
     assert await consents.add_objection(patient.id, scope_kind="profession", scope="infirmier", actor="@c:hs")
     assert await consents.add_objection(patient.id, scope_kind="profession", scope="infirmier", actor="@c:hs") is None
     (consent,), (objection,) = await consents.facts(patient.id)
     assert consent.withdrawn_at is not None and consent.categories == frozenset({"soins"}) and consent.notice_given
     assert objection.scope == "infirmier" and objection.lifted_at is None
-    assert await consents.lift_objections(patient.id, "profession", "infirmier", "@c:hs") == 1
+    assert len(await consents.lift_objections(patient.id, "profession", "infirmier", "@c:hs")) == 1

@@ -36,12 +36,13 @@ def objection(scope, kind="person", lifted=None):
 
 
 def facts(recipient, *, consents=(), objections=(), category="soins", action=Action.INVITE, knobs=Knobs(),
-          actor_roles=frozenset(), structure=None, profession=None, room="clinical", circle=frozenset()):
+          actor_roles=frozenset(), structure=None, profession=None, room="clinical", circle=frozenset(), tampered=()):
     return Facts(action=action, actor="@coord:hs", recipient=recipient, team=frozenset({"@gp:hs"}), now=NOW,
                  actor_roles=actor_roles,
                  recipient_profession=profession or PROFESSION.get(recipient.user_or_address),
                  recipient_structure=structure, consents=tuple(consents), objections=tuple(objections),
-                 data_category=category, knobs=knobs, room_kind=room, circle_categories=frozenset(circle))
+                 data_category=category, knobs=knobs, room_kind=room, circle_categories=frozenset(circle),
+                 tampered=tuple(tampered))
 
 
 CASES = [
@@ -145,6 +146,14 @@ CASES = [
     ("reply out to a correspondent of unknown profession, a profession objected to",
      facts(CORRESPONDENT, action=Action.RELAY_OUT, objections=[objection("pharmacien", kind="profession")]),
      False, "objection.unknown_profession"),
+    # A fact changed behind Liaison's back moves nothing, even what the rest of the facts would allow.
+    ("team member, an objection of the patient altered", facts(GP, tampered=["oppositions"]), False,
+     "facts.tampered"),
+    ("relay in, the sender's recorded profession altered", facts(CARDIO, action=Action.RELAY_IN,
+                                                                 tampered=["correspondants enregistrés"]), False,
+     "facts.tampered"),
+    ("coordination, its roster row altered", facts(COORD, tampered=["équipe de la structure"]), False,
+     "facts.tampered"),
 ]
 
 

@@ -15,6 +15,7 @@ from bridge import outbox
 from bridge.deps import BridgeSettings
 from bridge.store import Outgoing
 from liaison.stores.pathways import Pathway
+from liaison.stores.consents import Will
 from policies.sharing import Consent, Knobs, Objection
 
 CARDIO = "c.lefebvre@chu-demo.mssante.test"
@@ -76,11 +77,20 @@ class _Stores:
     async def get(self, _who):
         return None
 
+    async def checked(self, _who):   # the roster's and the contacts' readings, vouched for by the trace
+        return ({}, []) if isinstance(_who, set) else (None, [])
+
     async def facts(self, _patient):
         return tuple(self.w.consents), tuple(self.w.objections)
 
+    async def will(self, _patient):
+        return Will(tuple(self.w.consents), tuple(self.w.objections))
+
     async def usual_team(self, _patient):
         return []
+
+    async def checked_usual_team(self, _patient):
+        return [], []
 
     async def members(self, _pathway):
         return []
@@ -94,6 +104,9 @@ class _Stores:
 
     async def is_correspondent(self, _pathway, _address):
         return True
+
+    async def checked_correspondent(self, _pathway, _address):
+        return True, []
 
     def trusts(self, _address):
         return True

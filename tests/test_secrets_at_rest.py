@@ -86,7 +86,10 @@ def test_liaison_check_warns_about_secret_files_others_can_read(tmp_path, monkey
     for path in tmp_path.rglob("*"):
         path.chmod(0o700 if path.is_dir() else 0o600)
     assert cli(["check", "-c", config]) == 0
-    assert capsys.readouterr().out.strip() == "configuration valide"
+    *said, last = capsys.readouterr().out.strip().splitlines()
+    assert last == "configuration valide ; des secrets d'un seul service en clair dans le fichier commun"
+    assert len(said) == 1 and "lu par le bot et par le pont" in said[0] and "(bot.password)" in said[0], \
+        "the bot's password in a file the bridge reads too: the bridge would hold it"
 
 
 def test_the_services_start_with_umask_077(tmp_path):

@@ -1,4 +1,5 @@
-"""The trace's head, anchored outside the table: a cut trace is seen, as is an altered one and a forged anchor."""
+"""The trace's head, anchored outside the table: a cut trace is seen, as is an altered one and a forged anchor; the
+anchor file's lines are chained and recorded in the trace, so a line removed from it, or its end cut, is seen too."""
 from __future__ import annotations
 
 import asyncio
@@ -15,7 +16,7 @@ from sqlalchemy import text
 
 from liaison.config import ConfigError, load_config, parse_config
 from liaison.stores.trace import Trace
-from liaison.trace_anchor import AnchorFile, Anchorer
+from liaison.trace_anchor import Anchor, AnchorFile, Anchorer, _signature, check, line_hash
 from policies.decision import Allow
 
 KEY = "k" * 16 + "0123456789abcdef0123456789abcdef"
@@ -51,14 +52,29 @@ async def test_the_head_is_anchored_when_it_moved_only(trace, tmp_path):
     assert await anchorer.anchor_once() is None, "an empty trace has no head"
     await _fill(trace, 3)
     assert await anchorer.anchor_once() == 3
-    assert await anchorer.anchor_once() is None, "the head did not move"
+    assert await anchorer.anchor_once() is None, "the head did not move (but for the record of its anchor)"
     await _fill(trace, 2)
-    assert await anchorer.anchor_once() == 5
+    assert await anchorer.anchor_once() == 6, "entries 5 and 6, after the record (4) of the first line"
     assert await Anchorer(trace, anchors).anchor_once() is None, "a restarted bot reads the last anchor"
     lines = _lines(anchors.path)
-    assert [x["seq"] for x in lines] == [3, 5] and set(lines[0]) == {"seq", "hash", "at", "sig"}
-    assert lines[1]["hash"] == (await trace.head())[1]
+    assert [x["seq"] for x in lines] == [3, 6] and set(lines[0]) == {"seq", "hash", "at", "prev", "sig"}
+    assert lines[1]["hash"] == (await trace.hash_at(6))
     assert stat.S_IMODE(os.stat(anchors.path).st_mode) == 0o600
+
+
+async def test_each_line_follows_the_one_before_and_is_recorded_in_the_trace(trace, tmp_path):
+    anchors = AnchorFile(tmp_path / "ancres.jsonl", KEY)
+    anchorer = Anchorer(trace, anchors)
+    for _ in range(3):
+        await _fill(trace, 1)
+        await anchorer.anchor_once()
+    raw = anchors.path.read_text().splitlines()
+    assert [json.loads(x)["prev"] for x in raw] == ["0" * 64, line_hash(raw[0]), line_hash(raw[1])]
+    records = [e for e in await trace.entries() if e.rule == "trace.anchored"]
+    assert [(e.fact_kind, e.fact_id, e.fact_digest, e.subject) for e in records] == [
+        ("anchor", str(n), line_hash(raw[n - 1]), f"ligne {n}") for n in (1, 2, 3)]
+    assert records[0].seq == json.loads(raw[0])["seq"] + 1, "recorded right after the entry it anchors"
+    assert (await trace.verify()).ok and (await check(trace, anchors)).ok
 
 
 async def test_a_cut_trace_is_never_anchored_over(trace, tmp_path):
@@ -100,7 +116,8 @@ async def test_cli_says_intact_and_anchored_then_sees_the_last_entries_deleted(t
     await _fill(trace, 1)   # not anchored yet: normal
     ok = await verify(_section(anchors.path))
     assert ok.returncode == 0, ok.stdout + ok.stderr
-    assert "7 entrées, chaînage vérifié" in ok.stdout and "la dernière à l'entrée 6" in ok.stdout
+    assert "8 entrées, chaînage vérifié" in ok.stdout and "la dernière à l'entrée 6" in ok.stdout
+    assert "1 entrée(s) plus récente(s)" in ok.stdout, "the anchor's own record is not waiting for an anchor"
 
     await _sql(trace, "DELETE FROM trace_entry WHERE seq >= 5")
     cut = await verify(_section(anchors.path))
@@ -190,8 +207,7 @@ def test_liaison_up_makes_a_private_key_once_and_anchors_under_its_dir(tmp_path)
     stack.mail = {"imap": {"host": "127.0.0.1", "port": 1993}, "smtp": {"host": "127.0.0.1", "port": 1465},
                   "ca": "ca.pem", "bridge": {"address": "msp@msp-demo.mssante.test", "imap_user": "msp",
                                              "imap_password": "x", "cert": "c.pem", "key": "k.pem"}}
-    cfg = load_config(stack.bot_config(), environ={"LIAISON_BOT_PASSWORD": "pw-" + "x" * 9,
-                                                   "LIAISON_MAIL_PASSWORD": "pw-" + "y" * 9, **stack.secrets_env()})
+    cfg = load_config(stack.bot_config(), environ=stack.secrets_env("bot"), for_services={"bot"})
     key_file = root / "trace-anchor.key"
     assert stat.S_IMODE(os.stat(key_file).st_mode) == 0o600 and len(stack.trace_key) == 64
     assert cfg.trace.anchor_key == stack.trace_key and stack.trace_key not in (root / "liaison.yaml").read_text()
@@ -212,12 +228,56 @@ async def test_the_bot_anchors_its_head_and_at_a_clean_stop(bot_process, db_url,
     assert [x["seq"] for x in _lines(anchors)] == [3]
     await _fill(trace, 2)
     assert await asyncio.to_thread(bot.stop) == 0
-    assert [x["seq"] for x in _lines(anchors)] == [3, 5], "the head at the stop, long before the next pass"
+    assert [x["seq"] for x in _lines(anchors)] == [3, 6], "the head at the stop, long before the next pass"
     env = dict(os.environ, LIAISON_BOT_PASSWORD=bot.password)
     run = lambda: subprocess.run([sys.executable, "-m", "liaison.cli", "trace", "verify", "-c", str(bot.config_path)],
                                  capture_output=True, text=True, env=env)
     ok = await asyncio.to_thread(run)
-    assert ok.returncode == 0 and "la dernière à l'entrée 5" in ok.stdout, ok.stdout + ok.stderr
-    await _sql(trace, "DELETE FROM trace_entry WHERE seq = 5")
+    assert ok.returncode == 0 and "la dernière à l'entrée 6" in ok.stdout, ok.stdout + ok.stderr
+    await _sql(trace, "DELETE FROM trace_entry WHERE seq >= 5")
     cut = await asyncio.to_thread(run)
     assert cut.returncode == 1 and "TRONQUÉE" in cut.stdout and "à l'entrée 4" in cut.stdout
+
+
+async def _three_anchors(trace: Trace, anchors: AnchorFile) -> list[str]:
+    anchorer = Anchorer(trace, anchors)
+    for _ in range(3):
+        await _fill(trace, 2)
+        await anchorer.anchor_once()
+    return anchors.path.read_text().splitlines()
+
+
+async def test_cli_sees_the_anchor_file_cut_at_its_end(trace, verify, tmp_path):
+    """Before, the lines left still held and the entries after them read as « waiting for the next anchor »."""
+    anchors = AnchorFile(tmp_path / "ancres.jsonl", KEY)
+    raw = await _three_anchors(trace, anchors)
+    anchors.path.write_text(raw[0] + "\n")
+    out = await verify(_section(anchors.path))
+    assert out.returncode == 1, out.stdout
+    assert "trace TRONQUÉE" not in out.stdout, "the trace itself is whole: only the file was cut"
+    assert "fichier des ancres TRONQUÉ : la trace (entrée" in out.stdout and "nomme la ligne 2" in out.stdout \
+        and "nomme la ligne 3" in out.stdout and "s'arrête à la ligne 1" in out.stdout, out.stdout
+
+
+async def test_cli_sees_a_line_removed_from_the_middle_of_the_anchor_file(trace, verify, tmp_path):
+    """Each line was signed on its own: one removed in the middle left the others valid."""
+    anchors = AnchorFile(tmp_path / "ancres.jsonl", KEY)
+    raw = await _three_anchors(trace, anchors)
+    anchors.path.write_text(raw[0] + "\n" + raw[2] + "\n")
+    out = await verify(_section(anchors.path))
+    assert out.returncode == 1 and "la ligne 2 ne suit plus celle d'avant" in out.stdout, out.stdout
+
+
+async def test_an_anchor_file_written_before_the_lines_were_chained_is_read_and_continued(trace, verify, tmp_path):
+    anchors = AnchorFile(tmp_path / "ancres.jsonl", KEY)
+    await _fill(trace, 2)
+    head = await trace.head()
+    old = Anchor(head[0], head[1], 1_700_000_000_000)
+    anchors.path.write_text(json.dumps({"seq": old.seq, "hash": old.hash, "at": old.at,
+                                        "sig": _signature(KEY, old, None)}) + "\n")   # as the bot wrote it before
+    await _fill(trace, 1)
+    assert await Anchorer(trace, anchors).anchor_once() == 3
+    raw = anchors.path.read_text().splitlines()
+    assert json.loads(raw[1])["prev"] == line_hash(raw[0]), "the first chained line follows the old last one"
+    out = await verify(_section(anchors.path))
+    assert out.returncode == 0 and "2 ancre(s) signée(s)" in out.stdout, out.stdout + out.stderr

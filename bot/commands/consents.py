@@ -2,7 +2,8 @@
 
 A consent opens sharing outside the team of care; an objection closes it at once: after
 either changes, the room's members are evaluated again (bot/enforce.py). Each change is
-written to the trace (policies/records.py), and the reply gives its number.
+written by the store with its trace entry (policies/records.py, liaison/stores/facts.py), and the reply gives its
+number.
 """
 from __future__ import annotations
 
@@ -20,7 +21,6 @@ from liaison.clock import Clock
 from liaison.stores.pathways import Pathway
 from liaison.enforcement import decision_sentence, team_rule
 from policies.professions import find_profession
-from policies.records import RECORDS
 
 class ConsentPorts(EnforcePorts, ShowPorts, Protocol):
     """What the patient's will reads and changes: consents and objections, the trace, the clock, the knobs; then
@@ -114,10 +114,11 @@ async def _withdrawing(ctx: Context[ConsentPorts]) -> Reply:
         return refusal
     kind, value, _typed = ctx.args["qui"]
     label = await _whom(ctx, kind, value)
-    count = await ctx.services.consents.withdraw_consents(pathway.patient_id, kind, value, ctx.sender)
-    if not count:
+    refs = await ctx.services.consents.withdraw_consents(pathway.patient_id, kind, value, ctx.sender,
+                                                         pathway_id=pathway.id)
+    if not refs:
         return Reply.plain(f"Aucun consentement en vigueur pour {label} : rien à retirer.")
-    ref = await _traced(ctx, pathway, "consent.withdrawn", value)
+    ref = _refs(refs)
     removed = await patient_changed(ctx.services, pathway, ctx.sender, "Consentement retiré")
     return Reply.plain(f"Consentement retiré pour {label} (trace {ref})." + await _removed(ctx, removed))
 
@@ -155,10 +156,9 @@ async def _record(ctx: Context[ConsentPorts], pathway: Pathway, kind: str, value
         expires = ctx.services.clock.now_ms() + ctx.services.knobs.consent_expiry_days * 86_400_000
     notice = (f"Patient informé du partage des informations "
               f"({', '.join(categories) or 'toutes catégories'}) avec {label}.")
-    await ctx.services.consents.add_consent(pathway.patient_id, scope_kind=kind, scope=value, means=means,
-                                            categories=categories, notice=notice, actor=ctx.sender,
-                                            expires_at=expires)
-    ref = await _traced(ctx, pathway, "consent.recorded", value, data_category=",".join(categories) or None)
+    ref = await ctx.services.consents.add_consent(pathway.patient_id, scope_kind=kind, scope=value, means=means,
+                                                  categories=categories, notice=notice, actor=ctx.sender,
+                                                  expires_at=expires, pathway_id=pathway.id)
     until = f" jusqu'au {datetime.fromtimestamp(expires / 1000):%d/%m/%Y}" if expires else ""
     invite = " Vous pouvez maintenant l'inviter : !parcours inviter." if kind == "person" else ""
     return Reply.plain(f"Consentement {means} enregistré pour {label}{until} ; information du patient notée "
@@ -178,10 +178,10 @@ async def _objecting(ctx: Context[ConsentPorts]) -> Reply:
         return refusal
     kind, value, _typed = ctx.args["qui"]
     label = await _whom(ctx, kind, value)
-    if await ctx.services.consents.add_objection(pathway.patient_id, scope_kind=kind, scope=value,
-                                                 actor=ctx.sender) is None:
+    ref = await ctx.services.consents.add_objection(pathway.patient_id, scope_kind=kind, scope=value,
+                                                    actor=ctx.sender, pathway_id=pathway.id)
+    if ref is None:
         return Reply.plain(f"Une opposition est déjà en vigueur pour {label} : rien de plus n'a été enregistré.")
-    ref = await _traced(ctx, pathway, "objection.recorded", value)
     removed = await patient_changed(ctx.services, pathway, ctx.sender, "Opposition du patient")
     return Reply.plain(f"Opposition enregistrée pour {label} : elle prend effet immédiatement (trace {ref})."
                        + await _removed(ctx, removed))
@@ -194,10 +194,11 @@ async def _lifting(ctx: Context[ConsentPorts]) -> Reply:
         return refusal
     kind, value, _typed = ctx.args["qui"]
     label = await _whom(ctx, kind, value)
-    if not await ctx.services.consents.lift_objections(pathway.patient_id, kind, value, ctx.sender):
+    refs = await ctx.services.consents.lift_objections(pathway.patient_id, kind, value, ctx.sender,
+                                                       pathway_id=pathway.id)
+    if not refs:
         return Reply.plain(f"Aucune opposition en vigueur pour {label}.")
-    ref = await _traced(ctx, pathway, "objection.lifted", value)
-    return Reply.plain(f"Opposition levée pour {label} (trace {ref}).")
+    return Reply.plain(f"Opposition levée pour {label} (trace {_refs(refs)}).")
 
 
 @command("consentements", patient_data=True, en="consents", who=Audience.STAFF, room="pathway",
@@ -229,12 +230,9 @@ async def _whom(ctx: Context[ConsentPorts], kind: str, scope: str) -> str:
     return found[2] if not isinstance(found, str) else scope
 
 
-async def _traced(ctx: Context[ConsentPorts], pathway: Pathway, rule: str, scope: str, data_category: str | None = None) -> int:
-    """The change of the patient's will, in the trace: its number, for the reply."""
-    record = RECORDS[rule]
-    return await ctx.services.trace.append(actor=ctx.sender, action=record.action, subject=scope,
-                                           decision=record.decision, patient_id=pathway.patient_id,
-                                           pathway_id=pathway.id, data_category=data_category)
+def _refs(refs: list[int]) -> str:
+    """The trace entries of a change, for the reply: one per record it ended (« 12 » or « 12, 13 »)."""
+    return ", ".join(str(r) for r in refs)
 
 
 def _parse_day(word: str) -> date | None:

@@ -58,6 +58,9 @@ DEMO_ACCOUNTS = (
 )
 DEMO_STRUCTURE = "MSP de démonstration"
 BOT_LOCALPART = "liaison"
+# The variables the generated config names for the services' secrets: each service is given its own only.
+SECRET_VARIABLES = frozenset({"LIAISON_BOT_PASSWORD", "LIAISON_BOT_STORE_KEY", "LIAISON_TRACE_KEY",
+                              "LIAISON_BRIDGE_STORE_KEY", "LIAISON_MAIL_PASSWORD"})
 
 
 def _say(text: str) -> None:
@@ -125,10 +128,19 @@ class Stack:
         path.chmod(0o600)
         return path.read_text().strip()
 
-    def secrets_env(self) -> dict[str, str]:
-        """The keys the generated config names as ${VARIABLE}s (never written in it)."""
-        return {"LIAISON_TRACE_KEY": self.trace_key, "LIAISON_BOT_STORE_KEY": self.bot_store_key,
-                "LIAISON_BRIDGE_STORE_KEY": self.bridge_store_key}
+    def secrets_env(self, service: str) -> dict[str, str]:
+        """The secrets the generated config names as ${VARIABLE}s (never written in it) that `service` reads: the bot
+        its password, its store key and the trace's key; the bridge its store key and the mailbox's password."""
+        if service == "bot":
+            return {"LIAISON_BOT_PASSWORD": self.passwords[BOT_LOCALPART], "LIAISON_BOT_STORE_KEY": self.bot_store_key,
+                    "LIAISON_TRACE_KEY": self.trace_key}
+        return {"LIAISON_BRIDGE_STORE_KEY": self.bridge_store_key,
+                "LIAISON_MAIL_PASSWORD": self.mail["bridge"]["imap_password"]}
+
+    def env(self, service: str) -> dict[str, str]:
+        """A service's environment: ours without any service's secret (one set by hand included), and its own."""
+        mine = {k: v for k, v in os.environ.items() if k not in SECRET_VARIABLES}
+        return mine | self.secrets_env(service)
 
     def _port(self, name: str) -> int:
         """Keep a port from one run to the next, so clients need no new address."""
@@ -164,7 +176,8 @@ class Stack:
             "pathways": {"ins_test_mode": True},
             "bridge": self._bridge_section(),
             "documents": {"clamd_socket": self.clamd.socket_path if self.clamd else ""},
-            # The trace's head, anchored next to the database (liaison trace verify sees a cut trace).
+            # The trace's head, anchored next to the database (liaison trace verify sees a cut trace); its key is
+            # the bot's only (the bridge is never given LIAISON_TRACE_KEY).
             "trace": {"anchor_file": "trace-anchors.jsonl", "anchor_key": "${LIAISON_TRACE_KEY}"},
         }
         path = self.root / "liaison.yaml"
@@ -255,19 +268,17 @@ class Stack:
         with step("Synapse") as done:
             self._start_synapse()
             done.outcome = f"prêt sur {self.synapse.url}"
-        env = dict(os.environ, LIAISON_BOT_PASSWORD=self.passwords[BOT_LOCALPART],
-                   LIAISON_MAIL_PASSWORD=self.mail["bridge"]["imap_password"], **self.secrets_env())
         config = str(self.bot_config())
         with step("pont MSSanté"):   # before the bot, which invites it: it is listening when Synapse pushes
             bridge_ready = self.root / "bridge.ready"
             bridge_ready.unlink(missing_ok=True)
             self.bridge = self._spawn([sys.executable, "-m", "bridge", "-c", config, "--ready-file",
-                                       str(bridge_ready)], "bridge.log", env)
+                                       str(bridge_ready)], "bridge.log", self.env("bridge"))
             self._wait_for(bridge_ready, self.bridge, "le pont MSSanté", "bridge.log")
         with step("bot"):
             ready = self.root / "bot.ready"
             ready.unlink(missing_ok=True)
-            self.bot = self._spawn(bot_command(config, "--ready-file", str(ready)), "bot.log", env)
+            self.bot = self._spawn(bot_command(config, "--ready-file", str(ready)), "bot.log", self.env("bot"))
             self._wait_for(ready, self.bot, "le bot", "bot.log")
             self._wait_bridge_joined()
         self._write_stack_file()

@@ -8,6 +8,8 @@ from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
 
 from liaison.db import bytes_param, bytes_value, fields
+from liaison.stores import facts
+from liaison.stores.facts import Altered
 from liaison.stores.retention import Forget, Retention
 from liaison.stores.base import Store
 
@@ -191,14 +193,23 @@ class MailStore(Store):
     # -- correspondents and threads ---------------------------------------
 
     async def add_correspondent(self, pathway_id: str, address: str, basis: str) -> None:
-        """`basis`: how its mail reached the pathway (ins, hand, thread, subaddress); the strongest is kept."""
+        """`basis`: how its mail reached the pathway (ins, hand, thread, subaddress); the strongest is kept. A new
+        correspondent, or a stronger basis, with its trace entry (its mail made it one: the address is the actor)."""
+        at, address = self.clock.now_ms(), address.lower()
         async with self.engine.begin() as conn:
+            before = (await conn.execute(text("SELECT basis FROM mss_correspondent WHERE pathway_id = :p AND "
+                                              "address = :a"), {"p": pathway_id, "a": address})).scalar()
             await conn.execute(text("INSERT INTO mss_correspondent (pathway_id, address, first_at, basis) VALUES "
                                     "(:p, :a, :t, :b) ON CONFLICT (pathway_id, address) DO NOTHING"),
-                               {"p": pathway_id, "a": address.lower(), "t": self.clock.now_ms(), "b": basis})
+                               {"p": pathway_id, "a": address, "t": at, "b": basis})
             if basis in TEAM_BASES:
                 await conn.execute(text("UPDATE mss_correspondent SET basis = :b WHERE pathway_id = :p AND "
-                                        "address = :a"), {"p": pathway_id, "a": address.lower(), "b": basis})
+                                        "address = :a"), {"p": pathway_id, "a": address, "b": basis})
+            stronger = basis in TEAM_BASES and (basis != before or not await facts.vouches(
+                conn, "mss_correspondent", [pathway_id, address]))   # the same basis again vouches for a row altered
+            if before is None or stronger:
+                await facts.record(conn, "mss_correspondent", [pathway_id, address], at=at, actor=address,
+                                   rule="correspondent.recorded")
 
     async def correspondent_pathways(self, address: str) -> list[str]:
         """The pathways this address wrote about (whatever the basis): where its puppet may be a member."""
@@ -210,10 +221,16 @@ class MailStore(Store):
     async def is_correspondent(self, pathway_id: str, address: str) -> bool:
         """It wrote about this patient in a way that shows it takes part in their care (the INS of a document,
         or a mail the coordination routed): a pathway code alone, or answering a mail, proves nothing."""
+        return (await self.checked_correspondent(pathway_id, address))[0]
+
+    async def checked_correspondent(self, pathway_id: str, address: str) -> tuple[bool, list[Altered]]:
+        """`is_correspondent`, unless the trace does not vouch for its row as it is (then False, and named): what a
+        sharing decision reads (liaison/stores/facts.py)."""
         async with self.engine.connect() as conn:
-            return (await conn.execute(text(
-                "SELECT 1 FROM mss_correspondent WHERE pathway_id = :p AND address = :a AND basis IN ('ins', 'hand')"),
-                {"p": pathway_id, "a": address.lower()})).first() is not None
+            rows = (await conn.execute(text("SELECT * FROM mss_correspondent WHERE pathway_id = :p AND address = :a"),
+                                       {"p": pathway_id, "a": address.lower()})).all()
+            altered = await facts.check(conn, "mss_correspondent", rows, ids=[f"{pathway_id} {address.lower()}"])
+        return bool(rows) and rows[0].basis in TEAM_BASES and not altered, altered
 
     async def add_thread(self, t: Thread) -> None:
         async with self.engine.begin() as conn:

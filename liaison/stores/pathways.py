@@ -8,6 +8,8 @@ from datetime import date
 from sqlalchemy import text
 
 from liaison.db import fields
+from liaison.stores import facts
+from liaison.stores.facts import Altered
 from liaison.stores.retention import Forget, Retention
 from liaison.stores.base import Store
 
@@ -90,17 +92,38 @@ class PathwayStore(Store):
             await conn.execute(text("UPDATE patient SET space_id = :s WHERE id = :i"), {"s": space_id, "i": patient_id})
 
     async def usual_team(self, patient_id: str) -> list[str]:
-        async with self.engine.connect() as conn:
-            rows = await conn.execute(text("SELECT user_id FROM patient_team WHERE patient_id = :p ORDER BY user_id"),
-                                      {"p": patient_id})
-            return [r.user_id for r in rows]
+        return (await self.checked_usual_team(patient_id))[0]
 
-    async def set_usual_team(self, patient_id: str, user_ids: list[str]) -> None:
+    async def checked_usual_team(self, patient_id: str) -> tuple[list[str], list[Altered]]:
+        """The patient's usual team of care, each member checked against the trace (liaison/stores/facts.py): one
+        it does not vouch for (written in the database) is left out, and named."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT * FROM patient_team WHERE patient_id = :p ORDER BY user_id"),
+                                       {"p": patient_id})).all()
+            altered = await facts.check(conn, "patient_team", rows, patient_id=patient_id)
+        bad = facts.altered_ids(altered)
+        return [r.user_id for r in rows if f"{patient_id} {r.user_id}" not in bad], altered
+
+    async def set_usual_team(self, patient_id: str, user_ids: list[str], *, actor: str) -> None:
+        """The patient's usual team becomes `user_ids`; each member who joins or leaves it, with its trace entry."""
+        at, wanted = self.clock.now_ms(), set(user_ids)
         async with self.engine.begin() as conn:
-            await conn.execute(text("DELETE FROM patient_team WHERE patient_id = :p"), {"p": patient_id})
-            for u in sorted(set(user_ids)):
+            present = {r.user_id for r in await conn.execute(text(
+                "SELECT user_id FROM patient_team WHERE patient_id = :p"), {"p": patient_id})}
+            leaving, joining = sorted(present - wanted), sorted(wanted - present)
+            for u in leaving:
+                await conn.execute(text("DELETE FROM patient_team WHERE patient_id = :p AND user_id = :u"),
+                                   {"p": patient_id, "u": u})
+            for u in joining:
                 await conn.execute(text("INSERT INTO patient_team (patient_id, user_id) VALUES (:p, :u)"),
                                    {"p": patient_id, "u": u})
+            # The entries last: appending takes the trace's lock, after which no row lock is waited for.
+            for u in leaving:
+                await facts.record(conn, "patient_team", [patient_id, u], at=at, actor=actor,
+                                   rule="usual_team.removed", subject=u, patient_id=patient_id)
+            for u in joining:
+                await facts.record(conn, "patient_team", [patient_id, u], at=at, actor=actor,
+                                   rule="usual_team.added")
 
     # -- pathways -----------------------------------------------------------
 

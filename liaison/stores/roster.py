@@ -1,19 +1,27 @@
-"""The structure's roster: who is on the team, with which profession; every change traced."""
+"""The structure's roster: who is on the team, with which profession; every change traced.
+
+Each change is written with its trace entry (liaison/stores/facts.py); a member's row the trace does not vouch for as
+it is (its profession or role changed in the database) reads as no member at all: unknown, no role.
+"""
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from liaison.config import RosterEntry
+from liaison.stores import facts
+from liaison.stores.facts import Altered
 from liaison.stores.retention import Retention
 from liaison.clock import Clock
 from liaison.stores.base import Store
 from policies.professions import Profession, profession_of
 
 CONFIG_ACTOR = "configuration"
+_RULES = {"ajout": "roster.added", "retour": "roster.added", "modification": "roster.changed",
+          "retrait": "roster.removed"}
 
 
 @dataclass(frozen=True)
@@ -61,12 +69,13 @@ class Roster(Store):
                      professional_id: str = "", structure: str = "", coordinator: bool = False,
                      sex: str = "") -> bool:
         """Add or update a member; returns True when something changed (and was traced). `sex`: F, M or ""."""
+        at = self.clock.now_ms()
         async with self.engine.begin() as conn:
             row = (await conn.execute(text(
                 "SELECT display_name, profession, professional_id, structure, is_coordinator, sex, active "
                 "FROM roster_member WHERE user_id = :u"), {"u": user_id})).first()
             values = {"u": user_id, "n": display_name, "p": profession.key, "id": professional_id or None,
-                      "s": structure, "c": int(coordinator), "x": sex or None, "t": self.clock.now_ms()}
+                      "s": structure, "c": int(coordinator), "x": sex or None, "t": at}
             if row is None:
                 action = "ajout"
                 await conn.execute(text(
@@ -83,34 +92,47 @@ class Roster(Store):
                     "UPDATE roster_member SET display_name = :n, profession = :p, professional_id = :id, "
                     "structure = :s, is_coordinator = :c, sex = :x, active = 1, updated_at = :t WHERE user_id = :u"),
                     values)
-            await self._trace(conn, user_id, action, profession.key, actor)
+            await self._trace(conn, user_id, action, profession.key, actor, at)
         self._cache = None
         return True
 
     async def remove(self, user_id: str, *, actor: str) -> bool:
+        at = self.clock.now_ms()
         async with self.engine.begin() as conn:
             done = await conn.execute(text(
                 "UPDATE roster_member SET active = 0, updated_at = :t WHERE user_id = :u AND active = 1"),
-                {"u": user_id, "t": self.clock.now_ms()})
+                {"u": user_id, "t": at})
             if done.rowcount:
-                await self._trace(conn, user_id, "retrait", None, actor)
+                await self._trace(conn, user_id, "retrait", None, actor, at)
         self._cache = None
         return bool(done.rowcount)
 
-    async def _trace(self, conn, user_id: str, action: str, profession: str | None, actor: str) -> None:
+    async def _trace(self, conn, user_id: str, action: str, profession: str | None, actor: str, at: int) -> None:
+        """The change in `roster_change` (what `!equipe historique` lists) and in the trace, vouching for the row."""
         await conn.execute(text(
             "INSERT INTO roster_change (id, user_id, action, profession, actor, at) "
             "VALUES (:id, :u, :a, :p, :actor, :t)"),
-            {"id": uuid.uuid4().hex, "u": user_id, "a": action, "p": profession, "actor": actor, "t": self.clock.now_ms()})
+            {"id": uuid.uuid4().hex, "u": user_id, "a": action, "p": profession, "actor": actor, "t": at})
+        await facts.record(conn, "roster_member", [user_id], at=at, actor=actor, rule=_RULES[action])
 
     async def members(self) -> list[RosterMember]:
+        """The active members the trace vouches for (a row changed in the database is left out, and logged)."""
         if self._cache is None:
             async with self.engine.connect() as conn:
-                rows = (await conn.execute(text(
-                    "SELECT user_id, display_name, profession, professional_id, structure, is_coordinator, sex "
-                    "FROM roster_member WHERE active = 1 ORDER BY display_name"))).all()
-            self._cache = {r.user_id: self._member(r) for r in rows}
+                rows = (await conn.execute(text("SELECT * FROM roster_member ORDER BY display_name"))).all()
+                altered = facts.altered_ids(await facts.check(conn, "roster_member", rows))
+            self._cache = {r.user_id: self._member(r) for r in rows if r.active and r.user_id not in altered}
         return list(self._cache.values())
+
+    async def checked(self, user_ids: set[str]) -> tuple[dict[str, RosterMember], list[Altered]]:
+        """These accounts' active members, read now from the database (not the cache: the bridge writes none of
+        it), those the trace does not vouch for left out and named: what a sharing decision reads."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT * FROM roster_member WHERE user_id IN :ids").bindparams(
+                bindparam("ids", expanding=True)), {"ids": sorted(user_ids)})).all() if user_ids else []
+            altered = await facts.check(conn, "roster_member", rows, ids=user_ids)
+        bad = facts.altered_ids(altered)
+        return {r.user_id: self._member(r) for r in rows if r.active and r.user_id not in bad}, altered
 
     async def get(self, user_id: str) -> RosterMember | None:
         await self.members()

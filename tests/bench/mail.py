@@ -225,7 +225,7 @@ class _Local:
 
     def bridge(self, bot: BotProcess) -> BridgeProcess:
         log_file = yaml.safe_load(bot.config_path.read_text())["bridge"]["log_file"]
-        bridge = BridgeProcess(bot.config_path, Path(log_file), {"LIAISON_BOT_PASSWORD": bot.password})
+        bridge = BridgeProcess(bot.config_path, Path(log_file))   # none of the bot's secrets: it reads its own only
         self.bridges.append(bridge)
         return bridge.start()
 
