@@ -32,8 +32,14 @@ class _Store:
 
 @pytest.fixture
 def d():
+    settings = SimpleNamespace(sender_authentication_required=True)
     return SimpleNamespace(trusted=TrustedDomains(frozenset({"chu-demo.mssante.test"})), store=_Store(),
-                           metrics=Metrics())
+                           metrics=Metrics(), settings=settings)
+
+
+def delivered(raw: bytes, sender: str):
+    """The mail as the delivery leaves it: the envelope sender recorded (Return-Path), for the sender check."""
+    return parse_mail(f"Return-Path: <{sender}>\r\n".encode() + raw)
 
 
 @pytest.fixture
@@ -53,14 +59,15 @@ def nowhere_here(monkeypatch):
 
 async def test_a_trusted_sender_s_archive_is_read_in_a_worker_and_comes_back_typed(d, parser, nowhere_here):
     archive = xdm_letter()
-    judged = await judge(d, parser, "mail-1", parse_mail(xdm_mail(archive, CARDIO, TO)))
+    judged = await judge(d, parser, "mail-1", delivered(xdm_mail(archive, CARDIO, TO), CARDIO))
     assert isinstance(judged, Judged) and judged.trusted
     assert isinstance(judged.xdm, XdmPackage) and judged.xdm.documents[0].patient_ins == INS
     assert len(parser.pids()) == 1, "read by a worker"
 
 
 async def test_an_untrusted_sender_s_archive_is_not_read_at_all(d, parser, nowhere_here):
-    judged = await judge(d, parser, "mail-2", parse_mail(xdm_mail(metadata_bomb(20 * 1024 * 1024), STRANGER, TO)))
+    raw = xdm_mail(metadata_bomb(20 * 1024 * 1024), STRANGER, TO)
+    judged = await judge(d, parser, "mail-2", delivered(raw, STRANGER))
     assert isinstance(judged, Judged) and not judged.trusted and judged.xdm is None
     assert parser.pids() == [], "no worker even started"
 
@@ -71,17 +78,18 @@ async def test_an_archive_past_the_worker_s_deadline_sends_the_mail_to_quarantin
                         xdm_limits=XdmLimits(max_metadata_bytes=64 * 1024 * 1024, max_metadata_tags=10**9))
     request.addfinalizer(parser.close)
     raw = xdm_mail(metadata_bomb(20 * 1024 * 1024), CARDIO, TO)
-    outcome = await judge(d, parser, "mail-3", parse_mail(raw))
+    outcome = await judge(d, parser, "mail-3", delivered(raw, CARDIO))
     assert isinstance(outcome, Outcome) and outcome.quarantine is not None
     assert outcome.quarantine.code == "xdm_too_complex" and outcome.sender == CARDIO and outcome.trusted
     assert "archive IHE_XDM" in outcome.quarantine.reason
     archive = xdm_letter()
-    judged = await judge(d, parser, "mail-4", parse_mail(xdm_mail(archive, CARDIO, TO)))
+    judged = await judge(d, parser, "mail-4", delivered(xdm_mail(archive, CARDIO, TO), CARDIO))
     assert isinstance(judged, Judged) and judged.xdm == read_xdm(archive), "the next mail is read"
 
 
 async def test_routed_by_hand_an_unreadable_archive_does_not_hold_the_letter_back(parser):
-    mail = parse_mail(xdm_mail(metadata_bomb(20 * 1024 * 1024), STRANGER, TO))
+    mail = delivered(xdm_mail(metadata_bomb(20 * 1024 * 1024), STRANGER, TO), STRANGER)
     judged = await judged_before(parser, mail, trusted=False)
     assert judged.mail is mail and judged.xdm is None
-    assert (await judged_before(parser, parse_mail(xdm_mail(xdm_letter(), STRANGER, TO)), False)).xdm is not None
+    routed = await judged_before(parser, delivered(xdm_mail(xdm_letter(), STRANGER, TO), STRANGER), False)
+    assert routed.xdm is not None
