@@ -7,12 +7,14 @@ the room and written to the trace.
 """
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import structlog
 
 from bot.circle import RolesPorts, role_categories
-from bot.members import PeoplePorts, kick_reason, naming, person
+from bot.members import PeoplePorts, Person, kick_reason, naming, person
 from bot.room_specs import COORDINATOR_LEVEL, RELAY_LEVEL
 from liaison.enforcement import decide_at
 from liaison.matrix import MatrixError
@@ -30,13 +32,38 @@ class EnforcePorts(PeoplePorts, RolesPorts, Protocol):
     def sharing(self) -> SharingStores: ...
 
 
-async def reevaluate(services: EnforcePorts, pathway: Pathway, actor: str, why: str) -> list[str]:
-    """Remove at once, from every room of this pathway's patient, the members the policy now refuses; their ids."""
+@dataclass
+class Notices:
+    """The rooms' notices of one change across many patients, posted once every removal is done (a removal is what
+    the law asks at once; a notice costs an encrypted post, a new room key shared with every device), and the
+    names they give, each looked up once."""
+    waiting: list[tuple[str, dict, str]] = field(default_factory=list)   # (room, content, transaction id)
+    names: dict[str, Person] = field(default_factory=dict)
+
+    async def post(self, services: EnforcePorts, in_flight: int) -> None:
+        sem = asyncio.Semaphore(in_flight)
+
+        async def one(room: str, content: dict, txn: str) -> None:
+            async with sem:
+                try:
+                    await services.matrix.send(room, content, txn_id=txn)
+                except MatrixError as err:   # the removal is done and traced: a notice lost is logged
+                    log.warning("enforce.notice_failed", error=str(err)[:200])
+        await asyncio.gather(*(one(*w) for w in self.waiting))
+        self.waiting.clear()
+
+
+async def reevaluate(services: EnforcePorts, pathway: Pathway, actor: str, why: str,
+                     only: str | None = None, notices: Notices | None = None) -> list[str]:
+    """Remove at once, from every room of this pathway's patient, the members the policy now refuses; their ids.
+    `only`: the one whose facts changed (a member's account, a correspondent's address), the others' decisions
+    being what they were: only they are decided again. `notices`: the rooms' notices kept for later (`post`);
+    without, each is posted after its removal."""
     removed: list[str] = []
     for other in await services.pathways.of_patient(pathway.patient_id):
         for room in (other.room_id, other.circle_room_id):
             if room and other.status in ("open", "closed"):
-                removed += await _reevaluate_room(services, other, room, actor, why)
+                removed += await _reevaluate_room(services, other, room, actor, why, only, notices)
     return sorted(set(removed))
 
 
@@ -71,7 +98,8 @@ async def align_coordination(services: EnforcePorts, pathway: Pathway) -> int:
     return changed
 
 
-async def _reevaluate_room(services: EnforcePorts, pathway: Pathway, room: str, actor: str, why: str) -> list[str]:
+async def _reevaluate_room(services: EnforcePorts, pathway: Pathway, room: str, actor: str, why: str,
+                           only: str | None, notices: Notices | None) -> list[str]:
     s = services.settings
     circle = room == pathway.circle_room_id
     try:
@@ -85,6 +113,8 @@ async def _reevaluate_room(services: EnforcePorts, pathway: Pathway, room: str, 
             continue
         address = await _puppet_address(services, user_id) if s.is_bridged(user_id) else None
         if s.is_bridged(user_id) and address is None:
+            continue
+        if only is not None and only.casefold() != (address or user_id).casefold():
             continue
         categories = ["soins"]
         if circle and address is None:
@@ -105,9 +135,15 @@ async def _reevaluate_room(services: EnforcePorts, pathway: Pathway, room: str, 
         elif services.mail is not None:
             await services.mail.forget_puppet_room(user_id, room)
         who = address or user_id
-        await services.matrix.send(room, naming(await person(services, who), " a été retiré(e) du salon : ",
-                                                f"{decided.sentence()}."),
-                                   txn_id=f"liaison-retrait-{pathway.id}-{decided.trace}")
+        names = notices.names if notices is not None else {}
+        if who not in names:
+            names[who] = await person(services, who)
+        notice = naming(names[who], " a été retiré(e) du salon : ", f"{decided.sentence()}.")
+        txn = f"liaison-retrait-{pathway.id}-{decided.trace}"
+        if notices is not None:
+            notices.waiting.append((room, notice, txn))
+        else:
+            await services.matrix.send(room, notice, txn_id=txn)
         removed.append(who)
     return removed
 

@@ -56,8 +56,9 @@ async def _removing(ctx: Context[TeamPorts]) -> Reply:
             return Reply.plain(f"{who} n'est pas un correspondant connu de la structure.")
         removed = await correspondent_changed(ctx.services, who, ctx.sender)
         return Reply.plain(f"{who} n'est plus un correspondant connu de la structure." + _rooms_left(removed))
+    was = await ctx.services.roster.get(who)
     if await ctx.services.roster.remove(who, actor=ctx.sender):
-        removed = await member_changed(ctx.services, who, ctx.sender)
+        removed = await member_changed(ctx.services, who, ctx.sender, coordination=bool(was and was.coordinator))
         return Reply.plain(f"{who} ne fait plus partie de l'équipe (modification tracée)." + _rooms_left(removed))
     return Reply.plain(f"{who} ne fait pas partie de l'équipe.")
 
@@ -94,7 +95,8 @@ async def _add(ctx: Context[TeamPorts], user_id: str, words: list[str]) -> Reply
     changed = await ctx.services.roster.upsert(user_id, name, profession, actor=ctx.sender,
                                                 professional_id=professional_id, coordinator=coordinator, sex=sex)
     # A new profession, or a role lost: the rooms they are in are decided again with the new facts
-    removed = await member_changed(ctx.services, user_id, ctx.sender) if changed and known else 0
+    removed = await member_changed(ctx.services, user_id, ctx.sender,
+                                   coordination=known.coordinator != coordinator) if changed and known else 0
     what = "ajouté(e) à l'équipe" if changed else "déjà dans l'équipe, sans changement"
     role = ", coordination" if coordinator else ""
     hint = "" if coordinator or profession.key != "coordinateur" else (

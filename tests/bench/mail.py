@@ -51,7 +51,7 @@ CARDIO = "c.lefebvre@chu-demo.mssante.test"
 LABO = "resultats@labo-demo.mssante.test"
 TOKEN = re.compile(r"BENCH-[0-9a-f]{12}")
 FLOOR_TOKEN = re.compile(r"FLOOR-[0-9a-f]{12}")
-TARGETS = {"inbound_p50_s": 0.65, "inbound_p95_s": 0.8, "outbound_p95_s": 1.0,
+TARGETS = {"inbound_p50_s": 0.65, "inbound_p95_s": 0.8, "outbound_p95_s": 1.0, "correction_p95_s": 2.0,
            "sustained_lost": 0, "sustained_duplicated": 0, "rss_growth_pct": 10.0}
 SETTLE_S = 0.8          # pause before each round (> Dovecot's IDLE delay: the last DSN is handled)
 SUSTAINED_RATE = 20     # mails per second
@@ -164,6 +164,18 @@ class _Inbox:
 
     async def close(self) -> None:
         await self.imap.close()
+
+
+async def _correction_sample(s, cardio_in: _Inbox, reply_id: str) -> float:
+    """Seconds from the GP's edit of a reply already mailed (m.replace) to the correction in the cardiologist's
+    inbox (« Correction du message du … », in the same thread): the reply's path, decided again (#24)."""
+    token = _token()
+    start = time.perf_counter()
+    await s.gp.client.room_send(s.room, "m.room.message", {
+        "msgtype": "m.text", "body": f"* Merci, bien noté, corrigé {token}",
+        "m.new_content": {"msgtype": "m.text", "body": f"Merci, bien noté, corrigé {token}"},
+        "m.relates_to": {"rel_type": "m.replace", "event_id": reply_id}}, ignore_unverified_devices=True)
+    return await cardio_in.wait_token(token, 30) - start
 
 
 async def _idle_sample(labo: _Inbox, smtp, mail: dict, cardio: dict, to: str) -> float:
@@ -475,7 +487,7 @@ async def bench_mail(synapse: Synapse, work: Path, samples: int, pdf_samples: in
         await _idle_sample(labo_in, smtp, mail, cardio, LABO)   # the floor's own warm-up
 
         log_start = len(bridge.events("mail.in"))
-        times: dict[str, list[float]] = {"idle": [], "inbound": [], "outbound": []}
+        times: dict[str, list[float]] = {"idle": [], "inbound": [], "outbound": [], "correction": []}
         for i in range(samples):
             await asyncio.sleep(SETTLE_S)
             times["idle"].append(await _idle_sample(labo_in, smtp, mail, cardio, LABO))
@@ -489,10 +501,12 @@ async def bench_mail(synapse: Synapse, work: Path, samples: int, pdf_samples: in
             await asyncio.sleep(SETTLE_S)
             token = _token()
             start = time.perf_counter()
-            await s.gp.client.room_send(s.room, "m.room.message", {
+            sent = await s.gp.client.room_send(s.room, "m.room.message", {
                 "msgtype": "m.text", "body": f"Merci, bien noté {token}",
                 "m.relates_to": {"m.in_reply_to": {"event_id": event_id}}}, ignore_unverified_devices=True)
             times["outbound"].append(await cardio_in.wait_token(token, 30) - start)
+            await asyncio.sleep(SETTLE_S)
+            times["correction"].append(await _correction_sample(s, cardio_in, sent.event_id))
         await asyncio.sleep(SETTLE_S)
         bridge_plain = _mail_in_ms(bridge, log_start)
 
@@ -515,7 +529,7 @@ async def bench_mail(synapse: Synapse, work: Path, samples: int, pdf_samples: in
         latency = {name: percentiles(t) for name, t in times.items()}
         floor = latency["idle"]
         ratio = {name: {q: latency[name][q] / floor[q] for q in ("p50", "p95")}
-                 for name in ("inbound", "inbound_pdf_text", "outbound") if latency[name]["n"]}
+                 for name in ("inbound", "inbound_pdf_text", "outbound", "correction") if latency[name]["n"]}
         res = {"samples": samples, "pdf_samples": pdf_samples, "pdf_kib": pdf_kib, "settle_s": SETTLE_S,
                "latency_ms": latency, "ratio_to_idle": ratio, "warm_up": warm,
                "bridge_mail_in": {"plain": bridge_plain, "pdf": bridge_pdf},
@@ -553,7 +567,7 @@ def report_lines(res: dict) -> list[str]:
     lat, ratio = res["latency_ms"], res["ratio_to_idle"]
     names = {"idle": "IDLE floor (SMTP→fetch)", "inbound": "inbound (SMTP→decrypted)",
              "inbound_pdf_text": f"inbound +{res['pdf_kib']} KiB PDF text", "inbound_pdf_file": "  … to the file",
-             "outbound": "outbound (send→INBOX)"}
+             "outbound": "outbound (send→INBOX)", "correction": "correction (edit→INBOX)"}
     lines = [f"{'MSSanté bridge':<30} {'n':>4} {'p50 ms':>8} {'p95 ms':>8} {'÷ IDLE p50':>10} {'p95':>5}"]
     for key, p in lat.items():
         r = ratio.get(key)
@@ -564,6 +578,7 @@ def report_lines(res: dict) -> list[str]:
         "inbound_p50": lat["inbound"]["p50"] <= t["inbound_p50_s"] * 1000,
         "inbound_p95": lat["inbound"]["p95"] <= t["inbound_p95_s"] * 1000,
         "outbound_p95": lat["outbound"]["p95"] <= t["outbound_p95_s"] * 1000,
+        "correction_p95": lat["correction"]["p95"] <= t["correction_p95_s"] * 1000,
     }
 
     def mark(ok: bool) -> str:
@@ -573,6 +588,9 @@ def report_lines(res: dict) -> list[str]:
                  f"(≤ {t['inbound_p95_s']} {mark(verdicts['inbound_p95'])})")
     lines.append(f"{'outbound':<30} p95 {lat['outbound']['p95'] / 1000:5.2f} s (≤ {t['outbound_p95_s']} "
                  f"{mark(verdicts['outbound_p95'])})")
+    lines.append(f"{'correction (edit of a mailed reply)':<30} p95 {lat['correction']['p95'] / 1000:5.2f} s "
+                 f"(≤ {t['correction_p95_s']} {mark(verdicts['correction_p95'])}), "
+                 f"{lat['correction']['p95'] / max(lat['outbound']['p95'], 1e-9):.2f} × the reply's p95")
     for key, b in res["bridge_mail_in"].items():
         p = b["posted_ms"]
         lines.append(f"bridge mail.in ms, {key:<11} n {p['n']:>3} p50 {p['p50']:7.1f} p95 {p['p95']:7.1f}  "

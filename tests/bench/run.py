@@ -3,7 +3,7 @@
     .venv/bin/python -m tests.bench.run [--samples 200] [--rooms 1000] [--idle 10] [--no-maubot] [--pathways 30]
                                         [--mail 100] [--mail-pdf 5] [--mail-sustained 0] [--no-mail] [--only-mail]
                                         [--docs 20] [--only-docs] [--devices 20] [--only-devices]
-                                        [--no-hostile] [--only-hostile]
+                                        [--no-hostile] [--only-hostile] [--redecide 200] [--only-redecide]
 
 One throwaway Synapse; in encrypted rooms (one room per peer: echo bots answer everything):
 - floor: client A → client B via /sync;
@@ -16,7 +16,8 @@ then a care-pathway opening against a bare encrypted createRoom (tests/bench/pat
 then the MSSanté bridge against the gateway's IDLE floor, and optionally a sustained load (tests/bench/mail.py);
 then indexing a 10 MiB PDF against its raw download (tests/bench/documents.py);
 then a new device reading the next letter and a late joiner reading the summary (tests/bench/devices.py);
-then the hostile-mail catalogue: the bridge's CPU and peak memory per mail, /ping meanwhile (tests/bench/hostile.py).
+then the hostile-mail catalogue: the bridge's CPU and peak memory per mail, /ping meanwhile (tests/bench/hostile.py);
+then a fact change re-decided across `--redecide` rooms against the homeserver's own kicks (tests/bench/redecide.py).
 Results are printed and written as JSON under .liaison/bench/ (the bridge's part also as mail-<timestamp>.json).
 """
 from __future__ import annotations
@@ -40,6 +41,7 @@ from tests.bench.mail import bench_mail, report_lines as mail_report_lines
 from tests.bench.maubot_peer import MaubotEcho
 from tests.bench.measure import Clinician, floor_sample, floor_warm_up, percentiles, rss_mib, wait_device_keys
 from tests.bench.pathways import bench_pathways, report_lines
+from tests.bench.redecide import bench_redecide, report_lines as redecide_report_lines
 from tests.support.botproc import BotProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -100,6 +102,8 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
             return {"devices": await bench_devices(synapse, work, args.devices)}
         if args.only_hostile:
             return {"hostile": await bench_hostile(synapse, work)}
+        if args.only_redecide:
+            return {"redecide": await bench_redecide(synapse, work, args.redecide)}
         alice, bob, echo, liaison = [await synapse.aregister(n, PASSWORD) for n in ("alice", "bob", "echo", "liaison")]
         echo_proc = start_echo_bot(synapse, echo, work)
         bot = BotProcess(work / "liaison", synapse.url, synapse.server_name, liaison, PASSWORD, [alice]).start()
@@ -158,9 +162,10 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
         documents = await bench_documents(synapse, work, args.docs) if args.docs else None
         devices = await bench_devices(synapse, work, args.devices) if args.devices else None
         hostile = None if args.no_hostile else await bench_hostile(synapse, work)
+        redecide = await bench_redecide(synapse, work, args.redecide) if args.redecide else None
         return {"latency_ms": latency, "rss_mib": rss, "restart": restart, "samples": args.samples,
                 "pathways": pathways, "maubot_version": getattr(mau, "version", None), "mail": mail,
-                "documents": documents, "devices": devices, "hostile": hostile}
+                "documents": documents, "devices": devices, "hostile": hostile, "redecide": redecide}
     finally:
         await a.close()
         await b.close()
@@ -185,6 +190,8 @@ def report(res: dict) -> list[str]:
         lines += ["", *devices_report_lines(res["devices"])]
     if res.get("hostile"):
         lines += ["", *hostile_report_lines(res["hostile"])]
+    if res.get("redecide"):
+        lines += ["", *redecide_report_lines(res["redecide"])]
     return lines
 
 
@@ -242,6 +249,9 @@ def main() -> None:
     parser.add_argument("--devices", type=int, default=20, help="new-device and late-joiner samples (0: none)")
     parser.add_argument("--only-devices", action="store_true", help="only the new devices and late joiners")
     parser.add_argument("--no-hostile", action="store_true", help="skip the hostile-mail catalogue")
+    parser.add_argument("--redecide", type=int, default=200,
+                        help="rooms a nurse removed from the team is in, all re-decided (0: none)")
+    parser.add_argument("--only-redecide", action="store_true", help="only the re-decision of a fact change")
     parser.add_argument("--only-hostile", action="store_true",
                         help="only the hostile-mail catalogue (bridge CPU and memory per mail, /ping meanwhile)")
     parser.add_argument("--keep", action="store_true")
