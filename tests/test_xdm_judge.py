@@ -10,7 +10,7 @@ import pytest
 import bridge.xdm
 from bridge.mail_in import MailLimits, parse_mail
 from bridge.metrics import Metrics
-from bridge.parse_pool import MailParser
+from bridge.parse_pool import MailParser, ParserCrashed
 from bridge.stages.judge import Judged, judge, judged_before
 from bridge.stages.outcome import Outcome
 from bridge.xdm import XdmLimits, XdmPackage, read_xdm
@@ -93,3 +93,14 @@ async def test_routed_by_hand_an_unreadable_archive_does_not_hold_the_letter_bac
     assert judged.mail is mail and judged.xdm is None
     routed = await judged_before(parser, delivered(xdm_mail(xdm_letter(), STRANGER, TO), STRANGER), False)
     assert routed.xdm is not None
+
+
+async def test_routed_by_hand_a_reader_that_died_on_the_archive_does_not_hold_the_letter_back():
+    """A worker that died on the archive (not its deadline: a crash) reads as an archive that cannot be read: the
+    letter is posted without it, instead of the mail staying « routing » and being tried again every half second."""
+    class Dying:
+        async def read_xdm(self, archive: bytes):
+            raise ParserCrashed("le processus de lecture du courriel s'est arrêté (code -9)")
+    mail = delivered(xdm_mail(xdm_letter(), CARDIO, TO), CARDIO)
+    judged = await judged_before(Dying(), mail, trusted=True)
+    assert judged.mail is mail and judged.xdm is None

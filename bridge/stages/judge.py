@@ -8,12 +8,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+import structlog
+
 from bridge import receipts_in
 from bridge.mail_in import InboundMail
-from bridge.parse_pool import MailParser
+from bridge.parse_pool import MailParser, ParserCrashed
 from bridge.routing import Quarantine
 from bridge.stages.outcome import Outcome
 from bridge.xdm import XdmError, XdmPackage, xdm_archive
+
+log = structlog.get_logger(__name__)
 
 
 class JudgePorts(receipts_in.ReceiptsInPorts, Protocol):
@@ -55,7 +59,8 @@ async def judged_before(parser: MailParser, mail: InboundMail, trusted: bool) ->
     read does not hold the letter back (its documents are not indexed, the rest of the mail goes)."""
     try:
         xdm = await read_archive(parser, mail)
-    except XdmError:
+    except (XdmError, ParserCrashed) as err:   # a reader that died on it is an archive that cannot be read
+        log.warning("mail.routed_archive_unread", error=type(err).__name__)
         xdm = None
     return Judged(mail, xdm, trusted)
 
