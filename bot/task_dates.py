@@ -52,7 +52,7 @@ def read_due(typed: str, now: datetime, *, recurrence: bool = True) -> Due | str
                                       "DATE_ORDER": "DMY"})
     if read is None:
         return f"« {typed.strip()} » n'est pas une échéance que je sais lire"
-    wall = read.astimezone(PARIS).replace(tzinfo=None)
+    wall = read.replace(tzinfo=None)   # its wall time; the offset it carries may be the base's (« dans 3 jours »)
     if not _HAS_HOUR.search(words):
         wall = datetime.combine(wall.date(), time(23, 59))
     when = wall.replace(tzinfo=PARIS)   # placed in Paris as that day is (summer or winter time)
