@@ -20,6 +20,7 @@ from liaison.stores.roster import Roster
 from liaison.sharing_facts import SharingStores
 from liaison.stores.mail import MailStore
 from liaison.trusted import TrustedDomains
+from liaison.stores.tasks import TaskStore
 from liaison.stores.trace import Trace
 
 
@@ -58,6 +59,7 @@ class Services:
     clock: Clock
     documents: DocumentStore
     contacts: Contacts                         # external professionals recorded by the coordination
+    tasks: TaskStore                           # the pathways' tasks (!tache)
     mail: MailStore | None = None              # None: no MSSanté bridge
     trusted: TrustedDomains | None = None
     antivirus: Antivirus = Antivirus()
@@ -66,5 +68,6 @@ class Services:
     def of(cls, shared: Shared, matrix: MatrixRooms, settings: PathwaySettings,
            antivirus: Antivirus = Antivirus()) -> "Services":
         return cls(matrix, shared.roster, shared.pathways, settings, shared.trace, shared.consents, shared.knobs,
-                   shared.sharing, shared.clock, shared.documents, shared.contacts, mail=shared.mail,
+                   shared.sharing, shared.clock, shared.documents, shared.contacts, shared.tasks,
+                   mail=shared.mail,
                    trusted=shared.trusted, antivirus=antivirus)

@@ -27,6 +27,9 @@ PATHS = {p.name: p for p in (
          "la marionnette d'un correspondant MSSanté, qui reste dans les salons du patient (réévaluée aussi)"),
     Path("summary.repost", Action.JOIN, "republier le résumé (nouvel appareil)",
          "le résumé épinglé, republié pour les appareils arrivés ensuite"),
+    Path("task.assign", Action.JOIN, "confier une tâche",
+         "une tâche du parcours confiée à un membre (créée pour lui, demandée à sa profession, prise en charge ou "
+         "confiée) : il doit pouvoir lire le salon clinique du patient"),
     Path("command.show", Action.SHOW, "montrer", "la réponse d'une commande qui montre des données du patient"),
     Path("mail.in.post", Action.RELAY_IN, "relayer vers le salon",
          "un courriel MSSanté, déposé dans le salon par la marionnette de l'expéditeur"),

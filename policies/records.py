@@ -1,6 +1,6 @@
 """What the trace records when a fact of the sharing decisions changes (the patient's will, the roster, a
-correspondent, a usual team), when the quarantine sets a mail aside, and when its head is anchored: the rule, its
-legal basis, the label.
+correspondent, a usual team), when the quarantine sets a mail aside, when a task of a pathway changes, and when its
+head is anchored: the rule, its legal basis, the label.
 
 These are not sharing decisions: a coordinator wrote down what the patient said, or set a mail aside for good.
 Each is still an `Allow` value, so the trace holds every entry in one shape (rule, basis, allowed).
@@ -53,6 +53,16 @@ RECORDS = {r.rule: r for r in (
         "correspondent.recorded", "un professionnel a écrit au sujet du patient par MSSanté", "CSP L.1110-4 II")),
     Record("fait repris à la mise à jour", Allow(
         "facts.recorded", "fait enregistré avant le chaînage des faits, repris tel quel", "RGPD art. 5-1-f")),
+    Record("tâche créée", Allow(
+        "task.created", "une tâche du parcours, confiée à un membre de l'équipe ou demandée à une profession",
+        "CSP L.1110-12")),
+    Record("tâche prise en charge", Allow(
+        "task.taken", "un membre de l'équipe de soins prend la tâche en charge", "CSP L.1110-12")),
+    Record("tâche faite", Allow("task.done", "la tâche est faite", "CSP L.1110-12")),
+    Record("tâche reportée", Allow("task.postponed", "nouvelle échéance de la tâche", "CSP L.1110-12")),
+    Record("tâche confiée", Allow(
+        "task.assigned", "la tâche est confiée à un autre membre de l'équipe de soins", "CSP L.1110-12")),
+    Record("tâche annulée", Allow("task.cancelled", "la tâche est annulée", "CSP L.1110-12")),
     Record("ancre écrite", Allow(
         "trace.anchored", "tête de la trace ancrée hors de la base", "RGPD art. 5-1-f, art. 32")),
 )}

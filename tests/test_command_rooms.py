@@ -13,7 +13,7 @@ import pytest
 
 from bot.registry import CLOSED, ROOMS
 from bot.rooms import CIRCLE_NO_CHANGE
-from tests.fakes import COORD, NURSE, OUTSIDER
+from tests.fakes import COORD, GP, NURSE, OUTSIDER
 from tests.test_subcommands import CARDIO, REGISTRY, World, worlds  # noqa: F401 (the worlds fixture)
 
 LINES = {   # one line per command or sub-command that shows or takes a patient's data
@@ -39,6 +39,13 @@ LINES = {   # one line per command or sub-command that shows or takes a patient'
     "parcours rouvrir": "!parcours rouvrir",
     "parcours inviter": f"!parcours inviter {NURSE}",
     "trace": "!trace",
+    "tache nouvelle": "!tache Appeler l'officine",
+    "tache prendre": "!tache prendre 1",
+    "tache faite": "!tache faite 1",
+    "tache reporter": "!tache reporter 1 demain",
+    "tache confier": f"!tache confier 1 {GP}",
+    "tache annuler": "!tache annuler 1",
+    "taches": "!taches",
 }
 RULES = {   # what may be traced for a command's answer in each kind of room
     "clinical": {"room.clinical"},
@@ -74,6 +81,7 @@ async def _rooms(world: World) -> dict[str, str]:
     await world.s.pathways.update(pathway.id, circle_room_id=circle)
     await world.add_document(clinical)
     await world.quarantine(CARDIO)
+    await world.s.tasks.create(pathway.id, text_="Rappeler", actor=COORD, owner=COORD, due_at=1)   # overdue: !taches
     return {"circle": circle, "desk": world.desk, "direct": world.direct(COORD),
             "coordination": await world.coordination_room(), "clinical": clinical}
 

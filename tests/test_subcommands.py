@@ -229,6 +229,13 @@ BAD_ARGUMENTS = [
     ("doc type", "!doc type un biologie", ["!doc type : « un » n'est pas un numéro (ex. 3)."]),
     ("doc type", "!doc type 1", ["!doc type : il manque : type."]),
     ("doc envoyer", "!doc envoyer 1 docteur", ["!doc envoyer : « docteur » n'est pas une adresse MSSanté"]),
+    ("tache nouvelle", "!tache", ["!tache nouvelle : il manque : texte."]),
+    ("tache prendre", "!tache prendre premier", ["!tache prendre : « premier » n'est pas un numéro (ex. 3)."]),
+    ("tache faite", "!tache faite", ["!tache faite : il manque : n."]),
+    ("tache reporter", "!tache reporter 1", ["!tache reporter : il manque : echeance."]),
+    ("tache confier", "!tache confier 1 docteur", ["« docteur » n'est pas un compte Matrix"]),
+    ("tache annuler", "!tache annuler un", ["« un » n'est pas un numéro"]),
+    ("taches", "!taches 1", ["!taches : trop d'arguments."]),
 ]
 
 
@@ -289,6 +296,13 @@ REFUSED = [
     ("mss ecrire", OUTSIDER, f"!mss ecrire {CARDIO} bonjour", Audience.STAFF),
     ("doc type", OUTSIDER, "!doc type 1 biologie", Audience.STAFF),
     ("doc envoyer", OUTSIDER, f"!doc envoyer 1 {CARDIO}", Audience.STAFF),
+    ("tache nouvelle", OUTSIDER, "!tache Appeler", Audience.STAFF),
+    ("tache prendre", OUTSIDER, "!tache prendre 1", Audience.STAFF),
+    ("tache faite", OUTSIDER, "!tache faite 1", Audience.STAFF),
+    ("tache reporter", OUTSIDER, "!tache reporter 1 demain", Audience.STAFF),
+    ("tache confier", OUTSIDER, f"!tache confier 1 {GP}", Audience.STAFF),
+    ("tache annuler", OUTSIDER, "!tache annuler 1", Audience.STAFF),
+    ("taches", OUTSIDER, "!taches", Audience.STAFF),
 ]
 
 
@@ -993,6 +1007,30 @@ async def test_people_are_named_whatever_they_are_and_a_name_never_fails_an_answ
     assert (await person(world.s, CARDIO)).text() == f"{CARDIO} (Médecin, CHU, par MSSanté)"
     world.m.fail_next("display_name")
     assert (await person(world.s, OUTSIDER)).text() == f"{OUTSIDER} (hors de l'équipe de la structure)"
+
+
+# -- !tache, !taches (the details: tests/test_tasks.py) ------------------------------------------------------------
+
+@covers("tache nouvelle")
+@covers("tache prendre")
+@covers("tache faite")
+@covers("tache reporter")
+@covers("tache confier")
+@covers("tache annuler")
+@covers("taches")
+async def test_a_task_is_created_taken_postponed_handed_over_done_and_listed(world, room):
+    text = "Renouveler l'ordonnance « Kardégic »\net appeler l’officine"
+    made = await world.say(GP, f"!tache {text} pour {GP} échéance dans 3 jours", room)
+    assert made.text.startswith("Tâche n° 1 créée, Dr Paul Martin (Médecin) — échéance "), made.text
+    assert made.text.endswith(f":\n{text}") and (await world.s.tasks.by_number((await world.pathway(room)).id, 1)).text == text
+    assert "prise en charge par Dr Paul Martin" in (await world.say(GP, "!tache prendre 1", room)).text
+    assert "reportée : échéance le" in (await world.say(GP, "!tâche reporter 1 le 12/01", room)).text
+    assert "confiée à Claire Morel" in (await world.say(GP, f"!task assign 1 {COORD}", room)).text
+    assert (await world.say(COORD, "!tache faite 1 RAS", room)).text.startswith("Tâche n° 1 faite (trace ")
+    await world.say(GP, "!tache Peser le patient", room)
+    assert (await world.say(GP, "!tache annuler 2", room)).text.startswith("Tâche n° 2 annulée (trace ")
+    listed = (await world.say(GP, "!tâches", room)).text
+    assert "Faites récemment :\nn° 1 · Renouveler l'ordonnance « Kardégic »…" in listed and "n° 2" not in listed
 
 
 def test_every_command_and_sub_command_has_its_arguments_audience_and_reply_tested():

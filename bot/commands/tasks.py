@@ -1,0 +1,415 @@
+"""`!tache` and `!taches`: the tasks of a pathway, for one member of its team or requested of a profession.
+
+The line of a new task: the text as typed, then, at its end and in any order, `pour @compte` or `pour <profession>`
+(who it is for; without it, for whoever typed it), `échéance <quand>` (bot/task_dates.py: « demain », « dans 3
+jours », « lundi 14h », « le 12/01 », « chaque semaine ») and `catégorie soins|social|administratif`. A « pour »
+followed by neither an account nor a profession stays in the text.
+
+Whoever a task goes to is decided (`task.assign`, the same rules as staying in the clinical room, for the task's
+category) when it is created, taken or handed over; a request to a profession is decided for each member of that
+profession in the pathway, and the first who takes it owns it. `!taches` lists one pathway's tasks in its room,
+« my » tasks across pathways in a direct conversation (each pathway decided for that room), the overdue tasks by
+pathway code and profession, no name nor text, in the coordination's room.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any, Protocol
+
+from bot.arguments import count, matrix_id
+from bot.members import PeoplePorts, person
+from bot.registry import Arg, ArgError, Audience, Context, Reply, command, fold, group
+from bot.reply import room_link
+from bot.rooms import ShowPorts, may_show
+from bot.task_dates import EXAMPLES, Due, next_due, read_due, recurrence_label, shown
+from liaison.clock import Clock
+from liaison.enforcement import Decided, decide_at
+from liaison.sharing_facts import ACTIVE
+from liaison.stores.pathways import Pathway
+from liaison.stores.tasks import CATEGORIES, MAX_TEXT, STATES, Task, TaskStore
+from policies.professions import find_profession
+
+
+class TaskPorts(ShowPorts, PeoplePorts, Protocol):
+    """What `!tache` reads and changes: the tasks, the clock, who is who (roster, homeserver), what a room may
+    show and the sharing decision (ShowPorts)."""
+    @property
+    def tasks(self) -> TaskStore: ...
+    @property
+    def clock(self) -> Clock: ...
+
+
+tache = group("tache", en="task", patient_data=True, who=Audience.STAFF, room="pathway", open=True,
+              default="nouvelle", help="Les tâches du parcours : créer, prendre, faite, reporter, confier, annuler "
+                                       "(!aide tache pour le détail).")
+
+_MARKER = re.compile(r"(?<!\S)(pour|[ée]ch[ée]ance|cat[ée]gorie)[ \t]+", re.I)
+_LISTED_DONE = 5
+
+
+@dataclass(frozen=True)
+class NewTask:
+    text: str
+    owner: str | None = None
+    profession: str | None = None
+    due: Due | None = None
+    category: str = "soins"
+
+
+def read_line(raw: str, now_: datetime) -> NewTask | str:
+    """The task typed, or why it cannot be read (French), from the clock's now."""
+    text, found = raw, NewTask("")
+    used: set[str] = set()
+    while True:
+        marks = [m for m in _MARKER.finditer(text) if "\n" not in text[m.end():] and fold(m.group(1))[:3] not in used]
+        if not marks:
+            break
+        mark = marks[-1]
+        kind, value = fold(mark.group(1))[:3], text[mark.end():].strip()
+        if kind == "pou":
+            if value.startswith("@"):
+                try:
+                    found = _with(found, owner=matrix_id(value))
+                except ArgError as err:
+                    return err.message.rstrip(".")
+            elif (profession := find_profession(value)) is not None:
+                found = _with(found, profession=profession.key)
+            else:
+                break   # « pour la semaine »: the text's own words
+        elif kind == "ech":
+            due = read_due(value, now_)
+            if isinstance(due, str):
+                return due
+            found = _with(found, due=due)
+        else:
+            if fold(value) not in CATEGORIES:
+                return f"catégorie « {value} » inconnue ; catégories : {', '.join(CATEGORIES)}"
+            found = _with(found, category=fold(value))
+        used.add(kind)
+        text = text[:mark.start()].rstrip()
+    if not text.strip():
+        return "écrivez le texte de la tâche avant « pour » ou « échéance »"
+    if len(text) > MAX_TEXT:
+        return f"le texte d'une tâche tient en {MAX_TEXT} caractères ({len(text)} ici)"
+    return _with(found, text=text)
+
+
+def _with(task: NewTask, **changes: Any) -> NewTask:
+    return replace(task, **changes)
+
+
+def _example(raw: str) -> str:
+    """An example built from what was typed: its first words, then each way of writing a due date."""
+    start = _MARKER.split(raw, maxsplit=1)[0].strip().splitlines()[0][:40] if raw.strip() else "Prise de sang"
+    return " ; ".join(f"« !tache {start} échéance {e} »" for e in EXAMPLES)
+
+
+@tache.sub("nouvelle", en="new", aliases=["creer", "ajouter"],
+           args=[Arg("texte", "le texte, tel que vous l'écrivez ; à la fin, au choix et dans n'importe quel ordre : "
+                              "pour @compte ou pour <profession>, échéance <quand> (demain, dans 3 jours, lundi 14h, "
+                              "le 12/01, chaque semaine), catégorie soins|social|administratif", rest=True)],
+           help="Crée une tâche du parcours, pour un membre de l'équipe de soins ou demandée à une profession.")
+async def _new(ctx: Context[TaskPorts]) -> Reply:
+    pathway, raw = ctx.room_pathway, ctx.args["texte"]
+    typed = read_line(raw, ctx.services.clock.now())
+    if isinstance(typed, str):
+        return Reply.plain(f"Tâche non créée : {typed}. Par exemple : {_example(raw)}.")
+    owner = typed.owner or (None if typed.profession else ctx.sender)
+    if owner is not None:
+        refused = await _refused(ctx, pathway, owner, typed.category)
+        if refused:
+            return Reply.plain(f"Tâche non créée : {refused}")
+        for_whom = (await person(ctx.services, owner)).text()
+    else:
+        assert typed.profession is not None
+        asked = await _profession_members(ctx, pathway, typed.profession, typed.category)
+        if isinstance(asked, str):
+            return Reply.plain(f"Tâche non créée : {asked}")
+        for_whom = f"demandée aux {_plural(typed.profession)} du parcours ({len(asked)})"
+    due = typed.due
+    task, ref = await ctx.services.tasks.create(pathway.id, text_=typed.text, actor=ctx.sender, category=typed.category,
+                                                owner=owner, profession=None if owner else typed.profession,
+                                                due_at=due.at if due else None,
+                                                recurrence=due.recurrence if due else None)
+    return Reply.plain(f"Tâche n° {task.number} créée, {for_whom} — {_due_text(task)} ; {task.category} "
+                       f"(trace {ref}) :\n{task.text}")
+
+
+@tache.sub("prendre", en="take", args=[Arg("n", "le numéro de la tâche", parse=count)],
+           help="Prend en charge une tâche : la première personne qui prend une demande à sa profession en devient "
+                "responsable.")
+async def _take(ctx: Context[TaskPorts]) -> Reply:
+    task = await _open_task(ctx)
+    if isinstance(task, Reply):
+        return task
+    if task.owner is not None and task.owner != ctx.sender:
+        return Reply.plain(f"La tâche n° {task.number} est déjà prise en charge par "
+                           f"{(await person(ctx.services, task.owner)).text()} : rien n'a changé.")
+    if task.owner is None:
+        member = await ctx.services.roster.get(ctx.sender)
+        if member is None or member.profession.key != task.profession:
+            return Reply.plain(f"La tâche n° {task.number} est demandée aux {_plural(task.profession or '')} : "
+                               "rien n'a changé.")
+    refused = await _refused(ctx, ctx.room_pathway, ctx.sender, task.category)
+    if refused:
+        return Reply.plain(f"Tâche non prise : {refused}")
+    changed = await ctx.services.tasks.take(task, ctx.sender)
+    if changed is None:   # someone took it between the reading and the change
+        return await _gone(ctx, task)
+    return Reply.plain(f"Tâche n° {task.number} prise en charge par {(await person(ctx.services, ctx.sender)).text()} "
+                       f"(trace {changed[1]}).")
+
+
+@tache.sub("faite", en="done", aliases=["fait", "terminer"],
+           args=[Arg("n", "le numéro de la tâche", parse=count),
+                 Arg("commentaire", "ce qui a été fait, tel que vous l'écrivez", required=False, rest=True)],
+           help="Marque une tâche comme faite ; une tâche récurrente revient à sa prochaine échéance.")
+async def _done(ctx: Context[TaskPorts]) -> Reply:
+    task = await _open_task(ctx)
+    if isinstance(task, Reply):
+        return task
+    now = ctx.services.clock.now_ms()
+    again = next_due(task.recurrence, task.due_at, now) if task.recurrence else None
+    changed = await ctx.services.tasks.done(task, ctx.sender, ctx.args.get("commentaire"), again)
+    if changed is None:
+        return await _gone(ctx, task)
+    after, ref = changed
+    more = f" ; elle revient le {shown(after.due_at)} ({recurrence_label(task.recurrence)})" if again else ""
+    return Reply.plain(f"Tâche n° {task.number} faite{more} (trace {ref}).")
+
+
+@tache.sub("reporter", en="postpone", aliases=["decaler"],
+           args=[Arg("n", "le numéro de la tâche", parse=count),
+                 Arg("echeance", "la nouvelle échéance : demain, dans 3 jours, lundi 14h, le 12/01", rest=True)],
+           help="Reporte une tâche à une nouvelle échéance (gardée dans son historique).")
+async def _postpone(ctx: Context[TaskPorts]) -> Reply:
+    task = await _open_task(ctx)
+    if isinstance(task, Reply):
+        return task
+    due = read_due(ctx.args["echeance"], ctx.services.clock.now(), recurrence=False)
+    if isinstance(due, str) or due.at is None:
+        why = due if isinstance(due, str) else "précisez l'échéance"
+        examples = " ; ".join(f"« !tache reporter {task.number} {e} »" for e in EXAMPLES)
+        return Reply.plain(f"Tâche non reportée : {why}. Par exemple : {examples}.")
+    changed = await ctx.services.tasks.postpone(task, ctx.sender, due.at)
+    if changed is None:
+        return await _gone(ctx, task)
+    return Reply.plain(f"Tâche n° {task.number} reportée : échéance le {shown(due.at)} (avant : "
+                       f"{shown(task.due_at)} ; trace {changed[1]}).")
+
+
+@tache.sub("confier", en="assign", aliases=["transferer"],
+           args=[Arg("n", "le numéro de la tâche", parse=count), Arg("compte", "@nom:serveur", parse=matrix_id)],
+           help="Confie une tâche à un autre membre de l'équipe de soins du patient.")
+async def _assign(ctx: Context[TaskPorts]) -> Reply:
+    task = await _open_task(ctx)
+    if isinstance(task, Reply):
+        return task
+    owner = ctx.args["compte"]
+    refused = await _refused(ctx, ctx.room_pathway, owner, task.category)
+    if refused:
+        return Reply.plain(f"Tâche non confiée : {refused}")
+    changed = await ctx.services.tasks.assign(task, ctx.sender, owner)
+    if changed is None:
+        return await _gone(ctx, task)
+    return Reply.plain(f"Tâche n° {task.number} confiée à {(await person(ctx.services, owner)).text()} "
+                       f"(trace {changed[1]}).")
+
+
+@tache.sub("annuler", en="cancel", args=[Arg("n", "le numéro de la tâche", parse=count)],
+           help="Annule une tâche (elle reste dans l'historique du parcours).")
+async def _cancel(ctx: Context[TaskPorts]) -> Reply:
+    task = await _open_task(ctx)
+    if isinstance(task, Reply):
+        return task
+    changed = await ctx.services.tasks.cancel(task, ctx.sender)
+    if changed is None:
+        return await _gone(ctx, task)
+    return Reply.plain(f"Tâche n° {task.number} annulée (trace {changed[1]}).")
+
+
+@command("taches", en="tasks", patient_data=True, who=Audience.STAFF, room=("pathway", "direct", "coordination"),
+         shows="items", help="Les tâches : du parcours dans son salon ; les vôtres, tous patients confondus, en "
+                             "conversation privée avec Liaison ; celles en retard, dans le salon de la coordination.")
+async def taches(ctx: Context[TaskPorts]) -> Reply:
+    if ctx.room_kind == "direct":
+        return await _mine(ctx)
+    if ctx.room_kind == "coordination":
+        return await _late(ctx)
+    pathway = ctx.room_pathway
+    shown_here = await may_show(ctx, pathway)
+    if not shown_here.allowed:
+        return Reply.plain(f"!taches ne répond pas dans ce salon : {shown_here.sentence()}.")
+    now = ctx.services.clock.now_ms()
+    every = await ctx.services.tasks.of_pathway(pathway.id)
+    late = sorted((t for t in every if t.overdue(now)), key=_by_due)
+    pending = sorted((t for t in every if t.open and not t.overdue(now)), key=_by_due)
+    done = sorted((t for t in every if t.state == "faite"), key=lambda t: -t.updated_at)[:_LISTED_DONE]
+    if not (late or pending or done):
+        return Reply.plain("Aucune tâche dans ce parcours. Créez-en une : !tache <texte> pour @compte échéance demain")
+    lines = [f"Tâches du parcours {pathway.code} :"]
+    for title, tasks in (("En retard", late), ("À faire", pending), ("Faites récemment", done)):
+        if tasks:
+            lines.append(f"{title} :")
+            lines += [await _line(ctx, t) for t in tasks]
+    return Reply.plain("\n".join(lines))
+
+
+async def _mine(ctx: Context[TaskPorts]) -> Reply:
+    """My open tasks, every patient: each pathway decided for this direct conversation (what I may see)."""
+    member = await ctx.services.roster.get(ctx.sender)
+    tasks = await ctx.services.tasks.open_for(ctx.sender, member.profession.key if member else None)
+    shown_in: dict[str, Pathway | None] = {}
+    for pathway_id in dict.fromkeys(t.pathway_id for t in tasks):
+        pathway = await ctx.services.pathways.pathway(pathway_id)
+        allowed = pathway.status == "open" and (await may_show(ctx, pathway)).allowed
+        shown_in[pathway_id] = pathway if allowed else None
+    mine = sorted((t for t in tasks if shown_in.get(t.pathway_id)), key=_by_due)
+    hidden = len(tasks) - len(mine)
+    note = (f"\n{hidden} autre(s) tâche(s) non montrée(s) : la règle de partage ne vous montre plus leur parcours, ou "
+            "il est clos." if hidden else "")
+    if not mine:
+        return Reply.plain("Aucune tâche ouverte pour vous." + note)
+    now = ctx.services.clock.now_ms()
+    lines = [f"Vos tâches ({len(mine)}) :"]
+    for t in mine:
+        of = shown_in[t.pathway_id]
+        assert of is not None
+        late = " ⚠️ en retard" if t.overdue(now) else ""
+        lines.append(f"{of.code} n° {t.number} · {_due_text(t)}{late} · {_first_line(t.text)} · "
+                     f"{room_link(of.room_id) if of.room_id else '—'}")
+    return Reply.plain("\n".join(lines) + note)
+
+
+async def _late(ctx: Context[TaskPorts]) -> Reply:
+    """The overdue tasks by pathway code and profession: no patient's name, no task's text."""
+    now = ctx.services.clock.now_ms()
+    rows: list[str] = []
+    refusal: Decided | None = None
+    by_pathway: dict[str, list[Task]] = {}
+    for t in await ctx.services.tasks.overdue(now):
+        by_pathway.setdefault(t.pathway_id, []).append(t)
+    for pathway_id, tasks in by_pathway.items():
+        pathway = await ctx.services.pathways.pathway(pathway_id)
+        if pathway.status != "open":
+            continue
+        decided = await may_show(ctx, pathway)
+        if not decided.allowed:
+            refusal = decided
+            continue
+        for t in tasks:
+            rows.append(f"{pathway.code} n° {t.number} · {await _profession_of(ctx, t)} · {t.category} · échue le "
+                        f"{shown(t.due_at)}")
+    if refusal is not None and not rows:
+        return Reply.plain(f"!taches ne répond pas dans ce salon : {refusal.sentence()}.")
+    if not rows:
+        return Reply.plain("Aucune tâche en retard.")
+    return Reply.plain(f"Tâches en retard ({len(rows)}) :\n" + "\n".join(rows))
+
+
+# -- what the sub-commands share ---------------------------------------------------------------------------------
+
+async def _open_task(ctx: Context[TaskPorts]) -> Task | Reply:
+    """The task numbered in this pathway, still open; or the French answer that nothing changes."""
+    number = ctx.args["n"]
+    task = await ctx.services.tasks.by_number(ctx.room_pathway.id, number)
+    if task is None:
+        return Reply.plain(f"Aucune tâche n° {number} dans ce parcours (!taches pour la liste) : rien n'a changé.")
+    if not task.open:
+        return Reply.plain(f"La tâche n° {number} est {STATES[task.state]} : rien n'a changé.")
+    return task
+
+
+async def _gone(ctx: Context[TaskPorts], task: Task) -> Reply:
+    """The task changed between its reading and the change (taken by someone else, done, cancelled)."""
+    now = await ctx.services.tasks.by_number(task.pathway_id, task.number)
+    if now is not None and now.open and now.owner:
+        return Reply.plain(f"La tâche n° {task.number} vient d'être prise en charge par "
+                           f"{(await person(ctx.services, now.owner)).text()} : rien n'a changé.")
+    state = STATES[now.state] if now else "introuvable"
+    return Reply.plain(f"La tâche n° {task.number} est {state} : rien n'a changé.")
+
+
+async def _refused(ctx: Context[TaskPorts], pathway: Pathway, owner: str, category: str) -> str | None:
+    """Why `owner` may not be given a task of `pathway` (decided, traced), or None."""
+    if await ctx.services.matrix.display_name(owner) is None:   # before deciding: nothing traced for no one
+        return f"le compte {owner} n'existe pas : vérifiez l'identifiant."
+    decided = await decide_at(ctx.services.sharing, "task.assign", pathway=pathway, recipient=owner, actor=ctx.sender,
+                              data_category=category)
+    if not decided.allowed:
+        return f"{decided.sentence()}."
+    if owner not in _active(await ctx.services.pathways.members(pathway.id)):
+        who = (await person(ctx.services, owner)).text()
+        return f"{who} n'est pas membre du salon de ce parcours : invitez-le d'abord (!parcours inviter {owner})."
+    return None
+
+
+async def _profession_members(ctx: Context[TaskPorts], pathway: Pathway, profession: str,
+                              category: str) -> list[str] | str:
+    """The members of `profession` in the pathway a request may go to (each decided), or why none."""
+    found = []
+    for user_id in _active(await ctx.services.pathways.members(pathway.id)):
+        member = await ctx.services.roster.get(user_id)
+        if member is not None and member.profession.key == profession:
+            found.append(user_id)
+    if not found:
+        return (f"aucun membre du parcours n'est {_singular(profession)} : invitez-en un d'abord (!parcours inviter), "
+                "ou confiez la tâche à quelqu'un (pour @compte).")
+    allowed, last = [], None
+    for user_id in found:
+        decided = await decide_at(ctx.services.sharing, "task.assign", pathway=pathway, recipient=user_id,
+                                  actor=ctx.sender, data_category=category)
+        if decided.allowed:
+            allowed.append(user_id)
+        last = decided
+    if not allowed and last is not None:
+        return f"{last.sentence()}."
+    return allowed
+
+
+def _active(members: Iterable[tuple[str, str, str]]) -> list[str]:
+    return [user_id for user_id, state, _rule in members if state in ACTIVE]
+
+
+async def _line(ctx: Context[TaskPorts], t: Task) -> str:
+    who = ((await person(ctx.services, t.owner)).text() if t.owner
+           else f"demandée aux {_plural(t.profession or '')}")
+    state = "" if t.state == "a_faire" else f" ({STATES[t.state]})"
+    return f"n° {t.number} · {_first_line(t.text)} · {who}{state} · {_due_text(t)}"
+
+
+async def _profession_of(ctx: Context[TaskPorts], t: Task) -> str:
+    if t.owner is None:
+        return _singular(t.profession or "")
+    member = await ctx.services.roster.get(t.owner)
+    return member.profession.label if member else "hors de l'équipe de la structure"
+
+
+def _due_text(t: Task) -> str:
+    rule = recurrence_label(t.recurrence)
+    return (f"échéance {shown(t.due_at)}" if t.due_at else "sans échéance") + (f", {rule}" if rule else "")
+
+
+def _first_line(text: str, width: int = 80) -> str:
+    first = text.strip().splitlines()[0] if text.strip() else ""
+    return first if len(first) <= width and "\n" not in text.strip() else first[:width].rstrip() + "…"
+
+
+def _by_due(t: Task) -> tuple[bool, int, int]:
+    return (t.due_at is None, t.due_at or 0, t.number)
+
+
+def _singular(key: str) -> str:
+    found = find_profession(key)
+    return found.label.lower() if found else key
+
+
+def _plural(key: str) -> str:
+    word = _singular(key)
+    return " ".join(w if w.endswith(("s", "x")) else w + "s" for w in word.split(" "))
+
+
+ALL = [tache, taches]

@@ -1,0 +1,196 @@
+"""The tasks of a pathway (`!tache`): numbered 1, 2, … per pathway, the text kept byte for byte, each for one account
+or requested of a profession until someone takes it.
+
+Every change is one transaction: the task's row, its history row (`task_event`: who, when, what changed) and its
+trace entry (policies/records.py `task.*`: the task's number, its category and the rule, never its text). A change
+is conditional on the task still being open (and, to take a request, on no one having taken it first): when it is
+not, nothing is written and the caller is told (None).
+"""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import text
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from liaison.stores.base import Store
+from liaison.stores.retention import Forget, Retention
+from liaison.stores.trace import append_on
+from policies.records import RECORDS
+
+CATEGORIES = ("soins", "social", "administratif")
+OPEN = ("a_faire", "prise_en_charge")
+STATES = {"a_faire": "à faire", "prise_en_charge": "prise en charge", "faite": "faite", "annulee": "annulée"}
+MAX_TEXT = 2000
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    pathway_id: str
+    number: int
+    text: str
+    category: str
+    owner: str | None          # the account it is for (None: a request to `profession` no one has taken yet)
+    profession: str | None     # the profession it was requested of
+    due_at: int | None         # UTC ms
+    recurrence: str | None     # an RRULE (FREQ=…)
+    state: str
+    created_by: str
+    created_at: int
+    updated_at: int
+
+    @property
+    def open(self) -> bool:
+        return self.state in OPEN
+
+    def overdue(self, now_ms: int) -> bool:
+        return self.open and self.due_at is not None and self.due_at < now_ms
+
+
+@dataclass(frozen=True)
+class TaskEvent:
+    at: int
+    actor: str
+    what: str                  # creee | prise | faite | reportee | confiee | annulee
+    due_at: int | None
+    owner: str | None
+    detail: str | None         # the comment of « faite »
+
+
+def _task(r: Any) -> Task:
+    return Task(r.id, r.pathway_id, r.number, r.text, r.category, r.owner, r.profession, r.due_at, r.recurrence,
+                r.state, r.created_by, r.created_at, r.updated_at)
+
+
+_RULES = {"creee": "task.created", "prise": "task.taken", "faite": "task.done", "reportee": "task.postponed",
+          "confiee": "task.assigned", "annulee": "task.cancelled"}
+
+
+class TaskStore(Store):
+    RETENTION = Retention(forget=(Forget("task_event"), Forget("task")))
+
+    async def create(self, pathway_id: str, *, text_: str, actor: str, category: str = "soins",
+                     owner: str | None = None, profession: str | None = None, due_at: int | None = None,
+                     recurrence: str | None = None) -> tuple[Task, int]:
+        """The new task with the pathway's next number, and its trace entry's number."""
+        if not text_.strip() or len(text_) > MAX_TEXT:
+            raise ValueError(f"a task's text is 1 to {MAX_TEXT} characters")
+        if category not in CATEGORIES:
+            raise ValueError(f"category is one of {CATEGORIES}")
+        if (owner is None) == (profession is None):
+            raise ValueError("a task is for one account or requested of one profession")
+        for _attempt in range(20):   # two writers may read the same maximum: UNIQUE (pathway_id, number) decides
+            try:
+                async with self.engine.begin() as conn:
+                    at, tid = self.clock.now_ms(), uuid.uuid4().hex
+                    number: int = (await conn.execute(text(
+                        "SELECT COALESCE(MAX(number), 0) + 1 FROM task WHERE pathway_id = :p"),
+                        {"p": pathway_id})).scalar_one()
+                    await conn.execute(text(
+                        "INSERT INTO task (id, pathway_id, number, text, category, owner, profession, due_at, "
+                        "recurrence, state, created_by, created_at, updated_at) VALUES (:id, :p, :n, :t, :c, :o, "
+                        ":pr, :d, :r, 'a_faire', :by, :at, :at)"),
+                        {"id": tid, "p": pathway_id, "n": number, "t": text_, "c": category, "o": owner,
+                         "pr": profession, "d": due_at, "r": recurrence, "by": actor, "at": at})
+                    task = await self._get(conn, tid)
+                    ref = await self._event(conn, task, actor, "creee", at, due_at=due_at, owner=owner)
+                    return task, ref
+            except IntegrityError:
+                continue
+        raise RuntimeError("task: no free number after 20 attempts")
+
+    async def by_number(self, pathway_id: str, number: int) -> Task | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text("SELECT * FROM task WHERE pathway_id = :p AND number = :n"),
+                                      {"p": pathway_id, "n": number})).first()
+        return _task(row) if row else None
+
+    async def of_pathway(self, pathway_id: str) -> list[Task]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT * FROM task WHERE pathway_id = :p ORDER BY number"),
+                                       {"p": pathway_id})).all()
+        return [_task(r) for r in rows]
+
+    async def open_for(self, user_id: str, profession: str | None) -> list[Task]:
+        """The open tasks of every pathway that are `user_id`'s, or requested of their profession and not taken."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT * FROM task WHERE state IN ('a_faire', 'prise_en_charge') AND (owner = :u OR "
+                "(owner IS NULL AND profession = :pr)) ORDER BY due_at IS NULL, due_at, created_at"),
+                {"u": user_id, "pr": profession or ""})).all()
+        return [_task(r) for r in rows]
+
+    async def overdue(self, now_ms: int) -> list[Task]:
+        """The open tasks whose due date has passed, every pathway, the oldest due first."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT * FROM task WHERE state IN ('a_faire', 'prise_en_charge') AND due_at IS NOT NULL "
+                "AND due_at < :now ORDER BY due_at, pathway_id, number"), {"now": now_ms})).all()
+        return [_task(r) for r in rows]
+
+    async def history(self, task_id: str) -> list[TaskEvent]:
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT at, actor, what, due_at, owner, detail FROM task_event WHERE task_id = :t ORDER BY seq"),
+                {"t": task_id})).all()
+        return [TaskEvent(r.at, r.actor, r.what, r.due_at, r.owner, r.detail) for r in rows]
+
+    # -- changes: each conditional on the task still being open; None when it was not (nothing written) -------------
+
+    async def take(self, task: Task, actor: str) -> tuple[Task, int] | None:
+        """`actor` takes the task in charge: a request no one has taken yet, or a task already theirs."""
+        return await self._change(task, actor, "prise", {"owner": actor, "state": "prise_en_charge"},
+                                  "(owner IS NULL OR owner = :actor)", owner=actor)
+
+    async def done(self, task: Task, actor: str, comment: str | None, next_due: int | None) -> tuple[Task, int] | None:
+        """Done; a recurring task comes back open at `next_due` (the same number, the same owner)."""
+        sets: dict[str, Any] = {"state": "a_faire", "due_at": next_due} if next_due is not None else {"state": "faite"}
+        return await self._change(task, actor, "faite", sets, due_at=next_due, detail=comment)
+
+    async def postpone(self, task: Task, actor: str, due_at: int) -> tuple[Task, int] | None:
+        return await self._change(task, actor, "reportee", {"due_at": due_at}, due_at=due_at)
+
+    async def assign(self, task: Task, actor: str, owner: str) -> tuple[Task, int] | None:
+        return await self._change(task, actor, "confiee", {"owner": owner, "state": "a_faire"}, owner=owner)
+
+    async def cancel(self, task: Task, actor: str) -> tuple[Task, int] | None:
+        return await self._change(task, actor, "annulee", {"state": "annulee"})
+
+    async def _change(self, task: Task, actor: str, what: str, sets: dict[str, Any], condition: str = "1 = 1", *,
+                      due_at: int | None = None, owner: str | None = None,
+                      detail: str | None = None) -> tuple[Task, int] | None:
+        at = self.clock.now_ms()
+        assignments = ", ".join(f"{column} = :set_{column}" for column in sets)
+        async with self.engine.begin() as conn:
+            changed = await conn.execute(text(
+                f"UPDATE task SET {assignments}, updated_at = :at WHERE id = :id "
+                f"AND state IN ('a_faire', 'prise_en_charge') AND {condition}"),
+                {**{f"set_{c}": v for c, v in sets.items()}, "at": at, "id": task.id, "actor": actor})
+            if not changed.rowcount:
+                return None
+            after = await self._get(conn, task.id)
+            ref = await self._event(conn, after, actor, what, at, due_at=due_at, owner=owner, detail=detail)
+            return after, ref
+
+    async def _get(self, conn: AsyncConnection, task_id: str) -> Task:
+        return _task((await conn.execute(text("SELECT * FROM task WHERE id = :t"), {"t": task_id})).one())
+
+    async def _event(self, conn: AsyncConnection, task: Task, actor: str, what: str, at: int, *,
+                     due_at: int | None = None, owner: str | None = None, detail: str | None = None) -> int:
+        """The history row, then the trace entry (last: appending takes the trace's lock); its number."""
+        await conn.execute(text(
+            "INSERT INTO task_event (id, task_id, seq, pathway_id, at, actor, what, due_at, owner, detail) "
+            "VALUES (:id, :t, (SELECT COALESCE(MAX(seq), 0) + 1 FROM task_event WHERE task_id = :t), :p, :at, "
+            ":actor, :what, :d, :o, :detail)"),
+            {"id": uuid.uuid4().hex, "t": task.id, "p": task.pathway_id, "at": at, "actor": actor, "what": what,
+             "d": due_at, "o": owner, "detail": detail})
+        patient = (await conn.execute(text("SELECT patient_id FROM pathway WHERE id = :p"),
+                                      {"p": task.pathway_id})).scalar()
+        record = RECORDS[_RULES[what]]
+        return await append_on(conn, at=at, actor=actor, action=record.action, subject=f"tâche n° {task.number}",
+                               decision=record.decision, patient_id=patient, pathway_id=task.pathway_id,
+                               data_category=task.category)

@@ -1,0 +1,95 @@
+"""!tache on the fakes, at a fixed moment in Paris: due dates in plain French (across the changes of time), text kept
+byte for byte, refusals that change nothing, and a profession's request taken by the second nurse."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from bot.task_dates import Due, read_due, shown
+from liaison.clock import MovableClock
+from tests.fakes import COORD, GP, NURSE, OUTSIDER
+from tests.test_subcommands import World, worlds  # noqa: F401 (the worlds fixture)
+
+PARIS = ZoneInfo("Europe/Paris")
+NURSE2 = "@infirmier2:hs"
+
+
+def at(*args: int) -> datetime:
+    return datetime(*args, tzinfo=PARIS).astimezone(timezone.utc)
+
+
+@pytest.mark.parametrize("typed, expected", [
+    ("demain", "09/01/2027"), ("dans 3 jours", "11/01/2027"), ("lundi", "11/01/2027"),
+    ("le 12/01", "12/01/2027"), ("12 janvier 14h", "12/01/2027 14:00"), ("lundi 9h30", "11/01/2027 09:30"),
+])
+def test_a_due_date_is_read_in_plain_french_in_paris(typed, expected):
+    due = read_due(typed, at(2027, 1, 8, 10, 0))   # a Friday
+    assert isinstance(due, Due) and shown(due.at) == expected
+
+
+@pytest.mark.parametrize("now, typed, expected", [
+    (at(2027, 3, 26, 10, 0), "dans 3 jours 10h", "29/03/2027 10:00"),   # summer time begins on 28/03
+    (at(2027, 10, 29, 10, 0), "dans 3 jours 10h", "01/11/2027 10:00"),  # winter time begins on 31/10
+    (at(2027, 3, 26, 10, 0), "dans 3 jours", "29/03/2027"),
+])
+def test_dans_3_jours_keeps_its_wall_time_across_the_change_of_time(now, typed, expected):
+    due = read_due(typed, now)
+    assert isinstance(due, Due) and shown(due.at) == expected
+
+
+def test_a_recurrence_and_what_cannot_be_read():
+    weekly = read_due("lundi chaque semaine", at(2027, 1, 8, 10, 0))
+    assert isinstance(weekly, Due) and weekly.recurrence == "FREQ=WEEKLY" and shown(weekly.at) == "11/01/2027"
+    assert "n'est pas une échéance" in read_due("quand tu peux", at(2027, 1, 8, 10, 0))
+    assert "déjà passée" in read_due("le 01/01/2027", at(2027, 1, 8, 10, 0))
+
+
+@pytest.fixture
+async def paris(worlds) -> World:
+    return await worlds(clock=MovableClock(at(2027, 1, 8, 10, 0)))
+
+
+async def test_text_is_kept_byte_for_byte_and_a_for_that_is_not_a_person_stays_in_it(paris):
+    room = await paris.open()
+    text = "Préparer le pilulier pour la semaine\n« matin » et soir — l’aide à domicile prévenue"
+    made = await paris.say(GP, f"!tache {text} échéance demain", room)
+    assert made.text.endswith(f":\n{text}"), made.text
+    assert "Dr Paul Martin" in made.text and "échéance 09/01/2027" in made.text
+
+
+async def test_refusals_say_why_and_change_nothing(paris):
+    room = await paris.open()
+    before = await paris.traced()   # but the room's own decisions to show an answer
+    past = await paris.say(GP, "!tache Bilan sanguin échéance le 01/01/2027", room)
+    assert past.text.startswith("Tâche non créée : l'échéance") and "« !tache Bilan sanguin échéance demain »" in past.text
+    unread = await paris.say(GP, "!tache Bilan échéance quand tu peux", room)
+    assert "n'est pas une échéance" in unread.text and "Par exemple" in unread.text
+    assert await paris.traced() == before, "a date refused: nothing decided, nothing traced"
+    outsider = await paris.say(GP, f"!tache Bilan pour {OUTSIDER}", room)
+    assert "Tâche non créée" in outsider.text and "outside.no_consent" in outsider.text, outsider.text
+    nobody = await paris.say(GP, "!tache Bilan pour kinésithérapeute", room)
+    assert "aucun membre du parcours" in nobody.text
+    assert await paris.s.tasks.of_pathway((await paris.pathway(room)).id) == []
+    assert "Aucune tâche n° 7" in (await paris.say(GP, "!tache faite 7", room)).text
+    await paris.say(GP, "!tache Bilan", room)
+    await paris.say(GP, "!tache annuler 1", room)
+    assert (await paris.say(GP, "!tache faite 1", room)).text == "La tâche n° 1 est annulée : rien n'a changé."
+
+
+async def test_a_request_to_nurses_is_taken_by_the_second_and_the_first_sees_it_taken(paris):
+    paris.m.add_account(NURSE2, "Luc Petit")
+    await paris.say(COORD, f"!equipe ajouter {NURSE2} infirmier")
+    room = await paris.open(team="medecin,infirmier")
+    for nurse in (NURSE, NURSE2):
+        paris.m.accept(room, nurse)
+    made = await paris.say(GP, "!tache Pansement du talon pour infirmière échéance demain 9h", room)
+    assert "demandée aux infirmiers du parcours (2)" in made.text, made.text
+    taken = await paris.say(NURSE2, "!tache prendre 1", room)
+    assert "prise en charge par Luc Petit" in taken.text, taken.text
+    late = await paris.say(NURSE, "!tache prendre 1", room)
+    assert late.text == "La tâche n° 1 est déjà prise en charge par Luc Petit (Infirmier) : rien n'a changé."
+    mine = await paris.say(NURSE2, "!taches", paris.direct(NURSE2))
+    assert "Vos tâches (1)" in mine.text and "n° 1 · échéance 09/01/2027 09:00" in mine.text, mine.text
+    assert "Aucune tâche ouverte" in (await paris.say(NURSE, "!taches", paris.direct(NURSE))).text
