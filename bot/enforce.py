@@ -20,16 +20,19 @@ from liaison.enforcement import decide_at
 from liaison.matrix import MatrixError
 from liaison.sharing_facts import SharingStores
 from liaison.stores.pathways import Pathway, PathwayStore
+from liaison.stores.tasks import TaskStore
 
 log = structlog.get_logger(__name__)
 
 
 class EnforcePorts(PeoplePorts, RolesPorts, Protocol):
-    """What evaluating a patient's rooms again reads and does (and naming whom it removed)."""
+    """What evaluating a patient's rooms again reads and does (naming whom it removed, handing back their tasks)."""
     @property
     def pathways(self) -> PathwayStore: ...
     @property
     def sharing(self) -> SharingStores: ...
+    @property
+    def tasks(self) -> TaskStore: ...
 
 
 @dataclass
@@ -130,15 +133,20 @@ async def _reevaluate_room(services: EnforcePorts, pathway: Pathway, room: str, 
         except MatrixError as err:
             log.warning("enforce.kick_failed", pathway_id=pathway.id, error=str(err)[:200])
             continue
+        handed: list[int] = []
         if address is None:
             await services.pathways.set_member(pathway.id, user_id, "revoked", decided.decision.rule)
+            if not circle:
+                handed = await _hand_back(services, pathway, user_id, actor, decided.decision.rule)
         elif services.mail is not None:
             await services.mail.forget_puppet_room(user_id, room)
         who = address or user_id
         names = notices.names if notices is not None else {}
         if who not in names:
             names[who] = await person(services, who)
-        notice = naming(names[who], " a été retiré(e) du salon : ", f"{decided.sentence()}.")
+        tasks = (f" Ses tâches ouvertes (n° {', '.join(map(str, handed))}) sont rendues à la coordination, qui les "
+                 "confie à quelqu'un d'autre (!taches)." if handed else "")
+        notice = naming(names[who], " a été retiré(e) du salon : ", f"{decided.sentence()}.{tasks}")
         txn = f"liaison-retrait-{pathway.id}-{decided.trace}"
         if notices is not None:
             notices.waiting.append((room, notice, txn))
@@ -146,6 +154,15 @@ async def _reevaluate_room(services: EnforcePorts, pathway: Pathway, room: str, 
             await services.matrix.send(room, notice, txn_id=txn)
         removed.append(who)
     return removed
+
+
+async def _hand_back(services: EnforcePorts, pathway: Pathway, user_id: str, actor: str, rule: str) -> list[int]:
+    """The open tasks `user_id` held in this pathway, handed back to the coordination; their numbers."""
+    handed = []
+    for task in await services.tasks.of_pathway(pathway.id):
+        if task.open and task.owner == user_id and await services.tasks.hand_back(task, actor, rule) is not None:
+            handed.append(task.number)
+    return handed
 
 
 async def _puppet_address(services: EnforcePorts, user_id: str) -> str | None:

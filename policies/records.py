@@ -63,6 +63,9 @@ RECORDS = {r.rule: r for r in (
     Record("tâche confiée", Allow(
         "task.assigned", "la tâche est confiée à un autre membre de l'équipe de soins", "CSP L.1110-12")),
     Record("tâche annulée", Allow("task.cancelled", "la tâche est annulée", "CSP L.1110-12")),
+    Record("tâche rendue à la coordination", Allow(
+        "task.handed_back", "son responsable n'est plus admis dans le parcours : la coordination la confie",
+        "CSP L.1110-4, L.1110-12")),
     Record("ancre écrite", Allow(
         "trace.anchored", "tête de la trace ancrée hors de la base", "RGPD art. 5-1-f, art. 32")),
 )}

@@ -93,3 +93,34 @@ async def test_a_request_to_nurses_is_taken_by_the_second_and_the_first_sees_it_
     mine = await paris.say(NURSE2, "!taches", paris.direct(NURSE2))
     assert "Vos tâches (1)" in mine.text and "n° 1 · échéance 09/01/2027 09:00" in mine.text, mine.text
     assert "Aucune tâche ouverte" in (await paris.say(NURSE, "!taches", paris.direct(NURSE))).text
+
+
+async def test_closing_a_pathway_cancels_its_open_tasks_and_keeps_their_history(paris):
+    room = await paris.open()
+    await paris.say(GP, "!tache Bilan sanguin échéance demain", room)
+    await paris.say(GP, "!tache Appeler la fille", room)
+    await paris.say(GP, "!tache faite 2", room)
+    closed = await paris.say(COORD, "!parcours clore fin de prise en charge", room)
+    assert closed.text.endswith("Tâches ouvertes annulées avec lui : n° 1 (leur historique reste)."), closed.text
+    states = {t.number: t.state for t in await paris.s.tasks.of_pathway((await paris.pathway(room)).id)}
+    assert states == {1: "annulee", 2: "faite"}
+    assert "Aucune tâche ouverte pour vous." in (await paris.say(GP, "!taches", paris.direct(GP))).text
+
+
+async def test_an_objection_that_removes_the_owner_hands_their_tasks_back_to_the_coordination(paris):
+    """Issue 25, item 7: removed by the law, one holds nothing of the patient any more: their open tasks become a
+    request to the coordination, said in the room's notice, and a coordinator takes or hands it on."""
+    room = await paris.open(team="medecin,infirmier")
+    paris.m.accept(room, NURSE)
+    await paris.say(GP, "!tache Pansement du talon pour infirmière échéance demain", room)
+    await paris.say(NURSE, "!tache prendre 1", room)
+    objected = await paris.say(COORD, f"!opposition enregistrer {NURSE}", room)
+    assert objected.text.startswith("Opposition enregistrée"), objected.text
+    assert paris.m.room(room).membership[NURSE] == "leave"
+    notice = next(b for b in reversed(paris.m.bodies(room)) if "retiré(e) du salon" in b)
+    assert "Ses tâches ouvertes (n° 1) sont rendues à la coordination" in notice and "objection.person" in notice
+    (task,) = await paris.s.tasks.of_pathway((await paris.pathway(room)).id)
+    assert (task.owner, task.profession, task.state) == (None, "coordinateur", "a_faire")
+    assert [e.what for e in await paris.s.tasks.history(task.id)][-1] == "rendue"
+    taken = await paris.say(COORD, f"!tache confier 1 {GP}", room)
+    assert "confiée à" in taken.text, taken.text

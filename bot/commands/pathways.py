@@ -13,6 +13,7 @@ from bot.opening import FORM, Opener, OpenerPorts, request
 from liaison.clock import Clock
 from liaison.enforcement import Decided
 from liaison.stores.pathways import SUMMARY_FIELDS, Pathway
+from liaison.stores.tasks import TaskStore
 from bot.reply import day as _day, room_link, table
 from bot.rooms import ShowPorts, circle_categories, may_show
 from bot.room_specs import power_levels
@@ -20,9 +21,12 @@ from policies.gender import born
 from policies.professions import Category
 
 class PathwayPorts(OpenerPorts, ShowPorts, CirclePorts, Protocol):
-    """What `!parcours` reads and does: the opening, what a room may show, the circle room, and the clock."""
+    """What `!parcours` reads and does: the opening, what a room may show, the circle room, the clock, and the
+    tasks a closing cancels."""
     @property
     def clock(self) -> Clock: ...
+    @property
+    def tasks(self) -> TaskStore: ...
 
 
 parcours = group("parcours", patient_data=True, en="pathway", who=Audience.STAFF, default="liste",
@@ -123,8 +127,13 @@ async def _close(ctx: Context[PathwayPorts]) -> Reply:
     await ctx.services.matrix.set_state(ctx.room_id, "m.room.power_levels", await _levels(ctx, closed=True))
     await ctx.services.pathways.update(pathway.id, status="closed", closed_by=ctx.sender, closed_at=now,
                                        close_reason=ctx.args["motif"], retention_until=until)
+    cancelled = [t.number for t in await ctx.services.tasks.of_pathway(pathway.id)
+                 if t.open and await ctx.services.tasks.cancel(t, ctx.sender) is not None]
+    tasks = (f" Tâches ouvertes annulées avec lui : n° {', '.join(map(str, cancelled))} (leur historique reste)."
+             if cancelled else "")
     return Reply.plain(f"Parcours clos. Le salon passe en lecture seule pour les membres ; il est conservé jusqu'au "
-                       f"{_day(until)} puis archivé. La coordination peut le rouvrir d'ici là (!parcours rouvrir).")
+                       f"{_day(until)} puis archivé. La coordination peut le rouvrir d'ici là (!parcours rouvrir)."
+                       + tasks)
 
 
 @parcours.sub("rouvrir", en="reopen", who=Audience.COORDINATOR, room="pathway", help="Rouvre un parcours clos.")

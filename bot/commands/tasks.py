@@ -29,7 +29,7 @@ from liaison.clock import Clock
 from liaison.enforcement import Decided, decide_at
 from liaison.sharing_facts import ACTIVE
 from liaison.stores.pathways import Pathway
-from liaison.stores.tasks import CATEGORIES, MAX_TEXT, STATES, Task, TaskStore
+from liaison.stores.tasks import CATEGORIES, COORDINATION, MAX_TEXT, STATES, Task, TaskStore
 from policies.professions import find_profession
 
 
@@ -150,7 +150,8 @@ async def _take(ctx: Context[TaskPorts]) -> Reply:
                            f"{(await person(ctx.services, task.owner)).text()} : rien n'a changé.")
     if task.owner is None:
         member = await ctx.services.roster.get(ctx.sender)
-        if member is None or member.profession.key != task.profession:
+        coordination = task.profession == COORDINATION and member is not None and member.coordinator
+        if member is None or (member.profession.key != task.profession and not coordination):
             return Reply.plain(f"La tâche n° {task.number} est demandée aux {_plural(task.profession or '')} : "
                                "rien n'a changé.")
     refused = await _refused(ctx, ctx.room_pathway, ctx.sender, task.category)

@@ -67,7 +67,8 @@ def _task(r: Any) -> Task:
 
 
 _RULES = {"creee": "task.created", "prise": "task.taken", "faite": "task.done", "reportee": "task.postponed",
-          "confiee": "task.assigned", "annulee": "task.cancelled"}
+          "confiee": "task.assigned", "annulee": "task.cancelled", "rendue": "task.handed_back"}
+COORDINATION = "coordinateur"   # the profession a task handed back is requested of
 
 
 class TaskStore(Store):
@@ -159,6 +160,12 @@ class TaskStore(Store):
 
     async def cancel(self, task: Task, actor: str) -> tuple[Task, int] | None:
         return await self._change(task, actor, "annulee", {"state": "annulee"})
+
+    async def hand_back(self, task: Task, actor: str, detail: str) -> tuple[Task, int] | None:
+        """The owner may no longer hold it (removed from the patient's rooms): a request to the coordination, which
+        gives it to someone else (`detail`: the rule that removed them)."""
+        return await self._change(task, actor, "rendue", {"owner": None, "profession": COORDINATION,
+                                                         "state": "a_faire"}, detail=detail)
 
     async def _change(self, task: Task, actor: str, what: str, sets: dict[str, Any], condition: str = "1 = 1", *,
                       due_at: int | None = None, owner: str | None = None,
