@@ -19,6 +19,7 @@ from bot.commands import build_registry
 from bot.documents import DocumentIndexer
 from bot.expiries import ConsentExpiries
 from bot.newcomers import Newcomers
+from bot.reminders import TaskReminders
 from bot.services import PathwaySettings, Services
 from bot.store import BotStore
 from bot.watch import MembershipWatch
@@ -39,6 +40,7 @@ from policies.pathway import PATHWAY_TYPES
 
 log = structlog.get_logger("bot")
 EXPIRY_CHECK_SECONDS = 60   # a consent ends at the end of its day: applied within the minute
+REMINDER_CHECK_SECONDS = 60   # a task's reminder goes within the minute of its moment
 
 
 async def _after_first_sync(bot: Bot, work: Callable[[], Awaitable[object]]) -> None:
@@ -82,6 +84,8 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
     life.every("archive", cfg.pathways.archive_interval_seconds, Archiver(services, store).run_once)
     expiries = ConsentExpiries(services)
     life.every("consent-expiries", EXPIRY_CHECK_SECONDS, lambda: _after_ready(bot, expiries.run_once))
+    reminders = TaskReminders(services, cfg.pathways.task_reminder_hour)
+    life.every("task-reminders", REMINDER_CHECK_SECONDS, lambda: _after_ready(bot, reminders.run_once))
     anchorer = (Anchorer(services.trace, AnchorFile(cfg.trace.anchor_file, cfg.trace.anchor_key), clock)
                 if cfg.trace else None)
     if anchorer and cfg.trace:

@@ -126,6 +126,9 @@ class PathwaysConfig:
     ins_test_mode: bool = False
     # Intervalle entre deux passages de l'archivage, en secondes (un jour par défaut).
     archive_interval_seconds: int = 86400
+    # Heure (Europe/Paris) du rappel d'une tâche due un jour sans heure, et de la liste quotidienne des tâches en
+    # retard dans le salon de la coordination ; une tâche due à une heure est rappelée à cette heure-là.
+    task_reminder_hour: int = 9
     # Types de parcours proposés (vide : la liste par défaut de Liaison).
     types: list[PathwayType] = field(default_factory=list)
 
@@ -134,6 +137,8 @@ class PathwaysConfig:
             raise ConfigError("types", "deux types de parcours ont la même clé")
         if not 1 <= self.archive_interval_seconds <= 7 * 86400:
             raise ConfigError("archive_interval_seconds", "entre 1 et 604800 secondes")
+        if isinstance(self.task_reminder_hour, bool) or not 0 <= self.task_reminder_hour <= 23:
+            raise ConfigError("task_reminder_hour", "une heure entre 0 et 23 (Europe/Paris)")
 
 
 @dataclass

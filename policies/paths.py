@@ -30,6 +30,12 @@ PATHS = {p.name: p for p in (
     Path("task.assign", Action.JOIN, "confier une tâche",
          "une tâche du parcours confiée à un membre (créée pour lui, demandée à sa profession, prise en charge ou "
          "confiée) : il doit pouvoir lire le salon clinique du patient"),
+    Path("task.remind", Action.JOIN, "rappeler une tâche",
+         "le rappel d'une tâche à son échéance, qui mentionne dans le salon clinique son responsable (ou chaque "
+         "membre de la profession à qui elle est demandée) : il doit toujours pouvoir lire ce salon"),
+    Path("task.overdue", Action.SHOW, "lister les tâches en retard",
+         "la liste quotidienne des tâches en retard (code du parcours et profession, ni nom ni texte), dans le salon "
+         "de la coordination"),
     Path("command.show", Action.SHOW, "montrer", "la réponse d'une commande qui montre des données du patient"),
     Path("mail.in.post", Action.RELAY_IN, "relayer vers le salon",
          "un courriel MSSanté, déposé dans le salon par la marionnette de l'expéditeur"),

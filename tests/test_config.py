@@ -136,6 +136,11 @@ def test_pathway_settings_are_checked():
     with pytest.raises(ConfigError) as err:
         parse_config({**GOOD, "pathways": {"archive_interval_seconds": 0}}, {"BOT_PW": "fine-password"})
     assert err.value.key == "pathways.archive_interval_seconds"
+    assert parse_config(GOOD, {"BOT_PW": "fine-password"}).pathways.task_reminder_hour == 9
+    for hour in (24, -1, True):
+        with pytest.raises(ConfigError) as err:
+            parse_config({**GOOD, "pathways": {"task_reminder_hour": hour}}, {"BOT_PW": "fine-password"})
+        assert err.value.key == "pathways.task_reminder_hour"
 
 
 def test_bad_policy_file_stops_the_bot_naming_the_line(tmp_path):

@@ -90,3 +90,26 @@ async def test_a_pathways_archive_forgets_its_tasks(engine):
     await tasks.create(b.id, text_="y", actor="@gp:hs", owner="@gp:hs")
     assert await forget_pathway(engine, [TaskStore.RETENTION], a.id) == 2   # the task and its history row
     assert await tasks.of_pathway(a.id) == [] and len(await tasks.of_pathway(b.id)) == 1
+
+
+async def test_a_reminder_is_owed_once_per_due_date_and_a_postponement_owes_another(engine):
+    clock = MovableClock(datetime(2027, 1, 4, 8, 0, tzinfo=timezone.utc))
+    tasks, (a, _b) = TaskStore(engine, clock), await _pathways(engine)
+    await PathwayStore(engine).update(a.id, status="open")
+    due = clock.now_ms() + 3_600_000
+    task, _ = await tasks.create(a.id, text_=TEXT, actor="@gp:hs", owner="@gp:hs", due_at=due)
+    assert await tasks.to_remind(due) == [], "due at `due`: not before it"
+    [owed] = await tasks.to_remind(due + 1)
+    assert await tasks.mark_reminded(owed) and await tasks.to_remind(due + 1) == []
+    later, _ = await tasks.postpone(task, "@gp:hs", due + 86_400_000)
+    assert await tasks.mark_reminded(owed) is False, "the old due date's mark does not cover the new one"
+    assert [t.id for t in await tasks.to_remind(due + 2 * 86_400_000)] == [task.id]
+    await tasks.cancel(later, "@gp:hs")
+    assert await tasks.to_remind(due + 2 * 86_400_000) == [], "cancelled: never reminded"
+    await tasks.create(a.id, text_="Autre", actor="@gp:hs", owner="@gp:hs", due_at=due)
+    await PathwayStore(engine).update(a.id, status="closed")
+    assert await tasks.to_remind(due + 1) == [], "a closed pathway's tasks: not reminded"
+    assert not await tasks.overdue_listed("2027-01-04")
+    await tasks.mark_overdue_listed("2027-01-04", 3)
+    await tasks.mark_overdue_listed("2027-01-04", 4)
+    assert await tasks.overdue_listed("2027-01-04")

@@ -72,7 +72,9 @@ COORDINATION = "coordinateur"   # the profession a task handed back is requested
 
 
 class TaskStore(Store):
-    RETENTION = Retention(forget=(Forget("task_event"), Forget("task")))
+    RETENTION = Retention(forget=(Forget("task_event"), Forget("task")),
+                          no_patient_data={"task_overdue_day": "the Paris days the overdue list was posted, and how "
+                                                               "many tasks it listed"})
 
     async def create(self, pathway_id: str, *, text_: str, actor: str, category: str = "soins",
                      owner: str | None = None, profession: str | None = None, due_at: int | None = None,
@@ -132,6 +134,40 @@ class TaskStore(Store):
                 "SELECT * FROM task WHERE state IN ('a_faire', 'prise_en_charge') AND due_at IS NOT NULL "
                 "AND due_at < :now ORDER BY due_at, pathway_id, number"), {"now": now_ms})).all()
         return [_task(r) for r in rows]
+
+    # -- reminders (bot/reminders.py): each due date reminded once ---------------------------------------------
+
+    async def to_remind(self, before_ms: int) -> list[Task]:
+        """The open tasks of open pathways due before `before_ms` whose due date was not reminded yet."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT task.* FROM task JOIN pathway ON pathway.id = task.pathway_id "
+                "WHERE task.state IN ('a_faire', 'prise_en_charge') AND pathway.status = 'open' "
+                "AND task.due_at IS NOT NULL AND task.due_at < :before "
+                "AND (task.reminded_due_at IS NULL OR task.reminded_due_at <> task.due_at) "
+                "ORDER BY task.due_at, task.pathway_id, task.number"), {"before": before_ms})).all()
+        return [_task(r) for r in rows]
+
+    async def mark_reminded(self, task: Task) -> bool:
+        """The reminder of `task`'s due date handled; False when the task changed meanwhile (its new due date keeps
+        its own reminder)."""
+        async with self.engine.begin() as conn:
+            changed = await conn.execute(text(
+                "UPDATE task SET reminded_due_at = due_at WHERE id = :t AND due_at = :d"),
+                {"t": task.id, "d": task.due_at})
+        return bool(changed.rowcount)
+
+    async def overdue_listed(self, day: str) -> bool:
+        async with self.engine.connect() as conn:
+            return (await conn.execute(text("SELECT 1 FROM task_overdue_day WHERE day = :d"),
+                                       {"d": day})).first() is not None
+
+    async def mark_overdue_listed(self, day: str, listed: int) -> None:
+        async with self.engine.begin() as conn:
+            if (await conn.execute(text("SELECT 1 FROM task_overdue_day WHERE day = :d"), {"d": day})).first():
+                return
+            await conn.execute(text("INSERT INTO task_overdue_day (day, sent_at, listed) VALUES (:d, :at, :n)"),
+                               {"d": day, "at": self.clock.now_ms(), "n": listed})
 
     async def history(self, task_id: str) -> list[TaskEvent]:
         async with self.engine.connect() as conn:
