@@ -132,7 +132,10 @@ async def test_a_refused_decision_sends_nothing_and_is_traced(paris):
     room = await world.open(team="medecin,infirmier")
     world.m.accept(room, NURSE)
     await world.say(GP, f"!tache Pansement pour {NURSE} échéance lundi", room)
-    await world.say(COORD, f"!opposition {NURSE}", room)
+    # The patient's objection recorded, its re-decision of the rooms not yet run (it would hand the task back to
+    # the coordination, below): the reminder is decided when it is sent.
+    pathway = await world.pathway(room)
+    await world.s.consents.add_objection(pathway.patient_id, scope_kind="person", scope=NURSE, actor=COORD)
     before = len(await world.s.trace.entries())
     await clock.advance(to=at(2027, 1, 11, 9, 0))
     assert await TaskReminders(world.s).run_once() == 0
@@ -189,3 +192,15 @@ async def test_the_overdue_list_goes_to_the_coordination_once_a_day(paris):
     await clock.advance(to=at(2027, 1, 13, 9, 0))
     await job.run_once()
     assert len(world.m.bodies(coordination)) == 2, "the next day, again"
+
+
+async def test_an_objection_hands_the_task_back_and_the_coordination_is_reminded_instead(paris):
+    world, clock = paris
+    room = await world.open(team="medecin,infirmier")
+    world.m.accept(room, NURSE)
+    await world.say(GP, f"!tache Pansement pour {NURSE} échéance lundi", room)
+    await world.say(COORD, f"!opposition {NURSE}", room)
+    await clock.advance(to=at(2027, 1, 11, 9, 0))
+    assert await TaskReminders(world.s).run_once() == 1
+    (sent,) = reminders(world)
+    assert NURSE not in sent.content.get("formatted_body", "") and COORD in sent.content.get("formatted_body", "")
