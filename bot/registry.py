@@ -346,9 +346,11 @@ class Registry:
         if not cmd.subs:
             return _bind(cmd, None, cmd.args, words, 1)
         named = cmd.sub(words[1]) if len(words) > 1 else None
-        if named is not None:
-            return _bind(cmd, named, named.args, words, 2)
         default = cmd.sub(cmd.default) if cmd.default else None
+        if named is not None:
+            if default is not None and _free_text(default) and _first_refused(named, words):
+                return _bind(cmd, default, default.args, words, 1)   # `!tache Annuler le rendez-vous`: a text
+            return _bind(cmd, named, named.args, words, 2)
         if default is not None and (len(words) == 1 or default.args):
             bound = _bind(cmd, default, default.args, words, 1)
             if bound.problem is None or not _near_sub(cmd, words[1] if len(words) > 1 else ""):
@@ -362,6 +364,24 @@ class Registry:
 
     def visible_to(self, is_staff: bool, is_coordinator: bool = False) -> list[Command]:
         return [c for c in self.commands if c.who.admits(is_staff, is_coordinator)]
+
+
+def _free_text(sub: Sub) -> bool:
+    """A sub-command that takes one text, as typed (`!tache nouvelle <texte…>`): the group's words may begin it."""
+    return len(sub.args) == 1 and sub.args[0].rest and not sub.form
+
+
+def _first_refused(sub: Sub, words: Words) -> bool:
+    """The words after a sub-command's name make a phrase (two or more) whose first is not its first argument
+    (`!tache annuler le rendez-vous`: « le » is no task number): the line is a text that begins with that name.
+    One word alone (`!tache annuler un`) is a mistyped argument, answered with the usage."""
+    if len(words) < 4 or not sub.args or sub.args[0].rest or sub.args[0].parse is None:
+        return False
+    try:
+        sub.args[0].parse(words[2])
+    except ArgError:
+        return True
+    return False
 
 
 def _near_sub(cmd: Command, word: str) -> bool:

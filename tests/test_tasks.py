@@ -124,3 +124,15 @@ async def test_an_objection_that_removes_the_owner_hands_their_tasks_back_to_the
     assert [e.what for e in await paris.s.tasks.history(task.id)][-1] == "rendue"
     taken = await paris.say(COORD, f"!tache confier 1 {GP}", room)
     assert "confiée à" in taken.text, taken.text
+
+
+async def test_a_text_that_begins_with_a_sub_command_s_word_is_a_new_task(paris):
+    """`!tache Annuler le rendez-vous du cardiologue` is a task to do, not `!tache annuler <n>`: the word after it is
+    no task number. With a number it is the sub-command; without anything, its usage."""
+    room = await paris.open()
+    made = await paris.say(GP, "!tache Annuler le rendez-vous du cardiologue échéance demain", room)
+    assert made.text.startswith("Tâche n° 1 créée") and made.text.endswith(":\nAnnuler le rendez-vous du cardiologue")
+    done = await paris.say(GP, "!tache Faite la prise de sang ? à vérifier", room)
+    assert done.text.startswith("Tâche n° 2 créée"), done.text
+    assert (await paris.say(GP, "!tache annuler 1", room)).text.startswith("Tâche n° 1 annulée")
+    assert "il manque : n" in (await paris.say(GP, "!tache faite", room)).text
