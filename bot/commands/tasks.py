@@ -13,23 +13,21 @@ pathway code and profession, no name nor text, in the coordination's room.
 """
 from __future__ import annotations
 
-import re
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Protocol
 
 from bot.arguments import count, matrix_id
 from bot.members import PeoplePorts, person
-from bot.registry import Arg, ArgError, Audience, Context, Reply, command, fold, group
+from bot.registry import Arg, Audience, Context, Reply, command, group
 from bot.reply import room_link
 from bot.rooms import ShowPorts, may_show
-from bot.task_dates import EXAMPLES, Due, next_due, read_due, recurrence_label, shown
+from bot.task_dates import EXAMPLES, next_due, read_due, recurrence_label, shown
+from bot.task_line import example, read_line
 from liaison.clock import Clock
 from liaison.enforcement import Decided, decide_at
 from liaison.sharing_facts import ACTIVE
 from liaison.stores.pathways import Pathway
-from liaison.stores.tasks import CATEGORIES, COORDINATION, MAX_TEXT, STATES, Task, TaskStore
+from liaison.stores.tasks import COORDINATION, STATES, Task, TaskStore
 from policies.professions import find_profession
 
 
@@ -46,65 +44,7 @@ tache = group("tache", en="task", patient_data=True, who=Audience.STAFF, room="p
               default="nouvelle", help="Les tâches du parcours : créer, prendre, faite, reporter, confier, annuler "
                                        "(!aide tache pour le détail).")
 
-_MARKER = re.compile(r"(?<!\S)(pour|[ée]ch[ée]ance|cat[ée]gorie)[ \t]+", re.I)
 _LISTED_DONE = 5
-
-
-@dataclass(frozen=True)
-class NewTask:
-    text: str
-    owner: str | None = None
-    profession: str | None = None
-    due: Due | None = None
-    category: str = "soins"
-
-
-def read_line(raw: str, now_: datetime) -> NewTask | str:
-    """The task typed, or why it cannot be read (French), from the clock's now."""
-    text, found = raw, NewTask("")
-    used: set[str] = set()
-    while True:
-        marks = [m for m in _MARKER.finditer(text) if "\n" not in text[m.end():] and fold(m.group(1))[:3] not in used]
-        if not marks:
-            break
-        mark = marks[-1]
-        kind, value = fold(mark.group(1))[:3], text[mark.end():].strip()
-        if kind == "pou":
-            if value.startswith("@"):
-                try:
-                    found = _with(found, owner=matrix_id(value))
-                except ArgError as err:
-                    return err.message.rstrip(".")
-            elif (profession := find_profession(value)) is not None:
-                found = _with(found, profession=profession.key)
-            else:
-                break   # « pour la semaine »: the text's own words
-        elif kind == "ech":
-            due = read_due(value, now_)
-            if isinstance(due, str):
-                return due
-            found = _with(found, due=due)
-        else:
-            if fold(value) not in CATEGORIES:
-                return f"catégorie « {value} » inconnue ; catégories : {', '.join(CATEGORIES)}"
-            found = _with(found, category=fold(value))
-        used.add(kind)
-        text = text[:mark.start()].rstrip()
-    if not text.strip():
-        return "écrivez le texte de la tâche avant « pour » ou « échéance »"
-    if len(text) > MAX_TEXT:
-        return f"le texte d'une tâche tient en {MAX_TEXT} caractères ({len(text)} ici)"
-    return _with(found, text=text)
-
-
-def _with(task: NewTask, **changes: Any) -> NewTask:
-    return replace(task, **changes)
-
-
-def _example(raw: str) -> str:
-    """An example built from what was typed: its first words, then each way of writing a due date."""
-    start = _MARKER.split(raw, maxsplit=1)[0].strip().splitlines()[0][:40] if raw.strip() else "Prise de sang"
-    return " ; ".join(f"« !tache {start} échéance {e} »" for e in EXAMPLES)
 
 
 @tache.sub("nouvelle", en="new", aliases=["creer", "ajouter"],
@@ -116,7 +56,7 @@ async def _new(ctx: Context[TaskPorts]) -> Reply:
     pathway, raw = ctx.room_pathway, ctx.args["texte"]
     typed = read_line(raw, ctx.services.clock.now())
     if isinstance(typed, str):
-        return Reply.plain(f"Tâche non créée : {typed}. Par exemple : {_example(raw)}.")
+        return Reply.plain(f"Tâche non créée : {typed}. Par exemple : {example(raw)}.")
     owner = typed.owner or (None if typed.profession else ctx.sender)
     if owner is not None:
         refused = await _refused(ctx, pathway, owner, typed.category)
