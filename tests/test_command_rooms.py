@@ -45,6 +45,7 @@ LINES = {   # one line per command or sub-command that shows or takes a patient'
     "tache reporter": "!tache reporter 1 demain",
     "tache confier": f"!tache confier 1 {GP}",
     "tache annuler": "!tache annuler 1",
+    "tache historique": "!tache historique 1",
     "taches": "!taches",
 }
 RULES = {   # what may be traced for a command's answer in each kind of room

@@ -235,6 +235,7 @@ BAD_ARGUMENTS = [
     ("tache reporter", "!tache reporter 1", ["!tache reporter : il manque : echeance."]),
     ("tache confier", "!tache confier 1 docteur", ["« docteur » n'est pas un compte Matrix"]),
     ("tache annuler", "!tache annuler un", ["« un » n'est pas un numéro"]),
+    ("tache historique", "!tache historique", ["!tache historique : il manque : n."]),
     ("taches", "!taches 1", ["!taches : trop d'arguments."]),
 ]
 
@@ -302,6 +303,7 @@ REFUSED = [
     ("tache reporter", OUTSIDER, "!tache reporter 1 demain", Audience.STAFF),
     ("tache confier", OUTSIDER, f"!tache confier 1 {GP}", Audience.STAFF),
     ("tache annuler", OUTSIDER, "!tache annuler 1", Audience.STAFF),
+    ("tache historique", OUTSIDER, "!tache historique 1", Audience.STAFF),
     ("taches", OUTSIDER, "!taches", Audience.STAFF),
 ]
 
@@ -1017,6 +1019,7 @@ async def test_people_are_named_whatever_they_are_and_a_name_never_fails_an_answ
 @covers("tache reporter")
 @covers("tache confier")
 @covers("tache annuler")
+@covers("tache historique")
 @covers("taches")
 async def test_a_task_is_created_taken_postponed_handed_over_done_and_listed(world, room):
     text = "Renouveler l'ordonnance « Kardégic »\net appeler l’officine"
@@ -1031,6 +1034,8 @@ async def test_a_task_is_created_taken_postponed_handed_over_done_and_listed(wor
     assert (await world.say(GP, "!tache annuler 2", room)).text.startswith("Tâche n° 2 annulée (trace ")
     listed = (await world.say(GP, "!tâches", room)).text
     assert "Faites récemment :\nn° 1 · Renouveler l'ordonnance « Kardégic »…" in listed and "n° 2" not in listed
+    history = (await world.say(GP, "!task history 1", room)).text
+    assert history.startswith("Tâche n° 1 (faite) : Renouveler") and "confiée à Claire Morel" in history
 
 
 def test_every_command_and_sub_command_has_its_arguments_audience_and_reply_tested():

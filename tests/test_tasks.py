@@ -136,3 +136,37 @@ async def test_a_text_that_begins_with_a_sub_command_s_word_is_a_new_task(paris)
     assert done.text.startswith("Tâche n° 2 créée"), done.text
     assert (await paris.say(GP, "!tache annuler 1", room)).text.startswith("Tâche n° 1 annulée")
     assert "il manque : n" in (await paris.say(GP, "!tache faite", room)).text
+
+
+async def test_the_circle_room_sees_only_the_tasks_of_the_categories_it_shares(paris):
+    """Issue 25, item 7: a social worker in the circle room reads the social tasks, never a care task; with none of
+    its categories, the answer names the rule."""
+    from tests.fakes import SOCIAL
+    from tests.test_subcommands import room_of
+
+    room = await paris.open()
+    await paris.consent(room, SOCIAL, "écrit catégories:social")
+    circle = room_of((await paris.say(COORD, f"!parcours inviter {SOCIAL}", room)).text)
+    paris.m.accept(circle, SOCIAL)
+    await paris.say(GP, "!tache Adapter la posologie du furosémide échéance demain", room)
+    empty = await paris.say(SOCIAL, "!taches", circle)
+    assert "room.circle_category" in empty.text and "furosémide" not in empty.text, empty.text
+    await paris.say(GP, "!tache Dossier APA à compléter échéance demain catégorie social", room)
+    shown = await paris.say(SOCIAL, "!taches", circle)
+    assert "n° 2 · Dossier APA à compléter" in shown.text and "furosémide" not in shown.text, shown.text
+
+
+async def test_a_task_s_history_says_who_did_what_and_when(paris):
+    room = await paris.open(team="medecin,infirmier")
+    paris.m.accept(room, NURSE)
+    await paris.say(GP, "!tache Pansement du talon pour infirmière échéance demain", room)
+    await paris.say(NURSE, "!tache prendre 1", room)
+    await paris.say(NURSE, "!tache reporter 1 dans 3 jours", room)
+    await paris.say(NURSE, "!tache faite 1 plaie propre", room)
+    history = (await paris.say(GP, "!tache historique 1", room)).text.splitlines()
+    assert history[0] == "Tâche n° 1 (faite) : Pansement du talon"
+    what = [line.split(" — ")[1] for line in history[1:]]
+    assert [w.split(",")[0].split(" :")[0] for w in what] == ["créée", "prise en charge", "reportée", "faite"], what
+    assert what[0].endswith("par Dr Paul Martin (Médecin)") and what[1].endswith("par Sophie Bernard (Infirmière)")
+    assert "échéance 11/01/2027" in what[2] and "plaie propre" in what[3], what
+    assert "Aucune tâche n° 9" in (await paris.say(GP, "!tache historique 9", room)).text

@@ -172,20 +172,47 @@ async def _cancel(ctx: Context[TaskPorts]) -> Reply:
     return Reply.plain(f"Tâche n° {task.number} annulée (trace {changed[1]}).")
 
 
-@command("taches", en="tasks", patient_data=True, who=Audience.STAFF, room=("pathway", "direct", "coordination"),
-         shows="items", help="Les tâches : du parcours dans son salon ; les vôtres, tous patients confondus, en "
-                             "conversation privée avec Liaison ; celles en retard, dans le salon de la coordination.")
+@tache.sub("historique", en="history", aliases=["suivi"], args=[Arg("n", "le numéro de la tâche", parse=count)],
+           help="L'historique d'une tâche : qui l'a créée, prise, confiée, reportée, faite ou annulée, et quand.")
+async def _history(ctx: Context[TaskPorts]) -> Reply:
+    number = ctx.args["n"]
+    task = await ctx.services.tasks.by_number(ctx.room_pathway.id, number)
+    if task is None:
+        return Reply.plain(f"Aucune tâche n° {number} dans ce parcours (!taches pour la liste).")
+    lines = [f"Tâche n° {task.number} ({STATES[task.state]}) : {_first_line(task.text)}"]
+    for e in await ctx.services.tasks.history(task.id):
+        by = (await person(ctx.services, e.actor)).text()
+        to = f" à {(await person(ctx.services, e.owner)).text()}" if e.owner and e.what in ("confiee", "creee") else ""
+        due = f", échéance {shown(e.due_at)}" if e.due_at and e.what in ("creee", "reportee", "faite") else ""
+        note = f" : {e.detail}" if e.detail and e.what == "faite" else ""
+        lines.append(f"{shown(e.at)} — {_DONE_AS.get(e.what, e.what)}{to}{due}{note}, par {by}")
+    return Reply.plain("\n".join(lines))
+
+
+_DONE_AS = {"creee": "créée", "prise": "prise en charge", "faite": "faite", "reportee": "reportée",
+            "confiee": "confiée", "annulee": "annulée", "rendue": "rendue à la coordination"}
+
+
+@command("taches", en="tasks", patient_data=True, who=Audience.STAFF,
+         room=("pathway", "circle", "direct", "coordination"), shows="items",
+         help="Les tâches : du parcours dans son salon (au cercle élargi, celles des catégories qu'il partage) ; les "
+              "vôtres, tous patients confondus, en conversation privée avec Liaison ; celles en retard, dans le salon "
+              "de la coordination.")
 async def taches(ctx: Context[TaskPorts]) -> Reply:
     if ctx.room_kind == "direct":
         return await _mine(ctx)
     if ctx.room_kind == "coordination":
         return await _late(ctx)
     pathway = ctx.room_pathway
-    shown_here = await may_show(ctx, pathway)
-    if not shown_here.allowed:
-        return Reply.plain(f"!taches ne répond pas dans ce salon : {shown_here.sentence()}.")
+    listed = await ctx.services.tasks.of_pathway(pathway.id)
+    shown_as: dict[str, Decided] = {}   # each category decided for this room (the circle room: only its own)
+    for category in dict.fromkeys(["soins", *(t.category for t in listed)]):
+        shown_as[category] = await may_show(ctx, pathway, category)
+    if not any(d.allowed for d in shown_as.values()):
+        refused = next(reversed(shown_as.values()))
+        return Reply.plain(f"!taches ne répond pas dans ce salon : {refused.sentence()}.")
     now = ctx.services.clock.now_ms()
-    every = await ctx.services.tasks.of_pathway(pathway.id)
+    every = [t for t in listed if shown_as[t.category].allowed]
     late = sorted((t for t in every if t.overdue(now)), key=_by_due)
     pending = sorted((t for t in every if t.open and not t.overdue(now)), key=_by_due)
     done = sorted((t for t in every if t.state == "faite"), key=lambda t: -t.updated_at)[:_LISTED_DONE]
