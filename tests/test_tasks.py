@@ -170,3 +170,17 @@ async def test_a_task_s_history_says_who_did_what_and_when(paris):
     assert what[0].endswith("par Dr Paul Martin (Médecin)") and what[1].endswith("par Sophie Bernard (Infirmière)")
     assert "échéance 11/01/2027" in what[2] and "plaie propre" in what[3], what
     assert "Aucune tâche n° 9" in (await paris.say(GP, "!tache historique 9", room)).text
+
+
+async def test_my_tasks_list_the_nearest_forty_and_say_how_many_are_further(paris):
+    """An answer is one event (Synapse refuses one over 64 KiB) and is read by a person: the 40 nearest tasks, and the
+    count of the others; only the pathways needed for them are decided."""
+    room = await paris.open()
+    pathway = await paris.pathway(room)
+    for i in range(45):
+        await paris.s.tasks.create(pathway.id, text_=f"Suivi {i}", actor=GP, owner=GP,
+                                   due_at=int(at(2027, 2, 1 + i % 28, 9, 0).timestamp() * 1000) + i)
+    mine = (await paris.say(GP, "!taches", paris.direct(GP))).text.splitlines()
+    assert mine[0] == "Vos tâches : les 40 plus proches (et 5 autre(s) plus loin : !taches dans le salon de chaque " \
+                      "parcours) :", mine[0]
+    assert len(mine) == 41 and mine[1].startswith(f"{pathway.code} n° 1 · échéance 01/02/2027 09:00")

@@ -45,6 +45,7 @@ tache = group("tache", en="task", patient_data=True, who=Audience.STAFF, room="p
                                        "(!aide tache pour le détail).")
 
 _LISTED_DONE = 5
+LISTED_MAX = 40   # lines of a list of tasks: one event holds them, a person reads them
 
 
 @tache.sub("nouvelle", en="new", aliases=["creer", "ajouter"],
@@ -172,7 +173,7 @@ async def _cancel(ctx: Context[TaskPorts]) -> Reply:
     return Reply.plain(f"Tâche n° {task.number} annulée (trace {changed[1]}).")
 
 
-@tache.sub("historique", en="history", aliases=["suivi"], args=[Arg("n", "le numéro de la tâche", parse=count)],
+@tache.sub("historique", en="history", args=[Arg("n", "le numéro de la tâche", parse=count)],
            help="L'historique d'une tâche : qui l'a créée, prise, confiée, reportée, faite ou annulée, et quand.")
 async def _history(ctx: Context[TaskPorts]) -> Reply:
     number = ctx.args["n"]
@@ -227,22 +228,34 @@ async def taches(ctx: Context[TaskPorts]) -> Reply:
 
 
 async def _mine(ctx: Context[TaskPorts]) -> Reply:
-    """My open tasks, every patient: each pathway decided for this direct conversation (what I may see)."""
+    """My open tasks, every patient, the nearest first: each pathway decided for this direct conversation (what I may
+    see), as far as the LISTED_MAX shown (an answer must fit in one event, and be read)."""
     member = await ctx.services.roster.get(ctx.sender)
-    tasks = await ctx.services.tasks.open_for(ctx.sender, member.profession.key if member else None)
+    tasks = sorted(await ctx.services.tasks.open_for(ctx.sender, member.profession.key if member else None),
+                   key=_by_due)
     shown_in: dict[str, Pathway | None] = {}
-    for pathway_id in dict.fromkeys(t.pathway_id for t in tasks):
-        pathway = await ctx.services.pathways.pathway(pathway_id)
-        allowed = pathway.status == "open" and (await may_show(ctx, pathway)).allowed
-        shown_in[pathway_id] = pathway if allowed else None
-    mine = sorted((t for t in tasks if shown_in.get(t.pathway_id)), key=_by_due)
-    hidden = len(tasks) - len(mine)
+    mine: list[Task] = []
+    hidden = 0
+    for t in tasks:
+        if len(mine) == LISTED_MAX:
+            break
+        if t.pathway_id not in shown_in:
+            pathway = await ctx.services.pathways.pathway(t.pathway_id)
+            allowed = pathway.status == "open" and (await may_show(ctx, pathway)).allowed
+            shown_in[t.pathway_id] = pathway if allowed else None
+        if shown_in[t.pathway_id]:
+            mine.append(t)
+        else:
+            hidden += 1
     note = (f"\n{hidden} autre(s) tâche(s) non montrée(s) : la règle de partage ne vous montre plus leur parcours, ou "
             "il est clos." if hidden else "")
     if not mine:
         return Reply.plain("Aucune tâche ouverte pour vous." + note)
     now = ctx.services.clock.now_ms()
-    lines = [f"Vos tâches ({len(mine)}) :"]
+    more = len(tasks) - len(mine) - hidden
+    lines = [f"Vos tâches ({len(mine)}) :" if not more else
+             f"Vos tâches : les {len(mine)} plus proches (et {more} autre(s) plus loin : !taches dans le salon de "
+             "chaque parcours) :"]
     for t in mine:
         of = shown_in[t.pathway_id]
         assert of is not None
@@ -275,7 +288,8 @@ async def _late(ctx: Context[TaskPorts]) -> Reply:
         return Reply.plain(f"!taches ne répond pas dans ce salon : {refusal.sentence()}.")
     if not rows:
         return Reply.plain("Aucune tâche en retard.")
-    return Reply.plain(f"Tâches en retard ({len(rows)}) :\n" + "\n".join(rows))
+    more = f"\n… et {len(rows) - LISTED_MAX} autre(s)." if len(rows) > LISTED_MAX else ""
+    return Reply.plain(f"Tâches en retard ({len(rows)}) :\n" + "\n".join(rows[:LISTED_MAX]) + more)
 
 
 # -- what the sub-commands share ---------------------------------------------------------------------------------
