@@ -4,6 +4,7 @@
                                         [--mail 100] [--mail-pdf 5] [--mail-sustained 0] [--no-mail] [--only-mail]
                                         [--docs 20] [--only-docs] [--devices 20] [--only-devices]
                                         [--no-hostile] [--only-hostile] [--redecide 200] [--only-redecide]
+                                        [--tasks-pathways 200] [--only-tasks]
 
 One throwaway Synapse; in encrypted rooms (one room per peer: echo bots answer everything):
 - floor: client A → client B via /sync;
@@ -17,7 +18,8 @@ then the MSSanté bridge against the gateway's IDLE floor, and optionally a sust
 then indexing a 10 MiB PDF against its raw download (tests/bench/documents.py);
 then a new device reading the next letter and a late joiner reading the summary (tests/bench/devices.py);
 then the hostile-mail catalogue: the bridge's CPU and peak memory per mail, /ping meanwhile (tests/bench/hostile.py);
-then a fact change re-decided across `--redecide` rooms against the homeserver's own kicks (tests/bench/redecide.py).
+then a fact change re-decided across `--redecide` rooms against the homeserver's own kicks (tests/bench/redecide.py);
+then `!taches` over 5 open tasks in each of `--tasks-pathways` pathways against `!aide` (tests/bench/tasks.py).
 Results are printed and written as JSON under .liaison/bench/ (the bridge's part also as mail-<timestamp>.json).
 """
 from __future__ import annotations
@@ -42,6 +44,7 @@ from tests.bench.maubot_peer import MaubotEcho
 from tests.bench.measure import Clinician, floor_sample, floor_warm_up, percentiles, rss_mib, wait_device_keys
 from tests.bench.pathways import bench_pathways, report_lines
 from tests.bench.redecide import bench_redecide, report_lines as redecide_report_lines
+from tests.bench.tasks import bench_tasks, report_lines as tasks_report_lines
 from tests.support.botproc import BotProcess
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,6 +107,8 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
             return {"hostile": await bench_hostile(synapse, work)}
         if args.only_redecide:
             return {"redecide": await bench_redecide(synapse, work, args.redecide)}
+        if args.only_tasks:
+            return {"tasks": await bench_tasks(synapse, work, args.tasks_pathways)}
         alice, bob, echo, liaison = [await synapse.aregister(n, PASSWORD) for n in ("alice", "bob", "echo", "liaison")]
         echo_proc = start_echo_bot(synapse, echo, work)
         bot = BotProcess(work / "liaison", synapse.url, synapse.server_name, liaison, PASSWORD, [alice]).start()
@@ -163,9 +168,11 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
         devices = await bench_devices(synapse, work, args.devices) if args.devices else None
         hostile = None if args.no_hostile else await bench_hostile(synapse, work)
         redecide = await bench_redecide(synapse, work, args.redecide) if args.redecide else None
+        tasks = await bench_tasks(synapse, work, args.tasks_pathways) if args.tasks_pathways else None
         return {"latency_ms": latency, "rss_mib": rss, "restart": restart, "samples": args.samples,
                 "pathways": pathways, "maubot_version": getattr(mau, "version", None), "mail": mail,
-                "documents": documents, "devices": devices, "hostile": hostile, "redecide": redecide}
+                "documents": documents, "devices": devices, "hostile": hostile, "redecide": redecide,
+                "tasks": tasks}
     finally:
         await a.close()
         await b.close()
@@ -192,6 +199,8 @@ def report(res: dict) -> list[str]:
         lines += ["", *hostile_report_lines(res["hostile"])]
     if res.get("redecide"):
         lines += ["", *redecide_report_lines(res["redecide"])]
+    if res.get("tasks"):
+        lines += ["", *tasks_report_lines(res["tasks"])]
     return lines
 
 
@@ -252,6 +261,9 @@ def main() -> None:
     parser.add_argument("--redecide", type=int, default=200,
                         help="rooms a nurse removed from the team is in, all re-decided (0: none)")
     parser.add_argument("--only-redecide", action="store_true", help="only the re-decision of a fact change")
+    parser.add_argument("--tasks-pathways", type=int, default=200,
+                        help="pathways holding 5 open tasks each for one nurse, listed by !taches (0: none)")
+    parser.add_argument("--only-tasks", action="store_true", help="only !taches against !aide")
     parser.add_argument("--only-hostile", action="store_true",
                         help="only the hostile-mail catalogue (bridge CPU and memory per mail, /ping meanwhile)")
     parser.add_argument("--keep", action="store_true")
