@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from bot.ports import MatrixPort
 from bot.registry import Context, Invocation, Problem, Registry, Reply
 from bot.preconditions import where
+from bot.reactions import as_commands
 from bot.rooms import show_in
 from bot.services import Services
 from bot.store import BotStore
@@ -110,8 +111,11 @@ class Bot:
         joins = [m for m in batch.memberships if m.membership == "join"]
         if (joins or batch.device_changes) and self.on_devices and not fresh:
             self._spawn(self.on_devices(joins, batch.device_changes))
-        parsed = {} if fresh else {m.event_id: self.registry.parse(m.body) for m in batch.messages}
-        commands = [m for m in batch.messages if parsed.get(m.event_id) is not None]
+        messages = batch.messages
+        if batch.reactions and not fresh:   # ✋ or ✅ on a task's notice: the command it stands for
+            messages = [*messages, *await as_commands(self.services, batch.reactions)]
+        parsed = {} if fresh else {m.event_id: self.registry.parse(m.body) for m in messages}
+        commands = [m for m in messages if parsed.get(m.event_id) is not None]
         await self._dispatch(commands, replaying, parsed)
         if batch.files and self.on_files and not fresh:
             await self.on_files(batch.files)   # recorded before the sync position moves past them
@@ -202,6 +206,11 @@ class Bot:
             return   # left unanswered in the database: retried at the next start
         if stored is not None:
             await stored
+        if reply.sent is not None:
+            try:
+                await reply.sent(reply_id)
+            except (SQLAlchemyError, OSError) as err:   # the answer went: its follow-up is not worth a second one
+                log.warning("bot.after_reply_failed", event_id=msg.event_id, error=type(err).__name__)
         await self.store.mark_answered(msg.event_id, reply_id)
         self._answered[msg.event_id] = None
         while len(self._answered) > ANSWERED_CACHE:

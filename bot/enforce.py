@@ -16,6 +16,7 @@ import structlog
 from bot.circle import RolesPorts, role_categories
 from bot.members import PeoplePorts, Person, kick_reason, naming, person
 from bot.room_specs import COORDINATOR_LEVEL, RELAY_LEVEL
+from bot.task_board import TaskBoard
 from liaison.enforcement import decide_at
 from liaison.matrix import MatrixError
 from liaison.sharing_facts import SharingStores
@@ -33,6 +34,8 @@ class EnforcePorts(PeoplePorts, RolesPorts, Protocol):
     def sharing(self) -> SharingStores: ...
     @property
     def tasks(self) -> TaskStore: ...
+    @property
+    def boards(self) -> TaskBoard: ...
 
 
 @dataclass
@@ -138,6 +141,8 @@ async def _reevaluate_room(services: EnforcePorts, pathway: Pathway, room: str, 
             await services.pathways.set_member(pathway.id, user_id, "revoked", decided.decision.rule)
             if not circle:
                 handed = await _hand_back(services, pathway, user_id, actor, decided.decision.rule)
+                if handed:
+                    await services.boards.changed(pathway)
         elif services.mail is not None:
             await services.mail.forget_puppet_room(user_id, room)
         who = address or user_id

@@ -21,6 +21,7 @@ from bot.registry import ArgError, Field, Reply, fold
 from liaison.enforcement import decide_at, decision_sentence
 from liaison.sharing_facts import SharingStores
 from liaison.stores.pathways import Pathway, PathwayStore, Patient
+from liaison.stores.tasks import TaskStore
 from bot.members import PeoplePorts, Person, names as people_names, naming, person
 from bot.reply import room_link
 from bot.room_specs import power_levels, room_initial_state, space_initial_state, space_link, summary_message
@@ -137,6 +138,8 @@ class OpenerPorts(PeoplePorts, Protocol):
     def pathways(self) -> PathwayStore: ...
     @property
     def sharing(self) -> SharingStores: ...
+    @property
+    def tasks(self) -> TaskStore: ...
 
 
 class Opener:
@@ -294,7 +297,8 @@ class Opener:
             raise ValueError(f"pathway {pathway.id} has no room to post its summary in")
         txn = txn_id(pathway.id, "summary", version, *([salt] if salt else []))
         event_id, readers = await matrix.send_to_current_devices(room_id, _notice(text, html), txn)
-        await matrix.set_state(room_id, "m.room.pinned_events", {"pinned": [event_id]})
+        board = await self.s.tasks.board(pathway.id)   # the task board stays pinned, after the summary
+        await matrix.set_state(room_id, "m.room.pinned_events", {"pinned": [event_id, *([board[0]] if board else [])]})
         await store.summary_posted(pathway.id, event_id, readers)
         return event_id
 

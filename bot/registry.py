@@ -103,6 +103,11 @@ class Arg:
 class Reply:
     text: str
     html: str | None = None
+    sent: Callable[[str], Awaitable[None]] | None = field(default=None, compare=False)   # told the answer's event id
+
+    def then(self, sent: Callable[[str], Awaitable[None]]) -> "Reply":
+        """This answer, and what to do with its event id once the homeserver took it."""
+        return replace(self, sent=sent)
 
     @classmethod
     def plain(cls, text: str) -> "Reply":

@@ -1,7 +1,8 @@
 """What command functions may use, built once in the wiring."""
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from bot.ports import MatrixRooms
 from policies.naming import DEFAULT_PARTS
@@ -22,6 +23,9 @@ from liaison.stores.mail import MailStore
 from liaison.trusted import TrustedDomains
 from liaison.stores.tasks import TaskStore
 from liaison.stores.trace import Trace
+
+if TYPE_CHECKING:   # the board reads people and rooms, whose modules read the settings below
+    from bot.task_board import TaskBoard
 
 
 @dataclass(frozen=True)
@@ -63,6 +67,11 @@ class Services:
     mail: MailStore | None = None              # None: no MSSanté bridge
     trusted: TrustedDomains | None = None
     antivirus: Antivirus = Antivirus()
+    boards: "TaskBoard" = field(init=False)   # the pinned task boards, edited at each change of a pathway's tasks
+
+    def __post_init__(self) -> None:
+        from bot.task_board import TaskBoard
+        self.boards = TaskBoard(self)
 
     @classmethod
     def of(cls, shared: Shared, matrix: MatrixRooms, settings: PathwaySettings,

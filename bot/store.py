@@ -25,10 +25,10 @@ class BotStore(Accounts):
         async with self.engine.begin() as conn:
             for m in messages:
                 await conn.execute(text(
-                    "INSERT INTO bot_command (event_id, room_id, sender, body, thread_root, received_at, encrypted) "
-                    "VALUES (:e, :r, :s, :b, :th, :t, :enc) ON CONFLICT (event_id) DO NOTHING"),
+                    "INSERT INTO bot_command (event_id, room_id, sender, body, thread_root, received_at, encrypted, "
+                    "reply_to) VALUES (:e, :r, :s, :b, :th, :t, :enc, :to) ON CONFLICT (event_id) DO NOTHING"),
                     {"e": m.event_id, "r": m.room_id, "s": m.sender, "b": m.body, "th": m.thread_root,
-                     "t": self.clock.now_ms(), "enc": int(m.encrypted)})
+                     "t": self.clock.now_ms(), "enc": int(m.encrypted), "to": m.reply_to})
             ids = [m.event_id for m in messages]
             answered = {r.event_id for r in (await conn.execute(
                 text("SELECT event_id FROM bot_command WHERE answered_at IS NOT NULL AND event_id IN ("
@@ -39,10 +39,10 @@ class BotStore(Accounts):
     async def unanswered(self) -> list[TextMessage]:
         async with self.engine.connect() as conn:
             rows = (await conn.execute(text(
-                "SELECT event_id, room_id, sender, body, thread_root, encrypted FROM bot_command "
+                "SELECT event_id, room_id, sender, body, thread_root, encrypted, reply_to FROM bot_command "
                 "WHERE answered_at IS NULL ORDER BY received_at"))).all()
         return [TextMessage(r.room_id, r.event_id, r.sender, r.body or "", encrypted=bool(r.encrypted),
-                            thread_root=r.thread_root) for r in rows]
+                            thread_root=r.thread_root, reply_to=r.reply_to) for r in rows]
 
     # -- archives ---------------------------------------------------------
 

@@ -36,6 +36,9 @@ PATHS = {p.name: p for p in (
     Path("task.overdue", Action.SHOW, "lister les tâches en retard",
          "la liste quotidienne des tâches en retard (code du parcours et profession, ni nom ni texte), dans le salon "
          "de la coordination"),
+    Path("task.board", Action.SHOW, "afficher le tableau des tâches",
+         "le tableau des tâches du parcours, épinglé dans le salon clinique et modifié sur place à chaque changement "
+         "(à nouveau publié pour les appareils arrivés ensuite)"),
     Path("command.show", Action.SHOW, "montrer", "la réponse d'une commande qui montre des données du patient"),
     Path("mail.in.post", Action.RELAY_IN, "relayer vers le salon",
          "un courriel MSSanté, déposé dans le salon par la marionnette de l'expéditeur"),

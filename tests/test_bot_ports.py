@@ -20,7 +20,7 @@ import pytest
 
 import bot
 from bot import archive, bridge_setup, circle, documents, enforce, expiries, facts_changed, members as people, \
-    newcomers, opening, preconditions, reminders, rooms, watch
+    newcomers, opening, preconditions, reactions, reminders, rooms, task_board, watch
 from bot.commands import FAMILIES, build_registry
 from bot.commands import consents, documents as documents_commands, mss, pathways, tasks, team, trace
 from bot.services import Services
@@ -34,7 +34,8 @@ BOT_PORTS: list[type] = [
     opening.OpenerPorts, documents.IndexerPorts, newcomers.NewcomersPorts, archive.ArchivePorts,
     documents_commands.ListingPorts, documents_commands.DocumentPorts, consents.ConsentPorts, trace.AuditPorts,
     pathways.PathwayPorts, team.TeamPorts, mss.MssPorts, expiries.ExpiryPorts,
-    facts_changed.ChangePorts, tasks.TaskPorts, reminders.ReminderPorts,
+    facts_changed.ChangePorts, tasks.TaskPorts, reminders.ReminderPorts, task_board.BoardPorts,
+    reactions.ReactionPorts,
 ]
 
 
@@ -65,6 +66,8 @@ def _services_satisfy(s: Services) -> None:
     _21: facts_changed.ChangePorts = s
     _22: tasks.TaskPorts = s
     _23: reminders.ReminderPorts = s
+    _24: task_board.BoardPorts = s
+    _25: reactions.ReactionPorts = s
 
 
 def _bot_ports_defined() -> set[type]:

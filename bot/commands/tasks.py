@@ -21,14 +21,15 @@ from bot.members import PeoplePorts, person
 from bot.registry import Arg, Audience, Context, Reply, command, group
 from bot.reply import room_link
 from bot.rooms import ShowPorts, may_show
+from bot.task_board import TaskBoard
 from bot.task_dates import EXAMPLES, next_due, read_due, recurrence_label, shown
 from bot.task_line import example, read_line
+from bot.task_text import by_due, due_text, first_line, plural, singular
 from liaison.clock import Clock
 from liaison.enforcement import Decided, decide_at
 from liaison.sharing_facts import ACTIVE
 from liaison.stores.pathways import Pathway
 from liaison.stores.tasks import COORDINATION, STATES, Task, TaskStore
-from policies.professions import find_profession
 
 
 class TaskPorts(ShowPorts, PeoplePorts, Protocol):
@@ -38,6 +39,8 @@ class TaskPorts(ShowPorts, PeoplePorts, Protocol):
     def tasks(self) -> TaskStore: ...
     @property
     def clock(self) -> Clock: ...
+    @property
+    def boards(self) -> TaskBoard: ...
 
 
 tache = group("tache", en="task", patient_data=True, who=Audience.STAFF, room="pathway", open=True,
@@ -69,14 +72,16 @@ async def _new(ctx: Context[TaskPorts]) -> Reply:
         asked = await _profession_members(ctx, pathway, typed.profession, typed.category)
         if isinstance(asked, str):
             return Reply.plain(f"Tâche non créée : {asked}")
-        for_whom = f"demandée aux {_plural(typed.profession)} du parcours ({len(asked)})"
+        for_whom = f"demandée aux {plural(typed.profession)} du parcours ({len(asked)})"
     due = typed.due
     task, ref = await ctx.services.tasks.create(pathway.id, text_=typed.text, actor=ctx.sender, category=typed.category,
                                                 owner=owner, profession=None if owner else typed.profession,
                                                 due_at=due.at if due else None,
                                                 recurrence=due.recurrence if due else None)
-    return Reply.plain(f"Tâche n° {task.number} créée, {for_whom} — {_due_text(task)} ; {task.category} "
-                       f"(trace {ref}) :\n{task.text}")
+    react = "✋ sur ce message pour la prendre, ✅ quand elle est faite" if owner is None else \
+        "✅ sur ce message quand elle est faite"
+    return await _told(ctx, task, f"Tâche n° {task.number} créée, {for_whom} — {due_text(task)} ; {task.category} "
+                                  f"(trace {ref} ; {react}) :\n{task.text}")
 
 
 @tache.sub("prendre", en="take", args=[Arg("n", "le numéro de la tâche", parse=count)],
@@ -93,7 +98,7 @@ async def _take(ctx: Context[TaskPorts]) -> Reply:
         member = await ctx.services.roster.get(ctx.sender)
         coordination = task.profession == COORDINATION and member is not None and member.coordinator
         if member is None or (member.profession.key != task.profession and not coordination):
-            return Reply.plain(f"La tâche n° {task.number} est demandée aux {_plural(task.profession or '')} : "
+            return Reply.plain(f"La tâche n° {task.number} est demandée aux {plural(task.profession or '')} : "
                                "rien n'a changé.")
     refused = await _refused(ctx, ctx.room_pathway, ctx.sender, task.category)
     if refused:
@@ -101,8 +106,8 @@ async def _take(ctx: Context[TaskPorts]) -> Reply:
     changed = await ctx.services.tasks.take(task, ctx.sender)
     if changed is None:   # someone took it between the reading and the change
         return await _gone(ctx, task)
-    return Reply.plain(f"Tâche n° {task.number} prise en charge par {(await person(ctx.services, ctx.sender)).text()} "
-                       f"(trace {changed[1]}).")
+    return await _told(ctx, changed[0], f"Tâche n° {task.number} prise en charge par "
+                                        f"{(await person(ctx.services, ctx.sender)).text()} (trace {changed[1]}).")
 
 
 @tache.sub("faite", en="done", aliases=["fait", "terminer"],
@@ -120,7 +125,7 @@ async def _done(ctx: Context[TaskPorts]) -> Reply:
         return await _gone(ctx, task)
     after, ref = changed
     more = f" ; elle revient le {shown(after.due_at)} ({recurrence_label(task.recurrence)})" if again else ""
-    return Reply.plain(f"Tâche n° {task.number} faite{more} (trace {ref}).")
+    return await _told(ctx, after, f"Tâche n° {task.number} faite{more} (trace {ref}).")
 
 
 @tache.sub("reporter", en="postpone", aliases=["decaler"],
@@ -139,8 +144,8 @@ async def _postpone(ctx: Context[TaskPorts]) -> Reply:
     changed = await ctx.services.tasks.postpone(task, ctx.sender, due.at)
     if changed is None:
         return await _gone(ctx, task)
-    return Reply.plain(f"Tâche n° {task.number} reportée : échéance le {shown(due.at)} (avant : "
-                       f"{shown(task.due_at)} ; trace {changed[1]}).")
+    return await _told(ctx, changed[0], f"Tâche n° {task.number} reportée : échéance le {shown(due.at)} (avant : "
+                                        f"{shown(task.due_at)} ; trace {changed[1]}).")
 
 
 @tache.sub("confier", en="assign", aliases=["transferer"],
@@ -157,8 +162,8 @@ async def _assign(ctx: Context[TaskPorts]) -> Reply:
     changed = await ctx.services.tasks.assign(task, ctx.sender, owner)
     if changed is None:
         return await _gone(ctx, task)
-    return Reply.plain(f"Tâche n° {task.number} confiée à {(await person(ctx.services, owner)).text()} "
-                       f"(trace {changed[1]}).")
+    return await _told(ctx, changed[0], f"Tâche n° {task.number} confiée à "
+                                        f"{(await person(ctx.services, owner)).text()} (trace {changed[1]}).")
 
 
 @tache.sub("annuler", en="cancel", args=[Arg("n", "le numéro de la tâche", parse=count)],
@@ -170,7 +175,7 @@ async def _cancel(ctx: Context[TaskPorts]) -> Reply:
     changed = await ctx.services.tasks.cancel(task, ctx.sender)
     if changed is None:
         return await _gone(ctx, task)
-    return Reply.plain(f"Tâche n° {task.number} annulée (trace {changed[1]}).")
+    return await _told(ctx, changed[0], f"Tâche n° {task.number} annulée (trace {changed[1]}).")
 
 
 @tache.sub("historique", en="history", args=[Arg("n", "le numéro de la tâche", parse=count)],
@@ -180,7 +185,7 @@ async def _history(ctx: Context[TaskPorts]) -> Reply:
     task = await ctx.services.tasks.by_number(ctx.room_pathway.id, number)
     if task is None:
         return Reply.plain(f"Aucune tâche n° {number} dans ce parcours (!taches pour la liste).")
-    lines = [f"Tâche n° {task.number} ({STATES[task.state]}) : {_first_line(task.text)}"]
+    lines = [f"Tâche n° {task.number} ({STATES[task.state]}) : {first_line(task.text)}"]
     for e in await ctx.services.tasks.history(task.id):
         by = (await person(ctx.services, e.actor)).text()
         to = f" à {(await person(ctx.services, e.owner)).text()}" if e.owner and e.what in ("confiee", "creee") else ""
@@ -214,8 +219,8 @@ async def taches(ctx: Context[TaskPorts]) -> Reply:
         return Reply.plain(f"!taches ne répond pas dans ce salon : {refused.sentence()}.")
     now = ctx.services.clock.now_ms()
     every = [t for t in listed if shown_as[t.category].allowed]
-    late = sorted((t for t in every if t.overdue(now)), key=_by_due)
-    pending = sorted((t for t in every if t.open and not t.overdue(now)), key=_by_due)
+    late = sorted((t for t in every if t.overdue(now)), key=by_due)
+    pending = sorted((t for t in every if t.open and not t.overdue(now)), key=by_due)
     done = sorted((t for t in every if t.state == "faite"), key=lambda t: -t.updated_at)[:_LISTED_DONE]
     if not (late or pending or done):
         return Reply.plain("Aucune tâche dans ce parcours. Créez-en une : !tache <texte> pour @compte échéance demain")
@@ -232,7 +237,7 @@ async def _mine(ctx: Context[TaskPorts]) -> Reply:
     see), as far as the LISTED_MAX shown (an answer must fit in one event, and be read)."""
     member = await ctx.services.roster.get(ctx.sender)
     tasks = sorted(await ctx.services.tasks.open_for(ctx.sender, member.profession.key if member else None),
-                   key=_by_due)
+                   key=by_due)
     shown_in: dict[str, Pathway | None] = {}
     mine: list[Task] = []
     hidden = 0
@@ -260,7 +265,7 @@ async def _mine(ctx: Context[TaskPorts]) -> Reply:
         of = shown_in[t.pathway_id]
         assert of is not None
         late = " ⚠️ en retard" if t.overdue(now) else ""
-        lines.append(f"{of.code} n° {t.number} · {_due_text(t)}{late} · {_first_line(t.text)} · "
+        lines.append(f"{of.code} n° {t.number} · {due_text(t)}{late} · {first_line(t.text)} · "
                      f"{room_link(of.room_id) if of.room_id else '—'}")
     return Reply.plain("\n".join(lines) + note)
 
@@ -293,6 +298,14 @@ async def _late(ctx: Context[TaskPorts]) -> Reply:
 
 
 # -- what the sub-commands share ---------------------------------------------------------------------------------
+
+async def _told(ctx: Context[TaskPorts], task: Task, text: str) -> Reply:
+    """The answer to a change of `task`: the board edited first, then this notice, which a ✋ or ✅ reaction on it acts
+    on (bot/reactions.py)."""
+    await ctx.services.boards.changed(ctx.room_pathway)
+    tasks = ctx.services.tasks
+    return Reply.plain(text).then(lambda event_id: tasks.noticed(task, event_id))
+
 
 async def _open_task(ctx: Context[TaskPorts]) -> Task | Reply:
     """The task numbered in this pathway, still open; or the French answer that nothing changes."""
@@ -338,7 +351,7 @@ async def _profession_members(ctx: Context[TaskPorts], pathway: Pathway, profess
         if member is not None and member.profession.key == profession:
             found.append(user_id)
     if not found:
-        return (f"aucun membre du parcours n'est {_singular(profession)} : invitez-en un d'abord (!parcours inviter), "
+        return (f"aucun membre du parcours n'est {singular(profession)} : invitez-en un d'abord (!parcours inviter), "
                 "ou confiez la tâche à quelqu'un (pour @compte).")
     allowed, last = [], None
     for user_id in found:
@@ -358,40 +371,16 @@ def _active(members: Iterable[tuple[str, str, str]]) -> list[str]:
 
 async def _line(ctx: Context[TaskPorts], t: Task) -> str:
     who = ((await person(ctx.services, t.owner)).text() if t.owner
-           else f"demandée aux {_plural(t.profession or '')}")
+           else f"demandée aux {plural(t.profession or '')}")
     state = "" if t.state == "a_faire" else f" ({STATES[t.state]})"
-    return f"n° {t.number} · {_first_line(t.text)} · {who}{state} · {_due_text(t)}"
+    return f"n° {t.number} · {first_line(t.text)} · {who}{state} · {due_text(t)}"
 
 
 async def _profession_of(ctx: Context[TaskPorts], t: Task) -> str:
     if t.owner is None:
-        return _singular(t.profession or "")
+        return singular(t.profession or "")
     member = await ctx.services.roster.get(t.owner)
     return member.profession.label if member else "hors de l'équipe de la structure"
-
-
-def _due_text(t: Task) -> str:
-    rule = recurrence_label(t.recurrence)
-    return (f"échéance {shown(t.due_at)}" if t.due_at else "sans échéance") + (f", {rule}" if rule else "")
-
-
-def _first_line(text: str, width: int = 80) -> str:
-    first = text.strip().splitlines()[0] if text.strip() else ""
-    return first if len(first) <= width and "\n" not in text.strip() else first[:width].rstrip() + "…"
-
-
-def _by_due(t: Task) -> tuple[bool, int, int]:
-    return (t.due_at is None, t.due_at or 0, t.number)
-
-
-def _singular(key: str) -> str:
-    found = find_profession(key)
-    return found.label.lower() if found else key
-
-
-def _plural(key: str) -> str:
-    word = _singular(key)
-    return " ".join(w if w.endswith(("s", "x")) else w + "s" for w in word.split(" "))
 
 
 ALL = [tache, taches]

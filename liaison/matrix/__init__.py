@@ -9,9 +9,9 @@ from liaison.matrix.client import Matrix
 from liaison.matrix.content import as_html, file_content, message, notice, relation, reply_content, reply_txn_id, txn_id, with_relation
 from liaison.matrix.errors import FileTooBig, KeysMissing, MatrixError
 from liaison.matrix.sync import MEMBERSHIP_FILTER, SYNC_FILTER
-from liaison.matrix.events import (FILE_TYPES, FileMessage, Invite, Membership, PushedMessage, ReadReceipt, Redaction,
-                                   Session, SyncBatch, TextMessage, redaction)
+from liaison.matrix.events import (FILE_TYPES, FileMessage, Invite, Membership, PushedMessage, Reaction, ReadReceipt,
+                                   Redaction, Session, SyncBatch, TextMessage, redaction)
 
 __all__ = ["FILE_TYPES", "MEMBERSHIP_FILTER", "SYNC_FILTER", "FileMessage", "FileTooBig", "Invite", "KeysMissing",
-           "Matrix", "MatrixError", "Membership", "PushedMessage", "ReadReceipt", "Redaction", "Session", "SyncBatch", "TextMessage",
+           "Matrix", "MatrixError", "Membership", "PushedMessage", "Reaction", "ReadReceipt", "Redaction", "Session", "SyncBatch", "TextMessage",
            "as_html", "file_content", "message", "notice", "relation", "reply_content", "redaction", "reply_txn_id", "txn_id", "with_relation"]

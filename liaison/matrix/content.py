@@ -86,7 +86,7 @@ def file_content(filename: str, mimetype: str, size: int, file: dict, *, image: 
 
 def reply_content(to: TextMessage, text: str, html: str, notice: bool = True) -> dict:
     """A reply to `to`, kept in its thread when it was in one, HTML with a plain-text body."""
-    return message(text, html, notice=notice, thread_root=to.thread_root, reply_to=to.event_id)
+    return message(text, html, notice=notice, thread_root=to.thread_root, reply_to=to.reply_to or to.event_id)
 
 
 def strip_reply_fallback(body: str) -> str:

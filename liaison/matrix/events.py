@@ -26,6 +26,17 @@ class TextMessage:
     body: str
     encrypted: bool
     thread_root: str | None = None
+    reply_to: str | None = None   # what the answer replies to, when not this event (a command read from a reaction)
+
+
+@dataclass(frozen=True)
+class Reaction:
+    """An annotation (`m.reaction`) on an event: its key (an emoji) says only what the person did."""
+    room_id: str
+    event_id: str
+    sender: str
+    target: str
+    key: str
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,7 @@ class SyncBatch:
     files: list[FileMessage] = field(default_factory=list)
     device_changes: list[str] = field(default_factory=list)   # users whose devices changed (or newly share a room)
     receipts: list[ReadReceipt] = field(default_factory=list)
+    reactions: list[Reaction] = field(default_factory=list)
     undecryptable: int = 0
     idle: bool = False   # nothing happened in any room: the long poll ran out
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections import OrderedDict
 from collections.abc import Callable
 
-from nio import Event, InviteMemberEvent, MegolmEvent, RoomMemberEvent, RoomMessage, RoomMessageText, SyncResponse
+from nio import (Event, InviteMemberEvent, MegolmEvent, ReactionEvent, RoomMemberEvent, RoomMessage, RoomMessageText,
+                 SyncResponse)
 from nio.exceptions import EncryptionError
 
-from liaison.matrix.events import Invite, Membership, ReadReceipt, SyncBatch, TextMessage, file_message, thread_root
+from liaison.matrix.events import (Invite, Membership, Reaction, ReadReceipt, SyncBatch, TextMessage, file_message,
+                                   thread_root)
 
 # Presence and typing are of no use to a bot: do not ask for them.
 SYNC_FILTER = {
@@ -99,6 +101,10 @@ def _collect(room_id: str, event, own: str, batch: SyncBatch, waiting: Waiting) 
     if isinstance(event, RoomMemberEvent):
         batch.memberships.append(Membership(room_id, event.event_id, event.sender, event.state_key,
                                             event.membership, event.prev_membership))
+        return
+    if isinstance(event, ReactionEvent):
+        if event.sender != own:
+            batch.reactions.append(Reaction(room_id, event.event_id, event.sender, event.reacts_to, event.key))
         return
     if not isinstance(event, RoomMessage) or event.sender == own:
         return

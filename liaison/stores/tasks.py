@@ -72,7 +72,7 @@ COORDINATION = "coordinateur"   # the profession a task handed back is requested
 
 
 class TaskStore(Store):
-    RETENTION = Retention(forget=(Forget("task_event"), Forget("task")),
+    RETENTION = Retention(forget=(Forget("task_notice"), Forget("task_board"), Forget("task_event"), Forget("task")),
                           no_patient_data={"task_overdue_day": "the Paris days the overdue list was posted, and how "
                                                                "many tasks it listed"})
 
@@ -175,6 +175,53 @@ class TaskStore(Store):
                 "SELECT at, actor, what, due_at, owner, detail FROM task_event WHERE task_id = :t ORDER BY seq"),
                 {"t": task_id})).all()
         return [TaskEvent(r.at, r.actor, r.what, r.due_at, r.owner, r.detail) for r in rows]
+
+    # -- the board (bot/task_board.py) and the notices a reaction answers ------------------------------------------
+
+    async def version(self, pathway_id: str) -> int:
+        """How many changes the pathway's tasks have had: the board shows this version."""
+        async with self.engine.connect() as conn:
+            return (await conn.execute(text("SELECT COUNT(*) FROM task_event WHERE pathway_id = :p"),
+                                       {"p": pathway_id})).scalar_one()
+
+    async def board(self, pathway_id: str) -> tuple[str, int] | None:
+        """The board's event and the version it shows."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text("SELECT event_id, version FROM task_board WHERE pathway_id = :p"),
+                                      {"p": pathway_id})).first()
+        return (row.event_id, row.version) if row else None
+
+    async def board_shown(self, pathway_id: str, event_id: str, version: int) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO task_board (pathway_id, event_id, version, updated_at) VALUES (:p, :e, :v, :at) "
+                "ON CONFLICT (pathway_id) DO UPDATE SET event_id = excluded.event_id, version = excluded.version, "
+                "updated_at = excluded.updated_at"),
+                {"p": pathway_id, "e": event_id, "v": version, "at": self.clock.now_ms()})
+
+    async def boards_behind(self) -> list[str]:
+        """The open pathways whose board (or lack of one) does not show their tasks' last change."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT e.pathway_id FROM (SELECT pathway_id, COUNT(*) AS n FROM task_event GROUP BY pathway_id) e "
+                "JOIN pathway ON pathway.id = e.pathway_id AND pathway.status = 'open' "
+                "LEFT JOIN task_board b ON b.pathway_id = e.pathway_id "
+                "WHERE b.version IS NULL OR b.version <> e.n"))).all()
+        return [r.pathway_id for r in rows]
+
+    async def noticed(self, task: Task, event_id: str) -> None:
+        """`event_id` is a notice about `task`: a reaction on it acts on the task."""
+        async with self.engine.begin() as conn:
+            await conn.execute(text(
+                "INSERT INTO task_notice (event_id, task_id, pathway_id) VALUES (:e, :t, :p) "
+                "ON CONFLICT (event_id) DO NOTHING"), {"e": event_id, "t": task.id, "p": task.pathway_id})
+
+    async def by_notice(self, event_id: str) -> Task | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(
+                "SELECT task.* FROM task_notice JOIN task ON task.id = task_notice.task_id "
+                "WHERE task_notice.event_id = :e"), {"e": event_id})).first()
+        return _task(row) if row else None
 
     # -- changes: each conditional on the task still being open; None when it was not (nothing written) -------------
 
