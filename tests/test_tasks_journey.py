@@ -8,6 +8,7 @@ from nio import RoomMemberEvent
 
 from policies.ins import nir_key
 from tests.support.clinician import Clinician
+from tests.support.element import ElementDevice
 
 NIR = "2480575123456"                      # a woman born in May 1948
 INS = f"{NIR}{nir_key(NIR):02d}"
@@ -55,3 +56,42 @@ async def test_a_request_to_the_nurses_is_taken_by_the_second_while_the_first_is
     assert "Tâche n° 1 faite" in done.body, done.body
     again, _ = await second.ask(mine, "!taches")
     assert again.body.startswith("Aucune tâche ouverte pour vous."), again.body
+
+
+async def test_a_late_element_device_reads_the_board_and_its_raised_hand_takes_the_task(clinician, bot_process,
+                                                                                        synapse, new_user):
+    """Element's own crypto (matrix-js-sdk) on a device that logs in after the board was posted: the board is posted
+    again for it and pinned; its ✋ on the task's notice takes the task, and the board is edited in place."""
+    coord = await clinician("coordination")
+    nurse_id, nurse_password = new_user("infirmiere.element")
+    roster = [{"user_id": coord.user_id, "name": "Claire Morel", "profession": "coordinateur", "coordinator": True},
+              {"user_id": nurse_id, "name": "Sophie Bernard", "profession": "infirmière"}]
+    bot = bot_process(staff=[], roster=roster, pathways={"ins_test_mode": True})
+    desk = await coord.create_room([bot.user_id])
+    await coord.wait_joined(desk, bot.user_id)
+    opened, _ = await coord.ask(desk, OPEN, timeout=60)
+    room = re.search(r"matrix\.to/#/(![A-Za-z0-9_\-.:]+)", opened.body).group(1)
+    await _joined(coord, room)
+    asked, _ = await coord.ask(room, f"!tache {TEXT} pour infirmière échéance demain")
+    assert "✋ sur ce message pour la prendre" in asked.body, asked.body
+    first = await coord.wait_for(lambda r, e: r == room and getattr(e, "body", "").startswith("Tableau des tâches"))
+
+    nurse = await ElementDevice.start(synapse.url, nurse_id, nurse_password, room)   # accepts the invitation
+    try:
+        board = await nurse.wait_for(lambda x: x.get("sender") == bot.user_id and x.get("decrypted") and not
+                                     x.get("replaces") and (x.get("body") or "").startswith("Tableau des tâches"), 30)
+        assert board["event"] != first.event_id, "posted again, readable by the device that came after it"
+        assert "n° 1 · Peser Mme Durand, noter l'œdème des « chevilles »…" in board["body"], board["body"]
+        assert "demandée aux infirmiers" in board["body"] and "à faire" in board["body"]
+
+        await nurse.react(asked.event_id, "✋")
+        taken = await nurse.wait_for(lambda x: x.get("in_reply_to") == asked.event_id and x.get("decrypted"), 30)
+        assert "Tâche n° 1 prise en charge par Sophie Bernard" in taken["body"], taken["body"]
+        edit = await nurse.wait_for(lambda x: x.get("replaces") == board["event"] and x.get("decrypted"), 30)
+        assert "Sophie Bernard" in edit["new_body"] and "prise en charge" in edit["new_body"], edit["new_body"]
+        assert not [e for e in nurse.events(lambda e: e.get("sender") == bot.user_id and e.get("ts", 0) >= board["ts"])
+                    if not e["decrypted"]], "what the bot says after the board, the new device reads"
+        pinned = (await coord.client.room_get_state_event(room, "m.room.pinned_events")).content["pinned"]
+        assert pinned[-1] == board["event"] and first.event_id not in pinned, pinned
+    finally:
+        await nurse.quit()

@@ -6,9 +6,11 @@
 // Usage: node device.mjs --homeserver URL --user @u:hs --password PW --room '!id' [--no-join] [--verbose]
 // Out:  {"ready": true, "device_id": …}   once joined (or logged in, with --no-join) and keys uploaded
 //       {"event": id, "sender": …, "type": …, "decrypted": bool, "encrypted": bool, "body": …,
-//        "msgtype": …, "thread_root": …, "in_reply_to": …, "failure": …}   per event, again when it decrypts
+//        "msgtype": …, "thread_root": …, "in_reply_to": …, "replaces": …, "new_body": …, "reacts_to": …,
+//        "key": …, "failure": …}   per event, again when it decrypts
 //       {"sent": id, "tag": …}   after a send;  {"joined": true}  after a join command
 // In:   {"send": "text", "tag": t, "reply_to": id?, "thread_root": id?}   an encrypted m.text
+//       {"react": id, "key": "✋", "tag": t}   a reaction on an event
 //       {"join": true}   join the room now (with --no-join)
 //       {"quit": true}   log out (drops the device) and exit
 import { createInterface } from "node:readline";
@@ -70,6 +72,9 @@ async function main() {
             body: content.body ?? null, msgtype: content.msgtype ?? null,
             thread_root: rel.rel_type === "m.thread" ? rel.event_id : null,
             in_reply_to: rel["m.in_reply_to"]?.event_id ?? null, ts: ev.getTs(),
+            replaces: rel.rel_type === "m.replace" ? rel.event_id : null,
+            new_body: content["m.new_content"]?.body ?? null,
+            reacts_to: rel.rel_type === "m.annotation" ? rel.event_id : null, key: rel.key ?? null,
         });
     };
     client.on(sdk.RoomEvent.Timeline, (ev) => report(ev).catch(() => {}));
@@ -97,6 +102,12 @@ async function main() {
         if (cmd.join) {
             await join();
             say({ joined: true });
+            continue;
+        }
+        if (cmd.react) {   // as Element does: an annotation, which matrix-js-sdk sends unencrypted
+            const { event_id } = await client.sendEvent(opt.room, "m.reaction", {
+                "m.relates_to": { rel_type: "m.annotation", event_id: cmd.react, key: cmd.key } });
+            say({ sent: event_id, tag: cmd.tag ?? null });
             continue;
         }
         if (cmd.send !== undefined) {

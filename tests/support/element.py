@@ -105,6 +105,11 @@ class ElementDevice:
         await self._command({"send": text, "tag": tag, "reply_to": reply_to, "thread_root": thread_root})
         return (await self.wait_for(lambda x: x.get("tag") == tag and "sent" in x, timeout))["sent"]
 
+    async def react(self, event_id: str, key: str, timeout: float = 30) -> str:
+        tag = f"t{len(self.lines)}"
+        await self._command({"react": event_id, "key": key, "tag": tag})
+        return (await self.wait_for(lambda x: x.get("tag") == tag and "sent" in x, timeout))["sent"]
+
     async def join(self, timeout: float = 30) -> None:
         await self._command({"join": True})
         await self.wait_for(lambda x: x.get("joined"), timeout)
