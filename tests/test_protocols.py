@@ -269,3 +269,25 @@ async def test_the_opening_offers_the_type_s_protocol_and_applies_nothing(paris)
 
 def test_an_empty_catalogue_finds_nothing():
     assert Catalogue().find("insuffisance-cardiaque") is None
+
+
+async def test_a_step_whose_only_member_is_refused_by_the_law_stays_with_the_profession_and_says_the_rule(
+        paris, monkeypatch):
+    import bot.commands.protocols as commands
+    from liaison.enforcement import Decided
+    from policies.decision import Deny
+
+    real = commands.decide_at
+
+    async def refusing(sharing, path, **kw):
+        if kw["recipient"] == NURSE:
+            return Decided(Deny("objection.person", "le patient s'y oppose", "CSP L.1110-4"), 99)
+        return await real(sharing, path, **kw)
+
+    monkeypatch.setattr(commands, "decide_at", refusing)
+    room = await paris.open(team="medecin,infirmier")
+    applied = (await paris.say(GP, "!protocole appliquer insuffisance-cardiaque", room)).text
+    assert ("Personne dans l'équipe pour : n° 1 (infirmier : le patient s'y oppose (règle objection.person, "
+            "CSP L.1110-4 ; trace 99)), n° 2 (pharmacien).") in applied, applied
+    weight = (await _tasks(paris, room))[0]
+    assert (weight.owner, weight.profession) == (None, "infirmier")

@@ -52,15 +52,15 @@ async def _apply(ctx: Context[TaskPorts]) -> Reply:
     if applied is not None:
         return await _twice(ctx, found, applied.at, applied.actor)
     now = ctx.services.clock.now()
-    chosen: dict[tuple[str, str], list[str]] = {}   # (profession, category) -> who may receive it, each decided once
-    drafts, nobody = [], []
+    chosen: dict[tuple[str, str], tuple[list[str], str]] = {}   # (profession, category) -> who may receive it (each
+    drafts, nobody = [], []                                        # decided once), or why none may
     for i, step in enumerate(found.steps):
         if (step.profession, step.category) not in chosen:
             chosen[step.profession, step.category] = await _receivers(ctx, pathway, step)
-        receivers = chosen[step.profession, step.category]
+        receivers, why = chosen[step.profession, step.category]
         owner = receivers[0] if len(receivers) == 1 else None
         if not receivers:
-            nobody.append(i)
+            nobody.append((i, why))
         drafts.append(Draft(step.text, step.category, owner, None if owner else step.profession,
                             step.due_at(now), step.recurrence))
     try:
@@ -76,7 +76,8 @@ async def _apply(ctx: Context[TaskPorts]) -> Reply:
         lines.append(f"n° {task.number} · {task.text} · {who} · échéance {shown(task.due_at)}"
                      + (f", {rule}" if rule else "") + (f" · {task.category}" if task.category != "soins" else ""))
     if nobody:
-        missing = ", ".join(f"n° {made[i][0].number} ({_singular(found.steps[i].profession)})" for i in nobody)
+        missing = ", ".join(f"n° {made[i][0].number} ({_singular(found.steps[i].profession)}{why})"
+                            for i, why in nobody)
         lines.append(f"Personne dans l'équipe pour : {missing}. Ces tâches restent demandées à leur profession : "
                      "invitez un de ses membres (!parcours inviter @compte), ou confiez-les (!tache confier <n> "
                      "@compte).")
@@ -89,10 +90,11 @@ async def _twice(ctx: Context[TaskPorts], found: Protocol, at: int, actor: str) 
                        "rien n'a été créé (!taches pour ses tâches).")
 
 
-async def _receivers(ctx: Context[TaskPorts], pathway: Pathway, step: Step) -> list[str]:
+async def _receivers(ctx: Context[TaskPorts], pathway: Pathway, step: Step) -> tuple[list[str], str]:
     """The members of the pathway's room of the step's profession who may be given a task of its category: each
-    decided (`task.assign`, traced), as `!tache … pour <profession>` decides them."""
-    allowed = []
+    decided (`task.assign`, traced), as `!tache … pour <profession>` decides them; when none may, why (« » when
+    there is no one of that profession, else the last refusal's sentence)."""
+    allowed, why = [], ""
     for user_id, state, _rule in await ctx.services.pathways.members(pathway.id):
         if state not in ACTIVE:
             continue
@@ -103,7 +105,9 @@ async def _receivers(ctx: Context[TaskPorts], pathway: Pathway, step: Step) -> l
                                   actor=ctx.sender, data_category=step.category)
         if decided.allowed:
             allowed.append(user_id)
-    return sorted(allowed)
+        else:
+            why = f" : {decided.sentence()}"
+    return sorted(allowed), why
 
 
 def _singular(key: str) -> str:
