@@ -19,6 +19,7 @@ from bot.commands import build_registry
 from bot.documents import DocumentIndexer
 from bot.expiries import ConsentExpiries
 from bot.newcomers import Newcomers
+from bot.protocols import DEFAULT_OFFERS, ProtocolError, load_protocols, type_offers
 from bot.reminders import TaskReminders
 from bot.services import PathwaySettings, Services
 from bot.store import BotStore
@@ -59,6 +60,9 @@ async def _after_ready(bot: Bot, job: Callable[[], Awaitable[object]]) -> None:
 async def serve(config_path: str, ready_file: str | None = None) -> int:
     cfg = load_config(config_path, for_services={"bot"})   # its own secrets only, never the bridge's
     load_knobs(policy_text(cfg.policy_file))   # a bad policy file stops the start-up, naming its line, before logs
+    protocols = load_protocols(cfg.pathways.protocols_folder)   # so does a bad protocol file: its line and field
+    offers = (type_offers(((t.key, t.protocol) for t in cfg.pathways.types), protocols) if cfg.pathways.types
+              else DEFAULT_OFFERS)
     setup_logging(cfg.logging.format, cfg.logging.level, cfg.logging.file)
     tighten_at_start(bot_owned(cfg))
     await prepare_stores([cfg.bot.store_dir], cfg.bot.store_pickle_key, "bot.store_pickle_key")
@@ -71,7 +75,8 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
         server_name=cfg.homeserver.server_name, bot_user_id=cfg.bot.user_id, naming=knobs.room_naming,
         ins_test_mode=cfg.pathways.ins_test_mode, retention_days=knobs.retention_days_after_closure,
         types=tuple((t.key, t.label) for t in cfg.pathways.types) or PATHWAY_TYPES,
-        bridge_user_id=cfg.bridge.user_id if cfg.bridge else None), antivirus_of(cfg))
+        bridge_user_id=cfg.bridge.user_id if cfg.bridge else None, protocols=protocols, offers=offers),
+        antivirus_of(cfg))
     indexer = DocumentIndexer(services)
     newcomers = Newcomers(services)
     store = BotStore(shared.engine, clock)
@@ -119,7 +124,7 @@ async def _nothing() -> None:
 
 def main(argv: list[str] | None = None) -> int:
     return lifecycle.main("python -m bot", "Le bot Liaison.", "fichier de configuration YAML", serve,
-                          (ConfigError, DatabaseTooNew, KnobError, TrustedListError), argv)
+                          (ConfigError, DatabaseTooNew, KnobError, TrustedListError, ProtocolError), argv)
 
 
 if __name__ == "__main__":

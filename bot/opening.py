@@ -23,6 +23,7 @@ from liaison.sharing_facts import SharingStores
 from liaison.stores.pathways import Pathway, PathwayStore, Patient
 from liaison.stores.tasks import TaskStore
 from bot.members import PeoplePorts, Person, names as people_names, naming, person
+from bot.protocols import offer
 from bot.reply import room_link
 from bot.room_specs import power_levels, room_initial_state, space_initial_state, space_link, summary_message
 from liaison.matrix import txn_id
@@ -261,9 +262,10 @@ class Opener:
         t1 = time.perf_counter()
         # The summary does not wait for the space: post it while the space is being made and linked.
         tasks: list[Awaitable[object]] = [link_space(room_id, making_space), record_members()]
+        offered = offer(s.offers, s.protocols, pathway.type)   # offered in the room and in the answer, never applied
         if pathway.summary_event_id is None:
             tasks += [self.post_summary(pathway, patient, label, invited, room_id),
-                      self._tell_who(room_id, pathway, decisions)]
+                      self._tell_who(room_id, pathway, decisions, offered)]
         await asyncio.gather(*tasks)
         t3 = time.perf_counter()
         await store.update(pathway.id, status="open")
@@ -273,7 +275,8 @@ class Opener:
         refused = len(decisions) - len(invited)
         return Reply.plain(f"Parcours {label} ouvert ({pathway.code}) : {room_link(room_id)} — "
                            f"{len(invited)} invitation(s)" + (f", {refused} refusée(s) : raisons dans le salon."
-                                                              if refused else "."))
+                                                              if refused else ".")
+                           + (f"\n{offered} (dans le salon du parcours)." if offered else ""))
 
     async def post_summary(self, pathway: Pathway, patient: Patient, label: str, team: list[str],
                            room_id: str | None = None, *, note: str = "", salt: str = "") -> str:
@@ -302,9 +305,10 @@ class Opener:
         await store.summary_posted(pathway.id, event_id, readers)
         return event_id
 
-    async def _tell_who(self, room_id: str, pathway: Pathway, decisions: dict) -> None:
-        """Who was invited and who was not: people named while the summary and the space are being made."""
-        await self.s.matrix.send(room_id, await _who_message(self.s, decisions), txn_id(pathway.id, "who"))
+    async def _tell_who(self, room_id: str, pathway: Pathway, decisions: dict, offered: str = "") -> None:
+        """Who was invited and who was not: people named while the summary and the space are being made; then the
+        protocol its type offers, if any."""
+        await self.s.matrix.send(room_id, await _who_message(self.s, decisions, offered), txn_id(pathway.id, "who"))
 
     async def post_current_summary(self, pathway: Pathway, *, note: str = "", salt: str = "") -> str:
         """The summary as it stands now, for the pathway's current team."""
@@ -314,8 +318,9 @@ class Opener:
         return await self.post_summary(pathway, patient, label, members, note=note, salt=salt)
 
 
-async def _who_message(services: PeoplePorts, decisions: dict) -> dict:
-    """Who was invited and who was not, with the rule: people by name and profession (pills in HTML)."""
+async def _who_message(services: PeoplePorts, decisions: dict, offered: str = "") -> dict:
+    """Who was invited and who was not, with the rule: people by name and profession (pills in HTML); then `offered`
+    (the protocol the pathway's type offers)."""
     people = {u: await person(services, u) for u in decisions}
     invited: list[str | Person] = [people[u] for u, d in decisions.items() if d.allowed]
     parts: list[str | Person] = ["Invité(e)s : ", *(invited[:1] or ["personne"])]
@@ -324,6 +329,8 @@ async def _who_message(services: PeoplePorts, decisions: dict) -> dict:
     for u, d in decisions.items():
         if not d.allowed:
             parts += ["\nNon invité(e) : ", people[u], f" — {decision_sentence(d)}"]
+    if offered:
+        parts.append(f"\n{offered}")
     return naming(*parts)
 
 

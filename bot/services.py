@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from bot.ports import MatrixRooms
+from bot.protocols import DEFAULT_OFFERS, Catalogue, load_protocols
 from policies.naming import DEFAULT_PARTS
 from policies.pathway import PATHWAY_TYPES
 from policies.sharing import Knobs
@@ -37,6 +38,8 @@ class PathwaySettings:
     retention_days: int = 730
     types: tuple[tuple[str, str], ...] = PATHWAY_TYPES
     bridge_user_id: str | None = None   # the MSSanté bridge's account, invited into every pathway room
+    protocols: Catalogue = field(default_factory=load_protocols)   # read at start (bot/protocols.py)
+    offers: tuple[tuple[str, str], ...] = DEFAULT_OFFERS   # (pathway type, protocol offered at its opening)
 
     def is_bridged(self, user_id: str) -> bool:
         """The bridge or one of its puppets (@mss_…): what they post, the bridge indexed itself."""

@@ -61,6 +61,14 @@ def read_due(typed: str, now: datetime, *, recurrence: bool = True) -> Due | str
     return Due(_ms(when), rule)
 
 
+def read_recurrence(typed: str) -> str | None:
+    """The RRULE of a recurrence written alone (« chaque semaine », « tous les jours »: a protocol's step), or None."""
+    found = _RECURRENCE.fullmatch(fold(typed.strip()))
+    if found is None:
+        return None
+    return RECURRENCES[fold(found.group(1)).rstrip("s") if found.group(1) != "mois" else "mois"]
+
+
 def next_due(rule: str, due_at: int | None, now_ms: int) -> int:
     """The next occurrence of a recurring task after it is done: after its due date and after now."""
     start = datetime.fromtimestamp((due_at or now_ms) / 1000, tz=timezone.utc).astimezone(PARIS).replace(tzinfo=None)

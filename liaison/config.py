@@ -114,6 +114,8 @@ class RosterEntry:
 class PathwayType:
     key: str
     label: str
+    # Le protocole proposé à l'ouverture d'un parcours de ce type (son nom : !protocole liste) ; vide : aucun.
+    protocol: str = ""
 
     def __post_init__(self) -> None:
         if not re.match(r"^[a-z0-9-]{2,40}$", self.key):
@@ -131,6 +133,9 @@ class PathwaysConfig:
     task_reminder_hour: int = 9
     # Types de parcours proposés (vide : la liste par défaut de Liaison).
     types: list[PathwayType] = field(default_factory=list)
+    # Le dossier des protocoles de la structure (fichiers YAML, voir le README) : ils s'ajoutent à ceux livrés avec
+    # Liaison et remplacent celui du même nom. Vide : les protocoles livrés seulement.
+    protocols_folder: str = ""
 
     def __post_init__(self) -> None:
         if len({t.key for t in self.types}) != len(self.types):
@@ -330,6 +335,7 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
     cfg.bot.store_dir = absolute(cfg.bot.store_dir)
     cfg.logging.file = absolute(cfg.logging.file)
     cfg.policy_file = absolute(cfg.policy_file)
+    cfg.pathways.protocols_folder = absolute(cfg.pathways.protocols_folder)
     cfg.documents.clamd_socket = absolute(cfg.documents.clamd_socket)
     if cfg.trace:
         cfg.trace.anchor_file = absolute(cfg.trace.anchor_file)

@@ -47,6 +47,8 @@ LINES = {   # one line per command or sub-command that shows or takes a patient'
     "tache annuler": "!tache annuler 1",
     "tache historique": "!tache historique 1",
     "taches": "!taches",
+    "protocole liste": None,   # shows="none": the structure's protocols, no patient's data
+    "protocole appliquer": "!protocole appliquer insuffisance-cardiaque",
 }
 RULES = {   # what may be traced for a command's answer in each kind of room
     "clinical": {"room.clinical"},

@@ -237,6 +237,8 @@ BAD_ARGUMENTS = [
     ("tache annuler", "!tache annuler un", ["« un » n'est pas un numéro"]),
     ("tache historique", "!tache historique", ["!tache historique : il manque : n."]),
     ("taches", "!taches 1", ["!taches : trop d'arguments."]),
+    ("protocole liste", "!protocole liste tous", ["!protocole liste : trop d'arguments."]),
+    ("protocole appliquer", "!protocole appliquer", ["!protocole appliquer : il manque : nom."]),
 ]
 
 
@@ -305,6 +307,8 @@ REFUSED = [
     ("tache annuler", OUTSIDER, "!tache annuler 1", Audience.STAFF),
     ("tache historique", OUTSIDER, "!tache historique 1", Audience.STAFF),
     ("taches", OUTSIDER, "!taches", Audience.STAFF),
+    ("protocole liste", OUTSIDER, "!protocoles", Audience.STAFF),
+    ("protocole appliquer", OUTSIDER, "!protocole appliquer insuffisance-cardiaque", Audience.STAFF),
 ]
 
 
@@ -438,7 +442,9 @@ async def test_team_remove_takes_a_member_or_a_correspondent_out(world):
 async def test_opening_creates_the_encrypted_room_and_the_space_and_invites_the_team(world):
     reply = await world.say(COORD, f"{OPEN} --equipe medecin,{OUTSIDER}")
     found = re.fullmatch(r"Parcours Insuffisance cardiaque ouvert \((P-[A-Z0-9]+)\) : https://matrix\.to/#/(\S+) — "
-                         r"2 invitation\(s\), 1 refusée\(s\) : raisons dans le salon\.", reply.text)
+                         r"2 invitation\(s\), 1 refusée\(s\) : raisons dans le salon\.\n"
+                         r"Protocole proposé pour ce type de parcours : Insuffisance cardiaque — suivi à domicile — "
+                         r"!protocole appliquer insuffisance-cardiaque \(dans le salon du parcours\)\.", reply.text)
     assert found, reply.text
     code, room_id = found.groups()
     room, space = world.m.room(room_id), world.m.room(world.m.created[1]["room_id"])
@@ -1036,6 +1042,18 @@ async def test_a_task_is_created_taken_postponed_handed_over_done_and_listed(wor
     assert "Faites récemment :\nn° 1 · Renouveler l'ordonnance « Kardégic »…" in listed and "n° 2" not in listed
     history = (await world.say(GP, "!task history 1", room)).text
     assert history.startswith("Tâche n° 1 (faite) : Renouveler") and "confiée à Claire Morel" in history
+
+
+# -- !protocole (the details: tests/test_protocols.py) ----------------------------------------------------------------
+
+@covers("protocole liste")
+@covers("protocole appliquer")
+async def test_a_protocol_is_listed_then_applied_to_the_pathway(world, room):
+    listed = (await world.say(GP, "!protocoles", room)).text
+    assert "insuffisance-cardiaque — Insuffisance cardiaque — suivi à domicile (3 étapes)" in listed, listed
+    applied = (await world.say(GP, "!protocol apply insuffisance-cardiaque", room)).text
+    assert applied.startswith("Protocole « Insuffisance cardiaque — suivi à domicile » appliqué : 3 tâche(s)"), applied
+    assert "n° 3 · Consultation de suivi chez le médecin généraliste" in applied and "Dr Paul Martin" in applied
 
 
 def test_every_command_and_sub_command_has_its_arguments_audience_and_reply_tested():

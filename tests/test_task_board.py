@@ -150,3 +150,16 @@ async def test_a_reaction_on_a_message_that_is_not_a_tasks_notice_does_nothing(p
         Reaction(room, paris.m.new_event_id(), GP, summary, "✅"),          # not a task's notice
         Reaction(room, paris.m.new_event_id(), GP, "$unknown", "✋")]))
     assert paris.moves() == moves
+
+
+async def test_a_protocol_s_tasks_cost_one_board_post_and_a_refused_second_application_none(paris):
+    room = await paris.open(team="medecin,infirmier")
+    await paris.say(GP, "!protocole appliquer insuffisance-cardiaque", room)
+    [board] = new_posts(paris, room)
+    assert all(f"n° {n} · " in board.body for n in (1, 2, 3)) and not edits(paris, room), board.body
+    moves = paris.moves()
+    await paris.say(COORD, "!protocole appliquer insuffisance-cardiaque", room)   # already applied
+    assert paris.moves() == moves
+    await paris.say(GP, "!protocole appliquer diabete-type-2", room)
+    [edit] = edits(paris, room)
+    assert "n° 8 · " in edit.content["m.new_content"]["body"]

@@ -191,6 +191,7 @@ async def _history(ctx: Context[TaskPorts]) -> Reply:
         to = f" à {(await person(ctx.services, e.owner)).text()}" if e.owner and e.what in ("confiee", "creee") else ""
         due = f", échéance {shown(e.due_at)}" if e.due_at and e.what in ("creee", "reportee", "faite") else ""
         note = f" : {e.detail}" if e.detail and e.what == "faite" else ""
+        note = f" ({e.detail})" if e.detail and e.what == "creee" else note   # « protocole insuffisance-cardiaque »
         lines.append(f"{shown(e.at)} — {_DONE_AS.get(e.what, e.what)}{to}{due}{note}, par {by}")
     return Reply.plain("\n".join(lines))
 

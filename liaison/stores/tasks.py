@@ -9,6 +9,7 @@ not, nothing is written and the caller is told (None).
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -61,6 +62,40 @@ class TaskEvent:
     detail: str | None         # the comment of « faite »
 
 
+@dataclass(frozen=True)
+class Draft:
+    """A task to create (`TaskStore.create_many`): for one account, or requested of one profession."""
+    text: str
+    category: str = "soins"
+    owner: str | None = None
+    profession: str | None = None
+    due_at: int | None = None
+    recurrence: str | None = None
+
+    def check(self) -> None:
+        if not self.text.strip() or len(self.text) > MAX_TEXT:
+            raise ValueError(f"a task's text is 1 to {MAX_TEXT} characters")
+        if self.category not in CATEGORIES:
+            raise ValueError(f"category is one of {CATEGORIES}")
+        if (self.owner is None) == (self.profession is None):
+            raise ValueError("a task is for one account or requested of one profession")
+
+
+@dataclass(frozen=True)
+class Applied:
+    """A protocol applied to a pathway: when, by whom, how many tasks."""
+    protocol: str
+    at: int
+    actor: str
+    tasks: int
+
+
+class AlreadyApplied(Exception):
+    def __init__(self, applied: Applied) -> None:
+        super().__init__(f"protocol {applied.protocol} already applied")
+        self.applied = applied
+
+
 def _task(r: Any) -> Task:
     return Task(r.id, r.pathway_id, r.number, r.text, r.category, r.owner, r.profession, r.due_at, r.recurrence,
                 r.state, r.created_by, r.created_at, r.updated_at)
@@ -72,7 +107,8 @@ COORDINATION = "coordinateur"   # the profession a task handed back is requested
 
 
 class TaskStore(Store):
-    RETENTION = Retention(forget=(Forget("task_notice"), Forget("task_board"), Forget("task_event"), Forget("task")),
+    RETENTION = Retention(forget=(Forget("task_notice"), Forget("task_board"), Forget("task_event"), Forget("task"),
+                                  Forget("protocol_applied")),
                           no_patient_data={"task_overdue_day": "the Paris days the overdue list was posted, and how "
                                                                "many tasks it listed"})
 
@@ -80,31 +116,56 @@ class TaskStore(Store):
                      owner: str | None = None, profession: str | None = None, due_at: int | None = None,
                      recurrence: str | None = None) -> tuple[Task, int]:
         """The new task with the pathway's next number, and its trace entry's number."""
-        if not text_.strip() or len(text_) > MAX_TEXT:
-            raise ValueError(f"a task's text is 1 to {MAX_TEXT} characters")
-        if category not in CATEGORIES:
-            raise ValueError(f"category is one of {CATEGORIES}")
-        if (owner is None) == (profession is None):
-            raise ValueError("a task is for one account or requested of one profession")
+        (made,) = await self.create_many(pathway_id, [Draft(text_, category, owner, profession, due_at, recurrence)],
+                                         actor=actor)
+        return made
+
+    async def create_many(self, pathway_id: str, drafts: Sequence[Draft], *, actor: str,
+                          protocol: str | None = None) -> list[tuple[Task, int]]:
+        """The new tasks, numbered in order from the pathway's next number, each with its trace entry's number: all
+        in one transaction, or none. With `protocol`, the application is recorded with them; a protocol already
+        applied to the pathway raises AlreadyApplied (nothing written)."""
+        for draft in drafts:
+            draft.check()
         for _attempt in range(20):   # two writers may read the same maximum: UNIQUE (pathway_id, number) decides
             try:
                 async with self.engine.begin() as conn:
-                    at, tid = self.clock.now_ms(), uuid.uuid4().hex
-                    number: int = (await conn.execute(text(
+                    at = self.clock.now_ms()
+                    if protocol is not None:
+                        await conn.execute(text(
+                            "INSERT INTO protocol_applied (pathway_id, protocol, applied_at, applied_by, tasks) "
+                            "VALUES (:p, :name, :at, :by, :n)"),
+                            {"p": pathway_id, "name": protocol, "at": at, "by": actor, "n": len(drafts)})
+                    first: int = (await conn.execute(text(
                         "SELECT COALESCE(MAX(number), 0) + 1 FROM task WHERE pathway_id = :p"),
                         {"p": pathway_id})).scalar_one()
-                    await conn.execute(text(
-                        "INSERT INTO task (id, pathway_id, number, text, category, owner, profession, due_at, "
-                        "recurrence, state, created_by, created_at, updated_at) VALUES (:id, :p, :n, :t, :c, :o, "
-                        ":pr, :d, :r, 'a_faire', :by, :at, :at)"),
-                        {"id": tid, "p": pathway_id, "n": number, "t": text_, "c": category, "o": owner,
-                         "pr": profession, "d": due_at, "r": recurrence, "by": actor, "at": at})
-                    task = await self._get(conn, tid)
-                    ref = await self._event(conn, task, actor, "creee", at, due_at=due_at, owner=owner)
-                    return task, ref
+                    made = []
+                    for number, d in enumerate(drafts, first):
+                        tid = uuid.uuid4().hex
+                        await conn.execute(text(
+                            "INSERT INTO task (id, pathway_id, number, text, category, owner, profession, due_at, "
+                            "recurrence, state, created_by, created_at, updated_at) VALUES (:id, :p, :n, :t, :c, :o, "
+                            ":pr, :d, :r, 'a_faire', :by, :at, :at)"),
+                            {"id": tid, "p": pathway_id, "n": number, "t": d.text, "c": d.category, "o": d.owner,
+                             "pr": d.profession, "d": d.due_at, "r": d.recurrence, "by": actor, "at": at})
+                        task = await self._get(conn, tid)
+                        ref = await self._event(conn, task, actor, "creee", at, due_at=d.due_at, owner=d.owner,
+                                                detail=f"protocole {protocol}" if protocol else None)
+                        made.append((task, ref))
+                    return made
             except IntegrityError:
+                if protocol is not None and (applied := await self.applied(pathway_id, protocol)) is not None:
+                    raise AlreadyApplied(applied) from None
                 continue
         raise RuntimeError("task: no free number after 20 attempts")
+
+    async def applied(self, pathway_id: str, protocol: str) -> Applied | None:
+        """When `protocol` was applied to the pathway, or None."""
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text(
+                "SELECT protocol, applied_at, applied_by, tasks FROM protocol_applied WHERE pathway_id = :p "
+                "AND protocol = :name"), {"p": pathway_id, "name": protocol})).first()
+        return Applied(row.protocol, row.applied_at, row.applied_by, row.tasks) if row else None
 
     async def by_number(self, pathway_id: str, number: int) -> Task | None:
         async with self.engine.connect() as conn:
