@@ -184,3 +184,24 @@ async def test_my_tasks_list_the_nearest_forty_and_say_how_many_are_further(pari
     assert mine[0] == "Vos tâches : les 40 plus proches (et 5 autre(s) plus loin : !taches dans le salon de chaque " \
                       "parcours) :", mine[0]
     assert len(mine) == 41 and mine[1].startswith(f"{pathway.code} n° 1 · échéance 01/02/2027 09:00")
+
+
+async def test_a_task_is_changed_by_its_owner_its_author_the_coordination_or_its_profession_until_taken(paris):
+    paris.m.add_account(NURSE2, "Luc Petit")
+    await paris.say(COORD, f"!equipe ajouter {NURSE2} infirmier")
+    room = await paris.open(team="medecin,infirmier")
+    for nurse in (NURSE, NURSE2):
+        paris.m.accept(room, nurse)
+    await paris.say(GP, f"!tache Bilan pour {NURSE}", room)
+    before = await paris.traced()
+    for line in ("!tache faite 1", "!tache annuler 1", "!tache reporter 1 demain", f"!tache confier 1 {NURSE2}"):
+        refused = await paris.say(NURSE2, line, room)
+        assert refused.text.startswith("La tâche n° 1 est à Sophie Bernard (Infirmière) : seuls son responsable, qui "
+                                       "l'a créée (Dr Paul Martin (Médecin)) et la coordination peuvent la "), refused.text
+        assert refused.text.endswith("Rien n'a changé.")
+    assert await paris.traced() == before
+    assert "reportée" in (await paris.say(GP, "!tache reporter 1 demain", room)).text        # its author
+    assert "confiée à Luc Petit" in (await paris.say(COORD, f"!tache confier 1 {NURSE2}", room)).text   # coordination
+    assert "faite" in (await paris.say(NURSE2, "!tache faite 1", room)).text                 # its owner now
+    await paris.say(GP, "!tache Pansement pour infirmière", room)
+    assert "Tâche n° 2 faite" in (await paris.say(NURSE, "!tache faite 2", room)).text       # asked of her profession

@@ -115,7 +115,7 @@ async def _take(ctx: Context[TaskPorts]) -> Reply:
                  Arg("commentaire", "ce qui a été fait, tel que vous l'écrivez", required=False, rest=True)],
            help="Marque une tâche comme faite ; une tâche récurrente revient à sa prochaine échéance.")
 async def _done(ctx: Context[TaskPorts]) -> Reply:
-    task = await _open_task(ctx)
+    task = await _open_task(ctx, "marquer faite")
     if isinstance(task, Reply):
         return task
     now = ctx.services.clock.now_ms()
@@ -133,7 +133,7 @@ async def _done(ctx: Context[TaskPorts]) -> Reply:
                  Arg("echeance", "la nouvelle échéance : demain, dans 3 jours, lundi 14h, le 12/01", rest=True)],
            help="Reporte une tâche à une nouvelle échéance (gardée dans son historique).")
 async def _postpone(ctx: Context[TaskPorts]) -> Reply:
-    task = await _open_task(ctx)
+    task = await _open_task(ctx, "reporter")
     if isinstance(task, Reply):
         return task
     due = read_due(ctx.args["echeance"], ctx.services.clock.now(), recurrence=False)
@@ -152,7 +152,7 @@ async def _postpone(ctx: Context[TaskPorts]) -> Reply:
            args=[Arg("n", "le numéro de la tâche", parse=count), Arg("compte", "@nom:serveur", parse=matrix_id)],
            help="Confie une tâche à un autre membre de l'équipe de soins du patient.")
 async def _assign(ctx: Context[TaskPorts]) -> Reply:
-    task = await _open_task(ctx)
+    task = await _open_task(ctx, "confier")
     if isinstance(task, Reply):
         return task
     owner = ctx.args["compte"]
@@ -169,7 +169,7 @@ async def _assign(ctx: Context[TaskPorts]) -> Reply:
 @tache.sub("annuler", en="cancel", args=[Arg("n", "le numéro de la tâche", parse=count)],
            help="Annule une tâche (elle reste dans l'historique du parcours).")
 async def _cancel(ctx: Context[TaskPorts]) -> Reply:
-    task = await _open_task(ctx)
+    task = await _open_task(ctx, "annuler")
     if isinstance(task, Reply):
         return task
     changed = await ctx.services.tasks.cancel(task, ctx.sender)
@@ -308,15 +308,27 @@ async def _told(ctx: Context[TaskPorts], task: Task, text: str) -> Reply:
     return Reply.plain(text).then(lambda event_id: tasks.noticed(task, event_id))
 
 
-async def _open_task(ctx: Context[TaskPorts]) -> Task | Reply:
-    """The task numbered in this pathway, still open; or the French answer that nothing changes."""
+async def _open_task(ctx: Context[TaskPorts], doing: str | None = None) -> Task | Reply:
+    """The task numbered in this pathway, still open, that the sender may change (`doing`: what they would do, said
+    in the refusal); or the French answer that nothing changes. A task is changed by its owner, by whoever made it
+    and by the coordination; a request no one has taken yet, also by a member of the profession it is asked of."""
     number = ctx.args["n"]
     task = await ctx.services.tasks.by_number(ctx.room_pathway.id, number)
     if task is None:
         return Reply.plain(f"Aucune tâche n° {number} dans ce parcours (!taches pour la liste) : rien n'a changé.")
     if not task.open:
         return Reply.plain(f"La tâche n° {number} est {STATES[task.state]} : rien n'a changé.")
-    return task
+    if doing is None or ctx.is_coordinator or ctx.sender in (task.owner, task.created_by):
+        return task
+    if task.owner is None:
+        member = await ctx.services.roster.get(ctx.sender)
+        if member is not None and member.profession.key == task.profession:
+            return task
+    whose = ((await person(ctx.services, task.owner)).text() if task.owner
+             else f"demandée aux {plural(task.profession or '')}")
+    maker = (await person(ctx.services, task.created_by)).text()
+    return Reply.plain(f"La tâche n° {number} est {'à ' if task.owner else ''}{whose} : seuls son responsable, qui "
+                       f"l'a créée ({maker}) et la coordination peuvent la {doing}. Rien n'a changé.")
 
 
 async def _gone(ctx: Context[TaskPorts], task: Task) -> Reply:
