@@ -62,6 +62,8 @@ class MembershipWatch:
         if m.membership != "invite" or m.sender == bot:
             if m.membership != "invite" and (not circle or await self._circle_only(pathway, m.user_id)):
                 # one state per room: leaving the circle room says nothing of one's place in the clinical room
+                if circle and m.membership == "join":
+                    return   # still « circle »: what its role shares there is read from that state (bot/rooms.py)
                 await self.s.pathways.set_member(pathway.id, m.user_id, _STATES[m.membership], "membership")
             return
         joins = await self._joins_team(pathway, m)

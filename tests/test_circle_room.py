@@ -66,3 +66,43 @@ async def test_leaving_the_circle_room_does_not_shield_from_an_objection(team):
     removed = await coord.wait_for(lambda r, e: r == room and isinstance(e, RoomMemberEvent)
                                    and e.state_key == gp.user_id and e.membership == "leave", 30)
     assert removed.sender == bot.user_id, "removed from the clinical room, though they had left the circle room"
+
+
+def _boards(client, room: str) -> tuple[list, list]:
+    """The bot's task boards in `room` as `client` read them: the posts, and the in-place edits (m.replace)."""
+    posts, edits = [], []
+    for r, e in client.events:
+        body = getattr(e, "body", "") or ""
+        relates = (getattr(e, "source", {}).get("content") or {}).get("m.relates_to") or {}
+        if r != room or "Tableau des tâches" not in body:
+            continue
+        (edits if relates.get("rel_type") == "m.replace" else posts).append(e)
+    return posts, edits
+
+
+async def test_tasks_across_the_rooms_the_board_one_edit_per_change_an_objection_and_the_closing(team):
+    """The circle room lists only its social task; each change edits the one board (counted as the coordinator's
+    client reads them); an objection hands the GP's open task back to the coordination; closing cancels the rest."""
+    people, bot, room, circle = await _circle(team)
+    coord, gp, social = people["coordination"], people["medecin"], people["social"]
+    blood, _ = await coord.ask(room, f"!tache Bilan sanguin (NFS, iono) pour {gp.user_id} échéance demain")
+    assert "Tâche n° 1 créée, Dr Paul Martin" in blood.body, blood.body
+    aid, _ = await coord.ask(room, f"!tache Dossier d'aide à domicile pour {social.user_id} catégorie social")
+    assert "Tâche n° 2 créée, Nadia Haddad" in aid.body, aid.body
+    listed, _ = await social.ask(circle, "!taches")
+    assert "n° 2 · Dossier d'aide à domicile" in listed.body and "Bilan sanguin" not in listed.body, listed.body
+    await coord.wait_for(lambda r, e: r == room and len(_boards(coord, room)[1]) == 1, 30)
+
+    objected, _ = await coord.ask(room, f"!opposition {gp.user_id}")
+    assert "pour Dr Paul Martin (Médecin)" in objected.body, objected.body
+    handed = await coord.wait_for(lambda r, e: r == room and "rendues à la coordination" in getattr(e, "body", ""), 30)
+    assert "n° 1" in handed.body, handed.body
+    await coord.wait_for(lambda r, e: r == room and len(_boards(coord, room)[1]) == 2, 30)
+    last = _boards(coord, room)[1][-1]
+    assert last.body.startswith("* Tableau des tâches")   # nio reads an edit's fallback: the new text after « * »
+    assert "n° 1 · Bilan sanguin (NFS, iono) · demandée aux coordinat" in last.body, last.body
+
+    closed, _ = await coord.ask(room, "!parcours clore fin de prise en charge")
+    assert "Tâches ouvertes annulées avec lui : n° 1, 2" in closed.body, closed.body
+    posts, edits = _boards(coord, room)
+    assert len(posts) == 1 and len(edits) == 2, "one board, one edit per change, nothing else"

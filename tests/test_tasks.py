@@ -154,6 +154,10 @@ async def test_the_circle_room_sees_only_the_tasks_of_the_categories_it_shares(p
     await paris.say(GP, "!tache Dossier APA à compléter échéance demain catégorie social", room)
     shown = await paris.say(SOCIAL, "!taches", circle)
     assert "n° 2 · Dossier APA à compléter" in shown.text and "furosémide" not in shown.text, shown.text
+    for_her = await paris.say(GP, f"!tache Demande d'aide à domicile pour {SOCIAL} catégorie social", room)
+    assert "Tâche n° 3 créée, Nadia Haddad" in for_her.text, "a social task goes to the circle room's social worker"
+    care = await paris.say(GP, f"!tache Surveiller la tension pour {SOCIAL}", room)
+    assert care.text.startswith("Tâche non créée") and "n° 4" not in care.text, "never a care task"
 
 
 async def test_a_task_s_history_says_who_did_what_and_when(paris):

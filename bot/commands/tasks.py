@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from bot.arguments import count, matrix_id
+from bot.circle import CIRCLE_STATE
 from bot.members import PeoplePorts, person
 from bot.registry import Arg, Audience, Context, Reply, command, group
 from bot.reply import room_link
@@ -349,7 +350,7 @@ async def _refused(ctx: Context[TaskPorts], pathway: Pathway, owner: str, catego
                               data_category=category)
     if not decided.allowed:
         return f"{decided.sentence()}."
-    if owner not in _active(await ctx.services.pathways.members(pathway.id)):
+    if owner not in _active(await ctx.services.pathways.members(pathway.id), category):
         who = (await person(ctx.services, owner)).text()
         return f"{who} n'est pas membre du salon de ce parcours : invitez-le d'abord (!parcours inviter {owner})."
     return None
@@ -359,7 +360,7 @@ async def _profession_members(ctx: Context[TaskPorts], pathway: Pathway, profess
                               category: str) -> list[str] | str:
     """The members of `profession` in the pathway a request may go to (each decided), or why none."""
     found = []
-    for user_id in _active(await ctx.services.pathways.members(pathway.id)):
+    for user_id in _active(await ctx.services.pathways.members(pathway.id), category):
         member = await ctx.services.roster.get(user_id)
         if member is not None and member.profession.key == profession:
             found.append(user_id)
@@ -378,8 +379,11 @@ async def _profession_members(ctx: Context[TaskPorts], pathway: Pathway, profess
     return allowed
 
 
-def _active(members: Iterable[tuple[str, str, str]]) -> list[str]:
-    return [user_id for user_id, state, _rule in members if state in ACTIVE]
+def _active(members: Iterable[tuple[str, str, str]], category: str = "soins") -> list[str]:
+    """Who of the pathway's members may hold a task of `category`: the clinical room's; for a social or administrative
+    task, also those of the circle room (what their role may know is the decision's, `task.assign`)."""
+    states = ACTIVE if category == "soins" else (*ACTIVE, CIRCLE_STATE)
+    return [user_id for user_id, state, _rule in members if state in states]
 
 
 async def _line(ctx: Context[TaskPorts], t: Task) -> str:
