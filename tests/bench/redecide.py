@@ -20,6 +20,9 @@ import time
 from pathlib import Path
 
 from nio import JoinedRoomsResponse, RoomKickResponse
+from sqlalchemy import text
+
+from liaison.db import open_database
 
 from liaison.stack.synapse import Synapse
 from tests.bench.demo_peers import PASSWORD
@@ -58,6 +61,27 @@ async def _until_none(client: Clinician, rooms: set[str], start: float, timeout:
     return time.perf_counter() - start
 
 
+async def _bot_saw_joins(database_url: str, who: list[str], expected: int, timeout: float = 120) -> None:
+    """Until the bot has recorded every nurse's join (its membership watcher), read in its database: the removal is
+    then timed on the rooms as the bot knows them, not on joins still on their way."""
+    engine = await open_database(database_url)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            async with engine.connect() as conn:
+                seen = (await conn.execute(text(
+                    "SELECT COUNT(*) FROM pathway_member WHERE state = 'joined' AND user_id IN ("
+                    + ", ".join(f":u{i}" for i in range(len(who))) + ")"),
+                    {f"u{i}": u for i, u in enumerate(who)})).scalar_one()
+            if seen >= expected:
+                return
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"the bot recorded {seen} of {expected} nurses' joins after {timeout} s")
+            await asyncio.sleep(POLL_S)
+    finally:
+        await engine.dispose()
+
+
 async def bench_redecide(synapse: Synapse, work: Path, rooms: int) -> dict:
     coord = _Coordinator("coordination-r")
     nurses = [Clinician(local) for local, _ in NURSES]
@@ -94,7 +118,7 @@ async def bench_redecide(synapse: Synapse, work: Path, rooms: int) -> dict:
                 raise RuntimeError(f"{who.name} joined {await _joined(who, made)} of {rooms} rooms")
         setup_s = time.perf_counter() - setup
 
-        await asyncio.sleep(2)   # the bot has seen every join
+        await _bot_saw_joins(bot.database_url, nurse_ids, len(nurse_ids) * rooms)
         start = time.perf_counter()
         event_id = await coord.send(desk, f"!equipe retirer {nurse_ids[0]}")
         removed_s = await _until_none(nurses[0], made, start, 120)
@@ -104,7 +128,7 @@ async def bench_redecide(synapse: Synapse, work: Path, rooms: int) -> dict:
         if f"Retiré(e) des salons de {rooms} parcours" not in body:
             raise RuntimeError(f"unexpected answer: {body!r}")
 
-        await asyncio.sleep(2)
+        await asyncio.sleep(2)   # pacing between two measurements (Synapse's queues drained), not a wait for a result
         start = time.perf_counter()
         kicks = await _all(opened, lambda room: coord.client.room_kick(room, nurse_ids[1], "plancher"))
         if not all(isinstance(k, RoomKickResponse) for k in kicks):
