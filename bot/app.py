@@ -14,7 +14,8 @@ import structlog
 from sqlalchemy.exc import SQLAlchemyError
 
 from bot.ports import MatrixPort
-from bot.registry import Context, Invocation, Problem, Registry, Reply
+from bot.parsing import Invocation, Problem, Registry
+from bot.registry import Context, Reply
 from bot.preconditions import where
 from bot.reactions import as_commands
 from bot.rooms import show_in

@@ -6,7 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from bot.registry import Arg, Registry, place
+from bot.parsing import Registry
+from bot.registry import Arg, place
 
 BEGIN = "<!-- commandes : début (généré par `python -m bot.reference`, ne pas modifier à la main) -->"
 END = "<!-- commandes : fin -->"

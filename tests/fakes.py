@@ -19,7 +19,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.app import Bot, BotSettings
-from bot.registry import Registry, Reply
+from bot.parsing import Registry
+from bot.registry import Reply
 from bot.services import PathwaySettings, Services
 from bot.store import BotStore
 from liaison.bootstrap import shared_on

@@ -6,8 +6,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bot.commands import help as help_commands
-from bot.registry import (Arg, ArgError, Audience, Context, Field, Invocation, Problem, Registry, Reply, Words, command,
-                          fold, group)
+from bot.parsing import Invocation, Problem, Registry
+from bot.registry import Arg, ArgError, Audience, Context, Field, Reply, Words, command, fold, group
 from tests.fakes import close_services, make_services
 
 

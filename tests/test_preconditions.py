@@ -7,7 +7,8 @@ from datetime import date
 import pytest
 
 from bot.app import Bot, BotSettings
-from bot.registry import CLOSED, ROOMS, Context, Registry, Reply, command, group
+from bot.parsing import Registry
+from bot.registry import CLOSED, ROOMS, Context, Reply, command, group
 from bot.rooms import CIRCLE_NO_CHANGE
 from bot.store import BotStore
 from liaison.stores.mail import QUARANTINE_ROOM

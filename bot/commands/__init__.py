@@ -9,7 +9,7 @@ family is one file in this folder and one name below (docs/ARCHITECTURE.md).
 from __future__ import annotations
 
 from bot.commands import consents, documents, help, mss, pathways, protocols, tasks, team, trace
-from bot.registry import Registry
+from bot.parsing import Registry
 
 FAMILIES = (help, team, pathways, tasks, protocols, trace, consents, mss, documents)
 
