@@ -6,6 +6,7 @@ professional who asked as author. Nothing of the document is logged.
 """
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import re
 from dataclasses import dataclass
@@ -105,9 +106,11 @@ async def pack(d: PackPorts, r: Request, pathway: Pathway) -> Packed:
     s = d.settings
     author = author_of(await d.roster.get(r.sender), r.sender, s.structure or s.display_name)
     try:
-        archive = write_xdm([out], patient_ins=patient.ins, patient_oid=patient.ins_oid, author=author,
-                            source_id=s.source_oid, title=f"Parcours {pathway.code} : {doctype.label}",
-                            now=d.clock.now())
+        # Deflating up to the document limit (10 MiB and more) and checking the metadata: off the event loop, which
+        # keeps relaying mail meanwhile.
+        archive = await asyncio.to_thread(write_xdm, [out], patient_ins=patient.ins, patient_oid=patient.ins_oid,
+                                          author=author, source_id=s.source_oid,
+                                          title=f"Parcours {pathway.code} : {doctype.label}", now=d.clock.now())
         headers = mss_headers([out])
     except ValueError as err:   # XdmError included: its message is already a French sentence
         raise Unsendable("document.xdm_invalid", str(err).rstrip(".")) from None
