@@ -22,7 +22,12 @@ PARIS = ZoneInfo("Europe/Paris")
 RECURRENCES = {"jour": "FREQ=DAILY", "semaine": "FREQ=WEEKLY", "mois": "FREQ=MONTHLY"}
 _RECURRENCE = re.compile(r"(?:chaque|tous les|toutes les)\s+(jours?|semaines?|mois)\b", re.I)
 _HOUR = re.compile(r"\b(\d{1,2})\s*h\s*(\d{2})?\b", re.I)
-_HAS_HOUR = re.compile(r"\d{1,2}\s*h\b|\d{1,2}\s*h\s*\d{2}|\d{1,2}:\d{2}|\bmidi\b|\bminuit\b|\bheures?\b", re.I)
+_HAS_HOUR = re.compile(r"\d{1,2}\s*h\b|\d{1,2}\s*h\s*\d{2}|\d{1,2}:\d{2}|\bmidi\b|\bminuit\b|\bheures?\b|\bminutes?\b",
+                       re.I)
+# Moments of the day said in words, as a clinician says them: the hour a team would understand.
+_MOMENTS = tuple((re.compile(rf"\b{said}\b", re.I), hour) for said, hour in (
+    ("ce soir", "aujourd'hui 19:00"), ("ce matin", "aujourd'hui 9:00"), ("cet? apres-?midi", "aujourd'hui 14:00"),
+    ("matin", "9:00"), ("apres-?midi", "14:00"), ("soir", "19:00")))
 EXAMPLES = ("demain", "dans 3 jours", "lundi 14h", "le 12/01")
 
 
@@ -46,6 +51,8 @@ def read_due(typed: str, now: datetime, *, recurrence: bool = True) -> Due | str
             return "précisez l'échéance"
         return Due(_ms(datetime.combine(now.astimezone(PARIS).date(), time(23, 59), PARIS)), rule)
     local_now = now.astimezone(PARIS)
+    for moment, said in _MOMENTS:
+        words = moment.sub(said, fold(words) if moment.search(fold(words)) else words)
     read = dateparser.parse(_HOUR.sub(lambda m: f"{m.group(1)}:{m.group(2) or '00'}", words), languages=["fr"],
                             settings={"PREFER_DATES_FROM": "future", "RELATIVE_BASE": local_now.replace(tzinfo=None),
                                       "TIMEZONE": "Europe/Paris", "RETURN_AS_TIMEZONE_AWARE": True,

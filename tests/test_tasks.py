@@ -23,6 +23,8 @@ def at(*args: int) -> datetime:
 @pytest.mark.parametrize("typed, expected", [
     ("demain", "09/01/2027"), ("dans 3 jours", "11/01/2027"), ("lundi", "11/01/2027"),
     ("le 12/01", "12/01/2027"), ("12 janvier 14h", "12/01/2027 14:00"), ("lundi 9h30", "11/01/2027 09:30"),
+    ("dans 5 minutes", "08/01/2027 10:05"), ("dans 2 heures", "08/01/2027 12:00"), ("ce soir", "08/01/2027 19:00"),
+    ("demain matin", "09/01/2027 09:00"), ("Lundi Après-midi", "11/01/2027 14:00"), ("12 février soir", "12/02/2027 19:00"),
 ])
 def test_a_due_date_is_read_in_plain_french_in_paris(typed, expected):
     due = read_due(typed, at(2027, 1, 8, 10, 0))   # a Friday
