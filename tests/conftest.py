@@ -17,6 +17,17 @@ from tests.support.clinician import Clinician
 from tests.support.clamd import running_clamd
 from tests.support.mailgw import running_gateway
 
+
+@pytest.fixture(autouse=True)
+def _umask_restored():
+    """A test that runs a service's `main()` in-process sets its umask 077 (liaison/lifecycle.py) for the whole
+    session: the tests after it would then see other modes than they set up. Each test gets the umask it started
+    with back."""
+    before = os.umask(0o022)
+    os.umask(before)
+    yield
+    os.umask(before)
+
 _names = itertools.count(1)
 
 
