@@ -111,6 +111,7 @@ class TaskBoard:
 
     async def _render(self, pathway: Pathway, tasks: list[Task]) -> tuple[str, str]:
         now = self.s.clock.now_ms()
+        last_done = await self.s.tasks.last_done(pathway.id)
         late = sorted((t for t in tasks if t.overdue(now)), key=by_due)
         pending = sorted((t for t in tasks if t.open and not t.overdue(now)), key=by_due)
         done = sorted((t for t in tasks if t.state == "faite"), key=lambda t: -t.updated_at)[:DONE_SHOWN]
@@ -127,6 +128,9 @@ class TaskBoard:
             for t in listed:
                 who = await self._who(t)
                 state = STATES[t.state] + (" ⚠️ en retard" if t.overdue(now) else "")
+                if t.recurrence and t.open and t.id in last_done:   # the last occurrence done, by whom
+                    done_by = (await person(self.s, last_done[t.id].actor)).name
+                    state += f" (dernière faite le {shown(last_done[t.id].at)} par {done_by})"
                 lines.append(f"n° {t.number} · {first_line(t.text)} · {who} · {due_text(t)} · {state}")
                 rows.append(f"<tr><td>{t.number}</td><td>{escape(first_line(t.text))}</td><td>{escape(who)}</td>"
                             f"<td>{escape(due_text(t).removeprefix('échéance '))}</td><td>{escape(state)}</td></tr>")

@@ -163,3 +163,13 @@ async def test_a_protocol_s_tasks_cost_one_board_post_and_a_refused_second_appli
     await paris.say(GP, "!protocole appliquer diabete-type-2", room)
     [edit] = edits(paris, room)
     assert "n° 8 · " in edit.content["m.new_content"]["body"]
+
+
+async def test_a_recurring_task_done_shows_when_and_by_whom_its_last_occurrence_was_done(paris):
+    room = await paris.open(team="medecin,infirmier")
+    paris.m.accept(room, NURSE)
+    await paris.say(GP, f"!tache Pesée pour {NURSE} échéance lundi chaque semaine", room)
+    await paris.say(NURSE, "!tache faite 1 72,4 kg", room)
+    body = edits(paris, room)[-1].content["m.new_content"]["body"]
+    assert "n° 1 · Pesée · Sophie Bernard (Infirmière) · échéance 18/01/2027, chaque semaine · à faire (dernière " \
+           "faite le 08/01/2027 10:00 par Sophie Bernard)" in body, body

@@ -245,6 +245,15 @@ class TaskStore(Store):
             return (await conn.execute(text("SELECT COUNT(*) FROM task_event WHERE pathway_id = :p"),
                                        {"p": pathway_id})).scalar_one()
 
+    async def last_done(self, pathway_id: str) -> dict[str, TaskEvent]:
+        """The last « faite » of each of the pathway's tasks that has one (a recurring task, open again, was done)."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT task_id, at, actor, what, due_at, owner, detail FROM task_event e WHERE pathway_id = :p "
+                "AND what = 'faite' AND seq = (SELECT MAX(seq) FROM task_event l WHERE l.task_id = e.task_id "
+                "AND l.what = 'faite')"), {"p": pathway_id})).all()
+        return {r.task_id: TaskEvent(r.at, r.actor, r.what, r.due_at, r.owner, r.detail) for r in rows}
+
     async def board(self, pathway_id: str) -> tuple[str, int] | None:
         """The board's event and the version it shows."""
         async with self.engine.connect() as conn:
