@@ -16,10 +16,10 @@ from bot.store import BotStore
 from liaison.clock import MovableClock
 from liaison.matrix import Reaction, SyncBatch, TextMessage
 from tests.fakes import BOT, COORD, GP, NURSE
+from tests.test_tasks import NURSE2, two_nurses
 from tests.test_subcommands import REGISTRY, World, worlds  # noqa: F401 (the worlds fixture)
 
 PARIS = ZoneInfo("Europe/Paris")
-NURSE2 = "@infirmier2:hs"
 
 
 @pytest.fixture
@@ -116,11 +116,7 @@ async def _through_the_loop(world: World, batch: SyncBatch) -> Bot:
 
 
 async def test_a_raised_hand_on_a_request_takes_it_and_a_tick_marks_it_done(paris):
-    paris.m.add_account(NURSE2, "Luc Petit")
-    await paris.say(COORD, f"!equipe ajouter {NURSE2} infirmier")
-    room = await paris.open(team="medecin,infirmier")
-    for nurse in (NURSE, NURSE2):
-        paris.m.accept(room, nurse)
+    room = await two_nurses(paris)
     asked = TextMessage(room, paris.m.post(room, GP, "x"), GP, "!tache Pansement du talon pour infirmière", True)
     await _through_the_loop(paris, SyncBatch(next_batch="s1", messages=[asked]))
     notice = paris.m.sent[-1]

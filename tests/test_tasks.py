@@ -48,6 +48,16 @@ def test_a_recurrence_and_what_cannot_be_read():
     assert "déjà passée" in read_due("le 01/01/2027", at(2027, 1, 8, 10, 0))
 
 
+async def two_nurses(world: World) -> str:
+    """A pathway whose room the GP and two nurses (Sophie Bernard, Luc Petit) have joined."""
+    world.m.add_account(NURSE2, "Luc Petit")
+    await world.say(COORD, f"!equipe ajouter {NURSE2} infirmier")
+    room = await world.open(team="medecin,infirmier")
+    for nurse in (NURSE, NURSE2):
+        world.m.accept(room, nurse)
+    return room
+
+
 @pytest.fixture
 async def paris(worlds) -> World:
     return await worlds(clock=MovableClock(at(2027, 1, 8, 10, 0)))
@@ -81,11 +91,7 @@ async def test_refusals_say_why_and_change_nothing(paris):
 
 
 async def test_a_request_to_nurses_is_taken_by_the_second_and_the_first_sees_it_taken(paris):
-    paris.m.add_account(NURSE2, "Luc Petit")
-    await paris.say(COORD, f"!equipe ajouter {NURSE2} infirmier")
-    room = await paris.open(team="medecin,infirmier")
-    for nurse in (NURSE, NURSE2):
-        paris.m.accept(room, nurse)
+    room = await two_nurses(paris)
     made = await paris.say(GP, "!tache Pansement du talon pour infirmière échéance demain 9h", room)
     assert "demandée aux infirmiers du parcours (2)" in made.text, made.text
     taken = await paris.say(NURSE2, "!tache prendre 1", room)
@@ -193,11 +199,7 @@ async def test_my_tasks_list_the_nearest_forty_and_say_how_many_are_further(pari
 
 
 async def test_a_task_is_changed_by_its_owner_its_author_the_coordination_or_its_profession_until_taken(paris):
-    paris.m.add_account(NURSE2, "Luc Petit")
-    await paris.say(COORD, f"!equipe ajouter {NURSE2} infirmier")
-    room = await paris.open(team="medecin,infirmier")
-    for nurse in (NURSE, NURSE2):
-        paris.m.accept(room, nurse)
+    room = await two_nurses(paris)
     await paris.say(GP, f"!tache Bilan pour {NURSE}", room)
     before = await paris.traced()
     for line in ("!tache faite 1", "!tache annuler 1", "!tache reporter 1 demain", f"!tache confier 1 {NURSE2}"):
