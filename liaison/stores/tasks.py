@@ -71,8 +71,20 @@ _RULES = {"creee": "task.created", "prise": "task.taken", "faite": "task.done", 
 COORDINATION = "coordinateur"   # the profession a task handed back is requested of
 
 
+@dataclass(frozen=True)
+class Sending:
+    """A reminder recorded as being sent (bot/reminders.py): its room and transaction id, how many attempts were
+    begun, and the moment before which no new one is made."""
+    key: str
+    room_id: str
+    txn_id: str
+    attempts: int
+    first_at: int
+    next_at: int
+
+
 class TaskStore(Store):
-    RETENTION = Retention(forget=(Forget("task_event"), Forget("task")),
+    RETENTION = Retention(forget=(Forget("reminder_sending"), Forget("task_event"), Forget("task")),
                           no_patient_data={"task_overdue_day": "the Paris days the overdue list was posted, and how "
                                                                "many tasks it listed"})
 
@@ -148,22 +160,58 @@ class TaskStore(Store):
                 "ORDER BY task.due_at, task.pathway_id, task.number"), {"before": before_ms})).all()
         return [_task(r) for r in rows]
 
-    async def mark_reminded(self, task: Task) -> bool:
-        """The reminder of `task`'s due date handled; False when the task changed meanwhile (its new due date keeps
-        its own reminder)."""
+    async def mark_reminded(self, task: Task, sending: str | None = None) -> bool:
+        """The reminder of `task`'s due date handled, and its `sending` record gone with it; False when the task
+        changed meanwhile (its new due date keeps its own reminder)."""
         async with self.engine.begin() as conn:
             changed = await conn.execute(text(
                 "UPDATE task SET reminded_due_at = due_at WHERE id = :t AND due_at = :d"),
                 {"t": task.id, "d": task.due_at})
+            if sending is not None:
+                await conn.execute(text("DELETE FROM reminder_sending WHERE key = :k"), {"k": sending})
         return bool(changed.rowcount)
+
+    async def sendings(self) -> dict[str, Sending]:
+        """The reminders recorded as being sent, by key."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT * FROM reminder_sending"))).all()
+        return {r.key: Sending(r.key, r.room_id, r.txn_id, r.attempts, r.first_at, r.next_at) for r in rows}
+
+    async def begin_sending(self, attempts: list[tuple[str, str | None, str, str, int]]) -> dict[str, Sending]:
+        """Record attempts before they are made, in one transaction: each (key, pathway id, room, transaction id,
+        next_at), one more attempt of the same key if one was recorded; what is recorded now, by key."""
+        at, made = self.clock.now_ms(), {}
+        async with self.engine.begin() as conn:
+            for key, pathway_id, room_id, txn, next_at in attempts:
+                before = (await conn.execute(text("SELECT attempts, first_at FROM reminder_sending WHERE key = :k"),
+                                             {"k": key})).first()
+                if before is None:
+                    await conn.execute(text(
+                        "INSERT INTO reminder_sending (key, pathway_id, room_id, txn_id, attempts, first_at, last_at, "
+                        "next_at) VALUES (:k, :p, :r, :x, 1, :at, :at, :n)"),
+                        {"k": key, "p": pathway_id, "r": room_id, "x": txn, "at": at, "n": next_at})
+                else:
+                    await conn.execute(text(
+                        "UPDATE reminder_sending SET attempts = attempts + 1, room_id = :r, txn_id = :x, "
+                        "last_at = :at, next_at = :n WHERE key = :k"),
+                        {"k": key, "r": room_id, "x": txn, "at": at, "n": next_at})
+                made[key] = Sending(key, room_id, txn, before.attempts + 1 if before else 1,
+                                    before.first_at if before else at, next_at)
+        return made
+
+    async def end_sending(self, key: str) -> None:
+        async with self.engine.begin() as conn:
+            await conn.execute(text("DELETE FROM reminder_sending WHERE key = :k"), {"k": key})
 
     async def overdue_listed(self, day: str) -> bool:
         async with self.engine.connect() as conn:
             return (await conn.execute(text("SELECT 1 FROM task_overdue_day WHERE day = :d"),
                                        {"d": day})).first() is not None
 
-    async def mark_overdue_listed(self, day: str, listed: int) -> None:
+    async def mark_overdue_listed(self, day: str, listed: int, sending: str | None = None) -> None:
         async with self.engine.begin() as conn:
+            if sending is not None:
+                await conn.execute(text("DELETE FROM reminder_sending WHERE key = :k"), {"k": sending})
             if (await conn.execute(text("SELECT 1 FROM task_overdue_day WHERE day = :d"), {"d": day})).first():
                 return
             await conn.execute(text("INSERT INTO task_overdue_day (day, sent_at, listed) VALUES (:d, :at, :n)"),
