@@ -111,3 +111,21 @@ async def test_my_tasks_beyond_the_list_are_not_decided(worlds):
     shown = [e.pathway_id for e in (await world.s.trace.entries())[before:] if e.pathway_id is not None]
     assert shown == [pathway.id], "the 41st task's pathway is not shown: not decided"
     assert "et 1 autre(s) plus loin" in reply.text and other.code not in reply.text
+
+
+async def test_my_tasks_read_further_when_the_nearest_are_all_hidden(worlds):
+    world = await worlds()
+    room, hiding = await _opened(world, 0)
+    other_room, other = await _opened(world, 1)
+    for n in range(2 * LISTED_MAX + 5):   # more than the first reading holds
+        await world.say(GP, f"!tache Proche {n} pour {NURSE} échéance dans {n + 1} heures", room)
+    for n in range(3):
+        await world.say(GP, f"!tache Loin {n} pour {NURSE} échéance dans {n + 20} jours", other_room)
+    await world.s.consents.add_objection(hiding.patient_id, scope_kind="person", scope=NURSE, actor=COORD)
+    before = len(await world.s.trace.entries())
+    reply = await world.say(NURSE, "!taches", world.direct(NURSE))
+    decided = [(e.pathway_id, e.allowed) for e in (await world.s.trace.entries())[before:] if e.pathway_id]
+    assert decided == [(hiding.id, False), (other.id, True)]
+    assert reply.text.startswith("Vos tâches (3) :") and f"{2 * LISTED_MAX + 5} autre(s) tâche(s) non montrée(s)" \
+        in reply.text, reply.text
+    assert hiding.code not in reply.text and other.code in reply.text

@@ -231,30 +231,36 @@ async def _mine(ctx: Context[TaskPorts]) -> Reply:
     """My open tasks, every patient, the nearest first: each pathway decided for this direct conversation (what I may
     see), as far as the LISTED_MAX shown (an answer must fit in one event, and be read)."""
     member = await ctx.services.roster.get(ctx.sender)
-    tasks = sorted(await ctx.services.tasks.open_for(ctx.sender, member.profession.key if member else None),
-                   key=_by_due)
+    profession = member.profession.key if member else None
+    total = await ctx.services.tasks.count_open_for(ctx.sender, profession)
+    read = 2 * LISTED_MAX   # the nearest tasks only: more when refused pathways hide some of them
     shown_in: dict[str, Pathway | None] = {}   # each pathway the nearest tasks need, decided for this room
-    while wanted := _undecided(tasks, shown_in):   # once, unless some are refused: then the next ones
-        found = await ctx.services.pathways.pathways(wanted)
-        opened = [found[i] for i in wanted if found[i].status == "open"]
-        shown_in |= dict.fromkeys(wanted)   # a closed pathway: not shown, not decided
-        for pathway, decided in zip(opened, await may_show_many(ctx, opened), strict=True):
-            shown_in[pathway.id] = pathway if decided.allowed else None
-    mine: list[Task] = []
-    hidden = 0
-    for t in tasks:
-        if len(mine) == LISTED_MAX:
+    while True:
+        tasks = sorted(await ctx.services.tasks.open_for(ctx.sender, profession, read), key=_by_due)
+        while wanted := _undecided(tasks, shown_in):   # once, unless some are refused: then the next ones
+            found = await ctx.services.pathways.pathways(wanted)
+            opened = [found[i] for i in wanted if found[i].status == "open"]
+            shown_in |= dict.fromkeys(wanted)   # a closed pathway: not shown, not decided
+            for pathway, decided in zip(opened, await may_show_many(ctx, opened), strict=True):
+                shown_in[pathway.id] = pathway if decided.allowed else None
+        mine: list[Task] = []
+        hidden = 0
+        for t in tasks:
+            if len(mine) == LISTED_MAX:
+                break
+            if shown_in[t.pathway_id]:
+                mine.append(t)
+            else:
+                hidden += 1
+        if len(mine) == LISTED_MAX or len(tasks) < read:
             break
-        if shown_in[t.pathway_id]:
-            mine.append(t)
-        else:
-            hidden += 1
+        read *= 4
     note = (f"\n{hidden} autre(s) tâche(s) non montrée(s) : la règle de partage ne vous montre plus leur parcours, ou "
             "il est clos." if hidden else "")
     if not mine:
         return Reply.plain("Aucune tâche ouverte pour vous." + note)
     now = ctx.services.clock.now_ms()
-    more = len(tasks) - len(mine) - hidden
+    more = max(0, total - len(mine) - hidden)
     lines = [f"Vos tâches ({len(mine)}) :" if not more else
              f"Vos tâches : les {len(mine)} plus proches (et {more} autre(s) plus loin : !taches dans le salon de "
              "chaque parcours) :"]

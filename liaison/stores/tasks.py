@@ -69,6 +69,7 @@ def _task(r: Any) -> Task:
 _RULES = {"creee": "task.created", "prise": "task.taken", "faite": "task.done", "reportee": "task.postponed",
           "confiee": "task.assigned", "annulee": "task.cancelled", "rendue": "task.handed_back"}
 COORDINATION = "coordinateur"   # the profession a task handed back is requested of
+_OPEN_FOR = ("state IN ('a_faire', 'prise_en_charge') AND (owner = :u OR (owner IS NULL AND profession = :pr))")
 
 
 @dataclass(frozen=True)
@@ -130,14 +131,21 @@ class TaskStore(Store):
                                        {"p": pathway_id})).all()
         return [_task(r) for r in rows]
 
-    async def open_for(self, user_id: str, profession: str | None) -> list[Task]:
-        """The open tasks of every pathway that are `user_id`'s, or requested of their profession and not taken."""
+    async def open_for(self, user_id: str, profession: str | None, limit: int | None = None) -> list[Task]:
+        """The open tasks of every pathway that are `user_id`'s, or requested of their profession and not taken, the
+        nearest due first (no due date last; then by number); the `limit` first when given."""
         async with self.engine.connect() as conn:
             rows = (await conn.execute(text(
-                "SELECT * FROM task WHERE state IN ('a_faire', 'prise_en_charge') AND (owner = :u OR "
-                "(owner IS NULL AND profession = :pr)) ORDER BY due_at IS NULL, due_at, created_at"),
-                {"u": user_id, "pr": profession or ""})).all()
+                f"SELECT * FROM task WHERE {_OPEN_FOR} ORDER BY due_at IS NULL, COALESCE(due_at, 0), number, "
+                "created_at" + (" LIMIT :n" if limit is not None else "")),
+                {"u": user_id, "pr": profession or "", "n": limit})).all()
         return [_task(r) for r in rows]
+
+    async def count_open_for(self, user_id: str, profession: str | None) -> int:
+        """How many tasks `open_for` gives without a limit."""
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(text(f"SELECT COUNT(*) FROM task WHERE {_OPEN_FOR}"),
+                                           {"u": user_id, "pr": profession or ""})).scalar_one())
 
     async def overdue(self, now_ms: int) -> list[Task]:
         """The open tasks whose due date has passed, every pathway, the oldest due first."""
