@@ -86,11 +86,11 @@ def retry_after_ms(attempts: int) -> int:
     return min(FIRST_RETRY_MS * 2 ** (attempts - 1), LAST_RETRY_MS)
 
 
-def _key(task: Task) -> str:
+def reminder_key(task: Task) -> str:
     return f"task {task.id} {task.due_at}"
 
 
-def _txn(task: Task) -> str:
+def reminder_txn(task: Task) -> str:
     return txn_id("task-reminder", task.id, str(task.due_at))
 
 
@@ -103,6 +103,8 @@ class TaskReminders:
         now = self.s.clock.now_ms()
         due = [t for t in await self.s.tasks.to_remind(now + DAY_MS)   # reminded at the latest at its due date
                if t.due_at is not None and remind_at(t.due_at, self.hour) <= now]
+        if await self.s.tasks.drop_stale_sendings(f"overdue {_paris(now):%Y-%m-%d}"):
+            log.info("task.reminder_records_dropped")
         sendings = await self.s.tasks.sendings()
         gave_up: list[tuple[Pathway, Task]] = []
         sent = 0
@@ -116,7 +118,7 @@ class TaskReminders:
                       gave_up: list[tuple[Pathway, Task]]) -> int:
         """One chunk of due reminders: each attempt recorded, an earlier one looked for in its room, the rest
         decided together, then sent one by one."""
-        ready = [t for t in chunk if _key(t) not in sendings or sendings[_key(t)].next_at <= now]   # backing off
+        ready = [t for t in chunk if _attempts(sendings, t) == 0 or sendings[reminder_key(t)].next_at <= now]
         pathways = await self.s.pathways.pathways({t.pathway_id for t in ready})
         todo = []
         for task in ready:
@@ -124,13 +126,13 @@ class TaskReminders:
             if pathway.status == "open" and pathway.room_id:
                 todo.append((task, pathway))
             else:
-                await self.s.tasks.mark_reminded(task, _key(task))
+                await self.s.tasks.mark_reminded(task, reminder_key(task))
         recorded = await self.s.tasks.begin_sending([
-            (_key(t), p.id, p.room_id or "", _txn(t), now + retry_after_ms(_attempts(sendings, t) + 1))
+            (reminder_key(t), p.id, p.room_id or "", reminder_txn(t), now + retry_after_ms(_attempts(sendings, t) + 1))
             for t, p in todo])
         fresh = []
         for task, pathway in todo:
-            attempt = recorded[_key(task)]
+            attempt = recorded[reminder_key(task)]
             if attempt.attempts == 1:
                 fresh.append((task, pathway))
                 continue
@@ -146,7 +148,7 @@ class TaskReminders:
                 fresh.append((task, pathway))
         sent = 0
         for (task, pathway), mentioned in zip(fresh, await self._allowed(fresh), strict=True):
-            attempt = recorded[_key(task)]
+            attempt = recorded[reminder_key(task)]
             if mentioned:
                 try:
                     await self.s.matrix.send(pathway.room_id or "", await self._content(task, mentioned, now),
@@ -228,7 +230,7 @@ class TaskReminders:
                  f"personnes concernées. " + " ; ".join(shown) + (f" (et {more} autre(s))" if more else ""))
         try:
             await self.s.matrix.send(room, notice(text_), txn_id("task-reminders-given-up",
-                                                                 *sorted(_key(t) for _p, t in gave_up)))
+                                                                 *sorted(reminder_key(t) for _p, t in gave_up)))
         except _NOT_SENT as err:
             log.warning("task.reminders_given_up_untold", count=len(gave_up),
                         error=getattr(err, "errcode", None) or err.__class__.__name__)
@@ -307,7 +309,7 @@ _NOT_SENT = (MatrixError, OSError, TimeoutError)   # the homeserver refused, or 
 
 
 def _attempts(sendings: dict[str, Sending], task: Task) -> int:
-    found = sendings.get(_key(task))
+    found = sendings.get(reminder_key(task))
     return found.attempts if found else 0
 
 

@@ -284,3 +284,17 @@ async def test_an_objection_hands_the_task_back_and_the_coordination_is_reminded
     assert await TaskReminders(world.s).run_once() == 1
     (sent,) = reminders(world)
     assert NURSE not in sent.content.get("formatted_body", "") and COORD in sent.content.get("formatted_body", "")
+
+
+async def test_the_record_of_a_reminder_no_longer_owed_is_dropped(paris):
+    world, clock = paris
+    room = await world.open()
+    await world.say(GP, "!tache Bilan échéance lundi", room)
+    world.m.fail_next("send", "M_UNKNOWN")
+    await clock.advance(to=at(2027, 1, 11, 9, 0))
+    assert await TaskReminders(world.s).run_once() == 0
+    assert len(await world.s.tasks.sendings()) == 1, "the attempt recorded, to be tried again"
+    await world.say(GP, "!tache annuler 1", room)
+    await clock.advance(3600)
+    assert await TaskReminders(world.s).run_once() == 0
+    assert await world.s.tasks.sendings() == {} and reminders(world) == []

@@ -207,9 +207,18 @@ class TaskStore(Store):
                                     before.first_at if before else at, next_at)
         return made
 
-    async def end_sending(self, key: str) -> None:
+    async def drop_stale_sendings(self, overdue_key: str) -> int:
+        """Forget the records of reminders no longer owed (the task done, cancelled, postponed, or its pathway
+        closed since; an overdue list of another day than `overdue_key`'s): how many."""
         async with self.engine.begin() as conn:
-            await conn.execute(text("DELETE FROM reminder_sending WHERE key = :k"), {"k": key})
+            dropped = await conn.execute(text(
+                "DELETE FROM reminder_sending WHERE (key LIKE 'overdue %' AND key <> :today) OR (key LIKE 'task %' "
+                "AND NOT EXISTS (SELECT 1 FROM task JOIN pathway ON pathway.id = task.pathway_id "
+                "WHERE 'task ' || task.id || ' ' || CAST(task.due_at AS TEXT) = reminder_sending.key "
+                "AND task.state IN ('a_faire', 'prise_en_charge') AND pathway.status = 'open' "
+                "AND (task.reminded_due_at IS NULL OR task.reminded_due_at <> task.due_at)))"),
+                {"today": overdue_key})
+        return int(dropped.rowcount or 0)
 
     async def overdue_listed(self, day: str) -> bool:
         async with self.engine.connect() as conn:
