@@ -61,7 +61,8 @@ async def test_a_batch_refuses_exactly_what_single_decisions_refuse_and_traces_e
                                   circle_categories=q.circle_categories) for q in questions]
         assert _same(batch) == _same(single), path
         assert [(e.subject, e.pathway_id, e.data_category, e.allowed, e.rule) for e in entries] == [
-            (q.user_id, q.pathway.id, q.data_category, d.allowed, d.decision.rule) for q, d in zip(questions, batch)]
+            (q.user_id, q.pathway.id, q.data_category, d.allowed, d.decision.rule)
+            for q, d in zip(questions, batch, strict=True)]
         assert [d.trace for d in batch] == [e.seq for e in entries]
         assert len({e.at for e in entries}) == 1, "written together"
     assert (await sharing.trace.verify()).ok
@@ -95,7 +96,7 @@ async def test_my_tasks_decide_each_pathway_shown_once_and_hide_the_refused(worl
         "one decision per pathway, in the order of the nearest tasks"
     assert [e.allowed for e in shown] == [True, False, False, True, True]
     assert reply.text.startswith("Vos tâches (9) :") and "6 autre(s) tâche(s) non montrée(s)" in reply.text
-    for p, allowed in zip(pathways, [True, False, False, True, True]):
+    for p, allowed in zip(pathways, [True, False, False, True, True], strict=True):
         assert (p.code in reply.text) is allowed
 
 

@@ -1,6 +1,6 @@
 """Every path that moves patient information is declared (policies/paths.py) and decided at the moment it moves,
-through `liaison.enforcement.decide_at` (or `decide_many`, a batch of them): a path never enforced, a decision taken outside the table, or a path the
-README does not list, fails here."""
+through `liaison.enforcement.decide_at` (or `decide_many`, a batch of them): a path never enforced, a decision taken
+outside the table, or a path the README does not list, fails here."""
 from __future__ import annotations
 
 import ast
