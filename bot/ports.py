@@ -69,6 +69,8 @@ class MatrixRooms(Protocol):
 
     async def history(self, room_id: str, max_events: int = 100_000) -> list[dict[str, Any]]: ...
 
+    async def recent_events(self, room_id: str, since_ms: int, limit: int) -> list[dict[str, Any]]: ...
+
 
 class MatrixAccount(Protocol):
     """What the bot's sync loop does with its account (`bot.app.Bot`, `bot.__main__`)."""

@@ -6,8 +6,8 @@ from typing import Protocol
 from bot.circle import CIRCLE_STATE, RolesPorts, role_categories
 from bot.ports import RosterPort
 from bot.registry import Context
-from liaison.enforcement import Decided, decide_at
-from liaison.sharing_facts import SharingStores
+from liaison.enforcement import Decided, decide_at, decide_many
+from liaison.sharing_facts import Question, SharingStores
 from liaison.stores.pathways import Pathway, PathwayStore
 
 CIRCLE_NO_CHANGE = ("Ce salon est le cercle élargi du parcours (CSP R.1110-2) : les données cliniques, l'équipe et "
@@ -61,3 +61,16 @@ async def show_in(services: ShowPorts, kind: str, pathway: Pathway | None, reade
     circle = await circle_categories(services, pathway) if kind == "circle" and pathway else frozenset()
     return await decide_at(services.sharing, "command.show", pathway=pathway, recipient=reader, actor=reader,
                            room_kind=kind, circle_categories=circle, data_category=category)
+
+
+async def may_show_many(ctx: Context[ShowPorts], pathways: list[Pathway], category: str = "soins") -> list[Decided]:
+    """`may_show` for each of `pathways` (a list across patients), decided and traced together: one entry per
+    pathway, written in one transaction."""
+    questions = []
+    for pathway in pathways:
+        kind = room_kind(pathway, ctx.room_id)
+        if kind == "other" and ctx.room_kind in ("direct", "coordination"):
+            kind = ctx.room_kind
+        circle = await circle_categories(ctx.services, pathway) if kind == "circle" else frozenset()
+        questions.append(Question(pathway, ctx.sender, category, kind, circle))
+    return await decide_many(ctx.services.sharing, "command.show", questions, actor=ctx.sender)

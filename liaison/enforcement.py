@@ -2,12 +2,14 @@
 (policies/paths.py), with the facts of now, and traced. Shared by the bot and the bridge."""
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from liaison.stores.pathways import Pathway
-from liaison.sharing_facts import SharingStores, decide_for
+from liaison.sharing_facts import Question, SharingStores, decide_for, facts_for_many
 from policies.decision import Decision
 from policies.paths import PATHS
+from policies.sharing import decide
 
 
 @dataclass(frozen=True)
@@ -48,6 +50,23 @@ async def decide_at(stores: SharingStores, path: str, *, pathway: Pathway | None
                                     pathway_id=pathway.id if pathway else None,
                                     data_category=category)
     return Decided(decision, ref)
+
+
+async def decide_many(stores: SharingStores, path: str, questions: Sequence[Question], *,
+                      actor: str) -> list[Decided]:
+    """`decide_at` for several questions of one `actor` at once (each pathway of a list shown to its reader, each
+    reminder of a pass): the facts read together (`facts_for_many`), each question decided by the same policy, and
+    every decision traced, one entry each, in one transaction. What a batch refuses, the same questions asked one
+    by one refuse."""
+    if not questions:
+        return []
+    declared = PATHS[path]
+    decisions = [decide(f) for f in await facts_for_many(stores, questions, actor=actor, action=declared.action)]
+    refs = await stores.trace.append_many([
+        {"actor": actor, "action": declared.label, "subject": q.user_id, "decision": d,
+         "patient_id": q.pathway.patient_id if q.pathway else None, "pathway_id": q.pathway.id if q.pathway else None,
+         "data_category": q.data_category} for q, d in zip(questions, decisions, strict=True)])
+    return [Decided(d, ref) for d, ref in zip(decisions, refs, strict=True)]
 
 
 async def team_rule(stores: SharingStores, *, pathway: Pathway, user_id: str, actor: str) -> Decision | None:

@@ -113,6 +113,9 @@ class FakeMatrix:
         self._events = itertools.count(1)
         self._uploads = itertools.count(1)
         self._txns: dict[str, str] = {}
+        self._txn_at: dict[str, int] = {}
+        self._txn_clock: Clock | None = None   # forget_transactions_after
+        self._txn_ttl_ms = 0
         self._failing: dict[str, list[str]] = {}
         self._pending: list[tuple[str, dict]] = []
 
@@ -133,6 +136,11 @@ class FakeMatrix:
     def fail_next(self, method: str, errcode: str = "M_UNKNOWN") -> None:
         """The next call of `method` is refused by the homeserver with `errcode`."""
         self._failing.setdefault(method, []).append(errcode)
+
+    def forget_transactions_after(self, clock: Clock, ttl_ms: int = 30 * 60_000) -> None:
+        """Like Synapse, deduplicate a transaction id only `ttl_ms` of `clock`'s time after its first use (by
+        default the fake remembers it for ever)."""
+        self._txn_clock, self._txn_ttl_ms = clock, ttl_ms
 
     def accept(self, room_id: str, user_id: str) -> None:
         """`user_id` accepts the invitation (or joins)."""
@@ -390,11 +398,15 @@ class FakeMatrix:
 
     def _send(self, room_id: str, content: dict, txn_id: str) -> str:
         self._room(room_id, "send")
-        if txn_id in self._txns:   # the homeserver deduplicates a transaction id
-            return self._txns[txn_id]
+        now = self._txn_clock.now_ms() if self._txn_clock else 0
+        if txn_id in self._txns and (self._txn_clock is None or now - self._txn_at[txn_id] < self._txn_ttl_ms):
+            return self._txns[txn_id]   # the homeserver deduplicates a transaction id (for a while)
         event_id = self._txns[txn_id] = self.new_event_id()
+        self._txn_at[txn_id] = now
         self.sent.append(Sent(room_id, content, txn_id, event_id))
-        self._timeline(room_id, self.user_id, "m.room.message", content, event_id)
+        # Given back to the device that sent it (client-server spec, `unsigned.transaction_id`).
+        self._timeline(room_id, self.user_id, "m.room.message", content, event_id,
+                       unsigned={"transaction_id": txn_id})
         return event_id
 
     def _timeline(self, room_id: str, sender: str, event_type: str, content: dict, event_id: str,

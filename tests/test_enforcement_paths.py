@@ -1,6 +1,6 @@
 """Every path that moves patient information is declared (policies/paths.py) and decided at the moment it moves,
-through `liaison.enforcement.decide_at`: a path never enforced, a decision taken outside the table, or a path the
-README does not list, fails here."""
+through `liaison.enforcement.decide_at` (or `decide_many`, a batch of them): a path never enforced, a decision taken
+outside the table, or a path the README does not list, fails here."""
 from __future__ import annotations
 
 import ast
@@ -10,7 +10,7 @@ from policies.paths import PATHS
 
 ROOT = Path(__file__).resolve().parents[1]
 SERVICES = ("bot", "bridge", "liaison")
-DECIDERS = {"decide_for", "decide", "facts_for"}
+DECIDERS = {"decide_for", "decide", "facts_for", "facts_for_many"}
 ALLOWED_DECIDERS = {"liaison/enforcement.py", "liaison/sharing_facts.py"}
 
 
@@ -34,7 +34,7 @@ def test_no_decision_is_taken_outside_the_enforcement_point():
 def test_every_declared_path_is_enforced_somewhere_and_only_declared_paths_are():
     used: dict[str, list[str]] = {}
     for rel, name, node in _calls():
-        if name != "decide_at":
+        if name not in ("decide_at", "decide_many"):   # one decision, or a batch of them
             continue
         first = node.args[1] if len(node.args) > 1 else None
         if isinstance(first, ast.Constant) and isinstance(first.value, str):

@@ -1,15 +1,18 @@
 """A task's reminder (issue 25, item 5): its owner mentioned in the clinical room on its day, at the configured hour
 or at the hour it is due; a profession's request to each of its members; never lost, never doubled (a second pass,
 a restart past the time, a crash between the send and its mark); decided when sent; the overdue list once a day.
-On the fakes, with a movable clock: no real wait."""
+A crash between the record and the send, or between the send and its mark, restarted after the homeserver forgot
+the transaction: exactly one reminder; a room that refuses the bot: tried less and less, then given up, the
+coordination told once. On the fakes, with a movable clock: no real wait."""
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from structlog.testing import capture_logs
 
-from bot.reminders import TaskReminders, remind_at
+from bot.reminders import MAX_ATTEMPTS, TaskReminders, remind_at
 from liaison.clock import MovableClock
 from liaison.stores.mail import QUARANTINE_ROOM
 from tests.fakes import COORD, GP, NURSE
@@ -92,17 +95,94 @@ async def test_a_restart_past_the_time_sends_once_and_a_crash_after_the_send_is_
     await clock.advance(to=at(2027, 1, 20, 10, 0))   # the bot was down: nothing ran
     crashing = TaskReminders(world.s)
 
-    async def crash(task):
+    async def crash(task, sending=None):
         raise RuntimeError("the process dies after the send, before the mark")
     monkeypatch.setattr(world.s.tasks, "mark_reminded", crash)
     with pytest.raises(RuntimeError):
         await crashing.run_once()
     monkeypatch.undo()
-    assert await TaskReminders(world.s).run_once() == 2   # the restart: both owed, the first one resent …
+    assert len(reminders(world)) == 1
+    await clock.advance(60)   # the restart, after the attempt's backoff: the first found posted, the second sent
+    assert await TaskReminders(world.s).run_once() == 1
     bodies = [s.content["body"] for s in reminders(world)]
-    assert len(bodies) == 2, "… under the same transaction: the homeserver kept one"
+    assert len(bodies) == 2
     assert "tâche n° 1, échéance le 11/01/2027" in bodies[0] and "tâche n° 2" in bodies[1]
     assert await TaskReminders(world.s).run_once() == 0
+    assert await world.s.tasks.sendings() == {}
+
+
+async def test_a_crash_after_the_send_then_a_restart_two_hours_later_posts_one_reminder(paris, monkeypatch):
+    """The homeserver forgets a transaction id after about 30 minutes: the record made before the send, and the
+    room's timeline read on the restart, keep the reminder from being posted twice."""
+    world, clock = paris
+    world.m.forget_transactions_after(clock)
+    room = await world.open()
+    await world.say(GP, "!tache Bilan échéance lundi", room)
+    await clock.advance(to=at(2027, 1, 11, 9, 0))
+
+    async def crash(task, sending=None):
+        raise RuntimeError("the process dies after the send, before the mark")
+    monkeypatch.setattr(world.s.tasks, "mark_reminded", crash)
+    with pytest.raises(RuntimeError):
+        await TaskReminders(world.s).run_once()
+    monkeypatch.undo()
+    [sending] = (await world.s.tasks.sendings()).values()
+    assert sending.attempts == 1 and sending.room_id == room
+    await clock.advance(2 * 3600)
+    before = len(await world.s.trace.entries())
+    assert await TaskReminders(world.s).run_once() == 0
+    assert len(reminders(world)) == 1, "found in the room: not posted again"
+    assert len(await world.s.trace.entries()) == before, "nothing decided again: it was decided when sent"
+    assert await world.s.tasks.sendings() == {}
+    assert await TaskReminders(world.s).run_once() == 0 and len(reminders(world)) == 1
+
+
+async def test_a_crash_before_the_send_then_a_restart_two_hours_later_posts_it(paris, monkeypatch):
+    world, clock = paris
+    world.m.forget_transactions_after(clock)
+    room = await world.open()
+    await world.say(GP, "!tache Bilan échéance lundi", room)
+    await clock.advance(to=at(2027, 1, 11, 9, 0))
+
+    async def crash(room_id, content, txn):
+        raise RuntimeError("the process dies after the record, before the send")
+    monkeypatch.setattr(world.m, "send", crash)
+    with pytest.raises(RuntimeError):
+        await TaskReminders(world.s).run_once()
+    monkeypatch.undo()
+    assert reminders(world) == [] and len(await world.s.tasks.sendings()) == 1
+    await clock.advance(2 * 3600)
+    assert await TaskReminders(world.s).run_once() == 1
+    assert len(reminders(world)) == 1 and await world.s.tasks.sendings() == {}
+
+
+async def test_a_room_that_refuses_the_bot_is_tried_less_and_less_then_given_up_and_the_coordination_told_once(
+        paris):
+    world, clock = paris
+    coordination = world.m.add_room(members=(COORD,))
+    await world.s.mail.set_setting(QUARANTINE_ROOM, coordination)
+    room = await world.open()
+    code = (await world.pathway(room)).code
+    await world.say(GP, "!tache Texte du patient échéance 11 janvier 8h", room)
+    await world.say(GP, "!tache Autre texte échéance 11 janvier 8h", room)
+    world.m.room(room).membership[world.m.user_id] = "leave"   # the bot kicked out of the room
+    await clock.advance(to=at(2027, 1, 11, 8, 0))
+    job = TaskReminders(world.s, hour=9)
+    with capture_logs() as logs:
+        for _minute in range(4 * 60):   # the real loop: a pass every minute, for four hours
+            await job.run_once()
+            await clock.advance(60)
+    tries = [e for e in logs if e["event"] in ("task.reminder_not_sent", "task.reminder_given_up")]
+    assert len(tries) == 2 * MAX_ATTEMPTS, "each reminder tried MAX_ATTEMPTS times, not every minute"
+    assert [e["attempts"] for e in tries[::2]] == list(range(1, MAX_ATTEMPTS + 1))
+    assert [e["event"] for e in tries[-2:]] == ["task.reminder_given_up"] * 2
+    for e in tries:
+        assert set(e) <= {"event", "log_level", "task_id", "pathway_id", "attempts", "retry_in_s", "error"}, e
+    assert reminders(world) == []
+    told = [b for b in world.m.bodies(coordination) if b.startswith("Rappels non postés")]
+    assert told == [told[0]] and f"{code} n° 1 ; {code} n° 2" in told[0], told
+    assert "Texte du patient" not in told[0] and "Martin" not in told[0]
+    assert await world.s.tasks.sendings() == {}
 
 
 async def test_a_request_reminds_each_nurse_until_one_takes_it(paris):
@@ -204,3 +284,33 @@ async def test_an_objection_hands_the_task_back_and_the_coordination_is_reminded
     assert await TaskReminders(world.s).run_once() == 1
     (sent,) = reminders(world)
     assert NURSE not in sent.content.get("formatted_body", "") and COORD in sent.content.get("formatted_body", "")
+
+
+async def test_the_record_of_a_reminder_no_longer_owed_is_dropped(paris):
+    world, clock = paris
+    room = await world.open()
+    await world.say(GP, "!tache Bilan échéance lundi", room)
+    world.m.fail_next("send", "M_UNKNOWN")
+    await clock.advance(to=at(2027, 1, 11, 9, 0))
+    assert await TaskReminders(world.s).run_once() == 0
+    assert len(await world.s.tasks.sendings()) == 1, "the attempt recorded, to be tried again"
+    await world.say(GP, "!tache annuler 1", room)
+    await clock.advance(3600)
+    assert await TaskReminders(world.s).run_once() == 0
+    assert await world.s.tasks.sendings() == {} and reminders(world) == []
+
+
+async def test_a_social_task_of_the_circle_room_s_social_worker_is_reminded_where_she_reads(paris):
+    from tests.fakes import SOCIAL
+    from tests.test_subcommands import room_of
+    world, clock = paris
+    room = await world.open()
+    await world.consent(room, SOCIAL, "écrit catégories:social")
+    circle = room_of((await world.say(COORD, f"!parcours inviter {SOCIAL}", room)).text)
+    world.m.accept(circle, SOCIAL)
+    made = await world.say(GP, f"!tache Dossier APA pour {SOCIAL} échéance lundi catégorie social", room)
+    assert "Tâche n° 1 créée, Nadia Haddad" in made.text, made.text
+    await clock.advance(to=at(2027, 1, 11, 9, 0))
+    assert await TaskReminders(world.s, hour=9).run_once() == 1
+    [sent] = reminders(world)
+    assert sent.room_id == circle and sent.content["m.mentions"] == {"user_ids": [SOCIAL]}, sent

@@ -21,7 +21,7 @@ from bot.circle import CIRCLE_STATE
 from bot.members import PeoplePorts, person
 from bot.registry import Arg, Audience, Context, Reply, command, group
 from bot.reply import room_link
-from bot.rooms import ShowPorts, may_show
+from bot.rooms import ShowPorts, may_show, may_show_many
 from bot.task_board import TaskBoard
 from bot.task_dates import EXAMPLES, next_due, read_due, recurrence_label, shown
 from bot.task_line import example, read_line
@@ -238,28 +238,36 @@ async def _mine(ctx: Context[TaskPorts]) -> Reply:
     """My open tasks, every patient, the nearest first: each pathway decided for this direct conversation (what I may
     see), as far as the LISTED_MAX shown (an answer must fit in one event, and be read)."""
     member = await ctx.services.roster.get(ctx.sender)
-    tasks = sorted(await ctx.services.tasks.open_for(ctx.sender, member.profession.key if member else None),
-                   key=by_due)
-    shown_in: dict[str, Pathway | None] = {}
-    mine: list[Task] = []
-    hidden = 0
-    for t in tasks:
-        if len(mine) == LISTED_MAX:
+    profession = member.profession.key if member else None
+    total = await ctx.services.tasks.count_open_for(ctx.sender, profession)
+    read = 2 * LISTED_MAX   # the nearest tasks only: more when refused pathways hide some of them
+    shown_in: dict[str, Pathway | None] = {}   # each pathway the nearest tasks need, decided for this room
+    while True:
+        tasks = sorted(await ctx.services.tasks.open_for(ctx.sender, profession, read), key=by_due)
+        while wanted := _undecided(tasks, shown_in):   # once, unless some are refused: then the next ones
+            found = await ctx.services.pathways.pathways(wanted)
+            opened = [found[i] for i in wanted if found[i].status == "open"]
+            shown_in |= dict.fromkeys(wanted)   # a closed pathway: not shown, not decided
+            for pathway, decided in zip(opened, await may_show_many(ctx, opened), strict=True):
+                shown_in[pathway.id] = pathway if decided.allowed else None
+        mine: list[Task] = []
+        hidden = 0
+        for t in tasks:
+            if len(mine) == LISTED_MAX:
+                break
+            if shown_in[t.pathway_id]:
+                mine.append(t)
+            else:
+                hidden += 1
+        if len(mine) == LISTED_MAX or len(tasks) < read:
             break
-        if t.pathway_id not in shown_in:
-            pathway = await ctx.services.pathways.pathway(t.pathway_id)
-            allowed = pathway.status == "open" and (await may_show(ctx, pathway)).allowed
-            shown_in[t.pathway_id] = pathway if allowed else None
-        if shown_in[t.pathway_id]:
-            mine.append(t)
-        else:
-            hidden += 1
+        read *= 4
     note = (f"\n{hidden} autre(s) tâche(s) non montrée(s) : la règle de partage ne vous montre plus leur parcours, ou "
             "il est clos." if hidden else "")
     if not mine:
         return Reply.plain("Aucune tâche ouverte pour vous." + note)
     now = ctx.services.clock.now_ms()
-    more = len(tasks) - len(mine) - hidden
+    more = max(0, total - len(mine) - hidden)
     lines = [f"Vos tâches ({len(mine)}) :" if not more else
              f"Vos tâches : les {len(mine)} plus proches (et {more} autre(s) plus loin : !taches dans le salon de "
              "chaque parcours) :"]
@@ -270,6 +278,22 @@ async def _mine(ctx: Context[TaskPorts]) -> Reply:
         lines.append(f"{of.code} n° {t.number} · {due_text(t)}{late} · {first_line(t.text)} · "
                      f"{room_link(of.room_id) if of.room_id else '—'}")
     return Reply.plain("\n".join(lines) + note)
+
+
+def _undecided(tasks: list[Task], shown_in: dict[str, Pathway | None]) -> list[str]:
+    """The pathways, not decided yet, of the tasks a list of LISTED_MAX would show if each of them were allowed (in
+    the order of the tasks): exactly those a pathway-by-pathway walk would decide, when they are."""
+    wanted: dict[str, None] = {}
+    counted = 0
+    for t in tasks:
+        if counted == LISTED_MAX:
+            break
+        if t.pathway_id not in shown_in:
+            wanted[t.pathway_id] = None
+            counted += 1
+        elif shown_in[t.pathway_id]:
+            counted += 1
+    return list(wanted)
 
 
 async def _late(ctx: Context[TaskPorts]) -> Reply:

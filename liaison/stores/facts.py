@@ -206,6 +206,32 @@ async def check(conn: AsyncConnection, table: str, rows: Sequence[Any], *, ids: 
     return found
 
 
+async def check_patients(conn: AsyncConnection, table: str, rows: Sequence[Any],
+                         patient_ids: Iterable[str]) -> dict[str, list[Altered]]:
+    """`check` of the rows of several patients at once (a batch of decisions): one read of what the chain recorded,
+    the same comparison patient by patient, each alert logged; what it found, by patient."""
+    t, patients = TABLES[table], sorted(set(patient_ids))
+    assert t.patient is not None, f"{table} is not kept by patient"
+    recorded: dict[str, dict[str, str | None]] = {p: {} for p in patients}
+    if patients:
+        statement = text("SELECT t.*, n.prev_hash AS next_prev FROM trace_entry t LEFT JOIN trace_entry n "
+                         "ON n.seq = t.seq + 1 WHERE t.fact_kind = :kind AND t.patient_id IN :patients "
+                         "ORDER BY t.seq").bindparams(bindparam("patients", expanding=True))
+        for row in (await conn.execute(statement, {"kind": table, "patients": patients})).all():
+            entry = entry_of(row)
+            holds = entry.holds() and (row.next_prev is None or row.next_prev == entry.hash)
+            recorded[entry.patient_id or ""][entry.fact_id or ""] = entry.fact_digest if holds else None
+    by_patient: dict[str, list[Mapping[Any, Any]]] = {p: [] for p in patients}
+    for r in rows:
+        by_patient.setdefault(r._mapping[t.patient], []).append(r._mapping)
+    found: dict[str, list[Altered]] = {}
+    for p in patients:
+        found[p] = compare(table, by_patient[p], recorded.get(p, {}))
+        for a in found[p]:
+            log.error("facts.tampered", table=a.table, row=a.log_id, how=a.kind)
+    return found
+
+
 async def vouches(conn: AsyncConnection, table: str, key: Sequence[Any]) -> bool:
     """The chain vouches for this row as it is now in the transaction (no alert: the caller is about to write)."""
     t = TABLES[table]

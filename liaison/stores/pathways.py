@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 
-from sqlalchemy import text
+from sqlalchemy import bindparam, text
 
 from liaison.db import fields
 from liaison.stores import facts
@@ -104,6 +105,22 @@ class PathwayStore(Store):
         bad = facts.altered_ids(altered)
         return [r.user_id for r in rows if f"{patient_id} {r.user_id}" not in bad], altered
 
+    async def checked_usual_teams(self, patient_ids: Iterable[str]) -> dict[str, tuple[list[str], list[Altered]]]:
+        """`checked_usual_team` of several patients, read at once (a batch of decisions)."""
+        patients = sorted(set(patient_ids))
+        if not patients:
+            return {}
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT * FROM patient_team WHERE patient_id IN :ps ORDER BY user_id").bindparams(
+                    bindparam("ps", expanding=True)), {"ps": patients})).all()
+            altered = await facts.check_patients(conn, "patient_team", rows, patients)
+        teams = {}
+        for p in patients:
+            bad = facts.altered_ids(altered[p])
+            teams[p] = [r.user_id for r in rows if r.patient_id == p and f"{p} {r.user_id}" not in bad], altered[p]
+        return teams
+
     async def set_usual_team(self, patient_id: str, user_ids: list[str], *, actor: str) -> None:
         """The patient's usual team becomes `user_ids`; each member who joins or leaves it, with its trace entry."""
         at, wanted = self.clock.now_ms(), set(user_ids)
@@ -148,6 +165,17 @@ class PathwayStore(Store):
             row = (await conn.execute(text(f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE id = :i"),
                                       {"i": pathway_id})).one()
         return Pathway(*fields(row))
+
+    async def pathways(self, pathway_ids: Iterable[str]) -> dict[str, Pathway]:
+        """Several pathways by id, read at once."""
+        ids = sorted(set(pathway_ids))
+        if not ids:
+            return {}
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(f"SELECT {_PATHWAY_COLUMNS} FROM pathway WHERE id IN :ids").bindparams(
+                bindparam("ids", expanding=True)), {"ids": ids})).all()
+        found = [Pathway(*fields(r)) for r in rows]
+        return {p.id: p for p in found}
 
     async def by_room(self, room_id: str) -> Pathway | None:
         async with self.engine.connect() as conn:
@@ -229,6 +257,19 @@ class PathwayStore(Store):
                 "SELECT user_id, state, rule FROM pathway_member WHERE pathway_id = :p ORDER BY user_id"),
                 {"p": pathway_id})
             return [(r.user_id, r.state, r.rule) for r in rows]
+
+    async def members_of(self, pathway_ids: Iterable[str]) -> dict[str, list[tuple[str, str, str]]]:
+        """`members` of several pathways, read at once."""
+        ids = sorted(set(pathway_ids))
+        found: dict[str, list[tuple[str, str, str]]] = {i: [] for i in ids}
+        if ids:
+            async with self.engine.connect() as conn:
+                rows = await conn.execute(text(
+                    "SELECT pathway_id, user_id, state, rule FROM pathway_member WHERE pathway_id IN :ids "
+                    "ORDER BY user_id").bindparams(bindparam("ids", expanding=True)), {"ids": ids})
+                for r in rows:
+                    found[r.pathway_id].append((r.user_id, r.state, r.rule))
+        return found
 
     async def summary(self, pathway_id: str) -> dict[str, tuple[str, int]]:
         """The latest value of each field, with its version."""

@@ -104,11 +104,24 @@ def _task(r: Any) -> Task:
 _RULES = {"creee": "task.created", "prise": "task.taken", "faite": "task.done", "reportee": "task.postponed",
           "confiee": "task.assigned", "annulee": "task.cancelled", "rendue": "task.handed_back"}
 COORDINATION = "coordinateur"   # the profession a task handed back is requested of
+_OPEN_FOR = ("state IN ('a_faire', 'prise_en_charge') AND (owner = :u OR (owner IS NULL AND profession = :pr))")
+
+
+@dataclass(frozen=True)
+class Sending:
+    """A reminder recorded as being sent (bot/reminders.py): its room and transaction id, how many attempts were
+    begun, and the moment before which no new one is made."""
+    key: str
+    room_id: str
+    txn_id: str
+    attempts: int
+    first_at: int
+    next_at: int
 
 
 class TaskStore(Store):
-    RETENTION = Retention(forget=(Forget("task_notice"), Forget("task_board"), Forget("task_event"), Forget("task"),
-                                  Forget("protocol_applied")),
+    RETENTION = Retention(forget=(Forget("reminder_sending"), Forget("task_notice"), Forget("task_board"),
+                                  Forget("task_event"), Forget("task"), Forget("protocol_applied")),
                           no_patient_data={"task_overdue_day": "the Paris days the overdue list was posted, and how "
                                                                "many tasks it listed"})
 
@@ -179,14 +192,21 @@ class TaskStore(Store):
                                        {"p": pathway_id})).all()
         return [_task(r) for r in rows]
 
-    async def open_for(self, user_id: str, profession: str | None) -> list[Task]:
-        """The open tasks of every pathway that are `user_id`'s, or requested of their profession and not taken."""
+    async def open_for(self, user_id: str, profession: str | None, limit: int | None = None) -> list[Task]:
+        """The open tasks of every pathway that are `user_id`'s, or requested of their profession and not taken, the
+        nearest due first (no due date last; then by number); the `limit` first when given."""
         async with self.engine.connect() as conn:
             rows = (await conn.execute(text(
-                "SELECT * FROM task WHERE state IN ('a_faire', 'prise_en_charge') AND (owner = :u OR "
-                "(owner IS NULL AND profession = :pr)) ORDER BY due_at IS NULL, due_at, created_at"),
-                {"u": user_id, "pr": profession or ""})).all()
+                f"SELECT * FROM task WHERE {_OPEN_FOR} ORDER BY due_at IS NULL, COALESCE(due_at, 0), number, "
+                "created_at" + (" LIMIT :n" if limit is not None else "")),
+                {"u": user_id, "pr": profession or "", "n": limit})).all()
         return [_task(r) for r in rows]
+
+    async def count_open_for(self, user_id: str, profession: str | None) -> int:
+        """How many tasks `open_for` gives without a limit."""
+        async with self.engine.connect() as conn:
+            return int((await conn.execute(text(f"SELECT COUNT(*) FROM task WHERE {_OPEN_FOR}"),
+                                           {"u": user_id, "pr": profession or ""})).scalar_one())
 
     async def overdue(self, now_ms: int) -> list[Task]:
         """The open tasks whose due date has passed, every pathway, the oldest due first."""
@@ -209,22 +229,71 @@ class TaskStore(Store):
                 "ORDER BY task.due_at, task.pathway_id, task.number"), {"before": before_ms})).all()
         return [_task(r) for r in rows]
 
-    async def mark_reminded(self, task: Task) -> bool:
-        """The reminder of `task`'s due date handled; False when the task changed meanwhile (its new due date keeps
-        its own reminder)."""
+    async def mark_reminded(self, task: Task, sending: str | None = None) -> bool:
+        """The reminder of `task`'s due date handled, and its `sending` record gone with it; False when the task
+        changed meanwhile (its new due date keeps its own reminder)."""
         async with self.engine.begin() as conn:
             changed = await conn.execute(text(
                 "UPDATE task SET reminded_due_at = due_at WHERE id = :t AND due_at = :d"),
                 {"t": task.id, "d": task.due_at})
+            if sending is not None:
+                await conn.execute(text("DELETE FROM reminder_sending WHERE key = :k"), {"k": sending})
         return bool(changed.rowcount)
+
+    async def sendings(self) -> dict[str, Sending]:
+        """The reminders recorded as being sent, by key."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text("SELECT * FROM reminder_sending"))).all()
+        return {r.key: Sending(r.key, r.room_id, r.txn_id, r.attempts, r.first_at, r.next_at) for r in rows}
+
+    async def begin_sending(self, attempts: list[tuple[str, str | None, str, str, int]]) -> dict[str, Sending]:
+        """Record attempts before they are made, in one transaction: each (key, pathway id, room, transaction id,
+        next_at), one more attempt of the same key if one was recorded; what is recorded now, by key."""
+        at, made = self.clock.now_ms(), {}
+        async with self.engine.begin() as conn:
+            for key, pathway_id, room_id, txn, next_at in attempts:
+                before = (await conn.execute(text("SELECT attempts, first_at FROM reminder_sending WHERE key = :k"),
+                                             {"k": key})).first()
+                if before is None:
+                    await conn.execute(text(
+                        "INSERT INTO reminder_sending (key, pathway_id, room_id, txn_id, attempts, first_at, last_at, "
+                        "next_at) VALUES (:k, :p, :r, :x, 1, :at, :at, :n)"),
+                        {"k": key, "p": pathway_id, "r": room_id, "x": txn, "at": at, "n": next_at})
+                else:
+                    await conn.execute(text(
+                        "UPDATE reminder_sending SET attempts = attempts + 1, room_id = :r, txn_id = :x, "
+                        "last_at = :at, next_at = :n WHERE key = :k"),
+                        {"k": key, "r": room_id, "x": txn, "at": at, "n": next_at})
+                made[key] = Sending(key, room_id, txn, before.attempts + 1 if before else 1,
+                                    before.first_at if before else at, next_at)
+        return made
+
+    async def drop_stale_sendings(self, overdue_key: str) -> int:
+        """Forget the records of reminders no longer owed (the task done, cancelled, postponed, or its pathway
+        closed since; an overdue list of another day than `overdue_key`'s): how many. Nothing recorded (the usual
+        case): one read, no write transaction (which would make the commands' trace entries wait)."""
+        async with self.engine.connect() as conn:
+            if (await conn.execute(text("SELECT 1 FROM reminder_sending LIMIT 1"))).first() is None:
+                return 0
+        async with self.engine.begin() as conn:
+            dropped = await conn.execute(text(
+                "DELETE FROM reminder_sending WHERE (key LIKE 'overdue %' AND key <> :today) OR (key LIKE 'task %' "
+                "AND NOT EXISTS (SELECT 1 FROM task JOIN pathway ON pathway.id = task.pathway_id "
+                "WHERE 'task ' || task.id || ' ' || CAST(task.due_at AS TEXT) = reminder_sending.key "
+                "AND task.state IN ('a_faire', 'prise_en_charge') AND pathway.status = 'open' "
+                "AND (task.reminded_due_at IS NULL OR task.reminded_due_at <> task.due_at)))"),
+                {"today": overdue_key})
+        return int(dropped.rowcount or 0)
 
     async def overdue_listed(self, day: str) -> bool:
         async with self.engine.connect() as conn:
             return (await conn.execute(text("SELECT 1 FROM task_overdue_day WHERE day = :d"),
                                        {"d": day})).first() is not None
 
-    async def mark_overdue_listed(self, day: str, listed: int) -> None:
+    async def mark_overdue_listed(self, day: str, listed: int, sending: str | None = None) -> None:
         async with self.engine.begin() as conn:
+            if sending is not None:
+                await conn.execute(text("DELETE FROM reminder_sending WHERE key = :k"), {"k": sending})
             if (await conn.execute(text("SELECT 1 FROM task_overdue_day WHERE day = :d"), {"d": day})).first():
                 return
             await conn.execute(text("INSERT INTO task_overdue_day (day, sent_at, listed) VALUES (:d, :at, :n)"),

@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, fields as dataclass_fields
+from typing import Any
 
 from sqlalchemy import text
 from sqlalchemy.exc import IntegrityError
@@ -66,7 +68,7 @@ class TraceEntry:
 
     def holds(self) -> bool:
         """Its own hash is that of its fields (it may still not follow the entry before: `Trace.verify`)."""
-        return entry_hash(asdict(self), self.prev_hash) == self.hash
+        return entry_hash(vars(self), self.prev_hash) == self.hash   # its flat fields (asdict copies deeply, slowly)
 
 
 def entry_hash(fields: dict, prev_hash: str) -> str:
@@ -92,21 +94,40 @@ async def append_on(conn: AsyncConnection, *, at: int, actor: str, action: str, 
     """Append one entry inside the caller's transaction (the row change it records commits with it, or neither
     does); its sequence number. Appends take turns: SQLite's transactions begin IMMEDIATE (one writer at a time),
     PostgreSQL's wait on one advisory lock, taken here, last in the transaction, until it ends."""
+    [seq] = await append_many_on(conn, [{"actor": actor, "action": action, "subject": subject, "decision": decision,
+                                         "patient_id": patient_id, "pathway_id": pathway_id,
+                                         "data_category": data_category, "fact": fact}], at=at)
+    return seq
+
+
+async def append_many_on(conn: AsyncConnection, entries: Sequence[dict[str, Any]], *, at: int) -> list[int]:
+    """`append_on` for several entries (each its keyword arguments but `at`), chained in order after one reading of
+    the head, inserted together; their sequence numbers."""
+    if not entries:
+        return []
     if conn.dialect.name == "postgresql":
         await conn.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": _LOCK})
     head = (await conn.execute(text("SELECT seq, hash FROM trace_entry ORDER BY seq DESC LIMIT 1"))).first()
     seq, prev = (head.seq + 1, head.hash) if head else (1, GENESIS)
-    fields = {"seq": seq, "at": at, "actor": actor, "action": action, "subject": subject, "patient_id": patient_id,
-              "pathway_id": pathway_id, "data_category": data_category, "allowed": bool(decision.allowed),
-              "rule": decision.rule, "basis": decision.basis, "fact_kind": fact.kind if fact else None,
-              "fact_id": fact.id if fact else None, "fact_digest": fact.digest if fact else None}
+    rows, seqs = [], []
+    for entry in entries:
+        decision, fact = entry["decision"], entry.get("fact")
+        fields = {"seq": seq, "at": at, "actor": entry["actor"], "action": entry["action"],
+                  "subject": entry["subject"], "patient_id": entry.get("patient_id"),
+                  "pathway_id": entry.get("pathway_id"), "data_category": entry.get("data_category"),
+                  "allowed": bool(decision.allowed), "rule": decision.rule, "basis": decision.basis,
+                  "fact_kind": fact.kind if fact else None, "fact_id": fact.id if fact else None,
+                  "fact_digest": fact.digest if fact else None}
+        digest = entry_hash(fields, prev)
+        rows.append({**fields, "allowed_int": int(fields["allowed"]), "prev": prev, "hash": digest})
+        seqs.append(seq)
+        seq, prev = seq + 1, digest
     await conn.execute(text(
         "INSERT INTO trace_entry (seq, at, actor, action, subject, patient_id, pathway_id, data_category, "
         "allowed, rule, basis, prev_hash, hash, fact_kind, fact_id, fact_digest) VALUES (:seq, :at, :actor, :action, "
         ":subject, :patient_id, :pathway_id, :data_category, :allowed_int, :rule, :basis, :prev, :hash, :fact_kind, "
-        ":fact_id, :fact_digest)"),
-        {**fields, "allowed_int": int(fields["allowed"]), "prev": prev, "hash": entry_hash(fields, prev)})
-    return seq
+        ":fact_id, :fact_digest)"), rows)
+    return seqs
 
 
 @dataclass(frozen=True)
@@ -135,6 +156,17 @@ class Trace(Store):
                     return await append_on(conn, at=self.clock.now_ms(), actor=actor, action=action, subject=subject,
                                            decision=decision, patient_id=patient_id, pathway_id=pathway_id,
                                            data_category=data_category, fact=fact)
+            except IntegrityError:
+                continue
+        raise RuntimeError("trace: could not append after 10 attempts")
+
+    async def append_many(self, entries: Sequence[dict[str, Any]]) -> list[int]:
+        """Append several entries (each the keyword arguments of `append`) in one transaction, in order, all at the
+        same moment; their sequence numbers."""
+        for _attempt in range(10):
+            try:
+                async with self.engine.begin() as conn:
+                    return await append_many_on(conn, entries, at=self.clock.now_ms())
             except IntegrityError:
                 continue
         raise RuntimeError("trace: could not append after 10 attempts")

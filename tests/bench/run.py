@@ -4,7 +4,8 @@
                                         [--mail 100] [--mail-pdf 5] [--mail-sustained 0] [--no-mail] [--only-mail]
                                         [--docs 20] [--only-docs] [--devices 20] [--only-devices]
                                         [--no-hostile] [--only-hostile] [--redecide 200] [--only-redecide]
-                                        [--tasks-pathways 200] [--only-tasks]
+                                        [--tasks-pathways 200] [--only-tasks] [--reminders-rooms 200]
+                                        [--only-reminders]
 
 One throwaway Synapse; in encrypted rooms (one room per peer: echo bots answer everything):
 - floor: client A → client B via /sync;
@@ -19,7 +20,9 @@ then indexing a 10 MiB PDF against its raw download (tests/bench/documents.py);
 then a new device reading the next letter and a late joiner reading the summary (tests/bench/devices.py);
 then the hostile-mail catalogue: the bridge's CPU and peak memory per mail, /ping meanwhile (tests/bench/hostile.py);
 then a fact change re-decided across `--redecide` rooms against the homeserver's own kicks (tests/bench/redecide.py);
-then `!taches` over 5 open tasks in each of `--tasks-pathways` pathways against `!aide` (tests/bench/tasks.py).
+then `!taches` over 5 open tasks in each of `--tasks-pathways` pathways against `!aide` (tests/bench/tasks.py);
+then reminders on a moved clock: their lateness, and 10 due in the same minute in each of `--reminders-rooms` rooms
+against the same bot posting as many plain notices (tests/bench/reminders.py).
 Results are printed and written as JSON under .liaison/bench/ (the bridge's part also as mail-<timestamp>.json).
 """
 from __future__ import annotations
@@ -44,6 +47,7 @@ from tests.bench.maubot_peer import MaubotEcho
 from tests.bench.measure import Clinician, floor_sample, floor_warm_up, percentiles, rss_mib, wait_device_keys
 from tests.bench.pathways import bench_pathways, report_lines
 from tests.bench.redecide import bench_redecide, report_lines as redecide_report_lines
+from tests.bench.reminders import bench_reminders, report_lines as reminders_report_lines
 from tests.bench.tasks import bench_tasks, report_lines as tasks_report_lines
 from tests.support.botproc import BotProcess
 
@@ -109,6 +113,8 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
             return {"redecide": await bench_redecide(synapse, work, args.redecide)}
         if args.only_tasks:
             return {"tasks": await bench_tasks(synapse, work, args.tasks_pathways)}
+        if args.only_reminders:
+            return {"reminders": await bench_reminders(synapse, work, args.reminders_rooms)}
         alice, bob, echo, liaison = [await synapse.aregister(n, PASSWORD) for n in ("alice", "bob", "echo", "liaison")]
         echo_proc = start_echo_bot(synapse, echo, work)
         bot = BotProcess(work / "liaison", synapse.url, synapse.server_name, liaison, PASSWORD, [alice]).start()
@@ -169,10 +175,11 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
         hostile = None if args.no_hostile else await bench_hostile(synapse, work)
         redecide = await bench_redecide(synapse, work, args.redecide) if args.redecide else None
         tasks = await bench_tasks(synapse, work, args.tasks_pathways) if args.tasks_pathways else None
+        reminders = await bench_reminders(synapse, work, args.reminders_rooms) if args.reminders_rooms else None
         return {"latency_ms": latency, "rss_mib": rss, "restart": restart, "samples": args.samples,
                 "pathways": pathways, "maubot_version": getattr(mau, "version", None), "mail": mail,
                 "documents": documents, "devices": devices, "hostile": hostile, "redecide": redecide,
-                "tasks": tasks}
+                "tasks": tasks, "reminders": reminders}
     finally:
         await a.close()
         await b.close()
@@ -201,6 +208,8 @@ def report(res: dict) -> list[str]:
         lines += ["", *redecide_report_lines(res["redecide"])]
     if res.get("tasks"):
         lines += ["", *tasks_report_lines(res["tasks"])]
+    if res.get("reminders"):
+        lines += ["", *reminders_report_lines(res["reminders"])]
     return lines
 
 
@@ -264,6 +273,10 @@ def main() -> None:
     parser.add_argument("--tasks-pathways", type=int, default=200,
                         help="pathways holding 5 open tasks each for one nurse, listed by !taches (0: none)")
     parser.add_argument("--only-tasks", action="store_true", help="only !taches against !aide")
+    parser.add_argument("--reminders-rooms", type=int, default=200,
+                        help="rooms holding 10 reminders due in the same minute each (0: no reminders bench)")
+    parser.add_argument("--only-reminders", action="store_true",
+                        help="only the reminders: lateness on a moved clock, and a burst against plain notices")
     parser.add_argument("--only-hostile", action="store_true",
                         help="only the hostile-mail catalogue (bridge CPU and memory per mail, /ping meanwhile)")
     parser.add_argument("--keep", action="store_true")
