@@ -22,7 +22,7 @@ from liaison.stores.roster import Roster
 from liaison.stores.trace import Trace
 from liaison.trusted import TrustedDomains
 from policies.professions import Category
-from policies.sharing import Action, Facts, Knobs, Recipient, decide
+from policies.sharing import OPERATOR, Action, Facts, Knobs, Recipient, decide
 
 ACTIVE = ("invited", "joined")
 
@@ -56,8 +56,9 @@ async def facts_for(stores: SharingStores, *, pathway: Pathway | None, user_id: 
     """For an external address: `correspondent`, it wrote to this pathway about this patient (looked up when not
     given); `trusted_domain`, its domain is on the MSSanté trusted list (looked up when not given); its profession
     and structure are what the coordination recorded for it (`!equipe ajouter <adresse> …`)."""
-    external = not user_id.startswith("@")
-    members, altered = await stores.roster.checked({actor} if external else {actor, user_id})
+    operator = user_id == OPERATOR   # at the command line: no account, no address, nothing to look up
+    external = not operator and not user_id.startswith("@")
+    members, altered = await stores.roster.checked({actor} if external or operator else {actor, user_id})
     member, actor_member = None if external else members.get(user_id), members.get(actor)
     profession, structure = (member.profession, member.structure) if member else (None, None)
     name = member.display_name if member else ""
@@ -84,7 +85,7 @@ async def facts_for(stores: SharingStores, *, pathway: Pathway | None, user_id: 
     if joining_team:   # brought into the patient's team of care by its inviter: decided as such, kept only if allowed
         team.add(user_id)
     recipient = Recipient(
-        kind="external" if external else "member", user_or_address=user_id,
+        kind="operator" if operator else "external" if external else "member", user_or_address=user_id,
         category=category_of(stores.knobs, profession) if profession else None, in_roster=member is not None,
         roles=member.roles if member else frozenset(), correspondent=bool(correspondent),
         trusted_domain=bool(trusted_domain), name=name)
