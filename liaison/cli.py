@@ -1,5 +1,5 @@
 """The `liaison` command: `liaison up` (local stack), `liaison bot`, `liaison bridge`, `liaison migrate`,
-`liaison check`, `liaison trace verify`.
+`liaison check`, `liaison trace verify`, `liaison export fhir`.
 
 The services are launched as their own programs (`python -m bot`, `python -m bridge`), in place of this process:
 the shared core never imports a service."""
@@ -29,6 +29,11 @@ def main(argv: list[str] | None = None) -> int:
     trace = sub.add_parser("trace", help="la trace des partages")
     trace.add_argument("what", choices=["verify"], help="verify : vérifie le chaînage et l'ancrage de la trace")
     trace.add_argument("-c", "--config", required=True)
+    export = sub.add_parser("export", help="exporte un parcours (l'exploitant en est le destinataire, tracé)")
+    export.add_argument("what", choices=["fhir"], help="fhir : le parcours en FHIR R4 (Bundle JSON)")
+    export.add_argument("code", help="le code du parcours (ex. P-7K3Q9)")
+    export.add_argument("-o", "--output", required=True, help="le fichier écrit (lisible par son seul propriétaire)")
+    export.add_argument("-c", "--config", required=True)
     args = parser.parse_args(argv)
     restrict_umask()   # `migrate` may create the database: it is the owner's only, like everything we write
 
@@ -38,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd in SERVICES:
         os.execv(sys.executable, [sys.executable, "-m", args.cmd, "-c", args.config])   # never returns
     # Each command reads the secrets it uses only: verify the bot's (the anchors' key), migrate none, check them all.
-    needs = {"trace": {"bot"}, "migrate": set(), "check": {"bot", "bridge"}}[args.cmd]
+    needs = {"trace": {"bot"}, "migrate": set(), "check": {"bot", "bridge"}, "export": set()}[args.cmd]
     try:
         cfg = load_config(args.config, for_services=needs)
     except ConfigError as err:
@@ -46,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if args.cmd == "trace":
         return asyncio.run(_verify_trace(cfg))
+    if args.cmd == "export":
+        return asyncio.run(_export_fhir(cfg, args.code, args.output))
     if args.cmd == "migrate":
         from liaison.db import create_engine, migrate
 
@@ -101,6 +108,40 @@ async def _verify_trace(cfg) -> int:
     for line in _anchor_report(anchored, cfg.trace.anchor_file):
         print(line)
     return 0 if intact and anchored.ok else 1
+
+
+async def _export_fhir(cfg, code: str, output: str) -> int:
+    """The pathway `code` in FHIR R4, written 0600 to `output`; decided (pathway.export) for the operator and traced
+    just before it is written. 2: no such pathway (nothing traced); 1: refused."""
+    import json
+
+    from liaison.bootstrap import shared_stores
+    from liaison.enforcement import decide_at
+    from liaison.fhir_export import bundle, counts, gather
+    from liaison.private import write_private
+    from policies.pathway import PATHWAY_TYPES
+    from policies.sharing import OPERATOR
+
+    shared = await shared_stores(cfg)
+    try:
+        pathway = await shared.pathways.by_code(code.strip().upper())
+        if pathway is None:
+            print(f"liaison: aucun parcours de code « {code} » : vérifiez le code (!parcours liste dans le salon de "
+                  "la coordination)", file=sys.stderr)
+            return 2
+        labels = dict((t.key, t.label) for t in cfg.pathways.types) or dict(PATHWAY_TYPES)
+        exported = bundle(await gather(shared, pathway, labels.get(pathway.type, pathway.type)), shared.clock.now())
+        decided = await decide_at(shared.sharing, "pathway.export", pathway=pathway, recipient=OPERATOR,
+                                  actor=OPERATOR)
+        if not decided.allowed:
+            print(f"liaison: export refusé : {decided.sentence()}", file=sys.stderr)
+            return 1
+        write_private(output, json.dumps(exported, ensure_ascii=False, indent=1))
+    finally:
+        await shared.close()
+    shown = ", ".join(f"{kind} {n}" for kind, n in sorted(counts(exported).items()))
+    print(f"parcours {pathway.code} exporté en FHIR R4 dans {output} ({shown}) ; {decided.sentence()}")
+    return 0
 
 
 def _anchor_report(a, anchor_file: str) -> list[str]:

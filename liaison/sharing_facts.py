@@ -23,7 +23,7 @@ from liaison.stores.roster import Roster, RosterMember
 from liaison.stores.trace import Trace
 from liaison.trusted import TrustedDomains
 from policies.professions import Category, Profession
-from policies.sharing import Action, Facts, Knobs, Recipient, decide
+from policies.sharing import OPERATOR, Action, Facts, Knobs, Recipient, decide
 
 ACTIVE = ("invited", "joined")
 
@@ -57,8 +57,9 @@ async def facts_for(stores: SharingStores, *, pathway: Pathway | None, user_id: 
     """For an external address: `correspondent`, it wrote to this pathway about this patient (looked up when not
     given); `trusted_domain`, its domain is on the MSSanté trusted list (looked up when not given); its profession
     and structure are what the coordination recorded for it (`!equipe ajouter <adresse> …`)."""
-    external = not user_id.startswith("@")
-    members, altered = await stores.roster.checked({actor} if external else {actor, user_id})
+    operator = user_id == OPERATOR   # at the command line: no account, no address, nothing to look up
+    external = not operator and not user_id.startswith("@")
+    members, altered = await stores.roster.checked({actor} if external or operator else {actor, user_id})
     member, actor_member = None if external else members.get(user_id), members.get(actor)
     profession, structure = (member.profession, member.structure) if member else (None, None)
     name = member.display_name if member else ""
@@ -149,7 +150,7 @@ def _facts(stores: SharingStores, patient: _Patient, q: Question, *, action: Act
     if joining_team:   # brought into the patient's team of care by its inviter: decided as such, kept only if allowed
         team.add(q.user_id)
     recipient = Recipient(
-        kind="external" if external else "member", user_or_address=q.user_id,
+        kind="operator" if q.user_id == OPERATOR else "external" if external else "member", user_or_address=q.user_id,
         category=category_of(stores.knobs, profession) if profession else None, in_roster=member is not None,
         roles=member.roles if member else frozenset(), correspondent=correspondent,
         trusted_domain=trusted_domain, name=name)

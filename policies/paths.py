@@ -61,5 +61,9 @@ PATHS = {p.name: p for p in (
     Path("mail.receipt", Action.RECEIPT, "accuser lecture",
          "un accusé de lecture (MDN) à l'expéditeur d'un courriel, quand un membre l'a lu"),
     Path("trace.export", Action.EXPORT_TRACE, "exporter", "l'export de la trace (!trace)"),
+    Path("pathway.export", Action.EXPORT_PATHWAY, "exporter le parcours (FHIR)",
+         "le parcours en FHIR R4 (patient, équipe, tâches, consentements, index des documents sans leur contenu) : "
+         "un fichier chiffré dans le salon de la coordination (!parcours export), ou écrit par l'exploitant "
+         "(liaison export fhir)"),
     Path("archive.export", Action.ARCHIVE, "archiver", "l'archive d'un parcours à l'échéance de conservation"),
 )}

@@ -25,6 +25,7 @@ class Action(enum.Enum):
     RECEIPT = "accuser lecture"          # a read receipt (MDN) to the sender of a mail
     SHOW = "montrer dans le salon"       # a command's answer, read by everyone in the room it is typed in
     ARCHIVE = "archiver"                 # the pathway's archive, handed to the coordination
+    EXPORT_PATHWAY = "exporter le parcours"   # the pathway in FHIR, to the coordination or the operator
 
 
 @dataclass(frozen=True)
@@ -54,7 +55,7 @@ class Knobs:
 
 @dataclass(frozen=True)
 class Recipient:
-    kind: str                      # member | external | directory
+    kind: str                      # member | external | directory | operator (OPERATOR, at the command line)
     user_or_address: str
     category: Category | None      # None: not on the roster, profession unknown
     in_roster: bool
@@ -138,8 +139,12 @@ RULES = {
     "room.coordination": ("CSP L.1110-12", "salon de la coordination de l'équipe de soins"),
     "room.not_pathway": ("CSP L.1110-4", "salon qui n'est pas celui du parcours"),
     "archive.coordination": ("CSP L.1110-4 ; RGPD art. 5-1-e", "archive remise à la coordination"),
+    "export.coordination": ("CSP L.1110-4, L.1110-12", "export du parcours remis à la coordination"),
+    "export.operator": ("CSP L.1111-8 ; RGPD art. 28, 32", "export du parcours par l'exploitant, qui héberge les "
+                                                           "données pour la structure"),
     "facts.tampered": ("CSP L.1110-4 ; RGPD art. 5-1-f, art. 32", "faits modifiés hors de Liaison"),
 }
+OPERATOR = "exploitant"   # the structure's operator, who runs `liaison` on the server: a recipient, not an account
 RECORD_CONSENT = "enregistrez d'abord le consentement du patient (!consentement enregistrer …)"
 
 
@@ -215,6 +220,8 @@ def decide(f: Facts) -> Decision:
         if f.recipient.in_roster and "coordinator" in f.recipient.roles:
             return _allow("archive.coordination", "Archive du parcours remise à la coordination.")
         return _deny("archive.coordination", "L'archive d'un parcours n'est remise qu'à la coordination.")
+    if f.action is Action.EXPORT_PATHWAY:
+        return _export(f)
     if f.action is Action.EXPORT_TRACE:
         if "coordinator" in f.actor_roles:
             return _allow("trace.export", "Export de la trace par la coordination.")
@@ -236,6 +243,18 @@ def decide(f: Facts) -> Decision:
         return _allow("outside.consent", f"{who} est hors de l'équipe de soins, avec le consentement "
                                          f"{consent.means} du patient.")
     return _deny("outside.no_consent", f"{who} est hors de l'équipe de soins : {RECORD_CONSENT}.")
+
+
+def _export(f: Facts) -> Decision:
+    """The whole pathway (team, tasks, consents, documents' index) leaves Liaison as one file: to the coordination,
+    asked by it, or to the operator at the command line. What the recipient then does with it is theirs to answer for."""
+    if f.recipient.kind == "operator":
+        return _allow("export.operator", "Export FHIR du parcours par l'exploitant de la structure (ligne de "
+                                         "commande), qui héberge ses données.")
+    if "coordinator" in f.actor_roles and f.recipient.in_roster and "coordinator" in f.recipient.roles:
+        return _allow("export.coordination", f"Export FHIR du parcours remis à {f.recipient.who}, de la coordination.")
+    return _deny("export.coordination", "L'export FHIR d'un parcours n'est remis qu'à la coordination de la "
+                                        "structure, à sa demande.")
 
 
 def _unknown_profession_objection(f: Facts) -> Decision | None:

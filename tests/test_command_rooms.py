@@ -32,6 +32,7 @@ LINES = {   # one line per command or sub-command that shows or takes a patient'
     "mss ecrire": f"!mss ecrire {CARDIO} Bonjour",
     "parcours liste": "!parcours liste",
     "parcours ouvrir": None,   # shows="none": the answer to what the coordination typed
+    "parcours export": "!parcours export {code}",
     "parcours types": None,    # shows="none": the structure's types, no patient's data
     "parcours info": "!parcours info",
     "parcours resume": "!parcours resume problemes HTA",

@@ -7,7 +7,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from policies.professions import Category
-from policies.sharing import RULES, Action, Consent, Facts, Knobs, Objection, Recipient, decide
+from policies.sharing import OPERATOR, RULES, Action, Consent, Facts, Knobs, Objection, Recipient, decide
 
 NOW = datetime(2026, 11, 24, 12, tzinfo=timezone.utc)
 GP = Recipient("member", "@gp:hs", Category.HEALTH, True)
@@ -146,6 +146,16 @@ CASES = [
     ("reply out to a correspondent of unknown profession, a profession objected to",
      facts(CORRESPONDENT, action=Action.RELAY_OUT, objections=[objection("pharmacien", kind="profession")]),
      False, "objection.unknown_profession"),
+    # The pathway's FHIR export: to the coordination, asked by it; or to the operator at the command line.
+    ("FHIR export to the coordination, asked by it", facts(COORD, action=Action.EXPORT_PATHWAY,
+                                                           actor_roles=frozenset({"coordinator"})),
+     True, "export.coordination"),
+    ("FHIR export to a team member", facts(GP, action=Action.EXPORT_PATHWAY), False, "export.coordination"),
+    ("FHIR export to the operator", facts(Recipient("operator", OPERATOR, None, False),
+                                          action=Action.EXPORT_PATHWAY), True, "export.operator"),
+    ("FHIR export, the patient's objections altered", facts(COORD, action=Action.EXPORT_PATHWAY,
+                                                            actor_roles=frozenset({"coordinator"}),
+                                                            tampered=["oppositions"]), False, "facts.tampered"),
     # A fact changed behind Liaison's back moves nothing, even what the rest of the facts would allow.
     ("team member, an objection of the patient altered", facts(GP, tampered=["oppositions"]), False,
      "facts.tampered"),

@@ -207,6 +207,8 @@ BAD_ARGUMENTS = [
     ("parcours inviter", "!parcours inviter dehors",
      ["!parcours inviter : « dehors » n'est pas un compte Matrix : écrivez-le @nom:serveur."]),
     ("parcours types", "!parcours types tous", ["!parcours types : trop d'arguments."]),
+    ("parcours export", "!parcours export", ["!parcours export : il manque : parcours."]),
+    ("parcours export", "!parcours export P-1 P-2", ["!parcours export : trop d'arguments."]),
     ("trace", "!trace tout", ["!trace : trop d'arguments."]),
     ("consentement enregistrer", "!consentement enregistrer quelqu'un écrit",
      ["« quelqu'un » : ni un compte (@nom:serveur), ni une adresse MSSanté, ni une profession connue."]),
@@ -287,6 +289,7 @@ REFUSED = [
     ("parcours rouvrir", GP, "!parcours rouvrir", Audience.COORDINATOR),
     ("parcours inviter", OUTSIDER, f"!parcours inviter {OUTSIDER}", Audience.STAFF),
     ("parcours types", OUTSIDER, "!parcours types", Audience.STAFF),
+    ("parcours export", OUTSIDER, "!parcours export P-7K3Q9", Audience.STAFF),
     ("trace", GP, "!trace", Audience.COORDINATOR),
     ("consentement enregistrer", OUTSIDER, f"!consentement enregistrer {OUTSIDER} écrit", Audience.STAFF),
     ("consentement retirer", OUTSIDER, f"!consentement retirer {OUTSIDER}", Audience.STAFF),
@@ -370,7 +373,7 @@ async def test_help_lists_what_each_person_may_use_and_details_a_sub_command(wor
     assert "Réservée à : la coordination de la structure." in detail.text and "<ins> : l'INS du patient" in detail.text
     hidden = await world.say(GP, "!aide pathway open")
     assert hidden.text == ("Pas de sous-commande « open » de !parcours. Possibles : liste, info, resume, inviter, "
-                           "types.")
+                           "export, types.")
     assert (await world.say(GP, "!aide trace")).text == "Pas de commande « trace ». Tapez !aide pour la liste."
 
 
@@ -630,6 +633,19 @@ async def test_pathway_types_lists_every_configured_type(world):
     reply = await world.say(NURSE, "!parcours types")
     assert reply.text == "Types de parcours : " + ", ".join(f"{label} ({key})" for key, label in PATHWAY_TYPES)
     assert "Insuffisance cardiaque (insuffisance-cardiaque)" in reply.text
+
+
+@covers("parcours export")
+async def test_pathway_export_posts_the_fhir_bundle_in_the_coordination_room(world):
+    room = await world.open()
+    code = (await world.pathway(room)).code
+    coordination = await world.coordination_room()
+    reply = await world.say(COORD, f"!parcours export {code}", coordination)
+    assert reply.text.startswith(f"Parcours {code} exporté en FHIR R4"), reply.text
+    (where, name, mime, data), = world.m.files
+    assert (where, name, mime) == (coordination, f"parcours-{code}.fhir.json", "application/fhir+json")
+    assert json.loads(data)["resourceType"] == "Bundle"
+    assert (await world.say(COORD, f"!parcours export {code}", room)).text == ROOMS["coordination"]
 
 
 # -- (c) !trace ---------------------------------------------------------------------------------------------------
@@ -975,9 +991,9 @@ def test_a_mistyped_sub_command_is_hinted_even_where_the_default_takes_arguments
 
 async def test_help_shows_each_reader_only_the_sub_commands_they_may_run(world):
     gp = (await world.say(GP, "!aide")).text
-    assert "!parcours <liste | info | resume | inviter | types> …" in gp and "!equipe <liste | historique> …" in gp
+    assert "!parcours <liste | info | resume | inviter | export | types> …" in gp and "!equipe <liste | historique> …" in gp
     coord = (await world.say(COORD, "!aide")).text
-    assert "!parcours <liste | ouvrir | info | resume | clore | rouvrir | inviter | types> …" in coord
+    assert "!parcours <liste | ouvrir | info | resume | clore | rouvrir | inviter | export | types> …" in coord
 
 
 async def test_without_the_bridge_mss_says_so_before_reading_the_arguments(worlds):

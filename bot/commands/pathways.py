@@ -1,6 +1,7 @@
 """`!parcours`: open, list, read, summarise, close and reopen a patient's care pathways."""
 from __future__ import annotations
 
+import json
 from html import escape
 from typing import Any, Protocol
 
@@ -12,6 +13,8 @@ from liaison.enforcement import decide_at
 from bot.opening import FORM, Opener, OpenerPorts, request
 from liaison.clock import Clock
 from liaison.enforcement import Decided
+from liaison.fhir_export import ExportPorts, bundle, counts, gather
+from liaison.matrix import txn_id
 from liaison.stores.pathways import SUMMARY_FIELDS, Pathway
 from liaison.stores.tasks import TaskStore
 from bot.reply import day as _day, room_link, table
@@ -20,9 +23,9 @@ from bot.room_specs import power_levels
 from policies.gender import born
 from policies.professions import Category
 
-class PathwayPorts(OpenerPorts, ShowPorts, CirclePorts, Protocol):
-    """What `!parcours` reads and does: the opening, what a room may show, the circle room, the clock, and the
-    tasks a closing cancels."""
+class PathwayPorts(OpenerPorts, ShowPorts, CirclePorts, ExportPorts, Protocol):
+    """What `!parcours` reads and does: the opening, what a room may show, the circle room, the clock, the
+    tasks a closing cancels, and what an export reads."""
     @property
     def clock(self) -> Clock: ...
     @property
@@ -183,6 +186,30 @@ async def _levels(ctx: Context[PathwayPorts], closed: bool) -> dict[str, Any]:
     coordinators = [m.user_id for m in await ctx.services.roster.members() if m.coordinator]
     s = ctx.services.settings
     return power_levels(s.bot_user_id, coordinators, closed=closed, bridge=s.bridge_user_id)
+
+
+@parcours.sub("export", en="export", room="coordination",
+              args=[Arg("parcours", "le code du parcours (ex. P-7K3Q9)")],
+              help="Exporte un parcours en FHIR R4 (fichier JSON chiffré) : patient, équipe, plan, tâches, "
+                   "consentements et oppositions, index des documents (sans leur contenu).")
+async def _export(ctx: Context[PathwayPorts]) -> Reply:
+    """Decided (pathway.export) once the Bundle is built, just before it is sent: what is sent is what was decided."""
+    code = ctx.args["parcours"].strip().upper()
+    pathway = await ctx.services.pathways.by_code(code)
+    if pathway is None:   # before deciding: nothing is traced for no pathway
+        return Reply.plain(f"Aucun parcours de code « {ctx.args['parcours']} » (!parcours liste pour la liste).")
+    facts = await gather(ctx.services, pathway, ctx.services.settings.type_label(pathway.type))
+    exported = bundle(facts, ctx.services.clock.now())
+    decided = await decide_at(ctx.services.sharing, "pathway.export", pathway=pathway, recipient=ctx.sender,
+                              actor=ctx.sender)
+    if not decided.allowed:
+        return Reply.plain(f"Export refusé : {decided.sentence()}.")
+    data = json.dumps(exported, ensure_ascii=False, indent=1).encode()
+    await ctx.services.matrix.send_file(ctx.room_id, data, f"parcours-{pathway.code}.fhir.json", "application/fhir+json",
+                                        txn_id(ctx.event_id, "fhir-export"))
+    shown = ", ".join(f"{kind} {n}" for kind, n in sorted(counts(exported).items()))
+    return Reply.plain(f"Parcours {pathway.code} exporté en FHIR R4 (Bundle « collection », fichier JSON chiffré "
+                       f"joint) : {shown}. {decided.sentence()}.")
 
 
 @parcours.sub("types", en="types", shows="none", help="Les types de parcours de la structure.")

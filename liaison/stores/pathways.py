@@ -271,6 +271,14 @@ class PathwayStore(Store):
                     found[r.pathway_id].append((r.user_id, r.state, r.rule))
         return found
 
+    async def members_since(self, pathway_id: str) -> list[tuple[str, str, int]]:
+        """Each member's account, state, and when it came to that state (ms)."""
+        async with self.engine.connect() as conn:
+            rows = await conn.execute(text(
+                "SELECT user_id, state, at FROM pathway_member WHERE pathway_id = :p ORDER BY user_id"),
+                {"p": pathway_id})
+            return [(r.user_id, r.state, r.at) for r in rows]
+
     async def summary(self, pathway_id: str) -> dict[str, tuple[str, int]]:
         """The latest value of each field, with its version."""
         async with self.engine.connect() as conn:

@@ -306,6 +306,17 @@ class TaskStore(Store):
                 {"t": task_id})).all()
         return [TaskEvent(r.at, r.actor, r.what, r.due_at, r.owner, r.detail) for r in rows]
 
+    async def histories(self, pathway_id: str) -> dict[str, list[TaskEvent]]:
+        """The history of each of the pathway's tasks, in one read (an export)."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT task_id, at, actor, what, due_at, owner, detail FROM task_event WHERE pathway_id = :p "
+                "ORDER BY seq"), {"p": pathway_id})).all()
+        found: dict[str, list[TaskEvent]] = {}
+        for r in rows:
+            found.setdefault(r.task_id, []).append(TaskEvent(r.at, r.actor, r.what, r.due_at, r.owner, r.detail))
+        return found
+
     # -- the board (bot/task_board.py) and the notices a reaction answers ------------------------------------------
 
     async def version(self, pathway_id: str) -> int:
