@@ -65,4 +65,7 @@ async def _coordination(services: WherePorts, room_id: str) -> bool:
 
 
 async def _direct(services: WherePorts, room_id: str) -> bool:
-    return len(await services.matrix.members(room_id)) == 2
+    """The bot and one person: read from the synced state (a command comes after every membership change before it),
+    asked of the homeserver for a room not synced yet."""
+    members = services.matrix.synced_members(room_id)
+    return len(members if members is not None else await services.matrix.members(room_id)) == 2

@@ -276,6 +276,10 @@ class FakeMatrix:
     def rooms_with(self, user_id: str) -> list[str]:
         return [r.room_id for r in self.rooms.values() if r.membership.get(user_id) in ("join", "invite")]
 
+    def synced_members(self, room_id: str) -> set[str] | None:
+        room = self.rooms.get(room_id)
+        return {u for u, m in room.membership.items() if m in ("join", "invite")} if room is not None else None
+
     async def set_state(self, room_id: str, event_type: str, content: dict, state_key: str = "") -> str:
         self._maybe_fail("set_state")
         room = self._room(room_id, f"state {event_type}")

@@ -247,6 +247,13 @@ class Matrix:
         """The rooms this account knows `user_id` to be a member of."""
         return [r.room_id for r in self.client.rooms.values() if user_id in r.users]
 
+    def synced_members(self, room_id: str) -> set[str] | None:
+        """Who is joined to, or invited into, the room as of the last sync (None: a room this account has not synced).
+        A command is read after the sync that brought it has been applied: every membership change before it is
+        in (the sync filter loads every member, not lazily)."""
+        room = self.client.rooms.get(room_id)
+        return set(room.users) if room is not None else None
+
     async def set_state(self, room_id: str, event_type: str, content: dict, state_key: str = "") -> str:
         resp = await self.client.room_put_state(room_id, event_type, content, state_key)
         if isinstance(resp, ErrorResponse):
