@@ -41,7 +41,6 @@ from policies.pathway import PATHWAY_TYPES
 
 log = structlog.get_logger("bot")
 EXPIRY_CHECK_SECONDS = 60   # a consent ends at the end of its day: applied within the minute
-REMINDER_CHECK_SECONDS = 60   # a task's reminder goes within the minute of its moment
 
 
 async def _after_first_sync(bot: Bot, work: Callable[[], Awaitable[object]]) -> None:
@@ -90,7 +89,7 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
     expiries = ConsentExpiries(services)
     life.every("consent-expiries", EXPIRY_CHECK_SECONDS, lambda: _after_ready(bot, expiries.run_once))
     reminders = TaskReminders(services, cfg.pathways.task_reminder_hour)
-    life.every("task-reminders", REMINDER_CHECK_SECONDS, lambda: _after_ready(bot, reminders.run_once))
+    life.add("task-reminders", lambda: _after_ready(bot, reminders.run))   # sleeps until each reminder's moment
     anchorer = (Anchorer(services.trace, AnchorFile(cfg.trace.anchor_file, cfg.trace.anchor_key), clock)
                 if cfg.trace else None)
     if anchorer and cfg.trace:

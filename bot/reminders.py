@@ -29,9 +29,14 @@ pathway code and number (each pathway decided for the coordination's reading, as
 Each reminder is decided when it is sent (`task.remind` for each person mentioned, `task.overdue` for the list),
 and traced; refused, nothing is sent and the reminder is handled (not asked again every minute). A pass decides its
 reminders CHUNK at a time, in one batch (liaison/enforcement.py `decide_many`), just before sending them.
+
+On time. `run` is the loop: a pass, then a sleep on the clock until the next reminder's moment, never longer than
+CHECK_SECONDS (what it cannot foresee: a task made meanwhile, a retry after its back-off, the day's overdue list). A
+reminder due at 9:00 goes at 9:00, not at the next minute's pass.
 """
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, time, timezone
 from html import escape
 from typing import Protocol
@@ -53,6 +58,7 @@ from liaison.stores.tasks import Sending, Task, TaskStore
 
 log = structlog.get_logger(__name__)
 DAY_MS = 86_400_000
+CHECK_SECONDS = 60        # the longest the loop sleeps: a task made meanwhile is looked at within the minute
 
 
 class ReminderPorts(PeoplePorts, Protocol):
@@ -98,6 +104,33 @@ def reminder_txn(task: Task) -> str:
 class TaskReminders:
     def __init__(self, services: ReminderPorts, hour: int = 9) -> None:
         self.s, self.hour = services, hour
+
+    async def run(self) -> None:
+        """Passes, each followed by a sleep until the next reminder's moment (at most CHECK_SECONDS); a failed pass is
+        logged and the next one comes at its time."""
+        while True:
+            started = self.s.clock.now_ms()   # what came due while the pass ran is after it: the next wake is now
+            try:
+                await self.run_once()
+            except asyncio.CancelledError:
+                raise
+            except Exception:   # noqa: BLE001 — one failed pass never stops the reminders
+                log.exception("task.reminders_failed")
+            wake = self.s.clock.now_ms() + CHECK_SECONDS * 1000
+            try:
+                wake = min(wake, await self.next_moment(after=started) or wake)
+            except asyncio.CancelledError:
+                raise
+            except Exception:   # noqa: BLE001 — the minute's pass then
+                log.exception("task.reminders_next_failed")
+            await self.s.clock.sleep_until(datetime.fromtimestamp(wake / 1000, tz=timezone.utc))
+
+    async def next_moment(self, after: int | None = None) -> int | None:
+        """The next moment a reminder is due after `after` (default: now), looked for within two days; or None."""
+        after = self.s.clock.now_ms() if after is None else after
+        later = [m for t in await self.s.tasks.to_remind(after + 2 * DAY_MS) if t.due_at is not None
+                 and (m := remind_at(t.due_at, self.hour)) > after]
+        return min(later) if later else None
 
     async def run_once(self) -> int:
         """Send the reminders whose moment has come and the day's overdue list; the number of messages sent."""

@@ -314,3 +314,35 @@ async def test_a_social_task_of_the_circle_room_s_social_worker_is_reminded_wher
     assert await TaskReminders(world.s, hour=9).run_once() == 1
     [sent] = reminders(world)
     assert sent.room_id == circle and sent.content["m.mentions"] == {"user_ids": [SOCIAL]}, sent
+
+
+async def test_the_loop_sleeps_until_the_reminder_s_moment_not_the_next_minute(paris):
+    """A task due at 10:05:30 is reminded at 10:05:30: the loop sleeps until the next reminder's moment (at most a
+    minute), not on a fixed minute's beat."""
+    import asyncio
+    world, clock = paris
+    room = await world.open()
+    await world.say(GP, "!tache Appeler le laboratoire échéance demain 14h", room)
+    job = TaskReminders(world.s, hour=9)
+    async def asleep() -> None:   # the pass over (its reads go through a thread), the loop waiting on the clock
+        async def until() -> None:
+            while clock.sleepers < 1:
+                assert not loop.done(), loop
+                await asyncio.sleep(0.01)
+        await asyncio.wait_for(until(), 10)
+
+    loop = asyncio.create_task(job.run())
+    try:
+        await asleep()
+        due = at(2027, 1, 9, 14, 0)
+        assert await job.next_moment() == int(due.timestamp() * 1000)
+        await clock.advance(to=datetime(2027, 1, 9, 13, 59, 59, 900_000, tzinfo=PARIS).astimezone(timezone.utc))
+        await asleep()
+        assert reminders(world) == []
+        await clock.advance(to=due)
+        await asleep()
+        [sent] = reminders(world)
+        assert "tâche n° 1, échéance aujourd'hui 14h" in sent.body
+    finally:
+        loop.cancel()
+        await asyncio.gather(loop, return_exceptions=True)
