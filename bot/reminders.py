@@ -46,6 +46,7 @@ import structlog
 from bot.circle import CIRCLE_STATE
 from bot.members import PeoplePorts, person
 from bot.reply import room_link
+from bot.rooms import ShowPorts, show_in
 from bot.task_dates import PARIS, shown
 from bot.task_text import plural, singular
 from liaison.clock import Clock
@@ -61,7 +62,7 @@ DAY_MS = 86_400_000
 CHECK_SECONDS = 60        # the longest the loop sleeps: a task made meanwhile is looked at within the minute
 
 
-class ReminderPorts(PeoplePorts, Protocol):
+class ReminderPorts(PeoplePorts, ShowPorts, Protocol):
     """What reminding reads: the tasks, the pathways and their members, who is who, the decision, the clock."""
     @property
     def tasks(self) -> TaskStore: ...
@@ -163,6 +164,13 @@ class TaskReminders:
                 await self.s.tasks.mark_reminded(task, reminder_key(task))
         in_rooms = await self.s.pathways.members_of({p.id for _t, p in todo})
         room = {t.id: _room_of(t, p, in_rooms[p.id]) for t, p in todo}
+        for task, pathway in todo:
+            if room[task.id] == pathway.circle_room_id and task.owner:
+                # Everyone in the circle room reads it: the room must share the task's category (decided, traced as
+                # `!taches` there is); refused, it goes to the clinical room, as any task's reminder.
+                shown = await show_in(self.s, "circle", pathway, task.owner, task.category)
+                if not shown.allowed:
+                    room[task.id] = pathway.room_id or ""
         recorded = await self.s.tasks.begin_sending([
             (reminder_key(t), p.id, room[t.id], reminder_txn(t), now + retry_after_ms(_attempts(sendings, t) + 1))
             for t, p in todo])
@@ -345,7 +353,8 @@ _NOT_SENT = (MatrixError, OSError, TimeoutError)   # the homeserver refused, or 
 
 def _room_of(task: Task, pathway: Pathway, members: list[tuple[str, str, str]]) -> str:
     """Where a task is reminded: the clinical room; the circle room for a social or administrative task whose owner
-    is a member of the circle room only (a social worker: she reads that room, not the clinical one)."""
+    is a member of the circle room only (a social worker: she reads that room, not the clinical one), if that room
+    may show the task's category (decided by the caller)."""
     circle_only = any(u == task.owner and state == CIRCLE_STATE for u, state, _rule in members)
     if task.category != "soins" and circle_only and pathway.circle_room_id:
         return pathway.circle_room_id

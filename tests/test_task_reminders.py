@@ -314,6 +314,8 @@ async def test_a_social_task_of_the_circle_room_s_social_worker_is_reminded_wher
     assert await TaskReminders(world.s, hour=9).run_once() == 1
     [sent] = reminders(world)
     assert sent.room_id == circle and sent.content["m.mentions"] == {"user_ids": [SOCIAL]}, sent
+    shown = [e for e in await world.s.trace.entries() if e.rule == "room.circle" and e.data_category == "social"]
+    assert shown and shown[-1].allowed, "the circle room's showing of a social task decided and traced"
 
 
 async def test_the_loop_sleeps_until_the_reminder_s_moment_not_the_next_minute(paris):
