@@ -74,7 +74,8 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
         server_name=cfg.homeserver.server_name, bot_user_id=cfg.bot.user_id, naming=knobs.room_naming,
         ins_test_mode=cfg.pathways.ins_test_mode, retention_days=knobs.retention_days_after_closure,
         types=tuple((t.key, t.label) for t in cfg.pathways.types) or PATHWAY_TYPES,
-        bridge_user_id=cfg.bridge.user_id if cfg.bridge else None, protocols=protocols, offers=offers),
+        bridge_user_id=cfg.bridge.user_id if cfg.bridge else None, protocols=protocols, offers=offers,
+        rcp_agenda_days=cfg.pathways.rcp_agenda_days),
         antivirus_of(cfg))
     indexer = DocumentIndexer(services)
     newcomers = Newcomers(services)
@@ -90,6 +91,7 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
     life.every("consent-expiries", EXPIRY_CHECK_SECONDS, lambda: _after_ready(bot, expiries.run_once))
     reminders = TaskReminders(services, cfg.pathways.task_reminder_hour)
     life.add("task-reminders", lambda: _after_ready(bot, reminders.run))   # sleeps until each reminder's moment
+    life.add("rcp-agendas", lambda: _after_ready(bot, services.agendas.run))   # each RCP's agenda, N days before
     anchorer = (Anchorer(services.trace, AnchorFile(cfg.trace.anchor_file, cfg.trace.anchor_key), clock)
                 if cfg.trace else None)
     if anchorer and cfg.trace:

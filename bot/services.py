@@ -22,10 +22,12 @@ from liaison.stores.roster import Roster
 from liaison.sharing_facts import SharingStores
 from liaison.stores.mail import MailStore
 from liaison.trusted import TrustedDomains
+from liaison.stores.rcp import RcpStore
 from liaison.stores.tasks import TaskStore
 from liaison.stores.trace import Trace
 
-if TYPE_CHECKING:   # the board reads people and rooms, whose modules read the settings below
+if TYPE_CHECKING:
+    from bot.rcp_agenda import RcpAgenda   # the board reads people and rooms, whose modules read the settings below
     from bot.task_board import TaskBoard
 
 
@@ -40,6 +42,7 @@ class PathwaySettings:
     bridge_user_id: str | None = None   # the MSSanté bridge's account, invited into every pathway room
     protocols: Catalogue = field(default_factory=load_protocols)   # read at start (bot/protocols.py)
     offers: tuple[tuple[str, str], ...] = DEFAULT_OFFERS   # (pathway type, protocol offered at its opening)
+    rcp_agenda_days: int = 2   # an RCP's agenda goes out this many days before it (bot/rcp_agenda.py)
 
     def is_bridged(self, user_id: str) -> bool:
         """The bridge or one of its puppets (@mss_…): what they post, the bridge indexed itself."""
@@ -70,11 +73,15 @@ class Services:
     mail: MailStore | None = None              # None: no MSSanté bridge
     trusted: TrustedDomains | None = None
     antivirus: Antivirus = Antivirus()
+    rcp: RcpStore | None = None                # the RCP meetings (!rcp), set by `of`
     boards: "TaskBoard" = field(init=False)   # the pinned task boards, edited at each change of a pathway's tasks
+    agendas: "RcpAgenda" = field(init=False)  # the RCP agendas, sent N days before and again at each change
 
     def __post_init__(self) -> None:
+        from bot.rcp_agenda import RcpAgenda
         from bot.task_board import TaskBoard
         self.boards = TaskBoard(self)
+        self.agendas = RcpAgenda(self, self.settings.rcp_agenda_days)
 
     @classmethod
     def of(cls, shared: Shared, matrix: MatrixRooms, settings: PathwaySettings,
@@ -82,4 +89,4 @@ class Services:
         return cls(matrix, shared.roster, shared.pathways, settings, shared.trace, shared.consents, shared.knobs,
                    shared.sharing, shared.clock, shared.documents, shared.contacts, shared.tasks,
                    mail=shared.mail,
-                   trusted=shared.trusted, antivirus=antivirus)
+                   trusted=shared.trusted, antivirus=antivirus, rcp=shared.rcp)

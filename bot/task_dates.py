@@ -68,6 +68,12 @@ def read_due(typed: str, now: datetime, *, recurrence: bool = True) -> Due | str
     return Due(_ms(when), rule)
 
 
+def names_hour(typed: str) -> bool:
+    """Whether `typed` says an hour (« 14h », « 12:30 », « midi », « ce soir »), not only a day."""
+    folded = fold(typed)
+    return bool(_HAS_HOUR.search(folded) or any(moment.search(folded) for moment, _hour in _MOMENTS))
+
+
 def read_recurrence(typed: str) -> str | None:
     """The RRULE of a recurrence written alone (« chaque semaine », « tous les jours »: a protocol's step), or None."""
     found = _RECURRENCE.fullmatch(fold(typed.strip()))

@@ -19,6 +19,7 @@ from liaison.doc_check import Antivirus
 from liaison.stores.documents import DocumentStore
 from liaison.stores.mail import MailStore
 from liaison.stores.pathways import PathwayStore
+from liaison.stores.rcp import RcpStore
 from liaison.stores.roster import Roster
 from liaison.sharing_facts import SharingStores
 from liaison.stores.trace import Trace
@@ -72,6 +73,7 @@ class Deps:
     antivirus: Antivirus = field(default_factory=Antivirus)   # clamd for the files of incoming mails
     contacts: Contacts | None = None   # external professionals the coordination recorded (profession, structure)
     scan_patience: ScanPatience = field(default_factory=ScanPatience)   # how long a mail waits for clamd
+    rcp: RcpStore | None = None   # the RCP meetings: mail for their external participants (bridge/rcp_mail.py)
 
     @classmethod
     def of(cls, shared: Shared, settings: BridgeSettings, store: BridgeStore, matrix: BridgeMatrix, puppets: Puppets,
@@ -80,4 +82,4 @@ class Deps:
             raise ValueError("the bridge's stores need the bridge's configuration (mail store, trusted domains)")
         return cls(settings, store, shared.mail, shared.pathways, shared.roster, shared.consents, shared.knobs,
                    shared.trace, shared.trusted, matrix, puppets, smtp, metrics, shared.documents, shared.sharing,
-                   shared.clock, antivirus, contacts=shared.contacts)
+                   shared.clock, antivirus, contacts=shared.contacts, rcp=shared.rcp)

@@ -11,13 +11,14 @@ from typing import Protocol
 
 import structlog
 
-from bridge import corrections, documents_out, outbox
+from bridge import corrections, documents_out, outbox, rcp_mail
 from bridge.metrics import Metrics
 from bridge.mail_out import OutAttachment, as_bytes, compose, message_id_for
 from bridge.puppets import Puppets
 from bridge.store import BridgeStore, PendingEvent
 from liaison.sharing_facts import SharingStores
 from liaison.stores.mail import MailStore, Request, Thread
+from liaison.stores.rcp import RcpStore
 from liaison.matrix import KeysMissing, MatrixError, PushedMessage, notice, redaction, txn_id
 from liaison.matrix.content import strip_reply_fallback
 from liaison.enforcement import decide_at
@@ -50,6 +51,9 @@ class OutboundPorts(documents_out.PackPorts, outbox.LaterPorts, corrections.Corr
     @property
     def metrics(self) -> Metrics: ...
 
+    @property
+    def rcp(self) -> RcpStore | None: ...
+
 
 class Outbound:
     def __init__(self, d: OutboundPorts) -> None:
@@ -63,6 +67,7 @@ class Outbound:
             try:
                 await self.process_pending()
                 await self.new_threads()
+                await rcp_mail.send_waiting(self.d, self.signer)
             except Exception:   # one bad event must not stop the relay; it stays pending
                 log.exception("outbound.pass_failed")
                 await asyncio.sleep(1)

@@ -87,7 +87,7 @@ async def run(d: OutboxPorts) -> None:
 
 async def send_one(d: OutboxPorts, out: Outgoing) -> None:
     s = d.settings
-    from_room = not out.source_event_id.startswith("mdn:")
+    from_room = not out.source_event_id.startswith(("mdn:", "rcp:"))   # a receipt, an RCP mail: no room event
     if out.pathway_id and not await _still_allowed(d, out):
         return
     try:
@@ -113,7 +113,7 @@ async def _still_allowed(d: OutboxPorts, out: Outgoing) -> bool:
         return True
     await d.store.mark_failed(out.id, f"annulé : {decided.decision.rule}", "cancelled")
     log.warning("outbox.cancelled", out_id=out.id, rule=decided.decision.rule, trace=decided.trace)
-    if out.room_id and not out.source_event_id.startswith("mdn:"):
+    if out.room_id and not out.source_event_id.startswith(("mdn:", "rcp:")):
         try:
             await d.matrix.react(out.room_id, out.source_event_id, "⚠️ annulé", txn_id("mss-cancel-r", out.id))
             await d.matrix.send(out.room_id, _notice(f"Courriel pour {out.recipient} annulé avant son envoi : "

@@ -22,6 +22,7 @@ from liaison.stores.mail import MailStore
 from liaison.stores.pathways import PathwayStore
 from liaison.stores.roster import Roster
 from liaison.sharing_facts import SharingStores
+from liaison.stores.rcp import RcpStore
 from liaison.stores.tasks import TaskStore
 from liaison.stores.trace import Trace
 from liaison.trusted import TrustedDomains, load_trusted_domains
@@ -45,8 +46,10 @@ class Shared:
     trusted: TrustedDomains | None    # the trusted-domain list of the bridge, when there is one
     tasks: TaskStore
     sharing: SharingStores = field(init=False)   # the one port every sharing decision takes
+    rcp: RcpStore = field(init=False)            # the RCP meetings (the bot plans them, the bridge mails them)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "rcp", RcpStore(self.engine, self.clock))
         object.__setattr__(self, "sharing", SharingStores(
             self.roster, self.consents, self.pathways, self.knobs, self.trace, self.contacts, self.trusted,
             self.mail, self.clock))

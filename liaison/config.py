@@ -131,6 +131,9 @@ class PathwaysConfig:
     # Heure (Europe/Paris) du rappel d'une tâche due un jour sans heure, et de la liste quotidienne des tâches en
     # retard dans le salon de la coordination ; une tâche due à une heure est rappelée à cette heure-là.
     task_reminder_hour: int = 9
+    # Combien de jours avant une RCP son ordre du jour part (salon de la coordination, salons des patients, invitation
+    # .ics à chaque participant) ; il repart à chaque changement ensuite.
+    rcp_agenda_days: int = 2
     # Types de parcours proposés (vide : la liste par défaut de Liaison).
     types: list[PathwayType] = field(default_factory=list)
     # Le dossier des protocoles de la structure (fichiers YAML, voir le README) : ils s'ajoutent à ceux livrés avec
@@ -144,6 +147,8 @@ class PathwaysConfig:
             raise ConfigError("archive_interval_seconds", "entre 1 et 604800 secondes")
         if isinstance(self.task_reminder_hour, bool) or not 0 <= self.task_reminder_hour <= 23:
             raise ConfigError("task_reminder_hour", "une heure entre 0 et 23 (Europe/Paris)")
+        if isinstance(self.rcp_agenda_days, bool) or not 0 <= self.rcp_agenda_days <= 30:
+            raise ConfigError("rcp_agenda_days", "un nombre de jours entre 0 et 30")
 
 
 @dataclass

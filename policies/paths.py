@@ -39,6 +39,20 @@ PATHS = {p.name: p for p in (
     Path("task.board", Action.SHOW, "afficher le tableau des tâches",
          "le tableau des tâches du parcours, épinglé dans le salon clinique et modifié sur place à chaque changement "
          "(à nouveau publié pour les appareils arrivés ensuite)"),
+    Path("rcp.agenda", Action.SHOW, "montrer l'ordre du jour d'une RCP",
+         "un cas inscrit à une RCP (code du parcours, question) : annoncé dans le salon clinique du patient, listé "
+         "dans le salon de la coordination, à l'envoi de l'ordre du jour et à chaque commande !rcp qui le montre"),
+    Path("rcp.invite", Action.JOIN, "inviter à une RCP",
+         "un cas de l'ordre du jour dans l'invitation (.ics) d'un participant de la structure : hors de l'équipe de "
+         "soins du patient et sans consentement, il n'en lit que le code du parcours"),
+    Path("rcp.mail", Action.RELAY_OUT, "écrire à un participant extérieur de la RCP",
+         "un cas de l'ordre du jour ou son compte rendu, par courriel à un participant MSSanté : décidé quand Liaison "
+         "le confie au pont, puis quand le pont le met en file (la boîte d'envoi décide encore à l'envoi)"),
+    Path("rcp.decision", Action.SHOW, "annoncer une décision de RCP",
+         "une décision de la RCP et la tâche qui la suit, annoncées dans le salon clinique du patient"),
+    Path("rcp.minutes", Action.SHOW, "diffuser le compte rendu de RCP",
+         "le compte rendu d'un cas dans le salon clinique du patient, et la ligne de ce cas dans le compte rendu "
+         "pseudonyme (codes, sans identité) remis au salon de la coordination"),
     Path("command.show", Action.SHOW, "montrer", "la réponse d'une commande qui montre des données du patient"),
     Path("mail.in.post", Action.RELAY_IN, "relayer vers le salon",
          "un courriel MSSanté, déposé dans le salon par la marionnette de l'expéditeur"),

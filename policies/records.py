@@ -66,6 +66,18 @@ RECORDS = {r.rule: r for r in (
     Record("tâche rendue à la coordination", Allow(
         "task.handed_back", "son responsable n'est plus admis dans le parcours : la coordination la confie",
         "CSP L.1110-4, L.1110-12")),
+    Record("RCP planifiée", Allow("rcp.planned", "réunion de concertation pluriprofessionnelle planifiée",
+                                  "CSP L.1110-12")),
+    Record("RCP modifiée", Allow("rcp.changed", "date, lieu ou participants de la réunion changés",
+                                 "CSP L.1110-12")),
+    Record("RCP annulée", Allow("rcp.cancelled", "la réunion est annulée", "CSP L.1110-12")),
+    Record("cas inscrit en RCP", Allow(
+        "rcp.enrolled", "le cas du patient est inscrit à l'ordre du jour de la réunion de l'équipe de soins",
+        "CSP L.1110-4 III, L.1110-12")),
+    Record("RCP ouverte", Allow("rcp.opened", "la réunion commence", "CSP L.1110-12")),
+    Record("décision de RCP", Allow(
+        "rcp.decided", "décision de la réunion pour le patient, suivie par une tâche", "CSP L.1110-12")),
+    Record("RCP close", Allow("rcp.closed", "la réunion est close, compte rendu diffusé", "CSP L.1110-12")),
     Record("ancre écrite", Allow(
         "trace.anchored", "tête de la trace ancrée hors de la base", "RGPD art. 5-1-f, art. 32")),
 )}

@@ -19,10 +19,10 @@ from typing import Any, Protocol
 import pytest
 
 import bot
-from bot import archive, bridge_setup, circle, documents, enforce, expiries, facts_changed, members as people, \
-    newcomers, opening, preconditions, reactions, reminders, rooms, task_board, watch
+from bot import archive, bridge_setup, circle, direct, documents, enforce, expiries, facts_changed, members as people, \
+    newcomers, opening, preconditions, rcp_agenda, rcp_minutes, reactions, reminders, rooms, task_board, watch
 from bot.commands import FAMILIES, build_registry
-from bot.commands import consents, documents as documents_commands, mss, pathways, tasks, team, trace
+from bot.commands import consents, documents as documents_commands, mss, pathways, rcp, tasks, team, trace
 from bot.services import Services
 from tests.test_ports import members
 
@@ -35,7 +35,7 @@ BOT_PORTS: list[type] = [
     documents_commands.ListingPorts, documents_commands.DocumentPorts, consents.ConsentPorts, trace.AuditPorts,
     pathways.PathwayPorts, team.TeamPorts, mss.MssPorts, expiries.ExpiryPorts,
     facts_changed.ChangePorts, tasks.TaskPorts, reminders.ReminderPorts, task_board.BoardPorts,
-    reactions.ReactionPorts,
+    reactions.ReactionPorts, direct.DirectPorts, rcp_agenda.AgendaPorts, rcp_minutes.MinutesPorts, rcp.RcpPorts,
 ]
 
 
@@ -68,6 +68,10 @@ def _services_satisfy(s: Services) -> None:
     _23: reminders.ReminderPorts = s
     _24: task_board.BoardPorts = s
     _25: reactions.ReactionPorts = s
+    _26: direct.DirectPorts = s
+    _27: rcp_agenda.AgendaPorts = s
+    _28: rcp_minutes.MinutesPorts = s
+    _29: rcp.RcpPorts = s
 
 
 def _bot_ports_defined() -> set[type]:

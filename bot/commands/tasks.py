@@ -64,13 +64,13 @@ async def _new(ctx: Context[TaskPorts]) -> Reply:
         return Reply.plain(f"Tâche non créée : {typed}. Par exemple : {example(raw)}.")
     owner = typed.owner or (None if typed.profession else ctx.sender)
     if owner is not None:
-        refused = await _refused(ctx, pathway, owner, typed.category)
+        refused = await refused_owner(ctx, pathway, owner, typed.category)
         if refused:
             return Reply.plain(f"Tâche non créée : {refused}")
         for_whom = (await person(ctx.services, owner)).text()
     else:
         assert typed.profession is not None
-        asked = await _profession_members(ctx, pathway, typed.profession, typed.category)
+        asked = await profession_members(ctx, pathway, typed.profession, typed.category)
         if isinstance(asked, str):
             return Reply.plain(f"Tâche non créée : {asked}")
         for_whom = f"demandée aux {plural(typed.profession)} du parcours ({len(asked)})"
@@ -101,7 +101,7 @@ async def _take(ctx: Context[TaskPorts]) -> Reply:
         if member is None or (member.profession.key != task.profession and not coordination):
             return Reply.plain(f"La tâche n° {task.number} est demandée aux {plural(task.profession or '')} : "
                                "rien n'a changé.")
-    refused = await _refused(ctx, ctx.room_pathway, ctx.sender, task.category)
+    refused = await refused_owner(ctx, ctx.room_pathway, ctx.sender, task.category)
     if refused:
         return Reply.plain(f"Tâche non prise : {refused}")
     changed = await ctx.services.tasks.take(task, ctx.sender)
@@ -157,7 +157,7 @@ async def _assign(ctx: Context[TaskPorts]) -> Reply:
     if isinstance(task, Reply):
         return task
     owner = ctx.args["compte"]
-    refused = await _refused(ctx, ctx.room_pathway, owner, task.category)
+    refused = await refused_owner(ctx, ctx.room_pathway, owner, task.category)
     if refused:
         return Reply.plain(f"Tâche non confiée : {refused}")
     changed = await ctx.services.tasks.assign(task, ctx.sender, owner)
@@ -366,7 +366,7 @@ async def _gone(ctx: Context[TaskPorts], task: Task) -> Reply:
     return Reply.plain(f"La tâche n° {task.number} est {state} : rien n'a changé.")
 
 
-async def _refused(ctx: Context[TaskPorts], pathway: Pathway, owner: str, category: str) -> str | None:
+async def refused_owner(ctx: Context[TaskPorts], pathway: Pathway, owner: str, category: str) -> str | None:
     """Why `owner` may not be given a task of `pathway` (decided, traced), or None."""
     if await ctx.services.matrix.display_name(owner) is None:   # before deciding: nothing traced for no one
         return f"le compte {owner} n'existe pas : vérifiez l'identifiant."
@@ -380,7 +380,7 @@ async def _refused(ctx: Context[TaskPorts], pathway: Pathway, owner: str, catego
     return None
 
 
-async def _profession_members(ctx: Context[TaskPorts], pathway: Pathway, profession: str,
+async def profession_members(ctx: Context[TaskPorts], pathway: Pathway, profession: str,
                               category: str) -> list[str] | str:
     """The members of `profession` in the pathway a request may go to (each decided), or why none."""
     found = []

@@ -52,10 +52,11 @@ def shared() -> tuple[Retention, ...]:
     from liaison.stores.mail import MailStore
     from liaison.stores.pathways import PathwayStore
     from liaison.stores.roster import Roster
+    from liaison.stores.rcp import RcpStore
     from liaison.stores.tasks import TaskStore
     from liaison.stores.trace import Trace
     return tuple(s.RETENTION for s in (PathwayStore, DocumentStore, MailStore, ConsentStore, Contacts, Roster, Trace,
-                                       TaskStore))
+                                       RcpStore, TaskStore))   # RCP decisions before the tasks they point to
 
 
 async def forget_pathway(engine: AsyncEngine, declared: Iterable[Retention], pathway_id: str) -> int:

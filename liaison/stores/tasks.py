@@ -9,7 +9,7 @@ not, nothing is written and the caller is told (None).
 from __future__ import annotations
 
 import uuid
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,10 +134,13 @@ class TaskStore(Store):
         return made
 
     async def create_many(self, pathway_id: str, drafts: Sequence[Draft], *, actor: str,
-                          protocol: str | None = None) -> list[tuple[Task, int]]:
+                          protocol: str | None = None,
+                          linked: Callable[[AsyncConnection, Task], Awaitable[None]] | None = None,
+                          ) -> list[tuple[Task, int]]:
         """The new tasks, numbered in order from the pathway's next number, each with its trace entry's number: all
         in one transaction, or none. With `protocol`, the application is recorded with them; a protocol already
-        applied to the pathway raises AlreadyApplied (nothing written)."""
+        applied to the pathway raises AlreadyApplied (nothing written). `linked` writes, in the same transaction,
+        what each new task follows up (an RCP decision: liaison/stores/rcp.py)."""
         for draft in drafts:
             draft.check()
         for _attempt in range(20):   # two writers may read the same maximum: UNIQUE (pathway_id, number) decides
@@ -164,6 +167,8 @@ class TaskStore(Store):
                         task = await self._get(conn, tid)
                         ref = await self._event(conn, task, actor, "creee", at, due_at=d.due_at, owner=d.owner,
                                                 detail=f"protocole {protocol}" if protocol else None)
+                        if linked is not None:
+                            await linked(conn, task)
                         made.append((task, ref))
                     return made
             except IntegrityError:
@@ -184,6 +189,11 @@ class TaskStore(Store):
         async with self.engine.connect() as conn:
             row = (await conn.execute(text("SELECT * FROM task WHERE pathway_id = :p AND number = :n"),
                                       {"p": pathway_id, "n": number})).first()
+        return _task(row) if row else None
+
+    async def by_id(self, task_id: str) -> Task | None:
+        async with self.engine.connect() as conn:
+            row = (await conn.execute(text("SELECT * FROM task WHERE id = :t"), {"t": task_id})).first()
         return _task(row) if row else None
 
     async def of_pathway(self, pathway_id: str) -> list[Task]:
