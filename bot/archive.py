@@ -15,6 +15,7 @@ from typing import Protocol
 import structlog
 
 from bot.ports import MatrixRooms, RosterPort
+from bot.rcp_text import when as rcp_when
 from bot.reply import when as _when
 from bot.services import PathwaySettings
 from bot.store import BotStore
@@ -23,6 +24,7 @@ from liaison.clock import Clock
 from liaison.enforcement import Decided, decide_at
 from liaison.matrix import MatrixError, txn_id
 from liaison.sharing_facts import SharingStores
+from liaison.stores.rcp import STATES, RcpStore
 from liaison.stores.pathways import SUMMARY_FIELDS, Pathway, PathwayStore, Patient
 from liaison.stores.retention import Retention, forget_pathway, shared
 from policies.gender import born
@@ -47,6 +49,8 @@ class ArchivePorts(Protocol):
     def roster(self) -> RosterPort: ...
     @property
     def sharing(self) -> SharingStores: ...
+    @property
+    def rcp(self) -> RcpStore | None: ...
 
 
 class Archiver:
@@ -112,6 +116,10 @@ class Archiver:
                  f"Ouvert le {_when(pathway.opened_at)} par {pathway.opened_by} ; clos le {_when(pathway.closed_at)}"
                  f" ({pathway.close_reason or '—'})"]
         lines += [f"{name} : {fields.get(key, ('—', 0))[0]}" for key, name in SUMMARY_FIELDS.items()]
+        for rcp, item in await self.s.rcp.items_of_pathway(pathway.id) if self.s.rcp is not None else []:
+            lines.append(f"RCP {rcp.code} du {rcp_when(rcp.starts_at)} ({STATES[rcp.state]}), cas n° {item.number} : "
+                         f"{item.question}" + (" — compte rendu dans l'historique ci-dessous" if item.minutes_event
+                                               else ""))
         lines.append("")
         for m in await self.s.matrix.history(pathway.room_id) if pathway.room_id else []:
             body = m["body"] if m["body"] is not None else "[message que le bot ne peut pas déchiffrer]"

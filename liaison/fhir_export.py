@@ -46,6 +46,7 @@ from liaison.stores.consents import Will
 from liaison.stores.documents import Document
 from liaison.stores.pathways import Patient, Pathway
 from liaison.stores.roster import RosterMember
+from liaison.stores.rcp import Decision as RcpDecision, Rcp
 from liaison.stores.tasks import Task, TaskEvent
 from policies.documents import doctype_label
 from policies.professions import ProfessionalIdError, check_professional_id, find_profession
@@ -59,6 +60,7 @@ ACT_CODE = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 PARTICIPATION = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 URI_SYSTEM = "urn:ietf:rfc:3986"                   # the identifier's value is a URI
+RCP_DECISION_SYSTEM = "urn:liaison:rcp-decision"    # « R-7K3Q9/2 »: the meeting's code, the decision's number
 TASK_STATUS = {"a_faire": "requested", "prise_en_charge": "in-progress", "faite": "completed", "annulee": "cancelled"}
 TASK_STATE_LABEL = {"a_faire": "à faire", "prise_en_charge": "prise en charge", "faite": "faite", "annulee": "annulée"}
 MEMBER_STATES = ("invited", "joined", "circle")   # in the team (or its circle) now
@@ -88,6 +90,7 @@ class PathwayFacts:
     consents: tuple[Consent, ...]
     objections: tuple[Objection, ...]
     documents: tuple[Document, ...]
+    decisions: dict[str, tuple[Rcp, RcpDecision]] = field(default_factory=dict)   # task id -> the RCP decision
 
 
 class _Pathways(Protocol):
@@ -112,6 +115,10 @@ class _Documents(Protocol):
     async def of_pathway(self, pathway_id: str) -> list[Document]: ...
 
 
+class _Meetings(Protocol):
+    async def decisions_of_pathway(self, pathway_id: str) -> dict[str, tuple[Rcp, RcpDecision]]: ...
+
+
 class ExportPorts(Protocol):
     """What an export reads (the bot's `Services`, the command line's `Shared`)."""
     @property
@@ -124,6 +131,8 @@ class ExportPorts(Protocol):
     def consents(self) -> _Consents: ...
     @property
     def documents(self) -> _Documents: ...
+    @property
+    def rcp(self) -> _Meetings | None: ...
 
 
 async def gather(stores: ExportPorts, pathway: Pathway, type_label: str) -> PathwayFacts:
@@ -136,9 +145,10 @@ async def gather(stores: ExportPorts, pathway: Pathway, type_label: str) -> Path
     histories = await stores.tasks.histories(pathway.id)
     will = await stores.consents.will(pathway.patient_id)
     documents = await stores.documents.of_pathway(pathway.id)
+    decisions = await stores.rcp.decisions_of_pathway(pathway.id) if stores.rcp is not None else {}
     return PathwayFacts(pathway, patient, type_label, members, people,
                         tuple((t, tuple(histories.get(t.id, ()))) for t in tasks), will.consents, will.objections,
-                        tuple(documents))
+                        tuple(documents), decisions)
 
 
 # -- the bundle --------------------------------------------------------------------------------------------------
@@ -282,13 +292,22 @@ class _Builder:
         notes = [{"text": f"Récurrence : {t.recurrence}"}] if t.recurrence else None
         return self.add(urn, _make(FhirTask, 
             id=self._id(urn), identifier=[{"value": f"{self.facts.pathway.code}/{t.number}"}],
-            basedOn=[_ref(self.careplan)], status=TASK_STATUS[t.state], businessStatus={"text": TASK_STATE_LABEL[t.state]},
+            basedOn=[_ref(self.careplan), *self._decision(t)], status=TASK_STATUS[t.state], businessStatus={"text": TASK_STATE_LABEL[t.state]},
             intent="order", description=t.text, **{"for": _ref(self.patient)}, authoredOn=_when(t.created_at),
             lastModified=_when(t.updated_at), requester=_ref(self.role(t.created_by)) if t.created_by.startswith("@") else None,
             owner=_ref(self.role(t.owner)) if t.owner else None,
             performerType=[_profession(t.profession)] if t.profession else None,
             executionPeriod=_period(taken, done) or None,
             restriction={"period": {"end": _when(t.due_at)}} if t.due_at is not None else None, note=notes))
+
+    def _decision(self, t: Task) -> list[dict[str, Any]]:
+        """The RCP decision a task follows up: a logical reference (the meeting's code and the decision's number)."""
+        if t.id not in self.facts.decisions:
+            return []
+        rcp, decision = self.facts.decisions[t.id]
+        return [{"identifier": {"system": RCP_DECISION_SYSTEM, "value": f"{rcp.code}/{decision.number}"},
+                 "display": f"Décision n° {decision.number} de la RCP {rcp.code} du "
+                            f"{_when(rcp.starts_at)[:10]}"}]
 
     def _actor(self, kind: str, scope: str) -> dict[str, Any]:
         """Whom a consent or an objection names: a resource of the bundle when it is a person of the structure,

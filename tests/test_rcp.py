@@ -3,10 +3,12 @@ of different teams enrolled, participants of the structure and by mail, the agen
 (each case decided per place and per reader), decisions that are tasks, the minutes in each patient's room only."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from fhir.resources.R4B import get_fhir_model_class
 
 from bot.rcp_agenda import RcpAgenda
 from liaison.clock import MovableClock
@@ -184,3 +186,25 @@ async def test_decisions_are_tasks_and_the_minutes_go_to_each_patient_room_only(
         assert identity not in pseudonymous
     again = await world.say(COORD, f"!rcp clore {code}", coordination)
     assert "est close" in again.text
+    # the FHIR export: the decision's task is based on the plan and on that RCP decision, and validates
+    await world.say(COORD, f"!parcours export {p1.code}", coordination)
+    exported = json.loads(next(d for r, n, _m, d in world.m.files if n == f"parcours-{p1.code}.fhir.json"))
+    tasks = [e["resource"] for e in exported["entry"] if e["resource"]["resourceType"] == "Task"]
+    get_fhir_model_class("Task").model_validate(tasks[0])
+    assert tasks[0]["basedOn"][1] == {"identifier": {"system": "urn:liaison:rcp-decision", "value": f"{code}/1"},
+                                      "display": f"Décision n° 1 de la RCP {code} du 2027-01-07"}
+
+
+async def test_the_archive_carries_the_cases_and_forgets_them_with_the_pathway(paris):
+    from bot.archive import Archiver
+    world, clock = paris
+    coordination, first, _second = await two_patients(world)
+    code = await planned(world, coordination)
+    await world.say(GP, f"!rcp inscrire {QUESTION}", first)
+    await world.say(COORD, "!parcours clore fin de suivi", first)
+    pathway = await world.pathway(first)
+    await clock.advance(731 * 86_400)
+    assert await Archiver(world.s).run_once() == 1
+    archive = next(d for _r, n, _m, d in world.m.files if n.startswith("archive")).decode()
+    assert f"RCP {code} du jeudi 07/01/2027 à 12:30 (prévue), cas n° 1 : {QUESTION}" in archive
+    assert await world.s.rcp.items_of_pathway(pathway.id) == []

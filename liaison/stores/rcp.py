@@ -317,6 +317,17 @@ class RcpStore(Store):
                 "SELECT * FROM rcp_decision WHERE rcp_id = :r ORDER BY number"), {"r": rcp_id})).all()
         return [Decision(r.number, r.item_id, r.pathway_id, r.task_id, r.created_by, r.created_at) for r in rows]
 
+    async def decisions_of_pathway(self, pathway_id: str) -> dict[str, tuple[Rcp, Decision]]:
+        """The pathway's tasks that follow up an RCP decision: task id -> (the meeting, the decision)."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT * FROM rcp_decision WHERE pathway_id = :p ORDER BY created_at"), {"p": pathway_id})).all()
+            found = {}
+            for r in rows:
+                found[r.task_id] = (await self._get(conn, r.rcp_id), Decision(
+                    r.number, r.item_id, r.pathway_id, r.task_id, r.created_by, r.created_at))
+        return found
+
     async def decision_of_task(self, task_id: str) -> tuple[Rcp, Decision] | None:
         async with self.engine.connect() as conn:
             row = (await conn.execute(text("SELECT * FROM rcp_decision WHERE task_id = :t"), {"t": task_id})).first()
