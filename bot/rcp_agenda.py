@@ -32,6 +32,7 @@ from liaison.sharing_facts import SharingStores
 from liaison.stores.mail import QUARANTINE_ROOM
 from liaison.stores.pathways import Pathway
 from liaison.stores.rcp import Item, Rcp, RcpMail, RcpStore
+from liaison.stores.tasks import TaskStore
 
 log = structlog.get_logger(__name__)
 
@@ -40,13 +41,16 @@ CHECK_SECONDS = 60
 
 
 class AgendaPorts(PeoplePorts, DirectPorts, Protocol):
-    """What sending an RCP's agenda reads and does: the meetings, the pathways, the decision, the rooms, the clock."""
+    """What sending an RCP's agenda and its minutes reads and does: the meetings and their tasks, the pathways, the
+    decision, the rooms, the clock."""
     @property
     def rcp(self) -> RcpStore | None: ...
     @property
     def sharing(self) -> SharingStores: ...
     @property
     def clock(self) -> Clock: ...
+    @property
+    def tasks(self) -> TaskStore: ...
 
 
 def meetings(services: AgendaPorts) -> RcpStore:
@@ -82,8 +86,13 @@ class RcpAgenda:
             await self.s.clock.sleep_until(datetime.fromtimestamp(wake / 1000, tz=timezone.utc))
 
     async def run_once(self) -> int:
-        """Send the agendas whose moment has come (or that changed since); how many meetings."""
+        """Send the agendas whose moment has come (or that changed since), and finish the minutes a crash left
+        half out; how many meetings."""
+        from bot.rcp_minutes import publish   # the minutes read this module's ports
         now, sent = self.s.clock.now_ms(), 0
+        for closed in await meetings(self.s).unpublished():
+            await publish(self.s, closed)
+            sent += 1
         for rcp in await meetings(self.s).planned():
             if rcp.agenda_sent < rcp.agenda_version and self.goes_out_at(rcp) <= now:
                 await self.send(rcp)

@@ -24,14 +24,13 @@ from liaison.matrix.content import notice
 from liaison.stores.mail import QUARANTINE_ROOM
 from liaison.stores.pathways import Pathway
 from liaison.stores.rcp import Item, Participant, Rcp, RcpMail
-from liaison.stores.tasks import STATES, Task, TaskStore
+from liaison.stores.tasks import STATES, Task
 
 log = structlog.get_logger(__name__)
 
 
 class MinutesPorts(AgendaPorts, Protocol):
-    @property
-    def tasks(self) -> TaskStore: ...
+    """What publishing the minutes reads: what the agenda reads (the meetings, their tasks, the rooms)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +74,7 @@ async def publish(s: MinutesPorts, rcp: Rcp) -> Closed:
         lines += [await _case(s, item, decisions.get(item.id, []), named=False), ""] if coordination.allowed else ["(non montré : la règle de partage ne le permet pas)", ""]
         mails += await _mail(s, rcp, item, pathway, [p for p in participants if p.external], body)
     file_event = await _file(s, rcp, "\n".join(lines))
+    await store.sent(rcp.id, "minutes", "*")   # all out: a crash before this, and the next pass finishes it
     log.info("rcp.minutes_published", rcp_id=rcp.id, cases=len(items), rooms=rooms, refused=refused, mails=mails)
     return Closed(rooms, refused, mails, file_event)
 
@@ -133,7 +133,10 @@ async def _mail(s: MinutesPorts, rcp: Rcp, item: Item, pathway: Pathway, externa
 
 async def _file(s: MinutesPorts, rcp: Rcp, text: str) -> str | None:
     room = await s.mail.setting(QUARANTINE_ROOM) if s.mail is not None else None
-    if room is None:
+    store = meetings(s)
+    if room is None or await store.was_sent(rcp.id, "minutes", room):
         return None
-    return await s.matrix.send_file(room, text.encode(), f"compte-rendu-{rcp.code}.txt", "text/plain",
-                                    txn_id(rcp.id, "minutes-file"))
+    event_id = await s.matrix.send_file(room, text.encode(), f"compte-rendu-{rcp.code}.txt", "text/plain",
+                                        txn_id(rcp.id, "minutes-file"))
+    await store.sent(rcp.id, "minutes", room)
+    return event_id

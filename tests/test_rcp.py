@@ -208,3 +208,16 @@ async def test_the_archive_carries_the_cases_and_forgets_them_with_the_pathway(p
     archive = next(d for _r, n, _m, d in world.m.files if n.startswith("archive")).decode()
     assert f"RCP {code} du jeudi 07/01/2027 à 12:30 (prévue), cas n° 1 : {QUESTION}" in archive
     assert await world.s.rcp.items_of_pathway(pathway.id) == []
+
+
+async def test_minutes_a_crash_left_half_out_are_finished_by_the_next_pass_and_never_twice(paris):
+    world, clock = paris
+    coordination, first, second, code, _gp, _nurse, agenda = await _meeting_with_agenda(world, clock)
+    await world.say(COORD, f"!rcp ouvrir {code}", coordination)
+    rcp = await world.s.rcp.by_code(code)
+    await world.s.rcp.close(rcp, COORD)   # closed, then the bot stopped before any minutes went out
+    assert await agenda.run_once() == 1
+    assert texts(world, first)[-1].startswith("Compte rendu") and texts(world, second)[-1].startswith("Compte rendu")
+    sent = len(world.m.sent)
+    assert await agenda.run_once() == 0 and len(world.m.sent) == sent
+    assert [n for _r, n, _m, _d in world.m.files].count(f"compte-rendu-{code}.txt") == 1

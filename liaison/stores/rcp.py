@@ -163,6 +163,14 @@ class RcpStore(Store):
             rows = (await conn.execute(text("SELECT * FROM rcp WHERE state = 'prevue' ORDER BY starts_at"))).all()
         return [_rcp(r) for r in rows]
 
+    async def unpublished(self) -> list[Rcp]:
+        """The meetings closed whose minutes did not all go out (a crash in the middle of `!rcp clore`)."""
+        async with self.engine.connect() as conn:
+            rows = (await conn.execute(text(
+                "SELECT * FROM rcp WHERE state = 'close' AND NOT EXISTS (SELECT 1 FROM rcp_sent s WHERE "
+                "s.rcp_id = rcp.id AND s.what = 'minutes' AND s.recipient = '*') ORDER BY closed_at"))).all()
+        return [_rcp(r) for r in rows]
+
     async def cancel(self, rcp: Rcp, actor: str) -> Rcp | None:
         return await self._set(rcp, actor, "rcp.cancelled", {"state": "annulee"}, "state = 'prevue'")
 
