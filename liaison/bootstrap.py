@@ -23,6 +23,7 @@ from liaison.stores.pathways import PathwayStore
 from liaison.stores.roster import Roster
 from liaison.sharing_facts import SharingStores
 from liaison.stores.tasks import TaskStore
+from liaison.stores.care_plan import CarePlanStore
 from liaison.stores.trace import Trace
 from liaison.trusted import TrustedDomains, load_trusted_domains
 from policies.knobs import load_knobs
@@ -44,6 +45,7 @@ class Shared:
     mail: MailStore | None            # None: no MSSanté bridge configured
     trusted: TrustedDomains | None    # the trusted-domain list of the bridge, when there is one
     tasks: TaskStore
+    care_plans: CarePlanStore         # the pathways' care plans (PPCS)
     sharing: SharingStores = field(init=False)   # the one port every sharing decision takes
 
     def __post_init__(self) -> None:
@@ -61,7 +63,8 @@ def shared_on(engine: AsyncEngine, knobs: Knobs, *, bridge: bool, trusted: Trust
     clock = clock or SystemClock()
     return Shared(engine, knobs, clock, Roster(engine, clock), PathwayStore(engine, clock), Trace(engine, clock),
                   ConsentStore(engine, clock), DocumentStore(engine, clock), Contacts(engine, clock),
-                  MailStore(engine, clock) if bridge else None, trusted if bridge else None, TaskStore(engine, clock))
+                  MailStore(engine, clock) if bridge else None, trusted if bridge else None, TaskStore(engine, clock),
+                  CarePlanStore(engine, clock))
 
 
 async def shared_stores(cfg: Config, clock: Clock | None = None, *, load_roster: bool = False) -> Shared:
