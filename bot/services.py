@@ -23,9 +23,11 @@ from liaison.sharing_facts import SharingStores
 from liaison.stores.mail import MailStore
 from liaison.trusted import TrustedDomains
 from liaison.stores.tasks import TaskStore
+from liaison.stores.care_plan import CarePlanStore
 from liaison.stores.trace import Trace
 
 if TYPE_CHECKING:   # the board reads people and rooms, whose modules read the settings below
+    from bot.care_plan_post import CarePlanPost
     from bot.task_board import TaskBoard
 
 
@@ -67,19 +69,23 @@ class Services:
     documents: DocumentStore
     contacts: Contacts                         # external professionals recorded by the coordination
     tasks: TaskStore                           # the pathways' tasks (!tache)
+    care_plans: CarePlanStore                  # the pathways' care plans (!ppcs)
     mail: MailStore | None = None              # None: no MSSanté bridge
     trusted: TrustedDomains | None = None
     antivirus: Antivirus = Antivirus()
     boards: "TaskBoard" = field(init=False)   # the pinned task boards, edited at each change of a pathway's tasks
+    plans: "CarePlanPost" = field(init=False)   # the pinned care plans, edited at each change of a plan
 
     def __post_init__(self) -> None:
+        from bot.care_plan_post import CarePlanPost
         from bot.task_board import TaskBoard
         self.boards = TaskBoard(self)
+        self.plans = CarePlanPost(self)
 
     @classmethod
     def of(cls, shared: Shared, matrix: MatrixRooms, settings: PathwaySettings,
            antivirus: Antivirus = Antivirus()) -> "Services":
         return cls(matrix, shared.roster, shared.pathways, settings, shared.trace, shared.consents, shared.knobs,
                    shared.sharing, shared.clock, shared.documents, shared.contacts, shared.tasks,
-                   mail=shared.mail,
+                   shared.care_plans, mail=shared.mail,
                    trusted=shared.trusted, antivirus=antivirus)

@@ -20,9 +20,9 @@ import pytest
 
 import bot
 from bot import archive, bridge_setup, circle, documents, enforce, expiries, facts_changed, members as people, \
-    newcomers, opening, preconditions, reactions, reminders, rooms, task_board, watch
+    newcomers, opening, preconditions, reactions, reminders, rooms, task_board, watch, care_plan_post
 from bot.commands import FAMILIES, build_registry
-from bot.commands import consents, documents as documents_commands, mss, pathways, tasks, team, trace
+from bot.commands import consents, documents as documents_commands, mss, pathways, ppcs, tasks, team, trace
 from bot.services import Services
 from tests.test_ports import members
 
@@ -35,7 +35,7 @@ BOT_PORTS: list[type] = [
     documents_commands.ListingPorts, documents_commands.DocumentPorts, consents.ConsentPorts, trace.AuditPorts,
     pathways.PathwayPorts, team.TeamPorts, mss.MssPorts, expiries.ExpiryPorts,
     facts_changed.ChangePorts, tasks.TaskPorts, reminders.ReminderPorts, task_board.BoardPorts,
-    reactions.ReactionPorts,
+    reactions.ReactionPorts, ppcs.CarePlanPorts, care_plan_post.PlanPorts,
 ]
 
 
@@ -68,6 +68,8 @@ def _services_satisfy(s: Services) -> None:
     _23: reminders.ReminderPorts = s
     _24: task_board.BoardPorts = s
     _25: reactions.ReactionPorts = s
+    _26: ppcs.CarePlanPorts = s
+    _27: care_plan_post.PlanPorts = s
 
 
 def _bot_ports_defined() -> set[type]:
