@@ -239,6 +239,12 @@ BAD_ARGUMENTS = [
     ("tache annuler", "!tache annuler un", ["« un » n'est pas un numéro"]),
     ("tache historique", "!tache historique", ["!tache historique : il manque : n."]),
     ("taches", "!taches 1", ["!taches : trop d'arguments."]),
+    ("ppcs voir", "!ppcs voir tout", ["!ppcs voir : trop d'arguments."]),
+    ("ppcs objectif", "!ppcs objectif", ["!ppcs objectif : il manque : texte."]),
+    ("ppcs atteint", "!ppcs atteint premier", ["!ppcs atteint : « premier » n'est pas un numéro (ex. 3)."]),
+    ("ppcs abandonner", "!ppcs abandonner", ["!ppcs abandonner : il manque : n."]),
+    ("ppcs referent", "!ppcs referent docteur", ["« docteur » n'est pas un compte Matrix"]),
+    ("ppcs mots", "!ppcs mots", ["!ppcs mots : il manque : texte."]),
     ("protocole liste", "!protocole liste tous", ["!protocole liste : trop d'arguments."]),
     ("protocole appliquer", "!protocole appliquer", ["!protocole appliquer : il manque : nom."]),
 ]
@@ -310,6 +316,12 @@ REFUSED = [
     ("tache annuler", OUTSIDER, "!tache annuler 1", Audience.STAFF),
     ("tache historique", OUTSIDER, "!tache historique 1", Audience.STAFF),
     ("taches", OUTSIDER, "!taches", Audience.STAFF),
+    ("ppcs voir", OUTSIDER, "!ppcs", Audience.STAFF),
+    ("ppcs objectif", OUTSIDER, "!ppcs objectif Rester à domicile", Audience.STAFF),
+    ("ppcs atteint", OUTSIDER, "!ppcs atteint 1", Audience.STAFF),
+    ("ppcs abandonner", OUTSIDER, "!ppcs abandonner 1", Audience.STAFF),
+    ("ppcs referent", OUTSIDER, f"!ppcs referent {GP}", Audience.STAFF),
+    ("ppcs mots", OUTSIDER, "!ppcs mots Rester chez moi", Audience.STAFF),
     ("protocole liste", OUTSIDER, "!protocoles", Audience.STAFF),
     ("protocole appliquer", OUTSIDER, "!protocole appliquer insuffisance-cardiaque", Audience.STAFF),
 ]
@@ -1058,6 +1070,26 @@ async def test_a_task_is_created_taken_postponed_handed_over_done_and_listed(wor
     assert "Faites récemment :\nn° 1 · Renouveler l'ordonnance « Kardégic »…" in listed and "n° 2" not in listed
     history = (await world.say(GP, "!task history 1", room)).text
     assert history.startswith("Tâche n° 1 (faite) : Renouveler") and "confiée à Claire Morel" in history
+
+
+# -- !ppcs (the details: tests/test_ppcs.py) -----------------------------------------------------------------------
+
+@covers("ppcs voir")
+@covers("ppcs objectif")
+@covers("ppcs atteint")
+@covers("ppcs abandonner")
+@covers("ppcs referent")
+@covers("ppcs mots")
+async def test_the_care_plan_is_written_then_shown(world, room):
+    added = (await world.say(GP, "!ppcs objectif Rester à domicile", room)).text
+    assert added.startswith("Objectif n° 1 ajouté au plan (trace ") and added.endswith(":\nRester à domicile")
+    await world.say(GP, "!careplan goal Marcher", room)
+    assert (await world.say(GP, "!ppcs atteint 1", room)).text.startswith("Objectif n° 1 atteint (trace ")
+    assert (await world.say(GP, "!ppcs abandonner 2", room)).text.startswith("Objectif n° 2 abandonné (trace ")
+    assert (await world.say(GP, f"!ppcs referent {GP}", room)).text.startswith("Référent du plan : Dr Paul Martin")
+    assert (await world.say(GP, "!ppcs mots Rester chez moi", room)).text.endswith(":\nRester chez moi")
+    shown = (await world.say(GP, "!ppcs", room)).text
+    assert shown.startswith("Plan personnalisé de coordination (PPCS) du parcours ") and "Version 6" in shown, shown
 
 
 # -- !protocole (the details: tests/test_protocols.py) ----------------------------------------------------------------
