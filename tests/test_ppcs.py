@@ -4,10 +4,12 @@ version with its author, the plan pinned once then edited in place, the circle r
 closing the pathway closing the plan."""
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from zoneinfo import ZoneInfo
 
 import pytest
+from fhir.resources.R4B import get_fhir_model_class
 
 from liaison.clock import MovableClock
 from tests.fakes import COORD, GP, NURSE, OUTSIDER, SOCIAL
@@ -180,3 +182,39 @@ async def test_closing_the_pathway_closes_the_plan_and_its_goals_in_progress(par
     assert plan.closed_at is not None and [g.state for g in plan.goals] == ["atteint", "clos"]
     assert "Plan clos le 08/01/2027" in edits(paris, room)[-1].content["m.new_content"]["body"]
     assert (await paris.s.care_plans.versions(pathway.id))[-1].what == "clos"
+
+
+async def test_the_fhir_export_carries_the_goals_the_referent_and_the_patient_s_words(paris):
+    room = await paris.open()
+    pathway = await paris.pathway(room)
+    await paris.say(GP, "!ppcs objectif Rester à domicile", room)
+    await paris.say(GP, "!ppcs objectif Marcher", room)
+    await paris.say(GP, "!ppcs objectif Perdre 2 kg", room)
+    await paris.say(GP, "!ppcs atteint 2", room)
+    await paris.say(GP, "!ppcs abandonner 3", room)
+    await paris.say(GP, f"!ppcs referent {GP}", room)
+    await paris.say(COORD, "!ppcs mots Je veux rester chez moi", room)
+    await paris.say(GP, "!tache Peser objectif 1", room)
+    reply = await paris.say(COORD, f"!parcours export {pathway.code}", await paris.coordination_room())
+    assert "Goal 3" in reply.text, reply.text
+    (_where, _name, _mime, data), = paris.m.files
+    bundle = json.loads(data)
+    get_fhir_model_class("Bundle").model_validate(bundle)
+    found: dict[str, list[dict]] = {}
+    for e in bundle["entry"]:
+        get_fhir_model_class(e["resource"]["resourceType"]).model_validate(e["resource"])
+        found.setdefault(e["resource"]["resourceType"], []).append(e["resource"] | {"fullUrl": e["fullUrl"]})
+    goals = {g["description"]["text"]: g for g in found["Goal"]}
+    assert goals["Rester à domicile"]["lifecycleStatus"] == "active"
+    assert goals["Marcher"]["lifecycleStatus"] == "completed"
+    assert goals["Marcher"]["achievementStatus"]["coding"][0]["code"] == "achieved"
+    assert goals["Perdre 2 kg"]["lifecycleStatus"] == "cancelled" and "achievementStatus" not in goals["Perdre 2 kg"]
+    [patient], [plan], [task] = found["Patient"], found["CarePlan"], found["Task"]
+    assert all(g["subject"]["reference"] == patient["fullUrl"] for g in goals.values())
+    assert [r["reference"] for r in plan["goal"]] == [goals[t]["fullUrl"] for t in ("Rester à domicile", "Marcher",
+                                                                                     "Perdre 2 kg")]
+    roles = {r["fullUrl"]: r for r in found["PractitionerRole"]}
+    assert plan["author"]["reference"] in roles and len(plan["contributor"]) == 2
+    assert plan["note"] == [{"authorReference": {"reference": patient["fullUrl"]}, "time": plan["note"][0]["time"],
+                             "text": "Je veux rester chez moi"}]
+    assert task["reasonReference"]["reference"] == goals["Rester à domicile"]["fullUrl"]
