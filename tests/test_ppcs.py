@@ -218,3 +218,24 @@ async def test_the_fhir_export_carries_the_goals_the_referent_and_the_patient_s_
     assert plan["note"] == [{"authorReference": {"reference": patient["fullUrl"]}, "time": plan["note"][0]["time"],
                              "text": "Je veux rester chez moi"}]
     assert task["reasonReference"]["reference"] == goals["Rester à domicile"]["fullUrl"]
+
+
+async def test_the_archive_carries_the_plan_and_its_versions_then_forgets_them(paris):
+    from bot.archive import Archiver
+
+    room = await paris.open()
+    pathway = await paris.pathway(room)
+    await paris.say(GP, "!ppcs objectif Rester à domicile\n« sans hospitalisation »", room)
+    await paris.say(GP, f"!ppcs referent {GP}", room)
+    await paris.say(GP, "!ppcs mots Rester chez moi", room)
+    await paris.say(COORD, "!parcours clore fin de prise en charge", room)
+    await paris.s.clock.advance(731 * 86_400)
+    await Archiver(paris.s).archive(await paris.pathway(room))
+    [archive] = [f for f in paris.m.files if f[1].startswith("archive-")]
+    text = archive[3].decode()
+    assert "Plan personnalisé de coordination (PPCS), version 4" in text, text
+    assert f"Référent : {GP}" in text and "Ce qui compte pour moi (mots du patient) : Rester chez moi" in text
+    assert "Objectif n° 1 (clos, ajouté le " in text and ": Rester à domicile\n« sans hospitalisation »" in text
+    assert "objectif ajouté n° 1, par " in text and "plan clos avec le parcours, par " in text, text
+    plan = await paris.s.care_plans.plan(pathway.id)
+    assert plan.empty and plan.goals == () and await paris.s.care_plans.versions(pathway.id) == []
