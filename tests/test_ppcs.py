@@ -239,3 +239,23 @@ async def test_the_archive_carries_the_plan_and_its_versions_then_forgets_them(p
     assert "objectif ajouté n° 1, par " in text and "plan clos avec le parcours, par " in text, text
     plan = await paris.s.care_plans.plan(pathway.id)
     assert plan.empty and plan.goals == () and await paris.s.care_plans.versions(pathway.id) == []
+
+
+async def test_a_plan_left_behind_is_caught_up_at_start_and_a_new_device_gets_it_posted_again(paris):
+    from bot.newcomers import Newcomers
+
+    room = await paris.open()
+    pathway = await paris.pathway(room)
+    await paris.say(GP, "!ppcs objectif Rester à domicile", room)
+    [first] = new_posts(paris, room)
+    await paris.s.care_plans.add_goal(pathway.id, "Marcher", GP)   # stored, and the bot stopped before the edit
+    assert await paris.s.care_plans.posts_behind() == [pathway.id]
+    assert await paris.s.plans.catch_up() == 1 and await paris.s.care_plans.posts_behind() == []
+    assert "Objectif n° 2 (en cours) : Marcher" in edits(paris, room)[-1].content["m.new_content"]["body"]
+    paris.m.devices[GP].add("PHONE2")   # the GP logs in on a new phone
+    assert await Newcomers(paris.s).check(room)
+    old, again = new_posts(paris, room)
+    assert old.event_id == first.event_id and "Marcher" in again.body
+    pinned = paris.m.state_now(room, "m.room.pinned_events")["pinned"]
+    assert pinned[0] == (await paris.pathway(room)).summary_event_id and again.event_id in pinned
+    assert first.event_id not in pinned
