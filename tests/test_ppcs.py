@@ -93,7 +93,8 @@ async def test_a_task_attached_to_a_goal_is_shown_under_it(paris):
     assert "Objectif n° 1 (en cours) : Stabiliser le poids\n  · tâche n° 1 · Peser chaque lundi · à faire\n" \
            "  · tâche n° 2 · Appeler la pharmacie · faite" in shown, shown
     assert "Sans objectif" not in shown
-    await paris.say(GP, "!ppcs abandonner 1", room)
+    abandoned = await paris.say(GP, "!ppcs objectif abandonné n°1", room)
+    assert abandoned.text.startswith("Objectif n° 1 abandonné (trace "), abandoned.text
     closed = await paris.say(GP, "!tache Bilan objectif 1", room)
     assert closed.text.startswith("Tâche non créée : l'objectif n° 1 est abandonné"), closed.text
 

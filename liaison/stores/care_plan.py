@@ -176,8 +176,8 @@ class CarePlanStore(Store):
         async with self.engine.begin() as conn:
             at = self.clock.now_ms()
             changed = await conn.execute(text(
-                "UPDATE care_goal SET state = :s, updated_at = :at, reached_at = CASE WHEN :s = 'atteint' THEN :at "
-                "ELSE reached_at END WHERE id = :g AND state = 'en_cours'"), {"s": state, "at": at, "g": goal.id})
+                "UPDATE care_goal SET state = :s, updated_at = :at, reached_at = :r WHERE id = :g "
+                "AND state = 'en_cours'"), {"s": state, "at": at, "r": at if state == "atteint" else None, "g": goal.id})
             if not changed.rowcount:
                 return None
             ref = await self._version(conn, goal.pathway_id, actor, state, at, goal=goal.number)
