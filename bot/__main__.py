@@ -100,6 +100,7 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
         life.add("bridge-rooms", lambda: _after_first_sync(bot, lambda: prepare_bridge(services)))
     life.add("documents-resume", lambda: _after_first_sync(bot, indexer.resume))
     life.add("boards-catch-up", lambda: _after_first_sync(bot, services.boards.catch_up))
+    life.add("plans-catch-up", lambda: _after_first_sync(bot, services.plans.catch_up))
     when_ready(life, bot.ready, ready_file)
     # The stop, in the reverse order of these lines: the replies drained, the head anchored, the clients closed.
     life.on_stop("database", shared.close)

@@ -1,6 +1,7 @@
 """The daily job: a pathway past its retention is exported, emptied and forgotten.
 
-The export (every message the bot can read, with the identity and summary) goes to the
+The export (every message the bot can read, with the identity, the summary and the care plan with its versions) goes
+to the
 coordinator who closed the pathway (decided then, another coordinator if they no longer are one)
 as an encrypted file in a direct room; then everyone is removed from the clinical and the circle
 rooms (people, MSSanté puppets, the bridge), the bot leaves them and drops their room keys, and
@@ -25,6 +26,7 @@ from liaison.enforcement import Decided, decide_at
 from liaison.matrix import MatrixError, txn_id
 from liaison.sharing_facts import SharingStores
 from liaison.stores.rcp import STATES, RcpStore
+from liaison.stores.care_plan import GOAL_STATES, CarePlanStore
 from liaison.stores.pathways import SUMMARY_FIELDS, Pathway, PathwayStore, Patient
 from liaison.stores.retention import Retention, forget_pathway, shared
 from policies.gender import born
@@ -33,6 +35,10 @@ log = structlog.get_logger(__name__)
 
 # Every store that holds a pathway's rows: what the archive forgets (tests/test_retention.py checks none is missed).
 RETAINED: tuple[Retention, ...] = (*shared(), BotStore.RETENTION)
+
+
+_DONE_AS = {"objectif": "objectif ajouté", "atteint": "objectif atteint", "abandonne": "objectif abandonné",
+            "referent": "référent désigné", "mots": "mots du patient notés", "clos": "plan clos avec le parcours"}
 
 
 class ArchivePorts(Protocol):
@@ -51,6 +57,8 @@ class ArchivePorts(Protocol):
     def sharing(self) -> SharingStores: ...
     @property
     def rcp(self) -> RcpStore | None: ...
+    @property
+    def care_plans(self) -> CarePlanStore: ...
 
 
 class Archiver:
@@ -120,11 +128,28 @@ class Archiver:
             lines.append(f"RCP {rcp.code} du {rcp_when(rcp.starts_at)} ({STATES[rcp.state]}), cas n° {item.number} : "
                          f"{item.question}" + (" — compte rendu dans l'historique ci-dessous" if item.minutes_event
                                                else ""))
+        lines += await self._plan(pathway)
         lines.append("")
         for m in await self.s.matrix.history(pathway.room_id) if pathway.room_id else []:
             body = m["body"] if m["body"] is not None else "[message que le bot ne peut pas déchiffrer]"
             lines.append(f"{_when(m['ts'])} — {m['sender']} : {body}")
         return ("\n".join(lines) + "\n").encode("utf-8")
+
+    async def _plan(self, pathway: Pathway) -> list[str]:
+        """The care plan (PPCS) as it ended, then each of its versions: who changed what, when."""
+        plan = await self.s.care_plans.plan(pathway.id)
+        if plan.empty:
+            return []
+        lines = ["", f"Plan personnalisé de coordination (PPCS), version {plan.version}",
+                 f"Référent : {plan.referent or '—'}", f"Ce qui compte pour moi (mots du patient) : {plan.words or '—'}"]
+        lines += [f"Objectif n° {g.number} ({GOAL_STATES[g.state]}, ajouté le {_when(g.created_at)} par "
+                  f"{g.created_by}) : {g.text}" for g in plan.goals]
+        lines.append("Versions du plan :")
+        for v in await self.s.care_plans.versions(pathway.id):
+            goal = f" n° {v.goal}" if v.goal is not None else ""
+            detail = f" : {v.detail}" if v.detail and v.what in ("referent", "mots", "objectif") else ""
+            lines.append(f"v{v.version} {_when(v.at)} — {_DONE_AS.get(v.what, v.what)}{goal}, par {v.actor}{detail}")
+        return lines
 
     async def _archive_room(self, user_id: str) -> str:
         """The coordinator's own « Archives Liaison » room: the bot and them, nobody else. One where anyone else

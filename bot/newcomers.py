@@ -7,7 +7,7 @@ sessions sent under a `shared` history visibility, to the devices existing at in
 show history from one's invitation). So when a member joins, or a member's devices change, the bot
 compares the room's current devices with those holding the summary's key; if some cannot read it, it
 decides the share for each newcomer (traced), posts the summary again and re-pins it, with the
-task board and the documents list — once per change, not once per device.
+task board, the care plan and the documents list — once per change, not once per device.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import structlog
 from bot.commands.documents import ListingPorts, listing
 from bot.enforce import EnforcePorts, reevaluate
 from bot.opening import Opener, OpenerPorts, _notice
+from bot.care_plan_post import CarePlanPost
 from bot.task_board import TaskBoard
 from liaison.matrix import Membership, MatrixError, txn_id
 from liaison.enforcement import decide_at
@@ -31,9 +32,12 @@ SETTLE_SECONDS = 0.5   # changes that come together (a join, then its devices) m
 
 class NewcomersPorts(EnforcePorts, OpenerPorts, ListingPorts, Protocol):
     """What posting the summary again reads and does: who can read it, the decision for each newcomer, the rooms
-    evaluated again (bot/enforce.py), the summary (bot/opening.py), the task board and the documents' list."""
+    evaluated again (bot/enforce.py), the summary (bot/opening.py), the task board, the care plan and the documents'
+    list."""
     @property
     def boards(self) -> TaskBoard: ...
+    @property
+    def plans(self) -> CarePlanPost: ...
 
 
 class Newcomers:
@@ -106,6 +110,7 @@ class Newcomers:
         note = "Résumé republié : lisible aussi sur les appareils connectés depuis le précédent."
         await Opener(s).post_current_summary(pathway, note=note, salt=salt)
         await s.boards.post_again(pathway, salt)   # the task board's first event is as unreadable for them
+        await s.plans.post_again(pathway, salt)    # and the care plan's
         if await s.documents.of_pathway(pathway.id):
             docs = await listing(s, pathway)
             await s.matrix.send(room_id, _notice(docs.text, docs.html or docs.text), txn_id(pathway.id, "docs", salt))

@@ -21,6 +21,7 @@ from bot.registry import ArgError, Field, Reply, fold
 from liaison.enforcement import decide_at, decision_sentence
 from liaison.sharing_facts import SharingStores
 from liaison.stores.pathways import Pathway, PathwayStore, Patient
+from liaison.stores.care_plan import CarePlanStore
 from liaison.stores.tasks import TaskStore
 from bot.members import PeoplePorts, Person, names as people_names, naming, person
 from bot.protocols import offer
@@ -141,6 +142,8 @@ class OpenerPorts(PeoplePorts, Protocol):
     def sharing(self) -> SharingStores: ...
     @property
     def tasks(self) -> TaskStore: ...
+    @property
+    def care_plans(self) -> CarePlanStore: ...
 
 
 class Opener:
@@ -300,8 +303,10 @@ class Opener:
             raise ValueError(f"pathway {pathway.id} has no room to post its summary in")
         txn = txn_id(pathway.id, "summary", version, *([salt] if salt else []))
         event_id, readers = await matrix.send_to_current_devices(room_id, _notice(text, html), txn)
-        board = await self.s.tasks.board(pathway.id)   # the task board stays pinned, after the summary
-        await matrix.set_state(room_id, "m.room.pinned_events", {"pinned": [event_id, *([board[0]] if board else [])]})
+        board = await self.s.tasks.board(pathway.id)   # the task board and the care plan stay pinned, after it
+        plan = await self.s.care_plans.post(pathway.id)
+        after = [e[0] for e in (board, plan) if e is not None]
+        await matrix.set_state(room_id, "m.room.pinned_events", {"pinned": [event_id, *after]})
         await store.summary_posted(pathway.id, event_id, readers)
         return event_id
 

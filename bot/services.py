@@ -24,10 +24,12 @@ from liaison.stores.mail import MailStore
 from liaison.trusted import TrustedDomains
 from liaison.stores.rcp import RcpStore
 from liaison.stores.tasks import TaskStore
+from liaison.stores.care_plan import CarePlanStore
 from liaison.stores.trace import Trace
 
-if TYPE_CHECKING:
-    from bot.rcp_agenda import RcpAgenda   # the board reads people and rooms, whose modules read the settings below
+if TYPE_CHECKING:   # the board reads people and rooms, whose modules read the settings below
+    from bot.care_plan_post import CarePlanPost
+    from bot.rcp_agenda import RcpAgenda
     from bot.task_board import TaskBoard
 
 
@@ -70,17 +72,21 @@ class Services:
     documents: DocumentStore
     contacts: Contacts                         # external professionals recorded by the coordination
     tasks: TaskStore                           # the pathways' tasks (!tache)
+    care_plans: CarePlanStore                  # the pathways' care plans (!ppcs)
     mail: MailStore | None = None              # None: no MSSanté bridge
     trusted: TrustedDomains | None = None
     antivirus: Antivirus = Antivirus()
     rcp: RcpStore | None = None                # the RCP meetings (!rcp), set by `of`
     boards: "TaskBoard" = field(init=False)   # the pinned task boards, edited at each change of a pathway's tasks
+    plans: "CarePlanPost" = field(init=False)   # the pinned care plans, edited at each change of a plan
     agendas: "RcpAgenda" = field(init=False)  # the RCP agendas, sent N days before and again at each change
 
     def __post_init__(self) -> None:
+        from bot.care_plan_post import CarePlanPost
         from bot.rcp_agenda import RcpAgenda
         from bot.task_board import TaskBoard
         self.boards = TaskBoard(self)
+        self.plans = CarePlanPost(self)
         self.agendas = RcpAgenda(self, self.settings.rcp_agenda_days)
 
     @classmethod
@@ -88,5 +94,5 @@ class Services:
            antivirus: Antivirus = Antivirus()) -> "Services":
         return cls(matrix, shared.roster, shared.pathways, settings, shared.trace, shared.consents, shared.knobs,
                    shared.sharing, shared.clock, shared.documents, shared.contacts, shared.tasks,
-                   mail=shared.mail,
+                   shared.care_plans, mail=shared.mail,
                    trusted=shared.trusted, antivirus=antivirus, rcp=shared.rcp)

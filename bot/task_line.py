@@ -1,5 +1,6 @@
-"""The line of a new task (`!tache <texte> [pour …] [échéance …] [catégorie …]`) read into its parts: the text as
-typed, then, at its end and in any order, who it is for, its due date (bot/task_dates.py) and its category. Pure."""
+"""The line of a new task (`!tache <texte> [pour …] [échéance …] [catégorie …] [objectif <n>]`) read into its parts:
+the text as typed, then, at its end and in any order, who it is for, its due date (bot/task_dates.py), its category
+and the care plan's goal it serves (`objectif 2` or `objectif:2`). Pure."""
 from __future__ import annotations
 
 import re
@@ -13,7 +14,7 @@ from bot.task_dates import EXAMPLES, Due, read_due
 from liaison.stores.tasks import CATEGORIES, MAX_TEXT
 from policies.professions import find_profession
 
-_MARKER = re.compile(r"(?<!\S)(pour|[ée]ch[ée]ance|cat[ée]gorie)[ \t]+", re.I)
+_MARKER = re.compile(r"(?<!\S)(pour|[ée]ch[ée]ance|cat[ée]gorie|objectif)(?:[ \t]+|(?<=objectif):[ \t]*)", re.I)
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,7 @@ class NewTask:
     profession: str | None = None
     due: Due | None = None
     category: str = "soins"
+    goal: int | None = None   # the number of the care plan's goal it serves
 
 
 def read_line(raw: str, now_: datetime) -> NewTask | str:
@@ -45,6 +47,10 @@ def read_line(raw: str, now_: datetime) -> NewTask | str:
                 found = _with(found, profession=profession.key)
             else:
                 break   # « pour la semaine »: the text's own words
+        elif kind == "obj":
+            if not value.isdigit() or int(value) < 1:
+                break   # « objectif de poids »: the text's own words
+            found = _with(found, goal=int(value))
         elif kind == "ech":
             due = read_due(value, now_)
             if isinstance(due, str):

@@ -24,6 +24,7 @@ from liaison.stores.roster import Roster
 from liaison.sharing_facts import SharingStores
 from liaison.stores.rcp import RcpStore
 from liaison.stores.tasks import TaskStore
+from liaison.stores.care_plan import CarePlanStore
 from liaison.stores.trace import Trace
 from liaison.trusted import TrustedDomains, load_trusted_domains
 from policies.knobs import load_knobs
@@ -45,6 +46,7 @@ class Shared:
     mail: MailStore | None            # None: no MSSanté bridge configured
     trusted: TrustedDomains | None    # the trusted-domain list of the bridge, when there is one
     tasks: TaskStore
+    care_plans: CarePlanStore         # the pathways' care plans (PPCS)
     sharing: SharingStores = field(init=False)   # the one port every sharing decision takes
     rcp: RcpStore = field(init=False)            # the RCP meetings (the bot plans them, the bridge mails them)
 
@@ -64,7 +66,8 @@ def shared_on(engine: AsyncEngine, knobs: Knobs, *, bridge: bool, trusted: Trust
     clock = clock or SystemClock()
     return Shared(engine, knobs, clock, Roster(engine, clock), PathwayStore(engine, clock), Trace(engine, clock),
                   ConsentStore(engine, clock), DocumentStore(engine, clock), Contacts(engine, clock),
-                  MailStore(engine, clock) if bridge else None, trusted if bridge else None, TaskStore(engine, clock))
+                  MailStore(engine, clock) if bridge else None, trusted if bridge else None, TaskStore(engine, clock),
+                  CarePlanStore(engine, clock))
 
 
 async def shared_stores(cfg: Config, clock: Clock | None = None, *, load_roster: bool = False) -> Shared:

@@ -7,8 +7,11 @@ cardinalities, formats) before it is dumped.
 
 What goes in, and the honest limits:
 - Patient: the INS as identifier (`urn:oid:<the INS OID stored with it>`), birth name, first names, birth date, sex.
-- EpisodeOfCare (the pathway), CareTeam (its members), CarePlan (one per pathway; its activities are the Tasks; the
-  PPCS goals do not exist yet: `CarePlan.goal` is where they will go, as Goal resources).
+- EpisodeOfCare (the pathway), CareTeam (its members), CarePlan (one per pathway, the PPCS: its activities are the
+  Tasks; its goals are Goal resources, lifecycleStatus active / completed / cancelled and achievementStatus
+  in-progress / achieved / not-achieved; its `author` is the plan's referent, its `contributor` whoever wrote a
+  version; the patient's own words « ce qui compte pour moi » a note the Patient wrote). A Task serving a goal names
+  it in `reasonReference`.
 - The CareTeam is shaped like the ANS « cercle de soins » profile (CDSCareTeam: one identifier, status, subject,
   period.start, each participant a PractitionerRole with its period.start), without claiming it in `meta.profile`:
   the Patient and PractitionerRole are not the FrCore / RASS profiles it requires. Professions are coded in the ANS
@@ -36,12 +39,14 @@ from fhir.resources.R4B.careteam import CareTeam
 from fhir.resources.R4B.consent import Consent as FhirConsent
 from fhir.resources.R4B.documentreference import DocumentReference
 from fhir.resources.R4B.episodeofcare import EpisodeOfCare
+from fhir.resources.R4B.goal import Goal as FhirGoal
 from fhir.resources.R4B.patient import Patient as FhirPatient
 from fhir.resources.R4B.practitioner import Practitioner
 from fhir.resources.R4B.practitionerrole import PractitionerRole
 from fhir.resources.R4B.resource import Resource
 from fhir.resources.R4B.task import Task as FhirTask
 
+from liaison.stores.care_plan import Goal, Plan, Version
 from liaison.stores.consents import Will
 from liaison.stores.documents import Document
 from liaison.stores.pathways import Patient, Pathway
@@ -63,6 +68,9 @@ URI_SYSTEM = "urn:ietf:rfc:3986"                   # the identifier's value is a
 RCP_DECISION_SYSTEM = "urn:liaison:rcp-decision"    # « R-7K3Q9/2 »: the meeting's code, the decision's number
 TASK_STATUS = {"a_faire": "requested", "prise_en_charge": "in-progress", "faite": "completed", "annulee": "cancelled"}
 TASK_STATE_LABEL = {"a_faire": "à faire", "prise_en_charge": "prise en charge", "faite": "faite", "annulee": "annulée"}
+GOAL_ACHIEVEMENT = "http://terminology.hl7.org/CodeSystem/goal-achievement"
+GOAL_LIFECYCLE = {"en_cours": "active", "atteint": "completed", "abandonne": "cancelled", "clos": "completed"}
+GOAL_ACHIEVED = {"en_cours": "in-progress", "atteint": "achieved", "clos": "not-achieved"}   # abandoned: none
 MEMBER_STATES = ("invited", "joined", "circle")   # in the team (or its circle) now
 COORDINATION = "Coordination du parcours"
 _M = TypeVar("_M", bound=FHIRAbstractModel)
@@ -90,6 +98,8 @@ class PathwayFacts:
     consents: tuple[Consent, ...]
     objections: tuple[Objection, ...]
     documents: tuple[Document, ...]
+    plan: Plan | None = None                             # the care plan (PPCS), when it has been written
+    versions: tuple[Version, ...] = ()
     decisions: dict[str, tuple[Rcp, RcpDecision]] = field(default_factory=dict)   # task id -> the RCP decision
 
 
@@ -105,6 +115,11 @@ class _Roster(Protocol):
 class _Tasks(Protocol):
     async def of_pathway(self, pathway_id: str) -> list[Task]: ...
     async def histories(self, pathway_id: str) -> dict[str, list[TaskEvent]]: ...
+
+
+class _CarePlans(Protocol):
+    async def plan(self, pathway_id: str) -> Plan: ...
+    async def versions(self, pathway_id: str) -> list[Version]: ...
 
 
 class _Consents(Protocol):
@@ -132,6 +147,8 @@ class ExportPorts(Protocol):
     @property
     def documents(self) -> _Documents: ...
     @property
+    def care_plans(self) -> _CarePlans: ...
+    @property
     def rcp(self) -> _Meetings | None: ...
 
 
@@ -145,10 +162,12 @@ async def gather(stores: ExportPorts, pathway: Pathway, type_label: str) -> Path
     histories = await stores.tasks.histories(pathway.id)
     will = await stores.consents.will(pathway.patient_id)
     documents = await stores.documents.of_pathway(pathway.id)
+    plan = await stores.care_plans.plan(pathway.id)
+    versions = await stores.care_plans.versions(pathway.id)
     decisions = await stores.rcp.decisions_of_pathway(pathway.id) if stores.rcp is not None else {}
     return PathwayFacts(pathway, patient, type_label, members, people,
                         tuple((t, tuple(histories.get(t.id, ()))) for t in tasks), will.consents, will.objections,
-                        tuple(documents), decisions)
+                        tuple(documents), None if plan.empty else plan, tuple(versions), decisions)
 
 
 # -- the bundle --------------------------------------------------------------------------------------------------
@@ -174,6 +193,10 @@ def _ref(urn: str, display: str | None = None) -> dict[str, Any]:
 
 def _when(ms: int) -> str:
     return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat(timespec="seconds")
+
+
+def _day(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, tz=timezone.utc).date().isoformat()
 
 
 def _period(start: int | None, end: int | None) -> dict[str, str]:
@@ -220,13 +243,20 @@ class _Builder:
             identifier=[{"value": pathway.code}], status="active" if pathway.status == "open" else "inactive",
             name=f"Équipe de soins — {f.type_label} ({pathway.code})", subject=_ref(self.patient),
             period=_period(pathway.opened_at, pathway.closed_at), participant=participants or None))
+        plan = f.plan
+        self.goals = {g.number: self._goal(g) for g in (plan.goals if plan else ())}
         tasks = [self._task(t, history) for t, history in f.tasks]
+        writers = list(dict.fromkeys(v.actor for v in f.versions if v.actor.startswith("@")))
+        words = ([{"authorReference": _ref(self.patient), "time": _when(plan.updated_at or pathway.opened_at),
+                   "text": plan.words}] if plan and plan.words else None)
         self.add(self.careplan, _make(CarePlan, 
             id=self._id(self.careplan), identifier=[{"value": pathway.code}],
             status="active" if pathway.status == "open" else "completed", intent="plan",
-            title=f"Plan de coordination — {f.type_label} ({pathway.code})", subject=_ref(self.patient),
-            period=_period(pathway.opened_at, pathway.closed_at), careTeam=[_ref(self.careteam)],
-            # goal: the PPCS goals (Goal resources) go here once they exist.
+            title=f"Plan personnalisé de coordination en santé — {f.type_label} ({pathway.code})",
+            subject=_ref(self.patient), period=_period(pathway.opened_at, pathway.closed_at),
+            author=_ref(self.role(plan.referent)) if plan and plan.referent else None,
+            contributor=[_ref(self.role(u)) for u in writers] or None, careTeam=[_ref(self.careteam)],
+            goal=[_ref(urn) for urn in self.goals.values()] or None, note=words,
             activity=[{"reference": _ref(urn)} for urn in tasks] or None))
         for i, c in enumerate(f.consents):
             self._consent(i, c)
@@ -298,7 +328,19 @@ class _Builder:
             owner=_ref(self.role(t.owner)) if t.owner else None,
             performerType=[_profession(t.profession)] if t.profession else None,
             executionPeriod=_period(taken, done) or None,
-            restriction={"period": {"end": _when(t.due_at)}} if t.due_at is not None else None, note=notes))
+            restriction={"period": {"end": _when(t.due_at)}} if t.due_at is not None else None, note=notes,
+            reasonReference=_ref(self.goals[t.goal]) if t.goal in self.goals else None))
+
+    def _goal(self, g: Goal) -> str:
+        urn = self.urn("goal", g.id)
+        achieved = GOAL_ACHIEVED.get(g.state)
+        return self.add(urn, _make(FhirGoal, 
+            id=self._id(urn), identifier=[{"value": f"{self.facts.pathway.code}/objectif/{g.number}"}],
+            lifecycleStatus=GOAL_LIFECYCLE[g.state],
+            achievementStatus={"coding": [{"system": GOAL_ACHIEVEMENT, "code": achieved}]} if achieved else None,
+            description={"text": g.text}, subject=_ref(self.patient), startDate=_day(g.created_at),
+            statusDate=_day(g.reached_at or g.updated_at),
+            expressedBy=_ref(self.role(g.created_by)) if g.created_by.startswith("@") else None))
 
     def _decision(self, t: Task) -> list[dict[str, Any]]:
         """The RCP decision a task follows up: a logical reference (the meeting's code and the decision's number)."""

@@ -53,6 +53,16 @@ PATHS = {p.name: p for p in (
     Path("rcp.minutes", Action.SHOW, "diffuser le compte rendu de RCP",
          "le compte rendu d'un cas dans le salon clinique du patient, et la ligne de ce cas dans le compte rendu "
          "pseudonyme (codes, sans identité) remis au salon de la coordination"),
+    Path("ppcs.show", Action.SHOW, "montrer le plan personnalisé",
+         "le plan personnalisé de coordination du patient (!ppcs) : ses objectifs, leurs tâches, son référent et ce "
+         "qui compte pour le patient ; au cercle élargi, seulement les objectifs et tâches des catégories qu'il "
+         "partage"),
+    Path("ppcs.board", Action.SHOW, "afficher le plan personnalisé",
+         "le plan personnalisé de coordination, épinglé dans le salon clinique et modifié sur place à chaque "
+         "changement (à nouveau publié pour les appareils arrivés ensuite)"),
+    Path("ppcs.referent", Action.JOIN, "désigner le référent du plan",
+         "le référent du plan personnalisé, nommé dans le plan épinglé : il doit pouvoir lire le salon clinique du "
+         "patient"),
     Path("command.show", Action.SHOW, "montrer", "la réponse d'une commande qui montre des données du patient"),
     Path("mail.in.post", Action.RELAY_IN, "relayer vers le salon",
          "un courriel MSSanté, déposé dans le salon par la marionnette de l'expéditeur"),

@@ -1,5 +1,5 @@
 """What the trace records when a fact of the sharing decisions changes (the patient's will, the roster, a
-correspondent, a usual team), when the quarantine sets a mail aside, when a task of a pathway changes, and when its
+correspondent, a usual team), when the quarantine sets a mail aside, when a task of a pathway or its care plan changes, and when its
 head is anchored: the rule, its legal basis, the label.
 
 These are not sharing decisions: a coordinator wrote down what the patient said, or set a mail aside for good.
@@ -78,6 +78,22 @@ RECORDS = {r.rule: r for r in (
     Record("décision de RCP", Allow(
         "rcp.decided", "décision de la réunion pour le patient, suivie par une tâche", "CSP L.1110-12")),
     Record("RCP close", Allow("rcp.closed", "la réunion est close, compte rendu diffusé", "CSP L.1110-12")),
+    Record("plan : objectif ajouté", Allow(
+        "plan.goal_added", "un objectif du plan personnalisé de coordination en santé (PPCS) du patient",
+        "CSP L.1110-12")),
+    Record("plan : objectif atteint", Allow(
+        "plan.goal_reached", "un objectif du plan personnalisé est atteint", "CSP L.1110-12")),
+    Record("plan : objectif abandonné", Allow(
+        "plan.goal_abandoned", "un objectif du plan personnalisé est abandonné", "CSP L.1110-12")),
+    Record("plan : référent", Allow(
+        "plan.referent", "le référent du plan personnalisé, membre de l'équipe de soins du patient",
+        "CSP L.1110-12")),
+    Record("plan : ce qui compte pour le patient", Allow(
+        "plan.words", "les mots du patient, « ce qui compte pour moi », notés dans son plan personnalisé",
+        "CSP L.1110-12")),
+    Record("plan clos", Allow(
+        "plan.closed", "le parcours est clos : son plan personnalisé aussi, ses objectifs en cours clos",
+        "CSP L.1110-12")),
     Record("ancre écrite", Allow(
         "trace.anchored", "tête de la trace ancrée hors de la base", "RGPD art. 5-1-f, art. 32")),
 )}

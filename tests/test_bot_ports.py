@@ -19,10 +19,11 @@ from typing import Any, Protocol
 import pytest
 
 import bot
-from bot import archive, bridge_setup, circle, direct, documents, enforce, expiries, facts_changed, members as people, \
-    newcomers, opening, preconditions, rcp_agenda, rcp_minutes, reactions, reminders, rooms, task_board, watch
+from bot import archive, bridge_setup, care_plan_post, circle, direct, documents, enforce, expiries, facts_changed, \
+    members as people, newcomers, opening, preconditions, rcp_agenda, rcp_minutes, reactions, reminders, rooms, \
+    task_board, watch
 from bot.commands import FAMILIES, build_registry
-from bot.commands import consents, documents as documents_commands, mss, pathways, rcp, tasks, team, trace
+from bot.commands import consents, documents as documents_commands, mss, pathways, ppcs, rcp, tasks, team, trace
 from bot.services import Services
 from tests.test_ports import members
 
@@ -35,7 +36,8 @@ BOT_PORTS: list[type] = [
     documents_commands.ListingPorts, documents_commands.DocumentPorts, consents.ConsentPorts, trace.AuditPorts,
     pathways.PathwayPorts, team.TeamPorts, mss.MssPorts, expiries.ExpiryPorts,
     facts_changed.ChangePorts, tasks.TaskPorts, reminders.ReminderPorts, task_board.BoardPorts,
-    reactions.ReactionPorts, direct.DirectPorts, rcp_agenda.AgendaPorts, rcp_minutes.MinutesPorts, rcp.RcpPorts,
+    reactions.ReactionPorts, ppcs.CarePlanPorts, care_plan_post.PlanPorts, direct.DirectPorts,
+    rcp_agenda.AgendaPorts, rcp_minutes.MinutesPorts, rcp.RcpPorts,
 ]
 
 
@@ -68,10 +70,12 @@ def _services_satisfy(s: Services) -> None:
     _23: reminders.ReminderPorts = s
     _24: task_board.BoardPorts = s
     _25: reactions.ReactionPorts = s
-    _26: direct.DirectPorts = s
-    _27: rcp_agenda.AgendaPorts = s
-    _28: rcp_minutes.MinutesPorts = s
-    _29: rcp.RcpPorts = s
+    _26: ppcs.CarePlanPorts = s
+    _27: care_plan_post.PlanPorts = s
+    _28: direct.DirectPorts = s
+    _29: rcp_agenda.AgendaPorts = s
+    _30: rcp_minutes.MinutesPorts = s
+    _31: rcp.RcpPorts = s
 
 
 def _bot_ports_defined() -> set[type]:

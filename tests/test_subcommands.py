@@ -239,7 +239,24 @@ BAD_ARGUMENTS = [
     ("tache annuler", "!tache annuler un", ["« un » n'est pas un numéro"]),
     ("tache historique", "!tache historique", ["!tache historique : il manque : n."]),
     ("taches", "!taches 1", ["!taches : trop d'arguments."]),
+    ("ppcs voir", "!ppcs voir tout", ["!ppcs voir : trop d'arguments."]),
+    ("ppcs objectif", "!ppcs objectif", ["!ppcs objectif : il manque : texte."]),
+    ("ppcs atteint", "!ppcs atteint premier", ["!ppcs atteint : « premier » n'est pas un numéro (ex. 3)."]),
+    ("ppcs abandonner", "!ppcs abandonner", ["!ppcs abandonner : il manque : n."]),
+    ("ppcs referent", "!ppcs referent docteur", ["« docteur » n'est pas un compte Matrix"]),
+    ("ppcs mots", "!ppcs mots", ["!ppcs mots : il manque : texte."]),
     ("protocole liste", "!protocole liste tous", ["!protocole liste : trop d'arguments."]),
+    ("rcp planifier", "!rcp planifier", ["!rcp planifier : il manque : quand."]),
+    ("rcp liste", "!rcp liste toutes", ["!rcp liste : trop d'arguments."]),
+    ("rcp ordre", "!rcp ordre", ["!rcp ordre : il manque : code."]),
+    ("rcp annuler", "!rcp annuler", ["!rcp annuler : il manque : code."]),
+    ("rcp deplacer", "!rcp deplacer R-22222", ["!rcp deplacer : il manque : quand."]),
+    ("rcp inscrire", "!rcp inscrire", ["!rcp inscrire : il manque : question."]),
+    ("rcp participants", "!rcp participants", ["!rcp participants : il manque : code."]),
+    ("rcp ouvrir", "!rcp ouvrir", ["!rcp ouvrir : il manque : code."]),
+    ("rcp presents", "!rcp presents", ["!rcp presents : il manque : qui."]),
+    ("rcp decision", "!rcp decision P-22222", ["!rcp decision : il manque : texte."]),
+    ("rcp clore", "!rcp clore R-22222 R-33333", ["!rcp clore : trop d'arguments."]),
     ("protocole appliquer", "!protocole appliquer", ["!protocole appliquer : il manque : nom."]),
 ]
 
@@ -310,7 +327,24 @@ REFUSED = [
     ("tache annuler", OUTSIDER, "!tache annuler 1", Audience.STAFF),
     ("tache historique", OUTSIDER, "!tache historique 1", Audience.STAFF),
     ("taches", OUTSIDER, "!taches", Audience.STAFF),
+    ("ppcs voir", OUTSIDER, "!ppcs", Audience.STAFF),
+    ("ppcs objectif", OUTSIDER, "!ppcs objectif Rester à domicile", Audience.STAFF),
+    ("ppcs atteint", OUTSIDER, "!ppcs atteint 1", Audience.STAFF),
+    ("ppcs abandonner", OUTSIDER, "!ppcs abandonner 1", Audience.STAFF),
+    ("ppcs referent", OUTSIDER, f"!ppcs referent {GP}", Audience.STAFF),
+    ("ppcs mots", OUTSIDER, "!ppcs mots Rester chez moi", Audience.STAFF),
     ("protocole liste", OUTSIDER, "!protocoles", Audience.STAFF),
+    ("rcp planifier", OUTSIDER, "!rcp planifier jeudi 12h", Audience.STAFF),
+    ("rcp liste", OUTSIDER, "!rcp", Audience.STAFF),
+    ("rcp ordre", OUTSIDER, "!rcp ordre R-22222", Audience.STAFF),
+    ("rcp annuler", OUTSIDER, "!rcp annuler R-22222", Audience.STAFF),
+    ("rcp deplacer", OUTSIDER, "!rcp deplacer R-22222 jeudi 12h", Audience.STAFF),
+    ("rcp inscrire", OUTSIDER, "!rcp inscrire Adapter le traitement ?", Audience.STAFF),
+    ("rcp participants", OUTSIDER, f"!rcp participants R-22222 {GP}", Audience.STAFF),
+    ("rcp ouvrir", OUTSIDER, "!rcp ouvrir R-22222", Audience.STAFF),
+    ("rcp presents", OUTSIDER, f"!rcp presents {GP}", Audience.STAFF),
+    ("rcp decision", OUTSIDER, "!rcp decision P-22222 Bilan", Audience.STAFF),
+    ("rcp clore", OUTSIDER, "!rcp clore", Audience.STAFF),
     ("protocole appliquer", OUTSIDER, "!protocole appliquer insuffisance-cardiaque", Audience.STAFF),
 ]
 
@@ -1058,6 +1092,58 @@ async def test_a_task_is_created_taken_postponed_handed_over_done_and_listed(wor
     assert "Faites récemment :\nn° 1 · Renouveler l'ordonnance « Kardégic »…" in listed and "n° 2" not in listed
     history = (await world.say(GP, "!task history 1", room)).text
     assert history.startswith("Tâche n° 1 (faite) : Renouveler") and "confiée à Claire Morel" in history
+
+
+# -- !ppcs (the details: tests/test_ppcs.py) -----------------------------------------------------------------------
+
+@covers("ppcs voir")
+@covers("ppcs objectif")
+@covers("ppcs atteint")
+@covers("ppcs abandonner")
+@covers("ppcs referent")
+@covers("ppcs mots")
+async def test_the_care_plan_is_written_then_shown(world, room):
+    added = (await world.say(GP, "!ppcs objectif Rester à domicile", room)).text
+    assert added.startswith("Objectif n° 1 ajouté au plan (trace ") and added.endswith(":\nRester à domicile")
+    await world.say(GP, "!careplan goal Marcher", room)
+    assert (await world.say(GP, "!ppcs atteint 1", room)).text.startswith("Objectif n° 1 atteint (trace ")
+    assert (await world.say(GP, "!ppcs abandonner 2", room)).text.startswith("Objectif n° 2 abandonné (trace ")
+    assert (await world.say(GP, f"!ppcs referent {GP}", room)).text.startswith("Référent du plan : Dr Paul Martin")
+    assert (await world.say(GP, "!ppcs mots Rester chez moi", room)).text.endswith(":\nRester chez moi")
+    shown = (await world.say(GP, "!ppcs", room)).text
+    assert shown.startswith("Plan personnalisé de coordination (PPCS) du parcours ") and "Version 6" in shown, shown
+
+
+# -- !rcp (the details: tests/test_rcp.py) ---------------------------------------------------------------------------
+
+@covers("rcp planifier")
+@covers("rcp liste")
+@covers("rcp ordre")
+@covers("rcp annuler")
+@covers("rcp deplacer")
+@covers("rcp inscrire")
+@covers("rcp participants")
+@covers("rcp ouvrir")
+@covers("rcp presents")
+@covers("rcp decision")
+@covers("rcp clore")
+async def test_a_meeting_is_planned_a_case_enrolled_decided_and_the_meeting_closed(world, room):
+    desk, code = await world.coordination_room(), (await world.pathway(room)).code
+    planned = (await world.say(COORD, "!rcp planifier le 10/01/2099 12h30 salle 2", desk)).text
+    rcp = planned.split()[1]
+    assert planned.endswith(f"!rcp participants {rcp} @compte adresse@mssante…") and "planifiée" in planned
+    assert rcp in (await world.say(COORD, "!rcp", desk)).text
+    assert (await world.say(GP, "!rcp inscrire Adapter le traitement ?", room)).text.endswith(
+        "Question : Adapter le traitement ?")
+    assert f"1. {code} : Adapter le traitement ?" in (await world.say(COORD, f"!rcp ordre {rcp}", desk)).text
+    assert "déplacée" in (await world.say(COORD, f"!rcp deplacer {rcp} le 11/01/2099 12h30", desk)).text
+    assert "1 participant(s) ajouté(s)" in (await world.say(COORD, f"!rcp participants {rcp} {GP}", desk)).text
+    assert "ouverte" in (await world.say(COORD, f"!rcp ouvrir {rcp}", desk)).text
+    assert "1 présent(s)" in (await world.say(COORD, f"!rcp presents {GP}", desk)).text
+    assert (await world.say(COORD, f"!rcp decision {code} Bilan pour {GP}", desk)).text.startswith("Décision n° 1")
+    assert "close" in (await world.say(COORD, "!rcp clore", desk)).text
+    other = (await world.say(COORD, "!rcp planifier le 12/01/2099 12h30", desk)).text.split()[1]
+    assert (await world.say(COORD, f"!rcp annuler {other}", desk)).text.endswith(": annulée.")
 
 
 # -- !protocole (the details: tests/test_protocols.py) ----------------------------------------------------------------

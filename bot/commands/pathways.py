@@ -16,7 +16,9 @@ from liaison.enforcement import Decided
 from liaison.fhir_export import ExportPorts, bundle, counts, gather
 from liaison.matrix import txn_id
 from liaison.stores.pathways import SUMMARY_FIELDS, Pathway
+from liaison.stores.care_plan import CarePlanStore
 from liaison.stores.tasks import TaskStore
+from bot.care_plan_post import CarePlanPost
 from bot.reply import day as _day, room_link, table
 from bot.rooms import ShowPorts, circle_categories, may_show
 from bot.room_specs import power_levels
@@ -25,11 +27,15 @@ from policies.professions import Category
 
 class PathwayPorts(OpenerPorts, ShowPorts, CirclePorts, ExportPorts, Protocol):
     """What `!parcours` reads and does: the opening, what a room may show, the circle room, the clock, the
-    tasks a closing cancels, and what an export reads."""
+    tasks a closing cancels, the care plan it closes, and what an export reads."""
     @property
     def clock(self) -> Clock: ...
     @property
     def tasks(self) -> TaskStore: ...
+    @property
+    def care_plans(self) -> CarePlanStore: ...
+    @property
+    def plans(self) -> CarePlanPost: ...
 
 
 parcours = group("parcours", patient_data=True, en="pathway", who=Audience.STAFF, default="liste",
@@ -134,6 +140,11 @@ async def _close(ctx: Context[PathwayPorts]) -> Reply:
                  if t.open and await ctx.services.tasks.cancel(t, ctx.sender) is not None]
     tasks = (f" Tâches ouvertes annulées avec lui : n° {', '.join(map(str, cancelled))} (leur historique reste)."
              if cancelled else "")
+    goals = await ctx.services.care_plans.close(pathway.id, ctx.sender)
+    if goals is not None:   # the pinned plan says it is closed (the pathway read before the closing: still open)
+        await ctx.services.plans.changed(pathway)
+        tasks += (f" Plan personnalisé clos, objectifs en cours clos : n° {', '.join(map(str, goals))}." if goals
+                  else " Plan personnalisé clos.")
     return Reply.plain(f"Parcours clos. Le salon passe en lecture seule pour les membres ; il est conservé jusqu'au "
                        f"{_day(until)} puis archivé. La coordination peut le rouvrir d'ici là (!parcours rouvrir)."
                        + tasks)
@@ -151,6 +162,7 @@ async def _reopen(ctx: Context[PathwayPorts]) -> Reply:
     await ctx.services.matrix.set_state(ctx.room_id, "m.room.power_levels", await _levels(ctx, closed=False))
     await ctx.services.pathways.update(pathway.id, status="open", closed_by=None, closed_at=None, close_reason=None,
                                        retention_until=None)
+    await ctx.services.care_plans.reopen(pathway.id)   # its goals closed with it stay closed
     return Reply.plain("Parcours rouvert : chacun peut de nouveau écrire dans le salon.")
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.commands.tasks import TaskPorts, profession_members, refused_owner
+from bot.commands.tasks import TaskPorts, no_goal, profession_members, refused_owner
 from bot.members import person
 from bot.rcp_agenda import AgendaPorts, RcpAgenda, meetings
 from bot.rcp_minutes import publish
@@ -232,7 +232,8 @@ async def _present(ctx: Context[RcpPorts]) -> Reply:
 @rcp.sub("decision", en="decision", aliases=["decider"], room="coordination",
          args=[Arg("parcours", "le code du parcours (ex. P-7K3Q9)"),
                Arg("texte", "la décision, telle que vous l'écrivez ; à la fin : pour @compte ou pour <profession>, "
-                            "échéance <quand>", rest=True)],
+                            "échéance <quand>, objectif <n> (l'objectif du plan personnalisé qu'elle sert)",
+                   rest=True)],
          help="Enregistre une décision de la réunion ouverte : une tâche du parcours, liée à la RCP.")
 async def _decide(ctx: Context[RcpPorts]) -> Reply:
     found = await _open_meeting(ctx)
@@ -249,6 +250,8 @@ async def _decide(ctx: Context[RcpPorts]) -> Reply:
     typed = read_line(ctx.args["texte"], ctx.services.clock.now())
     if isinstance(typed, str):
         return Reply.plain(f"Aucune décision enregistrée : {typed}. Par exemple : {example(ctx.args['texte'])}.")
+    if typed.goal is not None and (unknown := await no_goal(ctx, pathway, typed.goal)):
+        return Reply.plain(f"Aucune décision enregistrée : {unknown}")
     owner = typed.owner or (None if typed.profession else ctx.sender)
     if owner is not None:
         refused = await refused_owner(ctx, pathway, owner, typed.category)
@@ -260,9 +263,11 @@ async def _decide(ctx: Context[RcpPorts]) -> Reply:
             return Reply.plain(f"Aucune décision enregistrée : {asked}")
     due = typed.due
     draft = Draft(typed.text, typed.category, owner, None if owner else typed.profession,
-                  due.at if due else None, due.recurrence if due else None)
+                  due.at if due else None, due.recurrence if due else None, typed.goal)
     decision, task, ref = await store.record_decision(found, item, draft, ctx.services.tasks, ctx.sender)
     await ctx.services.boards.changed(pathway)
+    if task.goal is not None:
+        await ctx.services.plans.changed(pathway)
     whom = ((await person(ctx.services, owner)).text() if owner else f"demandée aux {plural(typed.profession or '')}")
     await _announce(ctx, pathway, f"Décision de la {heading(found)} : tâche n° {task.number}, {whom}, "
                                   f"{due_text(task)} (✋ pour la prendre, ✅ quand elle est faite) :\n{task.text}",

@@ -2,8 +2,9 @@
 
 The line of a new task: the text as typed, then, at its end and in any order, `pour @compte` or `pour <profession>`
 (who it is for; without it, for whoever typed it), `échéance <quand>` (bot/task_dates.py: « demain », « dans 3
-jours », « lundi 14h », « le 12/01 », « chaque semaine ») and `catégorie soins|social|administratif`. A « pour »
-followed by neither an account nor a profession stays in the text.
+jours », « lundi 14h », « le 12/01 », « chaque semaine »), `catégorie soins|social|administratif` and `objectif <n>`
+(the goal of the patient's care plan it serves, bot/commands/ppcs.py). A « pour » followed by neither an account nor
+a profession, an « objectif » followed by no number, stay in the text.
 
 Whoever a task goes to is decided (`task.assign`, the same rules as staying in the clinical room, for the task's
 category) when it is created, taken or handed over; a request to a profession is decided for each member of that
@@ -17,6 +18,7 @@ from collections.abc import Iterable
 from typing import Protocol
 
 from bot.arguments import count, matrix_id
+from bot.care_plan_post import CarePlanPost
 from bot.circle import CIRCLE_STATE
 from bot.members import PeoplePorts, person
 from bot.registry import Arg, Audience, Context, Reply, command, group
@@ -30,7 +32,8 @@ from liaison.clock import Clock
 from liaison.enforcement import Decided, decide_at
 from liaison.sharing_facts import ACTIVE
 from liaison.stores.pathways import Pathway
-from liaison.stores.tasks import COORDINATION, STATES, Task, TaskStore
+from liaison.stores.care_plan import GOAL_STATES, CarePlanStore
+from liaison.stores.tasks import COORDINATION, STATES, Task, TaskStore, UnknownGoal
 
 
 class TaskPorts(ShowPorts, PeoplePorts, Protocol):
@@ -42,6 +45,10 @@ class TaskPorts(ShowPorts, PeoplePorts, Protocol):
     def clock(self) -> Clock: ...
     @property
     def boards(self) -> TaskBoard: ...
+    @property
+    def care_plans(self) -> CarePlanStore: ...
+    @property
+    def plans(self) -> CarePlanPost: ...
 
 
 tache = group("tache", en="task", patient_data=True, who=Audience.STAFF, room="pathway", open=True,
@@ -55,13 +62,16 @@ LISTED_MAX = 40   # lines of a list of tasks: one event holds them, a person rea
 @tache.sub("nouvelle", en="new", aliases=["creer", "ajouter"],
            args=[Arg("texte", "le texte, tel que vous l'écrivez ; à la fin, au choix et dans n'importe quel ordre : "
                               "pour @compte ou pour <profession>, échéance <quand> (demain, dans 3 jours, lundi 14h, "
-                              "le 12/01, chaque semaine), catégorie soins|social|administratif", rest=True)],
+                              "le 12/01, chaque semaine), catégorie soins|social|administratif, objectif <n> (du "
+                              "plan personnalisé, !ppcs)", rest=True)],
            help="Crée une tâche du parcours, pour un membre de l'équipe de soins ou demandée à une profession.")
 async def _new(ctx: Context[TaskPorts]) -> Reply:
     pathway, raw = ctx.room_pathway, ctx.args["texte"]
     typed = read_line(raw, ctx.services.clock.now())
     if isinstance(typed, str):
         return Reply.plain(f"Tâche non créée : {typed}. Par exemple : {example(raw)}.")
+    if typed.goal is not None and (unknown := await no_goal(ctx, pathway, typed.goal)):
+        return Reply.plain(f"Tâche non créée : {unknown}")
     owner = typed.owner or (None if typed.profession else ctx.sender)
     if owner is not None:
         refused = await refused_owner(ctx, pathway, owner, typed.category)
@@ -75,14 +85,19 @@ async def _new(ctx: Context[TaskPorts]) -> Reply:
             return Reply.plain(f"Tâche non créée : {asked}")
         for_whom = f"demandée aux {plural(typed.profession)} du parcours ({len(asked)})"
     due = typed.due
-    task, ref = await ctx.services.tasks.create(pathway.id, text_=typed.text, actor=ctx.sender, category=typed.category,
-                                                owner=owner, profession=None if owner else typed.profession,
-                                                due_at=due.at if due else None,
-                                                recurrence=due.recurrence if due else None)
+    try:
+        task, ref = await ctx.services.tasks.create(pathway.id, text_=typed.text, actor=ctx.sender,
+                                                    category=typed.category, owner=owner,
+                                                    profession=None if owner else typed.profession,
+                                                    due_at=due.at if due else None,
+                                                    recurrence=due.recurrence if due else None, goal=typed.goal)
+    except UnknownGoal as err:
+        return Reply.plain(f"Tâche non créée : aucun objectif n° {err.number} dans le plan de ce parcours (!ppcs).")
     react = "✋ sur ce message pour la prendre, ✅ quand elle est faite" if owner is None else \
         "✅ sur ce message quand elle est faite"
-    return await _told(ctx, task, f"Tâche n° {task.number} créée, {for_whom} — {due_text(task)} ; {task.category} "
-                                  f"(trace {ref} ; {react}) :\n{task.text}")
+    goal = f" ; objectif n° {task.goal}" if task.goal is not None else ""
+    return await _told(ctx, task, f"Tâche n° {task.number} créée, {for_whom} — {due_text(task)} ; {task.category}"
+                                  f"{goal} (trace {ref} ; {react}) :\n{task.text}")
 
 
 @tache.sub("prendre", en="take", args=[Arg("n", "le numéro de la tâche", parse=count)],
@@ -329,6 +344,8 @@ async def _told(ctx: Context[TaskPorts], task: Task, text: str) -> Reply:
     """The answer to a change of `task`: the board edited first, then this notice, which a ✋ or ✅ reaction on it acts
     on (bot/reactions.py)."""
     await ctx.services.boards.changed(ctx.room_pathway)
+    if task.goal is not None:   # the care plan shows the tasks of its goals
+        await ctx.services.plans.changed(ctx.room_pathway)
     tasks = ctx.services.tasks
     return Reply.plain(text).then(lambda event_id: tasks.noticed(task, event_id))
 
@@ -354,6 +371,16 @@ async def _open_task(ctx: Context[TaskPorts], doing: str | None = None) -> Task 
     maker = (await person(ctx.services, task.created_by)).text()
     return Reply.plain(f"La tâche n° {number} est {'à ' if task.owner else ''}{whose} : seuls son responsable, qui "
                        f"l'a créée ({maker}) et la coordination peuvent la {doing}. Rien n'a changé.")
+
+
+async def no_goal(ctx: Context[TaskPorts], pathway: Pathway, number: int) -> str | None:
+    """Why a task cannot serve goal `number` of the pathway's care plan, or None."""
+    goal = await ctx.services.care_plans.goal(pathway.id, number)
+    if goal is None:
+        return f"aucun objectif n° {number} dans le plan de ce parcours (!ppcs pour le plan, !ppcs objectif <texte>)."
+    if not goal.open:
+        return f"l'objectif n° {number} est {GOAL_STATES[goal.state]} : rattachez la tâche à un objectif en cours."
+    return None
 
 
 async def _gone(ctx: Context[TaskPorts], task: Task) -> Reply:

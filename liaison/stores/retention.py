@@ -46,6 +46,7 @@ class Retention:
 def shared() -> tuple[Retention, ...]:
     """The declarations of the stores both services share (liaison/): the archive asks them all, and the bot's own."""
     # Imported here: each of these modules imports this one for Forget and Retention.
+    from liaison.stores.care_plan import CarePlanStore
     from liaison.stores.consents import ConsentStore
     from liaison.stores.contacts import Contacts
     from liaison.stores.documents import DocumentStore
@@ -56,7 +57,7 @@ def shared() -> tuple[Retention, ...]:
     from liaison.stores.tasks import TaskStore
     from liaison.stores.trace import Trace
     return tuple(s.RETENTION for s in (PathwayStore, DocumentStore, MailStore, ConsentStore, Contacts, Roster, Trace,
-                                       RcpStore, TaskStore))   # RCP decisions before the tasks they point to
+                                       RcpStore, TaskStore, CarePlanStore))   # RCP decisions before their tasks
 
 
 async def forget_pathway(engine: AsyncEngine, declared: Iterable[Retention], pathway_id: str) -> int:

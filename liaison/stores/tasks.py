@@ -43,6 +43,7 @@ class Task:
     created_by: str
     created_at: int
     updated_at: int
+    goal: int | None = None    # the number of the care plan's goal it serves (liaison/stores/care_plan.py)
 
     @property
     def open(self) -> bool:
@@ -71,6 +72,7 @@ class Draft:
     profession: str | None = None
     due_at: int | None = None
     recurrence: str | None = None
+    goal: int | None = None    # the care plan's goal it serves: a number of the pathway's goals (checked on create)
 
     def check(self) -> None:
         if not self.text.strip() or len(self.text) > MAX_TEXT:
@@ -90,6 +92,13 @@ class Applied:
     tasks: int
 
 
+class UnknownGoal(ValueError):
+    """A task attached to a goal number the pathway's care plan does not have."""
+    def __init__(self, number: int) -> None:
+        super().__init__(f"no goal {number} in the pathway's care plan")
+        self.number = number
+
+
 class AlreadyApplied(Exception):
     def __init__(self, applied: Applied) -> None:
         super().__init__(f"protocol {applied.protocol} already applied")
@@ -98,7 +107,7 @@ class AlreadyApplied(Exception):
 
 def _task(r: Any) -> Task:
     return Task(r.id, r.pathway_id, r.number, r.text, r.category, r.owner, r.profession, r.due_at, r.recurrence,
-                r.state, r.created_by, r.created_at, r.updated_at)
+                r.state, r.created_by, r.created_at, r.updated_at, r.goal)
 
 
 _RULES = {"creee": "task.created", "prise": "task.taken", "faite": "task.done", "reportee": "task.postponed",
@@ -127,10 +136,10 @@ class TaskStore(Store):
 
     async def create(self, pathway_id: str, *, text_: str, actor: str, category: str = "soins",
                      owner: str | None = None, profession: str | None = None, due_at: int | None = None,
-                     recurrence: str | None = None) -> tuple[Task, int]:
+                     recurrence: str | None = None, goal: int | None = None) -> tuple[Task, int]:
         """The new task with the pathway's next number, and its trace entry's number."""
-        (made,) = await self.create_many(pathway_id, [Draft(text_, category, owner, profession, due_at, recurrence)],
-                                         actor=actor)
+        (made,) = await self.create_many(pathway_id, [Draft(text_, category, owner, profession, due_at, recurrence,
+                                                            goal)], actor=actor)
         return made
 
     async def create_many(self, pathway_id: str, drafts: Sequence[Draft], *, actor: str,
@@ -139,8 +148,9 @@ class TaskStore(Store):
                           ) -> list[tuple[Task, int]]:
         """The new tasks, numbered in order from the pathway's next number, each with its trace entry's number: all
         in one transaction, or none. With `protocol`, the application is recorded with them; a protocol already
-        applied to the pathway raises AlreadyApplied (nothing written). `linked` writes, in the same transaction,
-        what each new task follows up (an RCP decision: liaison/stores/rcp.py)."""
+        applied to the pathway raises AlreadyApplied (nothing written); a draft's `goal` that is not a goal of the
+        pathway's care plan raises UnknownGoal (nothing written). `linked` writes, in the same transaction, what each
+        new task follows up (an RCP decision: liaison/stores/rcp.py)."""
         for draft in drafts:
             draft.check()
         for _attempt in range(20):   # two writers may read the same maximum: UNIQUE (pathway_id, number) decides
@@ -156,14 +166,21 @@ class TaskStore(Store):
                         "SELECT COALESCE(MAX(number), 0) + 1 FROM task WHERE pathway_id = :p"),
                         {"p": pathway_id})).scalar_one()
                     made = []
+                    wanted = {d.goal for d in drafts if d.goal is not None}
+                    if wanted:
+                        known: set[int] = set((await conn.execute(text(
+                            "SELECT number FROM care_goal WHERE pathway_id = :p"), {"p": pathway_id})).scalars())
+                        if wanted - known:
+                            raise UnknownGoal(min(wanted - known))
                     for number, d in enumerate(drafts, first):
                         tid = uuid.uuid4().hex
                         await conn.execute(text(
                             "INSERT INTO task (id, pathway_id, number, text, category, owner, profession, due_at, "
-                            "recurrence, state, created_by, created_at, updated_at) VALUES (:id, :p, :n, :t, :c, :o, "
-                            ":pr, :d, :r, 'a_faire', :by, :at, :at)"),
+                            "recurrence, state, created_by, created_at, updated_at, goal) VALUES (:id, :p, :n, :t, :c, "
+                            ":o, :pr, :d, :r, 'a_faire', :by, :at, :at, :g)"),
                             {"id": tid, "p": pathway_id, "n": number, "t": d.text, "c": d.category, "o": d.owner,
-                             "pr": d.profession, "d": d.due_at, "r": d.recurrence, "by": actor, "at": at})
+                             "pr": d.profession, "d": d.due_at, "r": d.recurrence, "by": actor, "at": at,
+                             "g": d.goal})
                         task = await self._get(conn, tid)
                         ref = await self._event(conn, task, actor, "creee", at, due_at=d.due_at, owner=d.owner,
                                                 detail=f"protocole {protocol}" if protocol else None)
