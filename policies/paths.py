@@ -41,7 +41,7 @@ PATHS = {p.name: p for p in (
          "(à nouveau publié pour les appareils arrivés ensuite)"),
     Path("rcp.agenda", Action.SHOW, "montrer l'ordre du jour d'une RCP",
          "un cas inscrit à une RCP (code du parcours, question) : annoncé dans le salon clinique du patient, listé "
-         "dans le salon de la coordination, à l'envoi de l'ordre du jour et à chaque commande !rcp qui le montre"),
+         "dans le salon de la coordination, à l'envoi de l'ordre du jour"),
     Path("rcp.invite", Action.JOIN, "inviter à une RCP",
          "un cas de l'ordre du jour dans l'invitation (.ics) d'un participant de la structure : hors de l'équipe de "
          "soins du patient et sans consentement, il n'en lit que le code du parcours"),

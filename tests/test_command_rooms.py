@@ -2,9 +2,9 @@
 
 Each command declared `patient_data` is typed by the coordination in each kind of room (the circle room, a room of
 three, a direct conversation, the coordination's room, the clinical room). Either it does not run there (one of the
-sentences of the preconditions, and nothing shown), or a `command.show` decision was traced for that very room:
-its rule names the room (room.clinical in the clinical room, room.circle… in the circle room, room.direct,
-room.coordination, room.not_pathway elsewhere). A new command that shows patients' data fails here until it has a
+sentences of the preconditions, and nothing shown), or a SHOW decision (`command.show`, or the command's own path
+such as `ppcs.show`) was traced for that very room: its rule names the room (room.clinical in the clinical room,
+room.circle… in the circle room, room.direct, room.coordination, room.not_pathway elsewhere). A new command that shows patients' data fails here until it has a
 line below and a decision for its room.
 """
 from __future__ import annotations
@@ -50,6 +50,23 @@ LINES = {   # one line per command or sub-command that shows or takes a patient'
     "taches": "!taches",
     "protocole liste": None,   # shows="none": the structure's protocols, no patient's data
     "protocole appliquer": "!protocole appliquer insuffisance-cardiaque",
+    "ppcs voir": "!ppcs",      # decided on ppcs.show (« montrer le plan personnalisé »), per category
+    "ppcs objectif": "!ppcs objectif Rester à domicile",
+    "ppcs atteint": "!ppcs atteint 1",
+    "ppcs abandonner": "!ppcs abandonner 1",
+    "ppcs referent": f"!ppcs referent {GP}",
+    "ppcs mots": "!ppcs mots Rester chez moi",
+    "rcp planifier": None,     # shows="none": the meeting the coordination typed
+    "rcp liste": "!rcp",
+    "rcp ordre": "!rcp ordre {rcp}",
+    "rcp annuler": None,       # shows="none": the meeting, no case
+    "rcp deplacer": None,
+    "rcp inscrire": "!rcp inscrire {code} Adapter le traitement ?",
+    "rcp participants": None,  # shows="none": professionals, no patient
+    "rcp ouvrir": "!rcp ouvrir {rcp}",
+    "rcp presents": None,
+    "rcp decision": None,      # shows="none": the code and the owner typed; the patient's room is told (rcp.decision)
+    "rcp clore": None,         # shows="none": counts; the minutes go to each room, decided (rcp.minutes)
 }
 RULES = {   # what may be traced for a command's answer in each kind of room
     "clinical": {"room.clinical"},
@@ -86,6 +103,8 @@ async def _rooms(world: World) -> dict[str, str]:
     await world.add_document(clinical)
     await world.quarantine(CARDIO)
     await world.s.tasks.create(pathway.id, text_="Rappeler", actor=COORD, owner=COORD, due_at=1)   # overdue: !taches
+    meeting = await world.s.rcp.plan(world.s.clock.now_ms() + 86_400_000, "salle 2", None, COORD)   # !rcp ordre…
+    await world.s.rcp.enrol(meeting, pathway.id, "Adapter le traitement ?", COORD)
     return {"circle": circle, "desk": world.desk, "direct": world.direct(COORD),
             "coordination": await world.coordination_room(), "clinical": clinical}
 
@@ -95,12 +114,13 @@ async def test_a_command_showing_patients_data_is_decided_for_the_room_it_answer
     world = await worlds()
     rooms = await _rooms(world)
     code = (await world.pathway(rooms["clinical"])).code
-    line = LINES[name].format(code=code)
+    rcp = (await world.s.rcp.coming(world.s.clock.now_ms()))[0].code
+    line = LINES[name].format(code=code, rcp=rcp)
     answered = []
     for kind, room in rooms.items():   # the clinical room last: a command that closes the pathway closes it last
         before = len(await world.s.trace.entries())
         reply = await world.say(COORD, line, room)
-        shown = [e for e in (await world.s.trace.entries())[before:] if e.action == "montrer"]
+        shown = [e for e in (await world.s.trace.entries())[before:] if e.action.startswith("montrer")]
         if reply.text in NOT_HERE:
             assert not shown, (name, kind, "refused by its room, yet something was decided to be shown")
             continue

@@ -14,6 +14,7 @@ from typing import Protocol
 
 from bot.commands.tasks import TaskPorts, no_goal, profession_members, refused_owner
 from bot.members import person
+from bot.rooms import may_show
 from bot.rcp_agenda import AgendaPorts, RcpAgenda, meetings
 from bot.rcp_minutes import publish
 from bot.rcp_text import EXAMPLE, heading, is_code, item_line, read_meeting, read_moment, when
@@ -42,7 +43,7 @@ rcp = group("rcp", en="mdt", aliases=["reunion", "concertation"], patient_data=T
 CODE = Arg("code", "le code de la RCP (ex. R-7K3Q9)")
 
 
-@rcp.sub("planifier", en="plan", aliases=["prevoir", "nouvelle"], room="coordination",
+@rcp.sub("planifier", shows="none", en="plan", aliases=["prevoir", "nouvelle"], room="coordination",
          args=[Arg("quand", "la date et l'heure (jeudi 12h30, le 14/01 18h), puis, au choix, le lieu ou le lien, "
                             "puis le titre (séparés par « ; »)", rest=True)],
          help="Planifie une RCP : son ordre du jour partira tout seul quelques jours avant.")
@@ -76,9 +77,13 @@ async def _list(ctx: Context[RcpPorts]) -> Reply:
         return Reply.plain(f"Aucune RCP à venir. Planifiez-en une : {EXAMPLE}")
     lines = ["RCP à venir :"]
     for r in coming:
-        cases = len(await store.items(r.id))
+        items = await store.items(r.id)
+        found = await ctx.services.pathways.pathways({i.pathway_id for i in items})
+        codes = [found[i.pathway_id].code if await _shown(ctx, found[i.pathway_id]) else "(non montré)"
+                 for i in items]
         people = len(await store.participants(r.id))
-        lines.append(f"{heading(r)} · {STATES[r.state]} · {cases} cas · {people} participant(s)")
+        cases = f"{len(items)} cas" + (f" ({', '.join(codes)})" if codes else "")
+        lines.append(f"{heading(r)} · {STATES[r.state]} · {cases} · {people} participant(s)")
     return Reply.plain("\n".join(lines))
 
 
@@ -91,7 +96,7 @@ async def _agenda(ctx: Context[RcpPorts]) -> Reply:
     return Reply.plain(f"{heading(found)} ({STATES[found.state]}) :\n" + await _cases(ctx, found))
 
 
-@rcp.sub("annuler", en="cancel", room="coordination", args=[CODE],
+@rcp.sub("annuler", shows="none", en="cancel", room="coordination", args=[CODE],
          help="Annule une RCP prévue ; les salons des patients et les participants sont prévenus.")
 async def _cancel(ctx: Context[RcpPorts]) -> Reply:
     found = await _meeting(ctx, ctx.args["code"], "prevue")
@@ -107,7 +112,7 @@ async def _cancel(ctx: Context[RcpPorts]) -> Reply:
     return Reply.plain(f"{heading(done)} : annulée.{told}")
 
 
-@rcp.sub("deplacer", en="move", aliases=["reporter", "decaler"], room="coordination",
+@rcp.sub("deplacer", shows="none", en="move", aliases=["reporter", "decaler"], room="coordination",
          args=[CODE, Arg("quand", "la nouvelle date et heure", rest=True)],
          help="Déplace une RCP prévue ; l'ordre du jour repart s'il était parti.")
 async def _move(ctx: Context[RcpPorts]) -> Reply:
@@ -145,6 +150,9 @@ async def _enrol(ctx: Context[RcpPorts]) -> Reply:
         pathway = ctx.room_pathway
         if pathway.status != "open":
             return Reply.plain("Ce parcours est clos : rouvrez-le d'abord (!parcours rouvrir).")
+    shown = await may_show(ctx, pathway)   # the answer says the case and its question, read in this room
+    if not shown.allowed:
+        return Reply.plain(f"!rcp inscrire ne répond pas dans ce salon : {shown.sentence()}.")
     first = raw.split(maxsplit=1)
     store = meetings(ctx.services)
     if first and is_code(first[0]):
@@ -173,7 +181,7 @@ async def _enrol(ctx: Context[RcpPorts]) -> Reply:
     return Reply.plain(f"{said}\nQuestion : {raw}")
 
 
-@rcp.sub("participants", en="participants", aliases=["inviter"], room="coordination",
+@rcp.sub("participants", shows="none", en="participants", aliases=["inviter"], room="coordination",
          args=[CODE, Arg("qui", "les comptes (@nom:serveur) et adresses MSSanté ; rien : la liste", required=False,
                          rest=True)],
          help="Ajoute des participants à une RCP : membres de l'équipe et correspondants MSSanté (par courriel).")
@@ -213,7 +221,7 @@ async def _open(ctx: Context[RcpPorts]) -> Reply:
                        "échéance <quand> ; fin : !rcp clore.")
 
 
-@rcp.sub("presents", en="present", aliases=["presence"], room="coordination",
+@rcp.sub("presents", shows="none", en="present", aliases=["presence"], room="coordination",
          args=[Arg("qui", "les comptes et adresses présents", rest=True)],
          help="Note les présents de la réunion ouverte.")
 async def _present(ctx: Context[RcpPorts]) -> Reply:
@@ -229,7 +237,7 @@ async def _present(ctx: Context[RcpPorts]) -> Reply:
                        f"RCP {found.code} : tous étaient déjà notés présents.")
 
 
-@rcp.sub("decision", en="decision", aliases=["decider"], room="coordination",
+@rcp.sub("decision", shows="none", en="decision", aliases=["decider"], room="coordination",
          args=[Arg("parcours", "le code du parcours (ex. P-7K3Q9)"),
                Arg("texte", "la décision, telle que vous l'écrivez ; à la fin : pour @compte ou pour <profession>, "
                             "échéance <quand>, objectif <n> (l'objectif du plan personnalisé qu'elle sert)",
@@ -276,7 +284,7 @@ async def _decide(ctx: Context[RcpPorts]) -> Reply:
                        f"{whom}, {due_text(task)} (trace {ref}). Annoncée dans le salon du patient.")
 
 
-@rcp.sub("clore", en="close", aliases=["cloturer", "terminer", "fermer"], room="coordination",
+@rcp.sub("clore", shows="none", en="close", aliases=["cloturer", "terminer", "fermer"], room="coordination",
          args=[Arg("code", "le code de la RCP (la réunion ouverte, sans lui)", required=False)],
          help="Clôt la réunion : le compte rendu de chaque cas va dans le salon de son patient, le compte rendu "
               "pseudonyme à la coordination, et à chaque participant extérieur ce qu'il peut lire.")
@@ -329,10 +337,8 @@ async def _cases(ctx: Context[RcpPorts], r: Rcp) -> str:
 
 
 async def _shown(ctx: Context[RcpPorts], pathway: Pathway) -> bool:
-    kind = ctx.room_kind if ctx.room_kind in ("coordination", "circle") else "clinical"
-    decided = await decide_at(ctx.services.sharing, "rcp.agenda", pathway=pathway, recipient=ctx.sender,
-                              actor=ctx.sender, room_kind=kind)
-    return decided.allowed
+    """A case shown in this command's answer: decided for the room it is read in (`command.show`), traced."""
+    return (await may_show(ctx, pathway)).allowed
 
 
 async def _announce(ctx: Context[RcpPorts], pathway: Pathway, text: str, txn: str, *, task=None,
