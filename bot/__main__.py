@@ -26,7 +26,7 @@ from bot.store import BotStore
 from bot.watch import MembershipWatch
 from liaison import lifecycle
 from liaison.bootstrap import antivirus_of, shared_stores
-from liaison.clock import SystemClock
+from liaison.clock import Clock, SystemClock
 from liaison.config import ConfigError, load_config, policy_text
 from liaison.db import DatabaseTooNew
 from liaison.lifecycle import Lifecycle, stop_on_signals, when_ready
@@ -56,7 +56,8 @@ async def _after_ready(bot: Bot, job: Callable[[], Awaitable[object]]) -> None:
     await job()
 
 
-async def serve(config_path: str, ready_file: str | None = None) -> int:
+async def serve(config_path: str, ready_file: str | None = None, clock: Clock | None = None) -> int:
+    """The bot until it is stopped; `clock` is the wall clock unless a test hands over one it moves."""
     cfg = load_config(config_path, for_services={"bot"})   # its own secrets only, never the bridge's
     load_knobs(policy_text(cfg.policy_file))   # a bad policy file stops the start-up, naming its line, before logs
     protocols = load_protocols(cfg.pathways.protocols_folder)   # so does a bad protocol file: its line and field
@@ -65,7 +66,7 @@ async def serve(config_path: str, ready_file: str | None = None) -> int:
     setup_logging(cfg.logging.format, cfg.logging.level, cfg.logging.file)
     tighten_at_start(bot_owned(cfg))
     await prepare_stores([cfg.bot.store_dir], cfg.bot.store_pickle_key, "bot.store_pickle_key")
-    clock = SystemClock()
+    clock = clock or SystemClock()
     shared = await shared_stores(cfg, clock, load_roster=True)
     knobs = shared.knobs
     matrix = Matrix(cfg.homeserver.url, cfg.bot.user_id, cfg.bot.store_dir, cfg.bot.device_name,

@@ -61,10 +61,13 @@ class BotProcess:
         env = dict(os.environ, LIAISON_BOT_PASSWORD=self.password)
         self._log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = self.log_path.open("ab")
-        self.process = subprocess.Popen(bot_command(str(self.config_path)),
-                                        stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.process = subprocess.Popen(self.command(), stdout=log, stderr=subprocess.STDOUT, env=env)
         self.wait_log("bot.started")
         return self
+
+    def command(self) -> list[str]:
+        """How this process is started: the way the stack starts the bot."""
+        return bot_command(str(self.config_path))
 
     def current_log(self) -> str:
         """What this run of the process has logged so far."""
