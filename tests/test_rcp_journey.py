@@ -199,7 +199,9 @@ async def test_an_rcp_from_planning_to_minutes_each_case_only_where_it_may_be_re
     assert "ouverte" in opened.body and p1 in opened.body and p2 in opened.body, opened.body
     present, _ = await coord.ask(coordination, f"!rcp presents {gp.user_id} {nurse.user_id}")
     assert "2 présent(s) noté(s)" in present.body, present.body
-    decided, _ = await coord.ask(coordination, f"!rcp decision {p1} {D1} pour {gp.user_id} échéance lundi")
+    goal, _ = await gp.ask(first, "!ppcs objectif Rester à domicile cet hiver")   # the care plan's first goal
+    assert goal.body.startswith("Objectif n° 1 ajouté au plan"), goal.body
+    decided, _ = await coord.ask(coordination, f"!rcp decision {p1} {D1} pour {gp.user_id} échéance lundi objectif 1")
     assert decided.body.startswith(f"Décision n° 1 ({p1}) : tâche n° 1") and "furosémide" not in decided.body, \
         decided.body
     decided, _ = await coord.ask(coordination, f"!rcp decision {p2} {D2} pour infirmier échéance demain")
@@ -207,6 +209,8 @@ async def test_an_rcp_from_planning_to_minutes_each_case_only_where_it_may_be_re
     await gp.wait_for(_says(first, "Décision de la RCP", D1, sender=bot.user_id), 30)
     tasks1, _ = await gp.ask(first, "!taches")
     assert "n° 1" in tasks1.body and "furosémide" in tasks1.body, tasks1.body
+    plan, _ = await gp.ask(first, "!ppcs")   # the decision's task under the goal it serves
+    assert "Objectif n° 1 (en cours) : Rester à domicile cet hiver\n  · tâche n° 1" in plan.body, plan.body
     tasks2, _ = await nurse.ask(second, "!taches")
     assert "n° 1" in tasks2.body and "schéma insuline" in tasks2.body, tasks2.body
 
