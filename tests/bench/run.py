@@ -5,7 +5,8 @@
                                         [--docs 20] [--only-docs] [--devices 20] [--only-devices]
                                         [--no-hostile] [--only-hostile] [--redecide 200] [--only-redecide]
                                         [--tasks-pathways 200] [--only-tasks] [--reminders-rooms 200]
-                                        [--only-reminders]
+                                        [--only-reminders] [--rcp-samples 10] [--only-rcp] [--export-samples 20]
+                                        [--only-export]
 
 One throwaway Synapse; in encrypted rooms (one room per peer: echo bots answer everything):
 - floor: client A → client B via /sync;
@@ -22,7 +23,11 @@ then the hostile-mail catalogue: the bridge's CPU and peak memory per mail, /pin
 then a fact change re-decided across `--redecide` rooms against the homeserver's own kicks (tests/bench/redecide.py);
 then `!taches` over 5 open tasks in each of `--tasks-pathways` pathways against `!aide` (tests/bench/tasks.py);
 then reminders on a moved clock: their lateness, and 10 due in the same minute in each of `--reminders-rooms` rooms
-against the same bot posting as many plain notices (tests/bench/reminders.py).
+against the same bot posting as many plain notices (tests/bench/reminders.py);
+then `!rcp clore` of a meeting of 20 cases, to its 20 minutes in the patients' rooms, against 20 plain notices and
+`!aide` (tests/bench/rcp.py);
+then `!parcours export` of a pathway of 200 tasks, 50 documents and 20 consents, to its file in the coordination's
+room, against `!aide`, the file validated by fhir.resources (tests/bench/export.py).
 Results are printed and written as JSON under .liaison/bench/ (the bridge's part also as mail-<timestamp>.json).
 """
 from __future__ import annotations
@@ -41,11 +46,13 @@ from liaison.stack.synapse import Synapse
 from tests.bench.demo_peers import PASSWORD, start_echo_bot
 from tests.bench.devices import bench_devices, report_lines as devices_report_lines
 from tests.bench.documents import bench_documents, report_lines as documents_report_lines
+from tests.bench.export import bench_export, report_lines as export_report_lines
 from tests.bench.hostile import bench_hostile, report_lines as hostile_report_lines
 from tests.bench.mail import bench_mail, report_lines as mail_report_lines
 from tests.bench.maubot_peer import MaubotEcho
 from tests.bench.measure import Clinician, floor_sample, floor_warm_up, percentiles, rss_mib, wait_device_keys
 from tests.bench.pathways import bench_pathways, report_lines
+from tests.bench.rcp import bench_rcp, report_lines as rcp_report_lines
 from tests.bench.redecide import bench_redecide, report_lines as redecide_report_lines
 from tests.bench.reminders import bench_reminders, report_lines as reminders_report_lines
 from tests.bench.tasks import bench_tasks, report_lines as tasks_report_lines
@@ -115,6 +122,10 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
             return {"tasks": await bench_tasks(synapse, work, args.tasks_pathways)}
         if args.only_reminders:
             return {"reminders": await bench_reminders(synapse, work, args.reminders_rooms)}
+        if args.only_rcp:
+            return {"rcp": await bench_rcp(synapse, work, args.rcp_samples)}
+        if args.only_export:
+            return {"export": await bench_export(synapse, work, args.export_samples)}
         alice, bob, echo, liaison = [await synapse.aregister(n, PASSWORD) for n in ("alice", "bob", "echo", "liaison")]
         echo_proc = start_echo_bot(synapse, echo, work)
         bot = BotProcess(work / "liaison", synapse.url, synapse.server_name, liaison, PASSWORD, [alice]).start()
@@ -176,10 +187,12 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
         redecide = await bench_redecide(synapse, work, args.redecide) if args.redecide else None
         tasks = await bench_tasks(synapse, work, args.tasks_pathways) if args.tasks_pathways else None
         reminders = await bench_reminders(synapse, work, args.reminders_rooms) if args.reminders_rooms else None
+        rcp = await bench_rcp(synapse, work, args.rcp_samples) if args.rcp_samples else None
+        export = await bench_export(synapse, work, args.export_samples) if args.export_samples else None
         return {"latency_ms": latency, "rss_mib": rss, "restart": restart, "samples": args.samples,
                 "pathways": pathways, "maubot_version": getattr(mau, "version", None), "mail": mail,
                 "documents": documents, "devices": devices, "hostile": hostile, "redecide": redecide,
-                "tasks": tasks, "reminders": reminders}
+                "tasks": tasks, "reminders": reminders, "rcp": rcp, "export": export}
     finally:
         await a.close()
         await b.close()
@@ -210,6 +223,10 @@ def report(res: dict) -> list[str]:
         lines += ["", *tasks_report_lines(res["tasks"])]
     if res.get("reminders"):
         lines += ["", *reminders_report_lines(res["reminders"])]
+    if res.get("rcp"):
+        lines += ["", *rcp_report_lines(res["rcp"])]
+    if res.get("export"):
+        lines += ["", *export_report_lines(res["export"])]
     return lines
 
 
@@ -277,6 +294,14 @@ def main() -> None:
                         help="rooms holding 10 reminders due in the same minute each (0: no reminders bench)")
     parser.add_argument("--only-reminders", action="store_true",
                         help="only the reminders: lateness on a moved clock, and a burst against plain notices")
+    parser.add_argument("--rcp-samples", type=int, default=10,
+                        help="!rcp clore of a meeting of 20 cases, timed so many times (0: no RCP bench)")
+    parser.add_argument("--only-rcp", action="store_true",
+                        help="only !rcp clore: 20 minutes in 20 patients' rooms, against 20 plain notices and !aide")
+    parser.add_argument("--export-samples", type=int, default=20,
+                        help="!parcours export of a pathway of 200 tasks, 50 documents, 20 consents (0: none)")
+    parser.add_argument("--only-export", action="store_true",
+                        help="only !parcours export against !aide, and the file validated by fhir.resources")
     parser.add_argument("--only-hostile", action="store_true",
                         help="only the hostile-mail catalogue (bridge CPU and memory per mail, /ping meanwhile)")
     parser.add_argument("--keep", action="store_true")
