@@ -16,6 +16,7 @@ import structlog
 from bot.circle import RolesPorts, role_categories
 from bot.members import PeoplePorts, Person, kick_reason, naming, person
 from bot.room_specs import COORDINATOR_LEVEL, RELAY_LEVEL
+from bot.care_plan_post import CarePlanPost
 from bot.task_board import TaskBoard
 from liaison.enforcement import decide_at
 from liaison.matrix import MatrixError
@@ -36,6 +37,8 @@ class EnforcePorts(PeoplePorts, RolesPorts, Protocol):
     def tasks(self) -> TaskStore: ...
     @property
     def boards(self) -> TaskBoard: ...
+    @property
+    def plans(self) -> CarePlanPost: ...
 
 
 @dataclass
@@ -143,6 +146,7 @@ async def _reevaluate_room(services: EnforcePorts, pathway: Pathway, room: str, 
                 handed = await _hand_back(services, pathway, user_id, actor, decided.decision.rule)
                 if handed:
                     await services.boards.changed(pathway)
+                    await services.plans.changed(pathway)   # a handed-back task of a goal: the plan shows it
         elif services.mail is not None:
             await services.mail.forget_puppet_room(user_id, room)
         who = address or user_id
