@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from sqlalchemy import text
 
-from bridge import outbox, rcp_mail
+from bridge import rcp_mail
 from liaison.stores.rcp import RcpMail
 from tests.test_corrections import CARDIO, COORD, ROOM, relay  # noqa: F401 (the relay fixture)
 

@@ -12,21 +12,20 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.commands.tasks import TaskPorts, no_goal, profession_members, refused_owner
+from bot.commands.tasks import TaskPorts, checked_draft
 from bot.members import person
 from bot.rooms import may_show
 from bot.rcp_agenda import AgendaPorts, RcpAgenda, meetings
 from bot.rcp_minutes import publish
 from bot.rcp_text import EXAMPLE, heading, is_code, item_line, read_meeting, read_moment, when
 from bot.registry import MAIL_ADDRESS, Arg, Audience, Context, Reply, group
-from bot.task_line import example, read_line
-from bot.task_text import due_text, plural
+from bot.task_text import due_text
 from liaison.enforcement import decide_at
 from liaison.matrix import txn_id
 from liaison.matrix.content import notice
 from liaison.stores.pathways import Pathway
 from liaison.stores.rcp import MAX_QUESTION, STATES, Enrolled, Rcp
-from liaison.stores.tasks import Draft
+from liaison.stores.tasks import UnknownGoal
 
 
 class RcpPorts(TaskPorts, AgendaPorts, Protocol):
@@ -255,28 +254,17 @@ async def _decide(ctx: Context[RcpPorts]) -> Reply:
                            f"l'ordre du jour de la RCP {found.code} (!rcp ordre {found.code}).")
     if pathway.status != "open":
         return Reply.plain(f"Aucune décision enregistrée : le parcours {pathway.code} est clos.")
-    typed = read_line(ctx.args["texte"], ctx.services.clock.now())
-    if isinstance(typed, str):
-        return Reply.plain(f"Aucune décision enregistrée : {typed}. Par exemple : {example(ctx.args['texte'])}.")
-    if typed.goal is not None and (unknown := await no_goal(ctx, pathway, typed.goal)):
-        return Reply.plain(f"Aucune décision enregistrée : {unknown}")
-    owner = typed.owner or (None if typed.profession else ctx.sender)
-    if owner is not None:
-        refused = await refused_owner(ctx, pathway, owner, typed.category)
-        if refused:
-            return Reply.plain(f"Aucune décision enregistrée : {refused}")
-    else:
-        asked = await profession_members(ctx, pathway, typed.profession or "", typed.category)
-        if isinstance(asked, str):
-            return Reply.plain(f"Aucune décision enregistrée : {asked}")
-    due = typed.due
-    draft = Draft(typed.text, typed.category, owner, None if owner else typed.profession,
-                  due.at if due else None, due.recurrence if due else None, typed.goal)
-    decision, task, ref = await store.record_decision(found, item, draft, ctx.services.tasks, ctx.sender)
+    checked = await checked_draft(ctx, pathway, ctx.args["texte"])
+    if isinstance(checked, str):
+        return Reply.plain(f"Aucune décision enregistrée : {checked}")
+    draft, whom = checked.draft, checked.for_whom
+    try:
+        decision, task, ref = await store.record_decision(found, item, draft, ctx.services.tasks, ctx.sender)
+    except UnknownGoal as err:
+        return Reply.plain(f"Aucune décision enregistrée : aucun objectif n° {err.number} dans le plan (!ppcs).")
     await ctx.services.boards.changed(pathway)
     if task.goal is not None:
         await ctx.services.plans.changed(pathway)
-    whom = ((await person(ctx.services, owner)).text() if owner else f"demandée aux {plural(typed.profession or '')}")
     await _announce(ctx, pathway, f"Décision de la {heading(found)} : tâche n° {task.number}, {whom}, "
                                   f"{due_text(task)} (✋ pour la prendre, ✅ quand elle est faite) :\n{task.text}",
                     txn_id(ctx.event_id, "rcp-decision"), task=task, path_decision=True)

@@ -15,6 +15,7 @@ pathway code and profession, no name nor text, in the coordination's room.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 from typing import Protocol
 
 from bot.arguments import count, matrix_id
@@ -33,7 +34,7 @@ from liaison.enforcement import Decided, decide_at
 from liaison.sharing_facts import ACTIVE
 from liaison.stores.pathways import Pathway
 from liaison.stores.care_plan import GOAL_STATES, CarePlanStore
-from liaison.stores.tasks import COORDINATION, STATES, Task, TaskStore, UnknownGoal
+from liaison.stores.tasks import COORDINATION, STATES, Draft, Task, TaskStore, UnknownGoal
 
 
 class TaskPorts(ShowPorts, PeoplePorts, Protocol):
@@ -66,31 +67,15 @@ LISTED_MAX = 40   # lines of a list of tasks: one event holds them, a person rea
                               "plan personnalisé, !ppcs)", rest=True)],
            help="Crée une tâche du parcours, pour un membre de l'équipe de soins ou demandée à une profession.")
 async def _new(ctx: Context[TaskPorts]) -> Reply:
-    pathway, raw = ctx.room_pathway, ctx.args["texte"]
-    typed = read_line(raw, ctx.services.clock.now())
-    if isinstance(typed, str):
-        return Reply.plain(f"Tâche non créée : {typed}. Par exemple : {example(raw)}.")
-    if typed.goal is not None and (unknown := await no_goal(ctx, pathway, typed.goal)):
-        return Reply.plain(f"Tâche non créée : {unknown}")
-    owner = typed.owner or (None if typed.profession else ctx.sender)
-    if owner is not None:
-        refused = await refused_owner(ctx, pathway, owner, typed.category)
-        if refused:
-            return Reply.plain(f"Tâche non créée : {refused}")
-        for_whom = (await person(ctx.services, owner)).text()
-    else:
-        assert typed.profession is not None
-        asked = await profession_members(ctx, pathway, typed.profession, typed.category)
-        if isinstance(asked, str):
-            return Reply.plain(f"Tâche non créée : {asked}")
-        for_whom = f"demandée aux {plural(typed.profession)} du parcours ({len(asked)})"
-    due = typed.due
+    pathway = ctx.room_pathway
+    checked = await checked_draft(ctx, pathway, ctx.args["texte"])
+    if isinstance(checked, str):
+        return Reply.plain(f"Tâche non créée : {checked}")
+    d, for_whom, owner = checked.draft, checked.for_whom, checked.draft.owner
     try:
-        task, ref = await ctx.services.tasks.create(pathway.id, text_=typed.text, actor=ctx.sender,
-                                                    category=typed.category, owner=owner,
-                                                    profession=None if owner else typed.profession,
-                                                    due_at=due.at if due else None,
-                                                    recurrence=due.recurrence if due else None, goal=typed.goal)
+        task, ref = await ctx.services.tasks.create(pathway.id, text_=d.text, actor=ctx.sender, category=d.category,
+                                                    owner=d.owner, profession=d.profession, due_at=d.due_at,
+                                                    recurrence=d.recurrence, goal=d.goal)
     except UnknownGoal as err:
         return Reply.plain(f"Tâche non créée : aucun objectif n° {err.number} dans le plan de ce parcours (!ppcs).")
     react = "✋ sur ce message pour la prendre, ✅ quand elle est faite" if owner is None else \
@@ -391,6 +376,38 @@ async def _gone(ctx: Context[TaskPorts], task: Task) -> Reply:
                            f"{(await person(ctx.services, now.owner)).text()} : rien n'a changé.")
     state = STATES[now.state] if now else "introuvable"
     return Reply.plain(f"La tâche n° {task.number} est {state} : rien n'a changé.")
+
+
+@dataclass(frozen=True)
+class Checked:
+    """A task typed on one line, ready to store: its draft, and whom it goes to as the answer says it."""
+    draft: Draft
+    for_whom: str   # « Dr Paul Martin (Médecin) », or « demandée aux infirmiers du parcours (2) »
+
+
+async def checked_draft(ctx: Context[TaskPorts], pathway: Pathway, raw: str) -> Checked | str:
+    """The task typed on `raw` (a new task, an RCP decision) with its goal and whoever it goes to checked, each owner
+    decided on `task.assign`; or why not, in French (with an example when the line cannot be read)."""
+    typed = read_line(raw, ctx.services.clock.now())
+    if isinstance(typed, str):
+        return f"{typed}. Par exemple : {example(raw)}."
+    if typed.goal is not None and (unknown := await no_goal(ctx, pathway, typed.goal)):
+        return unknown
+    owner = typed.owner or (None if typed.profession else ctx.sender)
+    if owner is not None:
+        refused = await refused_owner(ctx, pathway, owner, typed.category)
+        if refused:
+            return refused
+        for_whom = (await person(ctx.services, owner)).text()
+    else:
+        assert typed.profession is not None
+        asked = await profession_members(ctx, pathway, typed.profession, typed.category)
+        if isinstance(asked, str):
+            return asked
+        for_whom = f"demandée aux {plural(typed.profession)} du parcours ({len(asked)})"
+    due = typed.due
+    return Checked(Draft(typed.text, typed.category, owner, None if owner else typed.profession,
+                         due.at if due else None, due.recurrence if due else None, typed.goal), for_whom)
 
 
 async def refused_owner(ctx: Context[TaskPorts], pathway: Pathway, owner: str, category: str) -> str | None:
