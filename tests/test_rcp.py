@@ -221,3 +221,20 @@ async def test_minutes_a_crash_left_half_out_are_finished_by_the_next_pass_and_n
     sent = len(world.m.sent)
     assert await agenda.run_once() == 0 and len(world.m.sent) == sent
     assert [n for _r, n, _m, _d in world.m.files].count(f"compte-rendu-{code}.txt") == 1
+
+
+async def test_a_meeting_cancelled_after_its_agenda_tells_each_room_and_participant_and_withdraws_the_invitation(
+        paris):
+    world, clock = paris
+    coordination, first, second, code, gp_direct, _nurse, agenda = await _meeting_with_agenda(world, clock)
+    cancelled = await world.say(COORD, f"!rcp annuler {code}", coordination)
+    assert cancelled.text.endswith("Les salons des patients inscrits et les participants sont prévenus.")
+    assert "annulée" in texts(world, first)[-1] and "annulée" in texts(world, second)[-1]
+    assert QUESTION not in texts(world, first)[-1]   # the cancellation says no case
+    withdrawn = [d.decode() for r, _n, m, d in world.m.files if r == gp_direct and m == "text/calendar"][-1]
+    assert "METHOD:CANCEL" in withdrawn and "STATUS:CANCELLED" in withdrawn
+    mails = [m for m in await world.s.rcp.waiting_mail() if m.address == CARDIO]
+    assert "METHOD:CANCEL" in (mails[-1].ics or "") and "annulée" in mails[-1].body
+    assert await agenda.run_once() == 0, "a cancelled meeting's agenda never goes out again"
+    again = await world.say(COORD, f"!rcp annuler {code}", coordination)
+    assert "est annulée : rien n'a changé" in again.text
