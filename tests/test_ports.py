@@ -16,8 +16,8 @@ import pytest
 
 import bridge
 from bot import ports as bot_ports
-from bridge import catch_up, corrections, documents_in, hand_routing, inbound, outbox, own_account, posting, read_receipts, \
-    receipts_in, stages
+from bridge import catch_up, corrections, documents_in, hand_routing, inbound, outbox, own_account, posting, rcp_mail, \
+    read_receipts, receipts_in, stages
 from bridge import ports as bridge_ports
 from bridge.__main__ import RetentionPorts
 from bridge.deps import Deps
@@ -62,7 +62,7 @@ DEPS_PORTS: list[type] = [
     outbox.LaterPorts, outbox.OutboxPorts, own_account.SyncPorts, posting.PostingPorts, read_receipts.ReadReceiptsPorts,
     receipts_in.ShowPorts, receipts_in.ReceiptsInPorts, stages.PipelinePorts, acknowledge.AcknowledgePorts,
     decide.DecidePorts, judge.JudgePorts, post.PostPorts, route.RoutePorts, PackPorts, OutboundPorts, RetentionPorts,
-    corrections.CorrectionPorts,
+    corrections.CorrectionPorts, rcp_mail.RcpMailPorts,
 ]
 
 
@@ -90,6 +90,7 @@ def _deps_satisfy(d: Deps) -> None:
     _18: OutboundPorts = d
     _19: RetentionPorts = d
     _20: corrections.CorrectionPorts = d
+    _21: rcp_mail.RcpMailPorts = d
 
 
 def members(port: type) -> dict[str, Any]:
