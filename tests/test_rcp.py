@@ -71,6 +71,9 @@ async def test_a_meeting_is_planned_listed_moved_and_bad_input_changes_nothing(p
     assert world.moves() == before
     moved = await world.say(COORD, f"!rcp deplacer {code} vendredi 8 janvier 13h", coordination)
     assert "déplacée" in moved.text and "vendredi 08/01/2027 à 13:00" in moved.text
+    elsewhere = await world.say(COORD, f"!rcp participants {code} {GP} dr.x@gmail.example", coordination)
+    assert "n'appartient pas à l'espace de confiance MSSanté" in elsewhere.text
+    assert "aucun pour l'instant" in (await world.say(COORD, f"!rcp participants {code}", coordination)).text
     in_room = await world.say(GP, "!rcp planifier jeudi 12h", room)
     assert "salon de la coordination" in in_room.text
 

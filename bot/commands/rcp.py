@@ -24,6 +24,7 @@ from liaison.enforcement import decide_at
 from liaison.matrix import txn_id
 from liaison.matrix.content import notice
 from liaison.stores.pathways import Pathway
+from liaison.trusted import TrustedDomains
 from liaison.stores.rcp import MAX_QUESTION, STATES, Enrolled, Rcp
 from liaison.stores.tasks import UnknownGoal
 
@@ -32,6 +33,8 @@ class RcpPorts(TaskPorts, AgendaPorts, Protocol):
     """What `!rcp` reads and changes: the meetings and their agendas, the tasks a decision makes, who is who."""
     @property
     def agendas(self) -> RcpAgenda: ...
+    @property
+    def trusted(self) -> TrustedDomains | None: ...
 
 
 rcp = group("rcp", en="mdt", aliases=["reunion", "concertation"], patient_data=True, who=Audience.STAFF,
@@ -357,6 +360,9 @@ async def _unknown(ctx: Context[RcpPorts], typed: list[str]) -> str | None:
                 return f"le compte {word} n'existe pas : vérifiez l'identifiant (@nom:serveur)."
         elif not MAIL_ADDRESS.match(word):
             return f"« {word} » n'est ni un compte (@nom:serveur) ni une adresse MSSanté."
+        elif ctx.services.trusted is not None and not ctx.services.trusted.trusts(word):
+            return (f"{word} n'appartient pas à l'espace de confiance MSSanté (liste blanche) : rien ne lui serait "
+                    "envoyé.")
     return None
 
 
