@@ -121,8 +121,9 @@ async def _import_member(engine: AsyncEngine, clock: Clock, path: Path, member: 
             finally:
                 await stage.drop()
     except (Unreadable, HeaderRefused) as err:
-        await _failed(engine, clock, report.kind, member, sha, err.message)
-        raise ImportRefused(err.message) from None
+        message = err.message if isinstance(err, Unreadable) else f"{member} : {err.message}"
+        await _failed(engine, clock, report.kind, member, sha, message)
+        raise ImportRefused(message) from None
     log.info("directory.imported", import_id=report.import_id, kind=report.kind, read=report.read_rows,
              added=report.added, changed=report.changed, unchanged=report.unchanged,
              inactivated=report.inactivated, malformed=report.malformed)
