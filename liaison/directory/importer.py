@@ -146,12 +146,12 @@ async def _read(source: Any, report: Report, stage: "_Stage") -> tuple[Kind, _Ta
     await stage.create(table)
     batch: list[tuple[Any, ...]] = []
     for number, line in numbered:
+        if line is not None and not line.strip():
+            continue
+        report.read_rows += 1
         if line is None:
             _malformed(report, number, "encodage illisible")
             continue
-        if not line.strip():
-            continue
-        report.read_rows += 1
         try:
             batch.append(table.build(rows.cells_of(line, len(header)), at))
         except rows.Malformed as why:

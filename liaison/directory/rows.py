@@ -52,7 +52,7 @@ def cells_of(line: str, width: int) -> list[str]:
     if len(cells) == width + 1 and cells[-1] == "":
         cells.pop()
     if len(cells) != width:
-        raise Malformed(f"{len(cells)} colonnes au lieu de {width}")
+        raise Malformed(f"{len(cells) - line.endswith('|')} colonnes au lieu de {width}")
     return cells
 
 
