@@ -187,3 +187,14 @@ async def test_the_daily_folder_imports_the_newest_file_of_each_kind_once(engine
     again = await import_folder(engine, tmp_path, SystemClock())
     assert [r.skipped for r in again] == [True, True]
     assert (await Directory(engine).by_id(x.rpps(3)))[0].mailbox == "pro3@exemple.mssante.fr"
+
+
+async def test_a_file_cut_short_is_refused_unless_the_operator_accepts_it(engine, tmp_path):
+    await import_path(engine, x.write(tmp_path, "personnes", x.persons(3000)))
+    cut = x.write(tmp_path, "personnes", x.persons(1200), name="PS_LibreAcces_Personne_activite_cut.txt")
+    with pytest.raises(ImportRefused) as refused:
+        await import_path(engine, cut)
+    assert "1800 des 3000 lignes actives" in refused.value.message and "--accepter-reduction" in refused.value.message
+    assert await _count(engine, "directory_person") == 3000
+    [report] = await import_path(engine, cut, shrink=True)
+    assert report.inactivated == 1800 and await _count(engine, "directory_person") == 1200

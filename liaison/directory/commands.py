@@ -17,7 +17,7 @@ KIND_LABELS = {"personnes": "personnes et activités", "savoirfaire": "savoir-fa
                "mssante": "boîtes MSSanté", "inconnu": "inconnu"}
 
 
-async def directory_import(cfg: Config, paths: list[Path]) -> int:
+async def directory_import(cfg: Config, paths: list[Path], shrink: bool = False) -> int:
     """Each file in turn; 0 when all were imported, 1 when one was refused (the directory unchanged by it)."""
     engine = await open_database(cfg.database.url)
     code = 0
@@ -25,7 +25,7 @@ async def directory_import(cfg: Config, paths: list[Path]) -> int:
         for path in paths:
             started = time.monotonic()
             try:
-                reports = await import_path(engine, path)
+                reports = await import_path(engine, path, shrink=shrink)
             except ImportRefused as refused:
                 print(f"refusé : {refused.message} ; l'annuaire est inchangé.", file=sys.stderr)
                 code = 1

@@ -8,6 +8,7 @@ Logs carry counts and ids only.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +29,7 @@ log = structlog.get_logger(__name__)
 
 BATCH = 5000
 PROBLEMS_KEPT = 20
+SHRINK_LIMIT = 1000   # more rows than this gone at once, and more than half of them: the file looks cut short
 
 
 class ImportRefused(Exception):
@@ -51,6 +53,7 @@ class Report:
     malformed: int = 0
     problems: list[tuple[int, str]] = field(default_factory=list)
     skipped: bool = False         # the same file was imported already (the daily folder's check)
+    merge_seconds: float = 0.0    # how long the directory's tables were written (SQLite: locked)
 
     def problems_text(self) -> str | None:
         if not self.problems:
@@ -75,10 +78,11 @@ TABLES = {
 }
 
 
-async def import_path(engine: AsyncEngine, path: Path, *, clock: Clock | None = None,
-                      skip_known: bool = False) -> list[Report]:
+async def import_path(engine: AsyncEngine, path: Path, *, clock: Clock | None = None, skip_known: bool = False,
+                      shrink: bool = False) -> list[Report]:
     """Each extract of `path` (a .txt, or a .zip's .txt members), one import each. ImportRefused (the directory
-    unchanged, the import recorded `failed`) for a file that cannot be read or is not an extract."""
+    unchanged, the import recorded `failed`) for a file that cannot be read or is not an extract, or, unless
+    `shrink`, that would make inactive more than half of its kind's rows (a file cut short)."""
     clock = clock or SystemClock()
     sha = await asyncio.to_thread(sha256_of, path) if path.is_file() else ""
     reports = []
@@ -91,11 +95,12 @@ async def import_path(engine: AsyncEngine, path: Path, *, clock: Clock | None = 
         if skip_known and await _known(engine, member, sha):
             reports.append(Report(member, "", skipped=True))
             continue
-        reports.append(await _import_member(engine, clock, path, member, sha))
+        reports.append(await _import_member(engine, clock, path, member, sha, shrink))
     return reports
 
 
-async def _import_member(engine: AsyncEngine, clock: Clock, path: Path, member: str, sha: str) -> Report:
+async def _import_member(engine: AsyncEngine, clock: Clock, path: Path, member: str, sha: str,
+                         shrink: bool) -> Report:
     report = Report(member, "inconnu")
     try:
         async with engine.connect() as conn:
@@ -109,15 +114,17 @@ async def _import_member(engine: AsyncEngine, clock: Clock, path: Path, member: 
                     raise Unreadable(f"{member} : aucune ligne valide ({report.malformed} mal formées) : "
                                      "l'annuaire est laissé tel quel")
                 await stage.finish(table)
+                started = time.monotonic()
                 async with conn.begin():
                     report.import_id = await new_import(conn, kind.key, member, sha, clock.now_ms())
-                    await _merge(conn, kind, table, with_specialty, report, clock.now_ms())
+                    await _merge(conn, kind, table, with_specialty, report, clock.now_ms(), shrink)
                     await conn.execute(text(
                         "UPDATE directory_import SET state = 'done', finished_at = :at, read_rows = :r, added = :a, "
                         "changed = :c, unchanged = :u, inactivated = :i, malformed = :m, problems = :p WHERE id = :id"),
                         {"at": clock.now_ms(), "r": report.read_rows, "a": report.added, "c": report.changed,
                          "u": report.unchanged, "i": report.inactivated, "m": report.malformed,
                          "p": report.problems_text(), "id": report.import_id})
+                report.merge_seconds = time.monotonic() - started
             finally:
                 await stage.drop()
     except (Unreadable, HeaderRefused) as err:
@@ -218,18 +225,26 @@ class _Stage:
 
 
 async def _merge(conn: AsyncConnection, kind: Kind, table: _Table, with_specialty: bool, report: Report,
-                 at: int) -> None:
+                 at: int, shrink: bool) -> None:
     if kind is SAVOIR_FAIRE:
         await _merge_specialties(conn, report, at)
     else:
-        await _merge_rows(conn, table, with_specialty, report, at)
+        await _merge_rows(conn, table, with_specialty, report, at, shrink)
     if kind is not MSSANTE and (report.added or report.changed or report.inactivated):
         await rebuild_index(conn)
 
 
-async def _merge_rows(conn: AsyncConnection, table: _Table, with_specialty: bool, report: Report, at: int) -> None:
+async def _merge_rows(conn: AsyncConnection, table: _Table, with_specialty: bool, report: Report, at: int,
+                      shrink: bool) -> None:
     t = table.name
     same = " AND ".join(f"{t}.{k} = s.{k}" for k in table.keys)
+    active, gone = (await conn.execute(text(
+        f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM directory_stage s WHERE {same}) "
+        f"THEN 1 ELSE 0 END), 0) FROM {t} WHERE active = 1"))).one()
+    if not shrink and gone > SHRINK_LIMIT and gone * 2 > active:
+        raise Unreadable(f"{report.file_name} : {gone} des {active} lignes actives de l'annuaire en sont absentes : "
+                         "le fichier semble incomplet ; l'annuaire est laissé tel quel (si l'extraction est bien "
+                         "complète : liaison annuaire importer --accepter-reduction)")
     kept = [c for c in table.columns if with_specialty or c not in ("specialty_code", "specialty_label",
                                                                      "specialty_search")]
     differs = f"({t}.digest IS NULL OR {t}.digest <> s.digest OR {t}.active = 0"
