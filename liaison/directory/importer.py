@@ -238,9 +238,10 @@ async def _merge_rows(conn: AsyncConnection, table: _Table, with_specialty: bool
                       shrink: bool) -> None:
     t = table.name
     same = " AND ".join(f"{t}.{k} = s.{k}" for k in table.keys)
-    active, gone = (await conn.execute(text(
+    counted = (await conn.execute(text(
         f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM directory_stage s WHERE {same}) "
         f"THEN 1 ELSE 0 END), 0) FROM {t} WHERE active = 1"))).one()
+    active, gone = int(counted[0]), int(counted[1])
     if not shrink and gone > SHRINK_LIMIT and gone * 2 > active:
         raise Unreadable(f"{report.file_name} : {gone} des {active} lignes actives de l'annuaire en sont absentes : "
                          "le fichier semble incomplet ; l'annuaire est laissé tel quel (si l'extraction est bien "
@@ -252,7 +253,7 @@ async def _merge_rows(conn: AsyncConnection, table: _Table, with_specialty: bool
         differs += "".join(f" OR COALESCE({t}.{c}, '') <> COALESCE(s.{c}, '')"
                            for c in ("specialty_code", "specialty_label"))
     differs += ")"
-    staged = (await conn.execute(text("SELECT COUNT(*) FROM directory_stage"))).scalar_one()
+    staged: int = (await conn.execute(text("SELECT COUNT(*) FROM directory_stage"))).scalar_one()
     report.added = (await conn.execute(text(
         f"SELECT COUNT(*) FROM directory_stage s WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE {same})"))).scalar_one()
     report.changed = (await conn.execute(text(
@@ -267,10 +268,10 @@ async def _merge_rows(conn: AsyncConnection, table: _Table, with_specialty: bool
     await conn.execute(text(
         f"INSERT INTO {t} ({names}, active, import_id, updated_at) SELECT {', '.join('s.' + c for c in kept)}, 1, "
         f":id, :at FROM directory_stage s WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE {same})"), values)
-    gone = await conn.execute(text(
+    made_inactive = await conn.execute(text(
         f"UPDATE {t} SET active = 0, import_id = :id, updated_at = :at WHERE active = 1 AND NOT EXISTS "
         f"(SELECT 1 FROM directory_stage s WHERE {same})"), values)
-    report.inactivated = gone.rowcount or 0
+    report.inactivated = made_inactive.rowcount or 0
 
 
 async def _merge_specialties(conn: AsyncConnection, report: Report, at: int) -> None:
@@ -279,7 +280,7 @@ async def _merge_specialties(conn: AsyncConnection, report: Report, at: int) -> 
     t = "directory_person"
     differs = " OR ".join(f"COALESCE({t}.{c}, '') <> COALESCE(s.{c}, '')" for c in ("specialty_code",
                                                                                      "specialty_label"))
-    staged = (await conn.execute(text("SELECT COUNT(*) FROM directory_stage"))).scalar_one()
+    staged: int = (await conn.execute(text("SELECT COUNT(*) FROM directory_stage"))).scalar_one()
     report.changed = (await conn.execute(text(
         f"SELECT COUNT(*) FROM directory_stage s WHERE EXISTS (SELECT 1 FROM {t} WHERE {t}.national_id = "
         f"s.national_id AND ({differs}))"))).scalar_one()

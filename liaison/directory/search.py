@@ -85,14 +85,14 @@ async def _sqlite(conn: AsyncConnection, words: list[str], groups: list[list[str
                   offset: int) -> tuple[list[Any], int]:
     match = " AND ".join("(" + " OR ".join(f'"{a}"*' if a in words else f'"{a}"' for a in alternatives) + ")"
                          for alternatives in groups)
-    total = (await conn.execute(text("SELECT COUNT(*) FROM directory_fts WHERE directory_fts MATCH :q"),
+    total: int = (await conn.execute(text("SELECT COUNT(*) FROM directory_fts WHERE directory_fts MATCH :q"),
                                 {"q": match})).scalar_one()
     rows = (await conn.execute(text(
         "SELECT p.* FROM (SELECT national_id, activity, bm25(directory_fts) AS rank FROM directory_fts "
         "WHERE directory_fts MATCH :q ORDER BY rank LIMIT :l OFFSET :o) f JOIN directory_person p "
         "ON p.national_id = f.national_id AND p.activity = f.activity ORDER BY f.rank, p.last_name, p.first_name"),
         {"q": match, "l": limit, "o": offset})).all()
-    return rows, total
+    return list(rows), total
 
 
 async def _near(conn: AsyncConnection, word: str) -> list[str]:
@@ -100,9 +100,9 @@ async def _near(conn: AsyncConnection, word: str) -> list[str]:
     if len(word) < 4 or not word.isalpha():
         return []
     allowed = 1 if len(word) < 7 else 2
-    terms = (await conn.execute(text(
+    terms: list[str] = list((await conn.execute(text(
         "SELECT term FROM directory_term WHERE term >= :a AND term < :b AND length(term) BETWEEN :lo AND :hi"),
-        {"a": word[0], "b": chr(ord(word[0]) + 1), "lo": len(word) - allowed, "hi": len(word) + allowed})).scalars()
+        {"a": word[0], "b": chr(ord(word[0]) + 1), "lo": len(word) - allowed, "hi": len(word) + allowed})).scalars())
     scored = sorted((d, t) for t in terms if (d := distance(word, t, allowed)) <= allowed)
     return [t for _d, t in scored[:MAX_CANDIDATES]]
 
@@ -134,8 +134,9 @@ async def _postgresql(conn: AsyncConnection, words: list[str], groups: list[list
         conditions.append(f"{body} ~ :r{i}")
         ranks.append(f"word_similarity(:w{i}, {body})")
     where = " AND ".join(conditions) + " AND active = 1"
-    total = (await conn.execute(text(f"SELECT COUNT(*) FROM directory_person WHERE {where}"), values)).scalar_one()
+    total: int = (await conn.execute(text(f"SELECT COUNT(*) FROM directory_person WHERE {where}"),
+                                      values)).scalar_one()
     rows = (await conn.execute(text(
         f"SELECT * FROM directory_person WHERE {where} ORDER BY {' + '.join(ranks)} DESC, last_name, first_name, "
         "national_id, activity LIMIT :l OFFSET :o"), {**values, "l": limit, "o": offset})).all()
-    return rows, total
+    return list(rows), total

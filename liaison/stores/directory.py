@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from liaison.db import fields
 from liaison.stores.base import Store
 from liaison.stores.retention import Retention
 from policies.professions import Profession, find_profession
@@ -112,7 +113,7 @@ class Directory(Store):
                 "SELECT id, kind, file_name, started_at, finished_at, state, read_rows, added, changed, unchanged, "
                 "inactivated, malformed, problems FROM directory_import ORDER BY id DESC LIMIT :l"),
                 {"l": limit})).all()
-        return [ImportState(*r) for r in rows]
+        return [ImportState(*fields(r)) for r in rows]
 
 
 async def new_import(conn: Any, kind: str, file_name: str, sha256: str, at: int) -> int:
