@@ -12,10 +12,10 @@ import pytest
 from sqlalchemy import text
 
 from liaison.cli import main
+from liaison.clock import SystemClock
 from liaison.directory.folder import import_folder
 from liaison.directory.importer import ImportRefused, import_path
 from liaison.directory.reading import MAX_LINE
-from liaison.clock import SystemClock
 from liaison.stores.directory import Directory
 from tests.support import extracts as x
 
@@ -144,8 +144,8 @@ def _header_only(tmp_path: Path) -> Path:
 
 
 @pytest.mark.parametrize("bad,says", [
-    (_wrong_header, "colonnes absentes de l'en-tête : « Identification nationale PP », « Nom d'exercice », "
-                    "« Code profession »"),
+    (_wrong_header, ("colonnes absentes de l'en-tête : « Identification nationale PP », « Nom d'exercice », "
+                     "« Code profession »")),
     (_truncated_zip, "archive zip illisible"),
     (_empty, "fichier vide"),
     (_header_only, "aucune ligne après l'en-tête"),

@@ -39,8 +39,8 @@ async def directory_import(cfg: Config, paths: list[Path], shrink: bool = False)
 
 def report_lines(r: Report, seconds: float) -> str:
     lines = [f"{r.file_name} ({KIND_LABELS.get(r.kind, r.kind)}) : import n° {r.import_id} en {seconds:.1f} s",
-             f"  {r.read_rows} lignes lues : {r.added} ajoutées, {r.changed} modifiées, {r.unchanged} inchangées, "
-             f"{r.inactivated} devenues inactives, {r.malformed} mal formées"]
+             (f"  {r.read_rows} lignes lues : {r.added} ajoutées, {r.changed} modifiées, {r.unchanged} inchangées, "
+              f"{r.inactivated} devenues inactives, {r.malformed} mal formées")]
     if r.problems:
         lines.append(f"  lignes mal formées (ignorées) : {r.problems_text()}")
     return "\n".join(lines)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,18 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from liaison.clock import Clock, SystemClock
 from liaison.directory import rows
-from liaison.directory.columns import MSSANTE, PERSONNES, SAVOIR_FAIRE, HeaderRefused, Kind, kind_of, positions
+from liaison.directory.columns import (
+    MSSANTE,
+    PERSONNES,
+    SAVOIR_FAIRE,
+    HeaderRefused,
+    Kind,
+    kind_of,
+    positions,
+)
 from liaison.directory.reading import Unreadable, lines, opened, sha256_of, sources
 from liaison.directory.search import rebuild_index
+from liaison.directory.staging import Stage, Table
 from liaison.stores.directory import new_import
 
 log = structlog.get_logger(__name__)
@@ -63,18 +71,10 @@ class Report:
         return shown + (f" ; et {more} autre{'s' if more > 1 else ''}" if more > 0 else "")
 
 
-@dataclass(frozen=True)
-class _Table:
-    name: str
-    keys: tuple[str, ...]
-    columns: tuple[str, ...]
-    build: Callable[[list[str], dict[str, int]], tuple[str | None, ...]]
-
-
 TABLES = {
-    PERSONNES.key: _Table("directory_person", ("national_id", "activity"), rows.PERSON_COLUMNS, rows.person),
-    MSSANTE.key: _Table("directory_mailbox", ("address",), rows.MAILBOX_COLUMNS, rows.mailbox),
-    SAVOIR_FAIRE.key: _Table("directory_person", ("national_id",), rows.SPECIALTY_COLUMNS, rows.specialty),
+    PERSONNES.key: Table("directory_person", ("national_id", "activity"), rows.PERSON_COLUMNS, rows.person),
+    MSSANTE.key: Table("directory_mailbox", ("address",), rows.MAILBOX_COLUMNS, rows.mailbox),
+    SAVOIR_FAIRE.key: Table("directory_person", ("national_id",), rows.SPECIALTY_COLUMNS, rows.specialty),
 }
 
 
@@ -104,7 +104,7 @@ async def _import_member(engine: AsyncEngine, clock: Clock, path: Path, member: 
     report = Report(member, "inconnu")
     try:
         async with engine.connect() as conn:
-            stage = _Stage(conn)
+            stage = Stage(conn)
             try:
                 with opened(path, member) as source:
                     kind, table, with_specialty = await _read(source, report, stage)
@@ -137,7 +137,7 @@ async def _import_member(engine: AsyncEngine, clock: Clock, path: Path, member: 
     return report
 
 
-async def _read(source: Any, report: Report, stage: "_Stage") -> tuple[Kind, _Table, bool]:
+async def _read(source: Any, report: Report, stage: Stage) -> tuple[Kind, Table, bool]:
     numbered = lines(source)
     _number, header_line = next(numbered)
     if header_line is None:
@@ -177,54 +177,7 @@ def _malformed(report: Report, number: int, why: str) -> None:
         report.problems.append((number, why))
 
 
-class _Stage:
-    """The rows read, in a temporary table of the import's own connection (outside any transaction: on SQLite, the
-    directory's tables are not locked while a file is read)."""
-
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-        self.sqlite = conn.dialect.name == "sqlite"
-        self.driver: Any = None
-
-    async def create(self, table: _Table) -> None:
-        self.driver = (await self.conn.get_raw_connection()).driver_connection
-        await self.drop()
-        columns = ", ".join(f"{c} TEXT" for c in table.columns)
-        if self.sqlite:
-            await self.driver.execute(f"CREATE TEMP TABLE directory_stage ({columns}, "
-                                      f"PRIMARY KEY ({', '.join(table.keys)}))")
-        else:
-            await self.driver.execute(f"CREATE TEMP TABLE directory_stage_raw (line SERIAL, {columns})")
-
-    async def write(self, table: _Table, batch: list[tuple[Any, ...]]) -> None:
-        if self.sqlite:
-            marks = ", ".join("?" for _ in table.columns)
-            await self.driver.execute("BEGIN")
-            await self.driver.executemany(f"INSERT OR IGNORE INTO directory_stage VALUES ({marks})", batch)
-            await self.driver.execute("COMMIT")
-        else:
-            await self.driver.copy_records_to_table("directory_stage_raw", records=batch, columns=table.columns)
-        await asyncio.sleep(0)
-
-    async def finish(self, table: _Table) -> None:
-        """PostgreSQL: the first row of each key only (SQLite's primary key kept the first already)."""
-        if self.sqlite:
-            return
-        keys = ", ".join(table.keys)
-        await self.driver.execute(
-            f"CREATE TEMP TABLE directory_stage AS SELECT DISTINCT ON ({keys}) {', '.join(table.columns)} "
-            f"FROM directory_stage_raw ORDER BY {keys}, line")
-        await self.driver.execute(f"CREATE UNIQUE INDEX ON directory_stage ({keys})")
-        await self.driver.execute("ANALYZE directory_stage")
-
-    async def drop(self) -> None:
-        if self.driver is None:
-            return
-        await self.driver.execute("DROP TABLE IF EXISTS temp.directory_stage" if self.sqlite else
-                                  "DROP TABLE IF EXISTS directory_stage, directory_stage_raw")
-
-
-async def _merge(conn: AsyncConnection, kind: Kind, table: _Table, with_specialty: bool, report: Report,
+async def _merge(conn: AsyncConnection, kind: Kind, table: Table, with_specialty: bool, report: Report,
                  at: int, shrink: bool) -> None:
     if kind is SAVOIR_FAIRE:
         await _merge_specialties(conn, report, at)
@@ -234,7 +187,7 @@ async def _merge(conn: AsyncConnection, kind: Kind, table: _Table, with_specialt
         await rebuild_index(conn)
 
 
-async def _merge_rows(conn: AsyncConnection, table: _Table, with_specialty: bool, report: Report, at: int,
+async def _merge_rows(conn: AsyncConnection, table: Table, with_specialty: bool, report: Report, at: int,
                       shrink: bool) -> None:
     t = table.name
     same = " AND ".join(f"{t}.{k} = s.{k}" for k in table.keys)

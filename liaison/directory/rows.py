@@ -9,7 +9,12 @@ import hashlib
 import re
 import unicodedata
 
-from policies.professions import PROFESSIONS, Profession, ProfessionalIdError, check_professional_id
+from policies.professions import (
+    PROFESSIONS,
+    Profession,
+    ProfessionalIdError,
+    check_professional_id,
+)
 
 PERSON_COLUMNS = ("national_id", "activity", "id_type", "rpps", "civility", "last_name", "first_name",
                   "profession_code", "profession_label", "profession", "specialty_code", "specialty_label",

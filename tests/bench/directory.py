@@ -66,7 +66,9 @@ def bench_directory_import(work: Path, rows: int = 500_000) -> dict:
     first, first_life, first_rss = _child(["import", str(extract), str(db)])
     second, second_life, second_rss = _child(["import", str(extract), str(db)])
     searches, _life, search_rss = _child(["search", str(rows), str(db)])
-    from tests.bench.measure import percentiles   # not in the children: it loads nio and aiohttp
+    from tests.bench.measure import (
+        percentiles,  # not in the children: it loads nio and aiohttp
+    )
     return {"rows": rows, "file_mb": extract.stat().st_size / 1e6, "write_s": written,
             "first": {**first, "process_s": first_life, "peak_rss_mb": first_rss},
             "second": {**second, "process_s": second_life, "peak_rss_mb": second_rss},
@@ -117,8 +119,9 @@ async def _in_child(argv: list[str]) -> dict:
 
 
 if __name__ == "__main__":
-    import structlog
     import logging
+
+    import structlog
 
     structlog.configure(wrapper_class=structlog.make_filtering_bound_logger(logging.WARNING))
     result = asyncio.run(_in_child(sys.argv[1:]))
