@@ -7,6 +7,7 @@ import pytest
 from liaison.directory.importer import import_path
 from liaison.directory.search import distance
 from liaison.stores.directory import Directory
+from policies.professions import luhn_check_digit
 from tests.support import extracts as x
 
 KINE, NURSE, DOCTOR = 2, 1, 0
@@ -98,3 +99,12 @@ async def test_an_inactive_professional_is_not_found(directory, engine, tmp_path
 def test_distance_counts_a_swap_as_one_edit():
     assert distance("lefebvre", "lefebre", 2) == 1 and distance("lefevbre", "lefebvre", 2) == 1
     assert distance("martin", "bernard", 2) == 3
+
+
+async def test_an_adeli_number_is_an_exact_search(engine, tmp_path):
+    adeli = "69123456" + str(luhn_check_digit("69123456"))   # department, profession, order number, key
+    line = x.person_line(1).split("|")
+    line[0], line[1], line[2] = "0", adeli, "0" + adeli
+    await import_path(engine, x.write(tmp_path, "personnes", ["|".join(line)]))
+    entries, total = await Directory(engine).search(adeli)
+    assert total == 1 and entries[0].national_id == "0" + adeli and entries[0].rpps is None
