@@ -45,7 +45,8 @@ async def rebuild_index(conn: AsyncConnection) -> None:
 
 
 def words_of(query: str) -> list[str]:
-    return [w for w in fold_words(query).split() if w not in SKIPPED][:MAX_WORDS]
+    """The query's words, folded; a lone letter and the small words (« de », « la », « Dr ») dropped."""
+    return [w for w in fold_words(query).split() if len(w) > 1 and w not in SKIPPED][:MAX_WORDS]
 
 
 async def search(engine: AsyncEngine, query: str, *, limit: int = 10, offset: int = 0) -> tuple[list[Entry], int]:
