@@ -3,8 +3,8 @@ and case ignored (the text and the query are folded the same way, rows.fold_word
 
 Each word of the query is a word's prefix in the text; a word the index does not know is replaced by the known words
 within one or two edits of it (directory_term, the index's words, rebuilt by each import). SQLite: FTS5 over each
-active activity's folded text, ranked by bm25. PostgreSQL: a regular expression per word over the same text, served
-by a pg_trgm index, ranked by word similarity.
+active activity's folded text, ranked by bm25. PostgreSQL: its full-text search over the same text (`simple`
+configuration: the words as they are), ranked by ts_rank.
 An RPPS (11 digits) or a national id is an exact search. The terms are never logged.
 """
 from __future__ import annotations
@@ -27,7 +27,7 @@ RANKED = 2000
 
 async def rebuild_index(conn: AsyncConnection) -> None:
     """The index's words and, on SQLite, the FTS index, from the active activities (in the import's transaction);
-    PostgreSQL's trigram index follows the table by itself."""
+    PostgreSQL's full-text index follows the table by itself."""
     await conn.execute(text("DELETE FROM directory_term"))
     if conn.dialect.name != "sqlite":
         await conn.execute(text(
@@ -136,17 +136,15 @@ def distance(a: str, b: str, bound: int) -> int:
 
 async def _postgresql(conn: AsyncConnection, words: list[str], groups: list[list[str]], limit: int,
                       offset: int) -> tuple[list[Any], int]:
-    body = "(search_text || ' ' || COALESCE(specialty_search, ''))"
-    conditions, ranks, values = [], [], {}
-    for i, (word, alternatives) in enumerate(zip(words, groups)):
-        values[f"w{i}"] = word
-        values[f"r{i}"] = r"\m(?:" + "|".join(a if a == word else a + r"\M" for a in alternatives) + ")"
-        conditions.append(f"{body} ~ :r{i}")
-        ranks.append(f"word_similarity(:w{i}, {body})")
-    where = " AND ".join(conditions) + " AND active = 1"
+    body = "to_tsvector('simple', search_text || ' ' || COALESCE(specialty_search, ''))"
+    query = " & ".join("(" + " | ".join(f"{a}:*" if a in words else a for a in alternatives) + ")"
+                       for alternatives in groups)
+    where = f"{body} @@ to_tsquery('simple', :q) AND active = 1"
     total: int = (await conn.execute(text(f"SELECT COUNT(*) FROM directory_person WHERE {where}"),
-                                      values)).scalar_one()
+                                      {"q": query})).scalar_one()
+    order = (f"ts_rank({body}, to_tsquery('simple', :q)) DESC, last_name, first_name, national_id, activity"
+             if total <= RANKED else "national_id, activity")
     rows = (await conn.execute(text(
-        f"SELECT * FROM directory_person WHERE {where} ORDER BY {' + '.join(ranks)} DESC, last_name, first_name, "
-        "national_id, activity LIMIT :l OFFSET :o"), {**values, "l": limit, "o": offset})).all()
+        f"SELECT * FROM directory_person WHERE {where} ORDER BY {order} LIMIT :l OFFSET :o"),
+        {"q": query, "l": limit, "o": offset})).all()
     return list(rows), total

@@ -1,8 +1,9 @@
 """The directory's search (#27): each professional's searchable text, folded (lower case, no accents) by the importer
 the same way on both databases, and an index over it. SQLite: an FTS5 table (`unicode61 remove_diacritics 2`)
-rebuilt by each import that changes a professional. PostgreSQL: a trigram index (pg_trgm) over the same text, for
-its word-prefix searches; no `unaccent`, the text being folded already. On both, the list of the index's words
-(directory_term), where a word of a query that is not there finds its near spellings.
+rebuilt by each import that changes a professional. PostgreSQL: its own full-text search over the same text (a GIN
+index of `to_tsvector('simple', …)`, the words as they are); no extension (`unaccent`, `pg_trgm`) to install, the
+text being folded already. On both, the list of the index's words (directory_term), where a word of a query that is
+not there finds its near spellings.
 `digest`: what a row says, to tell a changed row from an unchanged one without comparing every column."""
 from __future__ import annotations
 
@@ -23,9 +24,8 @@ COMMON = (
 SQLITE = (FTS_TABLE,)
 
 POSTGRESQL = (
-    "CREATE EXTENSION IF NOT EXISTS pg_trgm",
-    "CREATE INDEX directory_person_search ON directory_person USING gin "
-    "((search_text || ' ' || COALESCE(specialty_search, '')) gin_trgm_ops)",
+    ("CREATE INDEX directory_person_words ON directory_person USING gin "
+     "(to_tsvector('simple', search_text || ' ' || COALESCE(specialty_search, '')))"),
 )
 
 
