@@ -68,7 +68,7 @@ class Directory(Store):
         "directory_person": "the national directory's professionals (public data)",
         "directory_mailbox": "the national directory's MSSanté mailboxes (public data)",
         "directory_import": "each directory import: file, date, counts, malformed line numbers",
-        "directory_term": "the words of the directory's search index (SQLite)",
+        "directory_term": "the words of the directory's search index (for the typos)",
         **{f"directory_fts{part}": "the directory's search index (SQLite FTS5, public data)"
            for part in ("", "_data", "_idx", "_content", "_docsize", "_config")}})
 
