@@ -14,6 +14,7 @@ from liaison.bootstrap import Shared
 from liaison.clock import Clock
 from liaison.stores.consents import ConsentStore
 from liaison.stores.contacts import Contacts
+from liaison.stores.directory import Directory
 from liaison.doc_check import Antivirus
 from liaison.stores.documents import DocumentStore
 from liaison.stores.pathways import PathwayStore
@@ -77,6 +78,7 @@ class Services:
     trusted: TrustedDomains | None = None
     antivirus: Antivirus = Antivirus()
     rcp: RcpStore | None = None                # the RCP meetings (!rcp), set by `of`
+    directory: Directory | None = None         # the national directory (!annuaire), set by `of`
     boards: "TaskBoard" = field(init=False)   # the pinned task boards, edited at each change of a pathway's tasks
     plans: "CarePlanPost" = field(init=False)   # the pinned care plans, edited at each change of a plan
     agendas: "RcpAgenda" = field(init=False)  # the RCP agendas, sent N days before and again at each change
@@ -95,4 +97,5 @@ class Services:
         return cls(matrix, shared.roster, shared.pathways, settings, shared.trace, shared.consents, shared.knobs,
                    shared.sharing, shared.clock, shared.documents, shared.contacts, shared.tasks,
                    shared.care_plans, mail=shared.mail,
-                   trusted=shared.trusted, antivirus=antivirus, rcp=shared.rcp)
+                   trusted=shared.trusted, antivirus=antivirus, rcp=shared.rcp,
+                   directory=shared.directory)

@@ -15,6 +15,7 @@ from liaison.clock import Clock
 from liaison.trusted import TrustedDomains
 from liaison.stores.consents import ConsentStore
 from liaison.stores.contacts import Contacts
+from liaison.stores.directory import Directory
 from liaison.doc_check import Antivirus
 from liaison.stores.documents import DocumentStore
 from liaison.stores.mail import MailStore
@@ -74,6 +75,7 @@ class Deps:
     contacts: Contacts | None = None   # external professionals the coordination recorded (profession, structure)
     scan_patience: ScanPatience = field(default_factory=ScanPatience)   # how long a mail waits for clamd
     rcp: RcpStore | None = None   # the RCP meetings: mail for their external participants (bridge/rcp_mail.py)
+    directory: Directory | None = None   # the national directory: puppets' names, external addresses' facts
 
     @classmethod
     def of(cls, shared: Shared, settings: BridgeSettings, store: BridgeStore, matrix: BridgeMatrix, puppets: Puppets,
@@ -82,4 +84,5 @@ class Deps:
             raise ValueError("the bridge's stores need the bridge's configuration (mail store, trusted domains)")
         return cls(settings, store, shared.mail, shared.pathways, shared.roster, shared.consents, shared.knobs,
                    shared.trace, shared.trusted, matrix, puppets, smtp, metrics, shared.documents, shared.sharing,
-                   shared.clock, antivirus, contacts=shared.contacts, rcp=shared.rcp)
+                   shared.clock, antivirus, contacts=shared.contacts, rcp=shared.rcp,
+                   directory=shared.directory)

@@ -15,6 +15,7 @@ from liaison.clock import Clock, SystemClock
 from liaison.config import Config, policy_text
 from liaison.stores.consents import ConsentStore
 from liaison.stores.contacts import Contacts
+from liaison.stores.directory import Directory
 from liaison.db import open_database
 from liaison.doc_check import Antivirus
 from liaison.stores.documents import DocumentStore
@@ -49,9 +50,11 @@ class Shared:
     care_plans: CarePlanStore         # the pathways' care plans (PPCS)
     sharing: SharingStores = field(init=False)   # the one port every sharing decision takes
     rcp: RcpStore = field(init=False)            # the RCP meetings (the bot plans them, the bridge mails them)
+    directory: Directory = field(init=False)     # the national directory (Annuaire Santé extracts, #27)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "rcp", RcpStore(self.engine, self.clock))
+        object.__setattr__(self, "directory", Directory(self.engine, self.clock))
         object.__setattr__(self, "sharing", SharingStores(
             self.roster, self.consents, self.pathways, self.knobs, self.trace, self.contacts, self.trusted,
             self.mail, self.clock))

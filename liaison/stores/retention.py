@@ -49,6 +49,7 @@ def shared() -> tuple[Retention, ...]:
     from liaison.stores.care_plan import CarePlanStore
     from liaison.stores.consents import ConsentStore
     from liaison.stores.contacts import Contacts
+    from liaison.stores.directory import Directory
     from liaison.stores.documents import DocumentStore
     from liaison.stores.mail import MailStore
     from liaison.stores.pathways import PathwayStore
@@ -57,7 +58,7 @@ def shared() -> tuple[Retention, ...]:
     from liaison.stores.tasks import TaskStore
     from liaison.stores.trace import Trace
     return tuple(s.RETENTION for s in (PathwayStore, DocumentStore, MailStore, ConsentStore, Contacts, Roster, Trace,
-                                       RcpStore, TaskStore, CarePlanStore))   # RCP decisions before their tasks
+                                       RcpStore, TaskStore, CarePlanStore, Directory))   # RCP decisions before their tasks
 
 
 async def forget_pathway(engine: AsyncEngine, declared: Iterable[Retention], pathway_id: str) -> int:
