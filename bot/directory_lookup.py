@@ -69,22 +69,29 @@ def _words(text: str) -> set[str]:
     return {w for w in re.split(r"[\s\-'’.]+", fold(text)) if w}
 
 
-async def people(directory: DirectoryPort, typed: str) -> list[Entry]:
+def _named(e: Entry, wanted: set[str]) -> bool:
+    """Every typed word is a word of the person's name, or of their commune or department (« Martin Roubaix »), and
+    one at least of their name."""
+    name = _words(f"{e.first_name or ''} {e.last_name}")
+    return bool(wanted & name) and wanted <= name | _words(e.commune or "") | {e.department or ""}
+
+
+async def people(directory: DirectoryPort, typed: str) -> tuple[list[Entry], bool]:
     """The people `typed` names, one entry each (an activity with an MSSanté address first): by RPPS, or those whose
-    name has every typed word."""
-    typed = typed.strip()
+    name has every typed word; and whether there may be more (the search's first matches only were read)."""
+    typed, capped = typed.strip(), False
     if RPPS.match(typed):
         found = await directory.by_id(typed)
     else:
         wanted = _words(typed) - TITLES
-        matches, _total = await directory.search(typed, limit=SEARCHED) if wanted else ([], 0)
-        found = [e for e in matches if wanted <= _words(f"{e.first_name or ''} {e.last_name}")]
+        matches, total = await directory.search(typed, limit=SEARCHED) if wanted else ([], 0)
+        found, capped = [e for e in matches if _named(e, wanted)], total > len(matches)
     by_person: dict[str, Entry] = {}
     for e in found:
         key = e.national_id or e.mailbox or e.name
         if key not in by_person or (e.mailbox and not by_person[key].mailbox):
             by_person[key] = e
-    return list(by_person.values())
+    return list(by_person.values()), capped
 
 
 def _refused(ctx: Context[Any], base: str, why: str = "") -> Reply:
@@ -98,7 +105,7 @@ async def one(ctx: Context[DirectoryPorts], named: Named, *, base: str, again: s
     directory, typed = ctx.services.directory, named.typed
     if directory is None:
         return _refused(ctx, base)
-    found = await people(directory, typed)
+    found, capped = await people(directory, typed)
     if not found:
         why = (f"Aucun professionnel de RPPS {typed} dans l'annuaire santé." if RPPS.match(typed.strip()) else
                f"Personne de ce nom dans l'annuaire santé (cherchez avec !annuaire {typed}).")
@@ -106,9 +113,11 @@ async def one(ctx: Context[DirectoryPorts], named: Named, *, base: str, again: s
     if len(found) == 1:
         return found[0]
     listed = "\n".join(f"{i}. {describe(e)}" for i, e in enumerate(found[:LISTED], 1))
-    more = f"\n… et {len(found) - LISTED} autre(s) : précisez le prénom." if len(found) > LISTED else ""
+    count = f"au moins {len(found)}" if capped else str(len(found))
+    more = (f"\n… et d'autres : précisez le prénom ou la commune (entre guillemets : \"Paul Martin Roubaix\")."
+            if capped or len(found) > LISTED else "")
     example = next((e.rpps for e in found if e.rpps), "<RPPS>")
-    return Reply.plain(f"« {typed} » : {len(found)} professionnels de ce nom dans l'annuaire santé :\n{listed}{more}\n"
+    return Reply.plain(f"« {typed} » : {count} professionnels de ce nom dans l'annuaire santé :\n{listed}{more}\n"
                        f"Choisissez par le n° RPPS, par exemple : {again.format(rpps=example)}")
 
 

@@ -144,6 +144,10 @@ async def test_several_people_none_or_no_mailbox_is_refused_and_nothing_is_sent(
     traced = await known.traced()
     several = await known.say(GP, "!mss ecrire Martin Bonjour", room)
     assert "2 professionnels de ce nom" in several.text and "par exemple : !mss ecrire 1000" in several.text
+    commune = await known.say(GP, '!mss ecrire "Martin Roubaix" Bonjour', room)
+    assert commune.text.startswith("« Martin Roubaix » : Dr Paul Martin · Médecin · Cabinet du Parc · Roubaix (59)")
+    assert "\nCourriel non envoyé : " in commune.text, "resolved, then decided: no consent covers him"
+    traced += 1   # that one was decided (no consent): refused, and traced
     unknown = await known.say(GP, "!mss ecrire 19999999998 Bonjour", room)
     assert unknown.text == ("!mss ecrire : « 19999999998 » n'est pas une adresse MSSanté (ex. dr.x@chu.mssante.fr). "
                             "Aucun professionnel de RPPS 19999999998 dans l'annuaire santé. Utilisation : "
