@@ -66,7 +66,10 @@ class Directory(Store):
     RETENTION = Retention(no_patient_data={
         "directory_person": "the national directory's professionals (public data)",
         "directory_mailbox": "the national directory's MSSanté mailboxes (public data)",
-        "directory_import": "each directory import: file, date, counts, malformed line numbers"})
+        "directory_import": "each directory import: file, date, counts, malformed line numbers",
+        "directory_term": "the words of the directory's search index (SQLite)",
+        **{f"directory_fts{part}": "the directory's search index (SQLite FTS5, public data)"
+           for part in ("", "_data", "_idx", "_content", "_docsize", "_config")}})
 
     async def by_address(self, address: str) -> Entry | None:
         """The active mailbox `address` (any case), with its owner's profession, specialty and structure."""
