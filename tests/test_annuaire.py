@@ -8,7 +8,7 @@ from structlog.testing import capture_logs
 from liaison.clock import MovableClock
 from policies.professions import find_profession
 from tests.fakes import COORD, GP, NURSE
-from tests.support.directory_rows import Person, seed, stand_in_search
+from tests.support.directory_rows import Person, rpps, seed
 from tests.test_subcommands import World, worlds  # noqa: F401 (the worlds fixture)
 
 LEFEBVRE = Person("10001234565", "DR", "Camille", "Lefebvre", "medecin", "Lille", "59", "CHU de démonstration",
@@ -20,7 +20,7 @@ JULIE = Person("10003333332", "MME", "Julie", "Martin", "infirmier", "Lille", "5
 BENALI = Person("10009999995", "M", "Karim", "Benali", "masseur-kinesitherapeute", "Lille", "59", "Cabinet Vauban")
 SOPHIE = Person("10004444443", "MME", "Sophie", "Bernard", "infirmier", "Lille", "59", "", None,
                 "sophie.bernard@chu.mssante.fr")
-NURSES = [Person(f"2000000{i:04d}", "MME", f"Anne{i:02d}", "Dupont", "infirmier", "Douai", "59") for i in range(12)]
+NURSES = [Person(rpps(2000 + i), "MME", f"Anne{i:02d}", "Dupont", "infirmier", "Douai", "59") for i in range(12)]
 LEFEBVRE_LINE = ("Dr Camille Lefebvre · Médecin (Cardiologie et maladies vasculaires) · CHU de démonstration · "
                  "Lille (59) · RPPS 10001234565 · camille.lefebvre@chu.mssante.fr")
 
@@ -30,7 +30,6 @@ async def known(worlds) -> World:
     """A world whose directory knows the people above."""
     world = await worlds(clock=MovableClock())
     await seed(world.s.directory.engine, [LEFEBVRE, PAUL, JULIE, BENALI, SOPHIE, *NURSES])
-    stand_in_search(world.s)
     return world
 
 
@@ -39,6 +38,7 @@ async def test_a_search_answers_each_match_with_profession_structure_commune_and
     assert reply.text.splitlines() == ["Annuaire santé : 1 résultat(s), 1 à 1 :", f"1. {LEFEBVRE_LINE}",
                                        "Fin des résultats."]
     assert "<ol start=\"1\"><li>Dr Camille Lefebvre" in reply.html
+    assert LEFEBVRE_LINE in (await known.say(GP, "!annuaire LEFÈBRE")).text, "accents, case and a typo forgiven"
     by_rpps = await known.say(GP, "!directory 10001234565")
     assert LEFEBVRE_LINE in by_rpps.text
     no_box = await known.say(GP, "!annuaire Benali")

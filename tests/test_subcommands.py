@@ -29,7 +29,7 @@ from policies.ins import nir_key
 from policies.pathway import PATHWAY_TYPES
 from policies.professions import luhn_check_digit
 from policies.sharing import Knobs
-from tests.support.directory_rows import Person, seed, stand_in_search
+from tests.support.directory_rows import Person, rpps, seed
 from tests.fakes import (BOT, BRIDGE, COORD, GP, NURSE, OUTSIDER, SOCIAL, FakeMatrix, ask, close_services,
                          make_services)
 
@@ -155,7 +155,6 @@ async def worlds(tmp_path):
 
     async def make(**kw) -> World:
         services = await make_services(tmp_path / f"world{len(made)}", **kw)
-        stand_in_search(services)   # until the directory's search lands (branch dir-core)
         made.append(services)
         return World(services)
     yield make
@@ -1169,7 +1168,7 @@ async def test_a_protocol_is_listed_then_applied_to_the_pathway(world, room):
 @covers("annuaire chercher")
 @covers("annuaire suite")
 async def test_the_directory_answers_five_matches_a_page_then_the_next(world):
-    kines = [Person(f"3000000{i:04d}", "M", f"Paul{i:02d}", "Kiné", "masseur-kinesitherapeute", "Lille", "59",
+    kines = [Person(rpps(3000 + i), "M", f"Paul{i:02d}", "Kiné", "masseur-kinesitherapeute", "Lille", "59",
                     "Cabinet", None, f"kine{i}@chu.mssante.fr") for i in range(7)]
     await seed(world.s.directory.engine, kines)
     first = (await world.say(NURSE, "!annuaire kiné Lille")).text.splitlines()
