@@ -119,6 +119,9 @@ async def test_team_add_of_an_account_by_rpps_takes_profession_structure_and_rpp
     member = await known.s.roster.get("@kine:hs")
     assert (member.profession.key, member.professional_id, member.structure) == (
         "masseur-kinesitherapeute", "10009999995", "Cabinet Vauban")
+    unknown = await known.say(COORD, "!equipe ajouter @x:hs 19999999998")
+    assert unknown.text == ("Aucun professionnel de RPPS 19999999998 dans l'annuaire santé : précisez la profession "
+                            "(!equipe ajouter @x:hs <profession> 19999999998).")
 
 
 # -- an address expected: an RPPS or a name resolved to the MSSanté address ----------------------------------------

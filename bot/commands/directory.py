@@ -22,7 +22,7 @@ EXAMPLES = ("un nom (!annuaire Lefebvre), un n° RPPS (11 chiffres), une profess
             "(!annuaire kiné Lille, !annuaire infirmier 59) ou un savoir-faire (!annuaire cardiologie)")
 
 
-class DirectoryPorts(Protocol):
+class AnnuairePorts(Protocol):
     """What `!annuaire` reads: the directory, and each person's last search in a room."""
     @property
     def directory(self) -> DirectoryPort | None: ...
@@ -30,7 +30,7 @@ class DirectoryPorts(Protocol):
     def searches(self) -> LastSearches: ...
 
 
-def _available(services: DirectoryPorts) -> str | None:
+def _available(services: AnnuairePorts) -> str | None:
     return NO_DIRECTORY if services.directory is None else None
 
 
@@ -42,12 +42,12 @@ annuaire = group("annuaire", en="directory", who=Audience.STAFF, default="cherch
               args=[Arg("recherche", "un nom, un n° RPPS, une profession et une commune ou un département, ou un "
                                      "savoir-faire", rest=True)],
               help="Les professionnels qui répondent le mieux : profession, structure, commune, adresse MSSanté.")
-async def _search(ctx: Context[DirectoryPorts]) -> Reply:
+async def _search(ctx: Context[AnnuairePorts]) -> Reply:
     return await _page(ctx, ctx.args["recherche"], 0)
 
 
 @annuaire.sub("suite", en="next", aliases=["plus"], help="Les résultats suivants de votre dernière recherche ici.")
-async def _next(ctx: Context[DirectoryPorts]) -> Reply:
+async def _next(ctx: Context[AnnuairePorts]) -> Reply:
     last = ctx.services.searches.last(ctx.room_id, ctx.sender)
     if last is None:
         return Reply.plain("Aucune recherche récente de votre part dans ce salon. Cherchez d'abord : "
@@ -55,7 +55,7 @@ async def _next(ctx: Context[DirectoryPorts]) -> Reply:
     return await _page(ctx, *last)
 
 
-async def _page(ctx: Context[DirectoryPorts], query: str, offset: int) -> Reply:
+async def _page(ctx: Context[AnnuairePorts], query: str, offset: int) -> Reply:
     directory = ctx.services.directory
     if directory is None:
         return Reply.plain(NO_DIRECTORY)

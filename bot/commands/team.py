@@ -108,6 +108,9 @@ async def _add(ctx: Context[TeamPorts], user_id: str, words: list[str]) -> Reply
         profession = found.profession
     coordinator = any(w.casefold() in ("coordination", "coordinateur", "coordinatrice") for w in words[used:])
     rest = [w for w in words[used:] if w.casefold() not in ("coordination", "coordinateur", "coordinatrice")]
+    if profession is None and RPPS.match(words[0]):
+        return Reply.plain(f"Aucun professionnel de RPPS {words[0]} dans l'annuaire santé : précisez la profession "
+                           f"(!equipe ajouter {user_id} <profession> {words[0]}).")
     if profession is None:
         return Reply.plain(f"Profession inconnue « {' '.join(words[:1])} » (exemples : médecin, infirmier, "
                            f"pharmacien, kiné, assistante sociale). Utilisation : {ctx.usage}")
@@ -123,7 +126,7 @@ async def _add(ctx: Context[TeamPorts], user_id: str, words: list[str]) -> Reply
     # « infirmière » says she is a woman; « infirmier » says nothing, and keeps what the roster knew
     known = await ctx.services.roster.get(user_id)
     sex = written_sex(" ".join(words[:used])) or (known.sex if known else "")
-    structure = found.structure or "" if found is not None else ""
+    structure = (found.structure or "") if found is not None else ""
     changed = await ctx.services.roster.upsert(user_id, name, profession, actor=ctx.sender,
                                                 professional_id=professional_id, coordinator=coordinator, sex=sex,
                                                 structure=structure)
@@ -172,7 +175,7 @@ async def _external_add(ctx: Context[TeamPorts], address: str, words: Words, fou
     rest, structure = words.text, ""
     if "structure:" in rest:
         rest, _, structure = rest.partition("structure:")
-    structure = structure.strip() or (found.structure or "" if found else "")
+    structure = structure.strip() or ((found.structure or "") if found else "")
     profession = profession_of(rest.split())[0] if rest.strip() or not found else found.profession
     if profession is None:
         return Reply.plain(f"Profession inconnue « {rest.strip()} » (exemples : médecin, pharmacien, infirmier, "
