@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from liaison.stores.contacts import Contact
-from liaison.stores.directory import Entry
+from liaison.stores.directory import Entry, ImportState
 from liaison.stores.documents import Document, Facts, NewFile
 from liaison.stores.mail import Quarantined, Request
 from liaison.matrix.events import Session, SyncBatch
@@ -214,3 +214,5 @@ class DirectoryPort(Protocol):
     async def by_id(self, rpps_or_national_id: str) -> list[Entry]: ...
 
     async def search(self, query: str, *, limit: int = 10, offset: int = 0) -> tuple[list[Entry], int]: ...
+
+    async def imports(self, limit: int = 10) -> list[ImportState]: ...

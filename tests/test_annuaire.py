@@ -65,6 +65,12 @@ async def test_the_next_page_is_the_same_persons_last_search_in_that_room_for_so
     assert (await known.say(GP, "!annuaire suite")).text.startswith(nobody), "forgotten after some minutes"
 
 
+async def test_a_directory_never_imported_is_said_so(worlds):
+    world = await worlds()
+    reply = await world.say(GP, "!annuaire Lefebvre")
+    assert reply.text.startswith("L'annuaire santé n'a encore jamais été importé pour cette structure")
+
+
 async def test_no_match_is_said_in_french_with_examples(known):
     reply = await known.say(GP, "!annuaire Zzyzx")
     assert reply.text.startswith("Aucun professionnel trouvé dans l'annuaire santé. Essayez un nom "

@@ -18,6 +18,8 @@ from bot.searches import LastSearches
 log = structlog.get_logger(__name__)
 PAGE = 5
 NO_DIRECTORY = "L'annuaire santé n'est pas disponible pour cette structure."
+NEVER_IMPORTED = ("L'annuaire santé n'a encore jamais été importé pour cette structure : l'administrateur l'importe "
+                  "avec « liaison annuaire importer » (README, « L'annuaire santé »).")
 EXAMPLES = ("un nom (!annuaire Lefebvre), un n° RPPS (11 chiffres), une profession et une commune ou un département "
             "(!annuaire kiné Lille, !annuaire infirmier 59) ou un savoir-faire (!annuaire cardiologie)")
 
@@ -61,6 +63,8 @@ async def _page(ctx: Context[AnnuairePorts], query: str, offset: int) -> Reply:
         return Reply.plain(NO_DIRECTORY)
     entries, total = await directory.search(query, limit=PAGE, offset=offset)
     log.info("directory.searched", shown=len(entries), total=total, offset=offset)   # never the terms
+    if total == 0 and not any(i.state == "done" for i in await directory.imports(50)):
+        return Reply.plain(NEVER_IMPORTED)
     if total == 0:
         return Reply.plain(f"Aucun professionnel trouvé dans l'annuaire santé. Essayez {EXAMPLES}.")
     if not entries:

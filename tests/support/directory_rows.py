@@ -23,6 +23,9 @@ MAILBOX = ("INSERT INTO directory_mailbox (address, kind, national_id, civility,
            "active, import_id, updated_at) VALUES (:mailbox, 'PER', :national_id, :civility, :last_name, :first_name, "
            ":profession_code, :profession_label, :profession, :specialty_label, :structure, :postcode, :commune, "
            ":department, 1, 1, 0)")
+IMPORT = ("INSERT INTO directory_import (id, kind, file_name, sha256, started_at, finished_at, state, read_rows, added) "
+          "VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM directory_import), 'personnes', 'synthetique.txt', '', 0, 0, "
+          "'done', :n, :n)")
 CODES = {"medecin": ("10", "Médecin"), "pharmacien": ("21", "Pharmacien"), "infirmier": ("60", "Infirmier"),
          "masseur-kinesitherapeute": ("70", "Masseur-Kinésithérapeute")}
 
@@ -55,8 +58,8 @@ class Person:
 
 
 async def seed(engine, people: Iterable[Person], chunk: int = 20_000) -> int:
-    """Write `people` (and their mailboxes), `chunk` rows at a time, then rebuild the search index, in one
-    transaction; how many were written."""
+    """Write `people` (and their mailboxes), `chunk` rows at a time, then rebuild the search index and record the
+    import as done, in one transaction; how many were written."""
     written, left = 0, iter(people)
     async with engine.begin() as conn:
         while batch := [p.values() for _, p in zip(range(chunk), left)]:
@@ -66,4 +69,5 @@ async def seed(engine, people: Iterable[Person], chunk: int = 20_000) -> int:
                 await conn.execute(text(MAILBOX), boxes)
             written += len(batch)
         await rebuild_index(conn)
+        await conn.execute(text(IMPORT), {"n": written})
     return written
