@@ -56,7 +56,7 @@ def account_or_named(word: str) -> str | Named:
 
 
 def describe(e: Entry) -> str:
-    """One professional on one line: name · profession (specialty) · structure · commune (department) · RPPS · address."""
+    """One professional on one line: name · profession (specialty) · structure · commune (dept.) · RPPS · address."""
     what = e.profession_label or (e.profession.label if e.profession else "")
     if e.specialty:
         what = f"{what} ({e.specialty})" if what else e.specialty

@@ -22,8 +22,8 @@ from policies.decision import Decision
 from policies.professions import Profession
 from policies.sharing import Consent, Objection
 
-__all__ = ["ConsentsPort", "ContactsPort", "DirectoryPort", "DocumentsPort", "MailPort", "MatrixAccount", "MatrixPort", "MatrixRooms",
-           "RosterPort", "TracePort"]
+__all__ = ["ConsentsPort", "ContactsPort", "DirectoryPort", "DocumentsPort", "MailPort", "MatrixAccount", "MatrixPort",
+           "MatrixRooms", "RosterPort", "TracePort"]
 
 
 class MatrixRooms(Protocol):

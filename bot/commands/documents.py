@@ -211,8 +211,8 @@ async def _send(ctx: Context[DocumentPorts]) -> Reply:
         return Reply.plain(f"{resolved.said}Document non envoyé : {decided.sentence()}.")
     await s.mail.add_request(Request(ctx.event_id, pathway.id, ctx.room_id, ctx.sender, address,
                                      ctx.args.get("message", ""), document_id=d.id))
-    return Reply.plain(f"{resolved.said}Document n° {d.number} ({_label(d.doctype)}) confié au pont MSSanté pour {address}, "
-                       f"en pièce jointe IHE XDM (trace {ref}). La réponse arrivera dans le fil de ce message.")
+    return Reply.plain(f"{resolved.said}Document n° {d.number} ({_label(d.doctype)}) confié au pont MSSanté pour "
+                       f"{address}, en pièce jointe IHE XDM (trace {ref}). La réponse arrivera dans le fil de ce message.")
 
 
 ALL = [docs, doc]

@@ -114,8 +114,8 @@ async def _write(ctx: Context[MssPorts]) -> Reply:
     if not decided.allowed:
         return Reply.plain(f"{resolved.said}Courriel non envoyé : {decided.sentence()}.")
     await _mail(ctx).add_request(Request(ctx.event_id, pathway.id, ctx.room_id, ctx.sender, address, ctx.args["texte"]))
-    return Reply.plain(f"{resolved.said}Courriel pour {address} confié au pont MSSanté (trace {ref}) : il part de la boîte de la "
-                       "structure, et sa réponse arrivera dans le fil de ce message.")
+    return Reply.plain(f"{resolved.said}Courriel pour {address} confié au pont MSSanté (trace {ref}) : il part de la "
+                       "boîte de la structure, et sa réponse arrivera dans le fil de ce message.")
 
 
 ALL = [mss]

@@ -23,8 +23,8 @@ MAILBOX = ("INSERT INTO directory_mailbox (address, kind, national_id, civility,
            "active, import_id, updated_at) VALUES (:mailbox, 'PER', :national_id, :civility, :last_name, :first_name, "
            ":profession_code, :profession_label, :profession, :specialty_label, :structure, :postcode, :commune, "
            ":department, 1, 1, 0)")
-IMPORT = ("INSERT INTO directory_import (id, kind, file_name, sha256, started_at, finished_at, state, read_rows, added) "
-          "VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM directory_import), 'personnes', 'synthetique.txt', '', 0, 0, "
+IMPORT = ("INSERT INTO directory_import (id, kind, file_name, sha256, started_at, finished_at, state, read_rows, "
+          "added) VALUES ((SELECT COALESCE(MAX(id), 0) + 1 FROM directory_import), 'personnes', 'synthetique.txt', '', 0, 0, "
           "'done', :n, :n)")
 CODES = {"medecin": ("10", "Médecin"), "pharmacien": ("21", "Pharmacien"), "infirmier": ("60", "Infirmier"),
          "masseur-kinesitherapeute": ("70", "Masseur-Kinésithérapeute")}
