@@ -2,7 +2,7 @@
 
 Target of issue 27: the round trip's p95 ≤ 1.3 × `!aide`'s.
 
-- setup: `--directory-rows` synthetic professionals written straight into `directory_person` and
+- setup: `--annuaire-rows` synthetic professionals written straight into `directory_person` and
   `directory_mailbox` by `executemany`, and the search index rebuilt (tests/support/directory_rows.py; the importer
   is not what is measured here), 60 % of them with an MSSanté address, before the bot starts on that database; then
   the bot in this process (tests/bench/inproc.py: the real stores, `Matrix` adapter, `Bot` loop and commands), a
@@ -12,7 +12,7 @@ Target of issue 27: the round trip's p95 ≤ 1.3 × `!aide`'s.
   a profession and a commune, a profession and a department, an RPPS, a savoir-faire; one warm-up not counted;
 - then: each query's search alone in this process (the store's `search`, p50 over 5 rounds).
 
-    res = await bench_directory(synapse, work, rows=500_000, samples=20)
+    res = await bench_annuaire(synapse, work, rows=500_000, samples=20)
     lines = report_lines(res)
 """
 from __future__ import annotations
@@ -64,7 +64,7 @@ def queries() -> list[str]:
     return ["Lefebvre", "Camille Lefebvre", "kiné Lille", "infirmier 59", rpps(4242), "cardiologie Lille"]
 
 
-async def bench_directory(synapse, work: Path, rows: int = 500_000, samples: int = 20) -> dict:
+async def bench_annuaire(synapse, work: Path, rows: int = 500_000, samples: int = 20) -> dict:
     coord = Reader("coordination-annuaire")
     coord_id = await synapse.aregister("coordination-annuaire", PASSWORD)
     roster = [RosterEntry(user_id=coord_id, name="Claire Morel", profession="coordinateur", coordinator=True)]
