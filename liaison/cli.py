@@ -38,6 +38,8 @@ def main(argv: list[str] | None = None) -> int:
     what = directory.add_subparsers(dest="what", required=True)
     load = what.add_parser("importer", help="importe des extractions de l'Annuaire Santé (.txt ou .zip)")
     load.add_argument("fichiers", nargs="+", metavar="FICHIER", help="un fichier .txt ou une archive .zip")
+    load.add_argument("--accepter-reduction", action="store_true",
+                      help="accepte qu'une extraction rende inactive plus de la moitié de l'annuaire")
     load.add_argument("-c", "--config", required=True)
     state = what.add_parser("etat", help="les derniers imports : date, fichier, comptes")
     state.add_argument("-c", "--config", required=True)
@@ -65,7 +67,7 @@ def main(argv: list[str] | None = None) -> int:
         from liaison.directory.commands import directory_import, directory_state
 
         if args.what == "importer":
-            return asyncio.run(directory_import(cfg, [Path(f) for f in args.fichiers]))
+            return asyncio.run(directory_import(cfg, [Path(f) for f in args.fichiers], args.accepter_reduction))
         return asyncio.run(directory_state(cfg))
     if args.cmd == "migrate":
         from liaison.db import create_engine, migrate

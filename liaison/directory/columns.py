@@ -136,7 +136,7 @@ def kind_of(file_name: str, header: list[str]) -> Kind:
 
 def positions(kind: Kind, header: list[str]) -> dict[str, int]:
     """Each of our fields' position in this header; HeaderRefused naming the required columns it lacks."""
-    where = {}
+    where: dict[str, int] = {}
     for index, name in enumerate(header):
         where.setdefault(fold_name(name), index)
     found = {}

@@ -17,7 +17,7 @@ KIND_LABELS = {"personnes": "personnes et activités", "savoirfaire": "savoir-fa
                "mssante": "boîtes MSSanté", "inconnu": "inconnu"}
 
 
-async def directory_import(cfg: Config, paths: list[Path]) -> int:
+async def directory_import(cfg: Config, paths: list[Path], shrink: bool = False) -> int:
     """Each file in turn; 0 when all were imported, 1 when one was refused (the directory unchanged by it)."""
     engine = await open_database(cfg.database.url)
     code = 0
@@ -25,7 +25,7 @@ async def directory_import(cfg: Config, paths: list[Path]) -> int:
         for path in paths:
             started = time.monotonic()
             try:
-                reports = await import_path(engine, path)
+                reports = await import_path(engine, path, shrink=shrink)
             except ImportRefused as refused:
                 print(f"refusé : {refused.message} ; l'annuaire est inchangé.", file=sys.stderr)
                 code = 1
@@ -39,8 +39,8 @@ async def directory_import(cfg: Config, paths: list[Path]) -> int:
 
 def report_lines(r: Report, seconds: float) -> str:
     lines = [f"{r.file_name} ({KIND_LABELS.get(r.kind, r.kind)}) : import n° {r.import_id} en {seconds:.1f} s",
-             f"  {r.read_rows} lignes lues : {r.added} ajoutées, {r.changed} modifiées, {r.unchanged} inchangées, "
-             f"{r.inactivated} devenues inactives, {r.malformed} mal formées"]
+             (f"  {r.read_rows} lignes lues : {r.added} ajoutées, {r.changed} modifiées, {r.unchanged} inchangées, "
+              f"{r.inactivated} devenues inactives, {r.malformed} mal formées")]
     if r.problems:
         lines.append(f"  lignes mal formées (ignorées) : {r.problems_text()}")
     return "\n".join(lines)

@@ -8,7 +8,7 @@ Logs carry counts and ids only.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -19,15 +19,25 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from liaison.clock import Clock, SystemClock
 from liaison.directory import rows
-from liaison.directory.columns import MSSANTE, PERSONNES, SAVOIR_FAIRE, HeaderRefused, Kind, kind_of, positions
+from liaison.directory.columns import (
+    MSSANTE,
+    PERSONNES,
+    SAVOIR_FAIRE,
+    HeaderRefused,
+    Kind,
+    kind_of,
+    positions,
+)
 from liaison.directory.reading import Unreadable, lines, opened, sha256_of, sources
 from liaison.directory.search import rebuild_index
+from liaison.directory.staging import Stage, Table
 from liaison.stores.directory import new_import
 
 log = structlog.get_logger(__name__)
 
 BATCH = 5000
 PROBLEMS_KEPT = 20
+SHRINK_LIMIT = 1000   # more rows than this gone at once, and more than half of them: the file looks cut short
 
 
 class ImportRefused(Exception):
@@ -51,6 +61,7 @@ class Report:
     malformed: int = 0
     problems: list[tuple[int, str]] = field(default_factory=list)
     skipped: bool = False         # the same file was imported already (the daily folder's check)
+    merge_seconds: float = 0.0    # how long the directory's tables were written (SQLite: locked)
 
     def problems_text(self) -> str | None:
         if not self.problems:
@@ -60,25 +71,18 @@ class Report:
         return shown + (f" ; et {more} autre{'s' if more > 1 else ''}" if more > 0 else "")
 
 
-@dataclass(frozen=True)
-class _Table:
-    name: str
-    keys: tuple[str, ...]
-    columns: tuple[str, ...]
-    build: Callable[[list[str], dict[str, int]], tuple[str | None, ...]]
-
-
 TABLES = {
-    PERSONNES.key: _Table("directory_person", ("national_id", "activity"), rows.PERSON_COLUMNS, rows.person),
-    MSSANTE.key: _Table("directory_mailbox", ("address",), rows.MAILBOX_COLUMNS, rows.mailbox),
-    SAVOIR_FAIRE.key: _Table("directory_person", ("national_id",), rows.SPECIALTY_COLUMNS, rows.specialty),
+    PERSONNES.key: Table("directory_person", ("national_id", "activity"), rows.PERSON_COLUMNS, rows.person),
+    MSSANTE.key: Table("directory_mailbox", ("address",), rows.MAILBOX_COLUMNS, rows.mailbox),
+    SAVOIR_FAIRE.key: Table("directory_person", ("national_id",), rows.SPECIALTY_COLUMNS, rows.specialty),
 }
 
 
-async def import_path(engine: AsyncEngine, path: Path, *, clock: Clock | None = None,
-                      skip_known: bool = False) -> list[Report]:
+async def import_path(engine: AsyncEngine, path: Path, *, clock: Clock | None = None, skip_known: bool = False,
+                      shrink: bool = False) -> list[Report]:
     """Each extract of `path` (a .txt, or a .zip's .txt members), one import each. ImportRefused (the directory
-    unchanged, the import recorded `failed`) for a file that cannot be read or is not an extract."""
+    unchanged, the import recorded `failed`) for a file that cannot be read or is not an extract, or, unless
+    `shrink`, that would make inactive more than half of its kind's rows (a file cut short)."""
     clock = clock or SystemClock()
     sha = await asyncio.to_thread(sha256_of, path) if path.is_file() else ""
     reports = []
@@ -91,15 +95,16 @@ async def import_path(engine: AsyncEngine, path: Path, *, clock: Clock | None = 
         if skip_known and await _known(engine, member, sha):
             reports.append(Report(member, "", skipped=True))
             continue
-        reports.append(await _import_member(engine, clock, path, member, sha))
+        reports.append(await _import_member(engine, clock, path, member, sha, shrink))
     return reports
 
 
-async def _import_member(engine: AsyncEngine, clock: Clock, path: Path, member: str, sha: str) -> Report:
+async def _import_member(engine: AsyncEngine, clock: Clock, path: Path, member: str, sha: str,
+                         shrink: bool) -> Report:
     report = Report(member, "inconnu")
     try:
         async with engine.connect() as conn:
-            stage = _Stage(conn)
+            stage = Stage(conn)
             try:
                 with opened(path, member) as source:
                     kind, table, with_specialty = await _read(source, report, stage)
@@ -109,15 +114,17 @@ async def _import_member(engine: AsyncEngine, clock: Clock, path: Path, member: 
                     raise Unreadable(f"{member} : aucune ligne valide ({report.malformed} mal formées) : "
                                      "l'annuaire est laissé tel quel")
                 await stage.finish(table)
+                started = time.monotonic()
                 async with conn.begin():
                     report.import_id = await new_import(conn, kind.key, member, sha, clock.now_ms())
-                    await _merge(conn, kind, table, with_specialty, report, clock.now_ms())
+                    await _merge(conn, kind, table, with_specialty, report, clock.now_ms(), shrink)
                     await conn.execute(text(
                         "UPDATE directory_import SET state = 'done', finished_at = :at, read_rows = :r, added = :a, "
                         "changed = :c, unchanged = :u, inactivated = :i, malformed = :m, problems = :p WHERE id = :id"),
                         {"at": clock.now_ms(), "r": report.read_rows, "a": report.added, "c": report.changed,
                          "u": report.unchanged, "i": report.inactivated, "m": report.malformed,
                          "p": report.problems_text(), "id": report.import_id})
+                report.merge_seconds = time.monotonic() - started
             finally:
                 await stage.drop()
     except (Unreadable, HeaderRefused) as err:
@@ -130,7 +137,7 @@ async def _import_member(engine: AsyncEngine, clock: Clock, path: Path, member: 
     return report
 
 
-async def _read(source: Any, report: Report, stage: "_Stage") -> tuple[Kind, _Table, bool]:
+async def _read(source: Any, report: Report, stage: Stage) -> tuple[Kind, Table, bool]:
     numbered = lines(source)
     _number, header_line = next(numbered)
     if header_line is None:
@@ -146,12 +153,12 @@ async def _read(source: Any, report: Report, stage: "_Stage") -> tuple[Kind, _Ta
     await stage.create(table)
     batch: list[tuple[Any, ...]] = []
     for number, line in numbered:
+        if line is not None and not line.strip():
+            continue
+        report.read_rows += 1
         if line is None:
             _malformed(report, number, "encodage illisible")
             continue
-        if not line.strip():
-            continue
-        report.read_rows += 1
         try:
             batch.append(table.build(rows.cells_of(line, len(header)), at))
         except rows.Malformed as why:
@@ -170,66 +177,28 @@ def _malformed(report: Report, number: int, why: str) -> None:
         report.problems.append((number, why))
 
 
-class _Stage:
-    """The rows read, in a temporary table of the import's own connection (outside any transaction: on SQLite, the
-    directory's tables are not locked while a file is read)."""
-
-    def __init__(self, conn: AsyncConnection):
-        self.conn = conn
-        self.sqlite = conn.dialect.name == "sqlite"
-        self.driver: Any = None
-
-    async def create(self, table: _Table) -> None:
-        self.driver = (await self.conn.get_raw_connection()).driver_connection
-        await self.drop()
-        columns = ", ".join(f"{c} TEXT" for c in table.columns)
-        if self.sqlite:
-            await self.driver.execute(f"CREATE TEMP TABLE directory_stage ({columns}, "
-                                      f"PRIMARY KEY ({', '.join(table.keys)}))")
-        else:
-            await self.driver.execute(f"CREATE TEMP TABLE directory_stage_raw (line SERIAL, {columns})")
-
-    async def write(self, table: _Table, batch: list[tuple[Any, ...]]) -> None:
-        if self.sqlite:
-            marks = ", ".join("?" for _ in table.columns)
-            await self.driver.execute("BEGIN")
-            await self.driver.executemany(f"INSERT OR IGNORE INTO directory_stage VALUES ({marks})", batch)
-            await self.driver.execute("COMMIT")
-        else:
-            await self.driver.copy_records_to_table("directory_stage_raw", records=batch, columns=table.columns)
-        await asyncio.sleep(0)
-
-    async def finish(self, table: _Table) -> None:
-        """PostgreSQL: the first row of each key only (SQLite's primary key kept the first already)."""
-        if self.sqlite:
-            return
-        keys = ", ".join(table.keys)
-        await self.driver.execute(
-            f"CREATE TEMP TABLE directory_stage AS SELECT DISTINCT ON ({keys}) {', '.join(table.columns)} "
-            f"FROM directory_stage_raw ORDER BY {keys}, line")
-        await self.driver.execute(f"CREATE UNIQUE INDEX ON directory_stage ({keys})")
-        await self.driver.execute("ANALYZE directory_stage")
-
-    async def drop(self) -> None:
-        if self.driver is None:
-            return
-        await self.driver.execute("DROP TABLE IF EXISTS temp.directory_stage" if self.sqlite else
-                                  "DROP TABLE IF EXISTS directory_stage, directory_stage_raw")
-
-
-async def _merge(conn: AsyncConnection, kind: Kind, table: _Table, with_specialty: bool, report: Report,
-                 at: int) -> None:
+async def _merge(conn: AsyncConnection, kind: Kind, table: Table, with_specialty: bool, report: Report,
+                 at: int, shrink: bool) -> None:
     if kind is SAVOIR_FAIRE:
         await _merge_specialties(conn, report, at)
     else:
-        await _merge_rows(conn, table, with_specialty, report, at)
+        await _merge_rows(conn, table, with_specialty, report, at, shrink)
     if kind is not MSSANTE and (report.added or report.changed or report.inactivated):
         await rebuild_index(conn)
 
 
-async def _merge_rows(conn: AsyncConnection, table: _Table, with_specialty: bool, report: Report, at: int) -> None:
+async def _merge_rows(conn: AsyncConnection, table: Table, with_specialty: bool, report: Report, at: int,
+                      shrink: bool) -> None:
     t = table.name
     same = " AND ".join(f"{t}.{k} = s.{k}" for k in table.keys)
+    counted = (await conn.execute(text(
+        f"SELECT COUNT(*), COALESCE(SUM(CASE WHEN NOT EXISTS (SELECT 1 FROM directory_stage s WHERE {same}) "
+        f"THEN 1 ELSE 0 END), 0) FROM {t} WHERE active = 1"))).one()
+    active, gone = int(counted[0]), int(counted[1])
+    if not shrink and gone > SHRINK_LIMIT and gone * 2 > active:
+        raise Unreadable(f"{report.file_name} : {gone} des {active} lignes actives de l'annuaire en sont absentes : "
+                         "le fichier semble incomplet ; l'annuaire est laissé tel quel (si l'extraction est bien "
+                         "complète : liaison annuaire importer --accepter-reduction)")
     kept = [c for c in table.columns if with_specialty or c not in ("specialty_code", "specialty_label",
                                                                      "specialty_search")]
     differs = f"({t}.digest IS NULL OR {t}.digest <> s.digest OR {t}.active = 0"
@@ -237,7 +206,7 @@ async def _merge_rows(conn: AsyncConnection, table: _Table, with_specialty: bool
         differs += "".join(f" OR COALESCE({t}.{c}, '') <> COALESCE(s.{c}, '')"
                            for c in ("specialty_code", "specialty_label"))
     differs += ")"
-    staged = (await conn.execute(text("SELECT COUNT(*) FROM directory_stage"))).scalar_one()
+    staged: int = (await conn.execute(text("SELECT COUNT(*) FROM directory_stage"))).scalar_one()
     report.added = (await conn.execute(text(
         f"SELECT COUNT(*) FROM directory_stage s WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE {same})"))).scalar_one()
     report.changed = (await conn.execute(text(
@@ -252,10 +221,10 @@ async def _merge_rows(conn: AsyncConnection, table: _Table, with_specialty: bool
     await conn.execute(text(
         f"INSERT INTO {t} ({names}, active, import_id, updated_at) SELECT {', '.join('s.' + c for c in kept)}, 1, "
         f":id, :at FROM directory_stage s WHERE NOT EXISTS (SELECT 1 FROM {t} WHERE {same})"), values)
-    gone = await conn.execute(text(
+    made_inactive = await conn.execute(text(
         f"UPDATE {t} SET active = 0, import_id = :id, updated_at = :at WHERE active = 1 AND NOT EXISTS "
         f"(SELECT 1 FROM directory_stage s WHERE {same})"), values)
-    report.inactivated = gone.rowcount or 0
+    report.inactivated = made_inactive.rowcount or 0
 
 
 async def _merge_specialties(conn: AsyncConnection, report: Report, at: int) -> None:
@@ -264,7 +233,7 @@ async def _merge_specialties(conn: AsyncConnection, report: Report, at: int) -> 
     t = "directory_person"
     differs = " OR ".join(f"COALESCE({t}.{c}, '') <> COALESCE(s.{c}, '')" for c in ("specialty_code",
                                                                                      "specialty_label"))
-    staged = (await conn.execute(text("SELECT COUNT(*) FROM directory_stage"))).scalar_one()
+    staged: int = (await conn.execute(text("SELECT COUNT(*) FROM directory_stage"))).scalar_one()
     report.changed = (await conn.execute(text(
         f"SELECT COUNT(*) FROM directory_stage s WHERE EXISTS (SELECT 1 FROM {t} WHERE {t}.national_id = "
         f"s.national_id AND ({differs}))"))).scalar_one()

@@ -78,7 +78,8 @@ def lines(source: Source) -> Iterator[tuple[int, str | None]]:
         raise Unreadable(f"{source.name} : fichier vide (pas même une ligne d'en-tête)")
     head = first + (source.stream.read(SNIFF) if len(first) < SNIFF else b"")
     source.encoding = _encoding(head)
-    pending = head.splitlines(keepends=True)
+    pieces = head.split(b"\n")   # as readline cuts (a lone \r stays inside its line)
+    pending = [piece + b"\n" for piece in pieces[:-1]] + ([pieces[-1]] if pieces[-1] else [])
     number = 0
 
     def decoded(raw: bytes) -> str | None:

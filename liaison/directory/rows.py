@@ -9,7 +9,12 @@ import hashlib
 import re
 import unicodedata
 
-from policies.professions import PROFESSIONS, Profession, ProfessionalIdError, check_professional_id
+from policies.professions import (
+    PROFESSIONS,
+    Profession,
+    ProfessionalIdError,
+    check_professional_id,
+)
 
 PERSON_COLUMNS = ("national_id", "activity", "id_type", "rpps", "civility", "last_name", "first_name",
                   "profession_code", "profession_label", "profession", "specialty_code", "specialty_label",
@@ -52,7 +57,7 @@ def cells_of(line: str, width: int) -> list[str]:
     if len(cells) == width + 1 and cells[-1] == "":
         cells.pop()
     if len(cells) != width:
-        raise Malformed(f"{len(cells)} colonnes au lieu de {width}")
+        raise Malformed(f"{len(cells) - line.endswith('|')} colonnes au lieu de {width}")
     return cells
 
 

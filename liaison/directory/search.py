@@ -1,9 +1,10 @@
 """The directory's search: a name, an RPPS, a profession with a commune or a department, a savoir-faire; accents
 and case ignored (the text and the query are folded the same way, rows.fold_words), a typo or two forgiven.
 
-SQLite: FTS5 over each active activity's folded text, each word of the query a prefix; a word the index does not
-know is replaced by the known words within one or two edits of it (directory_term, the index's words, rebuilt with
-it). PostgreSQL: pg_trgm's word similarity over the same text, which forgives typos by itself.
+Each word of the query is a word's prefix in the text; a word the index does not know is replaced by the known words
+within one or two edits of it (directory_term, the index's words, rebuilt by each import). SQLite: FTS5 over each
+active activity's folded text, ranked by bm25. PostgreSQL: a regular expression per word over the same text, served
+by a pg_trgm index, ranked by word similarity.
 An RPPS (11 digits) or a national id is an exact search. The terms are never logged.
 """
 from __future__ import annotations
@@ -24,9 +25,14 @@ MAX_CANDIDATES = 12
 
 
 async def rebuild_index(conn: AsyncConnection) -> None:
-    """SQLite: the FTS index and its words, from the active activities (in the import's transaction)."""
+    """The index's words and, on SQLite, the FTS index, from the active activities (in the import's transaction);
+    PostgreSQL's trigram index follows the table by itself."""
+    await conn.execute(text("DELETE FROM directory_term"))
     if conn.dialect.name != "sqlite":
-        return   # PostgreSQL's trigram index follows the table by itself
+        await conn.execute(text(
+            "INSERT INTO directory_term (term) SELECT DISTINCT w FROM directory_person, regexp_split_to_table("
+            "search_text || ' ' || COALESCE(specialty_search, ''), ' ') AS w WHERE active = 1 AND w <> ''"))
+        return
     await conn.execute(text("DROP TABLE IF EXISTS directory_fts"))
     await conn.execute(text(FTS_TABLE))
     await conn.execute(text(
@@ -34,13 +40,13 @@ async def rebuild_index(conn: AsyncConnection) -> None:
         "COALESCE(specialty_search, ''), national_id, activity FROM directory_person WHERE active = 1"))
     await conn.execute(text("DROP TABLE IF EXISTS temp.directory_vocab"))
     await conn.execute(text("CREATE VIRTUAL TABLE temp.directory_vocab USING fts5vocab(main, directory_fts, row)"))
-    await conn.execute(text("DELETE FROM directory_term"))
     await conn.execute(text("INSERT INTO directory_term (term) SELECT term FROM temp.directory_vocab"))
     await conn.execute(text("DROP TABLE temp.directory_vocab"))
 
 
 def words_of(query: str) -> list[str]:
-    return [w for w in fold_words(query).split() if w not in SKIPPED][:MAX_WORDS]
+    """The query's words, folded; a lone letter and the small words (« de », « la », « Dr ») dropped."""
+    return [w for w in fold_words(query).split() if len(w) > 1 and w not in SKIPPED][:MAX_WORDS]
 
 
 async def search(engine: AsyncEngine, query: str, *, limit: int = 10, offset: int = 0) -> tuple[list[Entry], int]:
@@ -56,31 +62,38 @@ async def search(engine: AsyncEngine, query: str, *, limit: int = 10, offset: in
             words = words_of(query)
             if not words:
                 return [], 0
+            groups = []
+            for word in words:
+                alternatives = await _spellings(conn, word)
+                if not alternatives:
+                    return [], 0
+                groups.append(alternatives)
             find = _sqlite if conn.dialect.name == "sqlite" else _postgresql
-            page, total = await find(conn, words, limit, offset)
+            page, total = await find(conn, words, groups, limit, offset)
         boxes = await mailboxes_of(conn, {r.national_id for r in page})
     return [person_entry(r, boxes.get(r.national_id)) for r in page], total
 
 
-async def _sqlite(conn: AsyncConnection, words: list[str], limit: int, offset: int) -> tuple[list[Any], int]:
-    groups = []
-    for word in words:
-        known = (await conn.execute(text(
-            "SELECT 1 FROM directory_term WHERE term >= :w AND term < :w || char(1114111) LIMIT 1"),
-            {"w": word})).first()
-        alternatives = [word] if known else await _near(conn, word)
-        if not alternatives:
-            return [], 0
-        groups.append("(" + " OR ".join(f'"{a}"*' if a == word else f'"{a}"' for a in alternatives) + ")")
-    match = " AND ".join(groups)
-    total = (await conn.execute(text("SELECT COUNT(*) FROM directory_fts WHERE directory_fts MATCH :q"),
+async def _spellings(conn: AsyncConnection, word: str) -> list[str]:
+    """[word] when a word of the index starts with it, else the index's words near it (maybe none)."""
+    after = word[:-1] + chr(ord(word[-1]) + 1)
+    known = (await conn.execute(text("SELECT 1 FROM directory_term WHERE term >= :w AND term < :after LIMIT 1"),
+                                {"w": word, "after": after})).first()
+    return [word] if known else await _near(conn, word)
+
+
+async def _sqlite(conn: AsyncConnection, words: list[str], groups: list[list[str]], limit: int,
+                  offset: int) -> tuple[list[Any], int]:
+    match = " AND ".join("(" + " OR ".join(f'"{a}"*' if a in words else f'"{a}"' for a in alternatives) + ")"
+                         for alternatives in groups)
+    total: int = (await conn.execute(text("SELECT COUNT(*) FROM directory_fts WHERE directory_fts MATCH :q"),
                                 {"q": match})).scalar_one()
     rows = (await conn.execute(text(
         "SELECT p.* FROM (SELECT national_id, activity, bm25(directory_fts) AS rank FROM directory_fts "
         "WHERE directory_fts MATCH :q ORDER BY rank LIMIT :l OFFSET :o) f JOIN directory_person p "
         "ON p.national_id = f.national_id AND p.activity = f.activity ORDER BY f.rank, p.last_name, p.first_name"),
         {"q": match, "l": limit, "o": offset})).all()
-    return rows, total
+    return list(rows), total
 
 
 async def _near(conn: AsyncConnection, word: str) -> list[str]:
@@ -88,9 +101,9 @@ async def _near(conn: AsyncConnection, word: str) -> list[str]:
     if len(word) < 4 or not word.isalpha():
         return []
     allowed = 1 if len(word) < 7 else 2
-    terms = (await conn.execute(text(
+    terms: list[str] = list((await conn.execute(text(
         "SELECT term FROM directory_term WHERE term >= :a AND term < :b AND length(term) BETWEEN :lo AND :hi"),
-        {"a": word[0], "b": chr(ord(word[0]) + 1), "lo": len(word) - allowed, "hi": len(word) + allowed})).scalars()
+        {"a": word[0], "b": chr(ord(word[0]) + 1), "lo": len(word) - allowed, "hi": len(word) + allowed})).scalars())
     scored = sorted((d, t) for t in terms if (d := distance(word, t, allowed)) <= allowed)
     return [t for _d, t in scored[:MAX_CANDIDATES]]
 
@@ -112,17 +125,19 @@ def distance(a: str, b: str, bound: int) -> int:
     return row[-1]
 
 
-async def _postgresql(conn: AsyncConnection, words: list[str], limit: int, offset: int) -> tuple[list[Any], int]:
+async def _postgresql(conn: AsyncConnection, words: list[str], groups: list[list[str]], limit: int,
+                      offset: int) -> tuple[list[Any], int]:
     body = "(search_text || ' ' || COALESCE(specialty_search, ''))"
     conditions, ranks, values = [], [], {}
-    for i, word in enumerate(words):
-        values[f"w{i}"], values[f"r{i}"] = word, r"\m" + word
-        near = f" OR :w{i} <% {body}" if len(word) >= 4 and word.isalpha() else ""
-        conditions.append(f"({body} ~ :r{i}{near})")
+    for i, (word, alternatives) in enumerate(zip(words, groups)):
+        values[f"w{i}"] = word
+        values[f"r{i}"] = r"\m(?:" + "|".join(a if a == word else a + r"\M" for a in alternatives) + ")"
+        conditions.append(f"{body} ~ :r{i}")
         ranks.append(f"word_similarity(:w{i}, {body})")
     where = " AND ".join(conditions) + " AND active = 1"
-    total = (await conn.execute(text(f"SELECT COUNT(*) FROM directory_person WHERE {where}"), values)).scalar_one()
+    total: int = (await conn.execute(text(f"SELECT COUNT(*) FROM directory_person WHERE {where}"),
+                                      values)).scalar_one()
     rows = (await conn.execute(text(
         f"SELECT * FROM directory_person WHERE {where} ORDER BY {' + '.join(ranks)} DESC, last_name, first_name, "
         "national_id, activity LIMIT :l OFFSET :o"), {**values, "l": limit, "o": offset})).all()
-    return rows, total
+    return list(rows), total

@@ -1,7 +1,8 @@
 """The directory's search (#27): each professional's searchable text, folded (lower case, no accents) by the importer
 the same way on both databases, and an index over it. SQLite: an FTS5 table (`unicode61 remove_diacritics 2`)
-rebuilt by each import that changes a professional, and the list of its words for the typos. PostgreSQL: a trigram
-index (pg_trgm) over the same text, which forgives typos by itself; no `unaccent`, the text being folded already.
+rebuilt by each import that changes a professional. PostgreSQL: a trigram index (pg_trgm) over the same text, for
+its word-prefix searches; no `unaccent`, the text being folded already. On both, the list of the index's words
+(directory_term), where a word of a query that is not there finds its near spellings.
 `digest`: what a row says, to tell a changed row from an unchanged one without comparing every column."""
 from __future__ import annotations
 
@@ -16,12 +17,10 @@ COMMON = (
     "ALTER TABLE directory_person ADD COLUMN specialty_search TEXT",   # savoir-faire, folded
     "ALTER TABLE directory_mailbox ADD COLUMN digest TEXT",
     "CREATE INDEX directory_person_active ON directory_person (active)",
+    "CREATE TABLE directory_term (term TEXT PRIMARY KEY)",   # the words of the index, for the typos
 )
 
-SQLITE = (
-    FTS_TABLE,
-    "CREATE TABLE directory_term (term TEXT PRIMARY KEY) WITHOUT ROWID",
-)
+SQLITE = (FTS_TABLE,)
 
 POSTGRESQL = (
     "CREATE EXTENSION IF NOT EXISTS pg_trgm",

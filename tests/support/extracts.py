@@ -7,7 +7,11 @@ import io
 import zipfile
 from pathlib import Path
 
-from liaison.directory.columns import MSSANTE_HEADER, PERSONNES_HEADER, SAVOIR_FAIRE_HEADER
+from liaison.directory.columns import (
+    MSSANTE_HEADER,
+    PERSONNES_HEADER,
+    SAVOIR_FAIRE_HEADER,
+)
 from policies.professions import luhn_check_digit
 
 LAST = ("MARTIN", "BERNARD", "LEFÈBVRE", "PETIT", "DURAND", "LEROY", "MOREAU", "SIMON", "LAURENT", "MICHEL",
