@@ -179,7 +179,8 @@ async def _invite(ctx: Context[PathwayPorts]) -> Reply:
         found = await _account(ctx, user_id)
         if isinstance(found, Reply):
             return found
-        user_id, said = found, f"« {user_id.typed} » (annuaire santé) : {found}.\n"
+        said = f"« {user_id.typed} » (annuaire santé) : {found}.\n"
+        user_id = found
     if await ctx.services.matrix.display_name(user_id) is None:   # before deciding: nothing is traced for no one
         return Reply.plain(f"Le compte {user_id} n'existe pas : vérifiez l'identifiant.")
     member = await ctx.services.roster.get(user_id)
