@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from liaison.stores.contacts import Contact
+from liaison.stores.directory import Entry, ImportState
 from liaison.stores.documents import Document, Facts, NewFile
 from liaison.stores.mail import Quarantined, Request
 from liaison.matrix.events import Session, SyncBatch
@@ -21,8 +22,8 @@ from policies.decision import Decision
 from policies.professions import Profession
 from policies.sharing import Consent, Objection
 
-__all__ = ["ConsentsPort", "ContactsPort", "DocumentsPort", "MailPort", "MatrixAccount", "MatrixPort", "MatrixRooms",
-           "RosterPort", "TracePort"]
+__all__ = ["ConsentsPort", "ContactsPort", "DirectoryPort", "DocumentsPort", "MailPort", "MatrixAccount", "MatrixPort",
+           "MatrixRooms", "RosterPort", "TracePort"]
 
 
 class MatrixRooms(Protocol):
@@ -204,3 +205,14 @@ class DocumentsPort(Protocol):
     async def first_time(self, pathway_id: str, what: str) -> bool: ...
 
     async def set_type(self, document_id: str, doctype: str, actor: str) -> None: ...
+
+
+class DirectoryPort(Protocol):
+    """The national directory (liaison.stores.directory.Directory): `!annuaire`, and a professional named by RPPS or
+    by name where a command expects an address (bot/directory_lookup.py)."""
+
+    async def by_id(self, rpps_or_national_id: str) -> list[Entry]: ...
+
+    async def search(self, query: str, *, limit: int = 10, offset: int = 0) -> tuple[list[Entry], int]: ...
+
+    async def imports(self, limit: int = 10) -> list[ImportState]: ...

@@ -6,6 +6,7 @@ from typing import TYPE_CHECKING
 
 from bot.ports import MatrixRooms
 from bot.protocols import DEFAULT_OFFERS, Catalogue, load_protocols
+from bot.searches import LastSearches
 from policies.naming import DEFAULT_PARTS
 from policies.pathway import PATHWAY_TYPES
 from policies.sharing import Knobs
@@ -82,6 +83,7 @@ class Services:
     boards: "TaskBoard" = field(init=False)   # the pinned task boards, edited at each change of a pathway's tasks
     plans: "CarePlanPost" = field(init=False)   # the pinned care plans, edited at each change of a plan
     agendas: "RcpAgenda" = field(init=False)  # the RCP agendas, sent N days before and again at each change
+    searches: LastSearches = field(init=False)   # each person's last !annuaire in each room, for !annuaire suite
 
     def __post_init__(self) -> None:
         from bot.care_plan_post import CarePlanPost
@@ -90,6 +92,7 @@ class Services:
         self.boards = TaskBoard(self)
         self.plans = CarePlanPost(self)
         self.agendas = RcpAgenda(self, self.settings.rcp_agenda_days)
+        self.searches = LastSearches(self.clock)
 
     @classmethod
     def of(cls, shared: Shared, matrix: MatrixRooms, settings: PathwaySettings,

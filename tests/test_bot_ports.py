@@ -19,11 +19,12 @@ from typing import Any, Protocol
 import pytest
 
 import bot
-from bot import archive, bridge_setup, care_plan_post, circle, direct, documents, enforce, expiries, facts_changed, \
-    members as people, newcomers, opening, preconditions, rcp_agenda, rcp_minutes, reactions, reminders, rooms, \
-    task_board, watch
+from bot import archive, bridge_setup, care_plan_post, circle, direct, directory_lookup, documents, enforce, expiries, \
+    facts_changed, members as people, newcomers, opening, preconditions, rcp_agenda, rcp_minutes, reactions, reminders, \
+    rooms, task_board, watch
 from bot.commands import FAMILIES, build_registry
-from bot.commands import consents, documents as documents_commands, mss, pathways, ppcs, rcp, tasks, team, trace
+from bot.commands import consents, directory as directory_commands, documents as documents_commands, mss, pathways, \
+    ppcs, rcp, tasks, team, trace
 from bot.services import Services
 from tests.test_ports import members
 
@@ -37,7 +38,8 @@ BOT_PORTS: list[type] = [
     pathways.PathwayPorts, team.TeamPorts, mss.MssPorts, expiries.ExpiryPorts,
     facts_changed.ChangePorts, tasks.TaskPorts, reminders.ReminderPorts, task_board.BoardPorts,
     reactions.ReactionPorts, ppcs.CarePlanPorts, care_plan_post.PlanPorts, direct.DirectPorts,
-    rcp_agenda.AgendaPorts, rcp_minutes.MinutesPorts, rcp.RcpPorts,
+    rcp_agenda.AgendaPorts, rcp_minutes.MinutesPorts, rcp.RcpPorts, directory_lookup.DirectoryPorts,
+    directory_commands.AnnuairePorts,
 ]
 
 
@@ -76,6 +78,8 @@ def _services_satisfy(s: Services) -> None:
     _29: rcp_agenda.AgendaPorts = s
     _30: rcp_minutes.MinutesPorts = s
     _31: rcp.RcpPorts = s
+    _32: directory_lookup.DirectoryPorts = s
+    _33: directory_commands.AnnuairePorts = s
 
 
 def _bot_ports_defined() -> set[type]:

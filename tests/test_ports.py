@@ -26,6 +26,7 @@ from bridge.outbound import OutboundPorts
 from bridge.stages import acknowledge, decide, judge, post, route
 from liaison.stores.consents import ConsentStore
 from liaison.stores.contacts import Contacts
+from liaison.stores.directory import Directory
 from liaison.stores.documents import DocumentStore
 from liaison.stores.mail import MailStore
 from liaison.matrix import Matrix
@@ -37,12 +38,13 @@ MATRIX_PORTS: list[type] = [bot_ports.MatrixRooms, bot_ports.MatrixAccount, bot_
                             bridge_ports.Poster, bridge_ports.PuppetMatrix, bridge_ports.BridgeMatrix]
 STORE_PORTS: list[tuple[type, type]] = [(bot_ports.RosterPort, Roster), (bot_ports.ConsentsPort, ConsentStore),
                                         (bot_ports.TracePort, Trace), (bot_ports.ContactsPort, Contacts),
-                                        (bot_ports.MailPort, MailStore), (bot_ports.DocumentsPort, DocumentStore)]
+                                        (bot_ports.MailPort, MailStore), (bot_ports.DocumentsPort, DocumentStore),
+                                        (bot_ports.DirectoryPort, Directory)]
 PAIRS = ([(port, impl) for port in MATRIX_PORTS for impl in (Matrix, FakeMatrix)] + STORE_PORTS)
 
 
 def _satisfied(real: Matrix, fake: FakeMatrix, roster: Roster, consents: ConsentStore, trace: Trace,
-               contacts: Contacts, mail: MailStore, documents: DocumentStore) -> None:
+               contacts: Contacts, mail: MailStore, documents: DocumentStore, directory: Directory) -> None:
     """Never called: mypy reads it, and fails the build when a class no longer fits its port."""
     for m in (real, fake):
         rooms: bot_ports.MatrixRooms = m
@@ -55,6 +57,8 @@ def _satisfied(real: Matrix, fake: FakeMatrix, roster: Roster, consents: Consent
     stores: tuple[bot_ports.RosterPort, bot_ports.ConsentsPort, bot_ports.TracePort, bot_ports.ContactsPort,
                   bot_ports.MailPort, bot_ports.DocumentsPort] = (roster, consents, trace, contacts, mail, documents)
     del stores
+    read: bot_ports.DirectoryPort = directory
+    del read
 
 
 DEPS_PORTS: list[type] = [

@@ -29,6 +29,7 @@ from policies.ins import nir_key
 from policies.pathway import PATHWAY_TYPES
 from policies.professions import luhn_check_digit
 from policies.sharing import Knobs
+from tests.support.directory_rows import Person, rpps, seed
 from tests.fakes import (BOT, BRIDGE, COORD, GP, NURSE, OUTSIDER, SOCIAL, FakeMatrix, ask, close_services,
                          make_services)
 
@@ -258,6 +259,8 @@ BAD_ARGUMENTS = [
     ("rcp decision", "!rcp decision P-22222", ["!rcp decision : il manque : texte."]),
     ("rcp clore", "!rcp clore R-22222 R-33333", ["!rcp clore : trop d'arguments."]),
     ("protocole appliquer", "!protocole appliquer", ["!protocole appliquer : il manque : nom."]),
+    ("annuaire chercher", "!annuaire", ["!annuaire chercher : il manque : recherche."]),
+    ("annuaire suite", "!annuaire suite 2", ["!annuaire suite : trop d'arguments."]),
 ]
 
 
@@ -346,6 +349,8 @@ REFUSED = [
     ("rcp decision", OUTSIDER, "!rcp decision P-22222 Bilan", Audience.STAFF),
     ("rcp clore", OUTSIDER, "!rcp clore", Audience.STAFF),
     ("protocole appliquer", OUTSIDER, "!protocole appliquer insuffisance-cardiaque", Audience.STAFF),
+    ("annuaire chercher", OUTSIDER, "!annuaire kiné Lille", Audience.STAFF),
+    ("annuaire suite", OUTSIDER, "!annuaire suite", Audience.STAFF),
 ]
 
 
@@ -1156,6 +1161,22 @@ async def test_a_protocol_is_listed_then_applied_to_the_pathway(world, room):
     applied = (await world.say(GP, "!protocol apply insuffisance-cardiaque", room)).text
     assert applied.startswith("Protocole « Insuffisance cardiaque — suivi à domicile » appliqué : 3 tâche(s)"), applied
     assert "n° 3 · Consultation de suivi chez le médecin généraliste" in applied and "Dr Paul Martin" in applied
+
+
+# -- (c) !annuaire ------------------------------------------------------------------------------------------------
+
+@covers("annuaire chercher")
+@covers("annuaire suite")
+async def test_the_directory_answers_five_matches_a_page_then_the_next(world):
+    kines = [Person(rpps(3000 + i), "M", f"Paul{i:02d}", "Kiné", "masseur-kinesitherapeute", "Lille", "59",
+                    "Cabinet", None, f"kine{i}@chu.mssante.fr") for i in range(7)]
+    await seed(world.s.directory.engine, kines)
+    first = (await world.say(NURSE, "!annuaire kiné Lille")).text.splitlines()
+    assert first[0] == "Annuaire santé : 7 résultat(s), 1 à 5 :" and len(first) == 7
+    assert first[1].startswith("1. M. Paul00 Kiné · Masseur-Kinésithérapeute · Cabinet · Lille (59) · RPPS ")
+    assert first[-1] == "Suite : !annuaire suite."
+    more = (await world.say(NURSE, "!annuaire suite")).text.splitlines()
+    assert more[0] == "Annuaire santé : 7 résultat(s), 6 à 7 :" and more[-1] == "Fin des résultats."
 
 
 def test_every_command_and_sub_command_has_its_arguments_audience_and_reply_tested():

@@ -11,6 +11,7 @@ import re
 from datetime import date, datetime, timezone
 from typing import Protocol
 
+from bot.directory_lookup import DirectoryPorts, Named, mailbox
 from bot.ports import ConsentsPort, TracePort
 from bot.registry import Arg, ArgError, Audience, Context, Reply, command, fold, group
 from bot.enforce import EnforcePorts
@@ -22,9 +23,9 @@ from liaison.stores.pathways import Pathway
 from liaison.enforcement import decision_sentence, team_rule
 from policies.professions import find_profession
 
-class ConsentPorts(EnforcePorts, ShowPorts, Protocol):
+class ConsentPorts(EnforcePorts, ShowPorts, DirectoryPorts, Protocol):
     """What the patient's will reads and changes: consents and objections, the trace, the clock, the knobs; then
-    the rooms evaluated again (bot/enforce.py), and people named."""
+    the rooms evaluated again (bot/enforce.py), and people named (by the directory too: an RPPS, a name)."""
     @property
     def consents(self) -> ConsentsPort: ...
     @property
@@ -65,21 +66,40 @@ def _not_recorder(ctx: Context[ConsentPorts], what: str) -> Reply | None:
     return Reply.plain(f"Enregistrer {what} est réservé à la coordination (réglage consent_recorders).")
 
 
-def _scope(word: str) -> tuple[str, str, str]:
+def _scope(word: str) -> tuple[str, str, str] | Named:
+    """The scope typed; a word that is none, but may name a professional of the directory (an RPPS, a name), is
+    left to the handler (`_resolved`); one with an @ is refused."""
     found = parse_scope(word)
     if isinstance(found, str):
-        raise ArgError(found)
+        if "@" in word or not word.strip():
+            raise ArgError(found)
+        return Named(word.strip())
     return found
 
 
 def _objection_scope(word: str) -> tuple[str, str, str]:
+    """Strict: a word that is no scope is refused at once, so that a mistyped sub-command (`!opposition leve x`) is
+    still hinted (bot/parsing.py), never looked up in the directory."""
     found = parse_scope(word, objection=True)
     if isinstance(found, str):
         raise ArgError(found)
     return found
 
 
-CONSENT_WHO = Arg("qui", "@compte, adresse MSSanté, profession (en un ou plusieurs mots) ou structure:Nom",
+async def _resolved(ctx: Context[ConsentPorts], scoped: tuple[str, str, str] | Named, *,
+                    again: str) -> tuple[str, str, str] | Reply:
+    """(kind, scope, whom the directory resolved it from: « » when typed as it is); an RPPS or a name is the MSSanté
+    address of the one person the directory names: a person's scope, as if the address were typed."""
+    if not isinstance(scoped, Named):
+        return scoped[0], scoped[1], ""
+    found = await mailbox(ctx, scoped, again=again, base=str(parse_scope(scoped.typed)))
+    if isinstance(found, Reply):
+        return found
+    return "person", found.address, found.said
+
+
+CONSENT_WHO = Arg("qui", "@compte, adresse MSSanté (ou n° RPPS, ou nom dans l'annuaire santé), profession (en un ou "
+                         "plusieurs mots) ou structure:Nom",
                   rest=True, parse=_scope)
 OBJECTION_WHO = Arg("qui", "@compte, profession (en un ou plusieurs mots), ou une catégorie : social, non-santé",
                     rest=True, parse=_objection_scope)
@@ -90,7 +110,8 @@ consentement = group("consentement", patient_data=True, en="consent", who=Audien
 
 
 @consentement.sub("enregistrer", en="record", aliases=["ajouter"],
-                  args=[Arg("qui", "@compte, adresse MSSanté, profession (en un ou plusieurs mots) ou structure:Nom"),
+                  args=[Arg("qui", "@compte, adresse MSSanté (ou n° RPPS, ou nom dans l'annuaire santé), profession "
+                                   "(en un ou plusieurs mots) ou structure:Nom"),
                         Arg("recueil", "oral, écrit ou électronique ; puis, au choix, jusqu'au JJ/MM/AAAA "
                                        "et catégories:soins,social,administratif", rest=True)],
                   help="Enregistre le consentement du patient, et l'information qui lui a été donnée.")
@@ -101,10 +122,15 @@ async def _recording(ctx: Context[ConsentPorts]) -> Reply:
     words = ctx.words   # « qui » may be several words (« assistante sociale »): the line is cut at the means
     cut = next((i for i, w in enumerate(words) if i and fold(w) in MEANS), 1)
     try:
-        kind, value, _typed = _scope(" ".join(words[:cut]))
+        scoped = _scope(" ".join(words[:cut]))
     except ArgError as err:
         return Reply.plain(f"{err.message} Utilisation : {ctx.usage}")
-    return await _record(ctx, pathway, kind, value, await _whom(ctx, kind, value), list(words[cut:]))
+    found = await _resolved(ctx, scoped, again="!consentement enregistrer {rpps} écrit")
+    if isinstance(found, Reply):
+        return found
+    kind, value, said = found
+    done = await _record(ctx, pathway, kind, value, await _whom(ctx, kind, value), list(words[cut:]))
+    return Reply.plain(said + done.text) if said else done
 
 
 @consentement.sub("retirer", en="withdraw", args=[CONSENT_WHO], help="Retire un consentement : effet immédiat.")
@@ -112,15 +138,18 @@ async def _withdrawing(ctx: Context[ConsentPorts]) -> Reply:
     pathway, refusal = ctx.room_pathway, _not_recorder(ctx, "un consentement")
     if refusal:
         return refusal
-    kind, value, _typed = ctx.args["qui"]
+    found = await _resolved(ctx, ctx.args["qui"], again="!consentement retirer {rpps}")
+    if isinstance(found, Reply):
+        return found
+    kind, value, said = found
     label = await _whom(ctx, kind, value)
     refs = await ctx.services.consents.withdraw_consents(pathway.patient_id, kind, value, ctx.sender,
                                                          pathway_id=pathway.id)
     if not refs:
-        return Reply.plain(f"Aucun consentement en vigueur pour {label} : rien à retirer.")
+        return Reply.plain(f"{said}Aucun consentement en vigueur pour {label} : rien à retirer.")
     ref = _refs(refs)
     removed = await patient_changed(ctx.services, pathway, ctx.sender, "Consentement retiré")
-    return Reply.plain(f"Consentement retiré pour {label} (trace {ref})." + await _removed(ctx, removed))
+    return Reply.plain(f"{said}Consentement retiré pour {label} (trace {ref})." + await _removed(ctx, removed))
 
 
 async def _record(ctx: Context[ConsentPorts], pathway: Pathway, kind: str, value: str, label: str, words: list[str]) -> Reply:

@@ -5,7 +5,8 @@ from __future__ import annotations
 from html import escape
 from typing import Protocol
 
-from bot.arguments import count, mail_address
+from bot.arguments import count
+from bot.directory_lookup import DirectoryPorts, address_or_named, mailbox
 from bot.ports import DocumentsPort, MailPort, RosterPort
 from bot.registry import Arg, Audience, Context, Reply, command, group
 from bot.reply import when as _when
@@ -32,8 +33,9 @@ class ListingPorts(Protocol):
     def roster(self) -> RosterPort: ...
 
 
-class DocumentPorts(ListingPorts, ShowPorts, Protocol):
-    """What `!docs` and `!doc` read and do: the list, whether the room may see it, the antivirus, the bridge."""
+class DocumentPorts(ListingPorts, ShowPorts, DirectoryPorts, Protocol):
+    """What `!docs` and `!doc` read and do: the list, whether the room may see it, the antivirus, the bridge; and the
+    directory, for a recipient named by RPPS or by name."""
     @property
     def antivirus(self) -> Antivirus: ...
     @property
@@ -188,7 +190,8 @@ def _types() -> str:
 
 
 @doc.sub("envoyer", en="send", aliases=["envoi", "transmettre"], who=Audience.STAFF, open=True,
-         args=[N, Arg("adresse", "l'adresse MSSanté du destinataire", parse=mail_address),
+         args=[N, Arg("adresse", "l'adresse MSSanté du destinataire, ou son n° RPPS ou son nom dans l'annuaire santé "
+                                 "(entre guillemets s'il a plusieurs mots)", parse=address_or_named),
                Arg("message", "un mot d'accompagnement, tel que vous l'écrivez", required=False, rest=True)],
          help="Envoie un document par MSSanté (IHE XDM), si la loi le permet ; la réponse arrive dans le fil.")
 async def _send(ctx: Context[DocumentPorts]) -> Reply:
@@ -198,15 +201,18 @@ async def _send(ctx: Context[DocumentPorts]) -> Reply:
     d, pathway = await _find(ctx, ctx.args["n"]), ctx.room_pathway
     if isinstance(d, Reply):
         return d
-    address = ctx.args["adresse"]
+    resolved = await mailbox(ctx, ctx.args["adresse"], again=f"!doc envoyer {d.number} {{rpps}}")
+    if isinstance(resolved, Reply):
+        return resolved
+    address = resolved.address
     decided = await decide_at(s.sharing, "doc.send", pathway=pathway, recipient=address, actor=ctx.sender)
     ref = decided.trace
     if not decided.allowed:
-        return Reply.plain(f"Document non envoyé : {decided.sentence()}.")
+        return Reply.plain(f"{resolved.said}Document non envoyé : {decided.sentence()}.")
     await s.mail.add_request(Request(ctx.event_id, pathway.id, ctx.room_id, ctx.sender, address,
                                      ctx.args.get("message", ""), document_id=d.id))
-    return Reply.plain(f"Document n° {d.number} ({_label(d.doctype)}) confié au pont MSSanté pour {address}, "
-                       f"en pièce jointe IHE XDM (trace {ref}). La réponse arrivera dans le fil de ce message.")
+    return Reply.plain(f"{resolved.said}Document n° {d.number} ({_label(d.doctype)}) confié au pont MSSanté pour "
+                       f"{address}, en pièce jointe IHE XDM (trace {ref}). La réponse arrivera dans le fil de ce message.")
 
 
 ALL = [docs, doc]

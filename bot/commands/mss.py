@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from bot.arguments import count, mail_address
+from bot.arguments import count
+from bot.directory_lookup import DirectoryPorts, address_or_named, mailbox
 from bot.ports import MailPort, TracePort
 from bot.registry import Arg, Audience, Context, Reply, group
 from bot.reply import table
@@ -18,8 +19,9 @@ NO_BRIDGE = "Le pont MSSanté n'est pas configuré pour cette structure."
 N = Arg("n", "le n° du courriel dans la quarantaine (!mss quarantaine)", parse=count)
 
 
-class MssPorts(Protocol):
-    """What `!mss` reads and steers: the bridge's mail store, the pathways, the decisions and the trace."""
+class MssPorts(DirectoryPorts, Protocol):
+    """What `!mss` reads and steers: the bridge's mail store, the pathways, the decisions and the trace; and the
+    directory, for a correspondent named by RPPS or by name."""
     @property
     def mail(self) -> MailPort | None: ...
     @property
@@ -97,19 +99,23 @@ async def _reject(ctx: Context[MssPorts]) -> Reply:
 
 
 @mss.sub("ecrire", en="write", aliases=["envoyer"], room="pathway", open=True,
-         args=[Arg("adresse", "l'adresse MSSanté du correspondant", parse=mail_address),
+         args=[Arg("adresse", "l'adresse MSSanté du correspondant, ou son n° RPPS ou son nom dans l'annuaire santé "
+                              "(entre guillemets s'il a plusieurs mots)", parse=address_or_named),
                Arg("texte", "le message, tel que vous l'écrivez", rest=True)],
          help="Écrit à un correspondant MSSanté depuis le salon du parcours ; sa réponse arrive dans le fil.")
 async def _write(ctx: Context[MssPorts]) -> Reply:
     s, pathway = ctx.services, ctx.room_pathway
-    address = ctx.args["adresse"]
+    resolved = await mailbox(ctx, ctx.args["adresse"], again="!mss ecrire {rpps} …")
+    if isinstance(resolved, Reply):
+        return resolved
+    address = resolved.address
     decided = await decide_at(s.sharing, "mail.out.write", pathway=pathway, recipient=address, actor=ctx.sender)
     ref = decided.trace
     if not decided.allowed:
-        return Reply.plain(f"Courriel non envoyé : {decided.sentence()}.")
+        return Reply.plain(f"{resolved.said}Courriel non envoyé : {decided.sentence()}.")
     await _mail(ctx).add_request(Request(ctx.event_id, pathway.id, ctx.room_id, ctx.sender, address, ctx.args["texte"]))
-    return Reply.plain(f"Courriel pour {address} confié au pont MSSanté (trace {ref}) : il part de la boîte de la "
-                       "structure, et sa réponse arrivera dans le fil de ce message.")
+    return Reply.plain(f"{resolved.said}Courriel pour {address} confié au pont MSSanté (trace {ref}) : il part de la "
+                       "boîte de la structure, et sa réponse arrivera dans le fil de ce message.")
 
 
 ALL = [mss]

@@ -5,7 +5,7 @@ import json
 from html import escape
 from typing import Any, Protocol
 
-from bot.arguments import matrix_id
+from bot.directory_lookup import NOT_ACCOUNT, DirectoryPorts, Named, account_or_named, describe, one
 from bot.circle import CIRCLE_STATE, CirclePorts, ensure_circle, role_categories
 from bot.registry import Arg, ArgError, Audience, Context, Reply, fold, group
 from bot.members import member_lines, names as member_names, person
@@ -25,9 +25,10 @@ from bot.room_specs import power_levels
 from policies.gender import born
 from policies.professions import Category
 
-class PathwayPorts(OpenerPorts, ShowPorts, CirclePorts, ExportPorts, Protocol):
+class PathwayPorts(OpenerPorts, ShowPorts, CirclePorts, ExportPorts, DirectoryPorts, Protocol):
     """What `!parcours` reads and does: the opening, what a room may show, the circle room, the clock, the
-    tasks a closing cancels, the care plan it closes, and what an export reads."""
+    tasks a closing cancels, the care plan it closes, what an export reads, and the directory (an invitation by
+    RPPS or by name)."""
     @property
     def clock(self) -> Clock: ...
     @property
@@ -167,12 +168,19 @@ async def _reopen(ctx: Context[PathwayPorts]) -> Reply:
 
 
 @parcours.sub("inviter", en="invite", room="pathway", open=True,
-              args=[Arg("compte", "@nom:serveur", parse=matrix_id)],
+              args=[Arg("compte", "@nom:serveur, ou le n° RPPS ou le nom dans l'annuaire santé d'un membre de l'équipe "
+                                  "(entre guillemets s'il a plusieurs mots)", parse=account_or_named)],
               help="Invite quelqu'un au parcours, si la loi le permet (équipe de soins, ou consentement recueilli).")
 async def _invite(ctx: Context[PathwayPorts]) -> Reply:
     """J2: someone outside the team joins only once a consent covering them is recorded."""
     pathway = ctx.room_pathway
-    user_id = ctx.args["compte"]
+    user_id, said = ctx.args["compte"], ""
+    if isinstance(user_id, Named):
+        found = await _account(ctx, user_id)
+        if isinstance(found, Reply):
+            return found
+        said = f"« {user_id.typed} » (annuaire santé) : {found}.\n"
+        user_id = found
     if await ctx.services.matrix.display_name(user_id) is None:   # before deciding: nothing is traced for no one
         return Reply.plain(f"Le compte {user_id} n'existe pas : vérifiez l'identifiant.")
     member = await ctx.services.roster.get(user_id)
@@ -182,7 +190,7 @@ async def _invite(ctx: Context[PathwayPorts]) -> Reply:
                               categories=categories)
     decision = decided.decision
     if not decision.allowed:
-        return Reply.plain(f"Invitation refusée : {decided.sentence()}.")
+        return Reply.plain(f"{said}Invitation refusée : {decided.sentence()}.")
     if non_health:   # R.1110-2: never in the clinical room, only in the circle room
         room, state = await ensure_circle(ctx.services, pathway, user_id), CIRCLE_STATE
         where = f"au cercle élargi ({', '.join(categories)}) : {room_link(room)}"
@@ -191,7 +199,20 @@ async def _invite(ctx: Context[PathwayPorts]) -> Reply:
         state, where = "invited", "au salon clinique"
     await ctx.services.pathways.set_member(pathway.id, user_id, state, decision.rule)
     who = await person(ctx.services, user_id)
-    return Reply.plain(f"{who.text()} est invité(e) {where} — {decided.sentence()}.")
+    return Reply.plain(f"{said}{who.text()} est invité(e) {where} — {decided.sentence()}.")
+
+
+async def _account(ctx: Context[PathwayPorts], named: Named) -> str | Reply:
+    """The account of the team member an RPPS or a name names in the directory (by the RPPS the roster holds)."""
+    found = await one(ctx, named, base=NOT_ACCOUNT.format(typed=named.typed), again="!parcours inviter {rpps}")
+    if isinstance(found, Reply):
+        return found
+    ids = {found.rpps, found.national_id} - {None, ""}
+    member = next((m for m in await ctx.services.roster.members() if m.professional_id in ids), None)
+    if member is None:
+        return Reply.plain(f"{describe(found)} : pas de compte Matrix dans l'équipe de la structure à ce n° RPPS. "
+                           f"Rien n'a été fait. Pour lui écrire par MSSanté : !mss ecrire {found.rpps or '<RPPS>'} …")
+    return member.user_id
 
 
 async def _levels(ctx: Context[PathwayPorts], closed: bool) -> dict[str, Any]:

@@ -4,17 +4,20 @@ from __future__ import annotations
 from typing import Protocol
 
 from bot.arguments import account_or_address
+from bot.directory_lookup import RPPS, DirectoryPorts, Named, describe, one
 from bot.facts_changed import ChangePorts, correspondent_changed, member_changed
 from bot.ports import RosterPort
-from bot.registry import Arg, Audience, Context, Reply, Words, group
+from bot.registry import MAIL_ADDRESS, Arg, ArgError, Audience, Context, Reply, Words, group
 from bot.reply import table
+from liaison.stores.directory import Entry
 from policies.professions import (Category, Profession, ProfessionalIdError, check_professional_id, find_profession,
                                   written_sex)
 
 
-class TeamPorts(ChangePorts, Protocol):
+class TeamPorts(ChangePorts, DirectoryPorts, Protocol):
     """What `!equipe` reads and changes: the roster, the recorded correspondents, the homeserver's display names;
-    and what a change of those facts re-decides (bot/facts_changed.py)."""
+    what a change of those facts re-decides (bot/facts_changed.py); and the directory (profession, structure and
+    RPPS of someone named by RPPS or by name)."""
 
 
 equipe = group("equipe", en="team", who=Audience.STAFF, default="liste",
@@ -35,12 +38,34 @@ async def _history(ctx: Context[TeamPorts]) -> Reply:
     return Reply.plain("Dernières modifications de l'équipe :\n" + ("\n".join(lines) or "aucune"))
 
 
+NOT_WHO = "« {typed} » : indiquez le compte Matrix (@nom:serveur) ou l'adresse MSSanté."
+
+
+def _who_or_named(word: str) -> str | Named:
+    """A Matrix account, an MSSanté address (lower-cased), or an RPPS or a name to look up in the directory."""
+    if MAIL_ADDRESS.match(word) or (word.startswith("@") and ":" in word):
+        return account_or_address(word)
+    if "@" in word:
+        raise ArgError(NOT_WHO.format(typed=word))
+    return Named(word)
+
+
 @equipe.sub("ajouter", en="add", who=Audience.COORDINATOR,
-            args=[WHO, Arg("profession", "la profession, en un ou plusieurs mots ; pour un compte, puis le n° RPPS ou "
-                                         "ADELI et « coordination » ; pour une adresse, puis structure:Nom", rest=True)],
-            help="Ajoute un membre à l'équipe, ou un correspondant MSSanté connu de la structure.")
+            args=[Arg("qui", "le compte Matrix (@nom:serveur), l'adresse MSSanté d'un correspondant extérieur, ou son "
+                             "n° RPPS ou son nom dans l'annuaire santé (entre guillemets s'il a plusieurs mots)",
+                      parse=_who_or_named),
+                  Arg("profession", "la profession, en un ou plusieurs mots ; pour un compte, puis le n° RPPS ou "
+                                    "ADELI (la profession et la structure de l'annuaire santé à défaut) et "
+                                    "« coordination » ; pour une adresse, puis structure:Nom ; pour un n° RPPS ou "
+                                    "un nom : celles de l'annuaire à défaut", required=False, rest=True)],
+            help="Ajoute un membre à l'équipe, ou un correspondant MSSanté connu de la structure (par son adresse, "
+                 "son n° RPPS ou son nom dans l'annuaire santé).")
 async def _adding(ctx: Context[TeamPorts]) -> Reply:
-    who, words = ctx.args["qui"], Words(ctx.args["profession"])
+    who, words = ctx.args["qui"], Words(ctx.args.get("profession", ""))
+    if isinstance(who, Named):
+        return await _directory_add(ctx, who, words)
+    if not words:
+        return Reply.plain(f"!equipe ajouter : il manque : profession. Utilisation : {ctx.usage}")
     if not who.startswith("@"):
         return await _external_add(ctx, who, words)
     return await _add(ctx, who, list(words))
@@ -75,8 +100,17 @@ def profession_of(words: list[str]) -> tuple[Profession | None, int]:
 
 async def _add(ctx: Context[TeamPorts], user_id: str, words: list[str]) -> Reply:
     profession, used = profession_of(words)
+    found = await _by_rpps(ctx, next((w for w in words if RPPS.match(w)), ""))
+    if profession is None and found is not None and words[0] == found.rpps:   # `!equipe ajouter @x:hs <RPPS>`
+        if found.profession is None:
+            return Reply.plain(f"{describe(found)} : sa profession dans l'annuaire santé n'est pas une de celles que "
+                               f"Liaison connaît ; précisez-la : !equipe ajouter {user_id} <profession> {found.rpps}")
+        profession = found.profession
     coordinator = any(w.casefold() in ("coordination", "coordinateur", "coordinatrice") for w in words[used:])
     rest = [w for w in words[used:] if w.casefold() not in ("coordination", "coordinateur", "coordinatrice")]
+    if profession is None and RPPS.match(words[0]):
+        return Reply.plain(f"Aucun professionnel de RPPS {words[0]} dans l'annuaire santé : précisez la profession "
+                           f"(!equipe ajouter {user_id} <profession> {words[0]}).")
     if profession is None:
         return Reply.plain(f"Profession inconnue « {' '.join(words[:1])} » (exemples : médecin, infirmier, "
                            f"pharmacien, kiné, assistante sociale). Utilisation : {ctx.usage}")
@@ -92,8 +126,10 @@ async def _add(ctx: Context[TeamPorts], user_id: str, words: list[str]) -> Reply
     # « infirmière » says she is a woman; « infirmier » says nothing, and keeps what the roster knew
     known = await ctx.services.roster.get(user_id)
     sex = written_sex(" ".join(words[:used])) or (known.sex if known else "")
+    structure = (found.structure or "") if found is not None else ""
     changed = await ctx.services.roster.upsert(user_id, name, profession, actor=ctx.sender,
-                                                professional_id=professional_id, coordinator=coordinator, sex=sex)
+                                                professional_id=professional_id, coordinator=coordinator, sex=sex,
+                                                structure=structure)
     # A new profession, or a role lost: the rooms they are in are decided again with the new facts
     removed = await member_changed(ctx.services, user_id, ctx.sender,
                                    coordination=known.coordinator != coordinator) if changed and known else 0
@@ -101,29 +137,57 @@ async def _add(ctx: Context[TeamPorts], user_id: str, words: list[str]) -> Reply
     role = ", coordination" if coordinator else ""
     hint = "" if coordinator or profession.key != "coordinateur" else (
         " Sans le rôle de coordination : pour le donner, ajoutez « coordination » à la fin de la commande.")
-    return Reply.plain(f"{name} ({user_id}), {profession.label_for(sex)}{role} : {what}.{hint}{_rooms_left(removed)}")
+    said = f" Annuaire santé : {describe(found)}." if found is not None else ""
+    return Reply.plain(f"{name} ({user_id}), {profession.label_for(sex)}{role} : {what}.{said}{hint}"
+                       f"{_rooms_left(removed)}")
+
+
+async def _by_rpps(ctx: Context[TeamPorts], rpps: str) -> Entry | None:
+    """The directory's entry of an RPPS typed after an account (its first activity), if the directory has it."""
+    directory = ctx.services.directory
+    found = await directory.by_id(rpps) if directory is not None and rpps else []
+    return next((e for e in found if e.mailbox), found[0] if found else None)
+
+
+async def _directory_add(ctx: Context[TeamPorts], named: Named, words: Words) -> Reply:
+    """Someone named by RPPS or by name: an external correspondent at the directory's MSSanté address, with its
+    profession and structure unless typed (the team's members are added by their Matrix account)."""
+    found = await one(ctx, named, base=NOT_WHO.format(typed=named.typed), again="!equipe ajouter {rpps}")
+    if isinstance(found, Reply):
+        return found
+    if not found.mailbox:
+        return Reply.plain(f"{describe(found)} : l'annuaire santé ne lui connaît pas d'adresse MSSanté. Rien n'a été "
+                           f"fait. Pour un membre de l'équipe : !equipe ajouter @compte {found.rpps or '<RPPS>'}.")
+    if not words and found.profession is None:
+        return Reply.plain(f"{describe(found)} : sa profession dans l'annuaire santé n'est pas une de celles que "
+                           f"Liaison connaît ; précisez-la : !equipe ajouter {found.rpps or named.typed} <profession>")
+    return await _external_add(ctx, found.mailbox, words, found)
 
 
 def _rooms_left(count: int) -> str:
     return f" Retiré(e) des salons de {count} parcours où la loi ne l'admet plus." if count else ""
 
 
-async def _external_add(ctx: Context[TeamPorts], address: str, words: Words) -> Reply:
+async def _external_add(ctx: Context[TeamPorts], address: str, words: Words, found: Entry | None = None) -> Reply:
     """An external MSSanté professional: their profession and structure become facts of every sharing decision
-    about their address (an objection or a consent by profession or structure reaches them)."""
+    about their address (an objection or a consent by profession or structure reaches them). `found`: their
+    directory entry, whose name, profession and structure stand where nothing is typed."""
     rest, structure = words.text, ""
     if "structure:" in rest:
         rest, _, structure = rest.partition("structure:")
-    profession = profession_of(rest.split())[0]
+    structure = structure.strip() or ((found.structure or "") if found else "")
+    profession = profession_of(rest.split())[0] if rest.strip() or not found else found.profession
     if profession is None:
         return Reply.plain(f"Profession inconnue « {rest.strip()} » (exemples : médecin, pharmacien, infirmier, "
                            f"kiné). Utilisation : {ctx.usage}")
-    await ctx.services.contacts.upsert(address, name="", profession=profession, structure=structure.strip(),
-                                       actor=ctx.sender)
+    await ctx.services.contacts.upsert(address, name=found.name if found else "", profession=profession,
+                                       structure=structure, actor=ctx.sender)
     removed = await correspondent_changed(ctx.services, address, ctx.sender)
-    where = f", {structure.strip()}" if structure.strip() else ""
-    return Reply.plain(f"Correspondant MSSanté {address} : {profession.label}{where}. Les consentements et oppositions "
-                       "par profession ou par structure s'appliquent désormais à cette adresse."
+    where = f", {structure}" if structure else ""
+    who = f"{found.name}, " if found else ""
+    said = f" (annuaire santé{f', RPPS {found.rpps}' if found.rpps else ''})" if found else ""
+    return Reply.plain(f"Correspondant MSSanté {address}{said} : {who}{profession.label}{where}. Les consentements et "
+                       "oppositions par profession ou par structure s'appliquent désormais à cette adresse."
                        + _rooms_left(removed))
 
 

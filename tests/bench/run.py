@@ -4,6 +4,7 @@
                                         [--mail 100] [--mail-pdf 5] [--mail-sustained 0] [--no-mail] [--only-mail]
                                         [--docs 20] [--only-docs] [--devices 20] [--only-devices]
                                         [--no-hostile] [--only-hostile] [--redecide 200] [--only-redecide]
+                                        [--annuaire-rows 500000] [--annuaire-samples 20] [--only-annuaire]
                                         [--tasks-pathways 200] [--only-tasks] [--reminders-rooms 200]
                                         [--only-reminders] [--rcp-samples 10] [--only-rcp] [--export-samples 20]
                                         [--only-export] [--only-directory-import [--directory-rows 500000]]
@@ -27,7 +28,9 @@ against the same bot posting as many plain notices (tests/bench/reminders.py);
 then `!rcp clore` of a meeting of 20 cases, to its 20 minutes in the patients' rooms, against 20 plain notices and
 `!aide` (tests/bench/rcp.py);
 then `!parcours export` of a pathway of 200 tasks, 50 documents and 20 consents, to its file in the coordination's
-room, against `!aide`, the file validated by fhir.resources (tests/bench/export.py).
+room, against `!aide`, the file validated by fhir.resources (tests/bench/export.py);
+then `!annuaire <query>` over a directory of `--annuaire-rows` synthetic professionals, against `!aide`
+(tests/bench/annuaire.py).
 `--only-directory-import`: the directory's import of `--directory-rows` synthetic rows, the same file again, then
 searches; no homeserver (tests/bench/directory.py).
 Results are printed and written as JSON under .liaison/bench/ (the bridge's part also as mail-<timestamp>.json).
@@ -45,6 +48,7 @@ import time
 from pathlib import Path
 
 from liaison.stack.synapse import Synapse
+from tests.bench.annuaire import bench_annuaire, report_lines as annuaire_report_lines
 from tests.bench.demo_peers import PASSWORD, start_echo_bot
 from tests.bench.devices import bench_devices, report_lines as devices_report_lines
 from tests.bench.documents import bench_documents, report_lines as documents_report_lines
@@ -129,6 +133,8 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
             return {"rcp": await bench_rcp(synapse, work, args.rcp_samples)}
         if args.only_export:
             return {"export": await bench_export(synapse, work, args.export_samples)}
+        if args.only_annuaire:
+            return {"annuaire": await bench_annuaire(synapse, work, args.annuaire_rows, args.annuaire_samples)}
         alice, bob, echo, liaison = [await synapse.aregister(n, PASSWORD) for n in ("alice", "bob", "echo", "liaison")]
         echo_proc = start_echo_bot(synapse, echo, work)
         bot = BotProcess(work / "liaison", synapse.url, synapse.server_name, liaison, PASSWORD, [alice]).start()
@@ -192,10 +198,12 @@ async def run(args: argparse.Namespace, work: Path) -> dict:
         reminders = await bench_reminders(synapse, work, args.reminders_rooms) if args.reminders_rooms else None
         rcp = await bench_rcp(synapse, work, args.rcp_samples) if args.rcp_samples else None
         export = await bench_export(synapse, work, args.export_samples) if args.export_samples else None
+        annuaire = (await bench_annuaire(synapse, work, args.annuaire_rows, args.annuaire_samples)
+                    if args.annuaire_rows else None)
         return {"latency_ms": latency, "rss_mib": rss, "restart": restart, "samples": args.samples,
                 "pathways": pathways, "maubot_version": getattr(mau, "version", None), "mail": mail,
                 "documents": documents, "devices": devices, "hostile": hostile, "redecide": redecide,
-                "tasks": tasks, "reminders": reminders, "rcp": rcp, "export": export}
+                "tasks": tasks, "reminders": reminders, "rcp": rcp, "export": export, "annuaire": annuaire}
     finally:
         await a.close()
         await b.close()
@@ -228,6 +236,8 @@ def report(res: dict) -> list[str]:
         lines += ["", *reminders_report_lines(res["reminders"])]
     if res.get("rcp"):
         lines += ["", *rcp_report_lines(res["rcp"])]
+    if res.get("annuaire"):
+        lines += ["", *annuaire_report_lines(res["annuaire"])]
     if res.get("export"):
         lines += ["", *export_report_lines(res["export"])]
     if res.get("directory_import"):
@@ -307,6 +317,11 @@ def main() -> None:
                         help="!parcours export of a pathway of 200 tasks, 50 documents, 20 consents (0: none)")
     parser.add_argument("--only-export", action="store_true",
                         help="only !parcours export against !aide, and the file validated by fhir.resources")
+    parser.add_argument("--annuaire-rows", type=int, default=500_000,
+                        help="synthetic professionals in the directory !annuaire searches (0: no !annuaire bench)")
+    parser.add_argument("--annuaire-samples", type=int, default=20, help="!annuaire round trips to time")
+    parser.add_argument("--only-annuaire", action="store_true",
+                        help="only !annuaire over --annuaire-rows professionals against !aide")
     parser.add_argument("--only-hostile", action="store_true",
                         help="only the hostile-mail catalogue (bridge CPU and memory per mail, /ping meanwhile)")
     parser.add_argument("--only-directory-import", action="store_true",
