@@ -20,7 +20,7 @@ from bot.rooms import CIRCLE_NO_CHANGE, ShowPorts, may_show
 from liaison.clock import Clock
 from liaison.stores.pathways import Pathway
 from liaison.enforcement import decision_sentence, team_rule
-from policies.professions import find_profession
+from policies.professions import find_profession, find_specialty
 
 class ConsentPorts(EnforcePorts, ShowPorts, Protocol):
     """What the patient's will reads and changes: consents and objections, the trace, the clock, the knobs; then
@@ -55,6 +55,9 @@ def parse_scope(word: str, *, objection: bool = False) -> tuple[str, str, str] |
     profession = find_profession(word)
     if profession:
         return "profession", profession.key, f"la profession {profession.label.lower()}"
+    specialty = find_specialty(word)   # known of an external address by the directory (liaison/sharing_facts.py)
+    if specialty:
+        return "profession", specialty.key, f"la spécialité {specialty.field}"
     return f"« {word} » : ni un compte (@nom:serveur), ni une adresse MSSanté, ni une profession connue."
 
 
