@@ -84,7 +84,8 @@ def _objection_scope(word: str) -> tuple[str, str, str]:
 
 CONSENT_WHO = Arg("qui", "@compte, adresse MSSanté, profession (en un ou plusieurs mots) ou structure:Nom",
                   rest=True, parse=_scope)
-OBJECTION_WHO = Arg("qui", "@compte, profession (en un ou plusieurs mots), ou une catégorie : social, non-santé",
+OBJECTION_WHO = Arg("qui", "@compte, profession (en un ou plusieurs mots) ou spécialité (cardiologue…), ou une "
+                    "catégorie : social, non-santé",
                     rest=True, parse=_objection_scope)
 
 # Recorded where the clinical team reads it (the pathway's clinical room), never in the circle room.
