@@ -66,7 +66,7 @@ async def facts_for(stores: SharingStores, *, pathway: Pathway | None, user_id: 
     member, actor_member = None if external else members.get(user_id), members.get(actor)
     profession, structure = (member.profession, member.structure) if member else (None, None)
     name = member.display_name if member else ""
-    specialty = None
+    specialty: str | None = None
     if external:
         contact, found = await stores.contacts.checked(user_id) if stores.contacts else (None, [])
         altered += found
