@@ -8,6 +8,7 @@ memory.limit_arenas()   # before any library starts a thread
 
 import asyncio
 import sys
+from pathlib import Path
 from collections.abc import Awaitable, Callable
 
 import structlog
@@ -29,6 +30,7 @@ from liaison.bootstrap import antivirus_of, shared_stores
 from liaison.clock import Clock, SystemClock
 from liaison.config import ConfigError, load_config, policy_text
 from liaison.db import DatabaseTooNew
+from liaison.directory.folder import DAY_SECONDS, import_folder
 from liaison.lifecycle import Lifecycle, stop_on_signals, when_ready
 from liaison.logs import setup_logging
 from liaison.matrix import Matrix
@@ -102,6 +104,10 @@ async def serve(config_path: str, ready_file: str | None = None, clock: Clock | 
     life.add("documents-resume", lambda: _after_first_sync(bot, indexer.resume))
     life.add("boards-catch-up", lambda: _after_first_sync(bot, services.boards.catch_up))
     life.add("plans-catch-up", lambda: _after_first_sync(bot, services.plans.catch_up))
+    if cfg.directory.folder:   # the Annuaire Santé's extracts dropped there, imported once a day
+        folder = Path(cfg.directory.folder)
+        life.every("directory-import", DAY_SECONDS, lambda: import_folder(shared.engine, folder, clock),
+                   first_after_s=60)
     when_ready(life, bot.ready, ready_file)
     # The stop, in the reverse order of these lines: the replies drained, the head anchored, the clients closed.
     life.on_stop("database", shared.close)

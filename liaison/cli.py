@@ -1,5 +1,5 @@
 """The `liaison` command: `liaison up` (local stack), `liaison bot`, `liaison bridge`, `liaison migrate`,
-`liaison check`, `liaison trace verify`, `liaison export fhir`.
+`liaison check`, `liaison trace verify`, `liaison export fhir`, `liaison annuaire importer|etat`.
 
 The services are launched as their own programs (`python -m bot`, `python -m bridge`), in place of this process:
 the shared core never imports a service."""
@@ -34,6 +34,15 @@ def main(argv: list[str] | None = None) -> int:
     export.add_argument("code", help="le code du parcours (ex. P-7K3Q9)")
     export.add_argument("-o", "--output", required=True, help="le fichier écrit (lisible par son seul propriétaire)")
     export.add_argument("-c", "--config", required=True)
+    directory = sub.add_parser("annuaire", help="l'annuaire santé (extractions de l'ANS)")
+    what = directory.add_subparsers(dest="what", required=True)
+    load = what.add_parser("importer", help="importe des extractions de l'Annuaire Santé (.txt ou .zip)")
+    load.add_argument("fichiers", nargs="+", metavar="FICHIER", help="un fichier .txt ou une archive .zip")
+    load.add_argument("--accepter-reduction", action="store_true",
+                      help="accepte qu'une extraction rende inactive plus de la moitié de l'annuaire")
+    load.add_argument("-c", "--config", required=True)
+    state = what.add_parser("etat", help="les derniers imports : date, fichier, comptes")
+    state.add_argument("-c", "--config", required=True)
     args = parser.parse_args(argv)
     restrict_umask()   # `migrate` may create the database: it is the owner's only, like everything we write
 
@@ -43,7 +52,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.cmd in SERVICES:
         os.execv(sys.executable, [sys.executable, "-m", args.cmd, "-c", args.config])   # never returns
     # Each command reads the secrets it uses only: verify the bot's (the anchors' key), migrate none, check them all.
-    needs = {"trace": {"bot"}, "migrate": set(), "check": {"bot", "bridge"}, "export": set()}[args.cmd]
+    needs = {"trace": {"bot"}, "migrate": set(), "check": {"bot", "bridge"}, "export": set(),
+             "annuaire": set()}[args.cmd]
     try:
         cfg = load_config(args.config, for_services=needs)
     except ConfigError as err:
@@ -53,6 +63,12 @@ def main(argv: list[str] | None = None) -> int:
         return asyncio.run(_verify_trace(cfg))
     if args.cmd == "export":
         return asyncio.run(_export_fhir(cfg, args.code, args.output))
+    if args.cmd == "annuaire":
+        from liaison.directory.commands import directory_import, directory_state
+
+        if args.what == "importer":
+            return asyncio.run(directory_import(cfg, [Path(f) for f in args.fichiers], args.accepter_reduction))
+        return asyncio.run(directory_state(cfg))
     if args.cmd == "migrate":
         from liaison.db import create_engine, migrate
 

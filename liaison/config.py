@@ -17,7 +17,7 @@ import yaml
 
 from liaison.config_build import ConfigError, build as _build, join as _join, secret
 
-__all__ = ["Config", "ConfigError", "RosterEntry", "SERVICES", "inline_secret_owners", "inline_secrets", "load_config",
+__all__ = ["Config", "ConfigError", "DirectoryConfig", "RosterEntry", "SERVICES", "inline_secret_owners", "inline_secrets", "load_config",
            "parse_config", "policy_text"]
 
 SERVICES = frozenset({"bot", "bridge"})   # each reads its own secrets only (liaison/config_build.py)
@@ -261,6 +261,18 @@ class TraceConfig:
 
 
 @dataclass
+class DirectoryConfig:
+    """The national directory (Annuaire Santé extracts, liaison/directory/)."""
+    # Le dossier où déposer les extractions de l'Annuaire Santé ; le bot y importe les nouvelles une fois par jour.
+    # Vide : pas d'import automatique (`liaison annuaire importer` reste possible).
+    folder: str = ""
+
+    def __post_init__(self) -> None:
+        if self.folder and ("\n" in self.folder or self.folder.strip() != self.folder):
+            raise ConfigError("folder", f"« {self.folder} » : un chemin de dossier est attendu")
+
+
+@dataclass
 class Config:
     homeserver: HomeserverConfig
     bot: BotConfig
@@ -276,6 +288,8 @@ class Config:
     documents: DocumentsConfig = field(default_factory=DocumentsConfig)
     # L'ancrage de la trace ; absent : trace chaînée mais non ancrée (une troncature ne serait pas vue).
     trace: TraceConfig | None = None
+    # L'annuaire santé : le dossier des extractions importées chaque jour.
+    directory: DirectoryConfig = field(default_factory=DirectoryConfig)
 
 
 def policy_text(path: str) -> str:
@@ -342,6 +356,9 @@ def _resolve_paths(cfg: Config, base: Path) -> Config:
     cfg.policy_file = absolute(cfg.policy_file)
     cfg.pathways.protocols_folder = absolute(cfg.pathways.protocols_folder)
     cfg.documents.clamd_socket = absolute(cfg.documents.clamd_socket)
+    cfg.directory.folder = absolute(cfg.directory.folder)
+    if cfg.directory.folder and not Path(cfg.directory.folder).is_dir():
+        raise ConfigError("directory.folder", f"« {cfg.directory.folder} » : dossier introuvable")
     if cfg.trace:
         cfg.trace.anchor_file = absolute(cfg.trace.anchor_file)
     if cfg.bridge:

@@ -12,6 +12,7 @@ from typing import Any
 
 from sqlalchemy import text
 
+from liaison.db import fields
 from liaison.stores.base import Store
 from liaison.stores.retention import Retention
 from policies.professions import Profession, find_profession
@@ -66,7 +67,10 @@ class Directory(Store):
     RETENTION = Retention(no_patient_data={
         "directory_person": "the national directory's professionals (public data)",
         "directory_mailbox": "the national directory's MSSanté mailboxes (public data)",
-        "directory_import": "each directory import: file, date, counts, malformed line numbers"})
+        "directory_import": "each directory import: file, date, counts, malformed line numbers",
+        "directory_term": "the words of the directory's search index (SQLite)",
+        **{f"directory_fts{part}": "the directory's search index (SQLite FTS5, public data)"
+           for part in ("", "_data", "_idx", "_content", "_docsize", "_config")}})
 
     async def by_address(self, address: str) -> Entry | None:
         """The active mailbox `address` (any case), with its owner's profession, specialty and structure."""
@@ -109,7 +113,7 @@ class Directory(Store):
                 "SELECT id, kind, file_name, started_at, finished_at, state, read_rows, added, changed, unchanged, "
                 "inactivated, malformed, problems FROM directory_import ORDER BY id DESC LIMIT :l"),
                 {"l": limit})).all()
-        return [ImportState(*r) for r in rows]
+        return [ImportState(*fields(r)) for r in rows]
 
 
 async def new_import(conn: Any, kind: str, file_name: str, sha256: str, at: int) -> int:
@@ -123,10 +127,13 @@ async def new_import(conn: Any, kind: str, file_name: str, sha256: str, at: int)
 
 
 def national_id_of(text_: str) -> str | None:
-    """« Identification nationale PP » from an RPPS (11 digits) or a national id as written (spaces ignored)."""
+    """« Identification nationale PP » from an RPPS (11 digits), an ADELI (9 digits) or a national id as written
+    (spaces, dots and hyphens ignored); None for anything else."""
     value = re.sub(r"[\s.\-]+", "", text_ or "")
     if len(value) == 11 and value.isdigit():
         return "8" + value
+    if len(value) == 9 and value.isdigit():
+        return "0" + value
     if (len(value) == 12 and value.startswith("8") and value.isdigit()) or (len(value) == 10 and value[0] == "0"):
         return value.upper()
     return None

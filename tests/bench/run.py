@@ -6,7 +6,7 @@
                                         [--no-hostile] [--only-hostile] [--redecide 200] [--only-redecide]
                                         [--tasks-pathways 200] [--only-tasks] [--reminders-rooms 200]
                                         [--only-reminders] [--rcp-samples 10] [--only-rcp] [--export-samples 20]
-                                        [--only-export]
+                                        [--only-export] [--only-directory-import [--directory-rows 500000]]
 
 One throwaway Synapse; in encrypted rooms (one room per peer: echo bots answer everything):
 - floor: client A → client B via /sync;
@@ -28,6 +28,8 @@ then `!rcp clore` of a meeting of 20 cases, to its 20 minutes in the patients' r
 `!aide` (tests/bench/rcp.py);
 then `!parcours export` of a pathway of 200 tasks, 50 documents and 20 consents, to its file in the coordination's
 room, against `!aide`, the file validated by fhir.resources (tests/bench/export.py).
+`--only-directory-import`: the directory's import of `--directory-rows` synthetic rows, the same file again, then
+searches; no homeserver (tests/bench/directory.py).
 Results are printed and written as JSON under .liaison/bench/ (the bridge's part also as mail-<timestamp>.json).
 """
 from __future__ import annotations
@@ -47,6 +49,7 @@ from tests.bench.demo_peers import PASSWORD, start_echo_bot
 from tests.bench.devices import bench_devices, report_lines as devices_report_lines
 from tests.bench.documents import bench_documents, report_lines as documents_report_lines
 from tests.bench.export import bench_export, report_lines as export_report_lines
+from tests.bench.directory import bench_directory_import, report_lines as directory_report_lines
 from tests.bench.hostile import bench_hostile, report_lines as hostile_report_lines
 from tests.bench.mail import bench_mail, report_lines as mail_report_lines
 from tests.bench.maubot_peer import MaubotEcho
@@ -227,6 +230,8 @@ def report(res: dict) -> list[str]:
         lines += ["", *rcp_report_lines(res["rcp"])]
     if res.get("export"):
         lines += ["", *export_report_lines(res["export"])]
+    if res.get("directory_import"):
+        lines += ["", *directory_report_lines(res["directory_import"])]
     return lines
 
 
@@ -304,6 +309,9 @@ def main() -> None:
                         help="only !parcours export against !aide, and the file validated by fhir.resources")
     parser.add_argument("--only-hostile", action="store_true",
                         help="only the hostile-mail catalogue (bridge CPU and memory per mail, /ping meanwhile)")
+    parser.add_argument("--only-directory-import", action="store_true",
+                        help="only the directory's import of synthetic rows, then searches (no homeserver)")
+    parser.add_argument("--directory-rows", type=int, default=500_000, help="rows of the synthetic extract")
     parser.add_argument("--keep", action="store_true")
     args = parser.parse_args()
     logging.getLogger("nio").setLevel(logging.ERROR)
@@ -312,7 +320,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="run-", dir=base))
     started = time.monotonic()
     try:
-        res = asyncio.run(run(args, work))
+        res = ({"directory_import": bench_directory_import(work, args.directory_rows)} if args.only_directory_import
+               else asyncio.run(run(args, work)))
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)
