@@ -22,6 +22,7 @@ FTS_TABLE = ("CREATE VIRTUAL TABLE directory_fts USING fts5(body, national_id UN
 SKIPPED = {"de", "du", "des", "la", "le", "les", "l", "d", "a", "au", "aux", "en", "et", "sur", "dr", "pr", "docteur"}
 MAX_WORDS = 8
 MAX_CANDIDATES = 12
+RANKED = 2000
 
 
 async def rebuild_index(conn: AsyncConnection) -> None:
@@ -88,23 +89,31 @@ async def _sqlite(conn: AsyncConnection, words: list[str], groups: list[list[str
                          for alternatives in groups)
     total: int = (await conn.execute(text("SELECT COUNT(*) FROM directory_fts WHERE directory_fts MATCH :q"),
                                 {"q": match})).scalar_one()
+    # Ranked (bm25) when there are few; past RANKED, in the index's order: a page of thousands alike needs a more
+    # precise query, not a ranking that costs more than the search.
+    order = "rank" if total <= RANKED else "rowid"
     rows = (await conn.execute(text(
-        "SELECT p.* FROM (SELECT national_id, activity, bm25(directory_fts) AS rank FROM directory_fts "
-        "WHERE directory_fts MATCH :q ORDER BY rank LIMIT :l OFFSET :o) f JOIN directory_person p "
-        "ON p.national_id = f.national_id AND p.activity = f.activity ORDER BY f.rank, p.last_name, p.first_name"),
-        {"q": match, "l": limit, "o": offset})).all()
+        "SELECT p.* FROM (SELECT national_id, activity, rank, rowid FROM directory_fts "
+        f"WHERE directory_fts MATCH :q ORDER BY {order} LIMIT :l OFFSET :o) f JOIN directory_person p "
+        f"ON p.national_id = f.national_id AND p.activity = f.activity ORDER BY f.{order}, p.last_name, "
+        "p.first_name"), {"q": match, "l": limit, "o": offset})).all()
     return list(rows), total
 
 
 async def _near(conn: AsyncConnection, word: str) -> list[str]:
-    """The index's words within one edit (two for a word of 7 letters or more), of the same first letter."""
+    """The index's words within one edit (two for a word of 7 letters or more) that begin as it does: its first
+    letter, its first two from 5 letters on (a typo there is not forgiven: the price of a quick answer)."""
     if len(word) < 4 or not word.isalpha():
         return []
     allowed = 1 if len(word) < 7 else 2
+    start = word[:2] if len(word) >= 5 else word[:1]
     terms: list[str] = list((await conn.execute(text(
         "SELECT term FROM directory_term WHERE term >= :a AND term < :b AND length(term) BETWEEN :lo AND :hi"),
-        {"a": word[0], "b": chr(ord(word[0]) + 1), "lo": len(word) - allowed, "hi": len(word) + allowed})).scalars())
-    scored = sorted((d, t) for t in terms if (d := distance(word, t, allowed)) <= allowed)
+        {"a": start, "b": start[:-1] + chr(ord(start[-1]) + 1), "lo": len(word) - allowed,
+         "hi": len(word) + allowed})).scalars())
+    letters = set(word)
+    scored = sorted((d, t) for t in terms if len(letters.symmetric_difference(t)) <= 2 * allowed
+                    and (d := distance(word, t, allowed)) <= allowed)
     return [t for _d, t in scored[:MAX_CANDIDATES]]
 
 

@@ -26,10 +26,17 @@ from tests.support import extracts as x
 
 TARGET_S, TARGET_RSS_MB = 60.0, 300.0
 ROOT = Path(__file__).resolve().parents[2]
-QUERIES = {"nom": lambda i, rows: x.LAST[i % len(x.LAST)] + str(1 + i * 37 % (rows // 20 - 1)),
-           "nom avec une faute": lambda i, rows: ("lefebre", "martn", "bernad", "duran", "moreu", "girad")[i % 6],
+QUERIES = {"nom": lambda i, rows: x.last_name(i * 7919 % rows),
+           "nom avec une faute": lambda i, rows: _typo(x.last_name(i * 7919 % rows), i),
            "profession et commune": lambda i, rows: ("kiné Lyon", "infirmière 75", "pharmacien bordeaux")[i % 3],
            "RPPS": lambda i, rows: x.rpps(i * 9973 % rows)}
+
+
+def _typo(name: str, i: int) -> str:
+    """One letter dropped, doubled or swapped with the next, after the first two."""
+    at = 2 + i % (len(name) - 3)
+    return (name[:at] + name[at + 1:], name[:at] + name[at] + name[at:],
+            name[:at] + name[at + 1] + name[at] + name[at + 2:])[i % 3].lower()
 
 
 def write_extract(path: Path, rows: int) -> None:

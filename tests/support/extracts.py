@@ -22,6 +22,18 @@ PROFESSIONS = (("10", "Médecin"), ("60", "Infirmier"), ("70", "Masseur-Kinésit
 COMMUNES = (("69003", "LYON", "69"), ("75015", "PARIS", "75"), ("13005", "MARSEILLE", "13"),
             ("33000", "BORDEAUX", "33"), ("59000", "LILLE", "59"), ("97400", "SAINT-DENIS", "974"))
 WIDTH = {"personnes": 56, "savoirfaire": 13, "mssante": 31}
+SYLLABLES = ("BA", "BER", "BON", "CHA", "COU", "DA", "DE", "DU", "FA", "FOU", "GAR", "GI", "GUE", "LA", "LE", "LOU",
+             "MA", "MAR", "MO", "NA", "NI", "PE", "PI", "POU", "RA", "RI", "RO", "ROU", "SA", "SI", "TA", "TI", "VA",
+             "VER", "VI", "ZE", "LIN", "MEL", "NOT", "QUIN")
+
+
+def last_name(n: int) -> str:
+    """The n-th person's name: the 20 common ones first, then names of three syllables (64,000 of them, none with a
+    digit: a vocabulary of the size and kind of the real one's)."""
+    if n < len(LAST):
+        return LAST[n]
+    k = len(SYLLABLES)
+    return SYLLABLES[n % k] + SYLLABLES[(n // k) % k] + SYLLABLES[(n // k // k) % k] + ("D" if n % 3 == 0 else "")
 
 
 def rpps(n: int) -> str:
@@ -36,7 +48,7 @@ def person_line(n: int, *, last: str | None = None, first: str | None = None, pr
     postcode, city, dep = COMMUNES[(n // 7) % len(COMMUNES) if commune is None else commune]
     cells = [""] * 56
     cells[0], cells[1], cells[2], cells[3] = "8", number, "8" + number, "DR" if code == "10" else ""
-    cells[7] = last or f"{LAST[n % len(LAST)]}{'' if n < len(LAST) else n // len(LAST)}"
+    cells[7] = last or last_name(n)
     cells[8] = first or FIRST[(n // 3) % len(FIRST)]
     cells[9], cells[10], cells[15], cells[16] = code, label, "", specialty
     cells[17], cells[19] = "L", f"{n:014d}"
@@ -53,7 +65,7 @@ def mailbox_line(n: int, *, address: str | None = None, kind: str = "PER") -> st
     cells[0], cells[1] = kind, address or f"pro{n}@exemple.mssante.fr"
     if kind == "PER":
         cells[2], cells[3], cells[4] = "8", number, "8" + number
-        cells[9], cells[10] = f"{LAST[n % len(LAST)]}{'' if n < len(LAST) else n // len(LAST)}", FIRST[(n // 3) % 10]
+        cells[9], cells[10] = last_name(n), FIRST[(n // 3) % 10]
     cells[13], cells[14], cells[18] = code, label, f"CABINET {n}"
     cells[27], cells[28], cells[29], cells[30] = f"{postcode} {city}", postcode, dep, "France"
     return "|".join(cells) + "|"
