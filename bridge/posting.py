@@ -19,6 +19,7 @@ from bridge.store import Puppet
 from bridge.routing import Route
 from bridge.xdm import XdmPackage
 from liaison.stores.contacts import Contacts
+from liaison.stores.directory import Directory, Entry
 from liaison.stores.mail import MailStore, Thread
 from liaison.stores.pathways import PathwayStore
 from liaison.matrix import txn_id, with_relation
@@ -30,8 +31,8 @@ REST_BY_RELAY = ("↪️ L'expéditeur de ce courriel a été retiré du salon p
 
 
 class PostingPorts(DocumentsInPorts, Protocol):
-    """What posting a mail uses: its puppet (named from the contacts), the bridge's account for the rest of a cut
-    mail, the thread recorded, the pathway touched; and its files (`DocumentsInPorts`)."""
+    """What posting a mail uses: its puppet (named from the contacts or the directory), the bridge's account for the
+    rest of a cut mail, the thread recorded, the pathway touched; and its files (`DocumentsInPorts`)."""
 
     @property
     def matrix(self) -> BridgeMatrix: ...
@@ -41,6 +42,9 @@ class PostingPorts(DocumentsInPorts, Protocol):
 
     @property
     def contacts(self) -> Contacts | None: ...
+
+    @property
+    def directory(self) -> Directory | None: ...
 
     @property
     def mail(self) -> MailStore: ...
@@ -75,10 +79,9 @@ async def post_mail(d: PostingPorts, *, mail_id: str, mail: InboundMail, xdm: Xd
     """
     p, by_hand = route.pathway, route.basis == "hand"
     looked = await check_files(d, mail_id, files_of(mail, xdm))   # first: a refused file is never uploaded
-    contact = await d.contacts.get(mail.from_address) if d.contacts else None   # a name the coordination recorded
+    known, listed = await _names_of(d, mail.from_address)
     matrix: PuppetMatrix | BridgeMatrix   # the puppet; the bridge's own account for the rest of a cut mail
-    puppet, matrix = await d.puppets.get(mail.from_address, mail.from_name,
-                                         known_name=(contact.name or None) if contact else None)
+    puppet, matrix = await d.puppets.get(mail.from_address, mail.from_name, known_name=known, listed=listed)
     checked = members_checked if members_checked is not None else set()
     mid = mail.message_id or msgids.local_id(mail_id)
     earlier = await _text_posted(d, mid, mail, p.room_id)
@@ -114,6 +117,15 @@ async def post_mail(d: PostingPorts, *, mail_id: str, mail: InboundMail, xdm: Xd
                  rules=sorted({x.checked.decision.rule for x in refused}), by_relay=matrix is d.matrix)
     await d.pathways.touch(p.id)
     return event_id
+
+
+async def _names_of(d: PostingPorts, address: str) -> tuple[str | None, Entry | None]:
+    """Who the address is, in order of trust: the name the coordination recorded, else the national directory's
+    entry; neither: the puppet shows the From name after the address's domain (bridge/puppets.py)."""
+    contact = await d.contacts.get(address) if d.contacts else None
+    if contact and contact.name:
+        return contact.name, None
+    return None, await d.directory.by_address(address) if d.directory else None
 
 
 async def _text_posted(d: PostingPorts, mid: str, mail: InboundMail, room_id: str) -> Thread | None:

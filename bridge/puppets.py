@@ -19,7 +19,9 @@ from bridge.sanitize import fix_surrogates
 from bridge.store import BridgeStore, Puppet
 from liaison.logs import digest
 from liaison.puppet_names import PuppetNames
+from liaison.stores.directory import Entry
 from liaison.matrix import Matrix, MatrixError
+from policies.professions import find_specialty
 
 log = structlog.get_logger(__name__)
 
@@ -27,26 +29,43 @@ SUFFIX = " (MSSanté)"
 _OPEN_MAX = 64
 _NAME_MAX = 64
 _DOMAIN_MAX = 120
+_DETAIL_MAX = 40
 _SEPARATORS = re.compile(r"[·•∙⋅‧・|]")
 _OWN_SUFFIX = re.compile(r"\(\s*mss\s*ant[eé]\s*\)", re.IGNORECASE)
 _ADDRESS = re.compile(r"\S*@\S*")
 
 
-def puppet_display_name(from_name: str, address: str, known_name: str | None = None) -> str:
+def puppet_display_name(from_name: str, address: str, known_name: str | None = None,
+                        listed: Entry | None = None) -> str:
     """The name a puppet shows in the rooms: never one correspondent's under another's address.
 
-    A name the structure knows for the address wins. Otherwise the From name, which any sender writes as
-    it likes, is followed by the address's real domain: « Dr Camille Lefebvre · labo-demo.mssante.test
-    (MSSanté) ». The name loses what could forge that tail (middle dots, « (MSSanté) », addresses);
-    an empty name shows the address.
+    In order of trust: the name the coordination recorded for the address (its contacts); then the national
+    directory's entry of the address: « Dr Camille Lefebvre (cardiologie, CHU de démonstration) (MSSanté) »;
+    else the From name, which any sender writes as it likes, after the address's real domain, so that a reader
+    meets the domain first: « labo-demo.mssante.test · Dr Camille Lefebvre (MSSanté) ». That name loses what
+    could forge the tail (middle dots, « (MSSanté) », addresses); an empty one shows the address.
+    A professional's name is public; a display name is in clear state: it never carries a patient's data.
     """
     known = _clean(known_name or "")
     if known:
         return known + SUFFIX
+    if listed is not None and (shown := _listed_name(listed)):
+        return shown + SUFFIX
     name = _clean(_ADDRESS.sub(" ", _OWN_SUFFIX.sub(" ", _SEPARATORS.sub(" ", _normal(from_name)))))
     if not name:
         return _tail(_ascii_domain(address.lower()), _NAME_MAX + _DOMAIN_MAX) + SUFFIX
-    return f"{name} · {_tail(_ascii_domain(address.lower().rpartition('@')[2]), _DOMAIN_MAX)}{SUFFIX}"
+    return f"{_tail(_ascii_domain(address.lower().rpartition('@')[2]), _DOMAIN_MAX)} · {name}{SUFFIX}"
+
+
+def _listed_name(e: Entry) -> str:
+    """« Dr Camille Lefebvre (cardiologie, CHU de démonstration) »: the directory's name, then what the professional
+    does (the specialty, else the profession) and where."""
+    name = _clean(e.name)
+    specialty = find_specialty(e.specialty or "")
+    does = (specialty.field if specialty else e.profession.label.lower() if e.profession
+            else e.profession_label or e.specialty or "")
+    details = [d for d in (_clean(does, _DETAIL_MAX), _clean(e.structure or "")) if d and d != name]
+    return f"{name} ({', '.join(details)})" if name and details else name
 
 
 def _normal(text: str) -> str:
@@ -57,9 +76,9 @@ def _normal(text: str) -> str:
                    if unicodedata.category(c) not in ("Cf", "Cs"))
 
 
-def _clean(text: str) -> str:
+def _clean(text: str, limit: int = _NAME_MAX) -> str:
     text = " ".join(_normal(text).split())
-    return text if len(text) <= _NAME_MAX else text[:_NAME_MAX - 1].rstrip() + "…"
+    return text if len(text) <= limit else text[:limit - 1].rstrip() + "…"
 
 
 def _ascii_domain(address: str) -> str:
@@ -107,13 +126,15 @@ class Puppets:
     def is_puppet(self, user_id: str) -> bool:
         return self.names.is_bridged(user_id) and user_id != self.bridge.user_id
 
-    async def get(self, address: str, name: str, known_name: str | None = None) -> tuple[Puppet, PuppetMatrix]:
-        """The address's puppet, logged in; its display name follows the mail's (see puppet_display_name)."""
+    async def get(self, address: str, name: str, known_name: str | None = None,
+                  listed: Entry | None = None) -> tuple[Puppet, PuppetMatrix]:
+        """The address's puppet, logged in; its display name follows the contacts, the directory or the mail's
+        (see puppet_display_name)."""
         address = address.lower()
         lock = self._locks.setdefault(address, asyncio.Lock())
         async with lock:
             puppet = await self.store.puppet(address)
-            display = puppet_display_name(name, address, known_name)
+            display = puppet_display_name(name, address, known_name, listed)
             if puppet is None or puppet.display_name != display:
                 puppet = await self._make(address, display, puppet)
             matrix = self._open.get(address)

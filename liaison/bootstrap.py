@@ -57,7 +57,7 @@ class Shared:
         object.__setattr__(self, "directory", Directory(self.engine, self.clock))
         object.__setattr__(self, "sharing", SharingStores(
             self.roster, self.consents, self.pathways, self.knobs, self.trace, self.contacts, self.trusted,
-            self.mail, self.clock))
+            self.mail, self.clock, self.directory))
 
     async def close(self) -> None:
         await self.engine.dispose()

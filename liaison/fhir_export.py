@@ -54,7 +54,7 @@ from liaison.stores.roster import RosterMember
 from liaison.stores.rcp import Decision as RcpDecision, Rcp
 from liaison.stores.tasks import Task, TaskEvent
 from policies.documents import doctype_label
-from policies.professions import ProfessionalIdError, check_professional_id, find_profession
+from policies.professions import ProfessionalIdError, check_professional_id, find_profession, find_specialty
 from policies.sharing import Consent, Objection, consent_in_force, objection_in_force
 
 PROFESSION_SYSTEM = "https://mos.esante.gouv.fr/NOS/TRE_G15-ProfessionSante/FHIR/TRE-G15-ProfessionSante"
@@ -359,8 +359,9 @@ class _Builder:
         elif kind == "person":
             reference = {"display": scope}
         elif kind == "profession":
-            p = find_profession(scope)
-            reference = {"type": "PractitionerRole", "display": f"Toute personne de la profession {p.label if p else scope}"}
+            p, sp = find_profession(scope), find_specialty(scope)
+            what = f"la profession {p.label}" if p else f"la spécialité {sp.field}" if sp else f"la profession {scope}"
+            reference = {"type": "PractitionerRole", "display": f"Toute personne de {what}"}
         elif kind == "structure":
             reference = {"type": "Organization", "display": scope}
         else:   # category: the non-health professionals

@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 from liaison.clock import Clock, SystemClock
 from liaison.stores.consents import ConsentStore, Will
 from liaison.stores.contacts import Contacts
+from liaison.stores.directory import Directory, Entry
 from liaison.stores.facts import Altered
 from liaison.stores.mail import MailStore
 from liaison.stores.pathways import Pathway, PathwayStore
 from liaison.stores.roster import Roster, RosterMember
 from liaison.stores.trace import Trace
 from liaison.trusted import TrustedDomains
-from policies.professions import Category, Profession
+from policies.professions import Category, Profession, find_specialty
 from policies.sharing import OPERATOR, Action, Facts, Knobs, Recipient, decide
 
 ACTIVE = ("invited", "joined")
@@ -41,6 +42,7 @@ class SharingStores:
     trusted: TrustedDomains | None = None
     mail: MailStore | None = None
     clock: Clock = field(default_factory=SystemClock)   # « now » for consents that expire
+    directory: Directory | None = None   # the national directory: an external address's profession and structure
 
 
 def category_of(knobs, profession) -> Category:
@@ -56,18 +58,22 @@ async def facts_for(stores: SharingStores, *, pathway: Pathway | None, user_id: 
                     circle_categories: frozenset[str] = frozenset(), joining_team: bool = False) -> Facts:
     """For an external address: `correspondent`, it wrote to this pathway about this patient (looked up when not
     given); `trusted_domain`, its domain is on the MSSanté trusted list (looked up when not given); its profession
-    and structure are what the coordination recorded for it (`!equipe ajouter <adresse> …`)."""
+    and structure are what the coordination recorded for it (`!equipe ajouter <adresse> …`), else what the national
+    directory says of its mailbox (with its specialty: « !opposition cardiologue »)."""
     operator = user_id == OPERATOR   # at the command line: no account, no address, nothing to look up
     external = not operator and not user_id.startswith("@")
     members, altered = await stores.roster.checked({actor} if external or operator else {actor, user_id})
     member, actor_member = None if external else members.get(user_id), members.get(actor)
     profession, structure = (member.profession, member.structure) if member else (None, None)
     name = member.display_name if member else ""
+    specialty: str | None = None
     if external:
         contact, found = await stores.contacts.checked(user_id) if stores.contacts else (None, [])
         altered += found
         if contact:
             profession, structure, name = contact.profession, contact.structure, contact.name or ""
+        elif stores.directory and (entry := await stores.directory.by_address(user_id)):
+            profession, structure, specialty, name = entry.profession, entry.structure, specialty_of(entry), entry.name
         if trusted_domain is None:
             trusted_domain = bool(stores.trusted and stores.trusted.trusts(user_id))
         if correspondent is None and stores.mail and pathway:
@@ -82,7 +88,14 @@ async def facts_for(stores: SharingStores, *, pathway: Pathway | None, user_id: 
     return _facts(stores, patient, Question(pathway, user_id, data_category, room_kind, circle_categories),
                   action=action, actor=actor, actor_member=actor_member, member=member, external=external,
                   profession=profession, structure=structure, name=name, correspondent=bool(correspondent),
-                  trusted_domain=bool(trusted_domain), altered=altered, joining_team=joining_team)
+                  trusted_domain=bool(trusted_domain), altered=altered, joining_team=joining_team,
+                  specialty=specialty)
+
+
+def specialty_of(entry: Entry) -> str | None:
+    """The key of the entry's specialty (its savoir-faire) when it is one of ours, within its profession."""
+    found = find_specialty(entry.specialty or "")
+    return found.key if found and entry.profession and found.within == entry.profession.key else None
 
 
 @dataclass(frozen=True)
@@ -140,7 +153,8 @@ async def facts_for_many(stores: SharingStores, questions: Sequence[Question], *
 def _facts(stores: SharingStores, patient: _Patient, q: Question, *, action: Action, actor: str,
            actor_member: RosterMember | None, member: RosterMember | None, external: bool,
            profession: Profession | None, structure: str | None, name: str, correspondent: bool,
-           trusted_domain: bool, altered: list[Altered], joining_team: bool = False) -> Facts:
+           trusted_domain: bool, altered: list[Altered], joining_team: bool = False,
+           specialty: str | None = None) -> Facts:
     """The policy core's facts, from what was read (one question's or a batch's)."""
     will = patient.will
     altered = [*altered, *will.altered, *patient.usual_altered]
@@ -156,7 +170,7 @@ def _facts(stores: SharingStores, patient: _Patient, q: Question, *, action: Act
         trusted_domain=trusted_domain, name=name)
     return Facts(action=action, actor=actor, actor_roles=actor_member.roles if actor_member else frozenset(),
                  recipient=recipient, recipient_profession=profession.key if profession else None,
-                 recipient_structure=structure, team=frozenset(team),
+                 recipient_structure=structure, recipient_specialty=specialty, team=frozenset(team),
                  consents=will.consents, objections=will.objections, data_category=q.data_category,
                  now=stores.clock.now(), knobs=stores.knobs, room_kind=q.room_kind,
                  circle_categories=q.circle_categories, tampered=_labels(altered))

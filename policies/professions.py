@@ -112,6 +112,41 @@ def profession_of(text: str) -> Profession:
     return profession
 
 
+@dataclass(frozen=True)
+class Specialty:
+    """A physician's specialty (the directory's savoir-faire), which a patient may object to or consent to by name:
+    « !opposition cardiologue ». A specialty is within a profession: an objection to the profession reaches it too."""
+    key: str
+    label: str                      # « Cardiologue »
+    field: str                      # « cardiologie »
+    within: str                     # the profession's key
+    names: tuple[str, ...] = ()     # the directory's savoir-faire labels, and other names
+
+
+# Savoir-faire labels of the ANS nomenclature TRE_R38-SpecialiteOrdinale, as the directory's extracts write them.
+SPECIALTIES: tuple[Specialty, ...] = (
+    Specialty("cardiologue", "Cardiologue", "cardiologie", "medecin",
+              ("cardiologie", "cardiologie et maladies vasculaires", "pathologie cardio-vasculaire")),
+    Specialty("pneumologue", "Pneumologue", "pneumologie", "medecin", ("pneumologie",)),
+    Specialty("nephrologue", "Néphrologue", "néphrologie", "medecin", ("néphrologie",)),
+    Specialty("neurologue", "Neurologue", "neurologie", "medecin", ("neurologie",)),
+    Specialty("geriatre", "Gériatre", "gériatrie", "medecin", ("gériatrie", "gériatrie / gérontologie")),
+    Specialty("psychiatre", "Psychiatre", "psychiatrie", "medecin", ("psychiatrie",)),
+    Specialty("oncologue", "Oncologue", "oncologie", "medecin",
+              ("oncologie", "oncologie médicale", "oncologie option médicale")),
+    Specialty("endocrinologue", "Endocrinologue", "endocrinologie", "medecin",
+              ("endocrinologie", "endocrinologie et métabolismes", "endocrinologie, diabétologie, nutrition",
+               "endocrinologie-diabétologie-nutrition")),
+)
+_SPECIALTIES = {fold(name): s for s in SPECIALTIES for name in (s.key, s.label, s.field, *s.names)}
+
+
+def find_specialty(text: str) -> Specialty | None:
+    """The specialty named by `text` (« cardiologue », or the directory's « Cardiologie et maladies vasculaires »),
+    forgiving case, accents, hyphens and spaces; None if it is none of ours."""
+    return _SPECIALTIES.get(fold(text))
+
+
 def written_sex(text: str) -> str | None:
     """« F » when `text` names a profession in a feminine form (« infirmière », « coordinatrice », « assistante
     sociale »), else None: a masculine or epicene form (« infirmier », « kinésithérapeute », « médecin ») says

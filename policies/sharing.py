@@ -101,6 +101,7 @@ class Facts:
     actor_roles: frozenset[str] = frozenset()
     recipient_profession: str | None = None
     recipient_structure: str | None = None
+    recipient_specialty: str | None = None   # an external address's specialty, as the directory says (« cardiologue »)
     consents: tuple[Consent, ...] = ()
     objections: tuple[Objection, ...] = ()
     data_category: str = "soins"
@@ -167,8 +168,8 @@ def objection_in_force(o: Objection) -> bool:
 def _names(f: Facts, kind: str, scope: str) -> bool:
     if kind == "person":
         return scope.casefold() == f.recipient.user_or_address.casefold()
-    if kind == "profession":
-        return scope == f.recipient_profession
+    if kind == "profession":   # or a specialty within it: « !opposition cardiologue »
+        return scope in (f.recipient_profession, f.recipient_specialty)
     if kind == "structure":
         return bool(f.recipient_structure) and scope.casefold() == (f.recipient_structure or "").casefold()
     if kind == "category":   # the coordination of the team of care (L.1110-12) is not a non-health professional

@@ -372,7 +372,7 @@ class FakePuppets:
     def __init__(self, matrix: FakeMatrix) -> None:
         self.matrix = matrix
 
-    async def get(self, address: str, name: str, known_name: str | None = None):
+    async def get(self, address: str, name: str, known_name: str | None = None, listed=None):
         return SimpleNamespace(user_id=self.matrix.user_id), self.matrix
 
     async def enter(self, puppet, matrix, room_id: str, by_hand: bool = False) -> None:

@@ -21,6 +21,8 @@ from bridge.stages.judge import sender_mismatch
 from bridge.mail_in import MailRejected, parse_mail
 from bridge.puppets import SUFFIX, puppet_display_name
 from liaison.puppet_names import puppet_localpart
+from liaison.stores.directory import Entry
+from policies.professions import find_profession
 from tests.support.mss import box, is_puppet, letter, open_structure, send_mail
 
 FIXTURES = Path(__file__).parent / "fixtures" / "mail"
@@ -31,13 +33,37 @@ FAKE = "Dr Camille Lefebvre (CHU)"
 
 # --- the puppet's name ----------------------------------------------------------
 
-def test_the_from_name_is_followed_by_the_address_s_domain():
-    assert puppet_display_name(FAKE, LAB) == "Dr Camille Lefebvre (CHU) · labo-demo.mssante.test (MSSanté)"
+def test_the_from_name_comes_after_the_address_s_domain():
+    """The domain first (#27): a reader who trusts the first words reads who owns the address."""
+    assert puppet_display_name(FAKE, LAB) == "labo-demo.mssante.test · Dr Camille Lefebvre (CHU) (MSSanté)"
 
 
 def test_a_known_name_wins():
     assert puppet_display_name(FAKE, LAB, "Laboratoire Biodémo") == "Laboratoire Biodémo (MSSanté)"
     assert puppet_display_name(FAKE, LAB, " \u202e ") == puppet_display_name(FAKE, LAB), "a blank known name is none"
+
+
+def listed(**kw) -> Entry:
+    """The cardiologist as the national directory lists her (#27)."""
+    fields = dict(national_id="810101234567", rpps="10101234567", civility="DR", last_name="Lefebvre",
+                  first_name="Camille", profession=find_profession("medecin"), profession_label="Médecin",
+                  specialty="Cardiologie et maladies vasculaires", structure="CHU de démonstration",
+                  commune="Lyon", postcode="69003", department="69", mailbox=CARDIO)
+    return Entry(**{**fields, **kw})
+
+
+def test_the_directory_names_an_address_it_knows_whatever_its_from_says():
+    assert puppet_display_name("Laboratoire Biodémo", CARDIO, None, listed()) == \
+        "Dr Camille Lefebvre (cardiologie, CHU de démonstration) (MSSanté)"
+    assert puppet_display_name("", CARDIO, None, listed(specialty=None)) == \
+        "Dr Camille Lefebvre (médecin, CHU de démonstration) (MSSanté)"
+    assert puppet_display_name(FAKE, LAB, "Laboratoire Biodémo", listed()) == "Laboratoire Biodémo (MSSanté)", \
+        "the coordination's own record first"
+    service = listed(national_id=None, rpps=None, civility=None, last_name="CHU de démonstration", first_name=None,
+                     profession=None, profession_label=None, specialty=None)
+    assert puppet_display_name(FAKE, CARDIO, None, service) == "CHU de démonstration (MSSanté)"
+    shown = puppet_display_name("", CARDIO, None, listed(last_name="L\u202eefebvre" + "x" * 200, structure="S" * 300))
+    assert len(shown) <= 255 and "\u202e" not in shown
 
 
 @pytest.mark.parametrize("name", ["", "   ", "\u202e\u200b", CARDIO, f"<{CARDIO}>", "(MSSanté) · "])
@@ -47,30 +73,31 @@ def test_an_empty_name_shows_the_address(name):
 
 def test_the_name_cannot_forge_the_tail():
     shown = puppet_display_name(f"Dr Camille Lefebvre · chu-demo.mssante.test (MSSanté) {CARDIO}", LAB)
-    assert shown == "Dr Camille Lefebvre chu-demo.mssante.test · labo-demo.mssante.test (MSSanté)"
-    assert puppet_display_name("Dr X （ＭＳＳａｎｔé） ＠chu", LAB) == "Dr X · labo-demo.mssante.test (MSSanté)"
+    assert shown == "labo-demo.mssante.test · Dr Camille Lefebvre chu-demo.mssante.test (MSSanté)"
+    assert puppet_display_name("Dr X （ＭＳＳａｎｔé） ＠chu", LAB) == "labo-demo.mssante.test · Dr X (MSSanté)"
 
 
 def test_controls_bidi_and_spaces_are_cleaned_and_the_length_capped():
-    assert puppet_display_name("Dr\u202e  Hélène\r\n\tDupré\u200d", LAB).startswith("Dr Hélène Dupré · ")
+    assert puppet_display_name("Dr\u202e  Hélène\r\n\tDupré\u200d", LAB) == \
+        "labo-demo.mssante.test · Dr Hélène Dupré" + SUFFIX
     long = puppet_display_name("x" * 500, LAB)
-    assert long == "x" * 63 + "… · labo-demo.mssante.test" + SUFFIX
+    assert long == "labo-demo.mssante.test · " + "x" * 63 + "…" + SUFFIX
 
 
 def test_a_look_alike_domain_shows_in_ascii():
     cyrillic_o = "chu-dem\u043e.mssante.test"
-    assert puppet_display_name("Dr X", f"c.lefebvre@{cyrillic_o}") == "Dr X · xn--chu-dem-gjg.mssante.test (MSSanté)"
+    assert puppet_display_name("Dr X", f"c.lefebvre@{cyrillic_o}") == "xn--chu-dem-gjg.mssante.test · Dr X (MSSanté)"
 
 
 @given(name=st.text(max_size=300), local=st.from_regex(r"[a-z0-9.]{1,20}", fullmatch=True),
        domain=st.from_regex(r"[a-z0-9-]{1,70}(\.[a-z0-9-]{1,70}){1,3}", fullmatch=True))
-def test_any_name_ends_with_the_real_domain(name, local, domain):
+def test_any_name_starts_with_the_real_domain(name, local, domain):
     address = f"{local}@{domain}"
     shown = puppet_display_name(name, address)
     assert shown.count("(MSSanté)") == 1 and shown.count("·") <= 1 and len(shown) <= 255
     tail = domain if len(domain) <= 120 else "…" + domain[-119:]   # the end of a long domain: its registered part
     whole = address if len(address) <= 184 else "…" + address[-183:]
-    assert shown == whole + SUFFIX or shown.endswith(f" · {tail}{SUFFIX}")
+    assert shown == whole + SUFFIX or (shown.startswith(f"{tail} · ") and shown.endswith(SUFFIX))
     assert not [c for c in shown if unicodedata.category(c) in ("Cc", "Cf", "Zl", "Zp")]
 
 
@@ -175,7 +202,7 @@ async def test_the_laboratory_writing_as_the_cardiologist_shows_under_its_own_do
                                 and "Premier bilan" in e.body, 30)
     assert first.sender == s.puppet(LAB)
     assert s.gp.client.rooms[s.room].user_name(first.sender) == \
-        "Laboratoire de biologie de démonstration · labo-demo.mssante.test (MSSanté)"
+        "labo-demo.mssante.test · Laboratoire de biologie de démonstration (MSSanté)"
 
     await send_mail(s.mail, lab, letter({**lab, "display_name": FAKE}, to, subject="Bilan", text="Second bilan."), to)
     renamed = await s.gp.wait_for(lambda r, e: r == s.room and isinstance(e, RoomMemberEvent)
@@ -184,7 +211,7 @@ async def test_the_laboratory_writing_as_the_cardiologist_shows_under_its_own_do
                                  and "Second bilan" in e.body, 30)
     assert second.sender == first.sender, "the same puppet: the lab's address"
     shown = renamed.content["displayname"]   # the room's member event: what every client shows
-    assert shown == f"{FAKE} · labo-demo.mssante.test (MSSanté)"
+    assert shown == f"labo-demo.mssante.test · {FAKE} (MSSanté)"
     assert "chu-demo" not in shown, "never the cardiologist's"
 
 

@@ -21,7 +21,7 @@ from bot.rooms import CIRCLE_NO_CHANGE, ShowPorts, may_show
 from liaison.clock import Clock
 from liaison.stores.pathways import Pathway
 from liaison.enforcement import decision_sentence, team_rule
-from policies.professions import find_profession
+from policies.professions import find_profession, find_specialty
 
 class ConsentPorts(EnforcePorts, ShowPorts, DirectoryPorts, Protocol):
     """What the patient's will reads and changes: consents and objections, the trace, the clock, the knobs; then
@@ -56,6 +56,9 @@ def parse_scope(word: str, *, objection: bool = False) -> tuple[str, str, str] |
     profession = find_profession(word)
     if profession:
         return "profession", profession.key, f"la profession {profession.label.lower()}"
+    specialty = find_specialty(word)   # known of an external address by the directory (liaison/sharing_facts.py)
+    if specialty:
+        return "profession", specialty.key, f"la spécialité {specialty.field}"
     return f"« {word} » : ni un compte (@nom:serveur), ni une adresse MSSanté, ni une profession connue."
 
 
@@ -101,7 +104,8 @@ async def _resolved(ctx: Context[ConsentPorts], scoped: tuple[str, str, str] | N
 CONSENT_WHO = Arg("qui", "@compte, adresse MSSanté (ou n° RPPS, ou nom dans l'annuaire santé), profession (en un ou "
                          "plusieurs mots) ou structure:Nom",
                   rest=True, parse=_scope)
-OBJECTION_WHO = Arg("qui", "@compte, profession (en un ou plusieurs mots), ou une catégorie : social, non-santé",
+OBJECTION_WHO = Arg("qui", "@compte, profession (en un ou plusieurs mots) ou spécialité (cardiologue…), ou une "
+                    "catégorie : social, non-santé",
                     rest=True, parse=_objection_scope)
 
 # Recorded where the clinical team reads it (the pathway's clinical room), never in the circle room.
