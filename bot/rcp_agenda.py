@@ -184,7 +184,7 @@ class RcpAgenda:
                 lines.append(item_line(item, pathway.code, decided.allowed))
         room = await self.direct.of(user_id)
         ics = invitation(uid=rcp.id, code=rcp.code, starts_at_ms=rcp.starts_at, place=rcp.place, title=rcp.title,
-                         lines=lines, sequence=rcp.agenda_version, organizer="", now_ms=self.s.clock.now_ms(),
+                         lines=lines, sequence=rcp.agenda_version, now_ms=self.s.clock.now_ms(),
                          cancelled=cancelled)
         if cancelled:
             text = f"{heading(rcp)} : annulée. L'invitation jointe la retire de votre agenda."
@@ -205,7 +205,7 @@ class RcpAgenda:
             return
         codes = [f"{item.number}. {pathway.code}" for item, pathway in cases]
         ics = invitation(uid=rcp.id, code=rcp.code, starts_at_ms=rcp.starts_at, place=rcp.place, title=rcp.title,
-                         lines=[] if cancelled else codes, sequence=rcp.agenda_version, organizer="",
+                         lines=[] if cancelled else codes, sequence=rcp.agenda_version,
                          now_ms=self.s.clock.now_ms(), cancelled=cancelled)
         state = "annulée" if cancelled else f"le {when(rcp.starts_at)}"
         body = (f"Réunion de concertation pluriprofessionnelle {rcp.code} {state}"

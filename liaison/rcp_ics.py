@@ -14,7 +14,7 @@ DURATION = timedelta(hours=1)
 
 
 def invitation(*, uid: str, code: str, starts_at_ms: int, place: str | None, title: str | None, lines: list[str],
-               sequence: int, organizer: str, now_ms: int, cancelled: bool = False) -> str:
+               sequence: int, now_ms: int, organizer: str = "", cancelled: bool = False) -> str:
     """The .ics text (CRLF lines, UTF-8)."""
     cal = Calendar()
     cal.add("prodid", "-//Liaison//RCP//FR")
@@ -31,8 +31,8 @@ def invitation(*, uid: str, code: str, starts_at_ms: int, place: str | None, tit
     if place:
         event.add("location", place)
     event.add("description", "\n".join(lines) if lines else "Ordre du jour à venir.")
-    event.add("organizer", f"mailto:{organizer}" if "@" in organizer and not organizer.startswith("@")
-              else organizer)
+    if "@" in organizer and not organizer.startswith("@"):   # an address (a Matrix account is no calendar user)
+        event.add("organizer", f"mailto:{organizer}")
     event.add("status", "CANCELLED" if cancelled else "CONFIRMED")
     cal.add_component(event)
     return cal.to_ical().decode()

@@ -35,7 +35,7 @@ class _Puppets:
     def __init__(self, matrix: FakeMatrix) -> None:
         self.matrix, self.banned = matrix, False
 
-    async def get(self, address: str, name: str, known_name: str | None = None):
+    async def get(self, address: str, name: str, known_name: str | None = None, listed=None):
         return SimpleNamespace(user_id=self.matrix.user_id), self.matrix
 
     async def enter(self, puppet, matrix, room_id: str, by_hand: bool = False) -> None:
@@ -59,7 +59,7 @@ async def routing(tmp_path):
     d = SimpleNamespace(settings=settings, store=BridgeStore(engine), mail=shared.mail, pathways=shared.pathways,
                         sharing=shared.sharing, knobs=shared.knobs, documents=shared.documents, contacts=None,
                         consents=shared.consents, trace=shared.trace, matrix=bridge, puppets=_Puppets(puppet),
-                        metrics=Metrics(), antivirus=Antivirus(), scan_patience=ScanPatience())
+                        metrics=Metrics(), antivirus=Antivirus(), scan_patience=ScanPatience(), directory=shared.directory)
     patient = await shared.pathways.add_patient(ins="148057512345643", oid="1.2.250.1.213.1.4.10",
                                                 birth_name="DURAND", first_names="Marcel",
                                                 birth_date=date(1948, 5, 12), sex="M", actor=COORD)

@@ -64,7 +64,7 @@ class _Stores:
         self.settings = BridgeSettings(address="liaison@msp-demo.mssante.test", display_name="MSP", server_name="hs",
                                        bot_user_id="@bot:hs")
         self.roster = self.consents = self.pathways = self.trace = self.store = self.mail = self.trusted = self
-        self.smtp, self.matrix, self.contacts = _Smtp(w), _Matrix(w), None
+        self.smtp, self.matrix, self.contacts, self.directory = _Smtp(w), _Matrix(w), None, None
         self.sharing = self   # the decision's port (liaison.sharing_facts.SharingStores), played by the same object
         self.clock = self     # the clock port: the world's time, which the test moves
 
