@@ -177,3 +177,15 @@ async def test_inviting_by_rpps_invites_the_team_member_the_roster_knows_by_it(k
     assert "est invité(e) au salon clinique" in reply.text
     outside = await known.say(COORD, "!parcours inviter Lefebvre", room)
     assert outside.text.startswith(f"{LEFEBVRE_LINE} : pas de compte Matrix dans l'équipe de la structure")
+
+
+async def test_a_broad_search_says_more_than_it_counts_and_asks_to_narrow_it(worlds):
+    from liaison.stores.directory import COUNTED
+    world = await worlds(clock=MovableClock())
+    many = [Person(rpps(5000 + i), "MME", f"Anne{i:04d}", "Durand", "infirmier", "Arras", "62")
+            for i in range(COUNTED + 5)]
+    await seed(world.s.directory.engine, many)
+    reply = await world.say(GP, "!annuaire infirmier 62")
+    assert reply.text.startswith("Annuaire santé : plus de 1\u202f000 résultats, 1 à 5 (précisez : une commune, un "
+                                 "département) :"), reply.text.splitlines()[0]
+    assert reply.text.endswith("Suite : !annuaire suite.")

@@ -14,6 +14,7 @@ import structlog
 from bot.directory_lookup import DirectoryPort, describe
 from bot.registry import Arg, Audience, Context, Reply, group
 from bot.searches import LastSearches
+from liaison.stores.directory import COUNTED
 
 log = structlog.get_logger(__name__)
 PAGE = 5
@@ -68,10 +69,13 @@ async def _page(ctx: Context[AnnuairePorts], query: str, offset: int) -> Reply:
     if total == 0:
         return Reply.plain(f"Aucun professionnel trouvé dans l'annuaire santé. Essayez {EXAMPLES}.")
     if not entries:
-        return Reply.plain(f"Fin des résultats : les {total} ont été montrés. Nouvelle recherche : !annuaire <…>.")
+        return Reply.plain(f"Fin des résultats : les {min(total, COUNTED)} ont été montrés. Nouvelle recherche : !annuaire <…>.")
     shown = offset + len(entries)
     ctx.services.searches.keep(ctx.room_id, ctx.sender, query, shown)
-    head = f"Annuaire santé : {total} résultat(s), {offset + 1} à {shown} :"
+    many = total > COUNTED   # counted up to COUNTED: past it, « more than », and a hint to narrow the search
+    counted = f"plus de {COUNTED:,} résultats".replace(",", "\u202f") if many else f"{total} résultat(s)"
+    head = f"Annuaire santé : {counted}, {offset + 1} à {shown}" + (" (précisez : une commune, un département) :"
+                                                                     if many else " :")
     tail = "Suite : !annuaire suite." if shown < total else "Fin des résultats."
     lines = [f"{offset + i}. {describe(e)}" for i, e in enumerate(entries, 1)]
     html = (f"<p>{escape(head)}</p><ol start=\"{offset + 1}\">"

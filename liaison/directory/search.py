@@ -5,7 +5,8 @@ Each word of the query is a word's prefix in the text; a word the index does not
 within one or two edits of it (directory_term, the index's words, rebuilt by each import). SQLite: FTS5 over each
 active activity's folded text, ranked by bm25. PostgreSQL: its full-text search over the same text (`simple`
 configuration: the words as they are), ranked by ts_rank.
-An RPPS (11 digits) or a national id is an exact search. The terms are never logged.
+An RPPS (11 digits) or a national id is an exact search. Matches are counted up to COUNTED (a total past it reads
+« more than »). The terms are never logged.
 """
 from __future__ import annotations
 
@@ -15,14 +16,14 @@ from sqlalchemy import text
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from liaison.directory.rows import fold_words
-from liaison.stores.directory import Entry, mailboxes_of, national_id_of, person_entry
+from liaison.stores.directory import COUNTED, Entry, mailboxes_of, national_id_of, person_entry
 
 FTS_TABLE = ("CREATE VIRTUAL TABLE directory_fts USING fts5(body, national_id UNINDEXED, activity UNINDEXED, "
-             "tokenize = 'unicode61 remove_diacritics 2')")
+             "tokenize = 'unicode61 remove_diacritics 2', prefix = '2 3')")
 SKIPPED = {"de", "du", "des", "la", "le", "les", "l", "d", "a", "au", "aux", "en", "et", "sur", "dr", "pr", "docteur"}
 MAX_WORDS = 8
 MAX_CANDIDATES = 12
-RANKED = 2000
+RANKED = COUNTED
 
 
 async def rebuild_index(conn: AsyncConnection) -> None:
@@ -87,17 +88,27 @@ async def _sqlite(conn: AsyncConnection, words: list[str], groups: list[list[str
                   offset: int) -> tuple[list[Any], int]:
     match = " AND ".join("(" + " OR ".join(f'"{a}"*' if a in words else f'"{a}"' for a in alternatives) + ")"
                          for alternatives in groups)
-    total: int = (await conn.execute(text("SELECT COUNT(*) FROM directory_fts WHERE directory_fts MATCH :q"),
-                                {"q": match})).scalar_one()
-    # Ranked (bm25) when there are few; past RANKED, in the index's order: a page of thousands alike needs a more
-    # precise query, not a ranking that costs more than the search.
-    order = "rank" if total <= RANKED else "rowid"
-    rows = (await conn.execute(text(
-        "SELECT p.* FROM (SELECT national_id, activity, rank, rowid FROM directory_fts "
-        f"WHERE directory_fts MATCH :q ORDER BY {order} LIMIT :l OFFSET :o) f JOIN directory_person p "
-        f"ON p.national_id = f.national_id AND p.activity = f.activity ORDER BY f.{order}, p.last_name, "
-        "p.first_name"), {"q": match, "l": limit, "o": offset})).all()
-    return list(rows), total
+    # One pass over the matches, as far as COUNTED + 1: the count, and the page when there are too many to rank.
+    hits = (await conn.execute(text(
+        "SELECT national_id, activity FROM directory_fts WHERE directory_fts MATCH :q LIMIT :cap"),
+        {"q": match, "cap": COUNTED + 1})).all()
+    total = len(hits)
+    if total > RANKED and offset + limit <= len(hits):
+        keys = [(h.national_id, h.activity) for h in hits[offset:offset + limit]]   # the index's order
+    else:
+        # Ranked (bm25) when there are few; past RANKED (a page beyond the first thousand), in the index's order: a
+        # page of thousands alike needs a more precise query, not a ranking that costs more than the search.
+        order = "rank" if total <= RANKED else "rowid"
+        keys = [(r.national_id, r.activity) for r in (await conn.execute(text(
+            f"SELECT national_id, activity FROM directory_fts WHERE directory_fts MATCH :q ORDER BY {order} "
+            "LIMIT :l OFFSET :o"), {"q": match, "l": limit, "o": offset})).all()]
+    if not keys:
+        return [], total
+    found = {(r.national_id, r.activity): r for r in (await conn.execute(text(
+        "SELECT * FROM directory_person WHERE " + " OR ".join(
+            f"(national_id = :n{i} AND activity = :a{i})" for i in range(len(keys)))),
+        {**{f"n{i}": n for i, (n, _a) in enumerate(keys)}, **{f"a{i}": a for i, (_n, a) in enumerate(keys)}})).all()}
+    return [found[k] for k in keys if k in found], total
 
 
 async def _near(conn: AsyncConnection, word: str) -> list[str]:
@@ -140,8 +151,8 @@ async def _postgresql(conn: AsyncConnection, words: list[str], groups: list[list
     query = " & ".join("(" + " | ".join(f"{a}:*" if a in words else a for a in alternatives) + ")"
                        for alternatives in groups)
     where = f"{body} @@ to_tsquery('simple', :q) AND active = 1"
-    total: int = (await conn.execute(text(f"SELECT COUNT(*) FROM directory_person WHERE {where}"),
-                                      {"q": query})).scalar_one()
+    total: int = (await conn.execute(text(f"SELECT COUNT(*) FROM (SELECT 1 FROM directory_person WHERE {where} "
+                                           "LIMIT :cap) m"), {"q": query, "cap": COUNTED + 1})).scalar_one()
     order = (f"ts_rank({body}, to_tsquery('simple', :q)) DESC, last_name, first_name, national_id, activity"
              if total <= RANKED else "national_id, activity")
     rows = (await conn.execute(text(

@@ -17,6 +17,8 @@ from liaison.stores.base import Store
 from liaison.stores.retention import Retention
 from policies.professions import Profession, find_profession
 
+COUNTED = 1000   # a search counts its matches up to this: a broad query (« infirmier 59 ») would spend its time
+#                  counting tens of thousands of rows no one reads
 CIVILITIES = {"DR": "Dr", "PR": "Pr", "MME": "Mme", "M": "M.", "MLLE": "Mme"}
 
 
@@ -102,7 +104,8 @@ class Directory(Store):
 
     async def search(self, query: str, *, limit: int = 10, offset: int = 0) -> tuple[list[Entry], int]:
         """The best matches of `query` (a name, an RPPS, a profession with a commune or a department, a
-        savoir-faire), accent- and case-insensitive, a typo or two forgiven; and how many there are in all."""
+        savoir-faire), accent- and case-insensitive, a typo or two forgiven; and how many there are, counted up to
+        COUNTED (COUNTED + 1: more than that)."""
         from liaison.directory.search import search
         return await search(self.engine, query, limit=limit, offset=offset)
 
