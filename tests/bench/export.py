@@ -19,7 +19,6 @@ Target of issue 26: from the command to the FHIR file posted in the coordination
 """
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import time
@@ -43,7 +42,6 @@ from tests.bench.measure import percentiles
 from tests.bench.rcp import ins_of
 
 TARGET_S = 2.0
-SETTLE_S = 0.3
 CODE = "P-EXP01"
 DOCTYPES = ("compte-rendu-consultation", "lettre-liaison", "biologie", "imagerie", "ordonnance")
 EXPORT, ANSWER, HELP = "!parcours export: file", "!parcours export: answer", "!aide (floor)"
@@ -73,9 +71,9 @@ async def bench_export(synapse, work: Path, samples: int = 20, tasks: int = 200,
             times: dict[str, list[float]] = {EXPORT: [], ANSWER: [], HELP: []}
             last: RoomEncryptedFile | None = None
             for k in range(samples + 1):
-                await asyncio.sleep(SETTLE_S)
+                await bot.settled()
                 filed, answered, last = await _export(coord, desk, bot.user_id)
-                await asyncio.sleep(SETTLE_S)
+                await bot.settled()
                 aide = await coord.round_trip(desk, "!aide", bot.user_id, timeout=60)
                 if k:
                     times[EXPORT].append(filed)

@@ -88,7 +88,8 @@ class InProcessBot:
         self.services = Services.of(self.shared, self.matrix, PathwaySettings(
             server_name=self.synapse.server_name, bot_user_id=self.user_id, naming=knobs.room_naming,
             ins_test_mode=True))
-        bot = Bot(self.matrix, BotStore(self.engine, self.shared.clock), build_registry(),
+        self.store = BotStore(self.engine, self.shared.clock)
+        bot = Bot(self.matrix, self.store, build_registry(),
                   BotSettings(password=PASSWORD, staff=frozenset()), self.services)
         self._task = asyncio.create_task(bot.run(), name=f"bench-{self.account}")
         await asyncio.wait_for(bot.ready.wait(), 120)
@@ -100,6 +101,15 @@ class InProcessBot:
             await asyncio.gather(self._task, return_exceptions=True)
         await self.matrix.close()
         await self.engine.dispose()
+
+    async def settled(self, timeout: float = 30.0) -> None:
+        """Until every command the bot received is answered and recorded so (`bot_command.answered_at`): a sample
+        starts when the last one's tail work (the answer's record, its callbacks) is done, not after a fixed pause."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while waiting := await self.store.unanswered():
+            if asyncio.get_running_loop().time() > deadline:
+                raise RuntimeError(f"{len(waiting)} command(s) still unanswered after {timeout} s")
+            await asyncio.sleep(0.01)
 
     async def coordination_room(self, coordinator: Clinician) -> str:
         """The coordination's room: made by the coordinator with the bot, joined by it, named in the settings."""

@@ -24,7 +24,6 @@ rooms, ≤ 10 s.
 """
 from __future__ import annotations
 
-import asyncio
 import time
 from datetime import date
 from pathlib import Path
@@ -41,7 +40,6 @@ from tests.bench.measure import percentiles
 
 TARGET_S = 10.0
 CASES = 20
-SETTLE_S = 1.0
 EXTERNAL = "dr.correspondant@hopital.mssante.fr"
 MINUTES, FILE, ANSWER = "!rcp clore: 20 minutes", "!rcp clore: coordination file", "!rcp clore: answer"
 NOTICES, HELP = "20 plain notices (floor)", "!aide (floor)"
@@ -93,11 +91,11 @@ async def bench_rcp(synapse, work: Path, samples: int = 10, cases: int = CASES, 
             matched = True
             for k in range(samples + 1):   # the first round warms up (megolm sessions, caches) and is not counted
                 meeting = await _meeting(bot, pathways, coord_id, nurse_id, gp_id, k, decisions)
-                await asyncio.sleep(SETTLE_S)
+                await bot.settled()
                 floor = await _notices(bot, coord, rooms, k)
-                await asyncio.sleep(SETTLE_S)
+                await bot.settled()
                 aide = await coord.round_trip(desk, "!aide", bot.user_id, timeout=60)
-                await asyncio.sleep(SETTLE_S)
+                await bot.settled()
                 took, same = await _close(bot, coord, desk, rooms, meeting)
                 matched = matched and same
                 if k == 0:
